@@ -1,0 +1,45 @@
+# pmc: the two entry points a new user needs are `make demo` and `make test`.
+# Both install what is missing, build, then run.
+
+BUILD_DIR ?= build
+PYTHON ?= python3
+JOBS ?= $(shell nproc)
+# Debian packages the build and the tests need.
+APT_PACKAGES := cmake ninja-build ccache g++ llvm-22-dev libmlir-22-dev mlir-22-tools \
+  llvm-22-tools libonnx-dev libprotobuf-dev protobuf-compiler libopenblas-dev \
+  libopenmpi-dev openmpi-bin libonnx-testdata nlohmann-json3-dev zlib1g-dev
+# ccache hits across clones: paths are made relative to the source folder.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
+
+.PHONY: all deps build test test-lit test-python test-conformance demo bench clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+	@$(PYTHON) tools/check_requirements.py requirements.txt || \
+	  $(PYTHON) -m pip install -q --disable-pip-version-check -r requirements.txt
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir -DPython_EXECUTABLE=$$(command -v $(PYTHON))
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	$(PYTHON) tools/run_tests.py --build-dir $(BUILD_DIR)
+
+demo: build
+	PYTHONPATH=$(BUILD_DIR)/python $(PYTHON) examples/demo.py --build-dir $(BUILD_DIR)
+
+bench: build
+	PYTHONPATH=$(BUILD_DIR)/python $(PYTHON) bench/cpu_vs_onnxruntime.py
+
+clean:
+	rm -rf $(BUILD_DIR)

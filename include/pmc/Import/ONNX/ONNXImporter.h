@@ -1,0 +1,33 @@
+//===- ONNXImporter.h - ONNX protobuf to the pmc dialect --------*- C++ -*-===//
+#ifndef PMC_IMPORT_ONNX_ONNXIMPORTER_H
+#define PMC_IMPORT_ONNX_ONNXIMPORTER_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "pmc/Support/HostTensor.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace pmc {
+
+struct ImportOptions {
+  /// Static shapes for graph inputs with dynamic dimensions (`--input-shape`).
+  std::map<std::string, std::vector<int64_t>> inputShapes;
+  /// Graph inputs specialized to constant values (`--bind name=value.npy`):
+  /// they leave the function's signature and become constants.
+  std::map<std::string, HostTensor> boundInputs;
+};
+
+/// Imports the ONNX model file at `path` into a module holding one
+/// `func.func @main` of pmc operators. Initializers become `pmc.constant`s
+/// over dense resources (external data is read from the model's folder only).
+/// Diagnostics go to the context's handler; returns null on failure.
+mlir::OwningOpRef<mlir::ModuleOp> importONNXFile(mlir::MLIRContext &context,
+                                                 const std::string &path,
+                                                 const ImportOptions &options);
+
+} // namespace pmc
+
+#endif // PMC_IMPORT_ONNX_ONNXIMPORTER_H

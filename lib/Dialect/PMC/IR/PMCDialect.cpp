@@ -1,0 +1,23 @@
+//===- PMCDialect.cpp - the pmc dialect -----------------------------------===//
+#include "pmc/Dialect/PMC/IR/PMCDialect.h"
+#include "pmc/Dialect/PMC/IR/PMCOps.h"
+
+using namespace mlir;
+using namespace mlir::pmc;
+
+#include "pmc/Dialect/PMC/IR/PMCOpsDialect.cpp.inc"
+
+void PMCDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "pmc/Dialect/PMC/IR/PMCOps.cpp.inc"
+      >();
+}
+
+Operation *PMCDialect::materializeConstant(OpBuilder &builder, Attribute value,
+                                           Type type, Location loc) {
+  auto elements = dyn_cast<ElementsAttr>(value);
+  if (!elements || elements.getType() != type)
+    return nullptr;
+  return ConstantOp::create(builder, loc, elements);
+}

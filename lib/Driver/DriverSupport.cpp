@@ -1,0 +1,42 @@
+//===- DriverSupport.cpp - option parsing shared by the subcommands --------===//
+#include "Commands.h"
+
+#include "pmc/Driver/Driver.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "llvm/ADT/StringExtras.h"
+
+bool pmc::parseInputShapes(const std::vector<std::string> &values,
+                           ImportOptions &options, std::string &error) {
+  for (const std::string &value : values) {
+    llvm::SmallVector<llvm::StringRef> items;
+    llvm::StringRef(value).split(items, ',', -1, /*KeepEmpty=*/false);
+    for (llvm::StringRef item : items) {
+      auto [name, dims] = item.split('=');
+      if (name.empty() || dims.empty()) {
+        error = "--input-shape expects name=DIMxDIM..., got '" + item.str() + "'";
+        return false;
+      }
+      std::vector<int64_t> shape;
+      llvm::SmallVector<llvm::StringRef> parts;
+      dims.split(parts, 'x');
+      for (llvm::StringRef part : parts) {
+        int64_t dim;
+        if (part.getAsInteger(10, dim) || dim < 0) {
+          error = "--input-shape '" + item.str() + "': '" + part.str() +
+                  "' is not a non-negative dimension";
+          return false;
+        }
+        shape.push_back(dim);
+      }
+      options.inputShapes[name.str()] = std::move(shape);
+    }
+  }
+  return true;
+}
+
+void pmc::prepareDriverContext(mlir::MLIRContext &context) {
+  mlir::DialectRegistry registry;
+  registerPMCDialects(registry);
+  context.appendDialectRegistry(registry);
+  context.loadAllAvailableDialects();
+}

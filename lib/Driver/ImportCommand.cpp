@@ -1,0 +1,51 @@
+//===- ImportCommand.cpp - `pmc-opt import model.onnx` ---------------------===//
+#include "Commands.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace cl = llvm::cl;
+
+int pmc::runImportCommand(int argc, char **argv) {
+  cl::opt<std::string> modelPath(cl::Positional, cl::desc("<model.onnx>"),
+                                 cl::Required);
+  cl::opt<std::string> outputPath("o", cl::desc("Output file (default: stdout)"),
+                                  cl::value_desc("file"), cl::init("-"));
+  cl::list<std::string> inputShapes(
+      "input-shape", cl::desc("Static shape of a dynamic input: name=1x128"),
+      cl::value_desc("name=DIMS"));
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
+  cl::ParseCommandLineOptions(argc, argv,
+                              "pmc-opt import: prints an ONNX model in the pmc dialect\n");
+
+  ImportOptions options;
+  std::string error;
+  if (!parseInputShapes(inputShapes, options, error)) {
+    llvm::errs() << "error: " << error << "\n";
+    return 1;
+  }
+  mlir::MLIRContext context;
+  prepareDriverContext(context);
+  llvm::SourceMgr sourceMgr;
+  mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      importONNXFile(context, modelPath, options);
+  if (!module)
+    return 1;
+  auto output = mlir::openOutputFile(outputPath, &error);
+  if (!output) {
+    llvm::errs() << "error: " << error << "\n";
+    return 1;
+  }
+  module->print(output->os(), mlir::OpPrintingFlags().elideLargeElementsAttrs(16));
+  output->os() << "\n";
+  output->keep();
+  return 0;
+}

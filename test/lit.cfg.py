@@ -1,0 +1,21 @@
+# lit configuration of pmc's FileCheck tests (*.mlir, *.test).
+import os
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "pmc"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["conformance", "python", "zoo", "unit", "lit.cfg.py", "Inputs"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.pmc_obj_root, "test")
+
+llvm_config.with_system_environment(["HOME", "TMPDIR", "PATH"])
+llvm_config.use_default_substitutions()
+config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(("%pmc_src", config.pmc_src_root))
+llvm_config.with_environment("PYTHONPATH", os.path.join(config.pmc_obj_root, "python"),
+                             append_path=True)
+tool_dirs = [config.pmc_tools_dir, config.llvm_tools_dir]
+llvm_config.add_tool_substitutions(["pmc-opt", "pmc-run"], tool_dirs)
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
