@@ -181,6 +181,10 @@ def _plan_of_bundle(path, arena_bytes):
     }
 
 
+def _count(n, noun):
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _format_plan(plan):
     devices = plan["devices"]
     head = f"{devices} device{'s' if devices != 1 else ''}, target {plan['target']}, "
@@ -193,10 +197,11 @@ def _format_plan(plan):
     for r in plan["ranks"]:
         ops = ", ".join(f"{n} {op}" for op, n in sorted(r["commands_by_op"].items()))
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(r["buffers_by_kind"].items()))
-        lines.append(f"rank {r['rank']}: {r['commands']} commands ({ops}); "
-                     f"{r['buffers']} buffers ({kinds})")
+        lines.append(f"rank {r['rank']}: {_count(r['commands'], 'command')} ({ops}); "
+                     f"{_count(r['buffers'], 'buffer')} ({kinds})")
     lines.append(f"memory: arena {plan['arena_bytes']} bytes, weights {plan['weight_bytes']} bytes")
     for key in ("inputs", "outputs"):
-        specs = ", ".join(f"{t['name']}: {t['dtype']}{list(t['shape'])}" for t in plan[key])
+        specs = ", ".join(f"{t['name']}: {t['dtype']}[{','.join(str(d) for d in t['shape'])}]"
+                          for t in plan[key])
         lines.append(f"{key}: {specs}")
     return "\n".join(lines)

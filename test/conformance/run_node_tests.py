@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -212,18 +213,28 @@ def _first_line(text, default):
 
 
 def _call(cmd, deadline):
-    """Runs `cmd`; returns (status, text) with status 'ok', 'error', 'crash', 'timeout'."""
+    """Runs `cmd`; returns (status, text) with status 'ok', 'error', 'crash', 'timeout'.
+    The command runs in its own process group, so on a timeout the tools it started
+    (a linker, say) are killed with it."""
     left = deadline - time.monotonic()
     if left <= 0:
         return "timeout", "time limit reached"
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace",
-                              timeout=left, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return "timeout", f"{os.path.basename(cmd[0])} timed out"
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True, errors="replace",
+                                start_new_session=True)
     except OSError as e:
         return "error", f"cannot run {cmd[0]}: {e}"
-    text = (proc.stderr.strip() + "\n" + proc.stdout.strip()).strip()
+    try:
+        out, err = proc.communicate(timeout=left)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        return "timeout", f"{os.path.basename(cmd[0])} timed out"
+    text = (err.strip() + "\n" + out.strip()).strip()
     if proc.returncode < 0:
         return "crash", f"{os.path.basename(cmd[0])} killed by signal {-proc.returncode}: " \
                         f"{_first_line(text, '')}"
