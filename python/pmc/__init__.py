@@ -1,0 +1,178 @@
+"""pmc: an ahead-of-time compiler for ONNX models, with a numpy-in numpy-out runtime.
+
+    import numpy as np, pmc
+    exe = pmc.compile("mlp.onnx", input_shapes={"x": (2, 64)})   # -> pmc.Executable
+    out = exe.run({"x": np.zeros((2, 64), np.float32)})          # {"y": array}
+    print(exe.plan)                                              # what was chosen
+    exe.save("mlp.pmc")
+    same = pmc.load("mlp.pmc")
+
+Compile failures raise `pmc.CompileError` with the compiler's diagnostics; bad
+feeds raise `ValueError`/`TypeError` naming the input; a damaged bundle raises
+`RuntimeError` with the runtime's message.
+"""
+
+import os
+import tempfile
+
+import numpy as np
+
+from ._compiler_glue import CompileError, compile_bundle
+from ._compiler_glue import import_model as _import_model_file
+from .bundle import BundleInfo
+from .executable import Executable, TensorSpec
+
+__version__ = "0.1.0"
+__all__ = ["compile", "load", "import_model", "Executable", "TensorSpec", "CompileError",
+           "BundleInfo", "__version__"]
+
+_OPTIONS = ("bind", "base_dir")
+
+
+def _is_model_proto(model):
+    try:
+        import onnx  # noqa: PLC0415 - only needed for ModelProto input
+    except ImportError:
+        return False
+    return isinstance(model, onnx.ModelProto)
+
+
+def _all_tensors(graph):
+    """Initializers and attribute tensors of `graph` and its subgraphs."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("g"):
+                yield from _all_tensors(attr.g)
+            for sub in attr.graphs:
+                yield from _all_tensors(sub)
+
+
+def _write_model_proto(model, folder, base_dir):
+    """Saves a ModelProto as `folder/model.onnx`. Tensors whose data still lives
+    in external files are loaded from `base_dir` first; big models are written
+    with their weights as external data beside the file (the 2 GiB protobuf limit)."""
+    import onnx  # noqa: PLC0415
+    from onnx import external_data_helper  # noqa: PLC0415
+
+    external = [t.name for t in _all_tensors(model.graph)
+                if external_data_helper.uses_external_data(t)]
+    if external:
+        if base_dir is None:
+            raise CompileError(
+                f"the ModelProto references external data for {len(external)} tensor(s) "
+                f"(first: '{external[0]}') that is not loaded; pass base_dir= (the folder of "
+                "the original model), load it with onnx.load(path) (which loads external "
+                "data), or pass the model's path instead")
+        model_copy = onnx.ModelProto()
+        model_copy.CopyFrom(model)
+        external_data_helper.load_external_data_for_model(model_copy, os.fspath(base_dir))
+        model = model_copy
+    path = os.path.join(folder, "model.onnx")
+    big = model.ByteSize() > (1 << 30)
+    onnx.save_model(model, path, save_as_external_data=big, all_tensors_to_one_file=True,
+                    location="model.weights" if big else None)
+    return path
+
+
+def _check_static_inputs(model_path, input_shapes, bound):
+    """Fails early, naming the input and dimension, when a graph input has a
+    dynamic dimension that `input_shapes` does not fix."""
+    try:
+        import onnx  # noqa: PLC0415
+        model = onnx.load(model_path, load_external_data=False)
+    except Exception:  # noqa: BLE001 - the compiler reports unreadable models itself
+        return
+    initializers = {t.name for t in model.graph.initializer}
+    for vi in model.graph.input:
+        if vi.name in initializers or vi.name in bound or vi.name in input_shapes:
+            continue
+        if not vi.type.HasField("tensor_type"):
+            continue
+        for i, d in enumerate(vi.type.tensor_type.shape.dim):
+            if not d.HasField("dim_value") or d.dim_value <= 0:
+                label = f"'{d.dim_param}'" if d.dim_param else "unknown"
+                raise CompileError(
+                    f"input '{vi.name}' has a dynamic dimension {i} ({label}); pmc compiles "
+                    f"static shapes: pass input_shapes={{'{vi.name}': (...)}}")
+
+
+def _normalize_shapes(input_shapes):
+    shapes = {}
+    for name, shape in (input_shapes or {}).items():
+        try:
+            dims = tuple(int(d) for d in shape)
+        except (TypeError, ValueError):
+            raise ValueError(f"input_shapes['{name}'] must be a sequence of integers, "
+                             f"got {shape!r}") from None
+        if any(d <= 0 for d in dims):
+            raise ValueError(f"input_shapes['{name}'] = {dims}: dimensions must be positive")
+        shapes[name] = dims
+    return shapes
+
+
+def compile(model, devices=1, target="cpu", input_shapes=None, **options):  # noqa: A001
+    """Compiles an ONNX model (a path or an `onnx.ModelProto`) into an Executable.
+
+    Args:
+      model: path of a `.onnx` file, or an `onnx.ModelProto`.
+      devices: number of devices to plan for.
+      target: "cpu" (or "cuda" once available).
+      input_shapes: {input name: shape} for inputs with dynamic dimensions.
+      bind: {input name: numpy array or .npy path}: specializes those inputs to
+        constants (they leave the executable's inputs), e.g. a Reshape's shape.
+      base_dir: for a ModelProto whose external data is not loaded, the folder
+        its data files are relative to.
+
+    Raises CompileError with the compiler's diagnostics when the model is rejected.
+    """
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise TypeError(f"pmc.compile: unknown option(s) {', '.join(unknown)}; "
+                        f"known: {', '.join(_OPTIONS)}")
+    if not isinstance(devices, int) or devices < 1:
+        raise ValueError(f"devices must be a positive integer, got {devices!r}")
+    shapes = _normalize_shapes(input_shapes)
+    bind = options.get("bind") or {}
+    temp_dir = tempfile.mkdtemp(prefix="pmc-")
+    try:
+        if _is_model_proto(model):
+            model_path = _write_model_proto(model, temp_dir, options.get("base_dir"))
+        else:
+            model_path = os.fspath(model)
+            if not os.path.isfile(model_path):
+                raise CompileError(f"{model_path}: no such model file")
+        bind_paths = {}
+        for name, value in bind.items():
+            if isinstance(value, (str, os.PathLike)):
+                bind_paths[name] = os.fspath(value)
+            else:
+                path = os.path.join(temp_dir, f"bind_{len(bind_paths)}.npy")
+                np.save(path, np.asarray(value))
+                bind_paths[name] = path
+        _check_static_inputs(model_path, shapes, bind_paths)
+        bundle_path = os.path.join(temp_dir, "model.pmc")
+        compile_bundle(model_path, bundle_path, target, devices, shapes, bind_paths)
+        return Executable(bundle_path, _temp_dir=temp_dir)
+    except BaseException:
+        import shutil  # noqa: PLC0415
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
+
+
+def load(path, rank=0):
+    """Opens a bundle written by `Executable.save` or `pmc-opt compile -o`.
+
+    Raises RuntimeError with the runtime's message when the bundle is damaged."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such bundle file")
+    return Executable(path, rank=rank)
+
+
+def import_model(model, input_shapes=None):
+    """Returns the model (a path) imported into the pmc dialect, as MLIR text."""
+    return _import_model_file(os.fspath(model), _normalize_shapes(input_shapes))

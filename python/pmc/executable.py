@@ -1,0 +1,207 @@
+"""`pmc.Executable`: a compiled bundle opened by the runtime, run from numpy.
+
+    >>> exe = pmc.load("mlp.pmc")
+    >>> exe.inputs
+    [TensorSpec(name='x', dtype='float32', shape=(2, 64))]
+    >>> out = exe.run({"x": np.zeros((2, 64), np.float32)})
+    >>> out["y"].shape
+    (2, 10)
+"""
+
+import collections.abc
+import os
+import shutil
+import weakref
+from typing import NamedTuple
+
+import numpy as np
+
+from .bundle import BundleInfo, BundleFormatError
+
+
+class TensorSpec(NamedTuple):
+    """A graph input or output: name, numpy dtype name and static shape."""
+    name: str
+    dtype: str
+    shape: tuple
+
+    def __str__(self):
+        return f"{self.name}: {self.dtype}[{','.join(str(d) for d in self.shape)}]"
+
+
+def _runtime_module():
+    try:
+        from . import _runtime  # noqa: PLC0415 - the compiled extension
+    except ImportError as e:
+        raise ImportError(
+            "the pmc runtime extension (pmc/_runtime*.so) is not built or not on "
+            f"PYTHONPATH: {e}") from e
+    return _runtime
+
+
+class Executable:
+    """A bundle loaded for one rank. Create with `pmc.compile` or `pmc.load`."""
+
+    def __init__(self, bundle_path, rank=0, _temp_dir=None):
+        self._path = os.path.abspath(bundle_path)
+        self._rank = rank
+        self._temp_dir = _temp_dir
+        # The temporary folder of a compiled-but-unsaved bundle goes away with us.
+        self._finalizer = (weakref.finalize(self, shutil.rmtree, _temp_dir, True)
+                           if _temp_dir else None)
+        self._session = _runtime_module().Session(self._path, rank)
+        self._inputs = [TensorSpec(n, str(d), tuple(int(x) for x in s))
+                        for n, d, s in self._session.inputs]
+        self._outputs = [TensorSpec(n, str(d), tuple(int(x) for x in s))
+                         for n, d, s in self._session.outputs]
+        self._plan_dict = None
+
+    # --- Introspection --------------------------------------------------------
+
+    @property
+    def path(self):
+        """The bundle file this executable runs (a temporary one until saved)."""
+        return self._path
+
+    @property
+    def inputs(self):
+        """The graph inputs, in order, as `TensorSpec(name, dtype, shape)`."""
+        return list(self._inputs)
+
+    @property
+    def outputs(self):
+        """The graph outputs, in order, as `TensorSpec(name, dtype, shape)`."""
+        return list(self._outputs)
+
+    @property
+    def arena_bytes(self):
+        """Bytes of the runtime's temporary arena for this rank."""
+        return int(self._session.arena_bytes)
+
+    @property
+    def plan_dict(self):
+        """The plan as a dict: devices, target, mesh, partitioning and per-rank
+        command and buffer counts read from the bundle."""
+        if self._plan_dict is None:
+            self._plan_dict = _plan_of_bundle(self._path, self.arena_bytes)
+        return self._plan_dict
+
+    @property
+    def plan(self):
+        """What the compiler chose, as readable text."""
+        return _format_plan(self.plan_dict)
+
+    def __repr__(self):
+        ins = ", ".join(str(s) for s in self._inputs)
+        outs = ", ".join(str(s) for s in self._outputs)
+        return f"<pmc.Executable {os.path.basename(self._path)} ({ins}) -> ({outs})>"
+
+    # --- Running --------------------------------------------------------------
+
+    def run(self, feeds, output_names=None):
+        """Runs the model on `feeds` ({input name: numpy array}) and returns
+        {output name: numpy array} in graph output order (only `output_names`
+        when given). Arrays must have the input's dtype and shape exactly."""
+        prepared = self._check_feeds(feeds)
+        results = self._session.run(prepared)
+        if output_names is None:
+            return {o.name: results[o.name] for o in self._outputs}
+        known = {o.name for o in self._outputs}
+        for name in output_names:
+            if name not in known:
+                raise ValueError(f"unknown output '{name}'; outputs are: "
+                                 f"{', '.join(sorted(known))}")
+        return {name: results[name] for name in output_names}
+
+    def _check_feeds(self, feeds):
+        if not isinstance(feeds, collections.abc.Mapping):
+            raise TypeError("feeds must be a dict {input name: numpy array}, got "
+                            f"{type(feeds).__name__}")
+        expected = {s.name: s for s in self._inputs}
+        for name in feeds:
+            if name not in expected:
+                raise ValueError(f"unknown input '{name}'; the model's inputs are: "
+                                 f"{', '.join(str(s) for s in self._inputs)}")
+        prepared = {}
+        for spec in self._inputs:
+            if spec.name not in feeds:
+                raise ValueError(f"missing input '{spec.name}' (expected {spec.dtype} "
+                                 f"with shape {list(spec.shape)})")
+            value = feeds[spec.name]
+            if not isinstance(value, np.ndarray):
+                raise TypeError(f"input '{spec.name}': expected a numpy.ndarray of "
+                                f"{spec.dtype} with shape {list(spec.shape)}, got "
+                                f"{type(value).__name__}")
+            if value.dtype != np.dtype(spec.dtype):
+                raise ValueError(f"input '{spec.name}': expected dtype {spec.dtype}, got "
+                                 f"{value.dtype} (convert with .astype(np.{spec.dtype}))")
+            if tuple(value.shape) != spec.shape:
+                raise ValueError(f"input '{spec.name}': expected shape {list(spec.shape)}, "
+                                 f"got {list(value.shape)}")
+            prepared[spec.name] = np.ascontiguousarray(value)
+        return prepared
+
+    # --- Saving ---------------------------------------------------------------
+
+    def save(self, path):
+        """Writes the bundle to `path`; `pmc.load(path)` reopens it."""
+        path = os.fspath(path)
+        if os.path.abspath(path) != self._path:
+            shutil.copyfile(self._path, path)
+        return path
+
+
+def _plan_of_bundle(path, arena_bytes):
+    try:
+        info = BundleInfo.read(path)
+        manifest = info.manifest
+    except (OSError, BundleFormatError) as e:
+        raise RuntimeError(f"cannot read the plan of {path}: {e}") from e
+    ranks = []
+    for entry in manifest.get("ranks", []):
+        rank = int(entry.get("rank", len(ranks)))
+        program = info.program(rank) if info.has_section(f"rank{rank}.program") else {}
+        ops = collections.Counter(c.get("op", "?") for c in program.get("commands", []))
+        kinds = collections.Counter(b.get("kind", "?") for b in program.get("buffers", []))
+        ranks.append({"rank": rank, "commands": sum(ops.values()), "commands_by_op": dict(ops),
+                      "buffers": sum(kinds.values()), "buffers_by_kind": dict(kinds)})
+    devices = int(manifest.get("devices", 1))
+    axes = manifest.get("mesh", {}).get("axes", [])
+    return {
+        "devices": devices,
+        "target": manifest.get("target", "?"),
+        "mesh": axes,
+        "partitioning": "none" if devices == 1 and not axes else "mesh",
+        "producer": manifest.get("producer", "?"),
+        "inputs": manifest.get("inputs", []),
+        "outputs": manifest.get("outputs", []),
+        "ranks": ranks,
+        "arena_bytes": arena_bytes,
+        "weight_bytes": sum(s.size for s in info.weight_sections()),
+    }
+
+
+def _count(n, noun):
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _format_plan(plan):
+    devices = plan["devices"]
+    head = f"{devices} device{'s' if devices != 1 else ''}, target {plan['target']}, "
+    if plan["partitioning"] == "none":
+        head += "no partitioning"
+    else:
+        head += "mesh " + ", ".join(f"{a.get('name', '?')}={a.get('size', '?')}"
+                                    if isinstance(a, dict) else str(a) for a in plan["mesh"])
+    lines = [head]
+    for r in plan["ranks"]:
+        ops = ", ".join(f"{n} {op}" for op, n in sorted(r["commands_by_op"].items()))
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(r["buffers_by_kind"].items()))
+        lines.append(f"rank {r['rank']}: {_count(r['commands'], 'command')} ({ops}); "
+                     f"{_count(r['buffers'], 'buffer')} ({kinds})")
+    lines.append(f"memory: arena {plan['arena_bytes']} bytes, weights {plan['weight_bytes']} bytes")
+    for key in ("inputs", "outputs"):
+        specs = ", ".join(f"{t['name']}: {t['dtype']}[{','.join(str(d) for d in t['shape'])}]"
+                          for t in plan[key])
+        lines.append(f"{key}: {specs}")
+    return "\n".join(lines)
