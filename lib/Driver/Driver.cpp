@@ -18,8 +18,10 @@ void pmc::registerPMCDialects(mlir::DialectRegistry &registry) {
 
 void pmc::registerPMCPasses() {
   mlir::registerAllPasses();
-  mlir::pmc::registerPMCPasses();
-  mlir::pmc::registerPMCConversionPasses();
+  // wip-importer: the pass libraries are empty in this branch, so their
+  // registration would not link; the integrator restores these two calls.
+  // mlir::pmc::registerPMCPasses();
+  // mlir::pmc::registerPMCConversionPasses();
 }
 
 int pmc::runDriverSubcommand(int argc, char **argv) {
