@@ -15,7 +15,7 @@
 
 using namespace mlir;
 
-LogicalResult pmc::checkCompileOptions(Location loc, const CompileOptions &options) {
+LogicalResult (::pmc::checkCompileOptions)(Location loc, const CompileOptions &options) {
   if (options.target == "cuda")
     return emitError(loc) << "target 'cuda' is not yet supported by this version "
                              "of pmc (use --target cpu)";
@@ -28,14 +28,14 @@ LogicalResult pmc::checkCompileOptions(Location loc, const CompileOptions &optio
   return success();
 }
 
-OwningOpRef<ModuleOp> pmc::loadModel(MLIRContext &context, const std::string &path,
+OwningOpRef<ModuleOp> (::pmc::loadModel)(MLIRContext &context, const std::string &path,
                                      const ImportOptions &options) {
   if (llvm::StringRef(path).ends_with(".mlir"))
     return parseSourceFile<ModuleOp>(path, &context);
   return importONNXFile(context, path, options);
 }
 
-LogicalResult pmc::outlineAndLower(ModuleOp module, bool lowerKernels,
+LogicalResult (::pmc::outlineAndLower)(ModuleOp module, bool lowerKernels,
                                    PassManagerConfigurator configure) {
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
   if (configure && failed(configure(pm)))
@@ -46,11 +46,11 @@ LogicalResult pmc::outlineAndLower(ModuleOp module, bool lowerKernels,
   return pm.run(module);
 }
 
-LogicalResult pmc::compileModuleToBundle(ModuleOp module, const CompileOptions &options,
+LogicalResult (::pmc::compileModuleToBundle)(ModuleOp module, const CompileOptions &options,
                                          const std::string &bundlePath,
                                          PassManagerConfigurator configure) {
-  if (failed(checkCompileOptions(module.getLoc(), options)) ||
-      failed(outlineAndLower(module, /*lowerKernels=*/false, configure)))
+  if (failed(::pmc::checkCompileOptions(module.getLoc(), options)) ||
+      failed(::pmc::outlineAndLower(module, /*lowerKernels=*/false, configure)))
     return failure();
   FailureOr<std::string> library =
       compileKernelsToSharedLibrary(module, options.cpu, configure);
@@ -73,7 +73,7 @@ namespace {
 /// A fresh driver context whose diagnostics are printed into a string.
 struct CapturingContext {
   CapturingContext() : os(text), handler(sourceMgr, &context, os) {
-    prepareDriverContext(context);
+    ::pmc::prepareDriverContext(context);
   }
   MLIRContext context{MLIRContext::Threading::DISABLED};
   std::string text;
@@ -83,7 +83,7 @@ struct CapturingContext {
 };
 } // namespace
 
-bool pmc::compileModelFile(const std::string &modelPath, const std::string &bundlePath,
+bool (::pmc::compileModelFile)(const std::string &modelPath, const std::string &bundlePath,
                            const CompileOptions &options, std::string &diagnostics) {
   CapturingContext capture;
   bool ok = false;
@@ -96,7 +96,7 @@ bool pmc::compileModelFile(const std::string &modelPath, const std::string &bund
   return ok;
 }
 
-bool pmc::importModelToText(const std::string &modelPath, const ImportOptions &options,
+bool (::pmc::importModelToText)(const std::string &modelPath, const ImportOptions &options,
                             std::string &text, std::string &diagnostics) {
   CapturingContext capture;
   OwningOpRef<ModuleOp> module = loadModel(capture.context, modelPath, options);

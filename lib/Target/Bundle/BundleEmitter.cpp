@@ -12,12 +12,16 @@
 
 using namespace mlir;
 namespace json = llvm::json;
+using mlir::pmc::ConstantOp;
+using mlir::pmc::ConvOp;
+using mlir::pmc::MatMulOp;
+using mlir::pmc::ReshapeOp;
 
-#ifndef PMC_VERSION_STRING
-#define PMC_VERSION_STRING "0.0.0"
+#ifndef PMC_PRODUCER_VERSION
+#define PMC_PRODUCER_VERSION "0.0.0"
 #endif
 
-std::string pmc::BundleImage::sectionBytes(const std::string &name) const {
+std::string (::pmc::BundleImage::sectionBytes)(const std::string &name) const {
   for (const Section &section : sections)
     if (section.name == name)
       return section.data ? std::string((const char *)section.data, section.size)
@@ -64,7 +68,7 @@ namespace {
 /// Builds the program of rank 0 while walking @main.
 class ProgramBuilder {
 public:
-  ProgramBuilder(pmc::BundleImage &image) : image(image) {}
+  ProgramBuilder(::pmc::BundleImage &image) : image(image) {}
 
   /// Adds a buffer for `value`; returns its id, or -1 after an error.
   int64_t addBuffer(Value value, json::Object fields, Operation *at) {
@@ -88,10 +92,10 @@ public:
   bool hasId(Value value) const { return ids.count(value); }
 
   /// Adds a `w/<N>` section holding the bytes of `constant`.
-  LogicalResult addWeight(pmc::ConstantOp constant) {
+  LogicalResult addWeight(mlir::pmc::ConstantOp constant) {
     auto type = cast<RankedTensorType>(constant.getType());
     std::string section = "w/" + std::to_string(nextWeight++);
-    pmc::BundleImage::Section weight;
+    ::pmc::BundleImage::Section weight;
     weight.name = section;
     Attribute value = constant.getValue();
     int64_t count = type.getNumElements();
@@ -141,7 +145,7 @@ public:
   json::Array commands;
 
 private:
-  pmc::BundleImage &image;
+  ::pmc::BundleImage &image;
   llvm::DenseMap<Value, int64_t> ids;
   unsigned nextWeight = 0;
 };
@@ -155,8 +159,8 @@ static std::string valueName(func::FuncOp main, unsigned index, bool result) {
   return (result ? "output" : "input") + std::to_string(index);
 }
 
-FailureOr<pmc::BundleImage>
-pmc::buildBundleImage(ModuleOp module, std::string kernelLibrary,
+FailureOr<::pmc::BundleImage>
+(::pmc::buildBundleImage)(ModuleOp module, std::string kernelLibrary,
                       const BundleOptions &options) {
   auto main = module.lookupSymbol<func::FuncOp>("main");
   if (!main || main.isExternal() || !main.getBody().hasOneBlock())
@@ -252,17 +256,19 @@ pmc::buildBundleImage(ModuleOp module, std::string kernelLibrary,
         return op.emitOpError("uses a value that has no buffer");
   }
 
+  json::Array ranks;
+  ranks.push_back(json::Object{{"rank", 0}, {"program", "rank0.program"}});
   json::Object manifest{
       {"format", "pmc-bundle"},
       {"format_version", 1},
-      {"producer", std::string("pmc ") + PMC_VERSION_STRING},
+      {"producer", std::string("pmc ") + PMC_PRODUCER_VERSION},
       {"target", options.target},
       {"devices", options.devices},
       {"mesh", json::Object{{"axes", json::Array{}}}},
       {"kernel_library", "kernels.cpu"},
       {"inputs", std::move(inputs)},
       {"outputs", std::move(outputs)},
-      {"ranks", json::Array{json::Object{{"rank", 0}, {"program", "rank0.program"}}}}};
+      {"ranks", std::move(ranks)}};
   json::Object rank{{"rank", 0},
                     {"buffers", std::move(program.buffers)},
                     {"commands", std::move(program.commands)},

@@ -28,6 +28,8 @@
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
 
+#include "llvm/ADT/ScopeExit.h"
+
 #include <mutex>
 
 using namespace mlir;
@@ -39,7 +41,7 @@ static const char *kBufferizePipeline =
     "eliminate-empty-tensors,"
     "one-shot-bufferize{bufferize-function-boundaries=true "
     "function-boundary-type-conversion=identity-layout-map},"
-    "buffer-results-to-out-params{hoist-static-allocs=true},"
+    "buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true},"
     "canonicalize";
 
 /// The memref-level half: loops and the conversions to the LLVM dialect.
@@ -60,7 +62,7 @@ static void registerPipelinePasses() {
   });
 }
 
-void pmc::buildCPUKernelPipeline(OpPassManager &pm) {
+void ::pmc::buildCPUKernelPipeline(OpPassManager &pm) {
   registerPipelinePasses();
   // The pipelines are fixed strings over registered passes; parsing cannot fail.
   (void)parsePassPipeline(kBufferizePipeline, pm);
@@ -83,7 +85,7 @@ static void copiesToLinalg(ModuleOp module) {
 
 /// Creates the TargetMachine for `options.cpu`.
 static std::unique_ptr<llvm::TargetMachine>
-createTargetMachine(const pmc::CPUTargetOptions &options, std::string &error) {
+createTargetMachine(const ::pmc::CPUTargetOptions &options, std::string &error) {
   static std::once_flag once;
   std::call_once(once, [] {
     llvm::InitializeNativeTarget();
@@ -177,7 +179,7 @@ static FailureOr<std::string> linkSharedLibrary(Location loc, StringRef object,
   return (*buffer)->getBuffer().str();
 }
 
-FailureOr<std::string> pmc::compileKernelsToSharedLibrary(
+FailureOr<std::string> (::pmc::compileKernelsToSharedLibrary)(
     ModuleOp module, const CPUTargetOptions &options,
     llvm::function_ref<LogicalResult(PassManager &)> configurePassManager) {
   MLIRContext *context = module.getContext();
@@ -213,7 +215,7 @@ FailureOr<std::string> pmc::compileKernelsToSharedLibrary(
   copiesToLinalg(*kernels);
   if (failed(runPipeline(kLowerToLLVMPipeline)))
     return failure();
-  if (failed(addKernelWrappers(*kernels, names)))
+  if (failed(::pmc::addKernelWrappers(*kernels, names)))
     return failure();
 
   DialectRegistry registry;
