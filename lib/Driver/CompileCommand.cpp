@@ -65,7 +65,7 @@ int pmc::runCompileCommand(int argc, char **argv) {
   prepareDriverContext(context);
   llvm::SourceMgr sourceMgr;
   mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  if (failed(checkCompileOptions(mlir::UnknownLoc::get(&context), options)))
+  if (failed(checkCompileOptions(mlir::FileLineColLoc::get(&context, modelPath.getValue(), 0, 0), options)))
     return 1;
   mlir::OwningOpRef<mlir::ModuleOp> module =
       loadModel(context, modelPath, options.import);

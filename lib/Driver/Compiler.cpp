@@ -87,7 +87,8 @@ bool (::pmc::compileModelFile)(const std::string &modelPath, const std::string &
                            const CompileOptions &options, std::string &diagnostics) {
   CapturingContext capture;
   bool ok = false;
-  if (succeeded(checkCompileOptions(UnknownLoc::get(&capture.context), options))) {
+  Location loc = FileLineColLoc::get(&capture.context, modelPath, 0, 0);
+  if (succeeded(::pmc::checkCompileOptions(loc, options))) {
     OwningOpRef<ModuleOp> module =
         loadModel(capture.context, modelPath, options.import);
     ok = module && succeeded(compileModuleToBundle(*module, options, bundlePath));
