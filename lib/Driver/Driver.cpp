@@ -18,10 +18,8 @@ void pmc::registerPMCDialects(mlir::DialectRegistry &registry) {
 
 void pmc::registerPMCPasses() {
   mlir::registerAllPasses();
-  // wip-importer: the pass libraries are empty in this branch, so their
-  // registration would not link; the integrator restores these two calls.
-  // mlir::pmc::registerPMCPasses();
-  // mlir::pmc::registerPMCConversionPasses();
+  mlir::pmc::registerPMCPasses();
+  mlir::pmc::registerPMCConversionPasses();
 }
 
 int pmc::runDriverSubcommand(int argc, char **argv) {
