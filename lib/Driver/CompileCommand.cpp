@@ -1,9 +1,102 @@
-//===- CompileCommand.cpp - `pmc-opt compile model.onnx` -------------------===//
+//===- CompileCommand.cpp - `pmc-opt compile model.onnx|model.mlir` --------===//
 #include "Commands.h"
 
+#include "pmc/Driver/Compiler.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
-int pmc::runCompileCommand(int, char **) {
-  llvm::errs() << "error: pmc-opt compile is being built in this change\n";
-  return 1;
+namespace cl = llvm::cl;
+
+int pmc::runCompileCommand(int argc, char **argv) {
+  cl::opt<std::string> modelPath(cl::Positional, cl::desc("<model.onnx|model.mlir>"),
+                                 cl::Required);
+  cl::opt<std::string> outputPath(
+      "o", cl::desc("Output file (default: the model's name with .pmc; stdout "
+                    "for --emit mlir)"),
+      cl::value_desc("file"));
+  cl::opt<std::string> target("target", cl::desc("Target: cpu (cuda: not yet)"),
+                              cl::init("cpu"));
+  cl::opt<int> devices("devices", cl::desc("Number of devices (only 1 for now)"),
+                       cl::init(1));
+  cl::list<std::string> inputShapes(
+      "input-shape", cl::desc("Static shape of a dynamic input: name=1x128"),
+      cl::value_desc("name=DIMS"));
+  cl::opt<std::string> emit("emit",
+                            cl::desc("What to write: bundle (default), or mlir "
+                                     "(the module after outlining and lowering "
+                                     "to linalg)"),
+                            cl::init("bundle"));
+  cl::opt<std::string> cpu("cpu",
+                           cl::desc("LLVM CPU the kernels target: host (default) "
+                                    "or a name such as x86-64-v2 for portability"),
+                           cl::init("host"));
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
+  mlir::registerPassManagerCLOptions();
+  mlir::registerDefaultTimingManagerCLOptions();
+  cl::ParseCommandLineOptions(argc, argv,
+                              "pmc-opt compile: compiles a model into a bundle\n");
+
+  CompileOptions options;
+  options.target = target;
+  options.devices = devices;
+  options.cpu.cpu = cpu;
+  std::string error;
+  if (!parseInputShapes(inputShapes, options.import, error)) {
+    llvm::errs() << "error: " << error << "\n";
+    return 1;
+  }
+  if (emit != "bundle" && emit != "mlir") {
+    llvm::errs() << "error: --emit " << emit << ": expected bundle or mlir\n";
+    return 1;
+  }
+  mlir::MLIRContext context;
+  prepareDriverContext(context);
+  llvm::SourceMgr sourceMgr;
+  mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  if (failed(checkCompileOptions(mlir::FileLineColLoc::get(&context, modelPath.getValue(), 0, 0), options)))
+    return 1;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      loadModel(context, modelPath, options.import);
+  if (!module)
+    return 1;
+  auto configure = [](mlir::PassManager &pm) -> mlir::LogicalResult {
+    if (failed(mlir::applyPassManagerCLOptions(pm)))
+      return mlir::failure();
+    mlir::applyDefaultTimingPassManagerCLOptions(pm);
+    return mlir::success();
+  };
+
+  if (emit == "mlir") {
+    if (failed(outlineAndLower(*module, /*lowerKernels=*/true, configure)))
+      return 1;
+    std::string path = outputPath.empty() ? "-" : outputPath.getValue();
+    auto output = mlir::openOutputFile(path, &error);
+    if (!output) {
+      llvm::errs() << "error: " << error << "\n";
+      return 1;
+    }
+    module->print(output->os(), mlir::OpPrintingFlags().elideLargeElementsAttrs(16));
+    output->os() << "\n";
+    output->keep();
+    return 0;
+  }
+  std::string bundlePath = outputPath;
+  if (bundlePath.empty()) {
+    llvm::SmallString<128> path(llvm::sys::path::filename(modelPath.getValue()));
+    llvm::sys::path::replace_extension(path, "pmc");
+    bundlePath = path.str().str();
+  }
+  return failed(compileModuleToBundle(*module, options, bundlePath, configure)) ? 1 : 0;
 }

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -18,6 +19,22 @@
 namespace pmc::bundle {
 
 inline constexpr uint32_t kFormatVersion = 1;
+/// The first 8 bytes of every bundle, "PMCBNDL" and a NUL.
+inline constexpr char kMagic[8] = {'P', 'M', 'C', 'B', 'N', 'D', 'L', '\0'};
+/// Header bytes before the section table.
+inline constexpr size_t kHeaderSize = 24;
+/// Bytes per section table entry.
+inline constexpr size_t kEntrySize = 80;
+/// Bytes of the name field of an entry; a name holds at most kNameField - 1.
+inline constexpr size_t kNameField = 56;
+/// Every section starts at a multiple of this.
+inline constexpr size_t kSectionAlignment = 64;
+
+/// CRC-32 as zlib computes it (the checksum of the table and the sections).
+/// Pass a previous result as `seed` to continue a running checksum.
+///
+///   uint32_t c = pmc::bundle::crc32(bytes.data(), bytes.size());
+uint32_t crc32(const void *data, size_t size, uint32_t seed = 0);
 
 /// Every bundle problem (I/O, corruption, version) is reported as this, with a
 /// message naming the file and the section at fault.
@@ -61,6 +78,11 @@ public:
   /// BundleError naming the section when it is missing or corrupt.
   std::string_view section(std::string_view name) const;
   std::vector<std::string> sectionNames() const;
+  /// The byte size of a section (without reading or verifying it). Throws
+  /// BundleError when it is missing.
+  uint64_t sectionSize(std::string_view name) const;
+  /// The size of the whole file in bytes.
+  size_t size() const { return fileSize; }
   const std::string &path() const { return filePath; }
 
 private:
@@ -76,6 +98,8 @@ private:
   const uint8_t *base = nullptr;
   size_t fileSize = 0;
   std::vector<Entry> entries;
+  /// Guards `Entry::verified`: ranks may read sections from several threads.
+  mutable std::mutex verifyMutex;
 };
 
 } // namespace pmc::bundle

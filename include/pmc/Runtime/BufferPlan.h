@@ -1,0 +1,51 @@
+//===- BufferPlan.h - placing temps in one arena by liveness ----*- C++ -*-===//
+#ifndef PMC_RUNTIME_BUFFERPLAN_H
+#define PMC_RUNTIME_BUFFERPLAN_H
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace pmc::runtime {
+
+class Command;
+struct BufferDesc;
+
+/// The live range of one temp: from the command that writes it to the last
+/// command that reads it (or through a view), both inclusive.
+struct Lifetime {
+  int buffer = 0;
+  int first = 0;
+  int last = 0;
+  size_t bytes = 0;
+};
+
+/// Arena offsets of all buffers (-1 for non-temps) and the arena size.
+struct ArenaPlan {
+  std::vector<int64_t> offsets;
+  size_t arenaBytes = 0;
+};
+
+/// Every byte placed in the arena starts at a multiple of this.
+inline constexpr size_t kArenaAlignment = 64;
+
+/// Lifetimes of the temps of a validated program. Program outputs stay live to
+/// the end (`commands.size()`). Views extend the lifetime of their root.
+std::vector<Lifetime>
+computeLifetimes(const std::vector<BufferDesc> &buffers,
+                 const std::vector<std::unique_ptr<Command>> &commands,
+                 const std::vector<int> &outputs);
+
+/// Assigns offsets greedily by decreasing size: each temp goes to the lowest
+/// 64-byte aligned offset that does not overlap a placed temp whose lifetime
+/// intersects its own. `numBuffers` sizes the result's `offsets`.
+///
+///   ArenaPlan plan = assignOffsets({{0, 0, 1, 256}, {1, 1, 2, 256},
+///                                   {2, 2, 3, 256}}, 3);
+///   // buffers 0 and 2 share offset 0; arenaBytes == 512
+ArenaPlan assignOffsets(const std::vector<Lifetime> &lifetimes, size_t numBuffers);
+
+} // namespace pmc::runtime
+
+#endif // PMC_RUNTIME_BUFFERPLAN_H

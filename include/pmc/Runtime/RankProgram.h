@@ -1,0 +1,71 @@
+//===- RankProgram.h - the validated command list of one rank ---*- C++ -*-===//
+#ifndef PMC_RUNTIME_RANKPROGRAM_H
+#define PMC_RUNTIME_RANKPROGRAM_H
+
+#include "pmc/Runtime/Buffer.h"
+#include "pmc/Runtime/BufferPlan.h"
+#include "pmc/Runtime/Command.h"
+#include "pmc/Runtime/Manifest.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pmc::bundle {
+class BundleReader;
+}
+
+namespace pmc::runtime {
+
+/// One rank's program: buffer table, commands and arena plan, validated in full
+/// on load, plus the memory to run it (arena, scratch, staged inputs).
+/// A RankProgram runs one call at a time.
+class RankProgram {
+public:
+  /// Parses section `manifest.rankPrograms[rank]`, verifies the weight
+  /// sections it references, validates every buffer and command and plans the
+  /// arena. `kernels` may be null when the program has no kernel command.
+  /// Throws RuntimeError naming the section, buffer or command.
+  static std::unique_ptr<RankProgram> load(const Manifest &manifest,
+                                           const bundle::BundleReader &reader,
+                                           int rank, const KernelLibrary *kernels);
+  ~RankProgram();
+
+  /// Runs the commands. `inputs[i]` points to the dense bytes of manifest
+  /// input i (already checked by the caller); returns one tensor per
+  /// manifest output, in order.
+  std::vector<HostTensor> run(const std::vector<const void *> &inputs);
+
+  int rank() const { return rankIndex; }
+  const std::vector<BufferDesc> &buffers() const { return bufferTable; }
+  const std::vector<std::unique_ptr<Command>> &commands() const { return commandList; }
+  const ArenaPlan &plan() const { return arenaPlan; }
+  /// Bytes of the temp arena (after liveness reuse).
+  size_t arenaBytes() const { return arenaPlan.arenaBytes; }
+  /// Bytes of scratch memory (the largest any command needs).
+  size_t scratchBytes() const { return scratchSize; }
+
+private:
+  RankProgram() = default;
+  void allocate();
+
+  int rankIndex = 0;
+  std::string sectionName;
+  std::vector<BufferDesc> bufferTable;
+  std::vector<std::unique_ptr<Command>> commandList;
+  std::vector<int> outputIds;
+  ArenaPlan arenaPlan;
+  size_t scratchSize = 0;
+  /// Data pointers of weights (into the mapped bundle), by buffer id.
+  std::vector<const void *> weightData;
+  /// Offsets in `staging` of inputs, used when a feed is not 64-byte aligned.
+  std::vector<size_t> stagingOffsets;
+  size_t stagingSize = 0;
+  void *arena = nullptr;
+  void *scratch = nullptr;
+  void *staging = nullptr;
+};
+
+} // namespace pmc::runtime
+
+#endif // PMC_RUNTIME_RANKPROGRAM_H

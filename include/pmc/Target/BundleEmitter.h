@@ -1,0 +1,52 @@
+//===- BundleEmitter.h - the outlined program as a bundle -------*- C++ -*-===//
+#ifndef PMC_TARGET_BUNDLEEMITTER_H
+#define PMC_TARGET_BUNDLEEMITTER_H
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <string>
+#include <vector>
+
+namespace pmc {
+
+/// What goes into the manifest besides the program itself.
+struct BundleOptions {
+  std::string target = "cpu";
+  int devices = 1;
+};
+
+/// The sections of a bundle before they are written (docs/design/bundle.md).
+/// A section either owns its bytes or refers to bytes that the module owns
+/// (weights), so the module must outlive the image.
+struct BundleImage {
+  struct Section {
+    std::string name;
+    std::string owned;
+    const void *data = nullptr;
+    size_t size = 0;
+  };
+  std::vector<Section> sections;
+
+  /// The bytes of the section called `name`, or an empty string.
+  std::string sectionBytes(const std::string &name) const;
+};
+
+/// Builds the manifest, `rank0.program` and the `w/<N>` weight sections from
+/// the entry function `@main` of `module`, which pmc-outline-kernels has split
+/// into kernel calls, library calls (matmul, conv), views (reshape) and
+/// constants. `kernelLibrary` becomes the `kernels.cpu` section. Graph input
+/// and output names come from the `pmc.name` argument/result attributes.
+/// Emits an error naming the op and returns failure when @main holds
+/// something the runtime cannot execute.
+mlir::FailureOr<BundleImage> buildBundleImage(mlir::ModuleOp module,
+                                              std::string kernelLibrary,
+                                              const BundleOptions &options);
+
+/// Writes `image` to `path` with pmc::bundle::BundleWriter. Returns false and
+/// sets `error` on failure.
+bool writeBundleImage(const BundleImage &image, const std::string &path,
+                      std::string &error);
+
+} // namespace pmc
+
+#endif // PMC_TARGET_BUNDLEEMITTER_H

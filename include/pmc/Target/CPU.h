@@ -1,0 +1,47 @@
+//===- CPU.h - kernels to a host shared library -----------------*- C++ -*-===//
+#ifndef PMC_TARGET_CPU_H
+#define PMC_TARGET_CPU_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+
+#include <string>
+
+namespace pmc {
+
+/// How the CPU kernels are generated.
+struct CPUTargetOptions {
+  /// LLVM CPU name the kernels are tuned for and may use the ISA of. "host"
+  /// (the default) means this machine (`llvm::sys::getHostCPUName()` and its
+  /// features): fastest, but the bundle then needs a CPU at least as capable.
+  /// Use "x86-64-v2" (or another LLVM CPU name) for a portable bundle.
+  std::string cpu = "host";
+  /// LLVM optimization level of the kernels (0-3).
+  unsigned optLevel = 2;
+  /// C compiler driver that links the object into a shared library.
+  std::string linker = "cc";
+};
+
+/// Adds the pipeline that takes kernels in the pmc dialect to the LLVM
+/// dialect: pmc-convert-to-linalg, elementwise fusion, one-shot bufferization
+/// (function boundaries, identity layouts), results to out-params, buffer
+/// deallocation, loops, and the conversions to LLVM with bare-pointer calls.
+/// `module` must hold only kernels (no @main).
+void buildCPUKernelPipeline(mlir::OpPassManager &pm);
+
+/// Compiles every function of `module` except @main (the kernels produced by
+/// pmc-outline-kernels) into a host shared library that exports, for each
+/// kernel `@kernel_N`, `extern "C" void kernel_N(void **args)` (args: the data
+/// pointers of the inputs, then of the outputs; docs/design/bundle.md).
+/// `module` is not modified. `configurePassManager` may add instrumentation
+/// (IR printing, timing) to the pass manager before it runs. Returns the
+/// library's bytes; on failure emits diagnostics on the module and returns
+/// failure.
+mlir::FailureOr<std::string> compileKernelsToSharedLibrary(
+    mlir::ModuleOp module, const CPUTargetOptions &options,
+    llvm::function_ref<mlir::LogicalResult(mlir::PassManager &)>
+        configurePassManager = nullptr);
+
+} // namespace pmc
+
+#endif // PMC_TARGET_CPU_H

@@ -1,0 +1,110 @@
+//===- Compiler.cpp - the compiler as a library: model -> bundle -----------===//
+#include "pmc/Driver/Compiler.h"
+
+#include "Commands.h"
+#include "pmc/Conversion/Passes.h"
+#include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Target/BundleEmitter.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+
+LogicalResult (::pmc::checkCompileOptions)(Location loc, const CompileOptions &options) {
+  if (options.target == "cuda")
+    return emitError(loc) << "target 'cuda' is not yet supported by this version "
+                             "of pmc (use --target cpu)";
+  if (options.target != "cpu")
+    return emitError(loc) << "unknown target '" << options.target
+                          << "' (expected cpu or cuda)";
+  if (options.devices != 1)
+    return emitError(loc) << "--devices " << options.devices
+                          << ": only 1 device is supported by this version of pmc";
+  return success();
+}
+
+OwningOpRef<ModuleOp> (::pmc::loadModel)(MLIRContext &context, const std::string &path,
+                                     const ImportOptions &options) {
+  if (llvm::StringRef(path).ends_with(".mlir"))
+    return parseSourceFile<ModuleOp>(path, &context);
+  return importONNXFile(context, path, options);
+}
+
+LogicalResult (::pmc::outlineAndLower)(ModuleOp module, bool lowerKernels,
+                                   PassManagerConfigurator configure) {
+  PassManager pm(module.getContext(), ModuleOp::getOperationName());
+  if (configure && failed(configure(pm)))
+    return failure();
+  pm.addPass(mlir::pmc::createPMCOutlineKernels());
+  if (lowerKernels)
+    pm.addPass(mlir::pmc::createConvertPMCToLinalg());
+  return pm.run(module);
+}
+
+LogicalResult (::pmc::compileModuleToBundle)(ModuleOp module, const CompileOptions &options,
+                                         const std::string &bundlePath,
+                                         PassManagerConfigurator configure) {
+  if (failed(::pmc::checkCompileOptions(module.getLoc(), options)) ||
+      failed(::pmc::outlineAndLower(module, /*lowerKernels=*/false, configure)))
+    return failure();
+  FailureOr<std::string> library =
+      compileKernelsToSharedLibrary(module, options.cpu, configure);
+  if (failed(library))
+    return failure();
+  BundleOptions bundleOptions;
+  bundleOptions.target = options.target;
+  bundleOptions.devices = options.devices;
+  FailureOr<BundleImage> image =
+      buildBundleImage(module, std::move(*library), bundleOptions);
+  if (failed(image))
+    return failure();
+  std::string error;
+  if (!writeBundleImage(*image, bundlePath, error))
+    return emitError(module.getLoc()) << error;
+  return success();
+}
+
+namespace {
+/// A fresh driver context whose diagnostics are printed into a string.
+struct CapturingContext {
+  CapturingContext() : os(text), handler(sourceMgr, &context, os) {
+    ::pmc::prepareDriverContext(context);
+  }
+  MLIRContext context{MLIRContext::Threading::DISABLED};
+  std::string text;
+  llvm::raw_string_ostream os;
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler handler;
+};
+} // namespace
+
+bool (::pmc::compileModelFile)(const std::string &modelPath, const std::string &bundlePath,
+                           const CompileOptions &options, std::string &diagnostics) {
+  CapturingContext capture;
+  bool ok = false;
+  Location loc = FileLineColLoc::get(&capture.context, modelPath, 0, 0);
+  if (succeeded(::pmc::checkCompileOptions(loc, options))) {
+    OwningOpRef<ModuleOp> module =
+        loadModel(capture.context, modelPath, options.import);
+    ok = module && succeeded(compileModuleToBundle(*module, options, bundlePath));
+  }
+  diagnostics = capture.text;
+  return ok;
+}
+
+bool (::pmc::importModelToText)(const std::string &modelPath, const ImportOptions &options,
+                            std::string &text, std::string &diagnostics) {
+  CapturingContext capture;
+  OwningOpRef<ModuleOp> module = loadModel(capture.context, modelPath, options);
+  diagnostics = capture.text;
+  if (!module)
+    return false;
+  llvm::raw_string_ostream os(text);
+  module->print(os);
+  return true;
+}

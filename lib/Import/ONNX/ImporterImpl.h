@@ -1,0 +1,170 @@
+//===- ImporterImpl.h - internals shared by the ONNX importer's files -*- C++ -*-===//
+#ifndef PMC_LIB_IMPORT_ONNX_IMPORTERIMPL_H
+#define PMC_LIB_IMPORT_ONNX_IMPORTERIMPL_H
+
+#include "onnx/onnx_pb.h"
+#include "pmc/Dialect/PMC/IR/PMCOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "llvm/ADT/SmallVector.h"
+
+#include <optional>
+#include <string>
+
+namespace pmc::onnx_import {
+
+/// Tensors with at most this many elements import as `DenseElementsAttr` (so
+/// folders can read them); larger ones become dense resource blobs.
+constexpr int64_t kMaxDenseElements = 1024;
+
+/// The MLIR element type of an ONNX `TensorProto::DataType`, or null.
+mlir::Type convertElementType(mlir::MLIRContext &context, int32_t onnxType);
+
+/// "FLOAT", "STRING", ...: the ONNX name of a data type, for messages.
+std::string onnxTypeName(int32_t onnxType);
+
+/// Reads an initializer or a Constant's tensor into an elements attribute.
+/// Large `raw_data` is moved out of `tensor` into a resource blob, external data
+/// (resolved against `modelDir`, which it may not leave) is memory-mapped.
+/// Errors are reported through `emitError` and name the tensor.
+mlir::FailureOr<mlir::ElementsAttr>
+readTensor(onnx::TensorProto &tensor, llvm::StringRef modelDir,
+           mlir::MLIRContext &context,
+           llvm::function_ref<mlir::InFlightDiagnostic()> emitError);
+
+/// Imports one ONNX node: reads its inputs and attributes, builds pmc ops at the
+/// builder's insertion point and records one value per ONNX output.
+class NodeImporter {
+public:
+  NodeImporter(mlir::OpBuilder &builder, mlir::Location loc,
+               const onnx::NodeProto &node, std::string name, int64_t opset,
+               llvm::SmallVector<mlir::Value> inputs,
+               llvm::SmallVector<std::string> graphInputNames,
+               llvm::StringRef modelDir)
+      : b(builder), loc(loc), node(node), name(std::move(name)), opset(opset),
+        inputs(std::move(inputs)), graphInputNames(std::move(graphInputNames)),
+        modelDir(modelDir), outputs(node.output_size()) {}
+
+  /// Dispatches on the op type; on failure a diagnostic has been emitted.
+  mlir::LogicalResult run();
+
+  /// One value per ONNX output (null for outputs the node leaves unnamed).
+  llvm::ArrayRef<mlir::Value> getOutputs() const { return outputs; }
+
+  /// "node 'name' (OpType, opset N): " followed by the caller's message.
+  mlir::InFlightDiagnostic error();
+
+private:
+  // --- Operands and attributes ------------------------------------------------
+  /// Input `i`, or null when absent (optional inputs may be given as "").
+  mlir::Value input(unsigned i) const {
+    return i < inputs.size() ? inputs[i] : mlir::Value();
+  }
+  /// Fails unless inputs [0, count) are all present.
+  mlir::LogicalResult requireInputs(unsigned count);
+  const onnx::AttributeProto *attr(llvm::StringRef attrName) const;
+  int64_t getInt(llvm::StringRef attrName, int64_t defaultValue) const;
+  float getFloat(llvm::StringRef attrName, float defaultValue) const;
+  std::string getString(llvm::StringRef attrName, llvm::StringRef defaultValue) const;
+  std::optional<llvm::SmallVector<int64_t>> getInts(llvm::StringRef attrName) const;
+
+  /// The constant value of input `i` as integers (a shape operand), with an
+  /// error naming the operand when it is not a compile-time constant.
+  mlir::FailureOr<llvm::SmallVector<int64_t>> constInts(unsigned i,
+                                                        llvm::StringRef what);
+  /// The constant value of input `i`, or failure with the same error.
+  mlir::FailureOr<mlir::DenseElementsAttr> constAttr(unsigned i,
+                                                     llvm::StringRef what);
+  /// Resolves a possibly negative axis against `rank`.
+  mlir::FailureOr<int64_t> normalizeAxis(int64_t axis, int64_t rank,
+                                         llvm::StringRef what);
+
+  // --- Building ----------------------------------------------------------------
+  /// Builds an op whose result types are inferred; verifies and folds it.
+  /// Returns its results (or what they folded to).
+  template <typename OpTy>
+  mlir::FailureOr<llvm::SmallVector<mlir::Value>>
+  buildInferred(mlir::ValueRange operands,
+                llvm::ArrayRef<mlir::NamedAttribute> attrs = {});
+  template <typename OpTy>
+  mlir::FailureOr<mlir::Value> inferred(mlir::ValueRange operands,
+                                        llvm::ArrayRef<mlir::NamedAttribute> attrs = {}) {
+    auto results = buildInferred<OpTy>(operands, attrs);
+    if (mlir::failed(results))
+      return mlir::failure();
+    return (*results)[0];
+  }
+  /// Builds an op with the given result types; verifies and folds it.
+  mlir::FailureOr<llvm::SmallVector<mlir::Value>>
+  buildTyped(llvm::StringRef opName, mlir::TypeRange resultTypes,
+             mlir::ValueRange operands,
+             llvm::ArrayRef<mlir::NamedAttribute> attrs = {});
+  template <typename OpTy>
+  mlir::FailureOr<mlir::Value> typed(mlir::Type resultType, mlir::ValueRange operands,
+                                     llvm::ArrayRef<mlir::NamedAttribute> attrs = {}) {
+    auto results = buildTyped(OpTy::getOperationName(), resultType, operands, attrs);
+    if (mlir::failed(results))
+      return mlir::failure();
+    return (*results)[0];
+  }
+  /// Verifies a freshly built op (errors get the node prefix) and folds it.
+  mlir::FailureOr<llvm::SmallVector<mlir::Value>> finish(mlir::Operation *op);
+
+  mlir::FailureOr<mlir::Value> reshape(mlir::Value v, llvm::ArrayRef<int64_t> shape);
+  mlir::FailureOr<mlir::Value> unary(llvm::StringRef opName, mlir::Value v);
+  mlir::Value constant(mlir::DenseElementsAttr value);
+  mlir::Value scalar(mlir::Type elementType, double value);
+  mlir::Value i64Tensor(llvm::ArrayRef<int64_t> values);
+
+  mlir::LogicalResult setOutput(unsigned i, mlir::FailureOr<mlir::Value> v);
+
+  // --- Operators (OpImporters.cpp) --------------------------------------------
+  mlir::LogicalResult importElementwise(llvm::StringRef opType);
+  mlir::LogicalResult importVariadic(llvm::StringRef opName);
+  mlir::LogicalResult importCast();
+  mlir::LogicalResult importConstant();
+  mlir::LogicalResult importConstantOfShape();
+  mlir::LogicalResult importShape();
+  mlir::LogicalResult importMatMul();
+  mlir::LogicalResult importGemm();
+  mlir::LogicalResult importSoftmax(bool log);
+  mlir::LogicalResult importLayerNorm();
+  mlir::LogicalResult importBatchNorm();
+  mlir::LogicalResult importReduce(llvm::StringRef opName);
+  mlir::LogicalResult importReshape();
+  mlir::LogicalResult importTranspose();
+  mlir::LogicalResult importFlatten();
+  mlir::LogicalResult importSqueeze(bool unsqueeze);
+  mlir::LogicalResult importConcat();
+  mlir::LogicalResult importSplit();
+  mlir::LogicalResult importSlice();
+  mlir::LogicalResult importGather();
+  mlir::LogicalResult importExpand();
+  mlir::LogicalResult importRange();
+  mlir::LogicalResult importConv();
+  mlir::LogicalResult importPool(bool max);
+  mlir::LogicalResult importGlobalPool(bool max);
+  mlir::LogicalResult importDropout();
+  mlir::LogicalResult importGelu();
+
+  /// Explicit [begin..., end...] pads of a window op from pads/auto_pad.
+  mlir::FailureOr<llvm::SmallVector<int64_t>>
+  windowPads(llvm::ArrayRef<int64_t> spatialIn, llvm::ArrayRef<int64_t> kernel,
+             llvm::ArrayRef<int64_t> strides, llvm::ArrayRef<int64_t> dilations);
+
+  mlir::OpBuilder &b;
+  mlir::Location loc;
+  const onnx::NodeProto &node;
+  std::string name;
+  int64_t opset;
+  llvm::SmallVector<mlir::Value> inputs;
+  /// Graph input names that feed the func arguments, by argument number.
+  llvm::SmallVector<std::string> graphInputNames;
+  llvm::StringRef modelDir;
+  llvm::SmallVector<mlir::Value> outputs;
+};
+
+} // namespace pmc::onnx_import
+
+#endif // PMC_LIB_IMPORT_ONNX_IMPORTERIMPL_H

@@ -1,0 +1,177 @@
+//===- NodeImporter.cpp - operands, attributes and op building for one node ===//
+#include "ImporterImpl.h"
+
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/Verifier.h"
+
+using namespace mlir;
+using namespace ::pmc::onnx_import;
+
+namespace {
+/// Collects the first diagnostic raised while it lives (shape inference and
+/// verifiers report through the context), so that it can be re-emitted with
+/// the node's name in front.
+struct DiagnosticCapture {
+  std::string message;
+  ScopedDiagnosticHandler handler;
+  explicit DiagnosticCapture(MLIRContext *context)
+      : handler(context, [this](Diagnostic &d) {
+          if (message.empty())
+            message = d.str();
+          return success();
+        }) {}
+};
+} // namespace
+
+InFlightDiagnostic NodeImporter::error() {
+  return emitError(loc) << "node '" << name << "' (" << node.op_type()
+                        << ", opset " << opset << "): ";
+}
+
+LogicalResult NodeImporter::requireInputs(unsigned count) {
+  for (unsigned i = 0; i < count; ++i)
+    if (!input(i))
+      return error() << "expects at least " << count << " inputs, input " << i
+                     << " is missing";
+  return success();
+}
+
+const onnx::AttributeProto *NodeImporter::attr(StringRef attrName) const {
+  for (const auto &a : node.attribute())
+    if (a.name() == attrName)
+      return &a;
+  return nullptr;
+}
+
+int64_t NodeImporter::getInt(StringRef attrName, int64_t defaultValue) const {
+  const auto *a = attr(attrName);
+  return a ? a->i() : defaultValue;
+}
+
+float NodeImporter::getFloat(StringRef attrName, float defaultValue) const {
+  const auto *a = attr(attrName);
+  return a ? a->f() : defaultValue;
+}
+
+std::string NodeImporter::getString(StringRef attrName,
+                                    StringRef defaultValue) const {
+  const auto *a = attr(attrName);
+  return a ? a->s() : defaultValue.str();
+}
+
+std::optional<SmallVector<int64_t>> NodeImporter::getInts(StringRef attrName) const {
+  const auto *a = attr(attrName);
+  if (!a)
+    return std::nullopt;
+  return SmallVector<int64_t>(a->ints().begin(), a->ints().end());
+}
+
+FailureOr<DenseElementsAttr> NodeImporter::constAttr(unsigned i, StringRef what) {
+  Value v = input(i);
+  if (!v)
+    return error() << "operand " << i << " ('" << what << "') is missing";
+  DenseElementsAttr value;
+  if (matchPattern(v, m_Constant(&value)))
+    return value;
+  InFlightDiagnostic diag = error() << "operand " << i << " ('" << what
+                                    << "') must be a compile-time constant";
+  if (auto arg = dyn_cast<BlockArgument>(v))
+    diag << "; bind the graph input '" << graphInputNames[arg.getArgNumber()]
+         << "' with --bind";
+  else
+    diag << " (it is computed from graph inputs that are not bound)";
+  return failure();
+}
+
+FailureOr<SmallVector<int64_t>> NodeImporter::constInts(unsigned i, StringRef what) {
+  auto value = constAttr(i, what);
+  if (failed(value))
+    return failure();
+  auto intType = dyn_cast<IntegerType>(value->getElementType());
+  if (!intType)
+    return error() << "operand " << i << " ('" << what << "') must hold integers";
+  SmallVector<int64_t> result;
+  for (const APInt &v : value->getValues<APInt>())
+    result.push_back(intType.isUnsigned() ? (int64_t)v.getZExtValue()
+                                          : v.getSExtValue());
+  return result;
+}
+
+FailureOr<int64_t> NodeImporter::normalizeAxis(int64_t axis, int64_t rank,
+                                               StringRef what) {
+  if (axis < -rank || axis >= rank)
+    return error() << what << " " << axis << " is out of range for rank " << rank;
+  return axis < 0 ? axis + rank : axis;
+}
+
+FailureOr<SmallVector<Value>> NodeImporter::finish(Operation *op) {
+  std::string why;
+  {
+    DiagnosticCapture capture(b.getContext());
+    if (failed(mlir::verify(op)))
+      why = capture.message.empty() ? "invalid operation" : capture.message;
+  }
+  if (!why.empty()) {
+    op->erase();
+    error() << why;
+    return failure();
+  }
+  SmallVector<Value> folded;
+  if (succeeded(b.tryFold(op, folded)) && !folded.empty()) {
+    op->erase();
+    return folded;
+  }
+  return SmallVector<Value>(op->getResults());
+}
+
+FailureOr<SmallVector<Value>>
+NodeImporter::buildTyped(StringRef opName, TypeRange resultTypes,
+                         ValueRange operands, ArrayRef<NamedAttribute> attrs) {
+  OperationState state(loc, opName);
+  state.addOperands(operands);
+  state.addTypes(resultTypes);
+  state.addAttributes(attrs);
+  return finish(b.create(state));
+}
+
+FailureOr<Value> NodeImporter::reshape(Value v, ArrayRef<int64_t> shape) {
+  auto type = cast<RankedTensorType>(v.getType());
+  if (type.getShape() == shape)
+    return v;
+  return typed<mlir::pmc::ReshapeOp>(RankedTensorType::get(shape, type.getElementType()),
+                                     v);
+}
+
+FailureOr<Value> NodeImporter::unary(StringRef opName, Value v) {
+  auto results = buildTyped(opName, v.getType(), v);
+  if (failed(results))
+    return failure();
+  return (*results)[0];
+}
+
+Value NodeImporter::constant(DenseElementsAttr value) {
+  return mlir::pmc::ConstantOp::create(b, loc, value);
+}
+
+Value NodeImporter::scalar(Type elementType, double value) {
+  auto type = RankedTensorType::get({}, elementType);
+  Attribute element;
+  if (auto floatType = dyn_cast<FloatType>(elementType))
+    element = FloatAttr::get(floatType, value);
+  else
+    element = IntegerAttr::get(elementType, (int64_t)value);
+  return constant(DenseElementsAttr::get(type, element));
+}
+
+Value NodeImporter::i64Tensor(ArrayRef<int64_t> values) {
+  auto type = RankedTensorType::get({(int64_t)values.size()}, b.getI64Type());
+  return constant(DenseElementsAttr::get(type, values));
+}
+
+LogicalResult NodeImporter::setOutput(unsigned i, FailureOr<Value> v) {
+  if (failed(v))
+    return failure();
+  if (i < outputs.size())
+    outputs[i] = *v;
+  return success();
+}

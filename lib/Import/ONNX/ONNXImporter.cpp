@@ -1,0 +1,362 @@
+//===- ONNXImporter.cpp - an ONNX ModelProto to a func.func of pmc ops ----===//
+#include "pmc/Import/ONNX/ONNXImporter.h"
+
+#include "ImporterImpl.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Location.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/Path.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
+using namespace mlir;
+using namespace ::pmc::onnx_import;
+
+namespace {
+
+/// Reads the model file; protobuf's default 64 MB message limit is raised to
+/// the 2 GB that the format allows.
+LogicalResult parseModel(const std::string &path, onnx::ModelProto &model,
+                         Location loc) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0)
+    return emitError(loc) << "cannot open ONNX model '" << path
+                          << "': " << std::strerror(errno);
+  bool ok;
+  {
+    google::protobuf::io::FileInputStream raw(fd);
+    google::protobuf::io::CodedInputStream coded(&raw);
+    coded.SetTotalBytesLimit(INT_MAX);
+    ok = model.ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
+    ok = ok && raw.GetErrno() == 0;
+  }
+  ::close(fd);
+  if (!ok)
+    return emitError(loc) << "'" << path
+                          << "' is not a valid ONNX model (the protobuf does not "
+                             "parse: the file is truncated or not ONNX)";
+  if (!model.has_graph() || model.ir_version() <= 0 ||
+      (model.graph().node_size() == 0 && model.graph().output_size() == 0))
+    return emitError(loc) << "'" << path
+                          << "' is not an ONNX model (no ir_version or an empty "
+                             "graph)";
+  return success();
+}
+
+/// A `tensor<...>` type of a graph input or output, with --input-shape applied.
+FailureOr<RankedTensorType>
+valueInfoType(MLIRContext &context, const onnx::ValueInfoProto &info,
+              const ::pmc::ImportOptions &options, Location loc) {
+  const auto &type = info.type();
+  if (!type.has_tensor_type())
+    return emitError(loc) << "graph input '" << info.name()
+                          << "' is not a tensor (sequences, maps and optionals "
+                             "are unsupported)";
+  const auto &tensor = type.tensor_type();
+  Type elementType = convertElementType(context, tensor.elem_type());
+  if (!elementType)
+    return emitError(loc) << "graph input '" << info.name()
+                          << "' has unsupported element type "
+                          << onnxTypeName(tensor.elem_type());
+  auto given = options.inputShapes.find(info.name());
+  SmallVector<int64_t> shape;
+  if (tensor.has_shape()) {
+    for (auto [i, dim] : llvm::enumerate(tensor.shape().dim())) {
+      if (dim.has_dim_value() && dim.dim_value() >= 0) {
+        shape.push_back(dim.dim_value());
+        continue;
+      }
+      if (given == options.inputShapes.end()) {
+        InFlightDiagnostic d = emitError(loc)
+                               << "input '" << info.name()
+                               << "' has a dynamic dimension " << i;
+        if (dim.has_dim_param())
+          d << " ('" << dim.dim_param() << "')";
+        d << "; give its shape with --input-shape " << info.name() << "=...";
+        return failure();
+      }
+      shape.push_back(ShapedType::kDynamic);
+    }
+  } else if (given == options.inputShapes.end()) {
+    return emitError(loc) << "input '" << info.name()
+                          << "' has no shape; give its shape with --input-shape "
+                          << info.name() << "=...";
+  }
+  if (given != options.inputShapes.end()) {
+    const std::vector<int64_t> &dims = given->second;
+    if (tensor.has_shape() && dims.size() != shape.size())
+      return emitError(loc) << "--input-shape " << info.name() << " gives rank "
+                            << dims.size() << ", the model declares rank "
+                            << shape.size();
+    for (size_t i = 0; i < shape.size(); ++i)
+      if (shape[i] != ShapedType::kDynamic && shape[i] != dims[i])
+        return emitError(loc) << "--input-shape " << info.name() << " gives dim "
+                              << i << " = " << dims[i]
+                              << ", the model fixes it to " << shape[i];
+    shape.assign(dims.begin(), dims.end());
+  }
+  return RankedTensorType::get(shape, elementType);
+}
+
+/// A bound input's value as a constant attribute of the declared type.
+FailureOr<DenseElementsAttr> boundValue(MLIRContext &context,
+                                        const onnx::ValueInfoProto &info,
+                                        const ::pmc::HostTensor &value, Location loc) {
+  using ::pmc::DType;
+  Builder b(&context);
+  Type elementType;
+  switch (value.dtype) {
+  case DType::Bool: elementType = b.getI1Type(); break;
+  case DType::Int8: elementType = b.getIntegerType(8); break;
+  case DType::Int16: elementType = b.getIntegerType(16); break;
+  case DType::Int32: elementType = b.getIntegerType(32); break;
+  case DType::Int64: elementType = b.getIntegerType(64); break;
+  case DType::UInt8: elementType = b.getIntegerType(8, false); break;
+  case DType::UInt16: elementType = b.getIntegerType(16, false); break;
+  case DType::UInt32: elementType = b.getIntegerType(32, false); break;
+  case DType::UInt64: elementType = b.getIntegerType(64, false); break;
+  case DType::Float16: elementType = b.getF16Type(); break;
+  case DType::BFloat16: elementType = b.getBF16Type(); break;
+  case DType::Float32: elementType = b.getF32Type(); break;
+  case DType::Float64: elementType = b.getF64Type(); break;
+  }
+  Type declared = convertElementType(context, info.type().tensor_type().elem_type());
+  if (declared && declared != elementType)
+    return emitError(loc) << "bound input '" << info.name() << "' has element type "
+                          << elementType << ", the model declares " << declared;
+  int64_t count = 1;
+  for (int64_t d : value.shape)
+    count *= d;
+  size_t bytes = value.dtype == DType::Bool ? 1
+                 : elementType.getIntOrFloatBitWidth() / 8;
+  if (value.data.size() != count * bytes)
+    return emitError(loc) << "bound input '" << info.name() << "' holds "
+                          << value.data.size() << " bytes, its shape needs "
+                          << count * bytes;
+  const auto &shapeProto = info.type().tensor_type().shape();
+  bool rankOk = shapeProto.dim_size() == (int)value.shape.size();
+  for (int i = 0; rankOk && i < shapeProto.dim_size(); ++i)
+    if (shapeProto.dim(i).has_dim_value() &&
+        shapeProto.dim(i).dim_value() != value.shape[i])
+      rankOk = false;
+  if (info.type().tensor_type().has_shape() && !rankOk)
+    return emitError(loc) << "bound input '" << info.name() << "' has shape "
+                          << "[" << llvm::make_range(value.shape.begin(), value.shape.end()) << "]"
+                          << ", which the model's declared shape does not allow";
+  auto type = RankedTensorType::get(value.shape, elementType);
+  ArrayRef<char> raw(reinterpret_cast<const char *>(value.data.data()),
+                     value.data.size());
+  if (value.dtype == DType::Bool) {
+    SmallVector<bool> bits(value.data.begin(), value.data.end());
+    return DenseElementsAttr::get(type, bits);
+  }
+  return DenseElementsAttr::getFromRawBuffer(type, raw);
+}
+
+class GraphImporter {
+public:
+  GraphImporter(MLIRContext &context, const std::string &path,
+                const ::pmc::ImportOptions &options)
+      : context(context), path(path), options(options),
+        fileLoc(FileLineColLoc::get(&context, path, 0, 0)) {
+    modelDir = llvm::sys::path::parent_path(path).str();
+    if (modelDir.empty())
+      modelDir = ".";
+  }
+
+  OwningOpRef<ModuleOp> run();
+
+private:
+  FailureOr<Value> lookup(const std::string &valueName, OpBuilder &builder);
+
+  MLIRContext &context;
+  std::string path, modelDir;
+  const ::pmc::ImportOptions &options;
+  Location fileLoc;
+  onnx::ModelProto model;
+  llvm::StringMap<Value> values;
+  llvm::StringMap<onnx::TensorProto *> initializers;
+  SmallVector<std::string> argNames;
+  int64_t opset = 0;
+};
+
+FailureOr<Value> GraphImporter::lookup(const std::string &valueName,
+                                       OpBuilder &builder) {
+  auto it = values.find(valueName);
+  if (it != values.end())
+    return it->second;
+  auto init = initializers.find(valueName);
+  if (init == initializers.end())
+    return failure();
+  // Initializers are read on first use, at the top of the function.
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToStart(builder.getInsertionBlock());
+  Location loc = NameLoc::get(StringAttr::get(&context, valueName), fileLoc);
+  auto attr = readTensor(*init->second, modelDir, context,
+                         [&] { return emitError(loc) << "initializer: "; });
+  if (failed(attr))
+    return failure();
+  Value v = mlir::pmc::ConstantOp::create(builder, loc, *attr);
+  values[valueName] = v;
+  return v;
+}
+
+OwningOpRef<ModuleOp> GraphImporter::run() {
+  if (failed(parseModel(path, model, fileLoc)))
+    return nullptr;
+  bool hasDefault = false;
+  for (const auto &import : model.opset_import()) {
+    if (import.domain().empty() || import.domain() == "ai.onnx") {
+      opset = import.version();
+      hasDefault = true;
+    }
+  }
+  if (!hasDefault)
+    opset = 1; // IR version 2 models imply opset 1.
+  if (opset > 22) {
+    emitError(fileLoc) << "the model uses opset " << opset
+                       << " of the default domain; pmc supports opsets up to 21";
+    return nullptr;
+  }
+  onnx::GraphProto &graph = *model.mutable_graph();
+  for (onnx::TensorProto &t : *graph.mutable_initializer())
+    initializers[t.name()] = &t;
+  if (graph.sparse_initializer_size() > 0) {
+    emitError(fileLoc) << "sparse initializers ('"
+                       << graph.sparse_initializer(0).values().name()
+                       << "') are unsupported";
+    return nullptr;
+  }
+
+  // Names given on the command line must exist.
+  llvm::StringSet<> inputNames;
+  for (const auto &in : graph.input())
+    inputNames.insert(in.name());
+  for (const auto &[n, shape] : options.inputShapes)
+    if (!inputNames.contains(n)) {
+      emitError(fileLoc) << "--input-shape names '" << n
+                         << "', which is not a graph input";
+      return nullptr;
+    }
+  for (const auto &[n, value] : options.boundInputs)
+    if (!inputNames.contains(n)) {
+      emitError(fileLoc) << "--bind names '" << n << "', which is not a graph input";
+      return nullptr;
+    }
+
+  OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
+  OpBuilder builder(&context);
+  builder.setInsertionPointToEnd(module->getBody());
+
+  // Signature: graph inputs that are neither initializers nor bound.
+  SmallVector<Type> argTypes;
+  SmallVector<const onnx::ValueInfoProto *> argInfos;
+  for (const auto &in : graph.input()) {
+    if (initializers.count(in.name()) || options.boundInputs.count(in.name()))
+      continue;
+    auto type = valueInfoType(context, in, options, fileLoc);
+    if (failed(type))
+      return nullptr;
+    argTypes.push_back(*type);
+    argInfos.push_back(&in);
+    argNames.push_back(in.name());
+  }
+  auto func = func::FuncOp::create(builder, fileLoc, "main",
+                                   builder.getFunctionType(argTypes, {}));
+  Block *entry = func.addEntryBlock();
+  for (auto [i, n] : llvm::enumerate(argNames)) {
+    func.setArgAttr(i, "pmc.name", builder.getStringAttr(n));
+    values[n] = entry->getArgument(i);
+  }
+  builder.setInsertionPointToEnd(entry);
+  for (const auto &in : graph.input()) {
+    auto bound = options.boundInputs.find(in.name());
+    if (bound == options.boundInputs.end() || initializers.count(in.name()))
+      continue;
+    Location loc = NameLoc::get(builder.getStringAttr(in.name()), fileLoc);
+    auto attr = boundValue(context, in, bound->second, loc);
+    if (failed(attr))
+      return nullptr;
+    values[in.name()] = mlir::pmc::ConstantOp::create(builder, loc, *attr);
+  }
+
+  for (auto [index, node] : llvm::enumerate(graph.node())) {
+    std::string nodeName = node.name().empty()
+                               ? node.op_type() + "_" + std::to_string(index)
+                               : node.name();
+    Location loc = NameLoc::get(builder.getStringAttr(nodeName), fileLoc);
+    if (!node.domain().empty() && node.domain() != "ai.onnx") {
+      int64_t version = 0;
+      for (const auto &import : model.opset_import())
+        if (import.domain() == node.domain())
+          version = import.version();
+      emitError(loc) << "node '" << nodeName << "' : unsupported ONNX operator '"
+                     << node.op_type() << "' (domain '" << node.domain()
+                     << "', opset " << version << ")";
+      return nullptr;
+    }
+    SmallVector<Value> nodeInputs;
+    for (const std::string &in : node.input()) {
+      if (in.empty()) {
+        nodeInputs.push_back(Value());
+        continue;
+      }
+      auto v = lookup(in, builder);
+      if (failed(v)) {
+        if (!values.count(in) && !initializers.count(in))
+          emitError(loc) << "node '" << nodeName << "' (" << node.op_type()
+                         << ", opset " << opset << "): input '" << in
+                         << "' is not produced by an earlier node, an "
+                            "initializer or a graph input";
+        return nullptr;
+      }
+      nodeInputs.push_back(*v);
+    }
+    NodeImporter importer(builder, loc, node, nodeName, opset,
+                          std::move(nodeInputs), argNames, modelDir);
+    if (failed(importer.run()))
+      return nullptr;
+    for (auto [i, out] : llvm::enumerate(node.output()))
+      if (!out.empty() && importer.getOutputs()[i])
+        values[out] = importer.getOutputs()[i];
+  }
+
+  SmallVector<Value> results;
+  for (const auto &out : graph.output()) {
+    auto v = lookup(out.name(), builder);
+    if (failed(v)) {
+      if (!initializers.count(out.name()))
+        emitError(fileLoc) << "graph output '" << out.name()
+                           << "' is not produced by any node";
+      return nullptr;
+    }
+    results.push_back(*v);
+  }
+  func::ReturnOp::create(builder, fileLoc, results);
+  func.setFunctionType(builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
+  for (auto [i, out] : llvm::enumerate(graph.output()))
+    func.setResultAttr(i, "pmc.name", builder.getStringAttr(out.name()));
+  (void)argInfos;
+  return module;
+}
+
+} // namespace
+
+namespace pmc {
+OwningOpRef<ModuleOp> importONNXFile(MLIRContext &context, const std::string &path,
+                                     const ImportOptions &options) {
+  context.loadDialect<mlir::pmc::PMCDialect, func::FuncDialect>();
+  GraphImporter importer(context, path, options);
+  return importer.run();
+}
+} // namespace pmc

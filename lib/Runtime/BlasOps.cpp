@@ -1,0 +1,119 @@
+//===- BlasOps.cpp - GEMM through CBLAS and N-d im2col ----------------------===//
+
+#include "BlasOps.h"
+
+#include <algorithm>
+#include <cblas.h>
+#include <cstring>
+
+namespace pmc::runtime::blas {
+
+void gemm(DType dtype, bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+          const void *a, int64_t lda, const void *b, int64_t ldb, void *c,
+          int64_t ldc, bool accumulate) {
+  if (m == 0 || n == 0)
+    return;
+  size_t elt = dtypeSize(dtype);
+  if (k == 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < m; ++i)
+        std::memset(static_cast<char *>(c) + i * ldc * elt, 0, n * elt);
+    return;
+  }
+  CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
+  CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
+  if (dtype == DType::Float32)
+    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, static_cast<const float *>(a),
+                lda, static_cast<const float *>(b), ldb, accumulate ? 1.0f : 0.0f,
+                static_cast<float *>(c), ldc);
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, static_cast<const double *>(a),
+                lda, static_cast<const double *>(b), ldb, accumulate ? 1.0 : 0.0,
+                static_cast<double *>(c), ldc);
+}
+
+int64_t ConvGeometry::inSize() const {
+  int64_t n = 1;
+  for (int64_t d : in)
+    n *= d;
+  return n;
+}
+int64_t ConvGeometry::kernelSize() const {
+  int64_t n = 1;
+  for (int64_t d : kernel)
+    n *= d;
+  return n;
+}
+int64_t ConvGeometry::outSize() const {
+  int64_t n = 1;
+  for (int64_t d : out)
+    n *= d;
+  return n;
+}
+
+namespace {
+template <typename T>
+void im2colTyped(const ConvGeometry &g, int64_t channels, const T *x, T *col) {
+  const size_t rank = g.in.size();
+  const int64_t inSize = g.inSize(), kSize = g.kernelSize(), outSize = g.outSize();
+  const int64_t last = static_cast<int64_t>(rank) - 1;
+  const int64_t outLast = g.out[last], inLast = g.in[last];
+  const int64_t sLast = g.strides[last], dLast = g.dilations[last];
+  std::vector<int64_t> kidx(rank), oidx(rank);
+  for (int64_t c = 0; c < channels; ++c) {
+    const T *xc = x + c * inSize;
+    std::fill(kidx.begin(), kidx.end(), 0);
+    for (int64_t kk = 0; kk < kSize; ++kk) {
+      T *dst = col + (c * kSize + kk) * outSize;
+      // Walk the output positions: an odometer over the leading dims, a
+      // strided run over the last one.
+      std::fill(oidx.begin(), oidx.end(), 0);
+      for (int64_t o = 0; o < outSize; o += outLast) {
+        bool inside = true;
+        int64_t base = 0;
+        for (size_t d = 0; d < rank - 1; ++d) {
+          int64_t i = oidx[d] * g.strides[d] - g.padsBegin[d] + kidx[d] * g.dilations[d];
+          if (i < 0 || i >= g.in[d]) {
+            inside = false;
+            break;
+          }
+          base = base * g.in[d] + i;
+        }
+        T *row = dst + o;
+        if (!inside) {
+          std::fill(row, row + outLast, T(0));
+        } else {
+          const T *src = xc + base * inLast;
+          int64_t start = kidx[last] * dLast - g.padsBegin[last];
+          for (int64_t ol = 0; ol < outLast; ++ol) {
+            int64_t i = ol * sLast + start;
+            row[ol] = (i >= 0 && i < inLast) ? src[i] : T(0);
+          }
+        }
+        for (int64_t d = last - 1; d >= 0; --d) {
+          if (++oidx[d] < g.out[d])
+            break;
+          oidx[d] = 0;
+        }
+      }
+      for (int64_t d = last; d >= 0; --d) {
+        if (++kidx[d] < g.kernel[d])
+          break;
+        kidx[d] = 0;
+      }
+    }
+  }
+}
+} // namespace
+
+void im2col(DType dtype, const ConvGeometry &g, int64_t channels, const void *x,
+            void *col) {
+  if (g.outSize() == 0)
+    return;
+  if (dtype == DType::Float32)
+    im2colTyped(g, channels, static_cast<const float *>(x), static_cast<float *>(col));
+  else
+    im2colTyped(g, channels, static_cast<const double *>(x), static_cast<double *>(col));
+}
+
+} // namespace pmc::runtime::blas

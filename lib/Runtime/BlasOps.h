@@ -1,0 +1,37 @@
+//===- BlasOps.h - GEMM through CBLAS and im2col (internal) ------*- C++ -*-===//
+#ifndef PMC_LIB_RUNTIME_BLASOPS_H
+#define PMC_LIB_RUNTIME_BLASOPS_H
+
+#include "pmc/Support/HostTensor.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace pmc::runtime::blas {
+
+/// Largest dimension or leading dimension CBLAS (32-bit ints) accepts.
+inline constexpr int64_t kMaxDim = 0x7fffffff;
+
+/// Row-major C[m,n] = op(A)[m,k] · op(B)[k,n] (+ C when `accumulate`), where
+/// op transposes when trans* is set; lda/ldb/ldc are the row lengths of the
+/// stored matrices. dtype is Float32 or Float64. Handles m, n or k of zero.
+void gemm(DType dtype, bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+          const void *a, int64_t lda, const void *b, int64_t ldb, void *c,
+          int64_t ldc, bool accumulate = false);
+
+/// Geometry of one N-d convolution (spatial dims only).
+struct ConvGeometry {
+  std::vector<int64_t> in, kernel, out, strides, padsBegin, dilations;
+  int64_t inSize() const;
+  int64_t kernelSize() const;
+  int64_t outSize() const;
+};
+
+/// Unfolds `channels` channels of `x` (each inSize() elements) into
+/// col[channels * kernelSize(), outSize()] (zero where the window hits padding).
+void im2col(DType dtype, const ConvGeometry &g, int64_t channels, const void *x,
+            void *col);
+
+} // namespace pmc::runtime::blas
+
+#endif // PMC_LIB_RUNTIME_BLASOPS_H

@@ -1,0 +1,27 @@
+//===- BuiltinCommands.h - factories of kernel/matmul/conv/copy (internal) -===//
+#ifndef PMC_LIB_RUNTIME_COMMANDS_BUILTINCOMMANDS_H
+#define PMC_LIB_RUNTIME_COMMANDS_BUILTINCOMMANDS_H
+
+#include "pmc/Runtime/Command.h"
+
+#include <map>
+#include <string>
+
+namespace pmc::runtime {
+
+std::unique_ptr<Command> makeKernelCommand(const nlohmann::json &object, int index);
+std::unique_ptr<Command> makeMatmulCommand(const nlohmann::json &object, int index);
+std::unique_ptr<Command> makeConvCommand(const nlohmann::json &object, int index);
+std::unique_ptr<Command> makeCopyCommand(const nlohmann::json &object, int index);
+
+/// Adds the four built-in commands to `factories`.
+inline void registerBuiltinCommands(std::map<std::string, CommandFactory> &factories) {
+  factories["kernel"] = makeKernelCommand;
+  factories["matmul"] = makeMatmulCommand;
+  factories["conv"] = makeConvCommand;
+  factories["copy"] = makeCopyCommand;
+}
+
+} // namespace pmc::runtime
+
+#endif // PMC_LIB_RUNTIME_COMMANDS_BUILTINCOMMANDS_H

@@ -1,0 +1,90 @@
+//===- Manifest.cpp - parsing and checking the bundle manifest --------------===//
+
+#include "pmc/Runtime/Manifest.h"
+#include "Json.h"
+
+#include <set>
+
+namespace pmc::runtime {
+
+size_t TensorSpec::numBytes() const {
+  size_t n = dtypeSize(dtype);
+  for (int64_t d : shape)
+    n *= static_cast<size_t>(d);
+  return n;
+}
+
+std::string TensorSpec::toString() const {
+  return name + ": " + std::string(dtypeName(dtype)) + shapeToString(shape);
+}
+
+namespace {
+std::vector<TensorSpec> parseSpecs(const json::json &root, const char *key) {
+  const json::json &list = json::field(root, key, "manifest");
+  if (!list.is_array())
+    throw RuntimeError(std::string("manifest: field '") + key + "' must be a list");
+  std::vector<TensorSpec> specs;
+  std::set<std::string> names;
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string where = std::string("manifest: ") + key + "[" + std::to_string(i) + "]";
+    TensorSpec spec;
+    spec.name = json::getString(list[i], "name", where);
+    if (spec.name.empty())
+      throw RuntimeError(where + ": empty name");
+    where += " '" + spec.name + "'";
+    spec.dtype = json::getDType(list[i], "dtype", where);
+    spec.shape = json::getShape(list[i], "shape", where);
+    if (!names.insert(spec.name).second)
+      throw RuntimeError(std::string("manifest: duplicate ") + key + " name '" +
+                         spec.name + "'");
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+} // namespace
+
+Manifest Manifest::parse(std::string_view text) {
+  json::json root = json::parse(text, "manifest");
+  const std::string where = "manifest";
+  Manifest m;
+  std::string format = json::getString(root, "format", where);
+  if (format != "pmc-bundle")
+    throw RuntimeError("manifest: field 'format' is '" + format +
+                       "', expected 'pmc-bundle'");
+  int64_t version = json::getInt(root, "format_version", where);
+  if (version != 1)
+    throw RuntimeError("manifest: unsupported format_version " +
+                       std::to_string(version) + " (this runtime reads 1)");
+  m.producer = json::getString(root, "producer", where);
+  m.target = json::getString(root, "target", where);
+  m.devices = json::getInt(root, "devices", where);
+  if (m.devices < 1)
+    throw RuntimeError("manifest: 'devices' must be at least 1, got " +
+                       std::to_string(m.devices));
+  m.meshJson = root.contains("mesh") ? root["mesh"].dump() : "{}";
+  if (root.contains("kernel_library") && !root["kernel_library"].is_null())
+    m.kernelLibrary = json::getString(root, "kernel_library", where);
+  m.inputs = parseSpecs(root, "inputs");
+  m.outputs = parseSpecs(root, "outputs");
+
+  const json::json &ranks = json::field(root, "ranks", where);
+  if (!ranks.is_array())
+    throw RuntimeError("manifest: field 'ranks' must be a list");
+  if (static_cast<int64_t>(ranks.size()) != m.devices)
+    throw RuntimeError("manifest: 'ranks' lists " + std::to_string(ranks.size()) +
+                       " programs for " + std::to_string(m.devices) + " devices");
+  m.rankPrograms.resize(ranks.size());
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    std::string w = "manifest: ranks[" + std::to_string(i) + "]";
+    int64_t r = json::getInt(ranks[i], "rank", w);
+    if (r < 0 || r >= m.devices)
+      throw RuntimeError(w + ": rank " + std::to_string(r) + " is out of range [0, " +
+                         std::to_string(m.devices) + ")");
+    if (!m.rankPrograms[r].empty())
+      throw RuntimeError(w + ": rank " + std::to_string(r) + " is listed twice");
+    m.rankPrograms[r] = json::getString(ranks[i], "program", w);
+  }
+  return m;
+}
+
+} // namespace pmc::runtime

@@ -1,0 +1,321 @@
+//===- RankProgram.cpp - parse, validate, plan and run one rank's program --===//
+
+#include "pmc/Runtime/RankProgram.h"
+#include "Json.h"
+#include "pmc/Bundle/Bundle.h"
+#include "pmc/Runtime/Error.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+namespace pmc::runtime {
+
+namespace {
+
+size_t alignUp(size_t v) {
+  return (v + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+}
+
+void *alignedAlloc(size_t bytes) {
+  if (!bytes)
+    return nullptr;
+  void *p = std::aligned_alloc(kArenaAlignment, alignUp(bytes));
+  if (!p)
+    throw RuntimeError("cannot allocate " + std::to_string(bytes) + " bytes");
+  return p;
+}
+
+/// The reader's message without its leading "<path>: " (callers add context).
+std::string withoutPath(const bundle::BundleError &e, const std::string &path) {
+  std::string msg = e.what();
+  if (msg.compare(0, path.size() + 2, path + ": ") == 0)
+    msg.erase(0, path.size() + 2);
+  return msg;
+}
+
+BufferKind parseKind(const std::string &kind, const std::string &where) {
+  if (kind == "input")
+    return BufferKind::Input;
+  if (kind == "weight")
+    return BufferKind::Weight;
+  if (kind == "temp")
+    return BufferKind::Temp;
+  if (kind == "view")
+    return BufferKind::View;
+  throw RuntimeError(where + ": unknown kind '" + kind +
+                     "' (expected input, weight, temp or view)");
+}
+
+/// Dense byte size, rejecting overflow.
+size_t byteSize(DType dtype, const std::vector<int64_t> &shape, const std::string &where) {
+  size_t n = dtypeSize(dtype);
+  for (int64_t d : shape) {
+    if (d != 0 && n > std::numeric_limits<size_t>::max() / 2 / static_cast<size_t>(d))
+      throw RuntimeError(where + ": shape " + shapeToString(shape) + " is too large");
+    n *= static_cast<size_t>(d);
+  }
+  return n;
+}
+
+} // namespace
+
+RankProgram::~RankProgram() {
+  std::free(arena);
+  std::free(scratch);
+  std::free(staging);
+}
+
+std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
+                                               const bundle::BundleReader &reader,
+                                               int rank, const KernelLibrary *kernels) {
+  if (rank < 0 || rank >= static_cast<int>(manifest.rankPrograms.size()))
+    throw RuntimeError("rank " + std::to_string(rank) + " is out of range: the bundle has " +
+                       std::to_string(manifest.rankPrograms.size()) + " rank(s)");
+  std::unique_ptr<RankProgram> p(new RankProgram());
+  p->rankIndex = rank;
+  p->sectionName = manifest.rankPrograms[rank];
+  std::string text;
+  try {
+    text = std::string(reader.section(p->sectionName));
+  } catch (const bundle::BundleError &e) {
+    throw RuntimeError(withoutPath(e, reader.path()));
+  }
+  const std::string &section = p->sectionName;
+  try {
+    json::json root = json::parse(text, "");
+    int64_t declared = json::getInt(root, "rank", "program");
+    if (declared != rank)
+      throw RuntimeError("program: field 'rank' is " + std::to_string(declared) +
+                         ", expected " + std::to_string(rank));
+
+    // Buffers.
+    const json::json &list = json::field(root, "buffers", "program");
+    if (!list.is_array())
+      throw RuntimeError("program: field 'buffers' must be a list");
+    std::vector<BufferDesc> &buffers = p->bufferTable;
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::string where = "buffer " + std::to_string(i);
+      const json::json &o = list[i];
+      BufferDesc b;
+      b.id = static_cast<int>(json::getInt(o, "id", where));
+      if (b.id != static_cast<int>(i))
+        throw RuntimeError(where + ": field 'id' is " + std::to_string(b.id) +
+                           " (buffer ids must be 0..n-1 in order)");
+      b.dtype = json::getDType(o, "dtype", where);
+      b.shape = json::getShape(o, "shape", where);
+      b.kind = parseKind(json::getString(o, "kind", where), where);
+      b.bytes = byteSize(b.dtype, b.shape, where);
+      b.root = b.id;
+      where = b.describe();
+      switch (b.kind) {
+      case BufferKind::Input: {
+        int64_t in = json::getInt(o, "input", where);
+        if (in < 0 || in >= static_cast<int64_t>(manifest.inputs.size()))
+          throw RuntimeError(where + ": input " + std::to_string(in) +
+                             " is out of range (the manifest has " +
+                             std::to_string(manifest.inputs.size()) + " inputs)");
+        const TensorSpec &spec = manifest.inputs[in];
+        if (spec.dtype != b.dtype || spec.shape != b.shape)
+          throw RuntimeError(where + ": does not match manifest input '" +
+                             spec.toString() + "'");
+        b.input = static_cast<int>(in);
+        break;
+      }
+      case BufferKind::Weight:
+        b.section = json::getString(o, "section", where);
+        break;
+      case BufferKind::View:
+        b.of = static_cast<int>(json::getInt(o, "of", where));
+        break;
+      case BufferKind::Temp:
+        break;
+      }
+      buffers.push_back(std::move(b));
+    }
+
+    // Views: resolve each to its root, rejecting cycles and size mismatches.
+    for (BufferDesc &b : buffers) {
+      if (b.kind != BufferKind::View)
+        continue;
+      if (b.of < 0 || b.of >= static_cast<int>(buffers.size()) || b.of == b.id)
+        throw RuntimeError(b.describe() + ": field 'of' refers to buffer " +
+                           std::to_string(b.of) + ", which is not another buffer");
+      if (buffers[b.of].bytes != b.bytes)
+        throw RuntimeError(b.describe() + ": holds " + std::to_string(b.bytes) +
+                           " bytes but its base " + buffers[b.of].describe() + " holds " +
+                           std::to_string(buffers[b.of].bytes));
+      int cur = b.of;
+      for (size_t steps = 0; buffers[cur].kind == BufferKind::View; ++steps) {
+        if (steps > buffers.size())
+          throw RuntimeError(b.describe() + ": views form a cycle");
+        cur = buffers[cur].of;
+        if (cur < 0 || cur >= static_cast<int>(buffers.size()))
+          throw RuntimeError(b.describe() + ": its chain of views refers to buffer " +
+                             std::to_string(cur) + ", which does not exist");
+      }
+      b.root = cur;
+    }
+
+    // Weights: the section exists, has the buffer's size and a good checksum.
+    p->weightData.assign(buffers.size(), nullptr);
+    for (const BufferDesc &b : buffers) {
+      if (b.kind != BufferKind::Weight)
+        continue;
+      if (!reader.hasSection(b.section))
+        throw RuntimeError(b.describe() + ": section '" + b.section +
+                           "' does not exist in the bundle");
+      uint64_t size = reader.sectionSize(b.section);
+      if (size != b.bytes)
+        throw RuntimeError(b.describe() + ": section '" + b.section + "' holds " +
+                           std::to_string(size) + " bytes, expected " +
+                           std::to_string(b.bytes));
+      try {
+        p->weightData[b.id] = reader.section(b.section).data();
+      } catch (const bundle::BundleError &e) {
+        throw RuntimeError(b.describe() + ": " + withoutPath(e, reader.path()));
+      }
+    }
+
+    // Commands: parse, validate operands, then check the write-once rule.
+    const json::json &cmds = json::field(root, "commands", "program");
+    if (!cmds.is_array())
+      throw RuntimeError("program: field 'commands' must be a list");
+    ValidateContext ctx{buffers, kernels};
+    std::vector<int> writer(buffers.size(), -1);
+    for (size_t i = 0; i < cmds.size(); ++i) {
+      std::unique_ptr<Command> cmd = parseCommand(cmds[i], static_cast<int>(i));
+      cmd->validate(ctx);
+      std::vector<int> reads = cmd->reads(), writes = cmd->writes();
+      for (int id : reads) {
+        const BufferDesc &b = buffers[id];
+        const BufferDesc &root = buffers[b.root];
+        if (root.kind == BufferKind::Temp && writer[root.id] < 0)
+          cmd->fail("reads " + b.describe() + " before any command writes " +
+                    (b.root == b.id ? "it" : root.describe()));
+      }
+      for (int id : writes) {
+        const BufferDesc &b = buffers[id];
+        if (b.kind == BufferKind::View)
+          cmd->fail("writes through " + b.describe() + "; views are read-only");
+        if (b.kind != BufferKind::Temp)
+          cmd->fail("writes " + b.describe() + "; only temps may be written");
+        if (writer[id] >= 0)
+          cmd->fail("writes " + b.describe() + ", already written by command " +
+                    std::to_string(writer[id]) + " (a temp is written exactly once)");
+        for (int r : reads)
+          if (buffers[r].root == id)
+            cmd->fail("writes " + b.describe() + ", which it also reads (through " +
+                      buffers[r].describe() + ")");
+        writer[id] = static_cast<int>(i);
+      }
+      p->scratchSize = std::max(p->scratchSize, cmd->scratchBytes());
+      p->commandList.push_back(std::move(cmd));
+    }
+
+    // Outputs: one per manifest output, matching its dtype and shape.
+    std::vector<int64_t> outs = json::getIntList(root, "outputs", "program");
+    if (outs.size() != manifest.outputs.size())
+      throw RuntimeError("program: 'outputs' lists " + std::to_string(outs.size()) +
+                         " buffers, the manifest declares " +
+                         std::to_string(manifest.outputs.size()) + " outputs");
+    for (size_t i = 0; i < outs.size(); ++i) {
+      std::string where = "outputs[" + std::to_string(i) + "]";
+      if (outs[i] < 0 || outs[i] >= static_cast<int64_t>(buffers.size()))
+        throw RuntimeError(where + ": buffer " + std::to_string(outs[i]) +
+                           " does not exist");
+      const BufferDesc &b = buffers[outs[i]];
+      const TensorSpec &spec = manifest.outputs[i];
+      if (b.dtype != spec.dtype || b.shape != spec.shape)
+        throw RuntimeError(where + ": " + b.describe() + " does not match manifest output '" +
+                           spec.toString() + "'");
+      if (buffers[b.root].kind == BufferKind::Temp && writer[b.root] < 0)
+        throw RuntimeError(where + ": " + b.describe() + " is never written");
+      p->outputIds.push_back(b.id);
+    }
+
+    p->arenaPlan = assignOffsets(
+        computeLifetimes(buffers, p->commandList, p->outputIds), buffers.size());
+  } catch (const bundle::BundleError &e) {
+    throw RuntimeError(section + ": " + withoutPath(e, reader.path()));
+  } catch (const RuntimeError &e) {
+    throw RuntimeError(section + ": " + e.what());
+  }
+  p->allocate();
+  return p;
+}
+
+void RankProgram::allocate() {
+  arena = alignedAlloc(arenaPlan.arenaBytes);
+  scratch = alignedAlloc(scratchSize);
+  // Room to realign every feed the program reads.
+  size_t inputs = 0;
+  for (const BufferDesc &b : bufferTable)
+    if (b.kind == BufferKind::Input)
+      inputs = std::max<size_t>(inputs, b.input + 1);
+  stagingOffsets.assign(inputs, 0);
+  std::vector<size_t> sizes(inputs, 0);
+  for (const BufferDesc &b : bufferTable)
+    if (b.kind == BufferKind::Input)
+      sizes[b.input] = b.bytes;
+  for (size_t i = 0; i < inputs; ++i) {
+    stagingOffsets[i] = stagingSize;
+    stagingSize += alignUp(sizes[i]);
+  }
+  staging = alignedAlloc(stagingSize);
+}
+
+std::vector<HostTensor> RankProgram::run(const std::vector<const void *> &inputs) {
+  std::vector<void *> ptrs(bufferTable.size(), nullptr);
+  std::vector<void *> fed(stagingOffsets.size(), nullptr);
+  for (const BufferDesc &b : bufferTable) {
+    switch (b.kind) {
+    case BufferKind::Input: {
+      void *&p = fed[b.input];
+      if (!p) {
+        const void *src = inputs.at(b.input);
+        if (reinterpret_cast<uintptr_t>(src) % kArenaAlignment == 0) {
+          p = const_cast<void *>(src);
+        } else {
+          p = static_cast<char *>(staging) + stagingOffsets[b.input];
+          if (b.bytes)
+            std::memcpy(p, src, b.bytes);
+        }
+      }
+      ptrs[b.id] = p;
+      break;
+    }
+    case BufferKind::Weight:
+      ptrs[b.id] = const_cast<void *>(weightData[b.id]);
+      break;
+    case BufferKind::Temp:
+      if (arenaPlan.offsets[b.id] >= 0)
+        ptrs[b.id] = static_cast<char *>(arena) + arenaPlan.offsets[b.id];
+      break;
+    case BufferKind::View:
+      break;
+    }
+  }
+  for (const BufferDesc &b : bufferTable)
+    if (b.kind == BufferKind::View)
+      ptrs[b.id] = ptrs[b.root];
+
+  ExecContext ctx{ptrs.data(), scratch};
+  for (const std::unique_ptr<Command> &cmd : commandList)
+    cmd->execute(ctx);
+
+  std::vector<HostTensor> results;
+  for (int id : outputIds) {
+    const BufferDesc &b = bufferTable[id];
+    HostTensor t;
+    t.dtype = b.dtype;
+    t.shape = b.shape;
+    t.data.resize(b.bytes);
+    if (b.bytes)
+      std::memcpy(t.data.data(), ptrs[id], b.bytes);
+    results.push_back(std::move(t));
+  }
+  return results;
+}
+
+} // namespace pmc::runtime

@@ -1,0 +1,94 @@
+//===- CompilerModule.cpp - pmc._compiler: compile models from Python ------===//
+//
+//   from pmc import _compiler
+//   _compiler.compile("mlp.onnx", "mlp.pmc", "cpu", 1, {"x": [1, 128]})
+//   text = _compiler.import_model("mlp.onnx", {})    # the pmc dialect
+//
+// Failures raise pmc._compiler.CompileError (a RuntimeError) whose message is
+// the compiler's diagnostics (`file:line:col: error: ...`).
+//
+#include "pmc/Driver/Compiler.h"
+
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/map.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <stdexcept>
+
+/// The diagnostics without their trailing newline, or `fallback`.
+static std::string message(std::string diagnostics, const std::string &fallback) {
+  while (!diagnostics.empty() && diagnostics.back() == '\n')
+    diagnostics.pop_back();
+  return diagnostics.empty() ? fallback : diagnostics;
+}
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+/// Raised to Python as pmc._compiler.CompileError.
+class CompileError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+using ShapeMap = std::map<std::string, std::vector<int64_t>>;
+
+pmc::ImportOptions importOptions(const ShapeMap &inputShapes) {
+  pmc::ImportOptions options;
+  for (const auto &[name, shape] : inputShapes) {
+    for (int64_t d : shape)
+      if (d < 0)
+        throw CompileError("input_shapes['" + name +
+                           "']: dimensions must be non-negative");
+    options.inputShapes[name] = shape;
+  }
+  return options;
+}
+
+void compile(const std::string &modelPath, const std::string &bundlePath,
+             const std::string &target, int devices, const ShapeMap &inputShapes,
+             const std::string &cpu) {
+  pmc::CompileOptions options;
+  options.target = target;
+  options.devices = devices;
+  options.import = importOptions(inputShapes);
+  options.cpu.cpu = cpu;
+  std::string diagnostics;
+  bool ok;
+  {
+    nb::gil_scoped_release release;
+    ok = pmc::compileModelFile(modelPath, bundlePath, options, diagnostics);
+  }
+  if (!ok)
+    throw CompileError(message(diagnostics, "compilation of '" + modelPath + "' failed"));
+}
+
+std::string importModel(const std::string &modelPath, const ShapeMap &inputShapes) {
+  pmc::ImportOptions options = importOptions(inputShapes);
+  std::string text, diagnostics;
+  bool ok;
+  {
+    nb::gil_scoped_release release;
+    ok = pmc::importModelToText(modelPath, options, text, diagnostics);
+  }
+  if (!ok)
+    throw CompileError(message(diagnostics, "import of '" + modelPath + "' failed"));
+  return text;
+}
+} // namespace
+
+NB_MODULE(_compiler, m) {
+  m.doc() = "pmc's compiler: ONNX or pmc-dialect .mlir models to bundles";
+  nb::exception<CompileError>(m, "CompileError", PyExc_RuntimeError);
+  m.def("compile", &compile, "model_path"_a, "bundle_path"_a, "target"_a = "cpu",
+        "devices"_a = 1, "input_shapes"_a = ShapeMap(), "cpu"_a = "host",
+        "Compiles the model at model_path (.onnx, or .mlir in the pmc dialect) "
+        "into the bundle bundle_path. input_shapes maps dynamic inputs to static "
+        "shapes, e.g. {'x': [1, 128]}; cpu is the LLVM CPU the kernels target "
+        "('host' or e.g. 'x86-64-v2'). Raises CompileError with the diagnostics.");
+  m.def("import_model", &importModel, "model_path"_a, "input_shapes"_a = ShapeMap(),
+        "Imports a model and returns it as pmc-dialect MLIR text. Raises "
+        "CompileError with the diagnostics.");
+}

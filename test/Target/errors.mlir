@@ -1,0 +1,21 @@
+// RUN: not pmc-opt compile %s --target cuda -o %t.pmc 2>&1 | FileCheck %s --check-prefix=CUDA
+// RUN: not pmc-opt compile %s --devices 4 -o %t.pmc 2>&1 | FileCheck %s --check-prefix=DEVICES
+// RUN: not pmc-opt compile %s --target tpu -o %t.pmc 2>&1 | FileCheck %s --check-prefix=TARGET
+// RUN: not pmc-opt compile %s --emit plan -o %t.pmc 2>&1 | FileCheck %s --check-prefix=EMIT
+// RUN: pmc-opt compile %s --emit mlir | FileCheck %s --check-prefix=MLIR
+
+// CUDA: error: target 'cuda' is not yet supported by this version of pmc
+// DEVICES: error: --devices 4: only 1 device is supported by this version of pmc
+// TARGET: error: unknown target 'tpu' (expected cpu or cuda)
+// EMIT: error: --emit plan: expected bundle or mlir
+
+// --emit mlir prints @main with the runtime's commands and the kernels in linalg.
+// MLIR-LABEL: func.func @main
+// MLIR: call @kernel_0
+// MLIR-LABEL: func.func private @kernel_0
+// MLIR: linalg.generic
+// MLIR-NOT: pmc.tanh
+func.func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = pmc.tanh %x : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}

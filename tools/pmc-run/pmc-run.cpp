@@ -1,0 +1,208 @@
+//===- pmc-run.cpp - run a pmc bundle on .npy/.npz inputs ------------------===//
+//
+//   pmc-run model.pmc --input x=x.npy --output out.npz --print
+//   pmc-run model.pmc --inputs all.npz --output out.npz --rank 0
+//   pmc-run model.pmc --info
+//
+#include "pmc/Runtime/RankProgram.h"
+#include "pmc/Runtime/Session.h"
+#include "pmc/Support/Npy.h"
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace pmc;
+
+namespace {
+
+const char *kUsage =
+    "usage: pmc-run BUNDLE [options]\n"
+    "\n"
+    "Runs a pmc bundle (model.pmc) on inputs from .npy/.npz files.\n"
+    "\n"
+    "options:\n"
+    "  --input NAME=FILE.npy  feed graph input NAME from an .npy file (repeatable)\n"
+    "  --inputs FILE.npz      feed every graph input from one .npz (keys = names)\n"
+    "  --output FILE.npz      write the outputs to an .npz keyed by output name\n"
+    "  --rank R               run rank R's program (default 0)\n"
+    "  --print                print each output's name, dtype, shape, first values\n"
+    "  --info                 print the bundle's manifest summary and exit\n"
+    "  -h, --help             show this help\n"
+    "\n"
+    "example:\n"
+    "  pmc-run model.pmc --input x=x.npy --output out.npz --print\n";
+
+struct Options {
+  std::string bundle;
+  std::vector<std::pair<std::string, std::string>> inputs;
+  std::vector<std::string> npzInputs;
+  std::string output;
+  int rank = 0;
+  bool print = false, info = false, help = false;
+};
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+Options parseArgs(int argc, char **argv) {
+  Options o;
+  auto value = [&](int &i, const std::string &flag) -> std::string {
+    if (i + 1 >= argc)
+      throw UsageError(flag + " needs a value");
+    return argv[++i];
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string inlineValue;
+    bool hasInline = false;
+    if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos &&
+        a.rfind("--input=", 0) != 0) {
+      // --output=out.npz style.
+      inlineValue = a.substr(a.find('=') + 1);
+      a = a.substr(0, a.find('='));
+      hasInline = true;
+    } else if (a.rfind("--input=", 0) == 0) {
+      inlineValue = a.substr(8);
+      a = "--input";
+      hasInline = true;
+    }
+    auto next = [&]() { return hasInline ? inlineValue : value(i, a); };
+    if (a == "-h" || a == "--help") {
+      o.help = true;
+    } else if (a == "--input") {
+      std::string spec = next();
+      size_t eq = spec.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+        throw UsageError("--input expects NAME=FILE.npy, got '" + spec + "'");
+      o.inputs.emplace_back(spec.substr(0, eq), spec.substr(eq + 1));
+    } else if (a == "--inputs") {
+      o.npzInputs.push_back(next());
+    } else if (a == "--output" || a == "-o") {
+      o.output = next();
+    } else if (a == "--rank") {
+      std::string v = next();
+      char *end = nullptr;
+      long r = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || r < 0 || r > 1 << 20)
+        throw UsageError("--rank expects a non-negative integer, got '" + v + "'");
+      o.rank = static_cast<int>(r);
+    } else if (a == "--print") {
+      o.print = true;
+    } else if (a == "--info") {
+      o.info = true;
+    } else if (a.rfind("-", 0) == 0 && a.size() > 1) {
+      throw UsageError("unknown option '" + a + "' (see --help)");
+    } else if (o.bundle.empty()) {
+      o.bundle = a;
+    } else {
+      throw UsageError("unexpected argument '" + a + "' (one bundle only)");
+    }
+  }
+  if (!o.help && o.bundle.empty())
+    throw UsageError("no bundle given (see --help)");
+  return o;
+}
+
+void printInfo(const runtime::Session &s) {
+  const runtime::Manifest &m = s.manifest();
+  std::cout << "bundle:   " << s.program().buffers().size() << " buffers, "
+            << s.program().commands().size() << " commands on rank " << s.rank() << "\n"
+            << "producer: " << m.producer << "\n"
+            << "target:   " << m.target << "\n"
+            << "devices:  " << m.devices << "\n"
+            << "mesh:     " << m.meshJson << "\n"
+            << "arena:    " << s.arenaBytes() << " bytes (temps without reuse: "
+            << s.tempBytes() << " bytes)\n"
+            << "inputs:\n";
+  for (const runtime::TensorSpec &t : m.inputs)
+    std::cout << "  " << t.toString() << "\n";
+  std::cout << "outputs:\n";
+  for (const runtime::TensorSpec &t : m.outputs)
+    std::cout << "  " << t.toString() << "\n";
+}
+
+template <typename T> double at(const HostTensor &t, int64_t i) {
+  T v;
+  std::memcpy(&v, t.data.data() + i * sizeof(T), sizeof(T));
+  return static_cast<double>(v);
+}
+
+/// Element i as a double; nullopt for the 16-bit float types.
+bool valueAt(const HostTensor &t, int64_t i, double &out) {
+  switch (t.dtype) {
+  case DType::Bool: out = t.data[i] != 0; return true;
+  case DType::Int8: out = at<int8_t>(t, i); return true;
+  case DType::Int16: out = at<int16_t>(t, i); return true;
+  case DType::Int32: out = at<int32_t>(t, i); return true;
+  case DType::Int64: out = at<int64_t>(t, i); return true;
+  case DType::UInt8: out = at<uint8_t>(t, i); return true;
+  case DType::UInt16: out = at<uint16_t>(t, i); return true;
+  case DType::UInt32: out = at<uint32_t>(t, i); return true;
+  case DType::UInt64: out = at<uint64_t>(t, i); return true;
+  case DType::Float32: out = at<float>(t, i); return true;
+  case DType::Float64: out = at<double>(t, i); return true;
+  default: return false;
+  }
+}
+
+void printOutput(const std::string &name, const HostTensor &t) {
+  std::cout << name << ": " << dtypeName(t.dtype) << shapeToString(t.shape) << " [";
+  int64_t n = t.numElements(), shown = std::min<int64_t>(n, 8);
+  for (int64_t i = 0; i < shown; ++i) {
+    double v;
+    if (i)
+      std::cout << ", ";
+    if (valueAt(t, i, v))
+      std::cout << v;
+    else
+      std::cout << "?";
+  }
+  std::cout << (n > shown ? ", ...]" : "]") << "\n";
+}
+
+int runMain(int argc, char **argv) {
+  Options o = parseArgs(argc, argv);
+  if (o.help) {
+    std::cout << kUsage;
+    return 0;
+  }
+  auto session = runtime::Session::open(o.bundle, o.rank);
+  if (o.info) {
+    printInfo(*session);
+    return 0;
+  }
+  std::map<std::string, HostTensor> feeds;
+  auto add = [&](const std::string &name, HostTensor t, const std::string &from) {
+    if (!feeds.emplace(name, std::move(t)).second)
+      throw std::runtime_error("input '" + name + "' is given twice (again in " + from +
+                               ")");
+  };
+  for (const std::string &npz : o.npzInputs)
+    for (auto &[name, t] : npy::readNpz(npz))
+      add(name, std::move(t), npz);
+  for (const auto &[name, file] : o.inputs)
+    add(name, npy::readNpy(file), file);
+  runtime::NamedOutputs outputs = session->run(feeds);
+  if (o.print)
+    for (const auto &[name, t] : outputs)
+      printOutput(name, t);
+  if (!o.output.empty())
+    npy::writeNpz(o.output, outputs);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  try {
+    return runMain(argc, argv);
+  } catch (const std::exception &e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
