@@ -12,7 +12,8 @@ config.test_exec_root = os.path.join(config.pmc_obj_root, "test")
 
 llvm_config.with_system_environment(["HOME", "TMPDIR", "PATH"])
 llvm_config.use_default_substitutions()
-config.substitutions.append(("%python", config.python_executable))
+# Ahead of the default %python (the interpreter running lit, which may lack numpy/onnx).
+config.substitutions.insert(0, ("%python", config.python_executable))
 config.substitutions.append(("%pmc_src", config.pmc_src_root))
 llvm_config.with_environment("PYTHONPATH", os.path.join(config.pmc_obj_root, "python"),
                              append_path=True)

@@ -150,7 +150,7 @@ def typed_fields():
         t("b", TensorProto.BOOL, [3], [True, False, True]),
         # float16 values travel as their bit patterns in int32_data.
         t("f16", TensorProto.FLOAT16, [2],
-          np.array([1.0, -0.5], np.float16).view(np.uint16).tolist()),
+          [1.0, -0.5]),
         t("raw", TensorProto.INT32, [2], np.array([3, -4], np.int32).tobytes(), raw=True),
     ]
     names = [i.name for i in inits]
