@@ -30,7 +30,7 @@ bok=0; bfail=[]
 for t in bind:
     m=onnx.load(os.path.join(D,t,'model.onnx'))
     ins=[i.name for i in m.graph.input if i.name not in {x.name for x in m.graph.initializer}]
-    out=fos.environ.get('TMPDIR', '/tmp') + '/{t}.onnx'
+    out=os.path.join(os.environ.get('TMPDIR', '/tmp'), t + '.onnx')
     for k,name in enumerate(ins):
         pb=os.path.join(D,t,'test_data_set_0',f'input_{k}.pb')
         tp=onnx.TensorProto(); tp.ParseFromString(open(pb,'rb').read())
