@@ -20,6 +20,12 @@ int pmc::runImportCommand(int argc, char **argv) {
   cl::list<std::string> inputShapes(
       "input-shape", cl::desc("Static shape of a dynamic input: name=1x128"),
       cl::value_desc("name=DIMS"));
+  cl::opt<bool> printLargeConstants(
+      "print-large-constants",
+      cl::desc("Print every constant in full (the output then parses again); "
+               "by default tensors over 16 elements and resources over 64 bytes "
+               "are elided"),
+      cl::init(false));
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
   cl::ParseCommandLineOptions(argc, argv,
@@ -44,7 +50,10 @@ int pmc::runImportCommand(int argc, char **argv) {
     llvm::errs() << "error: " << error << "\n";
     return 1;
   }
-  module->print(output->os(), mlir::OpPrintingFlags().elideLargeElementsAttrs(16));
+  mlir::OpPrintingFlags flags;
+  if (!printLargeConstants)
+    flags.elideLargeElementsAttrs(16).elideLargeResourceString(64);
+  module->print(output->os(), flags);
   output->os() << "\n";
   output->keep();
   return 0;

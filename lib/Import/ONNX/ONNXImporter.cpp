@@ -6,6 +6,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Location.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Path.h"
@@ -178,6 +179,7 @@ public:
 
 private:
   FailureOr<Value> lookup(const std::string &valueName, OpBuilder &builder);
+  LogicalResult checkDeclaredType(const onnx::ValueInfoProto &info, Value v);
 
   MLIRContext &context;
   std::string path, modelDir;
@@ -189,6 +191,42 @@ private:
   SmallVector<std::string> argNames;
   int64_t opset = 0;
 };
+
+/// A graph output whose declared element type or static dims disagree with
+/// what the import computed is an error in the model (or in pmc): report it.
+LogicalResult GraphImporter::checkDeclaredType(const onnx::ValueInfoProto &info,
+                                               Value v) {
+  if (!info.type().has_tensor_type())
+    return success();
+  const auto &tensor = info.type().tensor_type();
+  auto type = cast<RankedTensorType>(v.getType());
+  Type declared = convertElementType(context, tensor.elem_type());
+  bool mismatch = tensor.elem_type() != 0 && declared != type.getElementType();
+  if (tensor.has_shape()) {
+    if (tensor.shape().dim_size() != type.getRank())
+      mismatch = true;
+    else
+      for (auto [i, dim] : llvm::enumerate(tensor.shape().dim()))
+        if (dim.has_dim_value() && dim.dim_value() != type.getDimSize(i))
+          mismatch = true;
+  }
+  if (!mismatch)
+    return success();
+  InFlightDiagnostic diag = emitError(fileLoc)
+                            << "graph output '" << info.name() << "' is computed as "
+                            << type << ", but the model declares " << onnxTypeName(tensor.elem_type());
+  if (tensor.has_shape()) {
+    diag << " [";
+    llvm::interleave(tensor.shape().dim(), diag, [&](const onnx::TensorShapeProto::Dimension &d) {
+      if (d.has_dim_value())
+        diag << d.dim_value();
+      else
+        diag << "?";
+    }, "x");
+    diag << "]";
+  }
+  return failure();
+}
 
 FailureOr<Value> GraphImporter::lookup(const std::string &valueName,
                                        OpBuilder &builder) {
@@ -340,9 +378,15 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
                            << "' is not produced by any node";
       return nullptr;
     }
+    if (failed(checkDeclaredType(out, *v)))
+      return nullptr;
     results.push_back(*v);
   }
   func::ReturnOp::create(builder, fileLoc, results);
+  // Constants that only fed folded shape arithmetic are dead now.
+  for (Operation &op : llvm::make_early_inc_range(llvm::reverse(*entry)))
+    if (isOpTriviallyDead(&op))
+      op.erase();
   func.setFunctionType(builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
   for (auto [i, out] : llvm::enumerate(graph.output()))
     func.setResultAttr(i, "pmc.name", builder.getStringAttr(out.name()));

@@ -44,8 +44,13 @@ class PMC_UnaryOp<string mnemonic, Type tensorType, string text,
   let assemblyFormat = "$input attr-dict `:` type($output)";
 }
 
-def PMC_AbsOp : PMC_UnaryOp<"abs", PMC_NumericTensor, "absolute value">;
-def PMC_NegOp : PMC_UnaryOp<"neg", PMC_NumericTensor, "negation">;
+// Abs and Neg fold on constants: exported shape arithmetic uses them.
+def PMC_AbsOp : PMC_UnaryOp<"abs", PMC_NumericTensor, "absolute value"> {
+  let hasFolder = 1;
+}
+def PMC_NegOp : PMC_UnaryOp<"neg", PMC_NumericTensor, "negation"> {
+  let hasFolder = 1;
+}
 def PMC_ReluOp : PMC_UnaryOp<"relu", PMC_NumericTensor, "max(x, 0)">;
 def PMC_SqrtOp : PMC_UnaryOp<"sqrt", PMC_FloatTensor, "square root">;
 def PMC_ExpOp : PMC_UnaryOp<"exp", PMC_FloatTensor, "exponential">;
