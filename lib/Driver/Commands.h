@@ -15,6 +15,11 @@ namespace pmc {
 bool parseInputShapes(const std::vector<std::string> &values,
                       ImportOptions &options, std::string &error);
 
+/// Reads `--bind` values (`name=value.npy`) into `options.boundInputs`; on a
+/// malformed value or an unreadable file returns false and sets `error`.
+bool parseBindings(const std::vector<std::string> &values, ImportOptions &options,
+                   std::string &error);
+
 /// Registers the dialects a driver context needs and prints diagnostics to
 /// stderr in the usual `file:line:col: error: ...` form.
 void prepareDriverContext(mlir::MLIRContext &context);

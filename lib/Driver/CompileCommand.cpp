@@ -32,6 +32,11 @@ int pmc::runCompileCommand(int argc, char **argv) {
   cl::list<std::string> inputShapes(
       "input-shape", cl::desc("Static shape of a dynamic input: name=1x128"),
       cl::value_desc("name=DIMS"));
+  cl::list<std::string> bindings(
+      "bind",
+      cl::desc("Specialize a graph input to the value in a .npy file (it leaves "
+               "the signature and becomes a constant): name=value.npy"),
+      cl::value_desc("name=FILE"));
   cl::opt<std::string> emit("emit",
                             cl::desc("What to write: bundle (default), or mlir "
                                      "(the module after outlining and lowering "
@@ -53,7 +58,8 @@ int pmc::runCompileCommand(int argc, char **argv) {
   options.devices = devices;
   options.cpu.cpu = cpu;
   std::string error;
-  if (!parseInputShapes(inputShapes, options.import, error)) {
+  if (!parseInputShapes(inputShapes, options.import, error) ||
+      !parseBindings(bindings, options.import, error)) {
     llvm::errs() << "error: " << error << "\n";
     return 1;
   }

@@ -20,6 +20,11 @@ int pmc::runImportCommand(int argc, char **argv) {
   cl::list<std::string> inputShapes(
       "input-shape", cl::desc("Static shape of a dynamic input: name=1x128"),
       cl::value_desc("name=DIMS"));
+  cl::list<std::string> bindings(
+      "bind",
+      cl::desc("Specialize a graph input to the value in a .npy file (it leaves "
+               "the signature and becomes a constant): name=value.npy"),
+      cl::value_desc("name=FILE"));
   cl::opt<bool> printLargeConstants(
       "print-large-constants",
       cl::desc("Print every constant in full (the output then parses again); "
@@ -33,7 +38,8 @@ int pmc::runImportCommand(int argc, char **argv) {
 
   ImportOptions options;
   std::string error;
-  if (!parseInputShapes(inputShapes, options, error)) {
+  if (!parseInputShapes(inputShapes, options, error) ||
+      !parseBindings(bindings, options, error)) {
     llvm::errs() << "error: " << error << "\n";
     return 1;
   }

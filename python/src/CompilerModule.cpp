@@ -35,8 +35,16 @@ public:
 
 using ShapeMap = std::map<std::string, std::vector<int64_t>>;
 
-pmc::ImportOptions importOptions(const ShapeMap &inputShapes) {
+using BindMap = std::map<std::string, std::string>;
+
+pmc::ImportOptions importOptions(const ShapeMap &inputShapes, const BindMap &bind) {
   pmc::ImportOptions options;
+  std::vector<std::string> bindings;
+  for (const auto &[name, path] : bind)
+    bindings.push_back(name + "=" + path);
+  std::string error;
+  if (!pmc::parseBindings(bindings, options, error))
+    throw CompileError(error);
   for (const auto &[name, shape] : inputShapes) {
     for (int64_t d : shape)
       if (d < 0)
@@ -49,11 +57,11 @@ pmc::ImportOptions importOptions(const ShapeMap &inputShapes) {
 
 void compile(const std::string &modelPath, const std::string &bundlePath,
              const std::string &target, int devices, const ShapeMap &inputShapes,
-             const std::string &cpu) {
+             const std::string &cpu, const BindMap &bind) {
   pmc::CompileOptions options;
   options.target = target;
   options.devices = devices;
-  options.import = importOptions(inputShapes);
+  options.import = importOptions(inputShapes, bind);
   options.cpu.cpu = cpu;
   std::string diagnostics;
   bool ok;
@@ -65,8 +73,9 @@ void compile(const std::string &modelPath, const std::string &bundlePath,
     throw CompileError(message(diagnostics, "compilation of '" + modelPath + "' failed"));
 }
 
-std::string importModel(const std::string &modelPath, const ShapeMap &inputShapes) {
-  pmc::ImportOptions options = importOptions(inputShapes);
+std::string importModel(const std::string &modelPath, const ShapeMap &inputShapes,
+                        const BindMap &bind) {
+  pmc::ImportOptions options = importOptions(inputShapes, bind);
   std::string text, diagnostics;
   bool ok;
   {
@@ -83,12 +92,14 @@ NB_MODULE(_compiler, m) {
   m.doc() = "pmc's compiler: ONNX or pmc-dialect .mlir models to bundles";
   nb::exception<CompileError>(m, "CompileError", PyExc_RuntimeError);
   m.def("compile", &compile, "model_path"_a, "bundle_path"_a, "target"_a = "cpu",
-        "devices"_a = 1, "input_shapes"_a = ShapeMap(), "cpu"_a = "host",
+        "devices"_a = 1, "input_shapes"_a = ShapeMap(), "cpu"_a = "host", "bind"_a = BindMap(),
         "Compiles the model at model_path (.onnx, or .mlir in the pmc dialect) "
         "into the bundle bundle_path. input_shapes maps dynamic inputs to static "
         "shapes, e.g. {'x': [1, 128]}; cpu is the LLVM CPU the kernels target "
-        "('host' or e.g. 'x86-64-v2'). Raises CompileError with the diagnostics.");
+        "('host' or e.g. 'x86-64-v2'); bind maps inputs to .npy files whose values "
+        "replace them. Raises CompileError with the diagnostics.");
   m.def("import_model", &importModel, "model_path"_a, "input_shapes"_a = ShapeMap(),
+        "bind"_a = BindMap(),
         "Imports a model and returns it as pmc-dialect MLIR text. Raises "
         "CompileError with the diagnostics.");
 }
