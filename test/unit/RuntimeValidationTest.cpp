@@ -149,6 +149,9 @@ TEST_F(Validation, CommandErrors) {
   f.program["commands"][1]["op"] = "gemm";
   expectRejected(f, "command 1: unknown op 'gemm' (known: conv, copy, kernel, matmul)");
   f = Fixture();
+  f.program["commands"][1]["a"] = int64_t(1) << 32;
+  expectRejected(f, "command 1 (matmul): field 'a' holds 4294967296, which is not a buffer id");
+  f = Fixture();
   f.program["commands"][1]["a"] = 42;
   expectRejected(f, "command 1 (matmul): operand 'a' refers to buffer 42, which does not exist");
   f = Fixture();
