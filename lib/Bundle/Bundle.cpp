@@ -253,7 +253,8 @@ std::unique_ptr<BundleReader> BundleReader::open(const std::string &path) {
   for (const Entry &e : r->entries)
     order.push_back(&e);
   std::stable_sort(order.begin(), order.end(), [](const Entry *a, const Entry *b) {
-    return a->offset < b->offset;
+    // Empty sections sort before a section starting at the same offset.
+    return a->offset != b->offset ? a->offset < b->offset : a->size < b->size;
   });
   uint64_t cursor = tableEnd;
   std::string previous = "the section table";

@@ -82,6 +82,29 @@ std::vector<int64_t> getShape(const json &object, const char *key,
   return shape;
 }
 
+namespace {
+int checkedId(int64_t v, const char *key, const std::string &where) {
+  if (v < -1 || v > 0x7fffffff)
+    bad(where, key, "holds " + std::to_string(v) + ", which is not a buffer id");
+  return static_cast<int>(v);
+}
+} // namespace
+
+int getId(const json &object, const char *key, const std::string &where) {
+  return checkedId(getInt(object, key, where), key, where);
+}
+
+int getIdOr(const json &object, const char *key, int fallback, const std::string &where) {
+  return checkedId(getIntOr(object, key, fallback, where), key, where);
+}
+
+std::vector<int> getIdList(const json &object, const char *key, const std::string &where) {
+  std::vector<int> ids;
+  for (int64_t v : getIntList(object, key, where))
+    ids.push_back(checkedId(v, key, where));
+  return ids;
+}
+
 DType getDType(const json &object, const char *key, const std::string &where) {
   std::string name = getString(object, key, where);
   std::optional<DType> dtype = dtypeFromName(name);

@@ -33,6 +33,11 @@ std::vector<int64_t> getIntList(const json &object, const char *key,
 /// A list of non-negative dimensions.
 std::vector<int64_t> getShape(const json &object, const char *key,
                               const std::string &where);
+/// A buffer id: an integer in [-1, 2^31) (-1 means "none" where allowed;
+/// the command checks that an id names a buffer).
+int getId(const json &object, const char *key, const std::string &where);
+int getIdOr(const json &object, const char *key, int fallback, const std::string &where);
+std::vector<int> getIdList(const json &object, const char *key, const std::string &where);
 DType getDType(const json &object, const char *key, const std::string &where);
 
 } // namespace pmc::runtime::json

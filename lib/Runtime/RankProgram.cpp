@@ -98,7 +98,7 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
       std::string where = "buffer " + std::to_string(i);
       const json::json &o = list[i];
       BufferDesc b;
-      b.id = static_cast<int>(json::getInt(o, "id", where));
+      b.id = json::getId(o, "id", where);
       if (b.id != static_cast<int>(i))
         throw RuntimeError(where + ": field 'id' is " + std::to_string(b.id) +
                            " (buffer ids must be 0..n-1 in order)");
@@ -126,7 +126,7 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
         b.section = json::getString(o, "section", where);
         break;
       case BufferKind::View:
-        b.of = static_cast<int>(json::getInt(o, "of", where));
+        b.of = json::getId(o, "of", where);
         break;
       case BufferKind::Temp:
         break;
@@ -189,10 +189,10 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
       std::vector<int> reads = cmd->reads(), writes = cmd->writes();
       for (int id : reads) {
         const BufferDesc &b = buffers[id];
-        const BufferDesc &root = buffers[b.root];
-        if (root.kind == BufferKind::Temp && writer[root.id] < 0)
+        const BufferDesc &base = buffers[b.root];
+        if (base.kind == BufferKind::Temp && writer[base.id] < 0)
           cmd->fail("reads " + b.describe() + " before any command writes " +
-                    (b.root == b.id ? "it" : root.describe()));
+                    (b.root == b.id ? "it" : base.describe()));
       }
       for (int id : writes) {
         const BufferDesc &b = buffers[id];

@@ -163,6 +163,10 @@ NamedTensors readNpz(const std::string &path) {
         throw NpyError(what + ": stored member sizes disagree");
       data = raw;
     } else if (m.method == 8) {
+      // Deflate expands at most ~1032:1; a larger claim is a corrupt header.
+      if (m.size / 1032 > m.compressedSize + 1024)
+        throw NpyError(what + ": implausible uncompressed size " + std::to_string(m.size) +
+                       " for " + std::to_string(m.compressedSize) + " compressed bytes");
       inflated = inflateRaw(raw, m.size, what);
       data = inflated;
     } else {

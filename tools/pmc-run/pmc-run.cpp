@@ -8,6 +8,7 @@
 #include "pmc/Runtime/Session.h"
 #include "pmc/Support/Npy.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -132,7 +133,26 @@ template <typename T> double at(const HostTensor &t, int64_t i) {
   return static_cast<double>(v);
 }
 
-/// Element i as a double; nullopt for the 16-bit float types.
+/// IEEE half bits to double.
+double halfToDouble(uint16_t h) {
+  int exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+  double sign = (h & 0x8000) ? -1.0 : 1.0;
+  if (exponent == 0)
+    return sign * std::ldexp(mantissa, -24);
+  if (exponent == 31)
+    return mantissa ? NAN : sign * INFINITY;
+  return sign * std::ldexp(mantissa + 1024, exponent - 25);
+}
+
+/// bfloat16 bits to double (the upper half of a float32).
+double bfloat16ToDouble(uint16_t h) {
+  uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+/// Element i of `t` as a double.
 bool valueAt(const HostTensor &t, int64_t i, double &out) {
   switch (t.dtype) {
   case DType::Bool: out = t.data[i] != 0; return true;
@@ -146,8 +166,12 @@ bool valueAt(const HostTensor &t, int64_t i, double &out) {
   case DType::UInt64: out = at<uint64_t>(t, i); return true;
   case DType::Float32: out = at<float>(t, i); return true;
   case DType::Float64: out = at<double>(t, i); return true;
-  default: return false;
+  case DType::Float16: out = halfToDouble(static_cast<uint16_t>(at<uint16_t>(t, i))); return true;
+  case DType::BFloat16:
+    out = bfloat16ToDouble(static_cast<uint16_t>(at<uint16_t>(t, i)));
+    return true;
   }
+  return false;
 }
 
 void printOutput(const std::string &name, const HostTensor &t) {

@@ -23,10 +23,10 @@ std::string listToString(const std::vector<int64_t> &v) {
 class ConvCommand : public Command {
 public:
   ConvCommand(const nlohmann::json &o, int index) : Command(index) {
-    x = static_cast<int>(json::getInt(o, "x", where()));
-    w = static_cast<int>(json::getInt(o, "w", where()));
-    bias = static_cast<int>(json::getIntOr(o, "bias", -1, where()));
-    y = static_cast<int>(json::getInt(o, "y", where()));
+    x = json::getId(o, "x", where());
+    w = json::getId(o, "w", where());
+    bias = json::getIdOr(o, "bias", -1, where());
+    y = json::getId(o, "y", where());
     strides = json::getIntList(o, "strides", where());
     pads = json::getIntList(o, "pads", where());
     dilations = json::getIntList(o, "dilations", where());
@@ -78,6 +78,9 @@ public:
              ", dilations " + listToString(dilations));
       if (pads[d] < 0 || pads[rank + d] < 0)
         fail("'pads' " + listToString(pads) + " must be non-negative");
+      for (int64_t v : {strides[d], dilations[d], pads[d], pads[rank + d]})
+        if (v > blas::kMaxDim)
+          fail("strides, dilations and pads must be below 2^31");
     }
     batch = X.shape[0];
     channels = X.shape[1];

@@ -13,8 +13,8 @@ namespace {
 class CopyCommand : public Command {
 public:
   CopyCommand(const nlohmann::json &o, int index) : Command(index) {
-    from = static_cast<int>(json::getInt(o, "from", where()));
-    to = static_cast<int>(json::getInt(o, "to", where()));
+    from = json::getId(o, "from", where());
+    to = json::getId(o, "to", where());
   }
   std::string_view op() const override { return "copy"; }
   std::vector<int> reads() const override { return {from}; }

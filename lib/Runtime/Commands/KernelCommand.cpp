@@ -14,10 +14,8 @@ class KernelCommand : public Command {
 public:
   KernelCommand(const nlohmann::json &o, int index) : Command(index) {
     symbol = json::getString(o, "symbol", where());
-    for (int64_t id : json::getIntList(o, "inputs", where()))
-      inputs.push_back(static_cast<int>(id));
-    for (int64_t id : json::getIntList(o, "outputs", where()))
-      outputs.push_back(static_cast<int>(id));
+    inputs = json::getIdList(o, "inputs", where());
+    outputs = json::getIdList(o, "outputs", where());
   }
   std::string_view op() const override { return "kernel"; }
   std::vector<int> reads() const override { return inputs; }

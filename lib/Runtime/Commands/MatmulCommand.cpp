@@ -13,9 +13,9 @@ namespace {
 class MatmulCommand : public Command {
 public:
   MatmulCommand(const nlohmann::json &o, int index) : Command(index) {
-    a = static_cast<int>(json::getInt(o, "a", where()));
-    b = static_cast<int>(json::getInt(o, "b", where()));
-    c = static_cast<int>(json::getInt(o, "c", where()));
+    a = json::getId(o, "a", where());
+    b = json::getId(o, "b", where());
+    c = json::getId(o, "c", where());
     transA = json::getBoolOr(o, "trans_a", false, where());
     transB = json::getBoolOr(o, "trans_b", false, where());
   }
