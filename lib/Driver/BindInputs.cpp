@@ -4,6 +4,7 @@
 // runtime) reports problems as exceptions, which end here as error strings.
 //
 #include "Commands.h"
+#include "pmc/Driver/Compiler.h"
 
 #include "pmc/Support/Npy.h"
 

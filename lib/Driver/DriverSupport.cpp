@@ -1,5 +1,6 @@
 //===- DriverSupport.cpp - option parsing shared by the subcommands --------===//
 #include "Commands.h"
+#include "pmc/Driver/Compiler.h"
 
 #include "pmc/Driver/Driver.h"
 #include "mlir/IR/DialectRegistry.h"

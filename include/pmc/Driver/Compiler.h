@@ -25,6 +25,16 @@ struct CompileOptions {
   CPUTargetOptions cpu;
 };
 
+/// Parses `--input-shape` values (`x=1x128`, or several joined by commas) into
+/// `options.inputShapes`; on a malformed value returns false and sets `error`.
+bool parseInputShapes(const std::vector<std::string> &values,
+                      ImportOptions &options, std::string &error);
+
+/// Reads `--bind` values (`name=value.npy`) into `options.boundInputs`; on a
+/// malformed value or an unreadable file returns false and sets `error`.
+bool parseBindings(const std::vector<std::string> &values, ImportOptions &options,
+                   std::string &error);
+
 /// Hook that may add instrumentation (IR printing, timing) to each pass
 /// manager the compiler runs.
 using PassManagerConfigurator = llvm::function_ref<mlir::LogicalResult(mlir::PassManager &)>;

@@ -1,5 +1,6 @@
 //===- BundleEmitter.cpp - manifest, rank program and weights from @main ---===//
 #include "pmc/Target/BundleEmitter.h"
+#include "pmc/Support/Version.h"
 
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 
@@ -17,9 +18,6 @@ using mlir::pmc::ConvOp;
 using mlir::pmc::MatMulOp;
 using mlir::pmc::ReshapeOp;
 
-#ifndef PMC_PRODUCER_VERSION
-#define PMC_PRODUCER_VERSION "0.0.0"
-#endif
 
 std::string (::pmc::BundleImage::sectionBytes)(const std::string &name) const {
   for (const Section &section : sections)
@@ -261,7 +259,7 @@ FailureOr<::pmc::BundleImage>
   json::Object manifest{
       {"format", "pmc-bundle"},
       {"format_version", 1},
-      {"producer", std::string("pmc ") + PMC_PRODUCER_VERSION},
+      {"producer", std::string("pmc ") + PMC_VERSION_STRING},
       {"target", options.target},
       {"devices", options.devices},
       {"mesh", json::Object{{"axes", json::Array{}}}},
