@@ -7,7 +7,8 @@ JOBS ?= $(shell nproc)
 # Debian packages the build and the tests need.
 APT_PACKAGES := cmake ninja-build ccache g++ llvm-22-dev libmlir-22-dev mlir-22-tools \
   llvm-22-tools libonnx-dev libprotobuf-dev protobuf-compiler libopenblas-dev \
-  libopenmpi-dev openmpi-bin libonnx-testdata nlohmann-json3-dev zlib1g-dev
+  libopenmpi-dev openmpi-bin libonnx-testdata nlohmann-json3-dev zlib1g-dev \
+  libgtest-dev
 # ccache hits across clones: paths are made relative to the source folder.
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
