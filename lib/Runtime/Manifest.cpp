@@ -15,7 +15,15 @@ size_t TensorSpec::numBytes() const {
 }
 
 std::string TensorSpec::toString() const {
-  return name + ": " + std::string(dtypeName(dtype)) + shapeToString(shape);
+  std::string s = name + ": " + std::string(dtypeName(dtype)) + shapeToString(shape);
+  bool sharded = false;
+  for (const auto &dim : sharding)
+    sharded = sharded || !dim.empty();
+  return sharded ? s + " sharded " + shardingToString(sharding) : s;
+}
+
+std::vector<int64_t> TensorSpec::localShape(const Mesh &mesh) const {
+  return runtime::localShape(shape, sharding, mesh);
 }
 
 namespace {
@@ -34,6 +42,27 @@ std::vector<TensorSpec> parseSpecs(const json::json &root, const char *key) {
     where += " '" + spec.name + "'";
     spec.dtype = json::getDType(list[i], "dtype", where);
     spec.shape = json::getShape(list[i], "shape", where);
+    if (list[i].contains("sharding") && !list[i]["sharding"].is_null()) {
+      const json::json &sh = list[i]["sharding"];
+      auto bad = [&] {
+        return RuntimeError(where + ": field 'sharding' must be a list (one per dimension) "
+                                    "of lists of mesh axis names, got " +
+                            sh.dump());
+      };
+      if (!sh.is_array())
+        throw bad();
+      for (const json::json &dim : sh) {
+        if (!dim.is_array())
+          throw bad();
+        std::vector<std::string> axes;
+        for (const json::json &a : dim) {
+          if (!a.is_string())
+            throw bad();
+          axes.push_back(a.get<std::string>());
+        }
+        spec.sharding.push_back(std::move(axes));
+      }
+    }
     if (!names.insert(spec.name).second)
       throw RuntimeError(std::string("manifest: duplicate ") + key + " name '" +
                          spec.name + "'");
@@ -62,10 +91,16 @@ Manifest Manifest::parse(std::string_view text) {
     throw RuntimeError("manifest: 'devices' must be at least 1, got " +
                        std::to_string(m.devices));
   m.meshJson = root.contains("mesh") ? root["mesh"].dump() : "{}";
+  m.mesh = Mesh::parse(m.meshJson, m.devices);
   if (root.contains("kernel_library") && !root["kernel_library"].is_null())
     m.kernelLibrary = json::getString(root, "kernel_library", where);
   m.inputs = parseSpecs(root, "inputs");
   m.outputs = parseSpecs(root, "outputs");
+  for (const auto *list : {&m.inputs, &m.outputs})
+    for (const TensorSpec &spec : *list)
+      checkSharding(spec.sharding, spec.shape, m.mesh,
+                    std::string("manifest: ") + (list == &m.inputs ? "input" : "output") +
+                        " '" + spec.name + "'");
 
   const json::json &ranks = json::field(root, "ranks", where);
   if (!ranks.is_array())

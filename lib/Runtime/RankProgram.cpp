@@ -3,6 +3,7 @@
 #include "pmc/Runtime/RankProgram.h"
 #include "Json.h"
 #include "pmc/Bundle/Bundle.h"
+#include "pmc/Runtime/Communicator.h"
 #include "pmc/Runtime/Error.h"
 
 #include <cstdlib>
@@ -116,9 +117,10 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
                              " is out of range (the manifest has " +
                              std::to_string(manifest.inputs.size()) + " inputs)");
         const TensorSpec &spec = manifest.inputs[in];
-        if (spec.dtype != b.dtype || spec.shape != b.shape)
-          throw RuntimeError(where + ": does not match manifest input '" +
-                             spec.toString() + "'");
+        if (spec.dtype != b.dtype || spec.localShape(manifest.mesh) != b.shape)
+          throw RuntimeError(where + ": does not match manifest input '" + spec.toString() +
+                             "' (local shape " +
+                             shapeToString(spec.localShape(manifest.mesh)) + ")");
         b.input = static_cast<int>(in);
         break;
       }
@@ -181,7 +183,7 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
     const json::json &cmds = json::field(root, "commands", "program");
     if (!cmds.is_array())
       throw RuntimeError("program: field 'commands' must be a list");
-    ValidateContext ctx{buffers, kernels};
+    ValidateContext ctx{buffers, kernels, manifest.mesh, rank};
     std::vector<int> writer(buffers.size(), -1);
     for (size_t i = 0; i < cmds.size(); ++i) {
       std::unique_ptr<Command> cmd = parseCommand(cmds[i], static_cast<int>(i));
@@ -226,9 +228,10 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
                            " does not exist");
       const BufferDesc &b = buffers[outs[i]];
       const TensorSpec &spec = manifest.outputs[i];
-      if (b.dtype != spec.dtype || b.shape != spec.shape)
+      if (b.dtype != spec.dtype || b.shape != spec.localShape(manifest.mesh))
         throw RuntimeError(where + ": " + b.describe() + " does not match manifest output '" +
-                           spec.toString() + "'");
+                           spec.toString() + "' (local shape " +
+                           shapeToString(spec.localShape(manifest.mesh)) + ")");
       if (buffers[b.root].kind == BufferKind::Temp && writer[b.root] < 0)
         throw RuntimeError(where + ": " + b.describe() + " is never written");
       p->outputIds.push_back(b.id);
@@ -265,7 +268,8 @@ void RankProgram::allocate() {
   staging = alignedAlloc(stagingSize);
 }
 
-std::vector<HostTensor> RankProgram::run(const std::vector<const void *> &inputs) {
+std::vector<HostTensor> RankProgram::run(const std::vector<const void *> &inputs,
+                                         Communicator &comm) {
   std::vector<void *> ptrs(bufferTable.size(), nullptr);
   std::vector<void *> fed(stagingOffsets.size(), nullptr);
   for (const BufferDesc &b : bufferTable) {
@@ -300,9 +304,18 @@ std::vector<HostTensor> RankProgram::run(const std::vector<const void *> &inputs
     if (b.kind == BufferKind::View)
       ptrs[b.id] = ptrs[b.root];
 
-  ExecContext ctx{ptrs.data(), scratch};
-  for (const std::unique_ptr<Command> &cmd : commandList)
+  ExecContext ctx{ptrs.data(), scratch, comm};
+  for (const std::unique_ptr<Command> &cmd : commandList) {
+    if (faults.any()) {
+      if (faults.failRank == rankIndex && faults.failAtCommand == cmd->index)
+        throw RuntimeError(sectionName + ": " + cmd->where() +
+                           ": test hook: rank " + std::to_string(rankIndex) +
+                           " fails here (PMC_TEST_FAIL_RANK)");
+      if (faults.stallRank == rankIndex && faults.stallAtCommand == cmd->index)
+        comm.stall("test hook PMC_TEST_STALL_RANK, before " + cmd->where());
+    }
     cmd->execute(ctx);
+  }
 
   std::vector<HostTensor> results;
   for (int id : outputIds) {

@@ -1,9 +1,15 @@
-//===- Session.cpp - open a bundle, check feeds, run a rank ----------------===//
+//===- Session.cpp - open a bundle, shard feeds, run ranks, assemble -------===//
 
 #include "pmc/Runtime/Session.h"
 #include "pmc/Bundle/Bundle.h"
+#include "pmc/Runtime/Communicator.h"
+#include "pmc/Runtime/FaultInjection.h"
 #include "pmc/Runtime/KernelLibrary.h"
+#include "pmc/Runtime/LocalCommunicator.h"
 #include "pmc/Runtime/RankProgram.h"
+
+#include <cstring>
+#include <thread>
 
 namespace pmc::runtime {
 
@@ -11,23 +17,60 @@ Session::Session() = default;
 Session::~Session() = default;
 
 std::unique_ptr<Session> Session::open(const std::string &path, int rank) {
+  SessionOptions options;
+  options.rank = rank;
+  return open(path, options);
+}
+
+std::unique_ptr<Session> Session::open(const std::string &path, const SessionOptions &options) {
   std::unique_ptr<Session> s(new Session());
   s->filePath = path;
-  s->rankIndex = rank;
+  s->rankIndex = options.rank;
+  s->distributed = options.communicator != nullptr;
   try {
     s->reader = bundle::BundleReader::open(path);
     s->info = Manifest::parse(s->reader->section("manifest"));
     if (s->info.target != "cpu")
       throw RuntimeError("manifest: target '" + s->info.target +
                          "' is not supported by this runtime (supported: cpu)");
-    if (rank < 0 || rank >= static_cast<int>(s->info.rankPrograms.size()))
-      throw RuntimeError("rank " + std::to_string(rank) +
-                         " is out of range: the bundle has " +
-                         std::to_string(s->info.rankPrograms.size()) + " rank(s)");
+    const int n = s->devices();
+    if (s->distributed) {
+      if (options.communicator->size() != n)
+        throw RuntimeError("the bundle runs on " + std::to_string(n) +
+                           " devices but the communicator has " +
+                           std::to_string(options.communicator->size()) +
+                           " ranks (run it with mpirun -np " + std::to_string(n) + ")");
+      if (options.rank == 0)
+        s->rankIndex = options.communicator->rank();
+    }
+    if (s->rankIndex < 0 || s->rankIndex >= n)
+      throw RuntimeError("rank " + std::to_string(s->rankIndex) +
+                         " is out of range: the bundle has " + std::to_string(n) + " rank(s)");
     if (!s->info.kernelLibrary.empty())
       s->kernels = KernelLibrary::load(s->reader->section(s->info.kernelLibrary),
                                        s->info.kernelLibrary);
-    s->rankProgram = RankProgram::load(s->info, *s->reader, rank, s->kernels.get());
+    double timeout =
+        options.collectiveTimeout > 0 ? options.collectiveTimeout : defaultCollectiveTimeout();
+    FaultInjection faults = FaultInjection::fromEnvironment();
+    s->programs.resize(n);
+    s->comms.resize(n);
+    if (s->distributed) {
+      int r = options.communicator->rank();
+      if (s->rankIndex != r)
+        throw RuntimeError("rank " + std::to_string(s->rankIndex) +
+                           " is not run by this process (rank " + std::to_string(r) + ")");
+      s->comms[r] = options.communicator;
+      options.communicator->prepare(s->info.mesh);
+    } else {
+      s->world = std::make_shared<LocalWorld>(n);
+      for (int r = 0; r < n; ++r)
+        s->comms[r] = std::make_shared<LocalCommunicator>(s->world, r);
+    }
+    for (int r : s->localRanks()) {
+      s->comms[r]->setTimeout(timeout);
+      s->programs[r] = RankProgram::load(s->info, *s->reader, r, s->kernels.get());
+      s->programs[r]->setFaultInjection(faults);
+    }
   } catch (const bundle::BundleError &e) {
     throw RuntimeError(e.what()); // already names the file
   } catch (const RuntimeError &e) {
@@ -36,11 +79,26 @@ std::unique_ptr<Session> Session::open(const std::string &path, int rank) {
   return s;
 }
 
-size_t Session::arenaBytes() const { return rankProgram->arenaBytes(); }
+std::vector<int> Session::localRanks() const {
+  std::vector<int> ranks;
+  for (int r = 0; r < static_cast<int>(comms.size()); ++r)
+    if (comms[r])
+      ranks.push_back(r);
+  return ranks;
+}
+
+const RankProgram &Session::program(int rank) const {
+  if (rank < 0 || rank >= devices() || !programs[rank])
+    throw RuntimeError(filePath + ": rank " + std::to_string(rank) +
+                       " is not run by this session");
+  return *programs[rank];
+}
+
+size_t Session::arenaBytes() const { return program().arenaBytes(); }
 
 size_t Session::tempBytes() const {
   size_t total = 0;
-  for (const BufferDesc &b : rankProgram->buffers())
+  for (const BufferDesc &b : program().buffers())
     if (b.kind == BufferKind::Temp)
       total += (b.bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
   return total;
@@ -53,7 +111,8 @@ NamedOutputs Session::run(const std::map<std::string, HostTensor> &feeds) {
   return run(refs);
 }
 
-NamedOutputs Session::run(const std::map<std::string, TensorRef> &feeds) {
+std::vector<const void *>
+Session::checkFeeds(const std::map<std::string, TensorRef> &feeds) const {
   for (const auto &[name, ref] : feeds) {
     bool known = false;
     for (const TensorSpec &spec : info.inputs)
@@ -87,15 +146,135 @@ NamedOutputs Session::run(const std::map<std::string, TensorRef> &feeds) {
                       expected);
     data.push_back(ref.data);
   }
-  std::vector<HostTensor> results;
-  {
-    std::lock_guard<std::mutex> lock(runMutex);
-    results = rankProgram->run(data);
+  return data;
+}
+
+NamedOutputs Session::run(const std::map<std::string, TensorRef> &feeds) {
+  std::vector<const void *> data = checkFeeds(feeds);
+  std::lock_guard<std::mutex> lock(runMutex);
+  return distributed ? runDistributed(data) : runThreads(data);
+}
+
+std::vector<const void *> Session::shardFeeds(const std::vector<const void *> &feeds, int rank,
+                                              std::vector<HostTensor> &storage) const {
+  std::vector<const void *> local(feeds.size());
+  for (size_t i = 0; i < feeds.size(); ++i) {
+    const TensorSpec &spec = info.inputs[i];
+    std::vector<int64_t> shape = spec.localShape(info.mesh);
+    if (shape == spec.shape) {
+      local[i] = feeds[i]; // replicated: every rank reads the feed itself
+      continue;
+    }
+    HostTensor t;
+    t.dtype = spec.dtype;
+    t.shape = shape;
+    t.data.resize(t.numBytes());
+    copyBlock(feeds[i], spec.shape, shardOffsets(spec.shape, spec.sharding, info.mesh, rank),
+              t.data.data(), shape, std::vector<int64_t>(shape.size(), 0), shape,
+              dtypeSize(spec.dtype));
+    storage.push_back(std::move(t));
+    local[i] = storage.back().data.data();
   }
+  return local;
+}
+
+NamedOutputs Session::assemble(std::vector<std::vector<HostTensor>> &locals) const {
   NamedOutputs named;
-  for (size_t i = 0; i < results.size(); ++i)
-    named.emplace_back(info.outputs[i].name, std::move(results[i]));
+  for (size_t o = 0; o < info.outputs.size(); ++o) {
+    const TensorSpec &spec = info.outputs[o];
+    std::vector<int64_t> shape = spec.localShape(info.mesh);
+    HostTensor full;
+    if (shape == spec.shape) {
+      // Replicated: rank 0 has coordinate 0 on every axis.
+      full = std::move(locals[0][o]);
+    } else {
+      full.dtype = spec.dtype;
+      full.shape = spec.shape;
+      full.data.resize(full.numBytes());
+      for (int r = 0; r < devices(); ++r)
+        if (isAssemblySource(spec.sharding, info.mesh, r))
+          copyBlock(locals[r][o].data.data(), shape, std::vector<int64_t>(shape.size(), 0),
+                    full.data.data(), spec.shape,
+                    shardOffsets(spec.shape, spec.sharding, info.mesh, r), shape,
+                    dtypeSize(spec.dtype));
+    }
+    named.emplace_back(spec.name, std::move(full));
+  }
   return named;
+}
+
+NamedOutputs Session::runThreads(const std::vector<const void *> &feeds) {
+  const int n = devices();
+  world->reset();
+  std::vector<std::vector<HostTensor>> locals(n);
+  auto runRank = [&](int r) {
+    try {
+      std::vector<HostTensor> storage;
+      storage.reserve(feeds.size());
+      std::vector<const void *> local = shardFeeds(feeds, r, storage);
+      locals[r] = programs[r]->run(local, *comms[r]);
+    } catch (const std::exception &e) {
+      comms[r]->abort(e.what());
+    } catch (...) {
+      comms[r]->abort("unknown exception");
+    }
+  };
+  // Rank 0 runs on the calling thread; N = 1 starts no thread at all.
+  std::vector<std::thread> threads;
+  threads.reserve(n - 1);
+  for (int r = 1; r < n; ++r)
+    threads.emplace_back(runRank, r);
+  runRank(0);
+  for (std::thread &t : threads)
+    t.join();
+  if (std::optional<std::string> failure = world->failure()) {
+    if (n == 1 && failure->rfind("rank 0 failed: ", 0) == 0)
+      throw RuntimeError(filePath + ": " + failure->substr(15)); // no rank to name
+    throw CollectiveError(filePath + ": " + *failure);
+  }
+  return assemble(locals);
+}
+
+NamedOutputs Session::runDistributed(const std::vector<const void *> &feeds) {
+  const int me = rankIndex;
+  Communicator &comm = *comms[me];
+  std::vector<std::vector<HostTensor>> locals(devices());
+  try {
+    std::vector<HostTensor> storage;
+    storage.reserve(feeds.size());
+    std::vector<const void *> local = shardFeeds(feeds, me, storage);
+    locals[me] = programs[me]->run(local, comm);
+    // Rank 0 collects the shards it needs for assembly; tag = output index.
+    for (size_t o = 0; o < info.outputs.size(); ++o) {
+      const TensorSpec &spec = info.outputs[o];
+      for (int r = 1; r < devices(); ++r) {
+        if (!isAssemblySource(spec.sharding, info.mesh, r) ||
+            spec.localShape(info.mesh) == spec.shape)
+          continue;
+        if (me == r) {
+          const HostTensor &t = locals[me][o];
+          comm.send(t.data.data(), t.data.size(), 0, static_cast<int>(o));
+        } else if (me == 0) {
+          if (locals[r].empty())
+            locals[r].resize(info.outputs.size());
+          HostTensor &t = locals[r][o];
+          t.dtype = spec.dtype;
+          t.shape = spec.localShape(info.mesh);
+          t.data.resize(t.numBytes());
+          comm.recv(t.data.data(), t.data.size(), r, static_cast<int>(o));
+        }
+      }
+    }
+  } catch (const CollectiveError &e) {
+    comm.abort(e.what());
+    throw CollectiveError(filePath + ": " + e.what());
+  } catch (const std::exception &e) {
+    comm.abort(e.what());
+    throw RuntimeError(filePath + ": rank " + std::to_string(me) + ": " + e.what());
+  }
+  if (me != 0)
+    return {};
+  return assemble(locals);
 }
 
 } // namespace pmc::runtime

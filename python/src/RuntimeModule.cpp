@@ -1,7 +1,7 @@
 //===- RuntimeModule.cpp - pmc._runtime: run bundles from Python -----------===//
 //
 //   from pmc._runtime import Session
-//   s = Session("model.pmc")            # rank 0
+//   s = Session("model.pmc")            # all ranks, as threads
 //   s.inputs                            # [("x", "float32", (1, 4))]
 //   out = s.run({"x": x})               # {"y": numpy.ndarray}
 //
@@ -113,7 +113,12 @@ nb::object toNumpy(HostTensor &&tensor) {
 /// Python face of runtime::Session.
 class PySession {
 public:
-  PySession(const std::string &path, int rank) : session(Session::open(path, rank)) {}
+  PySession(const std::string &path, int rank, double collectiveTimeout) {
+    SessionOptions options;
+    options.rank = rank;
+    options.collectiveTimeout = collectiveTimeout;
+    session = Session::open(path, options);
+  }
 
   nb::dict run(nb::dict feeds) {
     std::vector<FeedArray> arrays;
@@ -166,12 +171,17 @@ NB_MODULE(_runtime, m) {
   nb::exception<FeedError>(m, "FeedError", PyExc_ValueError);
 
   nb::class_<PySession>(m, "Session",
-                        "An opened, fully validated bundle, ready to run one rank.\n\n"
+                        "An opened, fully validated bundle. run() runs every rank of a\n"
+                        "multi-device bundle as a thread, slicing the feeds into shards and\n"
+                        "assembling the full outputs.\n\n"
                         "    s = Session('model.pmc')\n"
                         "    out = s.run({'x': x})  # dict of numpy arrays")
-      .def(nb::init<const std::string &, int>(), "path"_a, "rank"_a = 0,
+      .def(nb::init<const std::string &, int, double>(), "path"_a, "rank"_a = 0,
+           "collective_timeout"_a = 0.0,
            "Opens and validates `path` (raises pmc._runtime.Error, a RuntimeError, "
-           "naming what is wrong).")
+           "naming what is wrong). `rank` picks the rank that arena_bytes and temp_bytes "
+           "describe; `collective_timeout` (seconds, 0 = $PMC_COLLECTIVE_TIMEOUT or 60) "
+           "bounds each collective's wait for the other ranks.")
       .def_prop_ro("inputs",
                    [](const PySession &s) { return specList(s.session->inputs()); },
                    "Graph inputs as (name, dtype, shape) tuples.")

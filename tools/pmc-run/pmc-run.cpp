@@ -1,18 +1,24 @@
 //===- pmc-run.cpp - run a pmc bundle on .npy/.npz inputs ------------------===//
 //
 //   pmc-run model.pmc --input x=x.npy --output out.npz --print
-//   pmc-run model.pmc --inputs all.npz --output out.npz --rank 0
+//   pmc-run model.pmc --inputs all.npz --output out.npz   # N ranks as threads
+//   mpirun -np 4 pmc-run model.pmc --inputs all.npz --output out.npz
 //   pmc-run model.pmc --info
 //
+#include "pmc/Runtime/Communicator.h"
 #include "pmc/Runtime/RankProgram.h"
 #include "pmc/Runtime/Session.h"
 #include "pmc/Support/Npy.h"
+#ifdef PMC_HAVE_MPI
+#include "pmc/Runtime/MPICommunicator.h"
+#endif
 
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,13 +35,22 @@ const char *kUsage =
     "  --input NAME=FILE.npy  feed graph input NAME from an .npy file (repeatable)\n"
     "  --inputs FILE.npz      feed every graph input from one .npz (keys = names)\n"
     "  --output FILE.npz      write the outputs to an .npz keyed by output name\n"
-    "  --rank R               run rank R's program (default 0)\n"
+    "  --rank R               the rank whose program --info describes (default 0)\n"
+    "  --communicator KIND    local: all ranks as threads of this process (the\n"
+    "                         default); mpi: one rank per process, under mpirun\n"
+    "                         (the default when OMPI_COMM_WORLD_SIZE is set)\n"
+    "  --collective-timeout S seconds a collective waits for the other ranks\n"
+    "                         (default $PMC_COLLECTIVE_TIMEOUT, else 60)\n"
     "  --print                print each output's name, dtype, shape, first values\n"
     "  --info                 print the bundle's manifest summary and exit\n"
     "  -h, --help             show this help\n"
     "\n"
-    "example:\n"
-    "  pmc-run model.pmc --input x=x.npy --output out.npz --print\n";
+    "A bundle of N devices runs its N ranks; under mpirun each process runs one\n"
+    "rank and rank 0 writes --output and --print.\n"
+    "\n"
+    "examples:\n"
+    "  pmc-run model.pmc --input x=x.npy --output out.npz --print\n"
+    "  mpirun -np 4 pmc-run model.pmc --inputs in.npz --output out.npz\n";
 
 struct Options {
   std::string bundle;
@@ -43,6 +58,8 @@ struct Options {
   std::vector<std::string> npzInputs;
   std::string output;
   int rank = 0;
+  std::string communicator; // "", "local" or "mpi"
+  double timeout = 0;       // 0: the default
   bool print = false, info = false, help = false;
 };
 
@@ -92,6 +109,19 @@ Options parseArgs(int argc, char **argv) {
       if (v.empty() || *end || r < 0 || r > 1 << 20)
         throw UsageError("--rank expects a non-negative integer, got '" + v + "'");
       o.rank = static_cast<int>(r);
+    } else if (a == "--communicator") {
+      o.communicator = next();
+      if (o.communicator != "local" && o.communicator != "mpi")
+        throw UsageError("--communicator expects 'local' or 'mpi', got '" + o.communicator +
+                         "'");
+    } else if (a == "--collective-timeout") {
+      std::string v = next();
+      char *end = nullptr;
+      double t = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end || !(t > 0) || !std::isfinite(t))
+        throw UsageError("--collective-timeout expects a positive number of seconds, got '" +
+                         v + "'");
+      o.timeout = t;
     } else if (a == "--print") {
       o.print = true;
     } else if (a == "--info") {
@@ -111,8 +141,9 @@ Options parseArgs(int argc, char **argv) {
 
 void printInfo(const runtime::Session &s) {
   const runtime::Manifest &m = s.manifest();
-  std::cout << "bundle:   " << s.program().buffers().size() << " buffers, "
-            << s.program().commands().size() << " commands on rank " << s.rank() << "\n"
+  std::cout << "bundle:   " << s.devices() << " rank(s); rank " << s.rank() << ": "
+            << s.program().buffers().size() << " buffers, "
+            << s.program().commands().size() << " commands\n"
             << "producer: " << m.producer << "\n"
             << "target:   " << m.target << "\n"
             << "devices:  " << m.devices << "\n"
@@ -189,15 +220,32 @@ void printOutput(const std::string &name, const HostTensor &t) {
   std::cout << (n > shown ? ", ...]" : "]") << "\n";
 }
 
-int runMain(int argc, char **argv) {
-  Options o = parseArgs(argc, argv);
-  if (o.help) {
-    std::cout << kUsage;
-    return 0;
-  }
-  auto session = runtime::Session::open(o.bundle, o.rank);
+/// The communicator of this process: MPI when asked or under mpirun, else
+/// none (the Session runs every rank as a thread).
+std::shared_ptr<runtime::Communicator> makeCommunicator(const Options &o, int *argc,
+                                                        char ***argv) {
+#ifdef PMC_HAVE_MPI
+  bool mpi = o.communicator == "mpi" ||
+             (o.communicator.empty() && runtime::MPICommunicator::launchedByMpirun());
+  if (mpi)
+    return runtime::MPICommunicator::create(argc, argv);
+#else
+  if (o.communicator == "mpi")
+    throw std::runtime_error("--communicator mpi: this pmc-run was built without MPI");
+#endif
+  return nullptr;
+}
+
+int runMain(const Options &o, const std::shared_ptr<runtime::Communicator> &comm) {
+  runtime::SessionOptions options;
+  options.communicator = comm;
+  options.collectiveTimeout = o.timeout;
+  options.rank = comm && o.rank == 0 ? comm->rank() : o.rank;
+  auto session = runtime::Session::open(o.bundle, options);
+  bool leader = !comm || comm->rank() == 0;
   if (o.info) {
-    printInfo(*session);
+    if (leader)
+      printInfo(*session);
     return 0;
   }
   std::map<std::string, HostTensor> feeds;
@@ -212,6 +260,8 @@ int runMain(int argc, char **argv) {
   for (const auto &[name, file] : o.inputs)
     add(name, npy::readNpy(file), file);
   runtime::NamedOutputs outputs = session->run(feeds);
+  if (!leader)
+    return 0; // rank 0 holds the assembled outputs
   if (o.print)
     for (const auto &[name, t] : outputs)
       printOutput(name, t);
@@ -223,10 +273,34 @@ int runMain(int argc, char **argv) {
 } // namespace
 
 int main(int argc, char **argv) {
+  Options o;
   try {
-    return runMain(argc, argv);
+    o = parseArgs(argc, argv);
+    if (o.help) {
+      std::cout << kUsage;
+      return 0;
+    }
   } catch (const std::exception &e) {
     std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  std::shared_ptr<runtime::Communicator> comm;
+  try {
+    comm = makeCommunicator(o, &argc, &argv);
+    return runMain(o, comm);
+  } catch (const std::exception &e) {
+    if (comm && comm->size() > 1)
+      std::cerr << "error: rank " << comm->rank() << ": " << e.what() << std::endl;
+    else
+      std::cerr << "error: " << e.what() << std::endl;
+#ifdef PMC_HAVE_MPI
+    // Peers may be blocked in MPI calls that can no longer complete.
+    if (auto *mpi = dynamic_cast<runtime::MPICommunicator *>(comm.get());
+        mpi && mpi->size() > 1) {
+      mpi->abort(e.what());
+      mpi->terminate(1);
+    }
+#endif
     return 1;
   }
 }

@@ -1,6 +1,6 @@
 //===- Command.h - one step of a rank program -------------------*- C++ -*-===//
 //
-// Every command (kernel, matmul, conv, copy; later collectives) is a small
+// Every command (kernel, matmul, conv, copy, the collectives) is a small
 // class: parsed from its JSON object, validated against the buffer table
 // before anything runs, then executed on the buffers' data pointers.
 //
@@ -19,21 +19,29 @@
 
 namespace pmc::runtime {
 
+class Communicator;
 class KernelLibrary;
+struct Mesh;
 
 /// What a command may look at while validating.
 struct ValidateContext {
   const std::vector<BufferDesc> &buffers;
   /// The kernel library, or null when the bundle has none.
   const KernelLibrary *kernels;
+  /// The bundle's mesh and the rank whose program this is (collectives
+  /// derive their groups from them).
+  const Mesh &mesh;
+  int rank = 0;
 };
 
 /// What a command gets while executing.
 struct ExecContext {
-  /// Data pointer of every buffer, by id; 64-byte aligned.
+  /// Data pointers of every buffer, by id; 64-byte aligned.
   void *const *buffers;
   /// Scratch memory of at least the command's scratchBytes(), 64-byte aligned.
   void *scratch;
+  /// This rank's communicator (collectives and messages).
+  Communicator &comm;
 };
 
 class Command {

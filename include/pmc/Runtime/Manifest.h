@@ -2,6 +2,7 @@
 #ifndef PMC_RUNTIME_MANIFEST_H
 #define PMC_RUNTIME_MANIFEST_H
 
+#include "pmc/Runtime/Mesh.h"
 #include "pmc/Support/HostTensor.h"
 
 #include <string>
@@ -14,8 +15,13 @@ namespace pmc::runtime {
 struct TensorSpec {
   std::string name;
   DType dtype = DType::Float32;
+  /// The full (global) shape.
   std::vector<int64_t> shape;
+  /// How the ranks' local tensors tile it (empty: replicated).
+  Sharding sharding;
 
+  /// The shape of one rank's local shard.
+  std::vector<int64_t> localShape(const Mesh &mesh) const;
   /// Dense byte size of the tensor.
   size_t numBytes() const;
   /// "x: float32[1x4]", for messages and `pmc-run --info`.
@@ -27,8 +33,10 @@ struct Manifest {
   std::string producer;
   std::string target;
   int64_t devices = 1;
-  /// The mesh object, as compact JSON text (read by the multi-device work).
+  /// The mesh object, as compact JSON text.
   std::string meshJson;
+  /// The mesh, parsed (its size equals `devices`).
+  Mesh mesh;
   /// The section holding the host kernel library; empty when there is none.
   std::string kernelLibrary;
   std::vector<TensorSpec> inputs;

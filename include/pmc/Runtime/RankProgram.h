@@ -5,6 +5,7 @@
 #include "pmc/Runtime/Buffer.h"
 #include "pmc/Runtime/BufferPlan.h"
 #include "pmc/Runtime/Command.h"
+#include "pmc/Runtime/FaultInjection.h"
 #include "pmc/Runtime/Manifest.h"
 
 #include <memory>
@@ -18,7 +19,8 @@ class BundleReader;
 namespace pmc::runtime {
 
 /// One rank's program: buffer table, commands and arena plan, validated in full
-/// on load, plus the memory to run it (arena, scratch, staged inputs).
+/// on load, plus the memory to run it (arena, scratch, staged inputs). Input
+/// and output buffers hold the rank's local shards (manifest sharding).
 /// A RankProgram runs one call at a time.
 class RankProgram {
 public:
@@ -31,10 +33,14 @@ public:
                                            int rank, const KernelLibrary *kernels);
   ~RankProgram();
 
-  /// Runs the commands. `inputs[i]` points to the dense bytes of manifest
-  /// input i (already checked by the caller); returns one tensor per
+  /// Runs the commands. `inputs[i]` points to the dense bytes of this rank's
+  /// local shard of manifest input i (already checked by the caller);
+  /// collectives go through `comm`. Returns this rank's local shard of every
   /// manifest output, in order.
-  std::vector<HostTensor> run(const std::vector<const void *> &inputs);
+  std::vector<HostTensor> run(const std::vector<const void *> &inputs, Communicator &comm);
+
+  /// Installs test hooks (FaultInjection.h) consulted before each command.
+  void setFaultInjection(const FaultInjection &hooks) { faults = hooks; }
 
   int rank() const { return rankIndex; }
   const std::vector<BufferDesc> &buffers() const { return bufferTable; }
@@ -51,6 +57,7 @@ private:
 
   int rankIndex = 0;
   std::string sectionName;
+  FaultInjection faults;
   std::vector<BufferDesc> bufferTable;
   std::vector<std::unique_ptr<Command>> commandList;
   std::vector<int> outputIds;

@@ -6,6 +6,13 @@
 //   std::map<std::string, pmc::HostTensor> feeds = {{"x", x}};
 //   for (auto &[name, tensor] : session->run(feeds)) ...
 //
+// A bundle of N devices runs all N ranks: by default as threads of this
+// process (LocalCommunicator); with SessionOptions::communicator (e.g. an
+// MPICommunicator) only that communicator's rank. Full feeds are sliced into
+// each rank's local shard and the full outputs assembled from the ranks'
+// shards, following the manifest shardings (docs/design/parallel.md).
+// A single-device bundle is the case N = 1 of the same path.
+//
 #ifndef PMC_RUNTIME_SESSION_H
 #define PMC_RUNTIME_SESSION_H
 
@@ -26,7 +33,9 @@ class BundleReader;
 
 namespace pmc::runtime {
 
+class Communicator;
 class KernelLibrary;
+class LocalWorld;
 class RankProgram;
 
 /// A borrowed dense row-major tensor (a feed that need not be copied).
@@ -41,41 +50,85 @@ struct TensorRef {
 /// Named outputs in manifest order.
 using NamedOutputs = std::vector<std::pair<std::string, HostTensor>>;
 
-/// An opened, fully validated bundle, ready to run rank `rank`'s program.
+/// How a Session runs its ranks.
+struct SessionOptions {
+  /// Null (default): every rank runs as a thread of this process. Otherwise
+  /// this process runs only `communicator->rank()`, whose size must equal the
+  /// bundle's devices; run() returns the assembled outputs on rank 0 (the
+  /// other ranks send their shards there) and no outputs on other ranks.
+  std::shared_ptr<Communicator> communicator;
+  /// Seconds a collective may wait for the other ranks; <= 0 means
+  /// defaultCollectiveTimeout() ($PMC_COLLECTIVE_TIMEOUT, else 60).
+  double collectiveTimeout = 0;
+  /// The rank that rank(), program(), arenaBytes() and tempBytes() describe.
+  int rank = 0;
+};
+
+/// An opened, fully validated bundle, ready to run all its ranks.
 /// run() may be called from several threads; calls are serialized.
 class Session {
 public:
-  /// Opens `path`: validates the container, the manifest, the rank program,
-  /// the weights it references, and loads the kernel library (every kernel
-  /// symbol resolved). Throws RuntimeError naming the file and the part at fault.
-  static std::unique_ptr<Session> open(const std::string &path, int rank = 0);
+  /// Opens `path`: validates the container, the manifest (mesh, shardings),
+  /// the program of every rank run here, the weights they reference, and
+  /// loads the kernel library (every kernel symbol resolved). Reads the test
+  /// hooks of FaultInjection.h. Throws RuntimeError naming the file and the
+  /// part at fault.
+  static std::unique_ptr<Session> open(const std::string &path,
+                                       const SessionOptions &options = {});
+  /// open() with `options.rank = rank` (the rank described by program() etc.).
+  static std::unique_ptr<Session> open(const std::string &path, int rank);
   ~Session();
 
   const Manifest &manifest() const { return info; }
   const std::vector<TensorSpec> &inputs() const { return info.inputs; }
   const std::vector<TensorSpec> &outputs() const { return info.outputs; }
+  /// The number of ranks (the bundle's devices).
+  int devices() const { return static_cast<int>(info.devices); }
+  /// The rank described by program(), arenaBytes() and tempBytes().
   int rank() const { return rankIndex; }
-  /// Bytes of the temp arena of this rank (after liveness reuse).
+  /// The ranks this process runs (all of them, or the communicator's rank).
+  std::vector<int> localRanks() const;
+  /// Bytes of the temp arena of rank() (after liveness reuse).
   size_t arenaBytes() const;
-  /// Bytes of all temps if none shared memory (for comparison with arenaBytes).
+  /// Bytes of all temps of rank() if none shared memory.
   size_t tempBytes() const;
-  /// The program being run.
-  const RankProgram &program() const { return *rankProgram; }
+  /// The program of rank() (or of `rank`, which must be run here).
+  const RankProgram &program() const { return program(rankIndex); }
+  const RankProgram &program(int rank) const;
 
   /// Runs with `feeds` keyed by graph-input name; every input must be fed with
-  /// its exact dtype and shape. Throws FeedError for bad feeds.
+  /// its exact dtype and full shape. Throws FeedError for bad feeds, and
+  /// RuntimeError (CollectiveError for collective timeouts and failures of
+  /// other ranks) when any rank fails; no partial outputs are returned.
   NamedOutputs run(const std::map<std::string, HostTensor> &feeds);
   /// The same with borrowed feeds (no copy of the input bytes).
   NamedOutputs run(const std::map<std::string, TensorRef> &feeds);
 
 private:
   Session();
+  std::vector<const void *> checkFeeds(const std::map<std::string, TensorRef> &feeds) const;
+  NamedOutputs runThreads(const std::vector<const void *> &feeds);
+  NamedOutputs runDistributed(const std::vector<const void *> &feeds);
+  /// Rank `rank`'s local shards of the full `feeds`; slices are kept alive
+  /// in `storage`.
+  std::vector<const void *> shardFeeds(const std::vector<const void *> &feeds, int rank,
+                                       std::vector<HostTensor> &storage) const;
+  /// The full outputs from the local outputs of every rank (`locals[r]`, empty
+  /// for ranks not needed).
+  NamedOutputs assemble(std::vector<std::vector<HostTensor>> &locals) const;
+
   std::string filePath;
   int rankIndex = 0;
   Manifest info;
   std::unique_ptr<bundle::BundleReader> reader;
   std::unique_ptr<KernelLibrary> kernels;
-  std::unique_ptr<RankProgram> rankProgram;
+  /// By rank; null for ranks not run in this process.
+  std::vector<std::unique_ptr<RankProgram>> programs;
+  /// Thread mode: the shared world and one communicator per rank.
+  std::shared_ptr<LocalWorld> world;
+  /// By rank; in distributed mode only the communicator's rank is set.
+  std::vector<std::shared_ptr<Communicator>> comms;
+  bool distributed = false;
   std::mutex runMutex;
 };
 

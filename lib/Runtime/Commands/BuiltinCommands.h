@@ -1,4 +1,4 @@
-//===- BuiltinCommands.h - factories of kernel/matmul/conv/copy (internal) -===//
+//===- BuiltinCommands.h - built-in command factories (internal) ---------===//
 #ifndef PMC_LIB_RUNTIME_COMMANDS_BUILTINCOMMANDS_H
 #define PMC_LIB_RUNTIME_COMMANDS_BUILTINCOMMANDS_H
 
@@ -14,12 +14,16 @@ std::unique_ptr<Command> makeMatmulCommand(const nlohmann::json &object, int ind
 std::unique_ptr<Command> makeConvCommand(const nlohmann::json &object, int index);
 std::unique_ptr<Command> makeCopyCommand(const nlohmann::json &object, int index);
 
-/// Adds the four built-in commands to `factories`.
+/// Adds all_reduce, all_gather, reduce_scatter and all_to_all.
+void registerCollectiveCommands(std::map<std::string, CommandFactory> &factories);
+
+/// Adds the built-in commands (kernel, matmul, conv, copy, collectives).
 inline void registerBuiltinCommands(std::map<std::string, CommandFactory> &factories) {
   factories["kernel"] = makeKernelCommand;
   factories["matmul"] = makeMatmulCommand;
   factories["conv"] = makeConvCommand;
   factories["copy"] = makeCopyCommand;
+  registerCollectiveCommands(factories);
 }
 
 } // namespace pmc::runtime

@@ -1,0 +1,161 @@
+//===- CollectiveCommands.cpp - all_reduce, all_gather, ... over mesh axes -===//
+//
+// docs/design/parallel.md, "Bundle additions":
+//   {"op": "all_reduce",     "in": 3, "out": 4, "axes": ["tp"], "reduction": "sum"}
+//   {"op": "all_gather",     "in": 3, "out": 4, "axes": ["tp"], "dim": 1}
+//   {"op": "reduce_scatter", "in": 3, "out": 4, "axes": ["tp"], "dim": 1, "reduction": "sum"}
+//   {"op": "all_to_all",     "in": 3, "out": 4, "axes": ["tp"], "split_dim": 0,
+//                            "concat_dim": 1}
+//
+#include "BuiltinCommands.h"
+#include "../Json.h"
+#include "pmc/Runtime/Communicator.h"
+#include "pmc/Runtime/Mesh.h"
+
+namespace pmc::runtime {
+
+namespace {
+
+class CollectiveCommand : public Command {
+public:
+  CollectiveCommand(const nlohmann::json &o, int index, CollectiveKind kind, std::string name)
+      : Command(index), kind(kind), name(std::move(name)) {
+    in = json::getId(o, "in", where());
+    out = json::getId(o, "out", where());
+    const nlohmann::json &list = json::field(o, "axes", where());
+    if (!list.is_array())
+      fail("field 'axes' must be a list of mesh axis names");
+    for (const nlohmann::json &a : list) {
+      if (!a.is_string())
+        fail("field 'axes' must be a list of mesh axis names, got " + a.dump());
+      axes.push_back(a.get<std::string>());
+    }
+    if (kind == CollectiveKind::AllReduce || kind == CollectiveKind::ReduceScatter) {
+      std::string r = json::getString(o, "reduction", where());
+      if (r == "sum")
+        reduction = Reduction::Sum;
+      else if (r == "max")
+        reduction = Reduction::Max;
+      else
+        fail("field 'reduction' is '" + r + "', expected 'sum' or 'max'");
+    }
+    if (kind == CollectiveKind::AllGather || kind == CollectiveKind::ReduceScatter)
+      dim = json::getInt(o, "dim", where());
+    if (kind == CollectiveKind::AllToAll) {
+      splitDim = json::getInt(o, "split_dim", where());
+      concatDim = json::getInt(o, "concat_dim", where());
+    }
+  }
+
+  std::string_view op() const override { return name; }
+  std::vector<int> reads() const override { return {in}; }
+  std::vector<int> writes() const override { return {out}; }
+
+  void validate(const ValidateContext &ctx) override {
+    const BufferDesc &src = operand(ctx, in, "in");
+    const BufferDesc &dst = operand(ctx, out, "out");
+    if (in == out)
+      fail("'in' and 'out' are the same buffer " + src.describe());
+    if (src.dtype != dst.dtype)
+      fail("'in' " + src.describe() + " and 'out' " + dst.describe() +
+           " have different dtypes");
+    try {
+      group = ctx.mesh.group(ctx.rank, axes);
+    } catch (const RuntimeError &e) {
+      fail(std::string("field 'axes': ") + e.what());
+    }
+    const int64_t g = static_cast<int64_t>(group.size());
+    const int rankOf = static_cast<int>(src.shape.size());
+    auto checkDim = [&](int64_t d, const char *field) {
+      if (d < 0 || d >= rankOf)
+        fail(std::string("field '") + field + "' is " + std::to_string(d) +
+             ", out of range for 'in' " + src.describe());
+    };
+    std::vector<int64_t> expected = src.shape;
+    std::string rule;
+    switch (kind) {
+    case CollectiveKind::AllReduce:
+      rule = "the same shape as 'in'";
+      break;
+    case CollectiveKind::AllGather:
+      checkDim(dim, "dim");
+      expected[dim] *= g;
+      rule = "'in' with dim " + std::to_string(dim) + " times the group size " +
+             std::to_string(g);
+      break;
+    case CollectiveKind::ReduceScatter:
+      checkDim(dim, "dim");
+      if (src.shape[dim] % g)
+        fail("dim " + std::to_string(dim) + " of 'in' " + src.describe() +
+             " is not divisible by the group size " + std::to_string(g));
+      expected[dim] /= g;
+      rule = "'in' with dim " + std::to_string(dim) + " divided by the group size " +
+             std::to_string(g);
+      break;
+    case CollectiveKind::AllToAll:
+      checkDim(splitDim, "split_dim");
+      checkDim(concatDim, "concat_dim");
+      if (src.shape[splitDim] % g)
+        fail("split_dim " + std::to_string(splitDim) + " of 'in' " + src.describe() +
+             " is not divisible by the group size " + std::to_string(g));
+      expected[splitDim] /= g;
+      expected[concatDim] *= g;
+      rule = "'in' with split_dim " + std::to_string(splitDim) + " divided and concat_dim " +
+             std::to_string(concatDim) + " multiplied by the group size " +
+             std::to_string(g);
+      break;
+    }
+    if (dst.shape != expected)
+      fail("'out' " + dst.describe() + " should have shape " + shapeToString(expected) +
+           " (" + rule + ")");
+    dtype = src.dtype;
+    inShape = src.shape;
+  }
+
+  void execute(const ExecContext &ctx) const override {
+    CollectiveSite site{name, index, axes};
+    const void *x = ctx.buffers[in];
+    void *y = ctx.buffers[out];
+    switch (kind) {
+    case CollectiveKind::AllReduce:
+      return ctx.comm.allReduce(x, y, dtype, inShape, reduction, group, site);
+    case CollectiveKind::AllGather:
+      return ctx.comm.allGather(x, y, dtype, inShape, static_cast<int>(dim), group, site);
+    case CollectiveKind::ReduceScatter:
+      return ctx.comm.reduceScatter(x, y, dtype, inShape, static_cast<int>(dim), reduction,
+                                    group, site);
+    case CollectiveKind::AllToAll:
+      return ctx.comm.allToAll(x, y, dtype, inShape, static_cast<int>(splitDim),
+                               static_cast<int>(concatDim), group, site);
+    }
+  }
+
+private:
+  CollectiveKind kind;
+  std::string name;
+  int in = 0, out = 0;
+  std::vector<std::string> axes;
+  Reduction reduction = Reduction::Sum;
+  int64_t dim = 0, splitDim = 0, concatDim = 0;
+  // Set by validate().
+  std::vector<int> group;
+  DType dtype = DType::Float32;
+  std::vector<int64_t> inShape;
+};
+
+CommandFactory collective(CollectiveKind kind, const char *name) {
+  return [kind, name](const nlohmann::json &o, int index) -> std::unique_ptr<Command> {
+    return std::make_unique<CollectiveCommand>(o, index, kind, name);
+  };
+}
+
+} // namespace
+
+void registerCollectiveCommands(std::map<std::string, CommandFactory> &factories) {
+  factories["all_reduce"] = collective(CollectiveKind::AllReduce, "all_reduce");
+  factories["all_gather"] = collective(CollectiveKind::AllGather, "all_gather");
+  factories["reduce_scatter"] = collective(CollectiveKind::ReduceScatter, "reduce_scatter");
+  factories["all_to_all"] = collective(CollectiveKind::AllToAll, "all_to_all");
+}
+
+} // namespace pmc::runtime
