@@ -52,3 +52,13 @@ module attributes {pmc.mesh = #pmc.mesh<["tp"=2]>} {
 // expected-error @+1 {{mesh axis 'tp' appears twice}}
 module attributes {pmc.mesh = #pmc.mesh<["tp"=2, "tp"=2]>} {
 }
+
+// -----
+
+module attributes {pmc.mesh = #pmc.mesh<["tp"=4]>} {
+  func.func @shard_indivisible(%w: tensor<6xf32>) -> tensor<1xf32> {
+    // expected-error @+1 {{dimension 0 of size 6 is not divisible by 4 (axes 'tp')}}
+    %l = pmc.shard %w {sharding = #pmc.sharding<[{"tp"}]>} : tensor<6xf32> to tensor<1xf32>
+    return %l : tensor<1xf32>
+  }
+}

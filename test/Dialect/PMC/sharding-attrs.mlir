@@ -32,3 +32,15 @@ module attributes {pmc.mesh = #pmc.mesh<["dp"=1, "tp"=4]>} {
     return %r, %g, %s, %a : tensor<4x8xf32>, tensor<4x32xf32>, tensor<1x8xf32>, tensor<1x32xf32>
   }
 }
+
+// -----
+
+// pmc.shard keeps the local block of a replicated tensor.
+// CHECK-LABEL: func @local_block
+// CHECK: pmc.shard %{{.*}} {sharding = #pmc.sharding<[{}, {"tp"}]>} : tensor<16x8xf32> to tensor<16x4xf32>
+module attributes {pmc.mesh = #pmc.mesh<["dp"=2, "tp"=2]>} {
+  func.func @local_block(%w: tensor<16x8xf32>) -> tensor<16x4xf32> {
+    %l = pmc.shard %w {sharding = #pmc.sharding<[{}, {"tp"}]>} : tensor<16x8xf32> to tensor<16x4xf32>
+    return %l : tensor<16x4xf32>
+  }
+}

@@ -114,3 +114,20 @@ LogicalResult AllToAllOp::verify() {
   }
   return success();
 }
+
+LogicalResult ShardOp::verify() {
+  MeshAttr mesh = getMesh(*this);
+  if (!mesh)
+    return emitOpError("needs an enclosing module with a 'pmc.mesh' attribute");
+  ShardingAttr sharding = getSharding();
+  if (sharding.isPartial())
+    return emitOpError("sharding must not be partial");
+  RankedTensorType in = getInput().getType(), out = getOutput().getType();
+  if (failed(sharding.verifyFor(mesh, in.getShape(), [&] { return emitOpError(); })))
+    return failure();
+  SmallVector<int64_t> local = *sharding.getLocalShape(mesh, in.getShape());
+  if (out.getElementType() != in.getElementType() || out.getShape() != ArrayRef<int64_t>(local))
+    return emitOpError() << "result must be the local block "
+                         << RankedTensorType::get(local, in.getElementType());
+  return success();
+}

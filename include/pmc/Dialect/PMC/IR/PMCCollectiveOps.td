@@ -11,6 +11,7 @@
 include "pmc/Dialect/PMC/IR/PMCBase.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
+include "pmc/Dialect/PMC/IR/PMCAttrs.td"
 
 class PMC_CollectiveOp<string mnemonic, list<Trait> traits = []>
     : PMC_Op<mnemonic, traits # [Pure]> {
@@ -73,6 +74,22 @@ def PMC_AllToAllOp : PMC_CollectiveOp<"all_to_all"> {
                        I64Attr:$concat_dim);
   let results = (outs PMC_AnyTensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($input) `to` type($output)";
+}
+
+def PMC_ShardOp : PMC_Op<"shard", [Pure]> {
+  let summary = "this rank's block of a tensor every rank holds whole (no communication)";
+  // (A plain string: the example contains "}]", which ends a [{ }] block.)
+  let description =
+    "Converts a replicated tensor into the local block of `sharding` (which must "
+    "not be partial). A shard of a `pmc.constant` becomes per-rank weights in the "
+    "bundle, so each rank stores and reads only its own slice.\n\n"
+    "```mlir\n"
+    "%l = pmc.shard %w {sharding = #pmc.sharding<[{}, {\"tp\"}]>} : tensor<16x8xf32> to tensor<16x4xf32>\n"
+    "```";
+  let arguments = (ins PMC_AnyTensor:$input, PMC_ShardingAttr:$sharding);
+  let results = (outs PMC_AnyTensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input) `to` type($output)";
+  let hasVerifier = 1;
 }
 
 #endif // PMC_COLLECTIVE_OPS_TD
