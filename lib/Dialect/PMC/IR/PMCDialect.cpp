@@ -12,6 +12,7 @@ void PMCDialect::initialize() {
 #define GET_OP_LIST
 #include "pmc/Dialect/PMC/IR/PMCOps.cpp.inc"
       >();
+  registerAttributes();
 }
 
 Operation *PMCDialect::materializeConstant(OpBuilder &builder, Attribute value,

@@ -7,7 +7,10 @@
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "pmc/Dialect/PMC/IR/PMCAttrs.h"
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
+#include "pmc/Dialect/PMC/IR/ShardingRule.h"
+#include "pmc/Dialect/PMC/IR/PMCInterfaces.h.inc"
 
 namespace mlir::pmc {
 

@@ -8,6 +8,7 @@
 #define PMC_OPS_TD
 
 include "pmc/Dialect/PMC/IR/PMCBase.td"
+include "pmc/Dialect/PMC/IR/PMCCollectiveOps.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
