@@ -245,6 +245,15 @@ NamedOutputs Session::runDistributed(const std::vector<const void *> &feeds) {
     std::vector<const void *> local = shardFeeds(feeds, me, storage);
     locals[me] = programs[me]->run(local, comm);
     // Rank 0 collects the shards it needs for assembly; tag = output index.
+    // Waiting here is not a collective of the program: give the ranks still
+    // running twice the timeout, so that their own collectives report a
+    // stalled peer first (the root cause, not this symptom).
+    struct RestoreTimeout {
+      Communicator &comm;
+      double seconds;
+      ~RestoreTimeout() { comm.setTimeout(seconds); }
+    } restore{comm, comm.timeout()};
+    comm.setTimeout(2 * restore.seconds + 1);
     for (size_t o = 0; o < info.outputs.size(); ++o) {
       const TensorSpec &spec = info.outputs[o];
       for (int r = 1; r < devices(); ++r) {
