@@ -575,4 +575,67 @@ TEST(MultiRankSession, RejectsInconsistentCollectives) {
               "'x: float32[4x8]' (local shape [4x8])");
 }
 
+TEST(MultiRankSession, ShardCommandKeepsThisRanksBlock) {
+  // mesh tp=2: x replicated, y = shard(x, [{}, {tp}]) assembled back to x.
+  TempDir dir;
+  json y = spec("y", "int32", {4, 6});
+  y["sharding"] = json::array({json::array(), json::array({"tp"})});
+  json man = manifest(spec("x", "int32", {4, 6}), json::array({y}), false);
+  man["devices"] = 2;
+  man["mesh"] = {{"axes", {{{"name", "tp"}, {"size", 2}}}}};
+  man["ranks"] = {{{"rank", 0}, {"program", "rank0.program"}},
+                  {{"rank", 1}, {"program", "rank1.program"}}};
+  bundle::BundleWriter w;
+  w.addSection("manifest", man.dump());
+  for (int r = 0; r < 2; ++r) {
+    json p = {{"rank", r},
+              {"buffers",
+               {{{"id", 0}, {"dtype", "int32"}, {"shape", {4, 6}}, {"kind", "input"},
+                 {"input", 0}},
+                {{"id", 1}, {"dtype", "int32"}, {"shape", {4, 3}}, {"kind", "temp"}}}},
+              {"commands",
+               {{{"op", "shard"}, {"in", 0}, {"out", 1},
+                 {"sharding", json::array({json::array(), json::array({"tp"})})}}}},
+              {"outputs", {1}}};
+    w.addSection("rank" + std::to_string(r) + ".program", p.dump());
+  }
+  std::string path = dir.file("shard.pmc");
+  w.write(path);
+  HostTensor x;
+  x.dtype = DType::Int32;
+  x.shape = {4, 6};
+  x.data.resize(x.numBytes());
+  for (int i = 0; i < 24; ++i)
+    reinterpret_cast<int32_t *>(x.data.data())[i] = i * 11;
+  NamedOutputs out = Session::open(path)->run({{"x", x}});
+  EXPECT_EQ(out[0].second.data, x.data);
+  // A sharding whose shard does not match 'out' is rejected before running.
+  man["outputs"][0]["sharding"] = json::array({json::array({"tp"}), json::array()});
+  bundle::BundleWriter bad;
+  bad.addSection("manifest", man.dump());
+  for (int r = 0; r < 2; ++r) {
+    json p = {{"rank", r},
+              {"buffers",
+               {{{"id", 0}, {"dtype", "int32"}, {"shape", {4, 6}}, {"kind", "input"},
+                 {"input", 0}},
+                {{"id", 1}, {"dtype", "int32"}, {"shape", {2, 6}}, {"kind", "temp"}}}},
+              {"commands",
+               {{{"op", "shard"}, {"in", 0}, {"out", 1},
+                 {"sharding", json::array({json::array(), json::array({"tp"})})}}}},
+              {"outputs", {1}}};
+    bad.addSection("rank" + std::to_string(r) + ".program", p.dump());
+  }
+  bad.write(dir.file("bad.pmc"));
+  try {
+    Session::open(dir.file("bad.pmc"));
+    ADD_FAILURE() << "expected a shape error";
+  } catch (const RuntimeError &e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "rank0.program: command 0 (shard): 'out' buffer 1 (temp int32[2x6]) should "
+                  "have shape [4x3]"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 } // namespace

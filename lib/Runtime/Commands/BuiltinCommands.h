@@ -14,7 +14,7 @@ std::unique_ptr<Command> makeMatmulCommand(const nlohmann::json &object, int ind
 std::unique_ptr<Command> makeConvCommand(const nlohmann::json &object, int index);
 std::unique_ptr<Command> makeCopyCommand(const nlohmann::json &object, int index);
 
-/// Adds all_reduce, all_gather, reduce_scatter and all_to_all.
+/// Adds all_reduce, all_gather, reduce_scatter, all_to_all and shard.
 void registerCollectiveCommands(std::map<std::string, CommandFactory> &factories);
 
 /// Adds the built-in commands (kernel, matmul, conv, copy, collectives).

@@ -6,6 +6,10 @@
 //   {"op": "reduce_scatter", "in": 3, "out": 4, "axes": ["tp"], "dim": 1, "reduction": "sum"}
 //   {"op": "all_to_all",     "in": 3, "out": 4, "axes": ["tp"], "split_dim": 0,
 //                            "concat_dim": 1}
+//   {"op": "shard",          "in": 3, "out": 4, "sharding": [[], ["tp"]]}
+//
+// `shard` keeps this rank's block of a tensor every rank holds whole; it does
+// not communicate.
 //
 #include "BuiltinCommands.h"
 #include "../Json.h"
@@ -143,6 +147,73 @@ private:
   std::vector<int64_t> inShape;
 };
 
+/// {"op": "shard", "in", "out", "sharding"}: this rank's block of `in`.
+class ShardCommand : public Command {
+public:
+  ShardCommand(const nlohmann::json &o, int index) : Command(index) {
+    in = json::getId(o, "in", where());
+    out = json::getId(o, "out", where());
+    const nlohmann::json &list = json::field(o, "sharding", where());
+    auto bad = [&] {
+      fail("field 'sharding' must be a list (one per dimension) of lists of mesh axis "
+           "names, got " + list.dump());
+    };
+    if (!list.is_array())
+      bad();
+    for (const nlohmann::json &dim : list) {
+      if (!dim.is_array())
+        bad();
+      std::vector<std::string> axes;
+      for (const nlohmann::json &a : dim) {
+        if (!a.is_string())
+          bad();
+        axes.push_back(a.get<std::string>());
+      }
+      sharding.push_back(std::move(axes));
+    }
+  }
+  std::string_view op() const override { return "shard"; }
+  std::vector<int> reads() const override { return {in}; }
+  std::vector<int> writes() const override { return {out}; }
+
+  void validate(const ValidateContext &ctx) override {
+    const BufferDesc &src = operand(ctx, in, "in");
+    const BufferDesc &dst = operand(ctx, out, "out");
+    if (in == out)
+      fail("'in' and 'out' are the same buffer " + src.describe());
+    if (src.dtype != dst.dtype)
+      fail("'in' " + src.describe() + " and 'out' " + dst.describe() +
+           " have different dtypes");
+    if (sharding.size() != src.shape.size())
+      fail("field 'sharding' has " + std::to_string(sharding.size()) +
+           " entries for 'in' " + src.describe());
+    try {
+      checkSharding(sharding, src.shape, ctx.mesh, "field 'sharding'");
+    } catch (const RuntimeError &e) {
+      fail(e.what());
+    }
+    std::vector<int64_t> expected = localShape(src.shape, sharding, ctx.mesh);
+    if (dst.shape != expected)
+      fail("'out' " + dst.describe() + " should have shape " + shapeToString(expected) +
+           " (the local shard of 'in' under sharding " + shardingToString(sharding) + ")");
+    inShape = src.shape;
+    outShape = expected;
+    offsets = shardOffsets(src.shape, sharding, ctx.mesh, ctx.rank);
+    elementSize = dtypeSize(src.dtype);
+  }
+
+  void execute(const ExecContext &ctx) const override {
+    copyBlock(ctx.buffers[in], inShape, offsets, ctx.buffers[out], outShape,
+              std::vector<int64_t>(outShape.size(), 0), outShape, elementSize);
+  }
+
+private:
+  int in = 0, out = 0;
+  Sharding sharding;
+  std::vector<int64_t> inShape, outShape, offsets;
+  size_t elementSize = 0;
+};
+
 CommandFactory collective(CollectiveKind kind, const char *name) {
   return [kind, name](const nlohmann::json &o, int index) -> std::unique_ptr<Command> {
     return std::make_unique<CollectiveCommand>(o, index, kind, name);
@@ -156,6 +227,9 @@ void registerCollectiveCommands(std::map<std::string, CommandFactory> &factories
   factories["all_gather"] = collective(CollectiveKind::AllGather, "all_gather");
   factories["reduce_scatter"] = collective(CollectiveKind::ReduceScatter, "reduce_scatter");
   factories["all_to_all"] = collective(CollectiveKind::AllToAll, "all_to_all");
+  factories["shard"] = [](const nlohmann::json &o, int index) -> std::unique_ptr<Command> {
+    return std::make_unique<ShardCommand>(o, index);
+  };
 }
 
 } // namespace pmc::runtime
