@@ -2,6 +2,7 @@
 #include "Commands.h"
 
 #include "pmc/Driver/Compiler.h"
+#include "pmc/Driver/Verify.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
@@ -11,6 +12,7 @@
 #include "mlir/Support/Timing.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -27,8 +29,28 @@ int pmc::runCompileCommand(int argc, char **argv) {
       cl::value_desc("file"));
   cl::opt<std::string> target("target", cl::desc("Target: cpu (cuda: not yet)"),
                               cl::init("cpu"));
-  cl::opt<int> devices("devices", cl::desc("Number of devices (only 1 for now)"),
+  cl::opt<int> devices("devices",
+                       cl::desc("Number of devices; above 1 the model is "
+                                "partitioned (data parallel unless --mesh/--shard)"),
                        cl::init(1));
+  cl::opt<std::string> mesh(
+      "mesh", cl::desc("Device mesh: named axes and sizes whose product is "
+                       "--devices, e.g. dp=2,tp=2"),
+      cl::value_desc("AXIS=SIZE,..."));
+  cl::list<std::string> shards(
+      "shard",
+      cl::desc("Sharding of a graph input or weight: per dimension the "
+               "'+'-joined mesh axes it is split over (empty = replicated), "
+               "dimensions separated by commas, e.g. w_fc=,tp or x=dp"),
+      cl::value_desc("NAME=DIMS"));
+  cl::opt<bool> verify(
+      "verify", cl::desc("Also compile for one device, run both bundles on "
+                         "random inputs and fail when they differ"),
+      cl::init(false));
+  cl::opt<double> tolerance(
+      "verify-tolerance",
+      cl::desc("Largest allowed difference for --verify: |a - b| <= tol * (1 + |b|)"),
+      cl::init(1e-4));
   cl::list<std::string> inputShapes(
       "input-shape", cl::desc("Static shape of a dynamic input: name=1x128"),
       cl::value_desc("name=DIMS"));
@@ -59,7 +81,9 @@ int pmc::runCompileCommand(int argc, char **argv) {
   options.cpu.cpu = cpu;
   std::string error;
   if (!parseInputShapes(inputShapes, options.import, error) ||
-      !parseBindings(bindings, options.import, error)) {
+      !parseBindings(bindings, options.import, error) ||
+      (!mesh.empty() && !parseMesh(mesh, options, error)) ||
+      !parseShardings(shards, options, error)) {
     llvm::errs() << "error: " << error << "\n";
     return 1;
   }
@@ -85,7 +109,9 @@ int pmc::runCompileCommand(int argc, char **argv) {
   };
 
   if (emit == "mlir") {
-    if (failed(outlineAndLower(*module, /*lowerKernels=*/true, configure)))
+    if (failed(checkCompileOptions(module->getLoc(), options)) ||
+        failed(partitionModule(*module, options, configure)) ||
+        failed(outlineAndLower(*module, /*lowerKernels=*/true, configure)))
       return 1;
     std::string path = outputPath.empty() ? "-" : outputPath.getValue();
     auto output = mlir::openOutputFile(path, &error);
@@ -104,5 +130,42 @@ int pmc::runCompileCommand(int argc, char **argv) {
     llvm::sys::path::replace_extension(path, "pmc");
     bundlePath = path.str().str();
   }
-  return failed(compileModuleToBundle(*module, options, bundlePath, configure)) ? 1 : 0;
+  if (failed(compileModuleToBundle(*module, options, bundlePath, configure)))
+    return 1;
+  if (!verify)
+    return 0;
+  // The reference: the same model for one device, in a fresh module.
+  if (!isMultiDevice(options)) {
+    llvm::errs() << "error: --verify compares a multi-device bundle with one "
+                    "device; pass --devices N (N > 1)\n";
+    return 1;
+  }
+  CompileOptions single = options;
+  single.devices = 1;
+  single.mesh.clear();
+  single.shardings.clear();
+  mlir::OwningOpRef<mlir::ModuleOp> reference =
+      loadModel(context, modelPath, options.import);
+  if (!reference)
+    return 1;
+  if (reference->getOperation()->hasAttr("pmc.mesh")) {
+    llvm::errs() << "error: --verify: " << modelPath
+                 << " is partitioned already (it has pmc.mesh); there is no "
+                    "1-device program to compare with\n";
+    return 1;
+  }
+  std::string referencePath = bundlePath + ".1dev.tmp";
+  if (failed(compileModuleToBundle(*reference, single, referencePath, configure)))
+    return 1;
+  VerifyReport report;
+  bool same = verifyBundles(bundlePath, referencePath, tolerance, report);
+  llvm::sys::fs::remove(referencePath);
+  llvm::outs() << "verify: " << options.devices << " devices vs 1\n" << report.text;
+  if (!same) {
+    llvm::errs() << "error: --verify: the " << options.devices
+                 << "-device bundle differs from the 1-device bundle (max abs diff "
+                 << report.maxAbs << ", max rel diff " << report.maxRel << ")\n";
+    return 1;
+  }
+  return 0;
 }

@@ -22,9 +22,38 @@ LogicalResult (::pmc::checkCompileOptions)(Location loc, const CompileOptions &o
   if (options.target != "cpu")
     return emitError(loc) << "unknown target '" << options.target
                           << "' (expected cpu or cuda)";
-  if (options.devices != 1)
+  if (options.devices < 1)
     return emitError(loc) << "--devices " << options.devices
-                          << ": only 1 device is supported by this version of pmc";
+                          << ": expected a positive device count";
+  if (!options.shardings.empty() && options.mesh.empty())
+    return emitError(loc) << "--shard needs --mesh (the axes the shardings name), "
+                             "e.g. --mesh dp=" << options.devices;
+  if (!options.mesh.empty()) {
+    int64_t product = 1;
+    for (const auto &axis : options.mesh)
+      product *= axis.second;
+    if (product != options.devices) {
+      InFlightDiagnostic diag = emitError(loc) << "--mesh ";
+      llvm::interleave(
+          options.mesh, diag,
+          [&](const auto &axis) { diag << axis.first << "=" << axis.second; }, ",");
+      return diag << " has " << product << " devices, but --devices is "
+                  << options.devices;
+    }
+  }
+  for (const auto &[name, dims] : options.shardings)
+    for (auto [d, axes] : llvm::enumerate(dims))
+      for (const std::string &axis : axes)
+        if (llvm::none_of(options.mesh,
+                          [&](const auto &a) { return a.first == axis; })) {
+          InFlightDiagnostic diag = emitError(loc)
+                                    << "--shard " << name << ": dimension " << d
+                                    << " names axis '" << axis
+                                    << "', which the mesh does not have (axes: ";
+          llvm::interleaveComma(options.mesh, diag,
+                                [&](const auto &a) { diag << a.first; });
+          return diag << ")";
+        }
   return success();
 }
 
@@ -49,8 +78,11 @@ LogicalResult (::pmc::outlineAndLower)(ModuleOp module, bool lowerKernels,
 LogicalResult (::pmc::compileModuleToBundle)(ModuleOp module, const CompileOptions &options,
                                          const std::string &bundlePath,
                                          PassManagerConfigurator configure) {
-  if (failed(::pmc::checkCompileOptions(module.getLoc(), options)) ||
-      failed(::pmc::outlineAndLower(module, /*lowerKernels=*/false, configure)))
+  if (failed(::pmc::checkCompileOptions(module.getLoc(), options)))
+    return failure();
+  if (failed(::pmc::partitionModule(module, options, configure)))
+    return failure();
+  if (failed(::pmc::outlineAndLower(module, /*lowerKernels=*/false, configure)))
     return failure();
   FailureOr<std::string> library =
       compileKernelsToSharedLibrary(module, options.cpu, configure);

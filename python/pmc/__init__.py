@@ -17,13 +17,13 @@ import tempfile
 
 import numpy as np
 
-from ._compiler_glue import CompileError, compile_bundle
+from ._compiler_glue import CompileError, compile_bundle, mesh_arg, shard_args
 from ._compiler_glue import import_model as _import_model_file
 from .bundle import BundleInfo
 from .executable import Executable, TensorSpec
 
 __version__ = "0.1.0"
-__all__ = ["compile", "load", "import_model", "Executable", "TensorSpec", "CompileError",
+__all__ = ["compile", "load", "verify_against_one_device", "import_model", "Executable", "TensorSpec", "CompileError",
            "BundleInfo", "__version__"]
 
 _OPTIONS = ("bind", "base_dir")
@@ -114,12 +114,66 @@ def _normalize_shapes(input_shapes):
     return shapes
 
 
-def compile(model, devices=1, target="cpu", input_shapes=None, **options):  # noqa: A001
+def _random_feeds(specs, seed=0):
+    """Random inputs for --verify: standard normal floats; 0/1 integers and
+    bools (valid indices of any gather table with two rows or more)."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for spec in specs:
+        dtype = np.dtype(spec.dtype)
+        if dtype.kind == "f":
+            feeds[spec.name] = rng.standard_normal(spec.shape).astype(dtype)
+        else:
+            feeds[spec.name] = rng.integers(0, 2, size=spec.shape).astype(dtype)
+    return feeds
+
+
+def verify_against_one_device(exe, reference, tolerance=1e-4):
+    """Runs `exe` (N devices) and `reference` (1 device) on the same random
+    inputs; returns {"outputs": {name: {"max_abs": .., "max_rel": ..}},
+    "max_abs": .., "max_rel": .., "ok": bool}, ok meaning every element has
+    |a - b| <= tolerance * (1 + |b|)."""
+    feeds = _random_feeds(reference.inputs)
+    got, want = exe.run(feeds), reference.run(feeds)
+    report = {"outputs": {}, "max_abs": 0.0, "max_rel": 0.0, "ok": True,
+              "tolerance": tolerance, "devices": exe.plan_dict["devices"]}
+    for name, b in want.items():
+        a = got[name]
+        if a.shape != b.shape:
+            report["ok"] = False
+            report["outputs"][name] = {"error": f"shape {a.shape} vs {b.shape}"}
+            continue
+        a64, b64 = a.astype(np.float64), b.astype(np.float64)
+        diff = np.abs(a64 - b64)
+        max_abs = float(diff.max()) if diff.size else 0.0
+        big = np.abs(b64) > 1e-6
+        max_rel = float((diff[big] / np.abs(b64[big])).max()) if big.any() else 0.0
+        ok = bool(np.all(diff <= tolerance * (1 + np.abs(b64))))
+        report["outputs"][name] = {"max_abs": max_abs, "max_rel": max_rel, "ok": ok}
+        report["max_abs"] = max(report["max_abs"], max_abs)
+        report["max_rel"] = max(report["max_rel"], max_rel)
+        report["ok"] &= ok
+    return report
+
+
+def compile(model, devices=1, target="cpu", input_shapes=None, mesh=None, shardings=None,  # noqa: A001
+            verify=False, **options):
     """Compiles an ONNX model (a path or an `onnx.ModelProto`) into an Executable.
+
+        exe = pmc.compile("mlp.onnx", devices=4, mesh={"dp": 2, "tp": 2},
+                          shardings={"fc1_w_0": (None, "tp"), "x": ("dp",)}, verify=True)
+        print(exe.plan)            # mesh, plan source, collectives per rank
+        exe.verify_report          # {"max_abs": ..., "max_rel": ..., "ok": True, ...}
 
     Args:
       model: path of a `.onnx` file, or an `onnx.ModelProto`.
-      devices: number of devices to plan for.
+      devices: number of devices to plan for. Above 1 without mesh/shardings
+        the compiler's default plan applies (data parallel).
+      mesh: {axis name: size} in order (product = devices), e.g. {"dp": 2, "tp": 2}.
+      shardings: {graph input or initializer name: per-dimension None
+        (replicated), an axis name, or a tuple of axis names}; needs mesh.
+      verify: also compile for one device, run both on random inputs and raise
+        CompileError when they differ by more than 1e-4 * (1 + |reference|).
       target: "cpu" (or "cuda" once available).
       input_shapes: {input name: shape} for inputs with dynamic dimensions.
       bind: {input name: numpy array or .npy path}: specializes those inputs to
@@ -155,8 +209,26 @@ def compile(model, devices=1, target="cpu", input_shapes=None, **options):  # no
                 bind_paths[name] = path
         _check_static_inputs(model_path, shapes, bind_paths)
         bundle_path = os.path.join(temp_dir, "model.pmc")
-        compile_bundle(model_path, bundle_path, target, devices, shapes, bind_paths)
-        return Executable(bundle_path, _temp_dir=temp_dir)
+        mesh_text = mesh_arg(mesh) if mesh else ""
+        shards = shard_args(shardings)
+        compile_bundle(model_path, bundle_path, target, devices, shapes, bind_paths,
+                       mesh_text, shards)
+        exe = Executable(bundle_path, _temp_dir=temp_dir)
+        if verify:
+            if devices == 1 and not mesh:
+                raise ValueError("verify=True compares a multi-device executable with "
+                                 "one device; pass devices=N (N > 1)")
+            reference_path = os.path.join(temp_dir, "reference.pmc")
+            compile_bundle(model_path, reference_path, target, 1, shapes, bind_paths)
+            report = verify_against_one_device(exe, Executable(reference_path))
+            exe.verify_report = report
+            if not report["ok"]:
+                raise CompileError(
+                    f"verify: the {devices}-device executable differs from the 1-device one "
+                    f"(max abs diff {report['max_abs']:.3g}, max rel diff "
+                    f"{report['max_rel']:.3g}, tolerance {report['tolerance']}): "
+                    f"{report['outputs']}")
+        return exe
     except BaseException:
         import shutil  # noqa: PLC0415
         shutil.rmtree(temp_dir, ignore_errors=True)

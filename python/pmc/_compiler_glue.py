@@ -68,21 +68,59 @@ def _shape_args(input_shapes):
     return args
 
 
-def compile_bundle(model_path, bundle_path, target, devices, input_shapes, bind_paths):
+def mesh_arg(mesh):
+    """{"dp": 2, "tp": 2} (or [("dp", 2), ...]) -> 'dp=2,tp=2', the `--mesh` spelling."""
+    items = mesh.items() if isinstance(mesh, dict) else mesh
+    parts = []
+    for name, size in items:
+        if not isinstance(name, str) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"mesh axis {name!r}={size!r}: expected a name and a positive size")
+        parts.append(f"{name}={size}")
+    return ",".join(parts)
+
+
+def shard_args(shardings):
+    """{"w_fc": (None, "tp"), "x": ("dp",), "y": (("dp", "tp"),)} ->
+    ['w_fc=,tp', 'x=dp', 'y=dp+tp'], the `--shard` spelling: per dimension
+    None (replicated), an axis name, or a tuple of axis names (major first)."""
+    args = []
+    for name, dims in (shardings or {}).items():
+        if isinstance(dims, str):
+            dims = (dims,)
+        texts = []
+        for d in dims:
+            if d is None:
+                texts.append("")
+            elif isinstance(d, str):
+                texts.append(d)
+            elif isinstance(d, (tuple, list)) and all(isinstance(a, str) for a in d):
+                texts.append("+".join(d))
+            else:
+                raise ValueError(f"shardings['{name}']: dimension entry {d!r} is not None, "
+                                 "an axis name or a tuple of axis names")
+        args.append(f"{name}={','.join(texts)}")
+    return args
+
+
+def compile_bundle(model_path, bundle_path, target, devices, input_shapes, bind_paths,
+                   mesh="", shards=()):
     """Compiles the ONNX file `model_path` into the bundle `bundle_path`.
 
     `input_shapes` maps input names to static shapes; `bind_paths` maps input
-    names to `.npy` files whose values replace those inputs (`--bind`).
+    names to `.npy` files whose values replace those inputs (`--bind`);
+    `mesh` and `shards` are the `--mesh`/`--shard` values (see mesh_arg, shard_args).
     """
     ext = _extension()
     shapes = {k: [int(d) for d in v] for k, v in (input_shapes or {}).items()}
     if ext is not None and hasattr(ext, "compile"):
         try:
+            kwargs = {}
             if bind_paths:
-                ext.compile(model_path, bundle_path, target, devices, shapes,
-                            bind=dict(bind_paths))
-            else:
-                ext.compile(model_path, bundle_path, target, devices, shapes)
+                kwargs["bind"] = dict(bind_paths)
+            if mesh or shards:
+                kwargs["mesh"] = mesh
+                kwargs["shards"] = list(shards)
+            ext.compile(model_path, bundle_path, target, devices, shapes, **kwargs)
             return
         except TypeError:
             # This extension does not take these arguments: use the executable.
@@ -95,6 +133,10 @@ def compile_bundle(model_path, bundle_path, target, devices, input_shapes, bind_
             "--devices", str(devices), *_shape_args(shapes)]
     for name, path in (bind_paths or {}).items():
         args += ["--bind", f"{name}={path}"]
+    if mesh:
+        args += ["--mesh", mesh]
+    for shard in shards:
+        args += ["--shard", shard]
     _run_pmc_opt(args)
 
 

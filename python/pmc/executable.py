@@ -55,6 +55,8 @@ class Executable:
         self._outputs = [TensorSpec(n, str(d), tuple(int(x) for x in s))
                          for n, d, s in self._session.outputs]
         self._plan_dict = None
+        #: Set by pmc.compile(..., verify=True): the comparison with one device.
+        self.verify_report = None
 
     # --- Introspection --------------------------------------------------------
 
@@ -80,8 +82,10 @@ class Executable:
 
     @property
     def plan_dict(self):
-        """The plan as a dict: devices, target, mesh, partitioning and per-rank
-        command and buffer counts read from the bundle."""
+        """The plan as a dict: devices, target, mesh, partitioning, plan_source
+        ("user", "default" or "partitioned input"), plan_text (the user's
+        annotations or the default plan's `pmc.plan`), collectives (per-rank
+        counts by kind) and per-rank command and buffer counts, read from the bundle."""
         if self._plan_dict is None:
             self._plan_dict = _plan_of_bundle(self._path, self.arena_bytes)
         return self._plan_dict
@@ -167,7 +171,14 @@ def _plan_of_bundle(path, arena_bytes):
                       "buffers": sum(kinds.values()), "buffers_by_kind": dict(kinds)})
     devices = int(manifest.get("devices", 1))
     axes = manifest.get("mesh", {}).get("axes", [])
+    collective_ops = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "shard")
+    collectives = {op: n for op, n in (ranks[0]["commands_by_op"] if ranks else {}).items()
+                   if op in collective_ops}
+    plan = manifest.get("plan") or {}
     return {
+        "plan_source": plan.get("source", "none" if devices == 1 else "?"),
+        "plan_text": plan.get("text", ""),
+        "collectives": collectives,
         "devices": devices,
         "target": manifest.get("target", "?"),
         "mesh": axes,
@@ -194,6 +205,11 @@ def _format_plan(plan):
         head += "mesh " + ", ".join(f"{a.get('name', '?')}={a.get('size', '?')}"
                                     if isinstance(a, dict) else str(a) for a in plan["mesh"])
     lines = [head]
+    if plan["partitioning"] != "none":
+        source = plan["plan_source"]
+        lines.append(f"plan: {source}" + (f" ({plan['plan_text']})" if plan["plan_text"] else ""))
+        counts = ", ".join(f"{n} {op}" for op, n in sorted(plan["collectives"].items()))
+        lines.append(f"collectives per rank: {counts or 'none'}")
     for r in plan["ranks"]:
         ops = ", ".join(f"{n} {op}" for op, n in sorted(r["commands_by_op"].items()))
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(r["buffers_by_kind"].items()))

@@ -2,6 +2,8 @@
 //
 //   from pmc import _compiler
 //   _compiler.compile("mlp.onnx", "mlp.pmc", "cpu", 1, {"x": [1, 128]})
+//   _compiler.compile("mlp.onnx", "mlp4.pmc", "cpu", 4, {}, mesh="dp=2,tp=2",
+//                     shards=["fc1_w_0=tp", "x=dp"])
 //   text = _compiler.import_model("mlp.onnx", {})    # the pmc dialect
 //
 // Failures raise pmc._compiler.CompileError (a RuntimeError) whose message is
@@ -57,10 +59,15 @@ pmc::ImportOptions importOptions(const ShapeMap &inputShapes, const BindMap &bin
 
 void compile(const std::string &modelPath, const std::string &bundlePath,
              const std::string &target, int devices, const ShapeMap &inputShapes,
-             const std::string &cpu, const BindMap &bind) {
+             const std::string &cpu, const BindMap &bind, const std::string &mesh,
+             const std::vector<std::string> &shards) {
   pmc::CompileOptions options;
   options.target = target;
   options.devices = devices;
+  std::string error;
+  if ((!mesh.empty() && !pmc::parseMesh(mesh, options, error)) ||
+      !pmc::parseShardings(shards, options, error))
+    throw CompileError(error);
   options.import = importOptions(inputShapes, bind);
   options.cpu.cpu = cpu;
   std::string diagnostics;
@@ -93,11 +100,13 @@ NB_MODULE(_compiler, m) {
   nb::exception<CompileError>(m, "CompileError", PyExc_RuntimeError);
   m.def("compile", &compile, "model_path"_a, "bundle_path"_a, "target"_a = "cpu",
         "devices"_a = 1, "input_shapes"_a = ShapeMap(), "cpu"_a = "host", "bind"_a = BindMap(),
+        "mesh"_a = "", "shards"_a = std::vector<std::string>(),
         "Compiles the model at model_path (.onnx, or .mlir in the pmc dialect) "
         "into the bundle bundle_path. input_shapes maps dynamic inputs to static "
         "shapes, e.g. {'x': [1, 128]}; cpu is the LLVM CPU the kernels target "
         "('host' or e.g. 'x86-64-v2'); bind maps inputs to .npy files whose values "
-        "replace them. Raises CompileError with the diagnostics.");
+        "replace them; mesh ('dp=2,tp=2') and shards (['w_fc=,tp', 'x=dp']) are "
+        "pmc-opt's --mesh and --shard. Raises CompileError with the diagnostics.");
   m.def("import_model", &importModel, "model_path"_a, "input_shapes"_a = ShapeMap(),
         "bind"_a = BindMap(),
         "Imports a model and returns it as pmc-dialect MLIR text. Raises "

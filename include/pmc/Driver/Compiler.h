@@ -10,6 +10,8 @@
 #include "mlir/Pass/PassManager.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace pmc {
 
@@ -17,8 +19,14 @@ namespace pmc {
 struct CompileOptions {
   /// "cpu" (the only one implemented); "cuda" is reported as not yet supported.
   std::string target = "cpu";
-  /// Device count; only 1 for now.
+  /// Device count. Above 1 the module is partitioned (docs/design/parallel.md).
   int devices = 1;
+  /// `--mesh dp=2,tp=2`: named axes, in order; empty = let
+  /// `pmc-default-sharding` choose (data parallel over all devices).
+  std::vector<std::pair<std::string, int64_t>> mesh;
+  /// `--shard NAME=DIMS`: per graph input or weight (ONNX initializer) name,
+  /// the mesh axes of each dimension (missing trailing dimensions replicate).
+  std::vector<std::pair<std::string, std::vector<std::vector<std::string>>>> shardings;
   /// Input shapes and bound inputs for the ONNX importer.
   ImportOptions import;
   /// Code generation of the CPU kernels.
@@ -38,6 +46,38 @@ bool parseBindings(const std::vector<std::string> &values, ImportOptions &option
 /// Hook that may add instrumentation (IR printing, timing) to each pass
 /// manager the compiler runs.
 using PassManagerConfigurator = llvm::function_ref<mlir::LogicalResult(mlir::PassManager &)>;
+
+/// Parses `--mesh dp=2,tp=2` into `options.mesh`; on a malformed value
+/// returns false and sets `error`.
+bool parseMesh(const std::string &value, CompileOptions &options, std::string &error);
+
+/// Parses `--shard NAME=DIMS` values (`w_fc=,tp`: dimensions separated by
+/// commas, each a `+`-joined list of mesh axes, empty = replicated) into
+/// `options.shardings`; on a malformed value returns false and sets `error`.
+bool parseShardings(const std::vector<std::string> &values, CompileOptions &options,
+                    std::string &error);
+
+/// True when `options` asks for a partitioned program (several devices, or a
+/// mesh or shardings given explicitly).
+bool isMultiDevice(const CompileOptions &options);
+
+/// Applies the user's mesh and shardings to the imported `module`: sets the
+/// module attribute `pmc.mesh`, the `pmc.sharding` argument attribute of the
+/// named graph inputs and `pmc.shardings` on the named weights (the
+/// `pmc.constant` whose location is the initializer's name). Fails with a
+/// diagnostic naming the input, weight or axis at fault.
+mlir::LogicalResult annotateShardings(mlir::ModuleOp module,
+                                      const CompileOptions &options);
+
+/// Runs the multi-device planning on `module`: `pmc-default-sharding` when
+/// neither mesh nor shardings were given, then `pmc-sharding-propagation` and
+/// `pmc-partition`. Records the plan's source in the module attribute
+/// `pmc.plan_source` ("user" or "default"). A no-op for one device, and for a
+/// module that already has a `pmc.mesh` when no mesh or shardings are given
+/// (pmc-dialect input that is partitioned already: SPMD, local shapes).
+mlir::LogicalResult partitionModule(mlir::ModuleOp module, const CompileOptions &options,
+                                    PassManagerConfigurator configure = nullptr);
+
 
 /// Fails with a diagnostic at `loc` when `options` asks for something this
 /// version cannot do (another target, several devices).

@@ -12,6 +12,7 @@ namespace pmc {
 /// What goes into the manifest besides the program itself.
 struct BundleOptions {
   std::string target = "cpu";
+  /// 1, or the device count the module's pmc.mesh must have.
   int devices = 1;
 };
 
@@ -31,11 +32,17 @@ struct BundleImage {
   std::string sectionBytes(const std::string &name) const;
 };
 
-/// Builds the manifest, `rank0.program` and the `w/<N>` weight sections from
+/// Builds the manifest, `rank<R>.program` and the `w/<N>` weight sections from
 /// the entry function `@main` of `module`, which pmc-outline-kernels has split
 /// into kernel calls, library calls (matmul, conv), views (reshape) and
 /// constants. `kernelLibrary` becomes the `kernels.cpu` section. Graph input
 /// and output names come from the `pmc.name` argument/result attributes.
+/// With a module attribute `pmc.mesh` (a partitioned, SPMD @main whose
+/// shapes are local), there is one program per rank: collectives become
+/// commands, `pmc.shard` of a `pmc.constant` becomes per-rank weight sections
+/// (sliced here; ranks holding the same block share one), manifest shapes
+/// are global and `pmc.sharding` argument/result attributes become the
+/// manifest's `sharding` (docs/design/parallel.md).
 /// Emits an error naming the op and returns failure when @main holds
 /// something the runtime cannot execute.
 mlir::FailureOr<BundleImage> buildBundleImage(mlir::ModuleOp module,

@@ -1,7 +1,8 @@
-//===- BundleEmitter.cpp - manifest, rank program and weights from @main ---===//
+//===- BundleEmitter.cpp - manifest, rank programs and weights from @main --===//
 #include "pmc/Target/BundleEmitter.h"
 #include "pmc/Support/Version.h"
 
+#include "pmc/Dialect/PMC/IR/PMCAttrs.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -11,12 +12,17 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
+#include <cstring>
+#include <map>
+
 using namespace mlir;
 namespace json = llvm::json;
 using mlir::pmc::ConstantOp;
 using mlir::pmc::ConvOp;
 using mlir::pmc::MatMulOp;
 using mlir::pmc::ReshapeOp;
+using mlir::pmc::MeshAttr;
+using mlir::pmc::ShardingAttr;
 
 
 std::string (::pmc::BundleImage::sectionBytes)(const std::string &name) const {
@@ -66,7 +72,7 @@ namespace {
 /// Builds the program of rank 0 while walking @main.
 class ProgramBuilder {
 public:
-  ProgramBuilder(::pmc::BundleImage &image) : image(image) {}
+  ProgramBuilder(::pmc::BundleImage &image, MeshAttr mesh) : image(image), mesh(mesh) {}
 
   /// Adds a buffer for `value`; returns its id, or -1 after an error.
   int64_t addBuffer(Value value, json::Object fields, Operation *at) {
@@ -89,12 +95,11 @@ public:
   int64_t idOf(Value value) const { return ids.lookup(value); }
   bool hasId(Value value) const { return ids.count(value); }
 
-  /// Adds a `w/<N>` section holding the bytes of `constant`.
-  LogicalResult addWeight(mlir::pmc::ConstantOp constant) {
+  /// Fills `weight` with the bytes of `constant` (borrowed from a dense
+  /// resource, or owned).
+  static LogicalResult weightBytes(ConstantOp constant,
+                                   ::pmc::BundleImage::Section &weight) {
     auto type = cast<RankedTensorType>(constant.getType());
-    std::string section = "w/" + std::to_string(nextWeight++);
-    ::pmc::BundleImage::Section weight;
-    weight.name = section;
     Attribute value = constant.getValue();
     int64_t count = type.getNumElements();
     if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
@@ -130,9 +135,95 @@ public:
     if (size != expected)
       return constant.emitOpError() << "holds " << size << " bytes, expected "
                                     << expected << " for " << type;
+    return success();
+  }
+
+  /// Adds a `w/<N>` section holding the bytes of `constant`, shared by all ranks.
+  LogicalResult addWeight(ConstantOp constant) {
+    std::string section = "w/" + std::to_string(nextWeight++);
+    ::pmc::BundleImage::Section weight;
+    weight.name = section;
+    if (failed(weightBytes(constant, weight)))
+      return failure();
     image.sections.push_back(std::move(weight));
     json::Object fields{{"kind", "weight"}, {"section", section}};
     return success(addBuffer(constant.getResult(), std::move(fields), constant) >= 0);
+  }
+
+  /// `pmc.shard(pmc.constant)`: each rank's block of the constant becomes a
+  /// section `w/<N>/r<R>` (R: the first rank holding that block; ranks with
+  /// the same block share it), and the result buffer of rank R names R's.
+  LogicalResult addShardedWeight(ConstantOp constant, mlir::pmc::ShardOp shard) {
+    ::pmc::BundleImage::Section whole;
+    if (failed(weightBytes(constant, whole)))
+      return failure();
+    const char *bytes = whole.data ? (const char *)whole.data : whole.owned.data();
+    auto globalType = cast<RankedTensorType>(constant.getType());
+    auto localType = cast<RankedTensorType>(shard.getType());
+    ArrayRef<int64_t> global = globalType.getShape(), local = localType.getShape();
+    size_t elementBytes = std::max<size_t>(1, globalType.getElementTypeBitWidth() / 8);
+    int64_t rank = globalType.getRank();
+    unsigned weight = nextWeight++;
+    std::map<std::vector<int64_t>, std::string> blocks;
+    std::vector<std::string> names;
+    for (int64_t r = 0; r < mesh.getNumDevices(); ++r) {
+      std::vector<int64_t> offsets =
+          blockOffsets(mesh, shard.getSharding(), local, r);
+      auto [it, inserted] = blocks.try_emplace(
+          offsets, "w/" + std::to_string(weight) + "/r" + std::to_string(r));
+      names.push_back(it->second);
+      if (!inserted)
+        continue;
+      ::pmc::BundleImage::Section section;
+      section.name = it->second;
+      int64_t count = localType.getNumElements();
+      section.owned.resize(count * elementBytes);
+      // Copy rows of the last dimension; `index` walks the local block.
+      int64_t row = rank ? local.back() : 1;
+      std::vector<int64_t> index(rank, 0);
+      for (int64_t done = 0; done < count; done += row) {
+        int64_t offset = 0;
+        for (int64_t d = 0; d < rank; ++d)
+          offset = offset * global[d] + offsets[d] + index[d];
+        std::memcpy(&section.owned[done * elementBytes], bytes + offset * elementBytes,
+                    row * elementBytes);
+        for (int64_t d = rank - 2; d >= 0; --d) {
+          if (++index[d] < local[d])
+            break;
+          index[d] = 0;
+        }
+      }
+      image.sections.push_back(std::move(section));
+    }
+    json::Object fields{{"kind", "weight"}, {"section", names[0]}};
+    int64_t id = addBuffer(shard.getResult(), std::move(fields), shard);
+    if (id < 0)
+      return failure();
+    rankSections[id] = std::move(names);
+    return success();
+  }
+
+  /// The element offsets of rank `r`'s block of a tensor sharded by
+  /// `sharding` whose local shape is `local` (docs/design/parallel.md).
+  static std::vector<int64_t> blockOffsets(MeshAttr mesh, ShardingAttr sharding,
+                                           ArrayRef<int64_t> local, int64_t r) {
+    SmallVector<int64_t> coords = mesh.getCoordinates(r);
+    std::vector<int64_t> offsets;
+    for (int64_t d = 0; d < (int64_t)local.size(); ++d) {
+      int64_t index = 0;
+      for (StringRef axis : sharding.getDimAxes(d))
+        index = index * mesh.getAxisSize(axis) + coords[*mesh.findAxis(axis)];
+      offsets.push_back(index * local[d]);
+    }
+    return offsets;
+  }
+
+  /// The buffer table of rank `r`: per-rank weight sections substituted.
+  json::Array buffersOfRank(int64_t r) const {
+    json::Array copy = buffers;
+    for (const auto &[id, names] : rankSections)
+      (*copy[id].getAsObject())["section"] = names[r];
+    return copy;
   }
 
   int64_t addTemp(Value value, Operation *at) {
@@ -144,6 +235,9 @@ public:
 
 private:
   ::pmc::BundleImage &image;
+  MeshAttr mesh;
+  /// Buffer id -> the section of each rank (sharded weights).
+  std::map<int64_t, std::vector<std::string>> rankSections;
   llvm::DenseMap<Value, int64_t> ids;
   unsigned nextWeight = 0;
 };
@@ -157,33 +251,152 @@ static std::string valueName(func::FuncOp main, unsigned index, bool result) {
   return (result ? "output" : "input") + std::to_string(index);
 }
 
+/// `[["dp"], []]`: the manifest spelling of a sharding.
+static json::Array shardingJSON(ShardingAttr sharding) {
+  json::Array dims;
+  for (int64_t d = 0; d < sharding.getRank(); ++d) {
+    json::Array axes;
+    for (StringRef axis : sharding.getDimAxes(d))
+      axes.push_back(axis.str());
+    dims.push_back(std::move(axes));
+  }
+  return dims;
+}
+
+/// The manifest entry of a graph input or output whose local (per-rank) type
+/// is `type`: the global shape and, when split, the sharding.
+static FailureOr<json::Object> tensorEntry(std::string name, RankedTensorType type,
+                                           ShardingAttr sharding, MeshAttr mesh,
+                                           Operation *at, StringRef what) {
+  SmallVector<int64_t> shape(type.getShape());
+  json::Object entry{{"name", name}, {"dtype", dtypeName(type.getElementType())}};
+  if (sharding && !sharding.isReplicated()) {
+    if (!mesh)
+      return at->emitOpError() << what << " '" << name << "' has sharding " << sharding
+                               << " but the module has no pmc.mesh";
+    if (sharding.isPartial())
+      return at->emitOpError() << what << " '" << name << "' is partial (" << sharding
+                               << "): graph inputs and outputs must be complete "
+                                  "(the partitioner reduces them)";
+    if (sharding.getRank() != type.getRank())
+      return at->emitOpError() << what << " '" << name << "': sharding " << sharding
+                               << " does not match " << type;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      for (StringRef axis : sharding.getDimAxes(d)) {
+        if (!mesh.findAxis(axis))
+          return at->emitOpError() << what << " '" << name << "': sharding "
+                                   << sharding << " names axis '" << axis
+                                   << "', which " << mesh << " does not have";
+        shape[d] *= mesh.getAxisSize(axis);
+      }
+    entry["sharding"] = shardingJSON(sharding);
+  }
+  json::Array dims;
+  for (int64_t d : shape)
+    dims.push_back(d);
+  entry["shape"] = std::move(dims);
+  return entry;
+}
+
+static json::Array strArray(ArrayAttr attr) {
+  json::Array array;
+  for (Attribute a : attr)
+    array.push_back(cast<StringAttr>(a).str());
+  return array;
+}
+
 FailureOr<::pmc::BundleImage>
 (::pmc::buildBundleImage)(ModuleOp module, std::string kernelLibrary,
                       const BundleOptions &options) {
   auto main = module.lookupSymbol<func::FuncOp>("main");
   if (!main || main.isExternal() || !main.getBody().hasOneBlock())
     return module.emitError("the bundle needs a @main function with one block");
+  auto mesh = module->getAttrOfType<MeshAttr>(mlir::pmc::kMeshAttrName);
+  int64_t devices = mesh ? mesh.getNumDevices() : 1;
+  if (!mesh && options.devices != 1)
+    return module.emitError() << "a bundle for " << options.devices
+                              << " devices needs a partitioned module (pmc.mesh)";
+  if (mesh && options.devices != 1 && options.devices != devices)
+    return module.emitError() << "the module's mesh " << mesh << " has " << devices
+                              << " devices, but the bundle is for " << options.devices;
   BundleImage image;
-  // The manifest and the program come first; weights are appended as found.
-  image.sections.resize(2);
-  ProgramBuilder program(image);
+  // The manifest, the rank programs and the kernel library come first;
+  // weights are appended as found.
+  image.sections.resize(devices + 2);
+  ProgramBuilder program(image, mesh);
 
   json::Array inputs, outputs;
   Block &body = main.getBody().front();
   for (BlockArgument arg : body.getArguments()) {
-    auto type = cast<RankedTensorType>(arg.getType());
-    inputs.push_back(json::Object{{"name", valueName(main, arg.getArgNumber(), false)},
-                                  {"dtype", dtypeName(type.getElementType())},
-                                  {"shape", shapeJSON(type)}});
-    json::Object fields{{"kind", "input"}, {"input", (int64_t)arg.getArgNumber()}};
+    unsigned i = arg.getArgNumber();
+    auto sharding = main.getArgAttrOfType<ShardingAttr>(i, mlir::pmc::kShardingAttrName);
+    FailureOr<json::Object> entry =
+        tensorEntry(valueName(main, i, false), cast<RankedTensorType>(arg.getType()),
+                    sharding, mesh, main, "input");
+    if (failed(entry))
+      return failure();
+    inputs.push_back(std::move(*entry));
+    json::Object fields{{"kind", "input"}, {"input", (int64_t)i}};
     if (program.addBuffer(arg, std::move(fields), main) < 0)
       return failure();
   }
 
+  // A collective: `in` and `out` buffers plus the op's attributes.
+  auto addCollective = [&](Operation *op, StringRef kind, Value input, Value output,
+                           json::Object fields) -> LogicalResult {
+    int64_t out = program.addTemp(output, op);
+    if (out < 0)
+      return failure();
+    fields["op"] = kind.str();
+    fields["in"] = program.idOf(input);
+    fields["out"] = out;
+    program.commands.push_back(std::move(fields));
+    return success();
+  };
+
   json::Array programOutputs;
   for (Operation &op : body) {
     if (auto constant = dyn_cast<ConstantOp>(op)) {
-      if (failed(program.addWeight(constant)))
+      // A constant only ever sharded is stored as its ranks' blocks alone.
+      bool onlySharded = !constant->use_empty() &&
+                         llvm::all_of(constant->getUsers(), [](Operation *user) {
+                           return isa<mlir::pmc::ShardOp>(user);
+                         });
+      if (!onlySharded && failed(program.addWeight(constant)))
+        return failure();
+    } else if (auto shard = dyn_cast<mlir::pmc::ShardOp>(op)) {
+      if (!mesh)
+        return shard.emitOpError("needs a pmc.mesh on the module");
+      if (auto constant = shard.getInput().getDefiningOp<ConstantOp>()) {
+        if (failed(program.addShardedWeight(constant, shard)))
+          return failure();
+        continue;
+      }
+      if (failed(addCollective(shard, "shard", shard.getInput(), shard.getResult(),
+                               json::Object{{"sharding", shardingJSON(shard.getSharding())}})))
+        return failure();
+    } else if (auto reduce = dyn_cast<mlir::pmc::AllReduceOp>(op)) {
+      if (failed(addCollective(reduce, "all_reduce", reduce.getInput(), reduce.getResult(),
+                               json::Object{{"axes", strArray(reduce.getAxes())},
+                                            {"reduction", reduce.getReduction().str()}})))
+        return failure();
+    } else if (auto gather = dyn_cast<mlir::pmc::AllGatherOp>(op)) {
+      if (failed(addCollective(gather, "all_gather", gather.getInput(), gather.getResult(),
+                               json::Object{{"axes", strArray(gather.getAxes())},
+                                            {"dim", gather.getDim()}})))
+        return failure();
+    } else if (auto scatter = dyn_cast<mlir::pmc::ReduceScatterOp>(op)) {
+      if (failed(addCollective(scatter, "reduce_scatter", scatter.getInput(),
+                               scatter.getResult(),
+                               json::Object{{"axes", strArray(scatter.getAxes())},
+                                            {"dim", scatter.getDim()},
+                                            {"reduction", scatter.getReduction().str()}})))
+        return failure();
+    } else if (auto a2a = dyn_cast<mlir::pmc::AllToAllOp>(op)) {
+      if (failed(addCollective(a2a, "all_to_all", a2a.getInput(), a2a.getResult(),
+                               json::Object{{"axes", strArray(a2a.getAxes())},
+                                            {"split_dim", a2a.getSplitDim()},
+                                            {"concat_dim", a2a.getConcatDim()}})))
         return failure();
     } else if (auto call = dyn_cast<func::CallOp>(op)) {
       json::Array ins, outs;
@@ -237,17 +450,21 @@ FailureOr<::pmc::BundleImage>
         return failure();
     } else if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
-        auto type = cast<RankedTensorType>(value.getType());
-        outputs.push_back(json::Object{{"name", valueName(main, i, true)},
-                                       {"dtype", dtypeName(type.getElementType())},
-                                       {"shape", shapeJSON(type)}});
+        auto sharding = main.getResultAttrOfType<ShardingAttr>(
+            i, mlir::pmc::kShardingAttrName);
+        FailureOr<json::Object> entry =
+            tensorEntry(valueName(main, i, true), cast<RankedTensorType>(value.getType()),
+                        sharding, mesh, ret, "output");
+        if (failed(entry))
+          return failure();
+        outputs.push_back(std::move(*entry));
         programOutputs.push_back(program.idOf(value));
       }
     } else {
       return op.emitOpError()
              << "cannot be executed by the runtime: @main may only hold "
-                "constants, kernel calls, float matmul/conv and reshapes (run "
-                "pmc-outline-kernels first)";
+                "constants, kernel calls, float matmul/conv, reshapes, "
+                "collectives and shards (run pmc-outline-kernels first)";
     }
     for (Value operand : op.getOperands())
       if (!program.hasId(operand))
@@ -255,22 +472,41 @@ FailureOr<::pmc::BundleImage>
   }
 
   json::Array ranks;
-  ranks.push_back(json::Object{{"rank", 0}, {"program", "rank0.program"}});
+  for (int64_t r = 0; r < devices; ++r)
+    ranks.push_back(json::Object{{"rank", r},
+                                 {"program", "rank" + std::to_string(r) + ".program"}});
+  json::Array meshAxes;
+  if (mesh)
+    for (auto [name, size] : llvm::zip(mesh.getNames(), mesh.getSizes()))
+      meshAxes.push_back(json::Object{{"name", name.str()}, {"size", size}});
   json::Object manifest{
       {"format", "pmc-bundle"},
       {"format_version", 1},
       {"producer", std::string("pmc ") + PMC_VERSION_STRING},
       {"target", options.target},
-      {"devices", options.devices},
-      {"mesh", json::Object{{"axes", json::Array{}}}},
+      {"devices", devices},
+      {"mesh", json::Object{{"axes", std::move(meshAxes)}}},
       {"kernel_library", "kernels.cpu"},
       {"inputs", std::move(inputs)},
       {"outputs", std::move(outputs)},
       {"ranks", std::move(ranks)}};
-  json::Object rank{{"rank", 0},
-                    {"buffers", std::move(program.buffers)},
-                    {"commands", std::move(program.commands)},
-                    {"outputs", std::move(programOutputs)}};
+  if (mesh) {
+    // How the plan was chosen (informational; the runtime ignores it).
+    json::Object plan;
+    auto source = module->getAttrOfType<StringAttr>("pmc.plan_source");
+    plan["source"] = source ? source.str() : "partitioned input";
+    if (Attribute text = module->getAttr("pmc.plan")) {
+      if (auto str = dyn_cast<StringAttr>(text)) {
+        plan["text"] = str.str();
+      } else {
+        std::string printed;
+        llvm::raw_string_ostream os(printed);
+        text.print(os);
+        plan["text"] = printed;
+      }
+    }
+    manifest["plan"] = std::move(plan);
+  }
   auto print = [](json::Value value) {
     std::string text;
     llvm::raw_string_ostream os(text);
@@ -279,11 +515,16 @@ FailureOr<::pmc::BundleImage>
   };
   image.sections[0].name = "manifest";
   image.sections[0].owned = print(std::move(manifest));
-  image.sections[1].name = "rank0.program";
-  image.sections[1].owned = print(std::move(rank));
-  BundleImage::Section library;
-  library.name = "kernels.cpu";
-  library.owned = std::move(kernelLibrary);
-  image.sections.insert(image.sections.begin() + 2, std::move(library));
+  // The SPMD program is the same on every rank but for its weight sections.
+  for (int64_t r = 0; r < devices; ++r) {
+    json::Object rank{{"rank", r},
+                      {"buffers", program.buffersOfRank(r)},
+                      {"commands", json::Array(program.commands)},
+                      {"outputs", json::Array(programOutputs)}};
+    image.sections[1 + r].name = "rank" + std::to_string(r) + ".program";
+    image.sections[1 + r].owned = print(std::move(rank));
+  }
+  image.sections[1 + devices].name = "kernels.cpu";
+  image.sections[1 + devices].owned = std::move(kernelLibrary);
   return image;
 }

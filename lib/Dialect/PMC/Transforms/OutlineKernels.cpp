@@ -41,6 +41,9 @@ static bool isSplatConstant(Operation *op) {
 static bool staysInMain(Operation *op, const llvm::SetVector<Operation *> &run) {
   if (op->hasTrait<OpTrait::IsTerminator>() || isa<ConstantOp>(op))
     return true;
+  // Communication and per-rank slicing are runtime commands (parallel.md).
+  if (isa<AllReduceOp, AllGatherOp, ReduceScatterOp, AllToAllOp, ShardOp>(op))
+    return true;
   if (auto matmul = dyn_cast<MatMulOp>(op))
     return isLibraryFloat(matmul.getType());
   if (auto conv = dyn_cast<ConvOp>(op))

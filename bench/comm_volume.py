@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Communication volume per rank of multi-device bundles, measured from the
+rank programs beside the analytic figure of the plan.
+
+For every collective command of rank 0, bytes sent per rank by the usual
+bandwidth-optimal (ring) algorithms over a group of p ranks, B being the
+local bytes of the `in` buffer:
+  all_reduce 2 (p-1)/p B;  all_gather (p-1) B;  reduce_scatter (p-1)/p B;
+  all_to_all (p-1)/p B;  shard 0 (a local slice).
+Analytic: a Megatron MLP block (column- then row-parallel) does one all_reduce of
+its batch x seq x hidden output per block; data parallelism (inference) sends nothing.
+
+    PYTHONPATH=build/python python3 bench/comm_volume.py [--devices 4]
+"""
+
+import argparse
+import collections
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "test", "zoo"))
+sys.path.insert(0, os.path.join(REPO, "test", "python"))
+
+import make_zoo  # noqa: E402
+import pmc  # noqa: E402
+from pmc.bundle import BundleInfo  # noqa: E402
+
+KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all")
+
+
+def measured(path):
+    """{kind: bytes sent by rank 0} from the bundle's rank0.program."""
+    info = BundleInfo.read(path)
+    sizes = {a["name"]: a["size"] for a in info.manifest["mesh"]["axes"]}
+    program = info.program(0)
+    buffers = {b["id"]: b for b in program["buffers"]}
+    sent = collections.Counter()
+    for c in program["commands"]:
+        if c["op"] not in KINDS:
+            continue
+        b = buffers[c["in"]]
+        nbytes = int(np.prod(b["shape"])) * np.dtype(b["dtype"]).itemsize
+        p = int(np.prod([sizes[a] for a in c["axes"]]))
+        factor = {"all_reduce": 2 * (p - 1) / p, "all_gather": p - 1,
+                  "reduce_scatter": (p - 1) / p, "all_to_all": (p - 1) / p}[c["op"]]
+        sent[c["op"]] += factor * nbytes
+    return dict(sent)
+
+
+def megatron_mlp_analytic(batch_rows, hidden, blocks, p, dtype_bytes=4):
+    """One all_reduce of batch*seq x hidden elements per block."""
+    return {"all_reduce": blocks * 2 * (p - 1) / p * batch_rows * hidden * dtype_bytes}
+
+
+def cases(folder, devices):
+    """(label, compile thunk, analytic) for the plans pmc can compile."""
+    mlir = os.path.join(REPO, "test", "Target", "multidevice-megatron.mlir")
+    yield ("hand-partitioned megatron mlp (2 blocks, tp=4)", lambda: pmc.compile(mlir),
+           megatron_mlp_analytic(4, 8, 2, 4))
+    from test_multidevice import _megatron_shardings  # noqa: PLC0415
+    for name in make_zoo.MODEL_NAMES:
+        path = os.path.join(folder, f"{name}.onnx")
+        onnx.save(make_zoo.BUILDERS[name](batch=8), path)
+        yield (f"{name} data parallel x{devices}",
+               lambda path=path: pmc.compile(path, devices=devices), {})
+    shardings, _ = _megatron_shardings("mlp", 32)
+    path = os.path.join(folder, "mlp.onnx")
+    yield (f"mlp megatron tp={devices}",
+           lambda: pmc.compile(path, devices=devices, mesh={"tp": devices},
+                               shardings=shardings),
+           megatron_mlp_analytic(8, 64, 1, devices))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=4)
+    args = parser.parse_args(argv)
+    rows, failures = [], 0
+    with tempfile.TemporaryDirectory() as folder:
+        for label, build, analytic in cases(folder, args.devices):
+            try:
+                exe = build()
+            except pmc.CompileError as e:
+                rows.append((label, "-", "-", "-", f"not compiled: {str(e).splitlines()[0][:90]}"))
+                continue
+            got = measured(exe.path)
+            for kind in sorted(set(got) | set(analytic)) or ["(none)"]:
+                m, a = got.get(kind, 0.0), analytic.get(kind, 0.0)
+                ok = abs(m - a) <= 1e-9 * max(1.0, a)
+                failures += not ok
+                rows.append((label, kind, f"{m:.0f}", f"{a:.0f}", "ok" if ok else "MISMATCH"))
+    widths = [max(len(str(r[i])) for r in rows + [("plan", "kind", "measured B", "analytic B",
+                                                   "status")]) for i in range(5)]
+    header = ("plan", "kind", "measured B", "analytic B", "status")
+    for r in [header] + rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)))
+    print(json.dumps({"mismatches": failures}))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+//===- Sharding.cpp - --mesh/--shard parsing, annotation, partitioning -----===//
+#include "pmc/Driver/Compiler.h"
+#include "pmc/Driver/Driver.h"
+
+#include "pmc/Dialect/PMC/IR/PMCAttrs.h"
+#include "pmc/Dialect/PMC/IR/PMCOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <mutex>
+
+using namespace mlir;
+
+/// A valid mesh axis name: a letter or '_' then letters, digits or '_'.
+static bool isAxisName(llvm::StringRef name) {
+  if (name.empty() || !(llvm::isAlpha(name.front()) || name.front() == '_'))
+    return false;
+  return llvm::all_of(name, [](char c) { return llvm::isAlnum(c) || c == '_'; });
+}
+
+bool (::pmc::parseMesh)(const std::string &value, CompileOptions &options,
+                    std::string &error) {
+  options.mesh.clear();
+  llvm::SmallVector<llvm::StringRef> items;
+  llvm::StringRef(value).split(items, ',', -1, /*KeepEmpty=*/true);
+  llvm::StringSet<> seen;
+  for (llvm::StringRef item : items) {
+    auto [name, size] = item.trim().split('=');
+    int64_t n;
+    if (!isAxisName(name) || size.getAsInteger(10, n) || n < 1) {
+      error = "--mesh '" + value + "': '" + item.str() +
+              "' is not AXIS=SIZE (an axis name and a positive size, e.g. "
+              "--mesh dp=2,tp=2)";
+      return false;
+    }
+    if (!seen.insert(name).second) {
+      error = "--mesh '" + value + "': axis '" + name.str() + "' appears twice";
+      return false;
+    }
+    options.mesh.emplace_back(name.str(), n);
+  }
+  return true;
+}
+
+bool (::pmc::parseShardings)(const std::vector<std::string> &values,
+                         CompileOptions &options, std::string &error) {
+  for (const std::string &value : values) {
+    auto [name, spec] = llvm::StringRef(value).split('=');
+    if (name.empty() || !llvm::StringRef(value).contains('=')) {
+      error = "--shard expects NAME=DIMS (e.g. --shard w_fc=,tp), got '" + value + "'";
+      return false;
+    }
+    std::vector<std::vector<std::string>> dims;
+    llvm::SmallVector<llvm::StringRef> dimTexts;
+    spec.split(dimTexts, ',', -1, /*KeepEmpty=*/true);
+    for (llvm::StringRef dimText : dimTexts) {
+      std::vector<std::string> axes;
+      if (!dimText.trim().empty()) {
+        llvm::SmallVector<llvm::StringRef> axisTexts;
+        dimText.split(axisTexts, '+', -1, /*KeepEmpty=*/true);
+        for (llvm::StringRef axis : axisTexts) {
+          if (!isAxisName(axis.trim())) {
+            error = "--shard '" + value + "': '" + axis.str() +
+                    "' is not a mesh axis name (dimension " +
+                    std::to_string(dims.size()) + ")";
+            return false;
+          }
+          axes.push_back(axis.trim().str());
+        }
+      }
+      dims.push_back(std::move(axes));
+    }
+    for (const auto &entry : options.shardings)
+      if (entry.first == name) {
+        error = "--shard: '" + name.str() + "' is given twice";
+        return false;
+      }
+    options.shardings.emplace_back(name.str(), std::move(dims));
+  }
+  return true;
+}
+
+bool (::pmc::isMultiDevice)(const CompileOptions &options) {
+  return options.devices > 1 || !options.mesh.empty() || !options.shardings.empty();
+}
+
+/// The text of the user's plan: `mesh dp=2,tp=2; w_fc=,tp; x=dp`.
+static std::string userPlanText(const ::pmc::CompileOptions &options) {
+  std::string text = "mesh ";
+  llvm::raw_string_ostream os(text);
+  llvm::interleave(
+      options.mesh, os, [&](const auto &axis) { os << axis.first << "=" << axis.second; },
+      ",");
+  for (const auto &[name, dims] : options.shardings) {
+    os << "; " << name << "=";
+    llvm::interleave(
+        dims, os, [&](const auto &axes) { llvm::interleave(axes, os, "+"); }, ",");
+  }
+  return text;
+}
+
+/// The name an importer gave to a weight: the `pmc.name` attribute, else the
+/// name of its location (the ONNX initializer's name).
+static std::string weightName(mlir::pmc::ConstantOp constant) {
+  if (auto name = constant->getAttrOfType<StringAttr>("pmc.name"))
+    return name.str();
+  if (auto loc = dyn_cast<NameLoc>(constant.getLoc()))
+    return loc.getName().str();
+  return "";
+}
+
+LogicalResult (::pmc::annotateShardings)(ModuleOp module, const CompileOptions &options) {
+  if (options.mesh.empty())
+    return success();
+  MLIRContext *context = module.getContext();
+  SmallVector<StringAttr> names;
+  SmallVector<int64_t> sizes;
+  for (const auto &[name, size] : options.mesh) {
+    names.push_back(StringAttr::get(context, name));
+    sizes.push_back(size);
+  }
+  auto mesh = mlir::pmc::MeshAttr::get(context, names, sizes);
+  module->setAttr(mlir::pmc::kMeshAttrName, mesh);
+  module->setAttr("pmc.plan", StringAttr::get(context, userPlanText(options)));
+  module->setAttr("pmc.plan_source", StringAttr::get(context, "user"));
+
+  auto main = module.lookupSymbol<func::FuncOp>("main");
+  if (!main || main.isExternal())
+    return module.emitError("--shard: the module has no @main function");
+  llvm::StringMap<unsigned> inputs;
+  for (unsigned i = 0, e = main.getNumArguments(); i < e; ++i)
+    if (auto name = main.getArgAttrOfType<StringAttr>(i, "pmc.name"))
+      inputs[name.getValue()] = i;
+  llvm::StringMap<mlir::pmc::ConstantOp> weights;
+  std::vector<std::string> weightNames;
+  main.walk([&](mlir::pmc::ConstantOp constant) {
+    std::string name = weightName(constant);
+    if (!name.empty() && weights.try_emplace(name, constant).second)
+      weightNames.push_back(name);
+  });
+
+  for (const auto &[name, dims] : options.shardings) {
+    SmallVector<SmallVector<StringRef>> dimAxes;
+    for (const auto &axes : dims)
+      dimAxes.emplace_back(axes.begin(), axes.end());
+    Operation *at;
+    RankedTensorType type;
+    auto input = inputs.find(name);
+    auto weight = weights.find(name);
+    if (input != inputs.end()) {
+      at = main;
+      type = dyn_cast<RankedTensorType>(main.getArgumentTypes()[input->second]);
+    } else if (weight != weights.end()) {
+      at = weight->second;
+      type = dyn_cast<RankedTensorType>(weight->second.getType());
+    } else {
+      InFlightDiagnostic diag = emitError(module.getLoc())
+                                << "--shard " << name
+                                << ": no graph input or weight has this name; inputs: ";
+      llvm::interleaveComma(inputs.keys(), diag);
+      diag << "; weights: ";
+      size_t shown = std::min<size_t>(weightNames.size(), 12);
+      llvm::interleaveComma(llvm::ArrayRef(weightNames).take_front(shown), diag);
+      if (shown < weightNames.size())
+        diag << ", ... (" << weightNames.size() - shown << " more)";
+      return diag;
+    }
+    if (!type)
+      return emitError(at->getLoc()) << "--shard " << name << ": not a ranked tensor";
+    if ((int64_t)dimAxes.size() > type.getRank())
+      return emitError(at->getLoc()) << "--shard " << name << ": " << dimAxes.size()
+                             << " dimensions given, but '" << name << "' is " << type;
+    // Dimensions not given replicate.
+    dimAxes.resize(type.getRank());
+    auto sharding = mlir::pmc::ShardingAttr::get(context, dimAxes);
+    if (failed(sharding.verifyFor(mesh, type.getShape(), [&] {
+          return emitError(at->getLoc()) << "--shard " << name << " (" << type << "): ";
+        })))
+      return failure();
+    if (input != inputs.end())
+      main.setArgAttr(input->second, mlir::pmc::kShardingAttrName, sharding);
+    else
+      at->setAttr(mlir::pmc::kShardingsAttrName, ArrayAttr::get(context, {sharding}));
+  }
+  return success();
+}
+
+LogicalResult (::pmc::partitionModule)(ModuleOp module, const CompileOptions &options,
+                                   PassManagerConfigurator configure) {
+  // A module that already carries a mesh (pmc-dialect input written per rank)
+  // is taken as partitioned unless a mesh or shardings are given.
+  auto given = module->getAttrOfType<mlir::pmc::MeshAttr>(mlir::pmc::kMeshAttrName);
+  if (given && options.mesh.empty() && options.shardings.empty()) {
+    if (options.devices != 1 && options.devices != given.getNumDevices())
+      return module.emitError()
+             << "the module is partitioned for " << given << " ("
+             << given.getNumDevices() << " devices), but --devices is "
+             << options.devices;
+    return success();
+  }
+  if (!isMultiDevice(options))
+    return success();
+  // The subcommands run before pmc-opt registers its passes; the partitioning
+  // passes are looked up by name.
+  static std::once_flag registered;
+  std::call_once(registered, [] { ::pmc::registerPMCPasses(); });
+
+  std::string pipeline;
+  if (options.mesh.empty() && options.shardings.empty()) {
+    pipeline = "pmc-default-sharding{devices=" + std::to_string(options.devices) + "},";
+    module->setAttr("pmc.plan_source", StringAttr::get(module.getContext(), "default"));
+  } else if (failed(annotateShardings(module, options))) {
+    return failure();
+  }
+  pipeline += "pmc-sharding-propagation,pmc-partition";
+  PassManager pm(module.getContext(), ModuleOp::getOperationName());
+  if (configure && failed(configure(pm)))
+    return failure();
+  std::string errorText;
+  llvm::raw_string_ostream errorStream(errorText);
+  if (failed(parsePassPipeline(pipeline, pm, errorStream)))
+    return emitError(module.getLoc()) << "multi-device compilation needs the passes '"
+                              << pipeline << "', which this build of pmc cannot run: "
+                              << errorText;
+  if (failed(pm.run(module)))
+    return failure();
+  auto mesh = module->getAttrOfType<mlir::pmc::MeshAttr>(mlir::pmc::kMeshAttrName);
+  if (!mesh)
+    return module.emitError("partitioning left no pmc.mesh on the module");
+  if (mesh.getNumDevices() != options.devices)
+    return module.emitError() << "the plan's mesh " << mesh << " has "
+                              << mesh.getNumDevices() << " devices, but --devices is "
+                              << options.devices;
+  return success();
+}

@@ -1,0 +1,164 @@
+"""Multi-device execution end to end: every zoo model x devices {1, 2, 4, 8} x
+plans {data parallel (the default plan), Megatron tensor parallel, 2-D dp x tp}
+gives the 1-device result (rtol 1e-4) with the ranks as threads; a subset runs
+as 4 MPI processes (`mpirun -np 4 pmc-run`, hard timeout).
+
+The zoo models are built with batch 8 so data parallelism divides on 8 devices.
+A plan that cannot apply (a dimension not divisible, no Megatron layout for a
+CNN) is skipped with the reason printed.
+"""
+
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import onnx
+import pytest
+
+import make_zoo
+from conftest import TOOL_TIMEOUT, tool_path
+
+import pmc
+
+BATCH = 8
+DEVICES = (1, 2, 4, 8)
+PLANS = ("dp", "megatron", "dp_tp")
+
+
+def _megatron_shardings(name, d):
+    """Column-then-row Megatron shardings of the zoo model `name` over axis
+    "tp" (ONNX initializer names as make_zoo spells them), and the dimension
+    sizes that `tp` must divide; None when the model has no such layout."""
+    if name == "mlp":
+        # fc1 is a Gemm with transB (weight [hidden, in]): columns of the
+        # product = rows of the stored weight; fc2 (MatMul [hidden, hidden]) by rows.
+        return {"fc1_w_0": ("tp", None), "fc1_b_0": ("tp",), "fc2_w_0": ("tp", None)}, (64,)
+    if name == "transformer_encoder":
+        layers, heads = [""], 4
+    elif name == "gpt_decoder":
+        layers, heads = ["l0_", "l1_"], 4
+    else:
+        return None, ()
+    s = {}
+    for p in layers:
+        for proj in ("q", "k", "v"):  # attention heads: column-parallel q/k/v
+            s[f"{p}attn_{proj}_w_0"] = (None, "tp")
+            s[f"{p}attn_{proj}_b_0"] = ("tp",)
+        s[f"{p}attn_out_w_0"] = ("tp", None)  # row-parallel output projection
+        up, down = (f"{p}mlp_up", f"{p}mlp_down") if p == "" else (f"{p}up", f"{p}down")
+        s[f"{up}_w_0"] = (None, "tp")
+        s[f"{up}_b_0"] = ("tp",)
+        s[f"{down}_w_0"] = ("tp", None)
+    return s, (heads, 4 * d)
+
+
+def _plan(name, model, plan, devices):
+    """(compile kwargs, None) or (None, reason to skip)."""
+    if plan == "dp" or devices == 1:
+        return {"devices": devices}, None
+    shardings, dims = _megatron_shardings(name, 32)
+    if shardings is None:
+        return None, f"{name}: no Megatron tensor-parallel layout for this model"
+    inits = {t.name for t in model.graph.initializer}
+    missing = sorted(set(shardings) - inits)
+    assert not missing, f"{name}: the test names initializers the zoo lacks: {missing}"
+    tp = devices if plan == "megatron" else devices // 2
+    if plan == "dp_tp" and devices < 4:
+        return None, f"dp x tp needs 4 devices or more, got {devices}"
+    bad = [d for d in dims if d % tp]
+    if bad:
+        return None, f"{name}: tp={tp} does not divide {bad} (attention heads / MLP width)"
+    if plan == "megatron":
+        return {"devices": devices, "mesh": {"tp": tp}, "shardings": shardings}, None
+    first = model.graph.input[0].name
+    return {"devices": devices, "mesh": {"dp": 2, "tp": tp},
+            "shardings": dict(shardings, **{first: ("dp",)})}, None
+
+
+@pytest.fixture(scope="module")
+def batch_zoo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("zoo8")
+    paths = {}
+    for name in make_zoo.MODEL_NAMES:
+        path = str(folder / f"{name}.onnx")
+        onnx.save(make_zoo.BUILDERS[name](batch=BATCH), path)
+        paths[name] = path
+    return paths
+
+
+_references = {}
+
+
+def _reference(path):
+    if path not in _references:
+        exe = pmc.compile(path)
+        feeds = make_zoo.make_inputs(onnx.load(path))
+        _references[path] = (feeds, exe.run(feeds))
+    return _references[path]
+
+
+@pytest.mark.parametrize("plan", PLANS)
+@pytest.mark.parametrize("devices", DEVICES)
+@pytest.mark.parametrize("name", make_zoo.MODEL_NAMES)
+def test_partitioned_equals_one_device(batch_zoo, name, devices, plan):
+    path = batch_zoo[name]
+    kwargs, reason = _plan(name, onnx.load(path), plan, devices)
+    if reason:
+        print(f"SKIP {name} devices={devices} plan={plan}: {reason}")
+        pytest.skip(reason)
+    exe = pmc.compile(path, **kwargs)
+    assert exe.plan_dict["devices"] == devices
+    if devices > 1:
+        assert exe.plan_dict["plan_source"] == ("default" if plan == "dp" else "user")
+        assert len(exe.plan_dict["ranks"]) == devices
+    feeds, want = _reference(path)
+    got = exe.run(feeds)
+    for out, ref in want.items():
+        np.testing.assert_allclose(got[out], ref, rtol=1e-4, atol=1e-4,
+                                   err_msg=f"{name} devices={devices} plan={plan} output {out}")
+
+
+def test_megatron_mlp_has_one_all_reduce(batch_zoo):
+    exe = pmc.compile(batch_zoo["mlp"], devices=4, mesh={"tp": 4},
+                      shardings=_megatron_shardings("mlp", 32)[0], verify=True)
+    assert exe.plan_dict["collectives"].get("all_reduce") == 1, exe.plan
+    assert exe.verify_report["ok"] and exe.verify_report["max_abs"] < 1e-4
+    assert "plan: user (mesh tp=4; " in exe.plan
+
+
+def test_bad_plans_are_clear_errors(batch_zoo):
+    path = batch_zoo["mlp"]
+    with pytest.raises(pmc.CompileError, match="has 6 devices, but --devices is 4"):
+        pmc.compile(path, devices=4, mesh={"dp": 2, "tp": 3})
+    with pytest.raises(pmc.CompileError, match="no graph input or weight has this name"):
+        pmc.compile(path, devices=2, mesh={"tp": 2}, shardings={"nope": ("tp",)})
+    with pytest.raises(pmc.CompileError, match="names axis 'pp'"):
+        pmc.compile(path, devices=2, mesh={"tp": 2}, shardings={"x": ("pp",)})
+    with pytest.raises(ValueError, match="not None, an axis name"):
+        pmc.compile(path, devices=2, mesh={"tp": 2}, shardings={"x": (3,)})
+
+
+@pytest.mark.parametrize("name,plan", [("mlp", "megatron"), ("transformer_encoder", "dp_tp")])
+def test_mpirun_four_processes(batch_zoo, tmp_path, name, plan):
+    mpirun = shutil.which("mpirun")
+    if mpirun is None:
+        pytest.skip("mpirun is not installed")
+    path = batch_zoo[name]
+    kwargs, reason = _plan(name, onnx.load(path), plan, 4)
+    if reason:
+        pytest.skip(reason)
+    bundle = pmc.compile(path, **kwargs).save(str(tmp_path / "m.pmc"))
+    feeds, want = _reference(path)
+    np.savez(tmp_path / "in.npz", **feeds)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PMC_TEST_")}
+    env["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
+    cmd = [mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "4",
+           "--mca", "btl", "self,vader", tool_path("pmc-run"), bundle,
+           "--inputs", str(tmp_path / "in.npz"), "--output", str(tmp_path / "out.npz"),
+           "--collective-timeout", "60"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=TOOL_TIMEOUT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with np.load(tmp_path / "out.npz") as out:
+        for key, ref in want.items():
+            np.testing.assert_allclose(out[key], ref, rtol=1e-4, atol=1e-4)
