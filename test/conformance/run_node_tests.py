@@ -4,7 +4,10 @@
 Each case is a folder with `model.onnx` and `test_data_set_*/{input,output}_*.pb`.
 Graph inputs that only feed shape-like operands (Reshape's shape, Slice's starts,
 a Reduce's axes, ...) are specialized to the test's values with `--bind`, since
-pmc compiles static shapes. Every tool call runs in its own subprocess with a
+pmc compiles static shapes; when the compiler still reports an operand that "must be
+a compile-time constant" (a Range limit computed from an input, say), the case is
+retried with every integer and scalar input bound. bfloat16 values travel as uint16
+bit patterns and compare at bfloat16 precision. Every tool call runs in its own subprocess with a
 time limit, so a crash or a hang fails that case and never stops the run.
 
     python3 test/conformance/run_node_tests.py --build-dir build --filter 'test_(add|relu)'
