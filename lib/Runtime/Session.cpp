@@ -132,7 +132,9 @@ Session::checkFeeds(const std::map<std::string, TensorRef> &feeds) const {
     if (it == feeds.end())
       throw FeedError("missing input '" + spec.name + "' (expected " + expected + ")");
     const TensorRef &ref = it->second;
-    if (ref.dtype != spec.dtype)
+    // bfloat16 has no numpy dtype: its inputs may come as uint16 bit patterns.
+    bool bf16Bits = spec.dtype == DType::BFloat16 && ref.dtype == DType::UInt16;
+    if (ref.dtype != spec.dtype && !bf16Bits)
       throw FeedError("input '" + spec.name + "': expected dtype " +
                       std::string(dtypeName(spec.dtype)) + ", got " +
                       std::string(dtypeName(ref.dtype)) + " (expected " + expected + ")");

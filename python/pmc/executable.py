@@ -136,7 +136,9 @@ class Executable:
                 raise TypeError(f"input '{spec.name}': expected a numpy.ndarray of "
                                 f"{spec.dtype} with shape {list(spec.shape)}, got "
                                 f"{type(value).__name__}")
-            if value.dtype != np.dtype(spec.dtype):
+            if spec.dtype == "bfloat16":
+                value = _bfloat16_bits(spec.name, value)
+            elif value.dtype != np.dtype(spec.dtype):
                 raise ValueError(f"input '{spec.name}': expected dtype {spec.dtype}, got "
                                  f"{value.dtype} (convert with .astype(np.{spec.dtype}))")
             if tuple(value.shape) != spec.shape:
@@ -153,6 +155,17 @@ class Executable:
         if os.path.abspath(path) != self._path:
             shutil.copyfile(self._path, path)
         return path
+
+
+def _bfloat16_bits(name, value):
+    """numpy has no bfloat16: a bfloat16 input is fed as uint16 bit patterns, or as
+    an `ml_dtypes.bfloat16` array (viewed as its bits)."""
+    if value.dtype == np.uint16:
+        return value
+    if value.dtype.name == "bfloat16" and value.dtype.itemsize == 2:
+        return value.view(np.uint16)
+    raise ValueError(f"input '{name}': expected bfloat16 as uint16 bit patterns (or an "
+                     f"ml_dtypes.bfloat16 array), got {value.dtype}")
 
 
 def _plan_of_bundle(path, arena_bytes):

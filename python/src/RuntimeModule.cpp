@@ -106,7 +106,10 @@ nb::object toNumpy(HostTensor &&tensor) {
   nb::capsule owner(owned, [](void *p) noexcept { delete static_cast<HostTensor *>(p); });
   std::vector<size_t> shape(owned->shape.begin(), owned->shape.end());
   nb::ndarray<nb::numpy> arr(owned->data.data(), shape.size(), shape.data(), owner,
-                             nullptr, toDlpack(owned->dtype));
+                             nullptr,
+                             // numpy has no bfloat16: results are uint16 bit patterns.
+                             toDlpack(owned->dtype == DType::BFloat16 ? DType::UInt16
+                                                                      : owned->dtype));
   return arr.cast();
 }
 

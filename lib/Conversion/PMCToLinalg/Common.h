@@ -87,6 +87,8 @@ void populateDataMovementPatterns(KernelTypeConverter &converter,
                                   RewritePatternSet &patterns);
 void populateWindowPatterns(KernelTypeConverter &converter,
                             RewritePatternSet &patterns);
+void populateIndexingPatterns(KernelTypeConverter &converter,
+                              RewritePatternSet &patterns);
 
 } // namespace mlir::pmc
 

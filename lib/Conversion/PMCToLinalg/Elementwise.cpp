@@ -3,6 +3,7 @@
 // Every elementwise pmc op (unary, binary with numpy broadcasting, cast, where)
 // becomes one `linalg.generic` whose indexing maps encode the broadcast. The
 // scalar body computes f16/bf16 in f32 and picks unsigned arith ops for `uiN`.
+// Mod, BitShift, Sign and Softplus have bodies of their own below.
 //
 #include "Common.h"
 
@@ -151,6 +152,94 @@ static ScalarImpl compare(arith::CmpFPredicate f, arith::CmpIPredicate s,
   };
 }
 
+/// log(1 + u) accurate for small u (Goldberg's trick): w = 1 + u rounds; the
+/// ratio u / (w - 1) corrects the rounding error. Exact when w == 1.
+static Value log1p(OpBuilder &b, Location loc, Value u) {
+  Type t = u.getType();
+  Value one = scalarConstant(b, loc, t, 1.0);
+  Value w = arith::AddFOp::create(b, loc, one, u);
+  Value wm1 = arith::SubFOp::create(b, loc, w, one);
+  Value isOne = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, wm1,
+                                      scalarConstant(b, loc, t, 0.0));
+  Value scaled = arith::DivFOp::create(
+      b, loc, arith::MulFOp::create(b, loc, math::LogOp::create(b, loc, w), u), wm1);
+  return arith::SelectOp::create(b, loc, isOne, u, scaled);
+}
+
+/// softplus(x) = max(x, 0) + log1p(exp(-|x|)): no overflow, no cancellation.
+static Value softplus(OpBuilder &b, Location loc, Value x) {
+  Type t = x.getType();
+  Value relu = arith::MaximumFOp::create(b, loc, x, scalarConstant(b, loc, t, 0.0));
+  Value e = math::ExpOp::create(
+      b, loc, arith::NegFOp::create(b, loc, math::AbsFOp::create(b, loc, x)));
+  return arith::AddFOp::create(b, loc, relu, log1p(b, loc, e));
+}
+
+/// ONNX Mod. `fmod`: the remainder has the dividend's sign (C fmod); otherwise
+/// the divisor's (Python %). An integer remainder by zero gives 0.
+static Value modulo(OpBuilder &b, Location loc, ValueRange args, const ElementKind &k,
+                    bool fmod) {
+  if (k.isFloat) {
+    Value x = toCompute(b, loc, args[0], k), y = toCompute(b, loc, args[1], k);
+    Value r = arith::RemFOp::create(b, loc, x, y);
+    if (!fmod) {
+      Type t = r.getType();
+      Value zero = scalarConstant(b, loc, t, 0.0);
+      Value nonZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::ONE, r, zero);
+      Value rNeg = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, r, zero);
+      Value yNeg = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, y, zero);
+      Value differ = arith::XOrIOp::create(b, loc, rNeg, yNeg);
+      Value fix = arith::AndIOp::create(b, loc, nonZero, differ);
+      r = arith::SelectOp::create(b, loc, fix, arith::AddFOp::create(b, loc, r, y), r);
+    }
+    return toStorage(b, loc, r, k);
+  }
+  Value x = args[0], y = args[1];
+  Type t = x.getType();
+  Value zero = scalarConstant(b, loc, t, 0), one = scalarConstant(b, loc, t, 1);
+  Value yZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y, zero);
+  Value safe = arith::SelectOp::create(b, loc, yZero, one, y);
+  if (k.isUnsigned || k.isBool) {
+    Value r = arith::RemUIOp::create(b, loc, x, safe);
+    return arith::SelectOp::create(b, loc, yZero, zero, r);
+  }
+  Value r = arith::RemSIOp::create(b, loc, x, safe);
+  if (!fmod) {
+    Value nonZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, r, zero);
+    Value rNeg = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, r, zero);
+    Value yNeg = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, safe, zero);
+    Value fix = arith::AndIOp::create(b, loc, nonZero,
+                                      arith::XOrIOp::create(b, loc, rNeg, yNeg));
+    r = arith::SelectOp::create(b, loc, fix, arith::AddIOp::create(b, loc, r, safe), r);
+  }
+  return arith::SelectOp::create(b, loc, yZero, zero, r);
+}
+
+/// -1, 0 or 1 in the element type; NaN stays NaN.
+static Value sign(OpBuilder &b, Location loc, Value v, const ElementKind &k) {
+  if (k.isFloat) {
+    Value x = toCompute(b, loc, v, k);
+    Type t = x.getType();
+    Value zero = scalarConstant(b, loc, t, 0.0);
+    Value s = math::CopySignOp::create(b, loc, scalarConstant(b, loc, t, 1.0), x);
+    Value isZero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, x, zero);
+    Value isNaN = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, x, x);
+    s = arith::SelectOp::create(b, loc, isZero, zero, s);
+    return toStorage(b, loc, arith::SelectOp::create(b, loc, isNaN, x, s), k);
+  }
+  Type t = v.getType();
+  Value zero = scalarConstant(b, loc, t, 0), one = scalarConstant(b, loc, t, 1);
+  if (k.isUnsigned || k.isBool) {
+    Value nonZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, v, zero);
+    return arith::SelectOp::create(b, loc, nonZero, one, zero);
+  }
+  Value pos = arith::ExtUIOp::create(
+      b, loc, t, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, v, zero));
+  Value neg = arith::ExtUIOp::create(
+      b, loc, t, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, v, zero));
+  return arith::SubIOp::create(b, loc, pos, neg);
+}
+
 void mlir::pmc::populateElementwisePatterns(KernelTypeConverter &converter,
                                             RewritePatternSet &patterns) {
   MLIRContext *context = patterns.getContext();
@@ -255,6 +344,52 @@ void mlir::pmc::populateElementwisePatterns(KernelTypeConverter &converter,
                           const Kinds &, Operation *) -> Value {
     return arith::SelectOp::create(b, loc, args[0], args[1], args[2]);
   });
+  // Operator set extension.
+  add(name(TanOp()), mathUnary<math::TanOp>());
+  add(name(AsinOp()), mathUnary<math::AsinOp>());
+  add(name(AcosOp()), mathUnary<math::AcosOp>());
+  add(name(AtanOp()), mathUnary<math::AtanOp>());
+  add(name(SinhOp()), mathUnary<math::SinhOp>());
+  add(name(CoshOp()), mathUnary<math::CoshOp>());
+  add(name(AsinhOp()), mathUnary<math::AsinhOp>());
+  add(name(AcoshOp()), mathUnary<math::AcoshOp>());
+  add(name(AtanhOp()), mathUnary<math::AtanhOp>());
+  add(name(RoundOp()), mathUnary<math::RoundEvenOp>());
+  add(name(SoftplusOp()), floatUnary([](OpBuilder &b, Location loc, Value x) -> Value {
+        return softplus(b, loc, x);
+      }));
+  add(name(SignOp()), [](OpBuilder &b, Location loc, ValueRange args,
+                         const Kinds &kinds, Operation *) -> Value {
+    return sign(b, loc, args[0], kinds.result);
+  });
+  add(name(BitwiseNotOp()), [](OpBuilder &b, Location loc, ValueRange args,
+                               const Kinds &, Operation *) -> Value {
+    Type t = args[0].getType();
+    Value ones = arith::ConstantOp::create(
+        b, loc, b.getIntegerAttr(t, APInt::getAllOnes(t.getIntOrFloatBitWidth())));
+    return arith::XOrIOp::create(b, loc, args[0], ones);
+  });
+  add(name(BitwiseAndOp()), arithBinary<arith::AndIOp, arith::AndIOp, arith::AndIOp>());
+  add(name(BitwiseOrOp()), arithBinary<arith::OrIOp, arith::OrIOp, arith::OrIOp>());
+  add(name(BitwiseXorOp()), arithBinary<arith::XOrIOp, arith::XOrIOp, arith::XOrIOp>());
+  add(name(BitShiftOp()), [](OpBuilder &b, Location loc, ValueRange args,
+                             const Kinds &, Operation *op) -> Value {
+    Value x = args[0], n = args[1];
+    Type t = x.getType();
+    unsigned width = t.getIntOrFloatBitWidth();
+    Value shifted = cast<BitShiftOp>(op).getLeft()
+                        ? (Value)arith::ShLIOp::create(b, loc, x, n)
+                        : (Value)arith::ShRUIOp::create(b, loc, x, n);
+    // Shifting by the width or more is poison in arith; ONNX gives 0.
+    Value tooFar = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, n,
+                                         scalarConstant(b, loc, t, width));
+    return arith::SelectOp::create(b, loc, tooFar, scalarConstant(b, loc, t, 0), shifted);
+  });
+  add(name(ModOp()), [](OpBuilder &b, Location loc, ValueRange args,
+                        const Kinds &kinds, Operation *op) -> Value {
+    return modulo(b, loc, args, kinds.operands[0], cast<ModOp>(op).getFmod());
+  });
+
   // A broadcast is an elementwise copy.
   add(name(BroadcastOp()), [](OpBuilder &, Location, ValueRange args, const Kinds &,
                               Operation *) -> Value { return args[0]; });

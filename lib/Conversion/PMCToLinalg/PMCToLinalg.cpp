@@ -61,6 +61,7 @@ struct ConvertPMCToLinalg
     populateReductionPatterns(converter, patterns);
     populateDataMovementPatterns(converter, patterns);
     populateWindowPatterns(converter, patterns);
+    populateIndexingPatterns(converter, patterns);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);
     populateReturnOpTypeConversionPattern(patterns, converter);

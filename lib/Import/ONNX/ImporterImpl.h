@@ -148,6 +148,38 @@ private:
   mlir::LogicalResult importDropout();
   mlir::LogicalResult importGelu();
 
+  // --- Operator set extension (MoreOpImporters.cpp) ---------------------------
+  /// Activations and elementwise math built from pmc ops (exact decompositions)
+  /// or the extension's unary ops. Returns failure() with a diagnostic, or
+  /// std::nullopt when `opType` is not one of them.
+  std::optional<mlir::LogicalResult> importExtension(llvm::StringRef opType);
+  mlir::LogicalResult importClip();
+  mlir::LogicalResult importActivation(llvm::StringRef opType);
+  mlir::LogicalResult importIsInf();
+  mlir::LogicalResult importSumMean(bool mean);
+  mlir::LogicalResult importBinaryExtension(llvm::StringRef opType);
+  mlir::LogicalResult importReduceExtension(llvm::StringRef opType);
+  mlir::LogicalResult importArgReduce(bool max);
+  mlir::LogicalResult importTile();
+  mlir::LogicalResult importPad();
+  mlir::LogicalResult importTrilu();
+  mlir::LogicalResult importHardmax();
+  mlir::LogicalResult importCumSum();
+  mlir::LogicalResult importInstanceNorm();
+  mlir::LogicalResult importGroupNorm();
+  mlir::LogicalResult importDepthSpace(bool toSpace);
+  mlir::LogicalResult importGatherElements();
+  mlir::LogicalResult importOneHot();
+  mlir::LogicalResult importLpNorm();
+  mlir::LogicalResult importMeanVarianceNorm();
+  mlir::LogicalResult importEyeLike();
+  /// Normalizes layer_norm over dims [axis, rank) with unit scale (statistics
+  /// in the input's type); the helper of the normalization importers.
+  mlir::FailureOr<mlir::Value> normalize(mlir::Value x, int64_t axis, float epsilon);
+  /// An i64 tensor 0..n-1 laid along dim `axis` of a rank-`rank` shape (other
+  /// dims 1), for comparisons against indices.
+  mlir::Value iota(int64_t n, int64_t axis, int64_t rank);
+
   /// Explicit [begin..., end...] pads of a window op from pads/auto_pad.
   mlir::FailureOr<llvm::SmallVector<int64_t>>
   windowPads(llvm::ArrayRef<int64_t> spatialIn, llvm::ArrayRef<int64_t> kernel,
@@ -164,6 +196,49 @@ private:
   llvm::StringRef modelDir;
   llvm::SmallVector<mlir::Value> outputs;
 };
+
+/// Collects the first diagnostic raised while it lives (shape inference
+/// reports through the context), to re-emit it with the node's name in front.
+struct FirstDiagnostic {
+  std::string message;
+  mlir::ScopedDiagnosticHandler handler;
+  explicit FirstDiagnostic(mlir::MLIRContext *context)
+      : handler(context, [this](mlir::Diagnostic &d) {
+          if (message.empty())
+            message = d.str();
+          return mlir::success();
+        }) {}
+};
+
+template <typename OpTy>
+mlir::FailureOr<llvm::SmallVector<mlir::Value>>
+NodeImporter::buildInferred(mlir::ValueRange operands,
+                            llvm::ArrayRef<mlir::NamedAttribute> attrs) {
+  mlir::MLIRContext *context = b.getContext();
+  mlir::OperationState state(loc, OpTy::getOperationName());
+  state.addOperands(operands);
+  mlir::DictionaryAttr dict = mlir::DictionaryAttr::get(context, attrs);
+  llvm::SmallVector<mlir::Type> types;
+  std::string why;
+  {
+    FirstDiagnostic capture(context);
+    mlir::LogicalResult ok = mlir::success();
+    if constexpr (!std::is_same_v<typename OpTy::Properties, mlir::EmptyProperties>) {
+      auto &props = state.getOrAddProperties<typename OpTy::Properties>();
+      ok = OpTy::setPropertiesFromAttr(props, dict,
+                                       [&] { return mlir::emitError(loc); });
+    }
+    if (mlir::succeeded(ok))
+      ok = OpTy::inferReturnTypes(context, loc, state.operands, dict,
+                                  state.getRawProperties(), state.regions, types);
+    if (mlir::failed(ok))
+      why = capture.message.empty() ? "invalid operands" : capture.message;
+  }
+  if (!why.empty())
+    return error() << why;
+  state.addTypes(types);
+  return finish(b.create(state));
+}
 
 } // namespace pmc::onnx_import
 

@@ -14,17 +14,6 @@ using namespace mlir::pmc;
 using namespace ::pmc::onnx_import;
 
 namespace {
-struct DiagnosticCapture {
-  std::string message;
-  ScopedDiagnosticHandler handler;
-  explicit DiagnosticCapture(MLIRContext *context)
-      : handler(context, [this](Diagnostic &d) {
-          if (message.empty())
-            message = d.str();
-          return success();
-        }) {}
-};
-
 RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
 ArrayRef<int64_t> shapeOf(Value v) { return tensorType(v).getShape(); }
 
@@ -33,34 +22,6 @@ int64_t product(ArrayRef<int64_t> dims) {
                          std::multiplies<int64_t>());
 }
 } // namespace
-
-template <typename OpTy>
-FailureOr<SmallVector<Value>>
-NodeImporter::buildInferred(ValueRange operands, ArrayRef<NamedAttribute> attrs) {
-  MLIRContext *context = b.getContext();
-  OperationState state(loc, OpTy::getOperationName());
-  state.addOperands(operands);
-  DictionaryAttr dict = DictionaryAttr::get(context, attrs);
-  SmallVector<Type> types;
-  std::string why;
-  {
-    DiagnosticCapture capture(context);
-    LogicalResult ok = success();
-    if constexpr (!std::is_same_v<typename OpTy::Properties, EmptyProperties>) {
-      auto &props = state.getOrAddProperties<typename OpTy::Properties>();
-      ok = OpTy::setPropertiesFromAttr(props, dict, [&] { return emitError(loc); });
-    }
-    if (succeeded(ok))
-      ok = OpTy::inferReturnTypes(context, loc, state.operands, dict,
-                                  state.getRawProperties(), state.regions, types);
-    if (failed(ok))
-      why = capture.message.empty() ? "invalid operands" : capture.message;
-  }
-  if (!why.empty())
-    return error() << why;
-  state.addTypes(types);
-  return finish(b.create(state));
-}
 
 //===----------------------------------------------------------------------===//
 // Dispatch
@@ -131,6 +92,8 @@ LogicalResult NodeImporter::run() {
   if (op == "GlobalMaxPool") return importGlobalPool(true);
   if (op == "Dropout") return importDropout();
   if (op == "Gelu") return importGelu();
+  if (std::optional<LogicalResult> handled = importExtension(op))
+    return *handled;
   return emitError(loc) << "node '" << name << "' : unsupported ONNX operator '"
                         << op << "' (domain '" << node.domain() << "', opset "
                         << opset << ")";

@@ -3,7 +3,9 @@
 
 #include "KernelWrappers.h"
 #include "pmc/Conversion/Passes.h"
+#include "pmc/Dialect/PMC/IR/PMCOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -81,6 +83,56 @@ static void copiesToLinalg(ModuleOp module) {
                            copy.getTarget());
     copy.erase();
   }
+}
+
+/// A kernel's zero-element operands and results hold no data, but a memref such
+/// as `memref<4x0xf32>` has no bare-pointer form, so the kernel would not lower.
+/// Such arguments are replaced inside the body by empty constants, such results
+/// become `tensor<0xT>`: the exported entry point still takes one pointer each.
+static void dropZeroSizeSignatures(func::FuncOp func) {
+  auto isEmpty = [](Type t) {
+    auto tensor = dyn_cast<RankedTensorType>(t);
+    return tensor && tensor.hasStaticShape() && tensor.getNumElements() == 0 &&
+           tensor.getRank() != 1;
+  };
+  auto flatType = [](RankedTensorType t) {
+    Type element = t.getElementType();
+    if (auto integer = dyn_cast<IntegerType>(element))
+      element = IntegerType::get(t.getContext(), integer.getWidth());
+    return RankedTensorType::get({0}, element);
+  };
+  FunctionType type = func.getFunctionType();
+  if (!llvm::any_of(type.getInputs(), isEmpty) &&
+      !llvm::any_of(type.getResults(), isEmpty))
+    return;
+  Block &entry = func.getBody().front();
+  OpBuilder builder(func.getContext());
+  builder.setInsertionPointToStart(&entry);
+  SmallVector<Type> inputs(type.getInputs()), results(type.getResults());
+  for (auto [i, arg] : llvm::enumerate(entry.getArguments())) {
+    auto argType = dyn_cast<RankedTensorType>(arg.getType());
+    if (!isEmpty(argType))
+      continue;
+    Value empty = mlir::pmc::ConstantOp::create(
+        builder, func.getLoc(), DenseElementsAttr::get(argType, ArrayRef<Attribute>{}));
+    arg.replaceAllUsesWith(empty);
+    inputs[i] = flatType(argType);
+    arg.setType(inputs[i]);
+  }
+  for (auto [i, result] : llvm::enumerate(results)) {
+    auto resultType = dyn_cast<RankedTensorType>(result);
+    if (!isEmpty(resultType))
+      continue;
+    result = flatType(resultType);
+    func.walk([&](func::ReturnOp ret) {
+      OpBuilder b(ret);
+      auto flat = cast<RankedTensorType>(result);
+      ret->setOperand(i, arith::ConstantOp::create(
+                             b, ret.getLoc(), flat,
+                             DenseElementsAttr::get(flat, ArrayRef<Attribute>{})));
+    });
+  }
+  func.setFunctionType(FunctionType::get(func.getContext(), inputs, results));
 }
 
 /// Creates the TargetMachine for `options.cpu`.
@@ -195,6 +247,7 @@ FailureOr<std::string> (::pmc::compileKernelsToSharedLibrary)(
     }
     if (func.isExternal())
       return func.emitOpError("is a kernel without a body");
+    dropZeroSizeSignatures(func);
     std::string name = func.getSymName().str();
     names.emplace_back(name + "_impl", name);
     func.setSymName(names.back().first);

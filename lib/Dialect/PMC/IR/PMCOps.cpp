@@ -413,5 +413,119 @@ LogicalResult GatherOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Operator set extension
+//===----------------------------------------------------------------------===//
+
+LogicalResult BitShiftOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                           Adaptor adaptor,
+                                           SmallVectorImpl<Type> &inferred) {
+  return inferBroadcastType(loc, {adaptor.getLhs().getType(), adaptor.getRhs().getType()},
+                            rankedType(adaptor.getLhs()).getElementType(), inferred);
+}
+
+LogicalResult ModOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                      Adaptor adaptor, SmallVectorImpl<Type> &inferred) {
+  return inferBroadcastType(loc, {adaptor.getLhs().getType(), adaptor.getRhs().getType()},
+                            rankedType(adaptor.getLhs()).getElementType(), inferred);
+}
+
+template <typename Adaptor>
+static LogicalResult inferArgReduceType(MLIRContext *context,
+                                        std::optional<Location> loc, Adaptor adaptor,
+                                        SmallVectorImpl<Type> &inferred) {
+  RankedTensorType x = rankedType(adaptor.getInput());
+  int64_t axis = adaptor.getAxis();
+  if (axis < 0 || axis >= x.getRank())
+    return emitOptionalError(loc, "axis ", axis, " is out of range for rank ",
+                             x.getRank());
+  if (x.getDimSize(axis) == 0)
+    return emitOptionalError(loc, "cannot take an index along the empty dim ", axis);
+  SmallVector<int64_t> shape;
+  for (int64_t d = 0; d < x.getRank(); ++d) {
+    if (d != axis)
+      shape.push_back(x.getDimSize(d));
+    else if (adaptor.getKeepdims())
+      shape.push_back(1);
+  }
+  inferred.push_back(RankedTensorType::get(shape, IntegerType::get(context, 64)));
+  return success();
+}
+
+LogicalResult ArgMaxOp::inferReturnTypes(MLIRContext *context,
+                                         std::optional<Location> loc, Adaptor adaptor,
+                                         SmallVectorImpl<Type> &inferred) {
+  return inferArgReduceType(context, loc, adaptor, inferred);
+}
+
+LogicalResult ArgMinOp::inferReturnTypes(MLIRContext *context,
+                                         std::optional<Location> loc, Adaptor adaptor,
+                                         SmallVectorImpl<Type> &inferred) {
+  return inferArgReduceType(context, loc, adaptor, inferred);
+}
+
+LogicalResult PadOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                      Adaptor adaptor, SmallVectorImpl<Type> &inferred) {
+  RankedTensorType x = rankedType(adaptor.getInput());
+  ArrayRef<int64_t> pads = adaptor.getPads();
+  int64_t rank = x.getRank();
+  if ((int64_t)pads.size() != 2 * rank)
+    return emitOptionalError(loc, "expected ", 2 * rank, " pads for rank ", rank,
+                             ", got ", pads.size());
+  StringRef mode = adaptor.getMode();
+  if (mode != "constant" && mode != "reflect" && mode != "edge" && mode != "wrap")
+    return emitOptionalError(loc, "mode must be constant, reflect, edge or wrap, got '",
+                             mode, "'");
+  if (Value value = adaptor.getValue()) {
+    RankedTensorType v = rankedType(value);
+    if (v.getNumElements() != 1 || v.getElementType() != x.getElementType())
+      return emitOptionalError(loc, "the pad value must be one element of the "
+                                    "input's element type");
+  }
+  SmallVector<int64_t> shape;
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t size = x.getDimSize(d), out = size + pads[d] + pads[d + rank];
+    if (out < 0)
+      return emitOptionalError(loc, "pads of dim ", d, " crop more than its ", size,
+                               " elements");
+    if (mode != "constant" && out > 0 && size == 0)
+      return emitOptionalError(loc, "mode '", mode, "' cannot pad the empty dim ", d);
+    if (mode == "reflect" && (pads[d] >= size || pads[d + rank] >= size) &&
+        (pads[d] > 0 || pads[d + rank] > 0))
+      return emitOptionalError(loc, "reflect pads of dim ", d,
+                               " must be smaller than its size ", size);
+    shape.push_back(out);
+  }
+  inferred.push_back(RankedTensorType::get(shape, x.getElementType()));
+  return success();
+}
+
+LogicalResult CumSumOp::verify() {
+  return verifyAxisInRange(*this, getAxis(), getInput().getType().getRank());
+}
+
+LogicalResult GatherElementsOp::inferReturnTypes(MLIRContext *,
+                                                 std::optional<Location> loc,
+                                                 Adaptor adaptor,
+                                                 SmallVectorImpl<Type> &inferred) {
+  RankedTensorType data = rankedType(adaptor.getData());
+  RankedTensorType indices = rankedType(adaptor.getIndices());
+  int64_t axis = adaptor.getAxis();
+  if (axis < 0 || axis >= data.getRank())
+    return emitOptionalError(loc, "axis ", axis, " is out of range for rank ",
+                             data.getRank());
+  if (indices.getRank() != data.getRank())
+    return emitOptionalError(loc, "indices must have the data's rank ",
+                             data.getRank(), ", got ", indices.getRank());
+  for (int64_t d = 0; d < data.getRank(); ++d)
+    if (d != axis && indices.getDimSize(d) > data.getDimSize(d))
+      return emitOptionalError(loc, "indices dim ", d, " (", indices.getDimSize(d),
+                               ") exceeds the data's (", data.getDimSize(d), ")");
+  if (data.getDimSize(axis) == 0 && indices.getNumElements() != 0)
+    return emitOptionalError(loc, "cannot gather from the empty dim ", axis);
+  inferred.push_back(RankedTensorType::get(indices.getShape(), data.getElementType()));
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "pmc/Dialect/PMC/IR/PMCOps.cpp.inc"

@@ -223,13 +223,33 @@ def ops():
          const("gidx", np.array([[0, -1]], np.int64))], opset=18)
 
 
+def extension():
+    """Operators of the extension: decompositions and the new pmc ops."""
+    x = vi("x", F, [2, 3])
+    return model("extension", [
+        helper.make_node("HardSigmoid", ["x"], ["hs"], name="hs", alpha=0.25),
+        helper.make_node("Clip", ["x", "lo"], ["cl"], name="cl"),
+        helper.make_node("Tile", ["x", "reps"], ["ti"], name="ti"),
+        helper.make_node("Mod", ["x", "x"], ["md"], name="md", fmod=1),
+        helper.make_node("ArgMax", ["x"], ["am"], name="am", axis=-1, keepdims=0),
+        helper.make_node("Pad", ["x", "pads"], ["pd"], name="pd", mode="reflect"),
+        helper.make_node("Softplus", ["x"], ["sp"], name="sp"),
+        helper.make_node("IsNaN", ["x"], ["nan"], name="nan"),
+    ], [x],
+        [vi("hs", F, None), vi("cl", F, None), vi("ti", F, None), vi("md", F, None),
+         vi("am", I64, None), vi("pd", F, None), vi("sp", F, None),
+         vi("nan", TensorProto.BOOL, None)],
+        [const("lo", np.array(0.0, np.float32)), const("reps", np.array([2, 1], np.int64)),
+         const("pads", np.array([0, 1, 0, 2], np.int64))])
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     models = {
         "mlp": mlp(), "big": big_weight(), "gemm": gemm(), "conv": conv(),
         "shape_chain": shape_chain(), "slices": slices(), "split": split(),
-        "split18": split18(), "typed": typed_fields(), "ops": ops(),
+        "split18": split18(), "typed": typed_fields(), "ops": ops(), "extension": extension(),
         "external": external(out, "weights.bin"),
         "escape": external(out, "../outside.bin", "escape", write=False),
         "absolute": external(out, "/etc/passwd", "absolute", write=False),

@@ -382,4 +382,147 @@ def PMC_GatherOp : PMC_Op<"gather", [Pure, InferTypeOpAdaptor]> {
   let hasFolder = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Operator set extension: more elementwise math, integer bit operations,
+// index-producing reductions, padding, scans and element gathers.
+// (Kept together at the end so that the core section above stays untouched.)
+//===----------------------------------------------------------------------===//
+
+def PMC_IntegerTensor : RankedTensorOf<[PMC_Integer]>;
+
+def PMC_TanOp : PMC_UnaryOp<"tan", PMC_FloatTensor, "tangent">;
+def PMC_AsinOp : PMC_UnaryOp<"asin", PMC_FloatTensor, "arcsine">;
+def PMC_AcosOp : PMC_UnaryOp<"acos", PMC_FloatTensor, "arccosine">;
+def PMC_AtanOp : PMC_UnaryOp<"atan", PMC_FloatTensor, "arctangent">;
+def PMC_SinhOp : PMC_UnaryOp<"sinh", PMC_FloatTensor, "hyperbolic sine">;
+def PMC_CoshOp : PMC_UnaryOp<"cosh", PMC_FloatTensor, "hyperbolic cosine">;
+def PMC_AsinhOp : PMC_UnaryOp<"asinh", PMC_FloatTensor, "inverse hyperbolic sine">;
+def PMC_AcoshOp : PMC_UnaryOp<"acosh", PMC_FloatTensor, "inverse hyperbolic cosine">;
+def PMC_AtanhOp : PMC_UnaryOp<"atanh", PMC_FloatTensor, "inverse hyperbolic tangent">;
+def PMC_RoundOp : PMC_UnaryOp<"round", PMC_FloatTensor,
+                              "rounding to the nearest integer, halves to even">;
+def PMC_SoftplusOp : PMC_UnaryOp<"softplus", PMC_FloatTensor,
+    "log(1 + exp(x)), computed as max(x, 0) + log1p(exp(-|x|)) so that it neither "
+    "overflows for large x nor loses small results">;
+def PMC_SignOp : PMC_UnaryOp<"sign", PMC_NumericTensor,
+                             "sign: -1, 0 or 1 (NaN stays NaN)">;
+def PMC_BitwiseNotOp : PMC_UnaryOp<"bitwise_not", PMC_IntegerTensor,
+                                   "bitwise complement">;
+
+def PMC_BitwiseAndOp : PMC_BroadcastBinaryOp<"bitwise_and", PMC_IntegerTensor,
+                                             "bitwise and"> {
+  let hasFolder = 0;
+}
+def PMC_BitwiseOrOp : PMC_BroadcastBinaryOp<"bitwise_or", PMC_IntegerTensor,
+                                            "bitwise or"> {
+  let hasFolder = 0;
+}
+def PMC_BitwiseXorOp : PMC_BroadcastBinaryOp<"bitwise_xor", PMC_IntegerTensor,
+                                             "bitwise xor"> {
+  let hasFolder = 0;
+}
+
+def PMC_BitShiftOp : PMC_Op<"bit_shift", [Pure, SameOperandsElementType,
+                                          InferTypeOpAdaptor]> {
+  let summary = "elementwise logical shift of unsigned integers, with broadcasting";
+  let description = [{
+    Shifts `lhs` left (with `left`) or right by `rhs` bits; shifting by the bit
+    width or more gives 0 (ONNX BitShift).
+    ```mlir
+    %z = pmc.bit_shift %x, %y {left} : (tensor<3xui8>, tensor<3xui8>) -> tensor<3xui8>
+    ```
+  }];
+  let arguments = (ins PMC_IntegerTensor:$lhs, PMC_IntegerTensor:$rhs, UnitAttr:$left);
+  let results = (outs PMC_IntegerTensor:$output);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` type($output)
+  }];
+}
+
+def PMC_ModOp : PMC_Op<"mod", [Pure, SameOperandsElementType, InferTypeOpAdaptor]> {
+  let summary = "elementwise remainder with broadcasting (ONNX Mod)";
+  let description = [{
+    Without `fmod` the result takes the divisor's sign (Python `%`); with `fmod`
+    it takes the dividend's sign (C `fmod`). An integer remainder by zero is 0.
+    ```mlir
+    %r = pmc.mod %x, %y {fmod} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+    ```
+  }];
+  let arguments = (ins PMC_NumericTensor:$lhs, PMC_NumericTensor:$rhs, UnitAttr:$fmod);
+  let results = (outs PMC_NumericTensor:$output);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` type($output)
+  }];
+}
+
+class PMC_ArgReduceOp<string mnemonic, string text>
+    : PMC_Op<mnemonic, [Pure, InferTypeOpAdaptor]> {
+  let summary = "index (i64) of the " # text # " along one axis";
+  let description = [{
+    Ties resolve to the first index, or the last with `select_last_index`.
+    ```mlir
+    %i = pmc.}] # mnemonic # [{ %x {axis = 1 : i64, keepdims} : (tensor<2x3xf32>) -> tensor<2x1xi64>
+    ```
+  }];
+  let arguments = (ins PMC_NumericTensor:$input, I64Attr:$axis, UnitAttr:$keepdims,
+                       UnitAttr:$select_last_index);
+  let results = (outs RankedTensorOf<[I64]>:$output);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def PMC_ArgMaxOp : PMC_ArgReduceOp<"arg_max", "largest element">;
+def PMC_ArgMinOp : PMC_ArgReduceOp<"arg_min", "smallest element">;
+
+def PMC_PadOp : PMC_Op<"pad", [Pure, InferTypeOpAdaptor]> {
+  let summary = "pads (or, with negative pads, crops) every dimension";
+  let description = [{
+    `pads` holds the begin pads of every dimension, then the end pads. `mode` is
+    `constant` (the 0-d `value` operand, 0 when absent), `reflect` (mirror
+    without repeating the edge), `edge` (repeat the edge) or `wrap` (periodic).
+    ```mlir
+    %y = pmc.pad %x, %v {pads = array<i64: 0, 1, 0, 2>, mode = "constant"}
+        : (tensor<2x3xf32>, tensor<f32>) -> tensor<2x6xf32>
+    ```
+  }];
+  let arguments = (ins PMC_AnyTensor:$input, Optional<PMC_AnyTensor>:$value,
+                       DenseI64ArrayAttr:$pads, StrAttr:$mode);
+  let results = (outs PMC_AnyTensor:$output);
+  let assemblyFormat = [{
+    $input (`,` $value^)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def PMC_CumSumOp : PMC_Op<"cumsum", [Pure, SameOperandsAndResultType]> {
+  let summary = "cumulative sum along one axis";
+  let description = [{
+    With `exclusive` element i sums the elements before i only; with `reverse`
+    the sum runs from the end.
+    ```mlir
+    %y = pmc.cumsum %x {axis = 0 : i64, reverse} : tensor<5xf32>
+    ```
+  }];
+  let arguments = (ins PMC_NumericTensor:$input, I64Attr:$axis, UnitAttr:$exclusive,
+                       UnitAttr:$reverse);
+  let results = (outs PMC_NumericTensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($output)";
+  let hasVerifier = 1;
+}
+
+def PMC_GatherElementsOp : PMC_Op<"gather_elements", [Pure, InferTypeOpAdaptor]> {
+  let summary = "ONNX GatherElements: out[i] = data[i with i[axis] = indices[i]]";
+  let description = [{
+    `indices` has the rank of `data`; the result has the shape of `indices`.
+    Negative indices count from the end.
+    ```mlir
+    %y = pmc.gather_elements %d, %i {axis = 1 : i64}
+        : (tensor<2x2xf32>, tensor<2x2xi64>) -> tensor<2x2xf32>
+    ```
+  }];
+  let arguments = (ins PMC_AnyTensor:$data, PMC_IndexTensor:$indices, I64Attr:$axis);
+  let results = (outs PMC_AnyTensor:$output);
+  let assemblyFormat = [{
+    $data `,` $indices attr-dict `:` `(` type($data) `,` type($indices) `)` `->` type($output)
+  }];
+}
+
 #endif // PMC_OPS_TD
