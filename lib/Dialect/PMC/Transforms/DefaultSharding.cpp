@@ -1,5 +1,6 @@
 //===- DefaultSharding.cpp - data parallel over the batch for --devices N --===//
 #include "pmc/Dialect/PMC/IR/PMCAttrs.h"
+#include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -41,11 +42,19 @@ struct DefaultSharding : public mlir::pmc::impl::PMCDefaultShardingBase<DefaultS
     ModuleOp module = getOperation();
     if (devices < 1) {
       module.emitError() << "pmc-default-sharding: devices must be >= 1, got "
-                         << devices;
+                         << static_cast<int64_t>(devices);
       return signalPassFailure();
     }
-    if (module->hasAttr(kMeshAttrName) || hasUserShardings(module))
+    if (module->hasAttr(kMeshAttrName))
       return;
+    if (hasUserShardings(module)) {
+      module.emitError() << "the module has sharding annotations but no "
+                         << kMeshAttrName
+                         << "; add a mesh, or drop the annotations to use the "
+                            "default plan for --devices "
+                         << static_cast<int64_t>(devices);
+      return signalPassFailure();
+    }
     MLIRContext *context = &getContext();
     Builder builder(context);
     auto mesh = MeshAttr::get(context, {builder.getStringAttr("dp")}, {devices});

@@ -4,6 +4,7 @@
 // algorithm and the conflict priority; the names below follow it.
 //
 #include "pmc/Dialect/PMC/IR/PMCAttrs.h"
+#include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/IR/ShardingRule.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
 
@@ -41,7 +42,7 @@ struct ValueState {
 /// One candidate axis list for a factor, projected from one operand/result.
 struct Candidate {
   SmallVector<StringRef> axes;
-  bool user;
+  bool user = false;
   /// Where each axis came from (parallel to `axes`).
   SmallVector<std::string> roots;
 };
@@ -273,29 +274,35 @@ bool Propagator::step(Operation *op, const ShardingRule &rule, bool forward) {
     }
   }
 
-  // Merge per factor, then hand each axis to the first factor wanting it.
+  // Merge per factor. An empty candidate (a replicated dimension) says
+  // nothing about the factor and never wins over axes.
   SmallVector<Candidate> chosen(rule.factors.size());
-  llvm::StringSet<> used;
   for (auto [f, factor] : llvm::enumerate(rule.factors)) {
+    if (factor.kind == FactorKind::Whole)
+      continue;
     Candidate &best = chosen[f];
-    bool have = false;
     for (Candidate &c : candidates[f]) {
-      if (!have) {
+      if (c.axes.empty())
+        continue;
+      if (best.axes.empty() || (c.user && !best.user))
         best = c;
-        have = true;
-      } else if (best.user != c.user) {
-        if (c.user)
-          best = c;
-      } else if (isPrefix(best.axes, c.axes)) {
+      else if (c.user != best.user)
+        continue;
+      else if (isPrefix(best.axes, c.axes))
         best = c;
-      } else if (!isPrefix(c.axes, best.axes) && c.axes.size() > best.axes.size()) {
+      else if (!isPrefix(c.axes, best.axes) && c.axes.size() > best.axes.size())
         best = c;
-      }
     }
-    if (factor.kind == FactorKind::Whole) {
-      best.axes.clear();
-      best.roots.clear();
-    }
+  }
+  // Hand each axis to one factor: user-sourced factors first, then in rule
+  // order; a later factor is cut before an axis already taken.
+  auto order = llvm::to_vector(llvm::seq<int64_t>(0, rule.factors.size()));
+  llvm::stable_sort(order, [&](int64_t a, int64_t b) {
+    return chosen[a].user && !chosen[b].user;
+  });
+  llvm::StringSet<> used;
+  for (int64_t f : order) {
+    Candidate &best = chosen[f];
     for (size_t a = 0; a < best.axes.size(); ++a) {
       if (!used.insert(best.axes[a]).second) {
         best.axes.truncate(a);

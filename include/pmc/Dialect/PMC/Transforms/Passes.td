@@ -83,12 +83,14 @@ def PMCShardingPropagation : Pass<"pmc-sharding-propagation", "ModuleOp"> {
 
     Priority, in order:
     1. User annotations are never changed.
-    2. Per factor: a candidate from a user-annotated value beats a propagated
-       one; compatible candidates (one a prefix of the other) merge into the
+    2. Per factor: a replicated dimension says nothing about the factor; a
+       candidate from a user-annotated value beats a propagated one;
+       compatible candidates (one a prefix of the other) merge into the
        longer one; between conflicting ones the one with more axes wins, then
        the first in operand order (operands before results).
-    3. Within one op, an axis goes to the first factor (in rule order) that
-       wants it; later factors are cut before it, so no value uses an axis twice.
+    3. Within one op, an axis goes to one factor: user-sourced factors first,
+       then in rule order; later factors are cut before an axis already taken,
+       so no value uses an axis twice.
     4. A propagated value is only ever refined (axes appended to dimensions,
        partial axes added); a sharding that conflicts with what it already
        holds is dropped (the partitioner reshards at that op). Each round is a
@@ -111,6 +113,7 @@ def PMCShardingPropagation : Pass<"pmc-sharding-propagation", "ModuleOp"> {
            /*default=*/"false",
            "Annotate every value with the origin of its sharding">,
   ];
+  let dependentDialects = ["::mlir::pmc::PMCDialect"];
 }
 
 def PMCDefaultSharding : Pass<"pmc-default-sharding", "ModuleOp"> {
@@ -122,13 +125,15 @@ def PMCDefaultSharding : Pass<"pmc-default-sharding", "ModuleOp"> {
     the module attribute `pmc.plan` (shown by the driver in `exe.plan`):
     `"data parallel over the batch dimension (dp=4)"`, or
     `"replicated: no input batch divisible by 4"`. A module that already has a
-    mesh or any sharding annotation is left alone (the user's plan wins).
+    mesh is left alone (the user's plan wins); sharding annotations without a
+    mesh are an error.
     Run `pmc-sharding-propagation` afterwards to complete the shardings.
   }];
   let options = [
     Option<"devices", "devices", "int64_t", /*default=*/"1",
            "Number of devices (the size of the dp axis)">,
   ];
+  let dependentDialects = ["::mlir::pmc::PMCDialect"];
 }
 
 #endif // PMC_DIALECT_PMC_TRANSFORMS_PASSES_TD
