@@ -103,10 +103,24 @@ def PMCShardingPropagation : Pass<"pmc-sharding-propagation", "ModuleOp"> {
 
     The walk order is fixed, so the same input gives the same output.
 
-    With `debug-sharding-origins`, every value also records where each of its
-    axes came from: `pmc.sharding_origin` on arguments and results,
-    `pmc.sharding_origins` (one per result) on ops, e.g.
-    `"user"`, `"forward through pmc.matmul: tp from argument 1 'w1'"`.
+    Example (mesh `tp=2`; w1 column-, w2 row-sharded by the user):
+    ```mlir
+    %h = pmc.matmul %x, %w1 : (tensor<8x16xf32>, tensor<16x32xf32>) -> tensor<8x32xf32>
+    %g = pmc.gelu %h : tensor<8x32xf32>
+    %y = pmc.matmul %g, %w2 : (tensor<8x32xf32>, tensor<32x16xf32>) -> tensor<8x16xf32>
+    ```
+    gets `%h`, `%g`: `#pmc.sharding<[{}, {"tp"}]>` and `%y`:
+    `#pmc.sharding<[{}, {}], partial_sum = {"tp"}>` (Megatron's MLP).
+
+    With `debug-sharding-origins`
+    (`pmc-opt --pmc-sharding-propagation="debug-sharding-origins"`), every value
+    also records where its sharding came from: `pmc.sharding_origin` on
+    arguments and results, `pmc.sharding_origins` (one per result) on ops:
+    `"user: argument 0 'x'"`, `"forward through pmc.matmul: tp from
+    pmc.constant 'w1'"`, `"backward through pmc.add: tp from pmc.constant
+    'w1'"`, `"no information: replicated"`, `"returned pmc.add #8 (...)"`.
+    Values are named by `pmc.name` (arguments) or their op's name location,
+    else by the op's position in the function.
   }];
   let options = [
     Option<"debugShardingOrigins", "debug-sharding-origins", "bool",
