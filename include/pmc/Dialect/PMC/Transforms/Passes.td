@@ -109,8 +109,8 @@ def PMCShardingPropagation : Pass<"pmc-sharding-propagation", "ModuleOp"> {
     %g = pmc.gelu %h : tensor<8x32xf32>
     %y = pmc.matmul %g, %w2 : (tensor<8x32xf32>, tensor<32x16xf32>) -> tensor<8x16xf32>
     ```
-    gets `%h`, `%g`: `#pmc.sharding<[{}, {"tp"}]>` and `%y`:
-    `#pmc.sharding<[{}, {}], partial_sum = {"tp"}>` (Megatron's MLP).
+    gets `%h` and `%g` split over tp on their columns and `%y` a pending sum
+    over tp (`partial_sum = {"tp"}`): Megatron's MLP.
 
     With `debug-sharding-origins`
     (`pmc-opt --pmc-sharding-propagation="debug-sharding-origins"`), every value
