@@ -13,6 +13,7 @@ void PMCDialect::initialize() {
 #include "pmc/Dialect/PMC/IR/PMCOps.cpp.inc"
       >();
   registerAttributes();
+  registerShardingRuleModels(getContext());
 }
 
 Operation *PMCDialect::materializeConstant(OpBuilder &builder, Attribute value,

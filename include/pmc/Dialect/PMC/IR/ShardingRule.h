@@ -65,6 +65,10 @@ struct ShardingRule {
 /// propagation and is partitioned only when replicated).
 std::optional<ShardingRule> getShardingRule(Operation *op);
 
+/// Attaches the rule of every pmc op (lib/Dialect/PMC/IR/ShardingRules.cpp) as
+/// an external model of ShardingRuleOpInterface; PMCDialect::initialize calls it.
+void registerShardingRuleModels(MLIRContext *context);
+
 } // namespace mlir::pmc
 
 #endif // PMC_DIALECT_PMC_IR_SHARDINGRULE_H

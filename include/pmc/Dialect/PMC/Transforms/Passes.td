@@ -104,6 +104,113 @@ def PMCTestShardingRules : Pass<"pmc-test-sharding-rules", "ModuleOp"> {
     `pmc.matmul`, the elementwise unary and binary ops, `pmc.softmax` and
     `pmc.reduce_sum`. An op that already has a rule keeps it.
   }];
+
+//===----------------------------------------------------------------------===//
+// Sharding: rules, propagation, the default plan
+//===----------------------------------------------------------------------===//
+
+def PMCTestPrintShardingRules : Pass<"pmc-test-print-sharding-rules"> {
+  let summary = "Test: annotates every pmc op with its sharding rule";
+  let description = [{
+    Sets `pmc.sharding_rule` on every op of the pmc dialect to its rule as
+    printed by `ShardingRule::print`, or to "none" for an op without one
+    (collectives, `pmc.shard`), so FileCheck can check every rule:
+    ```mlir
+    %y = pmc.matmul %x, %w {pmc.sharding_rule = "([i, j], [j, k]) -> ([i, k]) {i=8, j=16, k=4} reduction={j}"}
+    ```
+  }];
+}
+
+def PMCShardingPropagation : Pass<"pmc-sharding-propagation", "ModuleOp"> {
+  let summary = "Completes the user's shardings through every op's sharding rule";
+  let description = [{
+    Input: a module with `pmc.mesh` and some shardings written by the user:
+    `pmc.sharding` on function arguments (and results), `pmc.shardings` on ops
+    (one per result, e.g. on a `pmc.constant` weight). Output: every argument,
+    every result of every function and every op result annotated.
+
+    First the annotations are checked: the mesh exists, every axis is one of
+    its axes and is used once per value, dimensions divide, the rank matches,
+    arguments and results are not partial, and a value has no two different
+    user shardings (a value returned twice, or annotated on its op and on the
+    function result). Each error names the value and the problem.
+
+    Propagation works on factors (see ShardingRule.h). For an op, every known
+    operand/result sharding is projected onto the factors (a dimension's axes
+    go to its factors major first, while they divide the factor); for each
+    factor one candidate axis list is chosen, and the new shardings are built
+    back from the factors. Whole factors are never split; Reduction factors
+    split by an operand make the results `partial_sum`/`partial_max` on their
+    axes (what the op will produce: the partitioner decides where to
+    all-reduce).
+
+    Priority, in order:
+    1. User annotations are never changed.
+    2. Per factor: a replicated dimension says nothing about the factor; a
+       candidate from a user-annotated value beats a propagated one;
+       compatible candidates (one a prefix of the other) merge into the
+       longer one; between conflicting ones the one with more axes wins, then
+       the first in operand order (operands before results).
+    3. Within one op, an axis goes to one factor: user-sourced factors first,
+       then in rule order; later factors are cut before an axis already taken,
+       so no value uses an axis twice.
+    4. A propagated value is only ever refined (axes appended to dimensions,
+       partial axes added); a sharding that conflicts with what it already
+       holds is dropped (the partitioner reshards at that op). Each round is a
+       forward sweep (ops in program order, results updated from operands)
+       then a backward sweep (reverse order, operands updated from results),
+       so forward information is placed first; rounds repeat to a fixed point.
+    5. Function results take their producer's sharding without partial axes
+       (outputs are never partial); values with no information end replicated.
+       Ops without a rule (collectives, `pmc.shard`, calls) stop propagation.
+
+    The walk order is fixed, so the same input gives the same output.
+
+    Example (mesh `tp=2`; w1 column-, w2 row-sharded by the user):
+    ```mlir
+    %h = pmc.matmul %x, %w1 : (tensor<8x16xf32>, tensor<16x32xf32>) -> tensor<8x32xf32>
+    %g = pmc.gelu %h : tensor<8x32xf32>
+    %y = pmc.matmul %g, %w2 : (tensor<8x32xf32>, tensor<32x16xf32>) -> tensor<8x16xf32>
+    ```
+    gets `%h` and `%g` split over tp on their columns and `%y` a pending sum
+    over tp (`partial_sum = {"tp"}`): Megatron's MLP.
+
+    With `debug-sharding-origins`
+    (`pmc-opt --pmc-sharding-propagation="debug-sharding-origins"`), every value
+    also records where its sharding came from: `pmc.sharding_origin` on
+    arguments and results, `pmc.sharding_origins` (one per result) on ops:
+    `"user: argument 0 'x'"`, `"forward through pmc.matmul: tp from
+    pmc.constant 'w1'"`, `"backward through pmc.add: tp from pmc.constant
+    'w1'"`, `"no information: replicated"`, `"returned pmc.add #8 (...)"`.
+    Values are named by `pmc.name` (arguments) or their op's name location,
+    else by the op's position in the function.
+  }];
+  let options = [
+    Option<"debugShardingOrigins", "debug-sharding-origins", "bool",
+           /*default=*/"false",
+           "Annotate every value with the origin of its sharding">,
+  ];
+  let dependentDialects = ["::mlir::pmc::PMCDialect"];
+}
+
+def PMCDefaultSharding : Pass<"pmc-default-sharding", "ModuleOp"> {
+  let summary = "The default plan for --devices N: data parallel over the batch";
+  let description = [{
+    For a module without `pmc.mesh`: sets `pmc.mesh = #pmc.mesh<["dp"=N]>` and
+    shards dimension 0 of every function argument of rank >= 1 whose size N
+    divides over `dp`; other arguments stay replicated. Records the plan in
+    the module attribute `pmc.plan` (shown by the driver in `exe.plan`):
+    `"data parallel over the batch dimension (dp=4)"`, or
+    `"replicated: no input batch divisible by 4"`. A module that already has a
+    mesh is left alone (the user's plan wins); sharding annotations without a
+    mesh are an error.
+    Run `pmc-sharding-propagation` afterwards to complete the shardings.
+  }];
+  let options = [
+    Option<"devices", "devices", "int64_t", /*default=*/"1",
+           "Number of devices (the size of the dp axis)">,
+  ];
+  let dependentDialects = ["::mlir::pmc::PMCDialect"];
 }
 
 #endif // PMC_DIALECT_PMC_TRANSFORMS_PASSES_TD
