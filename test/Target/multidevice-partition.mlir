@@ -1,4 +1,4 @@
-// RUN: pmc-opt %s --pmc-test-sharding-rules --pmc-partition -o %t.mlir
+// RUN: pmc-opt %s --pmc-partition -o %t.mlir
 // RUN: pmc-opt compile %t.mlir -o %t.pmc
 // RUN: %python %S/Inputs/bundle_section.py %t.pmc manifest | FileCheck %s --check-prefix=MANIFEST
 // RUN: %python %S/Inputs/bundle_section.py %t.pmc rank3.program | FileCheck %s --check-prefix=PROGRAM

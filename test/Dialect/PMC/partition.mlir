@@ -1,4 +1,4 @@
-// RUN: pmc-opt %s -split-input-file --pmc-test-sharding-rules --pmc-partition | FileCheck %s
+// RUN: pmc-opt %s -split-input-file --pmc-partition | FileCheck %s
 
 // Megatron MLP: column-parallel matmul, elementwise, row-parallel matmul ->
 // exactly one all_reduce, where the sum is first needed whole.
@@ -140,15 +140,14 @@ module attributes {pmc.mesh = #pmc.mesh<["dp"=2, "tp"=2]>} {
 
 // -----
 
-// An op without a sharding rule computes on replicated operands; its sharded
-// annotation becomes a local slice.
-// CHECK-LABEL: func @no_rule
-// CHECK: %[[G:.*]] = pmc.all_gather %{{.*}} {axes = ["tp"], dim = 0 : i64} : tensor<2x8xf32> to tensor<4x8xf32>
-// CHECK: %[[T:.*]] = pmc.transpose %[[G]] {perm = array<i64: 1, 0>} : (tensor<4x8xf32>) -> tensor<8x4xf32>
-// CHECK: %[[S:.*]] = pmc.shard %[[T]] {sharding = #pmc.sharding<[{"tp"}, {}]>} : tensor<8x4xf32> to tensor<4x4xf32>
-// CHECK: return %[[S]]
+// A transpose moves the split from the rows of its input to the rows of its
+// result, which are the input's columns: one all_to_all, no gather.
+// CHECK-LABEL: func @transpose_moves_split
+// CHECK: %[[A:.*]] = pmc.all_to_all %{{.*}} {axes = ["tp"], concat_dim = 0 : i64, split_dim = 1 : i64} : tensor<2x8xf32> to tensor<4x4xf32>
+// CHECK: %[[T:.*]] = pmc.transpose %[[A]] {perm = array<i64: 1, 0>} : (tensor<4x4xf32>) -> tensor<4x4xf32>
+// CHECK: return %[[T]]
 module attributes {pmc.mesh = #pmc.mesh<["tp"=2]>} {
-  func.func @no_rule(%x: tensor<4x8xf32> {pmc.sharding = #pmc.sharding<[{"tp"}, {}]>})
+  func.func @transpose_moves_split(%x: tensor<4x8xf32> {pmc.sharding = #pmc.sharding<[{"tp"}, {}]>})
       -> (tensor<8x4xf32> {pmc.sharding = #pmc.sharding<[{"tp"}, {}]>}) {
     %t = pmc.transpose %x {perm = array<i64: 1, 0>, pmc.shardings = [#pmc.sharding<[{"tp"}, {}]>]} : (tensor<4x8xf32>) -> tensor<8x4xf32>
     return %t : tensor<8x4xf32>

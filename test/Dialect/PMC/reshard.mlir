@@ -1,4 +1,4 @@
-// RUN: pmc-opt %s -split-input-file --pmc-test-sharding-rules --pmc-partition | FileCheck %s
+// RUN: pmc-opt %s -split-input-file --pmc-partition | FileCheck %s
 // The plans pmc-partition emits at function results for key pairs (all pairs
 // are simulated on data by test/unit/Partition/ReshardTest.cpp).
 

@@ -162,3 +162,18 @@ func.func @elementwise(%x: tensor<4x1x8xf32>, %y: tensor<3x1xf32>, %c: tensor<4x
   return
 }
 }
+
+// -----
+
+// The operator-set extension: unary and binary elementwise ops share the
+// elementwise rules; cumsum keeps its axis whole.
+// CHECK-LABEL: func @extension
+// CHECK: pmc.tan {{.*}}pmc.sharding_rule = "([i, j]) -> ([i, j]) {i=4, j=8}"
+// CHECK: pmc.mod {{.*}}pmc.sharding_rule = "([i, j], [j]) -> ([i, j]) {i=4, j=8}"
+// CHECK: pmc.cumsum {{.*}}pmc.sharding_rule = "([i, j]) -> ([i, j]) {i=4, j=8} whole={j}"
+func.func @extension(%x: tensor<4x8xf32>, %v: tensor<8xf32>) {
+  %t = pmc.tan %x : tensor<4x8xf32>
+  %m = pmc.mod %x, %v {fmod} : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  %c = pmc.cumsum %x {axis = 1 : i64} : tensor<4x8xf32>
+  return
+}

@@ -454,10 +454,13 @@ void mlir::pmc::registerShardingRuleModels(MLIRContext *context) {
   attach<ConstantOp, constantRule>(context);
   attachElementwise<AbsOp, NegOp, ReluOp, SqrtOp, ExpOp, LogOp, TanhOp, ErfOp,
                     SigmoidOp, ReciprocalOp, FloorOp, CeilOp, SinOp, CosOp, NotOp,
-                    GeluOp, CastOp>(context);
+                    GeluOp, CastOp, TanOp, AsinOp, AcosOp, AtanOp, SinhOp, CoshOp,
+                    AsinhOp, AcoshOp, AtanhOp, RoundOp, SoftplusOp, SignOp,
+                    BitwiseNotOp>(context);
   attachBroadcasting<AddOp, SubOp, MulOp, DivOp, MinOp, MaxOp, PowOp, EqualOp,
                      LessOp, LessEqualOp, GreaterOp, GreaterEqualOp, AndOp, OrOp,
-                     XorOp, WhereOp>(context);
+                     XorOp, WhereOp, BitwiseAndOp, BitwiseOrOp, BitwiseXorOp,
+                     BitShiftOp, ModOp>(context);
   attach<MatMulOp, matmulRule>(context);
   attach<ConvOp, convRule>(context);
   attach<MaxPoolOp, pool<MaxPoolOp>>(context);
@@ -469,6 +472,7 @@ void mlir::pmc::registerShardingRuleModels(MLIRContext *context) {
   attach<ReduceProdOp, reduceWhole<ReduceProdOp>>(context);
   attach<SoftmaxOp, softmaxLike<SoftmaxOp>>(context);
   attach<LogSoftmaxOp, softmaxLike<LogSoftmaxOp>>(context);
+  attach<CumSumOp, softmaxLike<CumSumOp>>(context);
   attach<LayerNormOp, layerNormRule>(context);
   attach<TransposeOp, transposeRule>(context);
   attach<ReshapeOp, reshapeRule>(context);

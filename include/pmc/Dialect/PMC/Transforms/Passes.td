@@ -96,15 +96,6 @@ def PMCPartition : Pass<"pmc-partition", "ModuleOp"> {
   }];
 }
 
-def PMCTestShardingRules : Pass<"pmc-test-sharding-rules", "ModuleOp"> {
-  let summary = "Test only: gives matmul, elementwise, softmax and reduce_sum a sharding rule";
-  let description = [{
-    For tests of sharding-rule consumers (pmc-partition) in builds where the
-    ops have no rules yet: attaches minimal ShardingRuleOpInterface models to
-    `pmc.matmul`, the elementwise unary and binary ops, `pmc.softmax` and
-    `pmc.reduce_sum`. An op that already has a rule keeps it.
-  }];
-
 //===----------------------------------------------------------------------===//
 // Sharding: rules, propagation, the default plan
 //===----------------------------------------------------------------------===//
