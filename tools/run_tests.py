@@ -23,7 +23,7 @@ CONFORMANCE_MIN_PASS = 640
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIT = "/usr/lib/llvm-22/bin/lit"
-STAGES = ("lit", "ctest", "pytest", "conformance")
+STAGES = ("lit", "ctest", "pytest", "conformance", "conformance-2dev")
 
 
 class Result:
@@ -105,9 +105,10 @@ def run_pytest(args):
     return status, tail[-1].strip("= ") if tail else detail
 
 
-def run_conformance(args):
+def run_conformance(args, devices=1):
     cmd = [sys.executable, "test/conformance/run_node_tests.py", "--build-dir", args.build_dir,
-           "--jobs", str(args.jobs), "--min-pass", str(args.min_pass)]
+           "--jobs", str(args.jobs), "--min-pass", str(args.min_pass),
+           "--devices", str(devices)]
     if args.conformance_filter:
         cmd += ["--filter", args.conformance_filter]
     code, lines = stream(cmd, env=test_env(args.build_dir))
@@ -121,7 +122,9 @@ def run_conformance(args):
 
 
 RUNNERS = {"lit": run_lit, "ctest": run_ctest, "pytest": run_pytest,
-           "conformance": run_conformance}
+           "conformance": run_conformance,
+           # The same node tests on 2 devices with the default (data parallel) plan.
+           "conformance-2dev": lambda args: run_conformance(args, devices=2)}
 
 
 def main(argv=None):

@@ -177,3 +177,13 @@ func.func @extension(%x: tensor<4x8xf32>, %v: tensor<8xf32>) {
   %c = pmc.cumsum %x {axis = 1 : i64} : tensor<4x8xf32>
   return
 }
+
+// -----
+
+// A reshape of an empty tensor keeps every dimension whole.
+// CHECK-LABEL: func @empty_reshape
+// CHECK: pmc.reshape {{.*}}pmc.sharding_rule = "([i, j, k]) -> ([l, m, n]) {i=0, j=3, k=4, l=3, m=4, n=0} whole={i, j, k, l, m, n}"
+func.func @empty_reshape(%x: tensor<0x3x4xf32>) {
+  %r = pmc.reshape %x : tensor<0x3x4xf32> to tensor<3x4x0xf32>
+  return
+}

@@ -282,6 +282,17 @@ ShardingRule transposeRule(TransposeOp op) {
 ShardingRule reshapeRule(ReshapeOp op) {
   RuleBuilder b(op);
   ArrayRef<int64_t> in = shapeOf(op.getInput()), out = shapeOf(op.getOutput());
+  // An empty tensor has no common refinement worth splitting (and prefix
+  // products of 0 cannot be divided): every dimension stays whole.
+  if (llvm::is_contained(in, 0) || llvm::is_contained(out, 0)) {
+    for (int64_t d = 0, e = in.size(); d < e; ++d)
+      if (in[d] != 1)
+        b.operand(0, d, b.factor(in[d], FactorKind::Whole));
+    for (int64_t d = 0, e = out.size(); d < e; ++d)
+      if (out[d] != 1)
+        b.result(0, d, b.factor(out[d], FactorKind::Whole));
+    return b.finish();
+  }
   SmallVector<int64_t> inDims, outDims;
   for (int64_t d = 0, e = in.size(); d < e; ++d)
     if (in[d] != 1)
