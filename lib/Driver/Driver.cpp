@@ -8,6 +8,7 @@
 #include "pmc/Conversion/Passes.h"
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringRef.h"
 
 void pmc::registerPMCDialects(mlir::DialectRegistry &registry) {
@@ -20,6 +21,16 @@ void pmc::registerPMCPasses() {
   mlir::registerAllPasses();
   mlir::pmc::registerPMCPasses();
   mlir::pmc::registerPMCConversionPasses();
+  // Shardy's spelling of propagation that records every value's origin.
+  mlir::PassPipelineRegistration<>(
+      "pmc-debug-sharding-origins",
+      "Sharding propagation that annotates every value with where its sharding "
+      "came from (pmc-sharding-propagation{debug-sharding-origins})",
+      [](mlir::OpPassManager &pm) {
+        mlir::pmc::PMCShardingPropagationOptions options;
+        options.debugShardingOrigins = true;
+        pm.addPass(mlir::pmc::createPMCShardingPropagation(options));
+      });
 }
 
 int pmc::runDriverSubcommand(int argc, char **argv) {

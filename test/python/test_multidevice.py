@@ -35,9 +35,9 @@ def _megatron_shardings(name, d):
         # product = rows of the stored weight; fc2 (MatMul [hidden, hidden]) by rows.
         return {"fc1_w_0": ("tp", None), "fc1_b_0": ("tp",), "fc2_w_0": ("tp", None)}, (64,)
     if name == "transformer_encoder":
-        layers, heads = [""], 4
+        layers, heads = [""], make_zoo.ATTENTION_HEADS
     elif name == "gpt_decoder":
-        layers, heads = ["l0_", "l1_"], 4
+        layers, heads = ["l0_", "l1_"], make_zoo.ATTENTION_HEADS
     else:
         return None, ()
     s = {}

@@ -86,6 +86,11 @@ class GraphBuilder:
 
 # --- Shared pieces -----------------------------------------------------------
 
+# Heads of the attention models: 8, so tensor parallelism over up to 8 devices
+# splits them evenly.
+ATTENTION_HEADS = 8
+
+
 def _linear(g, x, d_in, d_out, hint):
     """torch-style Linear: MatMul by a [d_in, d_out] weight, then Add the bias."""
     y = g.op("MatMul", [x, g.weight((d_in, d_out), d_in, f"{hint}_w")], f"{hint}_mm")
@@ -211,7 +216,7 @@ def make_resnet_cnn(scale=1, batch=2, seed=SEED):
 def make_transformer_encoder(scale=1, batch=2, seed=SEED):
     """One post-LN encoder layer: x + MHA(x) -> LayerNorm -> + MLP(erf gelu) -> LayerNorm."""
     g = GraphBuilder("transformer_encoder", seed)
-    seq, d, heads = 16, 32 * scale, 4
+    seq, d, heads = 16, 32 * scale, ATTENTION_HEADS
     x = g.input("x", TensorProto.FLOAT, [batch, seq, d])
     a = _attention(g, x, batch, seq, d, heads, "attn")
     h = _layer_norm(g, g.op("Add", [x, a], "res1"), d, "ln1")
@@ -229,7 +234,7 @@ def make_gpt_decoder(scale=1, batch=2, seed=SEED):
     (layer 0 masks with Where on a bool mask, layer 1 adds a 0/-1e9 mask), MLP with
     erf gelu, final LayerNorm and an LM head MatMul to vocabulary logits."""
     g = GraphBuilder("gpt_decoder", seed)
-    seq, d, heads, vocab, layers = 8, 32 * scale, 4, 50 * scale, 2
+    seq, d, heads, vocab, layers = 8, 32 * scale, ATTENTION_HEADS, 50 * scale, 2
     ids = g.input("input_ids", TensorProto.INT64, [batch, seq])
     wte = g.weight((vocab, d), d, "wte")
     wpe = g.weight((seq, d), d, "wpe")

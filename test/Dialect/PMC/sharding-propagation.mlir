@@ -1,5 +1,6 @@
 // RUN: pmc-opt %s -split-input-file --pmc-sharding-propagation | FileCheck %s
 // RUN: pmc-opt %s -split-input-file --pmc-sharding-propagation="debug-sharding-origins" | FileCheck %s --check-prefix=ORIGIN
+// RUN: pmc-opt %s -split-input-file --pmc-debug-sharding-origins | FileCheck %s --check-prefix=ORIGIN
 //
 // Determinism: two runs give the same text, and propagating the output again
 // changes nothing (every annotation is then the user's).

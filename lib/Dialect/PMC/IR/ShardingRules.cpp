@@ -399,6 +399,68 @@ ShardingRule sliceRule(SliceOp op) {
   return b.finish();
 }
 
+/// Unpadded dimensions are shared; a padded one is Whole on both sides (the
+/// pad value and reflections need the whole dimension). A pad value operand
+/// is a scalar.
+ShardingRule padRule(PadOp op) {
+  RuleBuilder b(op);
+  ArrayRef<int64_t> in = shapeOf(op.getInput()), out = shapeOf(op.getOutput());
+  int64_t rank = in.size();
+  for (int64_t d = 0; d < rank; ++d) {
+    if (op.getPads()[d] == 0 && op.getPads()[d + rank] == 0) {
+      int64_t f = b.factor(in[d]);
+      b.operand(0, d, f);
+      b.result(0, d, f);
+      continue;
+    }
+    b.operand(0, d, b.factor(in[d], FactorKind::Whole));
+    b.result(0, d, b.factor(out[d], FactorKind::Whole));
+  }
+  return b.finish();
+}
+
+/// The searched axis is Whole (an index is global); the other dimensions are
+/// shared with the result (which keeps the axis as 1 with keepdims).
+template <typename OpTy> ShardingRule argReduceRule(OpTy op) {
+  RuleBuilder b(op);
+  ArrayRef<int64_t> in = shapeOf(op.getInput());
+  int64_t axis = op.getAxis(), out = 0;
+  for (int64_t d = 0, e = in.size(); d < e; ++d) {
+    if (d == axis) {
+      b.operand(0, d, b.factor(in[d], FactorKind::Whole));
+      if (op.getKeepdims())
+        ++out;
+      continue;
+    }
+    int64_t f = b.factor(in[d]);
+    b.operand(0, d, f);
+    b.result(0, out++, f);
+  }
+  return b.finish();
+}
+
+/// The axis is Whole (indices reach anywhere along it); another dimension is
+/// shared by data, indices and result when data and indices agree on its size,
+/// and Whole otherwise.
+ShardingRule gatherElementsRule(GatherElementsOp op) {
+  RuleBuilder b(op);
+  ArrayRef<int64_t> data = shapeOf(op.getData()), indices = shapeOf(op.getIndices());
+  for (int64_t d = 0, e = data.size(); d < e; ++d) {
+    if (d != op.getAxis() && data[d] == indices[d]) {
+      int64_t f = b.factor(data[d]);
+      b.operand(0, d, f);
+      b.operand(1, d, f);
+      b.result(0, d, f);
+      continue;
+    }
+    b.operand(0, d, b.factor(data[d], FactorKind::Whole));
+    int64_t f = b.factor(indices[d], FactorKind::Whole);
+    b.operand(1, d, f);
+    b.result(0, d, f);
+  }
+  return b.finish();
+}
+
 /// data[:axis] and data[axis+1:] are shared with the result around the
 /// indices' dimensions, which are shared too; data's axis is Whole (any row
 /// may be picked).
@@ -491,4 +553,8 @@ void mlir::pmc::registerShardingRuleModels(MLIRContext *context) {
   attach<ConcatOp, concatRule>(context);
   attach<SliceOp, sliceRule>(context);
   attach<GatherOp, gatherRule>(context);
+  attach<PadOp, padRule>(context);
+  attach<ArgMaxOp, argReduceRule<ArgMaxOp>>(context);
+  attach<ArgMinOp, argReduceRule<ArgMinOp>>(context);
+  attach<GatherElementsOp, gatherElementsRule>(context);
 }
