@@ -63,18 +63,22 @@ def cases(folder, devices):
     mlir = os.path.join(REPO, "test", "Target", "multidevice-megatron.mlir")
     yield ("hand-partitioned megatron mlp (2 blocks, tp=4)", lambda: pmc.compile(mlir),
            megatron_mlp_analytic(4, 8, 2, 4))
-    from test_multidevice import _megatron_shardings  # noqa: PLC0415
     for name in make_zoo.MODEL_NAMES:
         path = os.path.join(folder, f"{name}.onnx")
         onnx.save(make_zoo.BUILDERS[name](batch=8), path)
         yield (f"{name} data parallel x{devices}",
                lambda path=path: pmc.compile(path, devices=devices), {})
-    shardings, _ = _megatron_shardings("mlp", 32)
-    path = os.path.join(folder, "mlp.onnx")
-    yield (f"mlp megatron tp={devices}",
-           lambda: pmc.compile(path, devices=devices, mesh={"tp": devices},
-                               shardings=shardings),
-           megatron_mlp_analytic(8, 64, 1, devices))
+    # Megatron: one all_reduce of batch*seq x hidden per block (the MLP's one
+    # block; each transformer layer's attention and MLP blocks).
+    blocks = {"mlp": (8, 64, 1), "transformer_encoder": (8 * 16, 32, 2),
+              "gpt_decoder": (8 * 8, 32, 4)}
+    for name, (rows, hidden, count) in blocks.items():
+        shardings, _ = make_zoo.megatron_shardings(name)
+        path = os.path.join(folder, f"{name}.onnx")
+        yield (f"{name} megatron tp={devices}",
+               lambda path=path, shardings=shardings: pmc.compile(
+                   path, devices=devices, mesh={"tp": devices}, shardings=shardings),
+               megatron_mlp_analytic(rows, hidden, count, devices))
 
 
 def main(argv=None):

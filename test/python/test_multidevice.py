@@ -26,38 +26,11 @@ DEVICES = (1, 2, 4, 8)
 PLANS = ("dp", "megatron", "dp_tp")
 
 
-def _megatron_shardings(name, d):
-    """Column-then-row Megatron shardings of the zoo model `name` over axis
-    "tp" (ONNX initializer names as make_zoo spells them), and the dimension
-    sizes that `tp` must divide; None when the model has no such layout."""
-    if name == "mlp":
-        # fc1 is a Gemm with transB (weight [hidden, in]): columns of the
-        # product = rows of the stored weight; fc2 (MatMul [hidden, hidden]) by rows.
-        return {"fc1_w_0": ("tp", None), "fc1_b_0": ("tp",), "fc2_w_0": ("tp", None)}, (64,)
-    if name == "transformer_encoder":
-        layers, heads = [""], make_zoo.ATTENTION_HEADS
-    elif name == "gpt_decoder":
-        layers, heads = ["l0_", "l1_"], make_zoo.ATTENTION_HEADS
-    else:
-        return None, ()
-    s = {}
-    for p in layers:
-        for proj in ("q", "k", "v"):  # attention heads: column-parallel q/k/v
-            s[f"{p}attn_{proj}_w_0"] = (None, "tp")
-            s[f"{p}attn_{proj}_b_0"] = ("tp",)
-        s[f"{p}attn_out_w_0"] = ("tp", None)  # row-parallel output projection
-        up, down = (f"{p}mlp_up", f"{p}mlp_down") if p == "" else (f"{p}up", f"{p}down")
-        s[f"{up}_w_0"] = (None, "tp")
-        s[f"{up}_b_0"] = ("tp",)
-        s[f"{down}_w_0"] = ("tp", None)
-    return s, (heads, 4 * d)
-
-
 def _plan(name, model, plan, devices):
     """(compile kwargs, None) or (None, reason to skip)."""
     if plan == "dp" or devices == 1:
         return {"devices": devices}, None
-    shardings, dims = _megatron_shardings(name, 32)
+    shardings, dims = make_zoo.megatron_shardings(name)
     if shardings is None:
         return None, f"{name}: no Megatron tensor-parallel layout for this model"
     inits = {t.name for t in model.graph.initializer}
@@ -121,7 +94,7 @@ def test_partitioned_equals_one_device(batch_zoo, name, devices, plan):
 
 def test_megatron_mlp_has_one_all_reduce(batch_zoo):
     exe = pmc.compile(batch_zoo["mlp"], devices=4, mesh={"tp": 4},
-                      shardings=_megatron_shardings("mlp", 32)[0], verify=True)
+                      shardings=make_zoo.megatron_shardings("mlp")[0], verify=True)
     assert exe.plan_dict["collectives"].get("all_reduce") == 1, exe.plan
     assert exe.verify_report["ok"] and exe.verify_report["max_abs"] < 1e-4
     assert "plan: user (mesh tp=4; " in exe.plan

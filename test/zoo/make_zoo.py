@@ -269,6 +269,35 @@ BUILDERS = {
 }
 
 
+def megatron_shardings(name, scale=1):
+    """Column-then-row (Megatron) shardings over mesh axis "tp" of the zoo model
+    `name`: initializer name -> per-dimension axis (None = whole), and the sizes
+    that tp must divide. (None, ()) when the model has no such layout."""
+    d = 32 * scale
+    if name == "mlp":
+        # fc1 is a Gemm with transB (weight [hidden, in]): columns of the
+        # product = rows of the stored weight; fc2 (MatMul [hidden, hidden]) by rows.
+        return ({"fc1_w_0": ("tp", None), "fc1_b_0": ("tp",), "fc2_w_0": ("tp", None)},
+                (64 * scale,))
+    if name == "transformer_encoder":
+        layers = [""]
+    elif name == "gpt_decoder":
+        layers = ["l0_", "l1_"]
+    else:
+        return None, ()
+    s = {}
+    for p in layers:
+        for proj in ("q", "k", "v"):  # attention heads: column-parallel q/k/v
+            s[f"{p}attn_{proj}_w_0"] = (None, "tp")
+            s[f"{p}attn_{proj}_b_0"] = ("tp",)
+        s[f"{p}attn_out_w_0"] = ("tp", None)  # row-parallel output projection
+        up, down = (f"{p}mlp_up", f"{p}mlp_down") if p == "" else (f"{p}up", f"{p}down")
+        s[f"{up}_w_0"] = (None, "tp")
+        s[f"{up}_b_0"] = ("tp",)
+        s[f"{down}_w_0"] = ("tp", None)
+    return s, (ATTENTION_HEADS, 4 * d)
+
+
 def build_zoo(out_dir, scale=1, names=MODEL_NAMES):
     """Writes `<name>.onnx` for each model into `out_dir`; returns {name: path}."""
     os.makedirs(out_dir, exist_ok=True)
