@@ -279,6 +279,12 @@ def megatron_shardings(name, scale=1):
         # product = rows of the stored weight; fc2 (MatMul [hidden, hidden]) by rows.
         return ({"fc1_w_0": ("tp", None), "fc1_b_0": ("tp",), "fc2_w_0": ("tp", None)},
                 (64 * scale,))
+    if name == "resnet_cnn":
+        # Channel-parallel residual blocks: the first conv of a block splits its
+        # output channels, the second its input channels (a pending sum).
+        return ({"b1a_w_0": ("tp", None, None, None), "b1b_w_0": (None, "tp", None, None),
+                 "b2a_w_0": ("tp", None, None, None), "b2b_w_0": (None, "tp", None, None)},
+                (8,))
     if name == "transformer_encoder":
         layers = [""]
     elif name == "gpt_decoder":
