@@ -27,7 +27,7 @@ int pmc::runCompileCommand(int argc, char **argv) {
       "o", cl::desc("Output file (default: the model's name with .pmc; stdout "
                     "for --emit mlir)"),
       cl::value_desc("file"));
-  cl::opt<std::string> target("target", cl::desc("Target: cpu (cuda: not yet)"),
+  cl::opt<std::string> target("target", cl::desc("Target: cpu or cuda (PTX + launch lists; docs/design/bundle.md)"),
                               cl::init("cpu"));
   cl::opt<int> devices("devices",
                        cl::desc("Number of devices; above 1 the model is "
