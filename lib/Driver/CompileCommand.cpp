@@ -79,6 +79,11 @@ int pmc::runCompileCommand(int argc, char **argv) {
   options.target = target;
   options.devices = devices;
   options.cpu.cpu = cpu;
+  if (verify && options.target == "cuda") {
+    llvm::errs() << "error: --verify runs the bundles; a cuda bundle cannot run on "
+                    "this machine (no CUDA runtime in pmc yet)\n";
+    return 1;
+  }
   std::string error;
   if (!parseInputShapes(inputShapes, options.import, error) ||
       !parseBindings(bindings, options.import, error) ||
