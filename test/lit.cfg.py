@@ -20,3 +20,11 @@ llvm_config.with_environment("PYTHONPATH", os.path.join(config.pmc_obj_root, "py
 tool_dirs = [config.pmc_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["pmc-opt", "pmc-run"], tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+
+# ptxas of the CUDA toolkit assembles the PTX of --target cuda (test/Target/cuda-*);
+# without it those tests (REQUIRES: ptxas) are UNSUPPORTED.
+import shutil
+ptxas = shutil.which("ptxas") or shutil.which("ptxas", path="/usr/local/cuda/bin")
+if ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))

@@ -27,7 +27,7 @@ int pmc::runCompileCommand(int argc, char **argv) {
       "o", cl::desc("Output file (default: the model's name with .pmc; stdout "
                     "for --emit mlir)"),
       cl::value_desc("file"));
-  cl::opt<std::string> target("target", cl::desc("Target: cpu (cuda: not yet)"),
+  cl::opt<std::string> target("target", cl::desc("Target: cpu or cuda (PTX + launch lists; docs/design/bundle.md)"),
                               cl::init("cpu"));
   cl::opt<int> devices("devices",
                        cl::desc("Number of devices; above 1 the model is "
@@ -79,6 +79,11 @@ int pmc::runCompileCommand(int argc, char **argv) {
   options.target = target;
   options.devices = devices;
   options.cpu.cpu = cpu;
+  if (verify && options.target == "cuda") {
+    llvm::errs() << "error: --verify runs the bundles; a cuda bundle cannot run on "
+                    "this machine (no CUDA runtime in pmc yet)\n";
+    return 1;
+  }
   std::string error;
   if (!parseInputShapes(inputShapes, options.import, error) ||
       !parseBindings(bindings, options.import, error) ||

@@ -5,6 +5,7 @@
 #include "pmc/Conversion/Passes.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
 #include "pmc/Target/BundleEmitter.h"
+#include "pmc/Target/CUDA.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -16,10 +17,7 @@
 using namespace mlir;
 
 LogicalResult (::pmc::checkCompileOptions)(Location loc, const CompileOptions &options) {
-  if (options.target == "cuda")
-    return emitError(loc) << "target 'cuda' is not yet supported by this version "
-                             "of pmc (use --target cpu)";
-  if (options.target != "cpu")
+  if (options.target != "cpu" && options.target != "cuda")
     return emitError(loc) << "unknown target '" << options.target
                           << "' (expected cpu or cuda)";
   if (options.devices < 1)
@@ -84,13 +82,21 @@ LogicalResult (::pmc::compileModuleToBundle)(ModuleOp module, const CompileOptio
     return failure();
   if (failed(::pmc::outlineAndLower(module, /*lowerKernels=*/false, configure)))
     return failure();
-  FailureOr<std::string> library =
-      compileKernelsToSharedLibrary(module, options.cpu, configure);
-  if (failed(library))
-    return failure();
   BundleOptions bundleOptions;
   bundleOptions.target = options.target;
   bundleOptions.devices = options.devices;
+  FailureOr<std::string> library = std::string();
+  FailureOr<CUDAKernels> cuda;
+  if (options.target == "cuda") {
+    cuda = compileKernelsToPTX(module, options.cuda, configure);
+    if (failed(cuda))
+      return failure();
+    bundleOptions.cuda = &*cuda;
+  } else {
+    library = compileKernelsToSharedLibrary(module, options.cpu, configure);
+  }
+  if (failed(library))
+    return failure();
   FailureOr<BundleImage> image =
       buildBundleImage(module, std::move(*library), bundleOptions);
   if (failed(image))

@@ -9,6 +9,7 @@
 #include "pmc/Runtime/RankProgram.h"
 
 #include <cstring>
+#include <dlfcn.h>
 #include <thread>
 
 namespace pmc::runtime {
@@ -22,6 +23,17 @@ std::unique_ptr<Session> Session::open(const std::string &path, int rank) {
   return open(path, options);
 }
 
+/// Why a cuda bundle cannot run here: no driver, or no CUDA backend yet.
+static std::string cudaUnavailableMessage() {
+  void *driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+  if (!driver)
+    return "this bundle targets CUDA; no CUDA driver was found (libcuda.so.1 could "
+           "not be loaded)";
+  dlclose(driver);
+  return "this bundle targets CUDA; this runtime cannot execute CUDA bundles yet "
+         "(supported: cpu)";
+}
+
 std::unique_ptr<Session> Session::open(const std::string &path, const SessionOptions &options) {
   std::unique_ptr<Session> s(new Session());
   s->filePath = path;
@@ -30,6 +42,8 @@ std::unique_ptr<Session> Session::open(const std::string &path, const SessionOpt
   try {
     s->reader = bundle::BundleReader::open(path);
     s->info = Manifest::parse(s->reader->section("manifest"));
+    if (s->info.target == "cuda")
+      throw RuntimeError(cudaUnavailableMessage());
     if (s->info.target != "cpu")
       throw RuntimeError("manifest: target '" + s->info.target +
                          "' is not supported by this runtime (supported: cpu)");

@@ -1,10 +1,8 @@
-// RUN: not pmc-opt compile %s --target cuda -o %t.pmc 2>&1 | FileCheck %s --check-prefix=CUDA
 // RUN: not pmc-opt compile %s --devices 0 -o %t.pmc 2>&1 | FileCheck %s --check-prefix=DEVICES
 // RUN: not pmc-opt compile %s --target tpu -o %t.pmc 2>&1 | FileCheck %s --check-prefix=TARGET
 // RUN: not pmc-opt compile %s --emit plan -o %t.pmc 2>&1 | FileCheck %s --check-prefix=EMIT
 // RUN: pmc-opt compile %s --emit mlir | FileCheck %s --check-prefix=MLIR
 
-// CUDA: error: target 'cuda' is not yet supported by this version of pmc
 // DEVICES: error: --devices 0: expected a positive device count
 // TARGET: error: unknown target 'tpu' (expected cpu or cuda)
 // EMIT: error: --emit plan: expected bundle or mlir

@@ -4,6 +4,7 @@
 
 #include "pmc/Import/ONNX/ONNXImporter.h"
 #include "pmc/Target/CPU.h"
+#include "pmc/Target/CUDA.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -17,7 +18,7 @@ namespace pmc {
 
 /// What `pmc-opt compile` and `pmc._compiler.compile` do.
 struct CompileOptions {
-  /// "cpu" (the only one implemented); "cuda" is reported as not yet supported.
+  /// "cpu" or "cuda" (compile-only here: PTX and launches, docs/design/bundle.md).
   std::string target = "cpu";
   /// Device count. Above 1 the module is partitioned (docs/design/parallel.md).
   int devices = 1;
@@ -31,6 +32,8 @@ struct CompileOptions {
   ImportOptions import;
   /// Code generation of the CPU kernels.
   CPUTargetOptions cpu;
+  /// Code generation of the CUDA kernels (--target cuda).
+  CUDATargetOptions cuda;
 };
 
 /// Parses `--input-shape` values (`x=1x128`, or several joined by commas) into

@@ -2,6 +2,8 @@
 #ifndef PMC_TARGET_BUNDLEEMITTER_H
 #define PMC_TARGET_BUNDLEEMITTER_H
 
+#include "pmc/Target/CUDA.h"
+
 #include "mlir/IR/BuiltinOps.h"
 
 #include <string>
@@ -14,6 +16,9 @@ struct BundleOptions {
   std::string target = "cpu";
   /// 1, or the device count the module's pmc.mesh must have.
   int devices = 1;
+  /// Target cuda: the PTX sections and the launches that replace each kernel
+  /// call (`kernelLibrary` is then unused). Must outlive buildBundleImage.
+  const CUDAKernels *cuda = nullptr;
 };
 
 /// The sections of a bundle before they are written (docs/design/bundle.md).

@@ -2,6 +2,7 @@
 #ifndef PMC_TARGET_CPU_H
 #define PMC_TARGET_CPU_H
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 
@@ -28,6 +29,20 @@ struct CPUTargetOptions {
 /// deallocation, loops, and the conversions to LLVM with bare-pointer calls.
 /// `module` must hold only kernels (no @main).
 void buildCPUKernelPipeline(mlir::OpPassManager &pm);
+
+/// Adds the tensor-level half of that pipeline, shared with the CUDA target:
+/// pmc-convert-to-linalg, elementwise fusion, one-shot bufferization and
+/// results to out-params. Kernels come out as functions on memrefs.
+void buildKernelBufferizationPipeline(mlir::OpPassManager &pm);
+
+/// A kernel's zero-element operands and results (other than rank 1) have no
+/// bare-pointer form: inside `func` they become empty constants, in its
+/// signature `tensor<0xT>`, so the entry point still takes one pointer each.
+void dropZeroSizeSignatures(mlir::func::FuncOp func);
+
+/// Rewrites every memref.copy of `module` into linalg.copy (plain loops), so
+/// that no kernel calls MLIR's C runner library.
+void copiesToLinalg(mlir::ModuleOp module);
 
 /// Compiles every function of `module` except @main (the kernels produced by
 /// pmc-outline-kernels) into a host shared library that exports, for each

@@ -76,19 +76,26 @@ public:
 
   /// Adds a buffer for `value`; returns its id, or -1 after an error.
   int64_t addBuffer(Value value, json::Object fields, Operation *at) {
-    auto type = dyn_cast<RankedTensorType>(value.getType());
-    std::string dtype = type ? dtypeName(type.getElementType()) : "";
+    int64_t id = addBufferOfType(value.getType(), std::move(fields), at);
+    if (id >= 0)
+      ids[value] = id;
+    return id;
+  }
+
+  /// Adds a buffer of `type` that no value names (a cuda scratch buffer).
+  int64_t addBufferOfType(Type type, json::Object fields, Operation *at) {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    std::string dtype = tensor ? dtypeName(tensor.getElementType()) : "";
     if (dtype.empty()) {
-      at->emitOpError() << "produces " << value.getType()
+      at->emitOpError() << "produces " << type
                         << ", which the bundle cannot hold (no numpy dtype)";
       return -1;
     }
     int64_t id = buffers.size();
     fields["id"] = id;
     fields["dtype"] = dtype;
-    fields["shape"] = shapeJSON(type);
+    fields["shape"] = shapeJSON(tensor);
     buffers.push_back(std::move(fields));
-    ids[value] = id;
     return id;
   }
 
@@ -305,6 +312,48 @@ static json::Array strArray(ArrayAttr attr) {
   return array;
 }
 
+/// The cuda form of a kernel call: its launches, in order, each naming the
+/// buffers of its arguments; the kernel's scratch buffers become buffers of
+/// kind "scratch" (docs/design/bundle.md).
+static LogicalResult addLaunches(ProgramBuilder &program, func::CallOp call,
+                                 const json::Array &ins, const json::Array &outs,
+                                 const ::pmc::CUDAKernels &cuda) {
+  auto it = cuda.kernels.find(call.getCallee().str());
+  if (it == cuda.kernels.end())
+    return call.emitOpError() << "calls '" << call.getCallee()
+                              << "', which the cuda target did not compile";
+  const ::pmc::GPUKernel &kernel = it->second;
+  std::vector<json::Value> params(ins.begin(), ins.end());
+  params.insert(params.end(), outs.begin(), outs.end());
+  if ((int64_t)params.size() != kernel.numParams)
+    return call.emitOpError() << "passes " << params.size() << " buffers to '"
+                              << call.getCallee() << "', which takes "
+                              << kernel.numParams;
+  for (RankedTensorType type : kernel.scratch) {
+    int64_t id = program.addBufferOfType(type, json::Object{{"kind", "scratch"}}, call);
+    if (id < 0)
+      return failure();
+    params.push_back(id);
+  }
+  auto buffers = [&](const std::vector<int64_t> &indices) {
+    json::Array array;
+    for (int64_t i : indices)
+      array.push_back(params[i]);
+    return array;
+  };
+  auto dim3 = [](const std::array<int64_t, 3> &d) { return json::Array{d[0], d[1], d[2]}; };
+  for (const ::pmc::GPULaunch &launch : kernel.launches)
+    program.commands.push_back(json::Object{{"op", "launch"},
+                                            {"kernel", call.getCallee()},
+                                            {"function", launch.function},
+                                            {"grid", dim3(launch.grid)},
+                                            {"block", dim3(launch.block)},
+                                            {"shared_bytes", launch.sharedBytes},
+                                            {"args", buffers(launch.args)},
+                                            {"writes", buffers(launch.writes)}});
+  return success();
+}
+
 FailureOr<::pmc::BundleImage>
 (::pmc::buildBundleImage)(ModuleOp module, std::string kernelLibrary,
                       const BundleOptions &options) {
@@ -322,7 +371,8 @@ FailureOr<::pmc::BundleImage>
   BundleImage image;
   // The manifest, the rank programs and the kernel library come first;
   // weights are appended as found.
-  image.sections.resize(devices + 2);
+  size_t kernelSections = options.cuda ? options.cuda->ptx.size() : 1;
+  image.sections.resize(devices + 1 + kernelSections);
   ProgramBuilder program(image, mesh);
 
   json::Array inputs, outputs;
@@ -408,10 +458,15 @@ FailureOr<::pmc::BundleImage>
           return failure();
         outs.push_back(id);
       }
-      program.commands.push_back(json::Object{{"op", "kernel"},
-                                              {"symbol", call.getCallee()},
-                                              {"inputs", std::move(ins)},
-                                              {"outputs", std::move(outs)}});
+      if (options.cuda) {
+        if (failed(addLaunches(program, call, ins, outs, *options.cuda)))
+          return failure();
+      } else {
+        program.commands.push_back(json::Object{{"op", "kernel"},
+                                                {"symbol", call.getCallee()},
+                                                {"inputs", std::move(ins)},
+                                                {"outputs", std::move(outs)}});
+      }
     } else if (auto matmul = dyn_cast<MatMulOp>(op)) {
       int64_t c = program.addTemp(matmul.getResult(), matmul);
       if (c < 0)
@@ -486,10 +541,19 @@ FailureOr<::pmc::BundleImage>
       {"target", options.target},
       {"devices", devices},
       {"mesh", json::Object{{"axes", std::move(meshAxes)}}},
-      {"kernel_library", "kernels.cpu"},
       {"inputs", std::move(inputs)},
       {"outputs", std::move(outputs)},
       {"ranks", std::move(ranks)}};
+  if (options.cuda) {
+    json::Array ptx;
+    for (const auto &[chip, text] : options.cuda->ptx)
+      ptx.push_back(json::Object{{"chip", chip}, {"section", "kernels.ptx." + chip}});
+    manifest["cuda"] = json::Object{{"ptx", std::move(ptx)},
+                                    {"kernel_abi", "bare-pointer"},
+                                    {"producer", options.cuda->producer}};
+  } else {
+    manifest["kernel_library"] = "kernels.cpu";
+  }
   if (mesh) {
     // How the plan was chosen (informational; the runtime ignores it).
     json::Object plan;
@@ -524,7 +588,14 @@ FailureOr<::pmc::BundleImage>
     image.sections[1 + r].name = "rank" + std::to_string(r) + ".program";
     image.sections[1 + r].owned = print(std::move(rank));
   }
-  image.sections[1 + devices].name = "kernels.cpu";
-  image.sections[1 + devices].owned = std::move(kernelLibrary);
+  if (options.cuda) {
+    for (auto [i, ptx] : llvm::enumerate(options.cuda->ptx)) {
+      image.sections[1 + devices + i].name = "kernels.ptx." + ptx.first;
+      image.sections[1 + devices + i].owned = ptx.second;
+    }
+  } else {
+    image.sections[1 + devices].name = "kernels.cpu";
+    image.sections[1 + devices].owned = std::move(kernelLibrary);
+  }
   return image;
 }

@@ -64,6 +64,11 @@ static void registerPipelinePasses() {
   });
 }
 
+void ::pmc::buildKernelBufferizationPipeline(OpPassManager &pm) {
+  registerPipelinePasses();
+  (void)parsePassPipeline(kBufferizePipeline, pm);
+}
+
 void ::pmc::buildCPUKernelPipeline(OpPassManager &pm) {
   registerPipelinePasses();
   // The pipelines are fixed strings over registered passes; parsing cannot fail.
@@ -74,7 +79,7 @@ void ::pmc::buildCPUKernelPipeline(OpPassManager &pm) {
 /// memref.copy between buffers with non-identity layouts would become a call
 /// into MLIR's C runner library; the kernels must not depend on it, so every
 /// copy becomes a linalg.copy (plain loops).
-static void copiesToLinalg(ModuleOp module) {
+void ::pmc::copiesToLinalg(ModuleOp module) {
   SmallVector<memref::CopyOp> copies;
   module.walk([&](memref::CopyOp copy) { copies.push_back(copy); });
   for (memref::CopyOp copy : copies) {
@@ -89,7 +94,7 @@ static void copiesToLinalg(ModuleOp module) {
 /// as `memref<4x0xf32>` has no bare-pointer form, so the kernel would not lower.
 /// Such arguments are replaced inside the body by empty constants, such results
 /// become `tensor<0xT>`: the exported entry point still takes one pointer each.
-static void dropZeroSizeSignatures(func::FuncOp func) {
+void ::pmc::dropZeroSizeSignatures(func::FuncOp func) {
   auto isEmpty = [](Type t) {
     auto tensor = dyn_cast<RankedTensorType>(t);
     return tensor && tensor.hasStaticShape() && tensor.getNumElements() == 0 &&
@@ -247,7 +252,7 @@ FailureOr<std::string> (::pmc::compileKernelsToSharedLibrary)(
     }
     if (func.isExternal())
       return func.emitOpError("is a kernel without a body");
-    dropZeroSizeSignatures(func);
+    ::pmc::dropZeroSizeSignatures(func);
     std::string name = func.getSymName().str();
     names.emplace_back(name + "_impl", name);
     func.setSymName(names.back().first);
@@ -265,7 +270,7 @@ FailureOr<std::string> (::pmc::compileKernelsToSharedLibrary)(
   };
   if (failed(runPipeline(kBufferizePipeline)))
     return failure();
-  copiesToLinalg(*kernels);
+  ::pmc::copiesToLinalg(*kernels);
   if (failed(runPipeline(kLowerToLLVMPipeline)))
     return failure();
   if (failed(::pmc::addKernelWrappers(*kernels, names)))

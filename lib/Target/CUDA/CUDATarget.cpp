@@ -1,0 +1,162 @@
+//===- CUDATarget.cpp - kernels -> gpu launches -> NVVM -> PTX -------------===//
+#include "pmc/Target/CUDA.h"
+
+#include "LaunchOutlining.h"
+#include "pmc/Target/CPU.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+
+#include <cstdlib>
+
+using namespace mlir;
+
+/// The name of the one gpu.module that holds every launch of the bundle.
+static constexpr llvm::StringLiteral kGPUModuleName = "pmc_kernels";
+
+/// Loops: each linalg op becomes an scf.parallel over its parallel dimensions
+/// with its reduction dimensions as scf.for loops inside.
+static const char *kLoopsPipeline =
+    "func.func(convert-linalg-to-parallel-loops),canonicalize,cse";
+
+/// The device half: views and loops to plain LLVM, then NVVM with one pointer
+/// per memref argument (all shapes are static); gpu-module-to-binary follows.
+static const char *kDevicePipeline =
+    "gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+    "convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv=true},canonicalize,cse,"
+    "reconcile-unrealized-casts)";
+
+/// The CUDA toolkit whose libdevice the kernels link (math functions).
+static std::string findToolkit(const ::pmc::CUDATargetOptions &options) {
+  if (!options.toolkitPath.empty())
+    return options.toolkitPath;
+  for (const char *var : {"CUDA_ROOT", "CUDA_HOME", "CUDA_PATH"})
+    if (const char *value = std::getenv(var); value && *value)
+      return value;
+  if (llvm::ErrorOr<std::string> ptxas = llvm::sys::findProgramByName("ptxas")) {
+    // <toolkit>/bin/ptxas
+    SmallString<128> dir(*ptxas);
+    llvm::sys::path::remove_filename(dir);
+    llvm::sys::path::remove_filename(dir);
+    return dir.str().str();
+  }
+  return "/usr/local/cuda";
+}
+
+FailureOr<::pmc::CUDAKernels> (::pmc::compileKernelsToPTX)(
+    ModuleOp module, const CUDATargetOptions &options,
+    llvm::function_ref<LogicalResult(PassManager &)> configurePassManager) {
+  MLIRContext *context = module.getContext();
+  Location loc = module.getLoc();
+  if (options.blockSize < 1 || options.blockSize > 1024)
+    return emitError(loc) << "cuda block size " << options.blockSize
+                          << " is out of range (1-1024)";
+  DialectRegistry registry;
+  registry.insert<gpu::GPUDialect, NVVM::NVVMDialect>();
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  registerGPUDialectTranslation(registry);
+  registerNVVMDialectTranslation(registry);
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+  context->appendDialectRegistry(registry);
+  context->loadDialect<gpu::GPUDialect, NVVM::NVVMDialect>();
+
+  OwningOpRef<ModuleOp> kernels = cast<ModuleOp>(module->clone());
+  CUDAKernels result;
+  result.producer = "MLIR/LLVM " LLVM_VERSION_STRING " (gpu-module-to-binary, NVPTX)";
+  for (func::FuncOp func :
+       llvm::make_early_inc_range(kernels->getOps<func::FuncOp>())) {
+    if (func.getSymName() == "main") {
+      func.erase();
+      continue;
+    }
+    if (func.isExternal())
+      return func.emitOpError("is a kernel without a body");
+    result.kernels[func.getSymName().str()].numParams = func.getNumArguments() +
+                                                        func.getNumResults();
+    ::pmc::dropZeroSizeSignatures(func);
+    func.setPublic();
+  }
+
+  auto runPipeline = [&](function_ref<void(OpPassManager &)> build) -> LogicalResult {
+    PassManager pm(context, ModuleOp::getOperationName());
+    build(pm);
+    if (configurePassManager && failed(configurePassManager(pm)))
+      return failure();
+    return pm.run(*kernels);
+  };
+  auto parsed = [&](const char *pipeline) {
+    return [pipeline](OpPassManager &pm) { (void)parsePassPipeline(pipeline, pm); };
+  };
+  if (failed(runPipeline(::pmc::buildKernelBufferizationPipeline)))
+    return failure();
+  ::pmc::copiesToLinalg(*kernels);
+  for (func::FuncOp func : kernels->getOps<func::FuncOp>())
+    if (failed(::pmc::allocsToScratch(func, result.kernels[func.getSymName().str()])))
+      return failure();
+  if (failed(runPipeline(parsed(kLoopsPipeline))))
+    return failure();
+
+  OpBuilder builder(context);
+  builder.setInsertionPointToEnd(kernels->getBody());
+  auto gpuModule = gpu::GPUModuleOp::create(builder, loc, kGPUModuleName);
+  (*kernels)->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                      builder.getUnitAttr());
+  for (func::FuncOp func : llvm::to_vector(kernels->getOps<func::FuncOp>()))
+    if (failed(::pmc::outlineLaunches(func, gpuModule, options.blockSize,
+                                      result.kernels[func.getSymName().str()])))
+      return failure();
+  if (gpuModule.getBody()->getOps<gpu::GPUFuncOp>().empty())
+    return result;
+
+  SmallVector<Attribute> targets;
+  for (const std::string &chip : options.chips)
+    targets.push_back(NVVM::NVVMTargetAttr::get(
+        context, options.optLevel, "nvptx64-nvidia-cuda", chip));
+  gpuModule.setTargetsAttr(builder.getArrayAttr(targets));
+  std::string toolkit = findToolkit(options);
+  SmallString<128> libdevice(toolkit);
+  llvm::sys::path::append(libdevice, "nvvm", "libdevice", "libdevice.10.bc");
+  if (!llvm::sys::fs::exists(libdevice))
+    return emitError(loc) << "the cuda target needs the CUDA toolkit's libdevice, "
+                             "which is not at "
+                          << libdevice
+                          << " (set CUDA_HOME, or put the toolkit's bin/ on PATH)";
+  GpuModuleToBinaryPassOptions binaryOptions;
+  binaryOptions.toolkitPath = toolkit;
+  binaryOptions.linkFiles.push_back(libdevice.str().str());
+  binaryOptions.compilationTarget = "isa";
+  if (failed(runPipeline([&](OpPassManager &pm) {
+        (void)parsePassPipeline(kDevicePipeline, pm);
+        pm.addPass(createGpuModuleToBinaryPass(binaryOptions));
+      })))
+    return failure();
+
+  auto binary = kernels->lookupSymbol<gpu::BinaryOp>(kGPUModuleName);
+  if (!binary)
+    return emitError(loc) << "internal error: gpu-module-to-binary left no binary";
+  for (Attribute attr : binary.getObjects()) {
+    auto object = cast<gpu::ObjectAttr>(attr);
+    auto target = dyn_cast<NVVM::NVVMTargetAttr>(object.getTarget());
+    if (!target)
+      return emitError(loc) << "internal error: a kernel object is not for NVVM";
+    std::string ptx = object.getObject().str();
+    // The serializer NUL-terminates the text.
+    while (!ptx.empty() && ptx.back() == '\0')
+      ptx.pop_back();
+    result.ptx.emplace_back(target.getChip().str(), std::move(ptx));
+  }
+  return result;
+}
