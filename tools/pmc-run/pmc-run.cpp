@@ -272,6 +272,14 @@ int runMain(const Options &o, const std::shared_ptr<runtime::Communicator> &comm
 
 } // namespace
 
+/// Prints "error: <message>" with one write, so that the lines of several MPI
+/// ranks sharing one stderr do not interleave mid-line.
+static void printError(const std::string &message) {
+  std::string line = "error: " + message + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
 int main(int argc, char **argv) {
   Options o;
   try {
@@ -281,7 +289,7 @@ int main(int argc, char **argv) {
       return 0;
     }
   } catch (const std::exception &e) {
-    std::cerr << "error: " << e.what() << "\n";
+    printError(e.what());
     return 1;
   }
   std::shared_ptr<runtime::Communicator> comm;
@@ -290,9 +298,9 @@ int main(int argc, char **argv) {
     return runMain(o, comm);
   } catch (const std::exception &e) {
     if (comm && comm->size() > 1)
-      std::cerr << "error: rank " << comm->rank() << ": " << e.what() << std::endl;
+      printError("rank " + std::to_string(comm->rank()) + ": " + e.what());
     else
-      std::cerr << "error: " << e.what() << std::endl;
+      printError(e.what());
 #ifdef PMC_HAVE_MPI
     // Peers may be blocked in MPI calls that can no longer complete.
     if (auto *mpi = dynamic_cast<runtime::MPICommunicator *>(comm.get());
