@@ -42,5 +42,7 @@ int pmc::runDriverSubcommand(int argc, char **argv) {
     return runImportCommand(argc - 1, argv + 1);
   if (subcommand == "compile")
     return runCompileCommand(argc - 1, argv + 1);
+  if (subcommand == "calibrate")
+    return runCalibrateCommand(argc - 1, argv + 1);
   return -1;
 }
