@@ -535,6 +535,7 @@ LogicalResult Estimator::estimateOp(Operation *op) {
     operandShapes.push_back(*target.getLocalShape(mesh, type.getShape()));
   }
   if (ret) {
+    cost.work.free = true;
     estimate.ops.push_back(cost);
     estimate.commS += cost.comm.seconds;
     return success();

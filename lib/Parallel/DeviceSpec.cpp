@@ -281,7 +281,8 @@ std::string mlir::pmc::printDeviceSpec(const DeviceSpec &spec) {
 Expected<DeviceSpec> mlir::pmc::loadDeviceSpec(StringRef nameOrPath) {
   if (llvm::is_contained(builtinDeviceSpecNames(), nameOrPath))
     return getBuiltinDeviceSpec(nameOrPath);
-  if (!llvm::sys::fs::exists(nameOrPath))
+  bool looksLikePath = nameOrPath.contains('/') || nameOrPath.ends_with(".json");
+  if (!looksLikePath && !llvm::sys::fs::exists(nameOrPath))
     return getBuiltinDeviceSpec(nameOrPath); // The error lists the built-ins.
   auto buffer = llvm::MemoryBuffer::getFile(nameOrPath);
   if (!buffer)

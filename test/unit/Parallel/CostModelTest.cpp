@@ -82,11 +82,27 @@ TEST_F(CostModelTest, MatmulRooflineMemoryBound) {
   EXPECT_CLOSE(work.flops, 268435456.0);
   EXPECT_CLOSE(work.bytes, 33685504.0);
   EXPECT_CLOSE(rooflineSeconds(work, spec), 33685504.0 / 3.35e12 + 5e-6);
-  // f32 with TF32 allowed runs at the tf32 peak; without, at the f32 one.
-  EXPECT_EQ(opWork(mm, shapesOf(mm->getOperands()), shapesOf(mm->getResults()),
-                   CostOptions{/*allowTF32=*/true})
-                .dtype,
-            PeakDType::BF16);
+}
+
+// f32 matrix work runs at the f32 peak (66.9e12), or at the tf32 one
+// (494.7e12) when allowed: 2*512^3 = 268435456 flop, 3*512^2*4 = 3145728 B
+// (0.939 us) -> compute bound at f32 (4.0125 us), memory bound at tf32.
+TEST_F(CostModelTest, Float32MatmulUsesTF32OnlyWhenAllowed) {
+  func::FuncOp func = parse(R"(
+    func.func @f(%a: tensor<512x512xf32>, %b: tensor<512x512xf32>) -> tensor<512x512xf32> {
+      %c = pmc.matmul %a, %b : (tensor<512x512xf32>, tensor<512x512xf32>) -> tensor<512x512xf32>
+      return %c : tensor<512x512xf32>
+    })");
+  auto mm = first<MatMulOp>(func);
+  auto operands = shapesOf(mm->getOperands()), results = shapesOf(mm->getResults());
+  OpWork f32 = opWork(mm, operands, results);
+  EXPECT_EQ(f32.dtype, PeakDType::F32);
+  EXPECT_CLOSE(rooflineSeconds(f32, spec), 268435456.0 / 66.9e12 + 5e-6);
+  CostOptions options;
+  options.allowTF32 = true;
+  OpWork tf32 = opWork(mm, operands, results, options);
+  EXPECT_EQ(tf32.dtype, PeakDType::TF32);
+  EXPECT_CLOSE(rooflineSeconds(tf32, spec), 3145728.0 / 3.35e12 + 5e-6);
 }
 
 // Ring all-reduce of 1e9 bytes over 8 NVLink GPUs:

@@ -1,6 +1,10 @@
 //===- DeviceSpecTest.cpp - built-in specs, JSON round trip, validation ---===//
 #include "pmc/Parallel/DeviceSpec.h"
 
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
+
 #include <gtest/gtest.h>
 
 using namespace mlir::pmc;
@@ -105,4 +109,43 @@ TEST(DeviceSpec, ValidationErrorsNameTheField) {
             "device spec field 'levels[1].latency': missing");
   EXPECT_EQ(errorOf(replace(valid, R"("levels": [)", R"("levels": [], "x": [)")),
             "device spec field 'levels': expected at least one link level");
+}
+
+TEST(DeviceSpec, LoadFromFileOrBuiltin) {
+  llvm::Expected<DeviceSpec> builtin = loadDeviceSpec("a100");
+  ASSERT_TRUE(bool(builtin)) << llvm::toString(builtin.takeError());
+  EXPECT_DOUBLE_EQ(builtin->peak(PeakDType::BF16), 312e12);
+
+  llvm::SmallString<64> path;
+  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("spec", "json", path));
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(path, ec);
+    os << R"({"name": "bad", "peak_flops": {"f32": 1e12}})";
+  }
+  llvm::Expected<DeviceSpec> bad = loadDeviceSpec(path);
+  ASSERT_FALSE(bool(bad));
+  std::string message = llvm::toString(bad.takeError());
+  EXPECT_NE(message.find(path.str().str() + ": device spec field 'vector_flops': missing"),
+            std::string::npos)
+      << message;
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(path, ec);
+    os << printDeviceSpec(llvm::cantFail(getBuiltinDeviceSpec("h200")));
+  }
+  llvm::Expected<DeviceSpec> h200 = loadDeviceSpec(path);
+  ASSERT_TRUE(bool(h200)) << llvm::toString(h200.takeError());
+  EXPECT_DOUBLE_EQ(h200->memoryBandwidth, 4.8e12);
+  llvm::sys::fs::remove(path);
+
+  llvm::Expected<DeviceSpec> missing = loadDeviceSpec("/nonexistent/spec.json");
+  ASSERT_FALSE(bool(missing));
+  EXPECT_NE(llvm::toString(missing.takeError())
+                .find("cannot read device spec '/nonexistent/spec.json'"),
+            std::string::npos);
+  llvm::Expected<DeviceSpec> unknown = loadDeviceSpec("b200");
+  ASSERT_FALSE(bool(unknown));
+  EXPECT_NE(llvm::toString(unknown.takeError()).find("unknown device spec 'b200'"),
+            std::string::npos);
 }
