@@ -18,6 +18,8 @@ void prepareDriverContext(mlir::MLIRContext &context);
 int runImportCommand(int argc, char **argv);
 /// `pmc-opt compile model.onnx [-o model.pmc] [--target cpu] [--emit ...]`.
 int runCompileCommand(int argc, char **argv);
+/// `pmc-opt calibrate --target cpu [-o spec.json] [--quick]`.
+int runCalibrateCommand(int argc, char **argv);
 
 } // namespace pmc
 

@@ -8,6 +8,7 @@
 #include "pmc/Conversion/Passes.h"
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Parallel/TestPasses.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringRef.h"
 
@@ -21,6 +22,7 @@ void pmc::registerPMCPasses() {
   mlir::registerAllPasses();
   mlir::pmc::registerPMCPasses();
   mlir::pmc::registerPMCConversionPasses();
+  mlir::pmc::registerParallelTestPasses();
   // Shardy's spelling of propagation that records every value's origin.
   mlir::PassPipelineRegistration<>(
       "pmc-debug-sharding-origins",
@@ -42,5 +44,7 @@ int pmc::runDriverSubcommand(int argc, char **argv) {
     return runImportCommand(argc - 1, argv + 1);
   if (subcommand == "compile")
     return runCompileCommand(argc - 1, argv + 1);
+  if (subcommand == "calibrate")
+    return runCalibrateCommand(argc - 1, argv + 1);
   return -1;
 }

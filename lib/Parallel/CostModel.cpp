@@ -1,0 +1,659 @@
+//===- CostModel.cpp - roofline, alpha-beta and liveness cost estimates ----===//
+#include "pmc/Parallel/CostModel.h"
+
+#include "pmc/Dialect/PMC/IR/PMCOps.h"
+#include "pmc/Dialect/PMC/IR/ShardingRule.h"
+#include "pmc/Dialect/PMC/Transforms/Reshard.h"
+
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/Format.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::pmc;
+
+namespace pp = mlir::pmc;
+
+//===----------------------------------------------------------------------===//
+// Topology
+//===----------------------------------------------------------------------===//
+
+MeshTopology MeshTopology::map(MeshAttr mesh, const DeviceSpec &spec) {
+  MeshTopology topology;
+  ArrayRef<int64_t> sizes = mesh.getSizes();
+  topology.axisLevel.resize(sizes.size());
+  int64_t stride = 1;
+  for (int64_t a = sizes.size() - 1; a >= 0; --a) {
+    int64_t span = stride * sizes[a];
+    unsigned level = spec.levels.size() - 1;
+    for (auto [i, l] : llvm::enumerate(spec.levels))
+      if (l.devicesPerGroup == 0 || span <= l.devicesPerGroup) {
+        level = i;
+        break;
+      }
+    topology.axisLevel[a] = level;
+    stride = span;
+  }
+  return topology;
+}
+
+unsigned MeshTopology::levelOf(MeshAttr mesh, ArrayRef<StringRef> axes) const {
+  unsigned level = 0;
+  for (StringRef axis : axes)
+    if (std::optional<unsigned> index = mesh.findAxis(axis))
+      level = std::max(level, axisLevel[*index]);
+  return level;
+}
+
+//===----------------------------------------------------------------------===//
+// Collectives
+//===----------------------------------------------------------------------===//
+
+CollectiveCost pp::collectiveCost(Collective kind, double bytes,
+                                             int64_t groupSize, const LinkLevel &level) {
+  if (groupSize <= 1)
+    return {};
+  double p = groupSize, B = level.bandwidth, a = level.latency;
+  double logP = std::ceil(std::log2(p));
+  double ring = 0, tree = INFINITY;
+  switch (kind) {
+  case Collective::AllReduce:
+    ring = 2 * (p - 1) / p * bytes / B + 2 * (p - 1) * a;
+    tree = 2 * bytes / B + 2 * logP * a;
+    break;
+  case Collective::AllGather:
+  case Collective::ReduceScatter:
+    ring = (p - 1) / p * bytes / B + (p - 1) * a;
+    tree = (p - 1) / p * bytes / B + logP * a;
+    break;
+  case Collective::AllToAll:
+    ring = (p - 1) / p * bytes / B + (p - 1) * a;
+    break;
+  }
+  if (tree < ring)
+    return {tree, CollectiveAlgorithm::Tree};
+  return {ring, CollectiveAlgorithm::Ring};
+}
+
+static double elementBytes(Type type) {
+  if (auto shaped = dyn_cast<ShapedType>(type))
+    type = shaped.getElementType();
+  unsigned bits = type.isIntOrFloat() ? type.getIntOrFloatBitWidth() : 32;
+  return std::max(1u, (bits + 7) / 8);
+}
+
+static double product(ArrayRef<int64_t> shape) {
+  double n = 1;
+  for (int64_t s : shape)
+    n *= s;
+  return n;
+}
+
+/// Equal splits and pending reductions (attributes spelled differently, e.g.
+/// a default partial kind written out or not, compare equal).
+static bool sameSharding(ShardingAttr a, ShardingAttr b) {
+  if (a == b)
+    return true;
+  if (a.getRank() != b.getRank() || a.getPartialAxes() != b.getPartialAxes() ||
+      (a.isPartial() && a.getPartialKind() != b.getPartialKind()))
+    return false;
+  for (int64_t d = 0; d < a.getRank(); ++d)
+    if (a.getDimAxes(d) != b.getDimAxes(d))
+      return false;
+  return true;
+}
+
+FailureOr<CommCost> pp::reshardCost(
+    ShardingAttr source, ShardingAttr target, MeshAttr mesh, ArrayRef<int64_t> globalShape,
+    Type elementType, const DeviceSpec &spec, const MeshTopology &topology,
+    llvm::function_ref<InFlightDiagnostic()> emitError) {
+  CommCost cost;
+  if (sameSharding(source, target))
+    return cost;
+  FailureOr<SmallVector<ReshardStep>> plan =
+      planReshard(source, target, mesh, globalShape, emitError);
+  if (failed(plan))
+    return failure();
+  FailureOr<SmallVector<int64_t>> local = source.getLocalShape(mesh, globalShape);
+  if (failed(local)) {
+    emitError() << "sharding " << source << " does not divide the shape";
+    return failure();
+  }
+  SmallVector<int64_t> shape = *local;
+  double elemBytes = elementBytes(elementType);
+  for (const ReshardStep &step : *plan) {
+    int64_t group = 1;
+    for (StringRef axis : step.axes)
+      group *= mesh.getAxisSize(axis);
+    const LinkLevel &level = spec.levels[topology.levelOf(mesh, step.axes)];
+    double before = product(shape) * elemBytes, n = before, sentFactor = 0;
+    Collective kind = Collective::AllReduce;
+    switch (step.kind) {
+    case ReshardStep::Kind::AllReduce:
+      sentFactor = 2.0 * (group - 1) / group;
+      break;
+    case ReshardStep::Kind::ReduceScatter:
+      kind = Collective::ReduceScatter;
+      shape[step.dim] /= group;
+      sentFactor = double(group - 1) / group;
+      break;
+    case ReshardStep::Kind::AllGather:
+      kind = Collective::AllGather;
+      shape[step.dim] *= group;
+      n = before * group;
+      sentFactor = double(group - 1) / group;
+      break;
+    case ReshardStep::Kind::AllToAll:
+      kind = Collective::AllToAll;
+      shape[step.dim] /= group;
+      shape[step.concatDim] *= group;
+      sentFactor = double(group - 1) / group;
+      break;
+    case ReshardStep::Kind::Shard:
+      for (auto [d, axes] : llvm::enumerate(step.shardDims))
+        for (StringRef axis : axes)
+          shape[d] /= mesh.getAxisSize(axis);
+      continue; // A local slice: no communication.
+    }
+    cost.seconds += collectiveCost(kind, n, group, level).seconds;
+    cost.bytesSent += sentFactor * n;
+    cost.collectives += group > 1;
+  }
+  return cost;
+}
+
+//===----------------------------------------------------------------------===//
+// Compute
+//===----------------------------------------------------------------------===//
+
+static PeakDType peakDTypeOf(Type type, const CostOptions &options) {
+  if (auto shaped = dyn_cast<ShapedType>(type))
+    type = shaped.getElementType();
+  if (type.isF64())
+    return PeakDType::F64;
+  if (type.isBF16())
+    return PeakDType::BF16;
+  if (type.isF16())
+    return PeakDType::F16;
+  if (type.isInteger(8))
+    return PeakDType::I8;
+  return type.isF32() && options.allowTF32 ? PeakDType::TF32 : PeakDType::F32;
+}
+
+OpWork pp::opWork(Operation *op, ArrayRef<SmallVector<int64_t>> operandShapes,
+                             ArrayRef<SmallVector<int64_t>> resultShapes,
+                             const CostOptions &options) {
+  OpWork work;
+  if (isa<ConstantOp, ReshapeOp>(op) || op->getNumResults() == 0) {
+    work.free = true;
+    return work;
+  }
+  for (auto [value, shape] : llvm::zip(op->getOperands(), operandShapes))
+    work.bytes += product(shape) * elementBytes(value.getType());
+  for (auto [value, shape] : llvm::zip(op->getResults(), resultShapes))
+    work.bytes += product(shape) * elementBytes(value.getType());
+  Type dtypeSource = op->getNumOperands() ? op->getOperand(0).getType()
+                                          : op->getResult(0).getType();
+  work.dtype = peakDTypeOf(dtypeSource, options);
+  double out = product(resultShapes[0]);
+  double in = operandShapes.empty() ? out : product(operandShapes[0]);
+  if (isa<MatMulOp>(op)) {
+    work.matrix = true;
+    int64_t k = operandShapes[0].empty() ? 1 : operandShapes[0].back();
+    work.flops = 2 * out * k;
+  } else if (isa<ConvOp>(op)) {
+    work.matrix = true;
+    work.flops = 2 * out * product(ArrayRef(operandShapes[1]).drop_front());
+  } else if (isa<MaxPoolOp, AvgPoolOp>(op)) {
+    auto kernel = op->getAttrOfType<DenseI64ArrayAttr>("kernel_shape");
+    work.flops = out * (kernel ? product(kernel.asArrayRef()) : 1);
+  } else if (isa<SoftmaxOp, LogSoftmaxOp>(op)) {
+    work.flops = 5 * out;
+  } else if (isa<LayerNormOp>(op)) {
+    work.flops = 8 * in;
+  } else if (isa<ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp, ReduceProdOp,
+                 ArgMaxOp, ArgMinOp, CumSumOp>(op)) {
+    work.flops = in;
+  } else if (isa<GeluOp>(op)) {
+    work.flops = 8 * out;
+  } else if (isa<ExpOp, LogOp, TanhOp, ErfOp, SigmoidOp, SinOp, CosOp, TanOp, AsinOp,
+                 AcosOp, AtanOp, SinhOp, CoshOp, AsinhOp, AcoshOp, AtanhOp, SoftplusOp,
+                 PowOp, SqrtOp>(op)) {
+    work.flops = 4 * out;
+  } else if (isa<TransposeOp, BroadcastOp, ConcatOp, SliceOp, GatherOp, GatherElementsOp,
+                 PadOp>(op)) {
+    work.flops = 0;
+  } else {
+    work.flops = out;
+  }
+  return work;
+}
+
+double pp::rooflineSeconds(const OpWork &work, const DeviceSpec &spec) {
+  if (work.free)
+    return 0;
+  double peak = work.matrix ? spec.peak(work.dtype) : spec.vectorFlops;
+  return std::max(work.flops / peak, work.bytes / spec.memoryBandwidth) +
+         spec.launchOverhead;
+}
+
+//===----------------------------------------------------------------------===//
+// Per-op shardings, as pmc-partition resolves them (Partition.cpp): parallel
+// factors from the result shardings, reduction factors from the results'
+// partial axes or the operands' current splits; operands resharded to what
+// the factors imply; results resharded from what the op produces to their
+// annotation.
+//===----------------------------------------------------------------------===//
+
+namespace {
+using AxisList = SmallVector<StringRef>;
+
+struct OpShardings {
+  SmallVector<ShardingAttr> operands; // What the op needs of each operand.
+  SmallVector<ShardingAttr> produced; // What it produces before resharding.
+};
+
+std::optional<SmallVector<AxisList>> splitAmongFactors(ArrayRef<StringRef> axes,
+                                                       ArrayRef<int64_t> dimFactors,
+                                                       const ShardingRule &rule,
+                                                       MeshAttr mesh) {
+  SmallVector<AxisList> perFactor(dimFactors.size());
+  size_t next = 0;
+  for (auto [i, factor] : llvm::enumerate(dimFactors)) {
+    int64_t remaining = rule.factors[factor].size;
+    while (next < axes.size() && remaining > 1 &&
+           remaining % mesh.getAxisSize(axes[next]) == 0) {
+      remaining /= mesh.getAxisSize(axes[next]);
+      perFactor[i].push_back(axes[next++]);
+    }
+    if (next < axes.size() && remaining != 1)
+      break;
+  }
+  if (next != axes.size())
+    return std::nullopt;
+  return perFactor;
+}
+
+/// The shardings `op` computes with, given its operands' current shardings
+/// and its results' target shardings; nullopt when the factor split is not a
+/// block split (the caller then computes replicated).
+std::optional<OpShardings> resolveWithRule(Operation *op, const ShardingRule &rule,
+                                           ArrayRef<ShardingAttr> current,
+                                           ArrayRef<ShardingAttr> annotated,
+                                           MeshAttr mesh) {
+  MLIRContext *ctx = op->getContext();
+  SmallVector<AxisList> factorAxes(rule.factors.size());
+  llvm::StringSet<> used;
+  auto assign = [&](int64_t factor, ArrayRef<StringRef> axes) {
+    if (!factorAxes[factor].empty() || axes.empty() ||
+        llvm::any_of(axes, [&](StringRef axis) { return used.contains(axis); }))
+      return;
+    factorAxes[factor].assign(axes.begin(), axes.end());
+    for (StringRef axis : axes)
+      used.insert(axis);
+  };
+  for (auto [r, sharding] : llvm::enumerate(annotated))
+    for (auto [d, dimFactors] : llvm::enumerate(rule.results[r]))
+      if (auto split = splitAmongFactors(sharding.getDimAxes(d), dimFactors, rule, mesh))
+        for (auto [factor, axes] : llvm::zip(dimFactors, *split))
+          if (rule.factors[factor].kind == FactorKind::Parallel)
+            assign(factor, axes);
+  auto operandAxesOf = [&](int64_t factor) -> std::optional<AxisList> {
+    for (auto [i, operandFactors] : llvm::enumerate(rule.operands))
+      for (auto [d, dimFactors] : llvm::enumerate(operandFactors))
+        if (dimFactors.size() == 1 && dimFactors[0] == factor &&
+            !current[i].getDimAxes(d).empty())
+          return current[i].getDimAxes(d);
+    return std::nullopt;
+  };
+  auto fits = [&](int64_t factor, ArrayRef<StringRef> axes) {
+    int64_t parts = 1;
+    for (StringRef axis : axes)
+      parts *= mesh.getAxisSize(axis);
+    return rule.factors[factor].size % parts == 0;
+  };
+  std::optional<PartialKind> partialKind;
+  for (ShardingAttr sharding : annotated) {
+    if (!sharding.isPartial())
+      continue;
+    AxisList pending;
+    for (StringAttr axis : sharding.getPartialAxes())
+      pending.push_back(axis.getValue());
+    for (int64_t f = 0, e = rule.factors.size(); f < e && !pending.empty(); ++f) {
+      const ShardingRule::Factor &factor = rule.factors[f];
+      if (factor.kind != FactorKind::Reduction ||
+          factor.partialKind != sharding.getPartialKind() || !factorAxes[f].empty())
+        continue;
+      AxisList axes;
+      if (std::optional<AxisList> cur = operandAxesOf(f))
+        for (StringRef axis : *cur)
+          if (llvm::is_contained(pending, axis))
+            axes.push_back(axis);
+      if (axes.empty())
+        axes = pending;
+      if (!fits(f, axes))
+        continue;
+      assign(f, axes);
+      for (StringRef axis : factorAxes[f])
+        llvm::erase(pending, axis);
+      partialKind = factor.partialKind;
+    }
+  }
+  for (int64_t f = 0, e = rule.factors.size(); f < e; ++f) {
+    const ShardingRule::Factor &factor = rule.factors[f];
+    if (factor.kind != FactorKind::Reduction || !factorAxes[f].empty() ||
+        (partialKind && *partialKind != factor.partialKind))
+      continue;
+    if (std::optional<AxisList> cur = operandAxesOf(f))
+      if (fits(f, *cur)) {
+        assign(f, *cur);
+        if (!factorAxes[f].empty())
+          partialKind = factor.partialKind;
+      }
+  }
+  auto shardingOf = [&](const ShardingRule::TensorFactors &tensor,
+                        ArrayRef<StringRef> partial) -> std::optional<ShardingAttr> {
+    SmallVector<AxisList> dims;
+    for (const ShardingRule::DimFactors &dimFactors : tensor) {
+      AxisList axes;
+      for (auto [i, factor] : llvm::enumerate(dimFactors)) {
+        if (!axes.empty() && !factorAxes[factor].empty()) {
+          int64_t parts = 1, size = 1;
+          for (int64_t major : ArrayRef(dimFactors).take_front(i)) {
+            for (StringRef axis : factorAxes[major])
+              parts *= mesh.getAxisSize(axis);
+            size *= rule.factors[major].size;
+          }
+          if (parts != size)
+            return std::nullopt;
+        }
+        llvm::append_range(axes, factorAxes[factor]);
+      }
+      dims.push_back(axes);
+    }
+    return ShardingAttr::get(ctx, dims, partial, partialKind.value_or(PartialKind::Sum));
+  };
+  OpShardings result;
+  for (const ShardingRule::TensorFactors &tensor : rule.operands) {
+    std::optional<ShardingAttr> s = shardingOf(tensor, {});
+    if (!s)
+      return std::nullopt;
+    result.operands.push_back(*s);
+  }
+  AxisList partialAxes;
+  for (int64_t f = 0, e = rule.factors.size(); f < e; ++f)
+    if (rule.factors[f].kind == FactorKind::Reduction)
+      llvm::append_range(partialAxes, factorAxes[f]);
+  for (const ShardingRule::TensorFactors &tensor : rule.results) {
+    std::optional<ShardingAttr> s = shardingOf(tensor, partialAxes);
+    if (!s)
+      return std::nullopt;
+    result.produced.push_back(*s);
+  }
+  return result;
+}
+
+/// Walks a function in program order, pricing each op and tracking liveness.
+class Estimator {
+public:
+  Estimator(func::FuncOp func, MeshAttr mesh, const DeviceSpec &spec,
+            const CostOptions &options, const ShardingMap *overrides)
+      : func(func), mesh(mesh), spec(spec), options(options), overrides(overrides),
+        topology(MeshTopology::map(mesh, spec)) {}
+  FailureOr<CostEstimate> run();
+
+private:
+  /// The target sharding of `value` (override, annotation, or replicated).
+  ShardingAttr targetOf(Value value);
+  FailureOr<double> localBytes(Value value, ShardingAttr sharding, Operation *where);
+  /// Reshards operand `i` of `op` to `target`; adds to `comm` and returns the
+  /// bytes of the resharded copy (0 when none is needed).
+  FailureOr<double> reshardOperand(Operation *op, unsigned i, ShardingAttr target,
+                                   CommCost &comm);
+  LogicalResult estimateOp(Operation *op);
+
+  func::FuncOp func;
+  MeshAttr mesh;
+  const DeviceSpec &spec;
+  const CostOptions &options;
+  const ShardingMap *overrides;
+  MeshTopology topology;
+  /// What each value holds on a device now.
+  DenseMap<Value, ShardingAttr> held;
+  /// Live activation bytes per value, and the op of its last use.
+  DenseMap<Value, double> liveBytes;
+  DenseMap<Value, Operation *> lastUse;
+  double live = 0;
+  CostEstimate estimate;
+};
+} // namespace
+
+ShardingAttr Estimator::targetOf(Value value) {
+  if (overrides)
+    if (ShardingAttr s = overrides->lookup(value))
+      return s;
+  ShardingAttr sharding;
+  if (auto arg = dyn_cast<BlockArgument>(value)) {
+    sharding = func.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(), kShardingAttrName);
+  } else {
+    auto result = cast<OpResult>(value);
+    if (auto array = result.getOwner()->getAttrOfType<ArrayAttr>(kShardingsAttrName))
+      if (result.getResultNumber() < array.size())
+        sharding = dyn_cast<ShardingAttr>(array[result.getResultNumber()]);
+  }
+  if (!sharding)
+    sharding = ShardingAttr::getReplicated(value.getContext(),
+                                           cast<RankedTensorType>(value.getType()).getRank());
+  return sharding;
+}
+
+FailureOr<double> Estimator::localBytes(Value value, ShardingAttr sharding,
+                                        Operation *where) {
+  auto type = cast<RankedTensorType>(value.getType());
+  FailureOr<SmallVector<int64_t>> local = sharding.getLocalShape(mesh, type.getShape());
+  if (failed(local)) {
+    where->emitOpError() << "cannot split a value of type " << type << " as " << sharding;
+    return failure();
+  }
+  return product(*local) * elementBytes(type);
+}
+
+FailureOr<double> Estimator::reshardOperand(Operation *op, unsigned i, ShardingAttr target,
+                                            CommCost &comm) {
+  Value value = op->getOperand(i);
+  ShardingAttr source = held.lookup(value);
+  if (sameSharding(source, target))
+    return 0.0;
+  auto type = cast<RankedTensorType>(value.getType());
+  FailureOr<CommCost> cost =
+      reshardCost(source, target, mesh, type.getShape(), type.getElementType(), spec,
+                  topology, [&] { return op->emitOpError() << "operand " << i << ": "; });
+  if (failed(cost))
+    return failure();
+  comm += *cost;
+  return localBytes(value, target, op);
+}
+
+LogicalResult Estimator::estimateOp(Operation *op) {
+  OpCost cost;
+  cost.op = op;
+  double transient = 0;
+  auto ret = dyn_cast<func::ReturnOp>(op);
+  SmallVector<ShardingAttr> needed, produced, annotated;
+  for (OpResult result : op->getResults()) {
+    if (!isa<RankedTensorType>(result.getType()))
+      return op->emitOpError() << "result " << result.getResultNumber()
+                               << " is not a ranked tensor";
+    annotated.push_back(targetOf(result));
+  }
+  if (ret) {
+    for (OpOperand &operand : op->getOpOperands()) {
+      auto s = func.getResultAttrOfType<ShardingAttr>(operand.getOperandNumber(),
+                                                      kShardingAttrName);
+      needed.push_back(s ? s
+                         : ShardingAttr::getReplicated(
+                               op->getContext(),
+                               cast<RankedTensorType>(operand.get().getType()).getRank()));
+    }
+  } else {
+    std::optional<OpShardings> resolved;
+    if (std::optional<ShardingRule> rule = getShardingRule(op);
+        rule && !isa<ConstantOp>(op) && rule->operands.size() == op->getNumOperands() &&
+        rule->results.size() == op->getNumResults()) {
+      SmallVector<ShardingAttr> current =
+          llvm::map_to_vector(op->getOperands(), [&](Value v) { return held.lookup(v); });
+      resolved = resolveWithRule(op, *rule, current, annotated, mesh);
+    }
+    if (resolved) {
+      needed = resolved->operands;
+      produced = resolved->produced;
+    } else if (isa<ConstantOp>(op)) {
+      // Weights are stored per rank already sliced (weight sections).
+      produced = annotated;
+    } else {
+      for (Value v : op->getOperands())
+        needed.push_back(ShardingAttr::getReplicated(
+            op->getContext(), cast<RankedTensorType>(v.getType()).getRank()));
+      for (Value v : op->getResults())
+        produced.push_back(ShardingAttr::getReplicated(
+            op->getContext(), cast<RankedTensorType>(v.getType()).getRank()));
+    }
+  }
+
+  SmallVector<SmallVector<int64_t>> operandShapes, resultShapes;
+  for (auto [i, target] : llvm::enumerate(needed)) {
+    Value value = op->getOperand(i);
+    if (!held.count(value))
+      return op->emitOpError() << "operand " << i << " is not a ranked tensor defined "
+                               << "in the function";
+    FailureOr<double> copy = reshardOperand(op, i, target, cost.comm);
+    if (failed(copy))
+      return failure();
+    transient += *copy;
+    auto type = cast<RankedTensorType>(value.getType());
+    operandShapes.push_back(*target.getLocalShape(mesh, type.getShape()));
+  }
+  if (ret) {
+    cost.work.free = true;
+    estimate.ops.push_back(cost);
+    estimate.commS += cost.comm.seconds;
+    return success();
+  }
+
+  // Results: produced, then resharded to their annotation.
+  double resultBytes = 0;
+  for (OpResult result : op->getResults()) {
+    unsigned i = result.getResultNumber();
+    auto type = cast<RankedTensorType>(result.getType());
+    if (failed(annotated[i].verifyFor(mesh, type.getShape(), [&] {
+          return op->emitOpError() << "result " << i << ": ";
+        })))
+      return failure();
+    FailureOr<SmallVector<int64_t>> local =
+        produced[i].getLocalShape(mesh, type.getShape());
+    if (failed(local))
+      return op->emitOpError() << "result " << i << " of type " << type
+                               << " cannot be split as " << produced[i];
+    resultShapes.push_back(*local);
+    if (!sameSharding(produced[i], annotated[i]) && !result.use_empty()) {
+      FailureOr<CommCost> c = reshardCost(
+          produced[i], annotated[i], mesh, type.getShape(), type.getElementType(), spec,
+          topology, [&] { return op->emitOpError() << "result " << i << ": "; });
+      if (failed(c))
+        return failure();
+      cost.comm += *c;
+      transient += product(*local) * elementBytes(type);
+    }
+    held[result] = annotated[i];
+    FailureOr<double> bytes = localBytes(result, annotated[i], op);
+    if (failed(bytes))
+      return failure();
+    if (isa<ConstantOp>(op)) {
+      estimate.memory.weightBytes += *bytes;
+    } else if (lastUse.count(result)) {
+      liveBytes[result] = *bytes;
+      resultBytes += *bytes;
+    }
+  }
+  cost.work = opWork(op, operandShapes, resultShapes, options);
+  cost.computeS = rooflineSeconds(cost.work, spec);
+
+  // Memory while the op runs: what is live, its resharded copies and results.
+  double during = live + transient + resultBytes;
+  if (during > estimate.memory.peakActivationBytes) {
+    estimate.memory.peakActivationBytes = during;
+    estimate.memory.peakOp = op;
+  }
+  live += resultBytes;
+  for (Value operand : op->getOperands())
+    if (lastUse.lookup(operand) == op) {
+      live -= liveBytes.lookup(operand);
+      liveBytes.erase(operand);
+    }
+  estimate.computeS += cost.computeS;
+  estimate.commS += cost.comm.seconds;
+  estimate.ops.push_back(cost);
+  return success();
+}
+
+FailureOr<CostEstimate> Estimator::run() {
+  if (func.isExternal() || !func.getBody().hasOneBlock())
+    return func.emitOpError("must have a body of a single block to be estimated");
+  Block &body = func.getBody().front();
+  // Last uses (the return keeps the function results alive to the end).
+  for (Operation &op : body)
+    for (Value operand : op.getOperands())
+      lastUse[operand] = &op;
+  for (BlockArgument arg : body.getArguments()) {
+    if (!isa<RankedTensorType>(arg.getType()))
+      return func.emitOpError() << "argument " << arg.getArgNumber()
+                                << " is not a ranked tensor";
+    ShardingAttr sharding = targetOf(arg);
+    if (failed(sharding.verifyFor(mesh, cast<RankedTensorType>(arg.getType()).getShape(),
+                                  [&] {
+                                    return func.emitOpError()
+                                           << "argument " << arg.getArgNumber() << ": ";
+                                  })))
+      return failure();
+    held[arg] = sharding;
+    double bytes = *localBytes(arg, sharding, func);
+    liveBytes[arg] = bytes;
+    live += bytes;
+  }
+  estimate.memory.peakActivationBytes = live;
+  for (Operation &op : body) {
+    if (op.getNumRegions() != 0)
+      return op.emitOpError("has regions, which the cost model does not handle");
+    if (failed(estimateOp(&op)))
+      return failure();
+  }
+  estimate.stepTimeS = estimate.computeS + estimate.commS;
+  estimate.memory.activationMultiplier = options.activationMultiplier;
+  estimate.memoryPerDeviceBytes.assign(mesh.getNumDevices(), estimate.memory.totalBytes());
+  return std::move(estimate);
+}
+
+FailureOr<CostEstimate> pp::estimateCost(func::FuncOp func, MeshAttr mesh,
+                                                    const DeviceSpec &spec,
+                                                    const CostOptions &options,
+                                                    const ShardingMap *shardings) {
+  return Estimator(func, mesh, spec, options, shardings).run();
+}
+
+void pp::printCostEstimate(const CostEstimate &estimate, llvm::raw_ostream &os) {
+  os << llvm::format("%-20s %12s %12s %12s %12s %5s\n", "op", "GFLOP", "MB",
+                     "compute us", "comm us", "coll");
+  for (const OpCost &cost : estimate.ops)
+    os << llvm::format("%-20s %12.4f %12.4f %12.3f %12.3f %5u\n",
+                       cost.op->getName().getStringRef().str().c_str(),
+                       cost.work.flops / 1e9, cost.work.bytes / 1e6, cost.computeS * 1e6,
+                       cost.comm.seconds * 1e6, cost.comm.collectives);
+  os << llvm::format("compute %.3f us, comm %.3f us, step %.3f us\n",
+                     estimate.computeS * 1e6, estimate.commS * 1e6,
+                     estimate.stepTimeS * 1e6);
+  os << llvm::format("memory per device: weights %.0f B, peak activations %.0f B x %g, "
+                     "total %.0f B\n",
+                     estimate.memory.weightBytes, estimate.memory.peakActivationBytes,
+                     estimate.memory.activationMultiplier, estimate.memory.totalBytes());
+}
