@@ -16,6 +16,7 @@
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 #include "pmc/Dialect/PMC/IR/ShardingRule.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Dialect/PMC/Transforms/OpShardings.h"
 #include "pmc/Dialect/PMC/Transforms/Reshard.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -41,30 +42,6 @@ struct ValueInfo {
   RankedTensorType globalType;
 };
 
-/// Splits the axes of one dimension among the factors it is made of, major
-/// first: a minor factor gets axes only once the major one is split fully
-/// (otherwise the ranks' blocks would not be contiguous). Nullopt when the
-/// axes do not fit.
-std::optional<SmallVector<AxisList>> splitAmongFactors(ArrayRef<StringRef> axes,
-                                                       ArrayRef<int64_t> dimFactors,
-                                                       const ShardingRule &rule,
-                                                       MeshAttr mesh) {
-  SmallVector<AxisList> perFactor(dimFactors.size());
-  size_t next = 0;
-  for (auto [i, factor] : llvm::enumerate(dimFactors)) {
-    int64_t remaining = rule.factors[factor].size;
-    while (next < axes.size() && remaining > 1 &&
-           remaining % mesh.getAxisSize(axes[next]) == 0) {
-      remaining /= mesh.getAxisSize(axes[next]);
-      perFactor[i].push_back(axes[next++]);
-    }
-    if (next < axes.size() && remaining != 1)
-      break;
-  }
-  if (next != axes.size())
-    return std::nullopt;
-  return perFactor;
-}
 
 class Partitioner {
 public:
@@ -294,149 +271,32 @@ LogicalResult Partitioner::partitionWithRule(Operation *op, const ShardingRule &
                              << " operands and " << rule.results.size()
                              << " results, but the op has " << op->getNumOperands()
                              << " and " << op->getNumResults();
-  SmallVector<AxisList> factorAxes(rule.factors.size());
-  llvm::StringSet<> used;
-  auto assign = [&](int64_t factor, ArrayRef<StringRef> axes) {
-    if (!factorAxes[factor].empty() || axes.empty() ||
-        llvm::any_of(axes, [&](StringRef axis) { return used.contains(axis); }))
-      return;
-    factorAxes[factor].assign(axes.begin(), axes.end());
-    for (StringRef axis : axes)
-      used.insert(axis);
-  };
-  // Parallel factors: from the results' dimensions.
-  for (auto [r, sharding] : llvm::enumerate(annotated)) {
-    for (auto [d, dimFactors] : llvm::enumerate(rule.results[r])) {
-      std::optional<SmallVector<AxisList>> split =
-          splitAmongFactors(sharding.getDimAxes(d), dimFactors, rule, mesh);
-      if (!split)
-        continue; // Produced unsplit, resharded after the op.
-      for (auto [factor, axes] : llvm::zip(dimFactors, *split))
-        if (rule.factors[factor].kind == FactorKind::Parallel)
-          assign(factor, axes);
-    }
+  SmallVector<ShardingAttr> current;
+  for (Value operand : op->getOperands()) {
+    ShardingAttr sharding = info.lookup(operand).sharding;
+    current.push_back(sharding ? sharding
+                               : ShardingAttr::getReplicated(
+                                     op->getContext(),
+                                     cast<RankedTensorType>(operand.getType()).getRank()));
   }
-  // The current split of an operand dimension made of one factor only.
-  auto operandAxesOf = [&](int64_t factor) -> std::optional<AxisList> {
-    for (auto [i, operandFactors] : llvm::enumerate(rule.operands)) {
-      ShardingAttr current = info.lookup(op->getOperand(i)).sharding;
-      if (!current)
-        continue;
-      for (auto [d, dimFactors] : llvm::enumerate(operandFactors))
-        if (dimFactors.size() == 1 && dimFactors[0] == factor &&
-            !current.getDimAxes(d).empty())
-          return current.getDimAxes(d);
-    }
-    return std::nullopt;
-  };
-  auto fits = [&](int64_t factor, ArrayRef<StringRef> axes) {
-    int64_t parts = 1;
-    for (StringRef axis : axes)
-      parts *= mesh.getAxisSize(axis);
-    return rule.factors[factor].size % parts == 0;
-  };
-  // Reduction factors: the results' pending partial axes, matched to the
-  // factor an operand already splits on them.
-  std::optional<PartialKind> partialKind;
-  for (ShardingAttr sharding : annotated) {
-    if (!sharding.isPartial())
-      continue;
-    SmallVector<StringRef> pending;
-    for (StringAttr axis : sharding.getPartialAxes())
-      pending.push_back(axis.getValue());
-    for (int64_t f = 0, e = rule.factors.size(); f < e && !pending.empty(); ++f) {
-      const ShardingRule::Factor &factor = rule.factors[f];
-      if (factor.kind != FactorKind::Reduction ||
-          factor.partialKind != sharding.getPartialKind() || !factorAxes[f].empty())
-        continue;
-      AxisList axes;
-      if (std::optional<AxisList> current = operandAxesOf(f))
-        for (StringRef axis : *current)
-          if (llvm::is_contained(pending, axis))
-            axes.push_back(axis);
-      if (axes.empty())
-        axes = pending; // No operand split on it yet: all pending axes here.
-      if (!fits(f, axes))
-        continue;
-      assign(f, axes);
-      for (StringRef axis : factorAxes[f])
-        llvm::erase(pending, axis);
-      partialKind = factor.partialKind;
-    }
-  }
-  // Other Reduction factors: split where an operand already is, leaving a
-  // partial result that is reduced after the op (cheaper than gathering the
-  // operand: the result is the smaller tensor).
-  for (int64_t f = 0, e = rule.factors.size(); f < e; ++f) {
-    const ShardingRule::Factor &factor = rule.factors[f];
-    if (factor.kind != FactorKind::Reduction || !factorAxes[f].empty() ||
-        (partialKind && *partialKind != factor.partialKind))
-      continue;
-    if (std::optional<AxisList> current = operandAxesOf(f))
-      if (fits(f, *current)) {
-        assign(f, *current);
-        if (!factorAxes[f].empty())
-          partialKind = factor.partialKind;
-      }
-  }
-
-  // The sharding of a tensor of the op, from its factors.
-  auto shardingOf = [&](const ShardingRule::TensorFactors &tensor, StringRef what,
-                        unsigned index) -> FailureOr<ShardingAttr> {
-    SmallVector<AxisList> dims;
-    for (auto [d, dimFactors] : llvm::enumerate(tensor)) {
-      AxisList axes;
-      for (auto [i, factor] : llvm::enumerate(dimFactors)) {
-        if (!axes.empty() && !factorAxes[factor].empty()) {
-          // A minor factor is split: every more major one must be split fully.
-          int64_t parts = 1;
-          for (int64_t major : ArrayRef(dimFactors).take_front(i))
-            for (StringRef axis : factorAxes[major])
-              parts *= mesh.getAxisSize(axis);
-          int64_t size = 1;
-          for (int64_t major : ArrayRef(dimFactors).take_front(i))
-            size *= rule.factors[major].size;
-          if (parts != size)
-            return op->emitOpError()
-                   << what << " " << index << " dimension " << d
-                   << ": the factor split cannot be expressed as a block split";
-        }
-        llvm::append_range(axes, factorAxes[factor]);
-      }
-      dims.push_back(axes);
-    }
-    return ShardingAttr::get(op->getContext(), dims);
-  };
-
-  for (unsigned i = 0, e = op->getNumOperands(); i < e; ++i) {
-    FailureOr<ShardingAttr> target = shardingOf(rule.operands[i], "operand", i);
-    if (failed(target) || failed(reshardOperand(op, i, *target)))
+  std::optional<OpShardings> resolved =
+      resolveOpShardings(op, rule, current, annotated, mesh);
+  if (!resolved)
+    return op->emitOpError(
+        "its factor split cannot be expressed as a block split of every dimension");
+  for (unsigned i = 0, e = op->getNumOperands(); i < e; ++i)
+    if (failed(reshardOperand(op, i, resolved->operands[i])))
       return failure();
-  }
-  SmallVector<StringRef> partialAxes;
-  for (int64_t f = 0, e = rule.factors.size(); f < e; ++f)
-    if (rule.factors[f].kind == FactorKind::Reduction)
-      llvm::append_range(partialAxes, factorAxes[f]);
-  SmallVector<ShardingAttr> produced;
   SmallVector<RankedTensorType> globalTypes;
   for (OpResult result : op->getResults()) {
     unsigned i = result.getResultNumber();
-    FailureOr<ShardingAttr> dims = shardingOf(rule.results[i], "result", i);
-    if (failed(dims))
-      return failure();
-    SmallVector<AxisList> dimAxes;
-    for (int64_t d = 0; d < dims->getRank(); ++d)
-      dimAxes.push_back(dims->getDimAxes(d));
-    ShardingAttr sharding =
-        ShardingAttr::get(op->getContext(), dimAxes, partialAxes,
-                          partialKind.value_or(PartialKind::Sum));
+    ShardingAttr sharding = resolved->produced[i];
     auto type = cast<RankedTensorType>(result.getType());
     FailureOr<SmallVector<int64_t>> local = sharding.getLocalShape(mesh, type.getShape());
     if (failed(local))
       return op->emitOpError() << "result " << i << " of type " << type
                                << " cannot be split as " << sharding;
     globalTypes.push_back(type);
-    produced.push_back(sharding);
     result.setType(RankedTensorType::get(*local, type.getElementType()));
   }
   if (failed(mlir::verify(op, /*verifyRecursively=*/false))) {
@@ -444,7 +304,7 @@ LogicalResult Partitioner::partitionWithRule(Operation *op, const ShardingRule &
                     "splits a dimension the op's attributes depend on");
     return failure();
   }
-  return finishResults(op, produced, annotated, globalTypes);
+  return finishResults(op, resolved->produced, annotated, globalTypes);
 }
 
 namespace {
