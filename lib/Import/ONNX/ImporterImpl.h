@@ -77,6 +77,10 @@ private:
   mlir::FailureOr<mlir::DenseElementsAttr> constAttr(unsigned i,
                                                      llvm::StringRef what);
   /// Resolves a possibly negative axis against `rank`.
+  /// The reduced axes of a Reduce* node (attribute or input 1, by opset),
+  /// normalized, sorted and unique; all axes when none are given, except with
+  /// noop_with_empty_axes, which gives none.
+  mlir::FailureOr<llvm::SmallVector<int64_t>> reductionAxes(int64_t rank);
   mlir::FailureOr<int64_t> normalizeAxis(int64_t axis, int64_t rank,
                                          llvm::StringRef what);
 

@@ -346,29 +346,12 @@ LogicalResult NodeImporter::importReduceExtension(StringRef op) {
   if (failed(requireInputs(1)))
     return failure();
   Value x = input(0);
-  int64_t rank = shapeOf(x).size();
-  SmallVector<int64_t> axes;
-  if (input(1)) {
-    auto given = constInts(1, "axes");
-    if (failed(given))
-      return failure();
-    axes = *given;
-  } else if (auto given = getInts("axes")) {
-    axes = *given;
-  }
   // With noop_with_empty_axes the reduction is skipped, the elementwise part
   // (abs, square, log, ...) still applies, as in the ONNX reference.
-  if (axes.empty() && !getInt("noop_with_empty_axes", 0))
-    for (int64_t d = 0; d < rank; ++d)
-      axes.push_back(d);
-  for (int64_t &axis : axes) {
-    auto n = normalizeAxis(axis, rank, "axis");
-    if (failed(n))
-      return failure();
-    axis = *n;
-  }
-  llvm::sort(axes);
-  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+  FailureOr<SmallVector<int64_t>> reduced = reductionAxes(shapeOf(x).size());
+  if (failed(reduced))
+    return failure();
+  SmallVector<int64_t> axes = *reduced;
   bool keepdims = getInt("keepdims", 1) != 0;
   auto attrs = [&](bool keep) {
     SmallVector<NamedAttribute> a = {b.getNamedAttr("axes", b.getDenseI64ArrayAttr(axes))};

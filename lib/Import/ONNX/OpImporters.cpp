@@ -499,11 +499,7 @@ LogicalResult NodeImporter::importBatchNorm() {
   return setOutput(0, inferred<AddOp>({*scaled, params[1]}));
 }
 
-LogicalResult NodeImporter::importReduce(StringRef opName) {
-  if (failed(requireInputs(1)))
-    return failure();
-  Value x = input(0);
-  int64_t rank = shapeOf(x).size();
+FailureOr<SmallVector<int64_t>> NodeImporter::reductionAxes(int64_t rank) {
   SmallVector<int64_t> axes;
   if (input(1)) {
     auto given = constInts(1, "axes");
@@ -513,12 +509,9 @@ LogicalResult NodeImporter::importReduce(StringRef opName) {
   } else if (auto given = getInts("axes")) {
     axes = *given;
   }
-  if (axes.empty()) {
-    if (getInt("noop_with_empty_axes", 0))
-      return setOutput(0, x);
+  if (axes.empty() && !getInt("noop_with_empty_axes", 0))
     for (int64_t d = 0; d < rank; ++d)
       axes.push_back(d);
-  }
   for (int64_t &axis : axes) {
     auto n = normalizeAxis(axis, rank, "axis");
     if (failed(n))
@@ -527,8 +520,20 @@ LogicalResult NodeImporter::importReduce(StringRef opName) {
   }
   llvm::sort(axes);
   axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+  return axes;
+}
+
+LogicalResult NodeImporter::importReduce(StringRef opName) {
+  if (failed(requireInputs(1)))
+    return failure();
+  Value x = input(0);
+  FailureOr<SmallVector<int64_t>> axes = reductionAxes(shapeOf(x).size());
+  if (failed(axes))
+    return failure();
+  if (axes->empty()) // noop_with_empty_axes
+    return setOutput(0, x);
   SmallVector<NamedAttribute> attrs = {
-      b.getNamedAttr("axes", b.getDenseI64ArrayAttr(axes))};
+      b.getNamedAttr("axes", b.getDenseI64ArrayAttr(*axes))};
   if (getInt("keepdims", 1))
     attrs.push_back(b.getNamedAttr("keepdims", b.getUnitAttr()));
   FailureOr<Value> result = failure();
