@@ -28,6 +28,14 @@ struct CompileOptions {
   /// `--shard NAME=DIMS`: per graph input or weight (ONNX initializer) name,
   /// the mesh axes of each dimension (missing trailing dimensions replicate).
   std::vector<std::pair<std::string, std::vector<std::vector<std::string>>>> shardings;
+  /// Without mesh/shardings: "auto" (pmc-auto-sharding, docs/design/planner.md)
+  /// or "default" (pmc-default-sharding: data parallel over the batch).
+  std::string plan = "auto";
+  /// The planner's device spec (built-in name or JSON path); empty = h100-sxm
+  /// for --target cuda, cpu for --target cpu.
+  std::string deviceSpec;
+  /// Stop after planning (no propagation/partitioning): `--emit plan`.
+  bool planOnly = false;
   /// Input shapes and bound inputs for the ONNX importer.
   ImportOptions import;
   /// Code generation of the CPU kernels.
