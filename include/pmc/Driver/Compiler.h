@@ -121,6 +121,12 @@ mlir::LogicalResult compileModuleToBundle(mlir::ModuleOp module,
 bool compileModelFile(const std::string &modelPath, const std::string &bundlePath,
                       const CompileOptions &options, std::string &diagnostics);
 
+/// Imports a model file and runs only the planner (pmc-auto-sharding for
+/// options.devices and options.deviceSpec); `planJSON` receives the plan
+/// JSON (docs/design/planner.md). Diagnostics are collected as text.
+bool planModelFile(const std::string &modelPath, const CompileOptions &options,
+                   std::string &planJSON, std::string &diagnostics);
+
 /// Imports a model file and prints it in the pmc dialect into `text`; the
 /// diagnostics are collected as text.
 bool importModelToText(const std::string &modelPath, const ImportOptions &options,
