@@ -204,7 +204,7 @@ LogicalResult (::pmc::partitionModule)(ModuleOp module, const CompileOptions &op
              << options.devices;
     return success();
   }
-  if (!isMultiDevice(options))
+  if (!isMultiDevice(options) && !options.planOnly)
     return success();
   // The subcommands run before pmc-opt registers its passes; the partitioning
   // passes are looked up by name.
