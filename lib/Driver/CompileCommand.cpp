@@ -62,8 +62,25 @@ int pmc::runCompileCommand(int argc, char **argv) {
   cl::opt<std::string> emit("emit",
                             cl::desc("What to write: bundle (default), or mlir "
                                      "(the module after outlining and lowering "
-                                     "to linalg)"),
+                                     "to linalg), or plan (the planner's JSON, "
+                                     "stopping after planning)"),
                             cl::init("bundle"));
+  cl::opt<std::string> plan(
+      "plan",
+      cl::desc("Without --mesh/--shard and with --devices N > 1: auto (the "
+               "planner searches meshes and shardings, docs/design/planner.md) "
+               "or default (data parallel over the batch)"),
+      cl::init("auto"));
+  cl::opt<std::string> deviceSpec(
+      "device-spec",
+      cl::desc("Device spec the planner scores with: h100-sxm, h100-pcie, h200, "
+               "a100, cpu or a spec JSON file (default: h100-sxm for --target "
+               "cuda, cpu for --target cpu)"),
+      cl::value_desc("NAME|FILE"));
+  cl::opt<bool> explain("explain",
+                        cl::desc("Print the planner's choice, predicted time and "
+                                 "memory, and the alternatives with why they lost"),
+                        cl::init(false));
   cl::opt<std::string> cpu("cpu",
                            cl::desc("LLVM CPU the kernels target: host (default) "
                                     "or a name such as x86-64-v2 for portability"),
@@ -79,6 +96,9 @@ int pmc::runCompileCommand(int argc, char **argv) {
   options.target = target;
   options.devices = devices;
   options.cpu.cpu = cpu;
+  options.plan = plan;
+  options.deviceSpec = deviceSpec;
+  options.planOnly = emit == "plan";
   if (verify && options.target == "cuda") {
     llvm::errs() << "error: --verify runs the bundles; a cuda bundle cannot run on "
                     "this machine (no CUDA runtime in pmc yet)\n";
@@ -92,8 +112,8 @@ int pmc::runCompileCommand(int argc, char **argv) {
     llvm::errs() << "error: " << error << "\n";
     return 1;
   }
-  if (emit != "bundle" && emit != "mlir") {
-    llvm::errs() << "error: --emit " << emit << ": expected bundle or mlir\n";
+  if (emit != "bundle" && emit != "mlir" && emit != "plan") {
+    llvm::errs() << "error: --emit " << emit << ": expected bundle, mlir or plan\n";
     return 1;
   }
   mlir::MLIRContext context;
@@ -113,6 +133,39 @@ int pmc::runCompileCommand(int argc, char **argv) {
     return mlir::success();
   };
 
+  auto printExplanation = [&] {
+    if (!explain)
+      return;
+    if (auto text = (*module)->getAttrOfType<mlir::StringAttr>("pmc.plan_explain"))
+      llvm::outs() << text.getValue();
+    else if (auto text = (*module)->getAttrOfType<mlir::StringAttr>("pmc.plan"))
+      llvm::outs() << "plan: " << text.getValue() << "\n";
+    else
+      llvm::outs() << "plan: one device, nothing to plan\n";
+  };
+  if (emit == "plan") {
+    if (options.devices < 1 || !options.mesh.empty() || !options.shardings.empty()) {
+      llvm::errs() << "error: --emit plan: the planner runs without --mesh/--shard\n";
+      return 1;
+    }
+    if (failed(partitionModule(*module, options, configure)))
+      return 1;
+    auto json = (*module)->getAttrOfType<mlir::StringAttr>("pmc.plan_json");
+    if (!json) {
+      llvm::errs() << "error: --emit plan: the model has a mesh already; nothing was planned\n";
+      return 1;
+    }
+    printExplanation();
+    std::string path = outputPath.empty() ? "-" : outputPath.getValue();
+    auto output = mlir::openOutputFile(path, &error);
+    if (!output) {
+      llvm::errs() << "error: " << error << "\n";
+      return 1;
+    }
+    output->os() << json.getValue() << "\n";
+    output->keep();
+    return 0;
+  }
   if (emit == "mlir") {
     if (failed(checkCompileOptions(module->getLoc(), options)) ||
         failed(partitionModule(*module, options, configure)) ||
@@ -137,6 +190,7 @@ int pmc::runCompileCommand(int argc, char **argv) {
   }
   if (failed(compileModuleToBundle(*module, options, bundlePath, configure)))
     return 1;
+  printExplanation();
   if (!verify)
     return 0;
   // The reference: the same model for one device, in a fresh module.

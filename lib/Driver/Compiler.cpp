@@ -135,6 +135,26 @@ bool (::pmc::compileModelFile)(const std::string &modelPath, const std::string &
   return ok;
 }
 
+bool (::pmc::planModelFile)(const std::string &modelPath, const CompileOptions &options,
+                         std::string &planJSON, std::string &diagnostics) {
+  CapturingContext capture;
+  bool ok = false;
+  CompileOptions planning = options;
+  planning.planOnly = true;
+  planning.plan = "auto";
+  OwningOpRef<ModuleOp> module = loadModel(capture.context, modelPath, options.import);
+  if (module && succeeded(partitionModule(*module, planning))) {
+    if (auto json = (*module)->getAttrOfType<StringAttr>("pmc.plan_json")) {
+      planJSON = json.str();
+      ok = true;
+    } else {
+      emitError(module->getLoc()) << "the model has a pmc.mesh already; nothing to plan";
+    }
+  }
+  diagnostics = capture.text;
+  return ok;
+}
+
 bool (::pmc::importModelToText)(const std::string &modelPath, const ImportOptions &options,
                             std::string &text, std::string &diagnostics) {
   CapturingContext capture;

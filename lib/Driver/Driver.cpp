@@ -8,6 +8,7 @@
 #include "pmc/Conversion/Passes.h"
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Parallel/Passes.h"
 #include "pmc/Parallel/TestPasses.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringRef.h"
@@ -23,6 +24,7 @@ void pmc::registerPMCPasses() {
   mlir::pmc::registerPMCPasses();
   mlir::pmc::registerPMCConversionPasses();
   mlir::pmc::registerParallelTestPasses();
+  mlir::pmc::registerPMCParallelPasses();
   // Shardy's spelling of propagation that records every value's origin.
   mlir::PassPipelineRegistration<>(
       "pmc-debug-sharding-origins",

@@ -4,6 +4,7 @@
 
 #include "pmc/Dialect/PMC/IR/PMCAttrs.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
+#include "pmc/Parallel/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -203,7 +204,7 @@ LogicalResult (::pmc::partitionModule)(ModuleOp module, const CompileOptions &op
              << options.devices;
     return success();
   }
-  if (!isMultiDevice(options))
+  if (!isMultiDevice(options) && !options.planOnly)
     return success();
   // The subcommands run before pmc-opt registers its passes; the partitioning
   // passes are looked up by name.
@@ -211,16 +212,35 @@ LogicalResult (::pmc::partitionModule)(ModuleOp module, const CompileOptions &op
   std::call_once(registered, [] { ::pmc::registerPMCPasses(); });
 
   std::string pipeline;
-  if (options.mesh.empty() && options.shardings.empty()) {
-    pipeline = "pmc-default-sharding{devices=" + std::to_string(options.devices) + "},";
-    module->setAttr("pmc.plan_source", StringAttr::get(module.getContext(), "default"));
-  } else if (failed(annotateShardings(module, options))) {
-    return failure();
-  }
-  pipeline += "pmc-sharding-propagation,pmc-partition";
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
   if (configure && failed(configure(pm)))
     return failure();
+  if (options.plan != "auto" && options.plan != "default")
+    return module.emitError() << "--plan " << options.plan << ": expected auto or default";
+  if (options.mesh.empty() && options.shardings.empty()) {
+    if (options.plan == "default") {
+      pipeline = "pmc-default-sharding{devices=" + std::to_string(options.devices) + "},";
+      module->setAttr("pmc.plan_source", StringAttr::get(module.getContext(), "default"));
+    } else {
+      mlir::pmc::PMCAutoShardingOptions autoOptions;
+      autoOptions.devices = options.devices;
+      autoOptions.spec = !options.deviceSpec.empty() ? options.deviceSpec
+                         : options.target == "cuda" ? "h100-sxm"
+                                                    : "cpu";
+      pm.addPass(mlir::pmc::createPMCAutoSharding(autoOptions));
+    }
+  } else if (failed(annotateShardings(module, options))) {
+    return failure();
+  }
+  if (options.planOnly) {
+    if (!module->hasAttr("pmc.plan_json") && options.plan == "auto" &&
+        (!options.mesh.empty() || !options.shardings.empty()))
+      return module.emitError("--emit plan needs the planner: drop --mesh/--shard");
+    if (options.plan == "default")
+      return module.emitError("--emit plan needs --plan auto");
+    return pm.run(module);
+  }
+  pipeline += "pmc-sharding-propagation,pmc-partition";
   std::string errorText;
   llvm::raw_string_ostream errorStream(errorText);
   if (failed(parsePassPipeline(pipeline, pm, errorStream)))

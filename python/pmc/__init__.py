@@ -17,16 +17,16 @@ import tempfile
 
 import numpy as np
 
-from ._compiler_glue import CompileError, compile_bundle, mesh_arg, shard_args
+from ._compiler_glue import CompileError, compile_bundle, mesh_arg, plan_model, shard_args
 from ._compiler_glue import import_model as _import_model_file
 from .bundle import BundleInfo
 from .executable import Executable, TensorSpec
 
 __version__ = "0.1.0"
-__all__ = ["compile", "load", "verify_against_one_device", "import_model", "Executable", "TensorSpec", "CompileError",
+__all__ = ["compile", "plan", "load", "verify_against_one_device", "import_model", "Executable", "TensorSpec", "CompileError",
            "BundleInfo", "__version__"]
 
-_OPTIONS = ("bind", "base_dir")
+_OPTIONS = ("bind", "base_dir", "plan", "device_spec")
 
 
 def _is_model_proto(model):
@@ -168,7 +168,12 @@ def compile(model, devices=1, target="cpu", input_shapes=None, mesh=None, shardi
     Args:
       model: path of a `.onnx` file, or an `onnx.ModelProto`.
       devices: number of devices to plan for. Above 1 without mesh/shardings
-        the compiler's default plan applies (data parallel).
+        the planner chooses the mesh and shardings (see `pmc.plan`).
+      plan: "auto" (the planner, default) or "default" (data parallel over
+        the batch) when no mesh/shardings are given.
+      device_spec: the spec the planner scores with: "h100-sxm", "h100-pcie",
+        "h200", "a100", "cpu" or a spec JSON path (default: cpu for target cpu,
+        h100-sxm for cuda).
       mesh: {axis name: size} in order (product = devices), e.g. {"dp": 2, "tp": 2}.
       shardings: {graph input or initializer name: per-dimension None
         (replicated), an axis name, or a tuple of axis names}; needs mesh.
@@ -212,7 +217,8 @@ def compile(model, devices=1, target="cpu", input_shapes=None, mesh=None, shardi
         mesh_text = mesh_arg(mesh) if mesh else ""
         shards = shard_args(shardings)
         compile_bundle(model_path, bundle_path, target, devices, shapes, bind_paths,
-                       mesh_text, shards)
+                       mesh_text, shards, options.get("plan") or "auto",
+                       options.get("device_spec") or "")
         exe = Executable(bundle_path, _temp_dir=temp_dir)
         if verify:
             if devices == 1 and not mesh:
@@ -233,6 +239,45 @@ def compile(model, devices=1, target="cpu", input_shapes=None, mesh=None, shardi
         import shutil  # noqa: PLC0415
         shutil.rmtree(temp_dir, ignore_errors=True)
         raise
+
+
+def plan(model, devices, target="cpu", input_shapes=None, device_spec=None, **options):
+    """Runs only the planner and returns its plan as a dict.
+
+        p = pmc.plan("gpt.onnx", devices=8, device_spec="h100-sxm")
+        p["mesh"]                                # {"dp": 4, "tp": 2}
+        p["predicted"]["step_time_s"], p["predicted"]["memory_per_device_bytes"]
+        [(a["name"], a["reason"]) for a in p["alternatives"]]
+
+    Keys: devices, device_spec, mesh (axis -> size), stages (1), microbatches
+    (1), schedule ("none"), predicted {step_time_s, compute_s, comm_s,
+    memory_per_device_bytes (per rank), weight_bytes, activation_bytes},
+    shardings {inputs, weights: {name: per-dimension axis lists}},
+    alternatives [{name, mesh, step_time_s, compute_s, comm_s,
+    memory_per_device_bytes, fits, chosen, reason}], search {method,
+    evaluations}. Weight bytes are never read (shapes only).
+    Raises CompileError when no plan fits the device memory.
+    """
+    import json  # noqa: PLC0415
+    unknown = sorted(set(options) - {"base_dir"})
+    if unknown:
+        raise TypeError(f"pmc.plan: unknown option(s) {', '.join(unknown)}")
+    if not isinstance(devices, int) or devices < 1:
+        raise ValueError(f"devices must be a positive integer, got {devices!r}")
+    temp_dir = tempfile.mkdtemp(prefix="pmc-plan-")
+    try:
+        if _is_model_proto(model):
+            model_path = _write_model_proto(model, temp_dir, options.get("base_dir"))
+        else:
+            model_path = os.fspath(model)
+            if not os.path.isfile(model_path):
+                raise CompileError(f"{model_path}: no such model file")
+        text = plan_model(model_path, devices, target, device_spec or "",
+                          _normalize_shapes(input_shapes))
+        return json.loads(text)
+    finally:
+        import shutil  # noqa: PLC0415
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def load(path, rank=0):

@@ -103,7 +103,7 @@ def shard_args(shardings):
 
 
 def compile_bundle(model_path, bundle_path, target, devices, input_shapes, bind_paths,
-                   mesh="", shards=()):
+                   mesh="", shards=(), plan="auto", device_spec=""):
     """Compiles the ONNX file `model_path` into the bundle `bundle_path`.
 
     `input_shapes` maps input names to static shapes; `bind_paths` maps input
@@ -120,6 +120,9 @@ def compile_bundle(model_path, bundle_path, target, devices, input_shapes, bind_
             if mesh or shards:
                 kwargs["mesh"] = mesh
                 kwargs["shards"] = list(shards)
+            if plan != "auto" or device_spec:
+                kwargs["plan"] = plan
+                kwargs["device_spec"] = device_spec
             ext.compile(model_path, bundle_path, target, devices, shapes, **kwargs)
             return
         except TypeError:
@@ -137,7 +140,29 @@ def compile_bundle(model_path, bundle_path, target, devices, input_shapes, bind_
         args += ["--mesh", mesh]
     for shard in shards:
         args += ["--shard", shard]
+    if plan != "auto":
+        args += ["--plan", plan]
+    if device_spec:
+        args += ["--device-spec", device_spec]
     _run_pmc_opt(args)
+
+
+def plan_model(model_path, devices, target, device_spec, input_shapes):
+    """Runs only the planner on `model_path`; returns the plan JSON text."""
+    ext = _extension()
+    shapes = {k: [int(d) for d in v] for k, v in (input_shapes or {}).items()}
+    if ext is not None and hasattr(ext, "plan"):
+        try:
+            return ext.plan(model_path, devices, target, device_spec or "", shapes)
+        except CompileError:
+            raise
+        except RuntimeError as e:
+            raise CompileError(str(e)) from e
+    args = ["compile", model_path, "--emit", "plan", "-o", "-", "--target", target,
+            "--devices", str(devices), *_shape_args(shapes)]
+    if device_spec:
+        args += ["--device-spec", device_spec]
+    return _run_pmc_opt(args)
 
 
 def import_model(model_path, input_shapes):

@@ -83,7 +83,9 @@ class Executable:
     @property
     def plan_dict(self):
         """The plan as a dict: devices, target, mesh, partitioning, plan_source
-        ("user", "default" or "partitioned input"), plan_text (the user's
+        ("user", "auto", "default" or "partitioned input"); for "auto" also
+        planner (the plan JSON of pmc.plan), explain, stages, microbatches,
+        schedule, predicted and alternatives; plan_text (the user's
         annotations or the default plan's `pmc.plan`), collectives (per-rank
         counts by kind) and per-rank command and buffer counts, read from the bundle."""
         if self._plan_dict is None:
@@ -188,7 +190,15 @@ def _plan_of_bundle(path, arena_bytes):
     collectives = {op: n for op, n in (ranks[0]["commands_by_op"] if ranks else {}).items()
                    if op in collective_ops}
     plan = manifest.get("plan") or {}
+    planner = plan.get("planner") or {}
     return {
+        "planner": planner,
+        "explain": plan.get("explain", ""),
+        "stages": planner.get("stages", 1),
+        "microbatches": planner.get("microbatches", 1),
+        "schedule": planner.get("schedule", "none"),
+        "predicted": planner.get("predicted", {}),
+        "alternatives": planner.get("alternatives", []),
         "plan_source": plan.get("source", "none" if devices == 1 else "?"),
         "plan_text": plan.get("text", ""),
         "collectives": collectives,
@@ -223,6 +233,8 @@ def _format_plan(plan):
         lines.append(f"plan: {source}" + (f" ({plan['plan_text']})" if plan["plan_text"] else ""))
         counts = ", ".join(f"{n} {op}" for op, n in sorted(plan["collectives"].items()))
         lines.append(f"collectives per rank: {counts or 'none'}")
+        if plan.get("explain"):
+            lines.append(plan["explain"].rstrip("\n"))
     for r in plan["ranks"]:
         ops = ", ".join(f"{n} {op}" for op, n in sorted(r["commands_by_op"].items()))
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(r["buffers_by_kind"].items()))

@@ -60,10 +60,13 @@ pmc::ImportOptions importOptions(const ShapeMap &inputShapes, const BindMap &bin
 void compile(const std::string &modelPath, const std::string &bundlePath,
              const std::string &target, int devices, const ShapeMap &inputShapes,
              const std::string &cpu, const BindMap &bind, const std::string &mesh,
-             const std::vector<std::string> &shards) {
+             const std::vector<std::string> &shards, const std::string &plan,
+             const std::string &deviceSpec) {
   pmc::CompileOptions options;
   options.target = target;
   options.devices = devices;
+  options.plan = plan;
+  options.deviceSpec = deviceSpec;
   std::string error;
   if ((!mesh.empty() && !pmc::parseMesh(mesh, options, error)) ||
       !pmc::parseShardings(shards, options, error))
@@ -78,6 +81,25 @@ void compile(const std::string &modelPath, const std::string &bundlePath,
   }
   if (!ok)
     throw CompileError(message(diagnostics, "compilation of '" + modelPath + "' failed"));
+}
+
+std::string planModel(const std::string &modelPath, int devices, const std::string &target,
+                      const std::string &deviceSpec, const ShapeMap &inputShapes,
+                      const BindMap &bind) {
+  pmc::CompileOptions options;
+  options.target = target;
+  options.devices = devices;
+  options.deviceSpec = deviceSpec;
+  options.import = importOptions(inputShapes, bind);
+  std::string json, diagnostics;
+  bool ok;
+  {
+    nb::gil_scoped_release release;
+    ok = pmc::planModelFile(modelPath, options, json, diagnostics);
+  }
+  if (!ok)
+    throw CompileError(message(diagnostics, "planning of '" + modelPath + "' failed"));
+  return json;
 }
 
 std::string importModel(const std::string &modelPath, const ShapeMap &inputShapes,
@@ -100,13 +122,19 @@ NB_MODULE(_compiler, m) {
   nb::exception<CompileError>(m, "CompileError", PyExc_RuntimeError);
   m.def("compile", &compile, "model_path"_a, "bundle_path"_a, "target"_a = "cpu",
         "devices"_a = 1, "input_shapes"_a = ShapeMap(), "cpu"_a = "host", "bind"_a = BindMap(),
-        "mesh"_a = "", "shards"_a = std::vector<std::string>(),
+        "mesh"_a = "", "shards"_a = std::vector<std::string>(), "plan"_a = "auto",
+        "device_spec"_a = "",
         "Compiles the model at model_path (.onnx, or .mlir in the pmc dialect) "
         "into the bundle bundle_path. input_shapes maps dynamic inputs to static "
         "shapes, e.g. {'x': [1, 128]}; cpu is the LLVM CPU the kernels target "
         "('host' or e.g. 'x86-64-v2'); bind maps inputs to .npy files whose values "
         "replace them; mesh ('dp=2,tp=2') and shards (['w_fc=,tp', 'x=dp']) are "
-        "pmc-opt's --mesh and --shard. Raises CompileError with the diagnostics.");
+        "pmc-opt's --mesh and --shard; plan ('auto' or 'default') and device_spec "
+        "are --plan and --device-spec. Raises CompileError with the diagnostics.");
+  m.def("plan", &planModel, "model_path"_a, "devices"_a, "target"_a = "cpu",
+        "device_spec"_a = "", "input_shapes"_a = ShapeMap(), "bind"_a = BindMap(),
+        "Runs only the planner (pmc-opt compile --emit plan) and returns the plan "
+        "JSON text. Raises CompileError with the diagnostics.");
   m.def("import_model", &importModel, "model_path"_a, "input_shapes"_a = ShapeMap(),
         "bind"_a = BindMap(),
         "Imports a model and returns it as pmc-dialect MLIR text. Raises "

@@ -29,7 +29,7 @@ PLANS = ("dp", "megatron", "dp_tp")
 def _plan(name, model, plan, devices):
     """(compile kwargs, None) or (None, reason to skip)."""
     if plan == "dp" or devices == 1:
-        return {"devices": devices}, None
+        return {"devices": devices, "plan": "default"}, None
     shardings, dims = make_zoo.megatron_shardings(name)
     if shardings is None:
         return None, f"{name}: no Megatron tensor-parallel layout for this model"

@@ -28,6 +28,14 @@ struct CompileOptions {
   /// `--shard NAME=DIMS`: per graph input or weight (ONNX initializer) name,
   /// the mesh axes of each dimension (missing trailing dimensions replicate).
   std::vector<std::pair<std::string, std::vector<std::vector<std::string>>>> shardings;
+  /// Without mesh/shardings: "auto" (pmc-auto-sharding, docs/design/planner.md)
+  /// or "default" (pmc-default-sharding: data parallel over the batch).
+  std::string plan = "auto";
+  /// The planner's device spec (built-in name or JSON path); empty = h100-sxm
+  /// for --target cuda, cpu for --target cpu.
+  std::string deviceSpec;
+  /// Stop after planning (no propagation/partitioning): `--emit plan`.
+  bool planOnly = false;
   /// Input shapes and bound inputs for the ONNX importer.
   ImportOptions import;
   /// Code generation of the CPU kernels.
@@ -112,6 +120,12 @@ mlir::LogicalResult compileModuleToBundle(mlir::ModuleOp module,
 /// Example: `compileModelFile("mlp.onnx", "mlp.pmc", {}, diagnostics)`.
 bool compileModelFile(const std::string &modelPath, const std::string &bundlePath,
                       const CompileOptions &options, std::string &diagnostics);
+
+/// Imports a model file and runs only the planner (pmc-auto-sharding for
+/// options.devices and options.deviceSpec); `planJSON` receives the plan
+/// JSON (docs/design/planner.md). Diagnostics are collected as text.
+bool planModelFile(const std::string &modelPath, const CompileOptions &options,
+                   std::string &planJSON, std::string &diagnostics);
 
 /// Imports a model file and prints it in the pmc dialect into `text`; the
 /// diagnostics are collected as text.

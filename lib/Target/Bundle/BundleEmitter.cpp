@@ -569,6 +569,14 @@ FailureOr<::pmc::BundleImage>
         plan["text"] = printed;
       }
     }
+    // The planner's JSON and explanation (pmc-auto-sharding).
+    if (auto json = module->getAttrOfType<StringAttr>("pmc.plan_json"))
+      if (llvm::Expected<json::Value> parsed = json::parse(json.getValue()))
+        plan["planner"] = std::move(*parsed);
+      else
+        llvm::consumeError(parsed.takeError());
+    if (auto explain = module->getAttrOfType<StringAttr>("pmc.plan_explain"))
+      plan["explain"] = explain.str();
     manifest["plan"] = std::move(plan);
   }
   auto print = [](json::Value value) {

@@ -1,0 +1,480 @@
+//===- Planner.cpp - automatic sharding search over meshes and weights ---===//
+#include "pmc/Parallel/Planner.h"
+
+#include "pmc/Dialect/PMC/IR/PMCAttrs.h"
+#include "pmc/Dialect/PMC/IR/PMCOps.h"
+#include "pmc/Dialect/PMC/Transforms/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <chrono>
+#include <map>
+
+using namespace mlir;
+using namespace mlir::pmc;
+
+namespace {
+
+/// The function planned: @main, else the first public function with a body.
+func::FuncOp plannedFunction(ModuleOp module) {
+  if (auto main = module.lookupSymbol<func::FuncOp>("main"))
+    if (!main.isExternal())
+      return main;
+  for (auto func : module.getOps<func::FuncOp>())
+    if (!func.isExternal() && !func.isPrivate())
+      return func;
+  return {};
+}
+
+std::string constantName(ConstantOp constant, unsigned index) {
+  if (auto name = constant->getAttrOfType<StringAttr>("pmc.name"))
+    return name.str();
+  if (auto loc = dyn_cast<NameLoc>(constant.getLoc()))
+    return loc.getName().str();
+  return "constant#" + std::to_string(index);
+}
+
+/// The weights of `func` in program order, with their consumers.
+std::vector<std::pair<PlannedWeight, ConstantOp>> findWeights(func::FuncOp func) {
+  std::vector<std::pair<PlannedWeight, ConstantOp>> weights;
+  unsigned index = 0;
+  func.walk([&](ConstantOp constant) {
+    unsigned position = index++;
+    auto type = dyn_cast<RankedTensorType>(constant.getType());
+    if (!type || type.getRank() < 2)
+      return;
+    int64_t rank = type.getRank();
+    bool matmul = false, conv = false;
+    for (Operation *user : constant->getUsers()) {
+      matmul |= isa<MatMulOp>(user);
+      conv |= isa<ConvOp>(user);
+    }
+    if (!matmul && !conv)
+      return;
+    PlannedWeight weight;
+    weight.name = constantName(constant, position);
+    weight.shape.assign(type.getShape().begin(), type.getShape().end());
+    // Matmul B: columns (output features) then rows (contraction); conv
+    // filter: output then input channels.
+    if (matmul)
+      weight.dims = {rank - 1, rank - 2};
+    else
+      weight.dims = {0, 1};
+    weights.emplace_back(std::move(weight), constant);
+  });
+  return weights;
+}
+
+std::string shapeText(ArrayRef<int64_t> shape) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  llvm::interleave(shape, os, "x");
+  return text;
+}
+
+std::string meshName(int64_t dp, int64_t tp) {
+  if (tp == 1)
+    return dp == 1 ? "single device" : "data parallel (dp=" + std::to_string(dp) + ")";
+  if (dp == 1)
+    return "tensor parallel (tp=" + std::to_string(tp) + ")";
+  return "dp=" + std::to_string(dp) + " x tp=" + std::to_string(tp);
+}
+
+MeshAttr makeMesh(MLIRContext *context, int64_t dp, int64_t tp) {
+  SmallVector<StringAttr> names;
+  SmallVector<int64_t> sizes;
+  if (dp > 1 || tp == 1) {
+    names.push_back(StringAttr::get(context, "dp"));
+    sizes.push_back(dp);
+  }
+  if (tp > 1) {
+    names.push_back(StringAttr::get(context, "tp"));
+    sizes.push_back(tp);
+  }
+  return MeshAttr::get(context, names, sizes);
+}
+
+/// The sharding of weight `w` under `choice` on a mesh with `tp` (null when
+/// the chosen dimension does not divide; the caller skips such choices).
+ShardingAttr weightSharding(MLIRContext *context, const PlannedWeight &w, int choice,
+                            int64_t tp) {
+  SmallVector<SmallVector<StringRef>> dims(w.shape.size());
+  if (choice >= 0) {
+    int64_t dim = w.dims[choice];
+    if (tp <= 1 || w.shape[dim] % tp != 0)
+      return {};
+    dims[dim].push_back("tp");
+  }
+  return ShardingAttr::get(context, dims);
+}
+
+ShardingAttr inputSharding(MLIRContext *context, RankedTensorType type, int64_t dp) {
+  SmallVector<SmallVector<StringRef>> dims(type.getRank());
+  if (dp > 1 && type.getRank() >= 1 && type.getDimSize(0) % dp == 0)
+    dims[0].push_back("dp");
+  return ShardingAttr::get(context, dims);
+}
+
+/// Writes the mesh and the candidate's shardings onto `module` (its planned
+/// function's arguments and weights). Invalid choices were filtered before.
+void annotate(ModuleOp module, int64_t dp, int64_t tp, ArrayRef<int> choices) {
+  MLIRContext *context = module.getContext();
+  module->setAttr(kMeshAttrName, makeMesh(context, dp, tp));
+  func::FuncOp func = plannedFunction(module);
+  for (unsigned i = 0; i < func.getNumArguments(); ++i)
+    if (auto type = dyn_cast<RankedTensorType>(func.getArgument(i).getType()))
+      func.setArgAttr(i, kShardingAttrName, inputSharding(context, type, dp));
+  auto weights = findWeights(func);
+  for (auto [index, entry] : llvm::enumerate(weights)) {
+    ShardingAttr sharding = weightSharding(context, entry.first, choices[index], tp);
+    if (!sharding)
+      sharding = ShardingAttr::getReplicated(context, entry.first.shape.size());
+    entry.second->setAttr(kShardingsAttrName, ArrayAttr::get(context, {sharding}));
+  }
+}
+
+std::string gib(double bytes) { return llvm::formatv("{0:F2} GiB", bytes / (1ull << 30)); }
+std::string mb(double bytes) { return llvm::formatv("{0:F1} MB", bytes / 1e6); }
+std::string ms(double seconds) { return llvm::formatv("{0:F3} ms", seconds * 1e3); }
+
+/// Ordering of candidates: plans that fit first, then step time, then (for
+/// plans that do not fit) memory. Ties keep the earlier candidate.
+bool better(const PlanCandidate &a, const PlanCandidate &b) {
+  if (a.fits != b.fits)
+    return a.fits;
+  double x = a.fits ? a.stepTimeS : a.memoryPerDeviceBytes.front();
+  double y = b.fits ? b.stepTimeS : b.memoryPerDeviceBytes.front();
+  return x < y * (1 - 1e-9);
+}
+
+/// Scores candidates of one module; counts evaluations and caches them.
+class Scorer {
+public:
+  Scorer(ModuleOp module, const PlannerOptions &options, unsigned &evaluations)
+      : module(module), options(options), evaluations(evaluations) {}
+
+  FailureOr<PlanCandidate> score(int64_t dp, int64_t tp, ArrayRef<int> choices) {
+    auto key = std::make_tuple(dp, tp, std::vector<int>(choices.begin(), choices.end()));
+    auto it = cache.find(key);
+    if (it != cache.end())
+      return it->second;
+    ++evaluations;
+    OwningOpRef<ModuleOp> clone(module.clone());
+    annotate(*clone, dp, tp, choices);
+    PassManager pm(module.getContext(), ModuleOp::getOperationName());
+    pm.enableVerifier(false);
+    pm.addPass(createPMCShardingPropagation());
+    if (failed(pm.run(*clone)))
+      return failure();
+    MeshAttr mesh = (*clone)->getAttrOfType<MeshAttr>(kMeshAttrName);
+    FailureOr<CostEstimate> estimate =
+        estimateCost(plannedFunction(*clone), mesh, options.spec, options.cost);
+    if (failed(estimate))
+      return failure();
+    PlanCandidate candidate;
+    candidate.name = meshName(dp, tp);
+    candidate.dp = dp;
+    candidate.tp = tp;
+    candidate.choices.assign(choices.begin(), choices.end());
+    candidate.stepTimeS = estimate->stepTimeS;
+    candidate.computeS = estimate->computeS;
+    candidate.commS = estimate->commS;
+    candidate.weightBytes = estimate->memory.weightBytes;
+    candidate.activationBytes =
+        estimate->memory.peakActivationBytes * estimate->memory.activationMultiplier;
+    candidate.memoryPerDeviceBytes = estimate->memoryPerDeviceBytes;
+    if (candidate.memoryPerDeviceBytes.empty())
+      candidate.memoryPerDeviceBytes.push_back(estimate->memory.totalBytes());
+    for (const OpCost &op : estimate->ops) {
+      candidate.commBytes += op.comm.bytesSent;
+      candidate.collectives += op.comm.collectives;
+    }
+    double need = *llvm::max_element(candidate.memoryPerDeviceBytes);
+    candidate.fits = need <= options.spec.memoryBytes;
+    if (!candidate.fits)
+      candidate.reason = "needs " + gib(need) + " per device, " +
+                         gib(options.spec.memoryBytes) + " available";
+    cache.emplace(std::move(key), candidate);
+    return candidate;
+  }
+
+private:
+  ModuleOp module;
+  const PlannerOptions &options;
+  unsigned &evaluations;
+  std::map<std::tuple<int64_t, int64_t, std::vector<int>>, PlanCandidate> cache;
+};
+
+/// The choices valid for weight `w` on `tp`: -1 (replicated) and the
+/// dimensions that divide.
+SmallVector<int, 3> validChoices(const PlannedWeight &w, int64_t tp) {
+  SmallVector<int, 3> result = {-1};
+  if (tp > 1)
+    for (auto [i, dim] : llvm::enumerate(w.dims))
+      if (w.shape[dim] % tp == 0)
+        result.push_back(i);
+  return result;
+}
+
+/// Megatron's seed: a forward walk marks values split over tp on their last
+/// dimension; a weight whose matmul reads a split activation is row-split
+/// (index 1), else column-split (index 0). Conv filters alternate likewise.
+std::vector<int> megatronSeed(func::FuncOp func,
+                              const std::vector<std::pair<PlannedWeight, ConstantOp>> &weights,
+                              int64_t tp) {
+  llvm::DenseMap<Operation *, unsigned> weightIndex;
+  for (auto [i, entry] : llvm::enumerate(weights))
+    weightIndex[entry.second] = i;
+  std::vector<int> choices(weights.size(), -1);
+  llvm::DenseSet<Value> split;
+  func.walk([&](Operation *op) {
+    if (isa<ConstantOp>(op))
+      return;
+    bool anySplit = llvm::any_of(op->getOperands(), [&](Value v) { return split.contains(v); });
+    bool resultSplit = anySplit;
+    if (isa<MatMulOp, ConvOp>(op) && op->getNumOperands() >= 2) {
+      Operation *def = op->getOperand(1).getDefiningOp();
+      auto it = def ? weightIndex.find(def) : weightIndex.end();
+      if (it != weightIndex.end()) {
+        bool inputSplit = split.contains(op->getOperand(0));
+        int want = inputSplit ? 1 : 0;
+        auto valid = validChoices(weights[it->second].first, tp);
+        if (!llvm::is_contained(valid, want))
+          want = llvm::is_contained(valid, 1 - want) ? 1 - want : -1;
+        if (choices[it->second] == -1)
+          choices[it->second] = want;
+        resultSplit = (want == 0) || (want == -1 && inputSplit);
+      }
+    }
+    if (resultSplit)
+      for (Value result : op->getResults())
+        split.insert(result);
+  });
+  return choices;
+}
+
+/// Calls `body` with every combination of `options[i]` (odometer order).
+template <typename Fn>
+void forEachCombination(ArrayRef<SmallVector<int, 3>> options, Fn body) {
+  std::vector<unsigned> digit(options.size(), 0);
+  std::vector<int> values(options.size());
+  while (true) {
+    for (size_t i = 0; i < options.size(); ++i)
+      values[i] = options[i][digit[i]];
+    body(values);
+    size_t i = 0;
+    for (; i < options.size(); ++i) {
+      if (++digit[i] < options[i].size())
+        break;
+      digit[i] = 0;
+    }
+    if (i == options.size())
+      return;
+  }
+}
+
+/// Combinations above this are not enumerated exactly (auto search).
+constexpr double kExactLimit = 81;
+/// Exhaustive search refuses more than this many combinations per mesh.
+constexpr double kExhaustiveLimit = 59049; // 3^10
+
+} // namespace
+
+std::vector<PlannedWeight> mlir::pmc::collectPlannedWeights(ModuleOp module) {
+  std::vector<PlannedWeight> result;
+  if (func::FuncOp func = plannedFunction(module))
+    for (auto &entry : findWeights(func))
+      result.push_back(entry.first);
+  return result;
+}
+
+FailureOr<PlanCandidate> mlir::pmc::scorePlan(ModuleOp module, const PlannerOptions &options,
+                                              int64_t dp, int64_t tp, ArrayRef<int> choices) {
+  unsigned evaluations = 0;
+  Scorer scorer(module, options, evaluations);
+  return scorer.score(dp, tp, choices);
+}
+
+FailureOr<Plan> mlir::pmc::searchPlan(ModuleOp module, const PlannerOptions &options) {
+  auto start = std::chrono::steady_clock::now();
+  func::FuncOp func = plannedFunction(module);
+  if (!func)
+    return module.emitError("pmc-auto-sharding: the module has no @main or public "
+                            "function to plan");
+  if (options.devices < 1)
+    return module.emitError() << "pmc-auto-sharding: devices must be >= 1, got "
+                              << options.devices;
+  auto weights = findWeights(func);
+  Plan plan;
+  plan.devices = options.devices;
+  plan.specName = options.spec.name;
+  plan.memoryBytes = options.spec.memoryBytes;
+  // Layer classes: weights with the same shape, consumer and Megatron role
+  // (on the largest tp) are tied in the coordinate descent.
+  std::vector<int> roles = megatronSeed(func, weights, options.devices);
+  std::map<std::string, unsigned> classes;
+  for (auto [i, entry] : llvm::enumerate(weights)) {
+    Operation *user = *entry.second->getUsers().begin();
+    std::string key = shapeText(entry.first.shape) + "|" +
+                      user->getName().getStringRef().str() + "|" + std::to_string(roles[i]);
+    entry.first.cls = classes.try_emplace(key, classes.size()).first->second;
+    plan.weights.push_back(entry.first);
+  }
+  unsigned numClasses = classes.size();
+
+  Scorer scorer(module, options, plan.evaluations);
+  std::vector<std::string> methods;
+  // Meshes: dp descending (pure data parallel first, pure tensor last).
+  for (int64_t dp = options.devices; dp >= 1; --dp) {
+    if (options.devices % dp != 0)
+      continue;
+    int64_t tp = options.devices / dp;
+    SmallVector<SmallVector<int, 3>> valid;
+    double combinations = 1;
+    for (auto &entry : weights) {
+      valid.push_back(validChoices(entry.first, tp));
+      combinations *= valid.back().size();
+    }
+    std::optional<PlanCandidate> best;
+    LogicalResult status = success();
+    auto consider = [&](ArrayRef<int> choices) {
+      FailureOr<PlanCandidate> candidate = scorer.score(dp, tp, choices);
+      if (failed(candidate)) {
+        status = failure();
+        return;
+      }
+      if (!best || better(*candidate, *best))
+        best = *candidate;
+    };
+    std::string method;
+    if (tp == 1) {
+      consider(std::vector<int>(weights.size(), -1));
+      method = "single";
+    } else if (options.exhaustive || combinations <= kExactLimit) {
+      if (combinations > kExhaustiveLimit)
+        return module.emitError() << "pmc-auto-sharding{search=exhaustive}: "
+                                  << llvm::formatv("{0:E}", combinations)
+                                  << " combinations on " << meshName(dp, tp)
+                                  << " is too many to enumerate";
+      forEachCombination(valid, [&](ArrayRef<int> choices) { consider(choices); });
+      method = "exact";
+    } else {
+      // Per class, the options every member allows.
+      SmallVector<SmallVector<int, 3>> classValid(numClasses);
+      std::vector<bool> seen(numClasses, false);
+      for (auto [i, entry] : llvm::enumerate(weights)) {
+        unsigned c = plan.weights[i].cls;
+        if (!seen[c]) {
+          classValid[c] = valid[i];
+          seen[c] = true;
+        } else {
+          llvm::erase_if(classValid[c], [&](int v) { return !llvm::is_contained(valid[i], v); });
+        }
+      }
+      auto expand = [&](ArrayRef<int> perClass) {
+        std::vector<int> choices(weights.size());
+        for (size_t i = 0; i < weights.size(); ++i)
+          choices[i] = perClass[plan.weights[i].cls];
+        return choices;
+      };
+      double classCombinations = 1;
+      for (auto &v : classValid)
+        classCombinations *= v.size();
+      if (classCombinations <= kExactLimit) {
+        forEachCombination(classValid,
+                           [&](ArrayRef<int> perClass) { consider(expand(perClass)); });
+        method = "exact over " + std::to_string(numClasses) + " layer classes";
+      } else {
+        // Seeds: Megatron (per class, the role's choice when allowed), all
+        // replicated, all column-split; then coordinate descent over classes.
+        std::vector<int> seeds[3];
+        for (unsigned c = 0; c < numClasses; ++c) {
+          int role = -1;
+          for (size_t i = 0; i < weights.size(); ++i)
+            if (plan.weights[i].cls == c)
+              role = roles[i];
+          seeds[0].push_back(llvm::is_contained(classValid[c], role) ? role : -1);
+          seeds[1].push_back(-1);
+          seeds[2].push_back(llvm::is_contained(classValid[c], 0) ? 0 : -1);
+        }
+        std::vector<int> current;
+        std::optional<PlanCandidate> currentScore;
+        for (auto &seed : seeds) {
+          FailureOr<PlanCandidate> scored = scorer.score(dp, tp, expand(seed));
+          if (failed(scored))
+            return failure();
+          if (!currentScore || better(*scored, *currentScore)) {
+            currentScore = *scored;
+            current = seed;
+          }
+        }
+        unsigned rounds = 0;
+        for (bool improved = true; improved && rounds < 4; ++rounds) {
+          improved = false;
+          for (unsigned c = 0; c < numClasses; ++c) {
+            for (int option : classValid[c]) {
+              if (option == current[c])
+                continue;
+              std::vector<int> trial = current;
+              trial[c] = option;
+              FailureOr<PlanCandidate> scored = scorer.score(dp, tp, expand(trial));
+              if (failed(scored))
+                return failure();
+              if (better(*scored, *currentScore)) {
+                currentScore = *scored;
+                current = trial;
+                improved = true;
+              }
+            }
+          }
+        }
+        consider(expand(current));
+        method = "coordinate descent over " + std::to_string(numClasses) +
+                 " layer classes (" + std::to_string(rounds) + " rounds)";
+      }
+    }
+    if (failed(status))
+      return failure();
+    methods.push_back(meshName(dp, tp) + ": " + method);
+    plan.alternatives.push_back(*best);
+  }
+  plan.method = llvm::join(methods, "; ");
+
+  const PlanCandidate *chosen = &plan.alternatives.front();
+  for (const PlanCandidate &candidate : plan.alternatives)
+    if (better(candidate, *chosen))
+      chosen = &candidate;
+  if (!chosen->fits)
+    return module.emitError() << "pmc-auto-sharding: no plan for " << options.devices
+                              << " devices fits in " << gib(options.spec.memoryBytes)
+                              << " per device (" << options.spec.name
+                              << "); the smallest, " << chosen->name << ", "
+                              << chosen->reason;
+  plan.chosen = *chosen;
+  for (PlanCandidate &candidate : plan.alternatives) {
+    if (!candidate.fits || &candidate == chosen)
+      continue;
+    double ratio = candidate.stepTimeS / chosen->stepTimeS;
+    double commDelta = candidate.commS - chosen->commS;
+    double computeDelta = candidate.computeS - chosen->computeS;
+    std::string why;
+    if (commDelta >= computeDelta)
+      why = "communication " + ms(candidate.commS) + " vs " + ms(chosen->commS) + " (" +
+            std::to_string(candidate.collectives) + " collectives, " +
+            mb(candidate.commBytes) + " sent per device)";
+    else
+      why = "compute " + ms(candidate.computeS) + " vs " + ms(chosen->computeS) +
+            " (less of the work is split)";
+    candidate.reason = llvm::formatv("{0:F2}x slower: ", ratio).str() + why;
+  }
+  plan.chosen.reason = "chosen";
+  for (PlanCandidate &candidate : plan.alternatives)
+    if (&candidate == chosen)
+      candidate.reason = "chosen";
+  plan.searchSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return plan;
+}
