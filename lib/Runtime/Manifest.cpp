@@ -3,6 +3,7 @@
 #include "pmc/Runtime/Manifest.h"
 #include "Json.h"
 
+#include <algorithm>
 #include <set>
 
 namespace pmc::runtime {
@@ -70,7 +71,117 @@ std::vector<TensorSpec> parseSpecs(const json::json &root, const char *key) {
   }
   return specs;
 }
+
+/// The names of a `microbatched_*` list, each naming one of `specs`, which
+/// are marked microbatched.
+void markMicrobatched(const json::json &pipeline, const char *key,
+                      std::vector<TensorSpec> &specs, const char *what) {
+  const std::string where = std::string("manifest: pipeline: field '") + key + "'";
+  if (!pipeline.contains(key) || pipeline[key].is_null())
+    return;
+  const json::json &list = pipeline[key];
+  if (!list.is_array())
+    throw RuntimeError(where + " must be a list of " + what + " names");
+  for (const json::json &n : list) {
+    if (!n.is_string())
+      throw RuntimeError(where + " must be a list of " + what + " names, got " + n.dump());
+    std::string name = n.get<std::string>();
+    auto it = std::find_if(specs.begin(), specs.end(),
+                           [&](const TensorSpec &t) { return t.name == name; });
+    if (it == specs.end()) {
+      std::string known;
+      for (const TensorSpec &t : specs)
+        known += (known.empty() ? "'" : ", '") + t.name + "'";
+      throw RuntimeError(where + ": '" + name + "' is not a graph " + what + " (the " +
+                         what + "s are " + (known.empty() ? "none" : known) + ")");
+    }
+    if (it->microbatched)
+      throw RuntimeError(where + ": '" + name + "' is listed twice");
+    it->microbatched = true;
+  }
+}
+
+/// Parses the `pipeline` object into `m.pipeline` and checks it against the
+/// mesh and the specs.
+void parsePipeline(const json::json &root, Manifest &m) {
+  const json::json &o = root["pipeline"];
+  const std::string where = "manifest: pipeline";
+  if (!o.is_object())
+    throw RuntimeError(where + " must be an object, got " + o.dump());
+  PipelineSpec p;
+  p.stages = json::getInt(o, "stages", where);
+  if (p.stages < 1)
+    throw RuntimeError(where + ": field 'stages' must be at least 1, got " +
+                       std::to_string(p.stages));
+  if (o.contains("axis"))
+    p.axis = json::getString(o, "axis", where);
+  p.microbatches = json::getInt(o, "microbatches", where);
+  if (p.microbatches < 1)
+    throw RuntimeError(where + ": field 'microbatches' must be at least 1, got " +
+                       std::to_string(p.microbatches));
+  p.schedule = parseScheduleKind(json::getString(o, "schedule", where),
+                                 where + ": field 'schedule'");
+  int axis = m.mesh.axisIndex(p.axis);
+  if (axis < 0 && p.stages > 1)
+    throw RuntimeError(where + ": " + std::to_string(p.stages) +
+                       " stages need the mesh axis '" + p.axis + "', but the mesh is " +
+                       m.mesh.toString());
+  if (axis > 0)
+    throw RuntimeError(where + ": the pipeline axis '" + p.axis +
+                       "' must be the first axis of the mesh " + m.mesh.toString());
+  if (axis == 0 && m.mesh.axes[0].size != p.stages)
+    throw RuntimeError(where + ": field 'stages' is " + std::to_string(p.stages) +
+                       " but the mesh axis '" + p.axis + "' has size " +
+                       std::to_string(m.mesh.axes[0].size));
+  m.pipeline = p; // microbatchShape() below reads it
+  markMicrobatched(o, "microbatched_inputs", m.inputs, "input");
+  markMicrobatched(o, "microbatched_outputs", m.outputs, "output");
+  for (const auto *list : {&m.inputs, &m.outputs}) {
+    const char *kind = list == &m.inputs ? "input" : "output";
+    for (const TensorSpec &spec : *list) {
+      std::string w = std::string("manifest: ") + kind + " '" + spec.name + "'";
+      for (const auto &dim : spec.sharding)
+        if (std::find(dim.begin(), dim.end(), p.axis) != dim.end())
+          throw RuntimeError(w + ": sharding " + shardingToString(spec.sharding) +
+                             " names the pipeline axis '" + p.axis + "'");
+      if (!spec.microbatched)
+        continue;
+      if (spec.shape.empty() || spec.shape[0] % p.microbatches)
+        throw RuntimeError(w + " is microbatched but its dimension 0 (shape " +
+                           shapeToString(spec.shape) + ") is not divisible by " +
+                           std::to_string(p.microbatches) + " microbatches");
+      checkSharding(spec.sharding, m.microbatchShape(spec), m.mesh,
+                    w + " (one microbatch, " + shapeToString(m.microbatchShape(spec)) + ")");
+    }
+  }
+  const json::json &outs = root["outputs"];
+  for (size_t i = 0; i < m.outputs.size(); ++i) {
+    std::string w = "manifest: outputs[" + std::to_string(i) + "] '" + m.outputs[i].name + "'";
+    int64_t stage = json::getInt(outs[i], "stage", w);
+    if (stage < 0 || stage >= p.stages)
+      throw RuntimeError(w + ": field 'stage' is " + std::to_string(stage) +
+                         ", out of range [0, " + std::to_string(p.stages) + ")");
+    m.outputs[i].stage = stage;
+  }
+}
 } // namespace
+
+int64_t Manifest::stageOf(int rank) const {
+  if (!pipeline || mesh.axisIndex(pipeline->axis) != 0)
+    return 0;
+  return mesh.coordinates(rank)[0];
+}
+
+std::vector<int64_t> Manifest::microbatchShape(const TensorSpec &spec) const {
+  std::vector<int64_t> shape = spec.shape;
+  if (pipeline && spec.microbatched && !shape.empty())
+    shape[0] /= pipeline->microbatches;
+  return shape;
+}
+
+std::vector<int64_t> Manifest::stepShape(const TensorSpec &spec) const {
+  return runtime::localShape(microbatchShape(spec), spec.sharding, mesh);
+}
 
 Manifest Manifest::parse(std::string_view text) {
   json::json root = json::parse(text, "manifest");
@@ -101,6 +212,15 @@ Manifest Manifest::parse(std::string_view text) {
       checkSharding(spec.sharding, spec.shape, m.mesh,
                     std::string("manifest: ") + (list == &m.inputs ? "input" : "output") +
                         " '" + spec.name + "'");
+  if (root.contains("pipeline") && !root["pipeline"].is_null()) {
+    parsePipeline(root, m);
+  } else {
+    for (size_t i = 0; i < m.outputs.size(); ++i)
+      if (root["outputs"][i].contains("stage"))
+        throw RuntimeError("manifest: outputs[" + std::to_string(i) + "] '" +
+                           m.outputs[i].name +
+                           "': field 'stage' needs a 'pipeline' in the manifest");
+  }
 
   const json::json &ranks = json::field(root, "ranks", where);
   if (!ranks.is_array())

@@ -5,10 +5,12 @@
 #include "pmc/Bundle/Bundle.h"
 #include "pmc/Runtime/Communicator.h"
 #include "pmc/Runtime/Error.h"
+#include "pmc/Runtime/TransferCommands.h"
 
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <map>
 
 namespace pmc::runtime {
 
@@ -117,10 +119,10 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
                              " is out of range (the manifest has " +
                              std::to_string(manifest.inputs.size()) + " inputs)");
         const TensorSpec &spec = manifest.inputs[in];
-        if (spec.dtype != b.dtype || spec.localShape(manifest.mesh) != b.shape)
+        if (spec.dtype != b.dtype || manifest.stepShape(spec) != b.shape)
           throw RuntimeError(where + ": does not match manifest input '" + spec.toString() +
-                             "' (local shape " +
-                             shapeToString(spec.localShape(manifest.mesh)) + ")");
+                             "' (" + (manifest.pipeline ? "step" : "local") + " shape " +
+                             shapeToString(manifest.stepShape(spec)) + ")");
         b.input = static_cast<int>(in);
         break;
       }
@@ -183,8 +185,11 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
     const json::json &cmds = json::field(root, "commands", "program");
     if (!cmds.is_array())
       throw RuntimeError("program: field 'commands' must be a list");
-    ValidateContext ctx{buffers, kernels, manifest.mesh, rank};
+    ValidateContext ctx{buffers, kernels, manifest.mesh, rank,
+                        manifest.pipeline ? &*manifest.pipeline : nullptr};
     std::vector<int> writer(buffers.size(), -1);
+    std::map<int64_t, int> tagUser; // transfer tag -> command
+
     for (size_t i = 0; i < cmds.size(); ++i) {
       std::unique_ptr<Command> cmd = parseCommand(cmds[i], static_cast<int>(i));
       cmd->validate(ctx);
@@ -211,6 +216,12 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
                       buffers[r].describe() + ")");
         writer[id] = static_cast<int>(i);
       }
+      if (auto *t = dynamic_cast<const TransferCommand *>(cmd.get())) {
+        auto [it, fresh] = tagUser.emplace(t->tag(), static_cast<int>(i));
+        if (!fresh)
+          cmd->fail("tag " + std::to_string(t->tag()) + " is already used by command " +
+                    std::to_string(it->second) + " (a tag names one transfer edge)");
+      }
       p->scratchSize = std::max(p->scratchSize, cmd->scratchBytes());
       p->commandList.push_back(std::move(cmd));
     }
@@ -221,24 +232,45 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
       throw RuntimeError("program: 'outputs' lists " + std::to_string(outs.size()) +
                          " buffers, the manifest declares " +
                          std::to_string(manifest.outputs.size()) + " outputs");
+    const int64_t stage = manifest.stageOf(rank);
+    std::vector<int> computed; // the outputs this program computes
     for (size_t i = 0; i < outs.size(); ++i) {
       std::string where = "outputs[" + std::to_string(i) + "]";
+      const TensorSpec &spec = manifest.outputs[i];
+      p->microbatchedOutputs.push_back(spec.microbatched);
+      // Pipeline bundles: -1 exactly for the outputs of other stages.
+      if (manifest.pipeline && spec.stage != stage) {
+        if (outs[i] != -1)
+          throw RuntimeError(where + ": output '" + spec.name + "' is computed by stage " +
+                             std::to_string(spec.stage) + ", not by this rank's stage " +
+                             std::to_string(stage) + "; expected -1");
+        p->outputIds.push_back(-1);
+        continue;
+      }
       if (outs[i] < 0 || outs[i] >= static_cast<int64_t>(buffers.size()))
         throw RuntimeError(where + ": buffer " + std::to_string(outs[i]) +
-                           " does not exist");
+                           " does not exist" +
+                           (manifest.pipeline ? " (output '" + spec.name +
+                                                    "' is computed by this rank's stage " +
+                                                    std::to_string(stage) + ")"
+                                              : std::string()));
       const BufferDesc &b = buffers[outs[i]];
-      const TensorSpec &spec = manifest.outputs[i];
-      if (b.dtype != spec.dtype || b.shape != spec.localShape(manifest.mesh))
+      if (b.dtype != spec.dtype || b.shape != manifest.stepShape(spec))
         throw RuntimeError(where + ": " + b.describe() + " does not match manifest output '" +
-                           spec.toString() + "' (local shape " +
-                           shapeToString(spec.localShape(manifest.mesh)) + ")");
+                           spec.toString() + "' (" + (manifest.pipeline ? "step" : "local") +
+                           " shape " + shapeToString(manifest.stepShape(spec)) + ")");
       if (buffers[b.root].kind == BufferKind::Temp && writer[b.root] < 0)
         throw RuntimeError(where + ": " + b.describe() + " is never written");
       p->outputIds.push_back(b.id);
+      computed.push_back(b.id);
     }
+    p->readsInputs.assign(manifest.inputs.size(), false);
+    for (const BufferDesc &b : buffers)
+      if (b.kind == BufferKind::Input)
+        p->readsInputs[b.input] = true;
 
-    p->arenaPlan = assignOffsets(
-        computeLifetimes(buffers, p->commandList, p->outputIds), buffers.size());
+    p->arenaPlan =
+        assignOffsets(computeLifetimes(buffers, p->commandList, computed), buffers.size());
   } catch (const bundle::BundleError &e) {
     throw RuntimeError(section + ": " + withoutPath(e, reader.path()));
   } catch (const RuntimeError &e) {
@@ -268,8 +300,7 @@ void RankProgram::allocate() {
   staging = alignedAlloc(stagingSize);
 }
 
-std::vector<HostTensor> RankProgram::run(const std::vector<const void *> &inputs,
-                                         Communicator &comm) {
+std::vector<void *> RankProgram::bind(const std::vector<const void *> &inputs) {
   std::vector<void *> ptrs(bufferTable.size(), nullptr);
   std::vector<void *> fed(stagingOffsets.size(), nullptr);
   for (const BufferDesc &b : bufferTable) {
@@ -303,30 +334,78 @@ std::vector<HostTensor> RankProgram::run(const std::vector<const void *> &inputs
   for (const BufferDesc &b : bufferTable)
     if (b.kind == BufferKind::View)
       ptrs[b.id] = ptrs[b.root];
+  return ptrs;
+}
 
-  ExecContext ctx{ptrs.data(), scratch, comm};
+void RankProgram::execute(const std::vector<void *> &ptrs, Communicator &comm,
+                          int64_t microbatch) {
+  ExecContext ctx{ptrs.data(), scratch, comm, microbatch};
   for (const std::unique_ptr<Command> &cmd : commandList) {
-    if (faults.any()) {
+    if (faults.any() && faults.atMicrobatch == microbatch) {
       if (faults.failRank == rankIndex && faults.failAtCommand == cmd->index)
         throw RuntimeError(sectionName + ": " + cmd->where() +
-                           ": test hook: rank " + std::to_string(rankIndex) +
-                           " fails here (PMC_TEST_FAIL_RANK)");
+                           ": test hook: rank " + std::to_string(rankIndex) + " fails here" +
+                           (microbatch ? " in microbatch " + std::to_string(microbatch) : "") +
+                           " (PMC_TEST_FAIL_RANK)");
       if (faults.stallRank == rankIndex && faults.stallAtCommand == cmd->index)
         comm.stall("test hook PMC_TEST_STALL_RANK, before " + cmd->where());
     }
     cmd->execute(ctx);
   }
+}
 
-  std::vector<HostTensor> results;
-  for (int id : outputIds) {
-    const BufferDesc &b = bufferTable[id];
-    HostTensor t;
+std::vector<HostTensor> RankProgram::run(const std::vector<const void *> &inputs,
+                                         Communicator &comm) {
+  std::vector<void *> ptrs = bind(inputs);
+  execute(ptrs, comm, 0);
+  std::vector<HostTensor> results(outputIds.size());
+  for (size_t o = 0; o < outputIds.size(); ++o) {
+    if (outputIds[o] < 0)
+      continue;
+    const BufferDesc &b = bufferTable[outputIds[o]];
+    HostTensor &t = results[o];
     t.dtype = b.dtype;
     t.shape = b.shape;
     t.data.resize(b.bytes);
     if (b.bytes)
-      std::memcpy(t.data.data(), ptrs[id], b.bytes);
-    results.push_back(std::move(t));
+      std::memcpy(t.data.data(), ptrs[b.id], b.bytes);
+  }
+  return results;
+}
+
+std::vector<HostTensor> RankProgram::runSteps(const std::vector<ScheduleStep> &steps,
+                                              const StepFeeds &feeds, Communicator &comm) {
+  int64_t microbatches = 0;
+  for (const ScheduleStep &step : steps) {
+    if (step.kind != StepKind::Forward)
+      throw RuntimeError(sectionName + ": schedule step " + step.toString() +
+                         " is a backward step; this bundle holds forward programs only");
+    microbatches = std::max(microbatches, step.microbatch + 1);
+  }
+  // Stacked outputs: microbatched ones get a block of rows per microbatch.
+  std::vector<HostTensor> results(outputIds.size());
+  for (size_t o = 0; o < outputIds.size(); ++o) {
+    if (outputIds[o] < 0)
+      continue;
+    const BufferDesc &b = bufferTable[outputIds[o]];
+    HostTensor &t = results[o];
+    t.dtype = b.dtype;
+    t.shape = b.shape;
+    if (microbatchedOutputs[o])
+      t.shape[0] *= microbatches;
+    t.data.resize(t.numBytes());
+  }
+  for (const ScheduleStep &step : steps) {
+    std::vector<void *> ptrs = bind(feeds(step.microbatch));
+    execute(ptrs, comm, step.microbatch);
+    for (size_t o = 0; o < outputIds.size(); ++o) {
+      if (outputIds[o] < 0)
+        continue;
+      const BufferDesc &b = bufferTable[outputIds[o]];
+      size_t at = microbatchedOutputs[o] ? static_cast<size_t>(step.microbatch) * b.bytes : 0;
+      if (b.bytes)
+        std::memcpy(results[o].data.data() + at, ptrs[b.id], b.bytes);
+    }
   }
   return results;
 }

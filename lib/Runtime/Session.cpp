@@ -6,7 +6,9 @@
 #include "pmc/Runtime/FaultInjection.h"
 #include "pmc/Runtime/KernelLibrary.h"
 #include "pmc/Runtime/LocalCommunicator.h"
+#include "pmc/Runtime/Pipeline.h"
 #include "pmc/Runtime/RankProgram.h"
+#include "pmc/Runtime/TransferCommands.h"
 
 #include <cstring>
 #include <dlfcn.h>
@@ -84,6 +86,12 @@ std::unique_ptr<Session> Session::open(const std::string &path, const SessionOpt
       s->comms[r]->setTimeout(timeout);
       s->programs[r] = RankProgram::load(s->info, *s->reader, r, s->kernels.get());
       s->programs[r]->setFaultInjection(faults);
+    }
+    if (s->info.pipeline) {
+      std::vector<const RankProgram *> loaded;
+      for (const auto &p : s->programs)
+        loaded.push_back(p.get());
+      checkTransferPairs(s->info, loaded);
     }
   } catch (const bundle::BundleError &e) {
     throw RuntimeError(e.what()); // already names the file
@@ -173,8 +181,10 @@ NamedOutputs Session::run(const std::map<std::string, TensorRef> &feeds) {
 
 std::vector<const void *> Session::shardFeeds(const std::vector<const void *> &feeds, int rank,
                                               std::vector<HostTensor> &storage) const {
-  std::vector<const void *> local(feeds.size());
+  std::vector<const void *> local(feeds.size(), nullptr);
   for (size_t i = 0; i < feeds.size(); ++i) {
+    if (!programs[rank]->readsInput(i))
+      continue; // the program has no buffer for it
     const TensorSpec &spec = info.inputs[i];
     std::vector<int64_t> shape = spec.localShape(info.mesh);
     if (shape == spec.shape) {
@@ -194,25 +204,75 @@ std::vector<const void *> Session::shardFeeds(const std::vector<const void *> &f
   return local;
 }
 
+std::vector<HostTensor> Session::runRank(const std::vector<const void *> &feeds, int rank) {
+  if (info.pipeline)
+    return runPipelineRank(feeds, rank);
+  std::vector<HostTensor> storage;
+  storage.reserve(feeds.size());
+  std::vector<const void *> local = shardFeeds(feeds, rank, storage);
+  return programs[rank]->run(local, *comms[rank]);
+}
+
+std::vector<HostTensor> Session::runPipelineRank(const std::vector<const void *> &feeds,
+                                                 int rank) {
+  const PipelineSpec &p = *info.pipeline;
+  RankProgram &program = *programs[rank];
+  // One slice buffer per input, refilled per microbatch (steps run in turn).
+  std::vector<HostTensor> slices(feeds.size());
+  auto stepFeeds = [&](int64_t microbatch) {
+    std::vector<const void *> local(feeds.size(), nullptr);
+    for (size_t i = 0; i < feeds.size(); ++i) {
+      if (!program.readsInput(i))
+        continue; // another stage reads it
+      const TensorSpec &spec = info.inputs[i];
+      std::vector<int64_t> step = info.stepShape(spec);
+      std::vector<int64_t> at = inputBlockOffsets(info, i, rank, microbatch);
+      if (isContiguousBlock(info, i)) {
+        // Rows [at[0], at[0] + step[0]) of the feed: read them in place.
+        size_t row = dtypeSize(spec.dtype);
+        for (size_t d = 1; d < spec.shape.size(); ++d)
+          row *= static_cast<size_t>(spec.shape[d]);
+        local[i] = static_cast<const char *>(feeds[i]) +
+                   (spec.shape.empty() ? 0 : static_cast<size_t>(at[0]) * row);
+        continue;
+      }
+      HostTensor &t = slices[i];
+      bool fresh = t.data.empty();
+      if (fresh) {
+        t.dtype = spec.dtype;
+        t.shape = step;
+        t.data.resize(t.numBytes());
+      }
+      if (fresh || spec.microbatched)
+        copyBlock(feeds[i], spec.shape, at, t.data.data(), step,
+                  std::vector<int64_t>(step.size(), 0), step, dtypeSize(spec.dtype));
+      local[i] = t.data.data();
+    }
+    return local;
+  };
+  Schedule schedule(p.stages, p.microbatches, p.schedule);
+  return program.runSteps(schedule.steps(info.stageOf(rank)), stepFeeds, *comms[rank]);
+}
+
 NamedOutputs Session::assemble(std::vector<std::vector<HostTensor>> &locals) const {
   NamedOutputs named;
   for (size_t o = 0; o < info.outputs.size(); ++o) {
     const TensorSpec &spec = info.outputs[o];
-    std::vector<int64_t> shape = spec.localShape(info.mesh);
     HostTensor full;
-    if (shape == spec.shape) {
-      // Replicated: rank 0 has coordinate 0 on every axis.
-      full = std::move(locals[0][o]);
+    if (rankOutputShape(info, o) == spec.shape) {
+      // Whole on every rank computing it: take the one source.
+      for (int r = 0; r < devices(); ++r)
+        if (isOutputSource(info, o, r)) {
+          full = std::move(locals[r][o]);
+          break;
+        }
     } else {
       full.dtype = spec.dtype;
       full.shape = spec.shape;
       full.data.resize(full.numBytes());
       for (int r = 0; r < devices(); ++r)
-        if (isAssemblySource(spec.sharding, info.mesh, r))
-          copyBlock(locals[r][o].data.data(), shape, std::vector<int64_t>(shape.size(), 0),
-                    full.data.data(), spec.shape,
-                    shardOffsets(spec.shape, spec.sharding, info.mesh, r), shape,
-                    dtypeSize(spec.dtype));
+        if (isOutputSource(info, o, r))
+          placeOutput(info, o, r, locals[r][o].data.data(), full.data.data());
     }
     named.emplace_back(spec.name, std::move(full));
   }
@@ -225,10 +285,7 @@ NamedOutputs Session::runThreads(const std::vector<const void *> &feeds) {
   std::vector<std::vector<HostTensor>> locals(n);
   auto runRank = [&](int r) {
     try {
-      std::vector<HostTensor> storage;
-      storage.reserve(feeds.size());
-      std::vector<const void *> local = shardFeeds(feeds, r, storage);
-      locals[r] = programs[r]->run(local, *comms[r]);
+      locals[r] = this->runRank(feeds, r);
     } catch (const std::exception &e) {
       comms[r]->abort(e.what());
     } catch (...) {
@@ -256,10 +313,7 @@ NamedOutputs Session::runDistributed(const std::vector<const void *> &feeds) {
   Communicator &comm = *comms[me];
   std::vector<std::vector<HostTensor>> locals(devices());
   try {
-    std::vector<HostTensor> storage;
-    storage.reserve(feeds.size());
-    std::vector<const void *> local = shardFeeds(feeds, me, storage);
-    locals[me] = programs[me]->run(local, comm);
+    locals[me] = runRank(feeds, me);
     // Rank 0 collects the shards it needs for assembly; tag = output index.
     // Waiting here is not a collective of the program: give the ranks still
     // running twice the timeout, so that their own collectives report a
@@ -270,11 +324,11 @@ NamedOutputs Session::runDistributed(const std::vector<const void *> &feeds) {
       ~RestoreTimeout() { comm.setTimeout(seconds); }
     } restore{comm, comm.timeout()};
     comm.setTimeout(2 * restore.seconds + 1);
+    // In a pipeline bundle the sources are ranks of the output's stage.
     for (size_t o = 0; o < info.outputs.size(); ++o) {
       const TensorSpec &spec = info.outputs[o];
       for (int r = 1; r < devices(); ++r) {
-        if (!isAssemblySource(spec.sharding, info.mesh, r) ||
-            spec.localShape(info.mesh) == spec.shape)
+        if (!isOutputSource(info, o, r))
           continue;
         if (me == r) {
           const HostTensor &t = locals[me][o];
@@ -284,7 +338,7 @@ NamedOutputs Session::runDistributed(const std::vector<const void *> &feeds) {
             locals[r].resize(info.outputs.size());
           HostTensor &t = locals[r][o];
           t.dtype = spec.dtype;
-          t.shape = spec.localShape(info.mesh);
+          t.shape = rankOutputShape(info, o);
           t.data.resize(t.numBytes());
           comm.recv(t.data.data(), t.data.size(), r, static_cast<int>(o));
         }

@@ -147,7 +147,7 @@ TEST_F(Validation, CommandErrors) {
   expectRejected(f, "command 1 (matmul): contraction sizes differ");
   f = Fixture();
   f.program["commands"][1]["op"] = "gemm";
-  expectRejected(f, "command 1: unknown op 'gemm' (known: all_gather, all_reduce, all_to_all, conv, copy, kernel, matmul, reduce_scatter, shard)");
+  expectRejected(f, "command 1: unknown op 'gemm' (known: all_gather, all_reduce, all_to_all, conv, copy, kernel, matmul, recv, reduce_scatter, send, shard)");
   f = Fixture();
   f.program["commands"][1]["a"] = int64_t(1) << 32;
   expectRejected(f, "command 1 (matmul): field 'a' holds 4294967296, which is not a buffer id");

@@ -22,6 +22,7 @@ namespace pmc::runtime {
 class Communicator;
 class KernelLibrary;
 struct Mesh;
+struct PipelineSpec;
 
 /// What a command may look at while validating.
 struct ValidateContext {
@@ -32,6 +33,8 @@ struct ValidateContext {
   /// derive their groups from them).
   const Mesh &mesh;
   int rank = 0;
+  /// The manifest's pipeline (send/recv need one), or null.
+  const PipelineSpec *pipeline = nullptr;
 };
 
 /// What a command gets while executing.
@@ -42,6 +45,9 @@ struct ExecContext {
   void *scratch;
   /// This rank's communicator (collectives and messages).
   Communicator &comm;
+  /// Pipeline bundles: the microbatch this step runs (send/recv derive their
+  /// wire tags from it); 0 otherwise.
+  int64_t microbatch = 0;
 };
 
 class Command {

@@ -107,9 +107,22 @@ public:
 
   /// Point-to-point: `bytes` from this rank to `dst` (buffered: returns once
   /// the bytes are handed off) and the matching receive from `src`. Messages
-  /// between a pair with the same `tag` arrive in order.
-  virtual void send(const void *data, size_t bytes, int dst, int tag) = 0;
-  virtual void recv(void *data, size_t bytes, int src, int tag) = 0;
+  /// between a pair with the same `tag` arrive in order. A receive of a
+  /// message of another size throws RuntimeError. Messages (timeouts, size
+  /// mismatches) start with `label` and " on rank <this rank>"; an empty
+  /// label means "send to rank <dst> (tag <tag>)" / "recv from rank <src>
+  /// (tag <tag>)".
+  ///
+  ///   comm.recv(p, n, 1, tag, "recv of microbatch 3 from stage 0 (rank 1)");
+  ///   // "recv of microbatch 3 from stage 0 (rank 1) on rank 3: timed out
+  ///   //  after 60 s; rank 1 did not send"
+  virtual void send(const void *data, size_t bytes, int dst, int tag,
+                    const std::string &label) = 0;
+  virtual void recv(void *data, size_t bytes, int src, int tag, const std::string &label) = 0;
+  void send(const void *data, size_t bytes, int dst, int tag) {
+    send(data, bytes, dst, tag, "");
+  }
+  void recv(void *data, size_t bytes, int src, int tag) { recv(data, bytes, src, tag, ""); }
 
   /// Records that this rank failed with `reason`: every rank's pending and
   /// later calls throw CollectiveError naming this rank and the reason.

@@ -9,7 +9,10 @@
 //   PMC_TEST_STALL_RANK=1 [PMC_TEST_STALL_AT_COMMAND=3]
 //       rank 1 stops before command 3 (default 0) and never arrives at any
 //       later collective: it waits until another rank reports the failure
-//       (or twice the collective timeout passes) and then fails itself.
+//       (or twice the collective timeout passes) and then fails itself;
+//   PMC_TEST_AT_MICROBATCH=3
+//       pipeline bundles: both hooks fire in the step of microbatch 3
+//       (default 0) rather than in the first.
 //
 // Unset variables disable the hook. Malformed values throw RuntimeError
 // naming the variable.
@@ -24,6 +27,8 @@ struct FaultInjection {
   int failAtCommand = 0;
   int stallRank = -1;
   int stallAtCommand = 0;
+  /// The microbatch whose step the hooks fire in (pipeline bundles).
+  int atMicrobatch = 0;
 
   bool any() const { return failRank >= 0 || stallRank >= 0; }
   /// The hooks set in the environment (all disabled when none is set).

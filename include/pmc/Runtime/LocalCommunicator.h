@@ -47,8 +47,11 @@ public:
   LocalCommunicator(std::shared_ptr<LocalWorld> world, int rank);
   int rank() const override { return rankIndex; }
   int size() const override { return world->size(); }
-  void send(const void *data, size_t bytes, int dst, int tag) override;
-  void recv(void *data, size_t bytes, int src, int tag) override;
+  using Communicator::recv;
+  using Communicator::send;
+  void send(const void *data, size_t bytes, int dst, int tag,
+            const std::string &label) override;
+  void recv(void *data, size_t bytes, int src, int tag, const std::string &label) override;
   void abort(const std::string &reason) override;
   std::optional<std::string> failure() const override { return world->failure(); }
   void stall(const std::string &why) override;

@@ -50,8 +50,11 @@ public:
   /// point, then builds one communicator per non-empty subset of the mesh
   /// axes with MPI_Comm_split (ranks ordered by global rank).
   void prepare(const Mesh &mesh) override;
-  void send(const void *data, size_t bytes, int dst, int tag) override;
-  void recv(void *data, size_t bytes, int src, int tag) override;
+  using Communicator::recv;
+  using Communicator::send;
+  void send(const void *data, size_t bytes, int dst, int tag,
+            const std::string &label) override;
+  void recv(void *data, size_t bytes, int src, int tag, const std::string &label) override;
   void abort(const std::string &reason) override;
   std::optional<std::string> failure() const override;
   void stall(const std::string &why) override;

@@ -3,8 +3,10 @@
 #define PMC_RUNTIME_MANIFEST_H
 
 #include "pmc/Runtime/Mesh.h"
+#include "pmc/Runtime/Schedule.h"
 #include "pmc/Support/HostTensor.h"
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +21,11 @@ struct TensorSpec {
   std::vector<int64_t> shape;
   /// How the ranks' local tensors tile it (empty: replicated).
   Sharding sharding;
+  /// Pipeline bundles: whether dimension 0 is split into the microbatches
+  /// (listed in `microbatched_inputs`/`microbatched_outputs`).
+  bool microbatched = false;
+  /// Pipeline bundles, outputs only: the stage that computes it (-1 otherwise).
+  int64_t stage = -1;
 
   /// The shape of one rank's local shard.
   std::vector<int64_t> localShape(const Mesh &mesh) const;
@@ -26,6 +33,19 @@ struct TensorSpec {
   size_t numBytes() const;
   /// "x: float32[1x4]", for messages and `pmc-run --info`.
   std::string toString() const;
+};
+
+/// The manifest's `pipeline` object (docs/design/pipeline.md, "Bundle"):
+///
+///   "pipeline": {"stages": 2, "axis": "pp", "microbatches": 4, "schedule": "1f1b",
+///                "microbatched_inputs": ["x"], "microbatched_outputs": ["y"]}
+///
+/// `axis` (default "pp") is the first mesh axis and has `stages` ranks.
+struct PipelineSpec {
+  int64_t stages = 1;
+  std::string axis = "pp";
+  int64_t microbatches = 1;
+  ScheduleKind schedule = ScheduleKind::OneFOneB;
 };
 
 /// The `manifest` section (docs/design/bundle.md), validated.
@@ -43,6 +63,18 @@ struct Manifest {
   std::vector<TensorSpec> outputs;
   /// For rank r, the name of its program section (ranks[r]).
   std::vector<std::string> rankPrograms;
+  /// The pipeline, when the bundle has one.
+  std::optional<PipelineSpec> pipeline;
+
+  /// The pipeline stage of `rank` (its coordinate on the pipeline axis); 0
+  /// without a pipeline.
+  int64_t stageOf(int rank) const;
+  /// The global shape of one microbatch of `spec` (dimension 0 divided by
+  /// the microbatches when it is microbatched; else its shape).
+  std::vector<int64_t> microbatchShape(const TensorSpec &spec) const;
+  /// The shape of one rank's buffer for `spec` in one step: the local shard
+  /// of microbatchShape() (the local shape when there is no pipeline).
+  std::vector<int64_t> stepShape(const TensorSpec &spec) const;
 
   /// Parses and checks the JSON text of the manifest. Throws RuntimeError
   /// whose message starts with "manifest: ".

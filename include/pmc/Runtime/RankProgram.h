@@ -7,7 +7,9 @@
 #include "pmc/Runtime/Command.h"
 #include "pmc/Runtime/FaultInjection.h"
 #include "pmc/Runtime/Manifest.h"
+#include "pmc/Runtime/Schedule.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,10 +36,29 @@ public:
   ~RankProgram();
 
   /// Runs the commands. `inputs[i]` points to the dense bytes of this rank's
-  /// local shard of manifest input i (already checked by the caller);
-  /// collectives go through `comm`. Returns this rank's local shard of every
-  /// manifest output, in order.
+  /// local shard of manifest input i (already checked by the caller; may be
+  /// null for inputs the program does not read); collectives go through
+  /// `comm`. Returns this rank's local shard of every manifest output, in
+  /// order (an empty tensor for outputs another pipeline stage computes).
   std::vector<HostTensor> run(const std::vector<const void *> &inputs, Communicator &comm);
+
+  /// This rank's inputs of one microbatch step: `feeds(m)[i]` points to the
+  /// dense bytes of its block of input i in microbatch m (manifest.stepShape).
+  using StepFeeds = std::function<std::vector<const void *>(int64_t microbatch)>;
+  /// Pipeline bundles: runs the step once per entry of `steps` (forwards;
+  /// this runtime has no backward programs and rejects backward steps) with
+  /// the inputs of that entry's microbatch. Returns, per manifest output,
+  /// the stacked step outputs of a microbatched output (step m at rows
+  /// [m*b, (m+1)*b) of dimension 0, b the step's rows; Pipeline.h's
+  /// rankOutputShape), the last step's value of another output of this
+  /// stage, and an empty tensor for outputs of other stages.
+  std::vector<HostTensor> runSteps(const std::vector<ScheduleStep> &steps,
+                                   const StepFeeds &feeds, Communicator &comm);
+
+  /// Whether the program has a buffer for manifest input `input`.
+  bool readsInput(size_t input) const {
+    return input < readsInputs.size() && readsInputs[input];
+  }
 
   /// Installs test hooks (FaultInjection.h) consulted before each command.
   void setFaultInjection(const FaultInjection &hooks) { faults = hooks; }
@@ -54,13 +75,22 @@ public:
 private:
   RankProgram() = default;
   void allocate();
+  /// Data pointers of every buffer for `inputs`.
+  std::vector<void *> bind(const std::vector<const void *> &inputs);
+  /// Runs the commands on `ptrs` as step `microbatch`.
+  void execute(const std::vector<void *> &ptrs, Communicator &comm, int64_t microbatch);
 
   int rankIndex = 0;
   std::string sectionName;
   FaultInjection faults;
   std::vector<BufferDesc> bufferTable;
   std::vector<std::unique_ptr<Command>> commandList;
+  /// Buffer of each manifest output; -1 for outputs of other stages.
   std::vector<int> outputIds;
+  /// Per manifest output (pipeline bundles): whether it is microbatched.
+  std::vector<bool> microbatchedOutputs;
+  /// Per manifest input: whether a buffer reads it.
+  std::vector<bool> readsInputs;
   ArenaPlan arenaPlan;
   size_t scratchSize = 0;
   /// Data pointers of weights (into the mapped bundle), by buffer id.

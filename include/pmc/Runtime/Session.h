@@ -13,6 +13,11 @@
 // shards, following the manifest shardings (docs/design/parallel.md).
 // A single-device bundle is the case N = 1 of the same path.
 //
+// A pipeline bundle (docs/design/pipeline.md) runs each rank's step once per
+// microbatch in the order of its stage's Schedule, each step reading its
+// microbatch's rows of the microbatched feeds; the outputs are assembled from
+// the ranks of the stage that computes them.
+//
 #ifndef PMC_RUNTIME_SESSION_H
 #define PMC_RUNTIME_SESSION_H
 
@@ -113,6 +118,11 @@ private:
   /// in `storage`.
   std::vector<const void *> shardFeeds(const std::vector<const void *> &feeds, int rank,
                                        std::vector<HostTensor> &storage) const;
+  /// Runs rank `rank` on the full `feeds`: its local outputs (stacked over
+  /// the microbatches in a pipeline bundle, Pipeline.h).
+  std::vector<HostTensor> runRank(const std::vector<const void *> &feeds, int rank);
+  /// runRank() of a pipeline bundle: one step per entry of the schedule.
+  std::vector<HostTensor> runPipelineRank(const std::vector<const void *> &feeds, int rank);
   /// The full outputs from the local outputs of every rank (`locals[r]`, empty
   /// for ranks not needed).
   NamedOutputs assemble(std::vector<std::vector<HostTensor>> &locals) const;

@@ -17,13 +17,18 @@ std::unique_ptr<Command> makeCopyCommand(const nlohmann::json &object, int index
 /// Adds all_reduce, all_gather, reduce_scatter, all_to_all and shard.
 void registerCollectiveCommands(std::map<std::string, CommandFactory> &factories);
 
-/// Adds the built-in commands (kernel, matmul, conv, copy, collectives).
+/// Adds send and recv (pipeline transfers).
+void registerTransferCommands(std::map<std::string, CommandFactory> &factories);
+
+/// Adds the built-in commands (kernel, matmul, conv, copy, collectives,
+/// send/recv).
 inline void registerBuiltinCommands(std::map<std::string, CommandFactory> &factories) {
   factories["kernel"] = makeKernelCommand;
   factories["matmul"] = makeMatmulCommand;
   factories["conv"] = makeConvCommand;
   factories["copy"] = makeCopyCommand;
   registerCollectiveCommands(factories);
+  registerTransferCommands(factories);
 }
 
 } // namespace pmc::runtime

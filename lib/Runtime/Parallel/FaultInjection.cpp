@@ -27,6 +27,7 @@ FaultInjection FaultInjection::fromEnvironment() {
   f.failAtCommand = readInt("PMC_TEST_FAIL_AT_COMMAND", 0);
   f.stallRank = readInt("PMC_TEST_STALL_RANK", -1);
   f.stallAtCommand = readInt("PMC_TEST_STALL_AT_COMMAND", 0);
+  f.atMicrobatch = readInt("PMC_TEST_AT_MICROBATCH", 0);
   return f;
 }
 

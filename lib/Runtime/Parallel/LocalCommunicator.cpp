@@ -146,25 +146,33 @@ void LocalCommunicator::collective(const CollectiveCall &call) {
   throw CollectiveError(where + ": " + *s.failure);
 }
 
-void LocalCommunicator::send(const void *data, size_t bytes, int dst, int tag) {
+void LocalCommunicator::send(const void *data, size_t bytes, int dst, int tag,
+                             const std::string &label) {
+  const std::string where = (label.empty() ? "send to rank " + std::to_string(dst) +
+                                                 " (tag " + std::to_string(tag) + ")"
+                                           : label) +
+                            " on rank " + std::to_string(rankIndex);
   if (dst < 0 || dst >= size())
-    throw RuntimeError("send: rank " + std::to_string(dst) + " is out of range");
+    throw RuntimeError(where + ": rank " + std::to_string(dst) + " is out of range");
   LocalWorld::State &s = *world->state;
   std::lock_guard<std::mutex> lock(s.mutex);
   if (s.failure)
-    throw CollectiveError("send to rank " + std::to_string(dst) + ": " + *s.failure);
+    throw CollectiveError(where + ": " + *s.failure);
   auto *p = static_cast<const uint8_t *>(data);
   s.mailboxes[{rankIndex, dst, tag}].emplace_back(p, p + bytes);
   s.changed.notify_all();
 }
 
-void LocalCommunicator::recv(void *data, size_t bytes, int src, int tag) {
+void LocalCommunicator::recv(void *data, size_t bytes, int src, int tag,
+                             const std::string &label) {
+  const std::string where = (label.empty() ? "recv from rank " + std::to_string(src) +
+                                                 " (tag " + std::to_string(tag) + ")"
+                                           : label) +
+                            " on rank " + std::to_string(rankIndex);
   if (src < 0 || src >= size())
-    throw RuntimeError("recv: rank " + std::to_string(src) + " is out of range");
+    throw RuntimeError(where + ": rank " + std::to_string(src) + " is out of range");
   LocalWorld::State &s = *world->state;
   std::unique_lock<std::mutex> lock(s.mutex);
-  const std::string where = "recv from rank " + std::to_string(src) + " (tag " +
-                            std::to_string(tag) + ") on rank " + std::to_string(rankIndex);
   auto &box = s.mailboxes[{src, rankIndex, tag}];
   auto deadline = deadlineAfter(timeout());
   while (box.empty() && !s.failure) {

@@ -293,10 +293,13 @@ void MPICommunicator::collective(const CollectiveCall &call) {
   }
 }
 
-void MPICommunicator::send(const void *data, size_t bytes, int dst, int tag) {
+void MPICommunicator::send(const void *data, size_t bytes, int dst, int tag,
+                           const std::string &label) {
   Impl &m = *impl;
-  std::string where = "send to rank " + std::to_string(dst) + " (tag " + std::to_string(tag) +
-                      ") on rank " + std::to_string(worldRank);
+  std::string where = (label.empty() ? "send to rank " + std::to_string(dst) + " (tag " +
+                                           std::to_string(tag) + ")"
+                                     : label) +
+                      " on rank " + std::to_string(worldRank);
   if (dst < 0 || dst >= worldSize)
     throw RuntimeError(where + ": rank out of range");
   if (std::optional<std::string> f = m.readFailure())
@@ -313,10 +316,13 @@ void MPICommunicator::send(const void *data, size_t bytes, int dst, int tag) {
   });
 }
 
-void MPICommunicator::recv(void *data, size_t bytes, int src, int tag) {
+void MPICommunicator::recv(void *data, size_t bytes, int src, int tag,
+                           const std::string &label) {
   Impl &m = *impl;
-  std::string where = "recv from rank " + std::to_string(src) + " (tag " +
-                      std::to_string(tag) + ") on rank " + std::to_string(worldRank);
+  std::string where = (label.empty() ? "recv from rank " + std::to_string(src) + " (tag " +
+                                           std::to_string(tag) + ")"
+                                     : label) +
+                      " on rank " + std::to_string(worldRank);
   if (src < 0 || src >= worldSize)
     throw RuntimeError(where + ": rank out of range");
   if (std::optional<std::string> f = m.readFailure())
