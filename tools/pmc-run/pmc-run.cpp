@@ -147,15 +147,24 @@ void printInfo(const runtime::Session &s) {
             << "producer: " << m.producer << "\n"
             << "target:   " << m.target << "\n"
             << "devices:  " << m.devices << "\n"
-            << "mesh:     " << m.meshJson << "\n"
-            << "arena:    " << s.arenaBytes() << " bytes (temps without reuse: "
+            << "mesh:     " << m.meshJson << "\n";
+  if (m.pipeline)
+    std::cout << "pipeline: " << m.pipeline->stages << " stage(s) over axis '"
+              << m.pipeline->axis << "', " << m.pipeline->microbatches << " microbatch(es), "
+              << runtime::scheduleKindName(m.pipeline->schedule) << "; rank " << s.rank()
+              << " is stage " << m.stageOf(s.rank()) << "\n";
+  std::cout << "arena:    " << s.arenaBytes() << " bytes (temps without reuse: "
             << s.tempBytes() << " bytes)\n"
             << "inputs:\n";
   for (const runtime::TensorSpec &t : m.inputs)
-    std::cout << "  " << t.toString() << "\n";
+    std::cout << "  " << t.toString() << (t.microbatched ? " (microbatched)" : "") << "\n";
   std::cout << "outputs:\n";
-  for (const runtime::TensorSpec &t : m.outputs)
-    std::cout << "  " << t.toString() << "\n";
+  for (const runtime::TensorSpec &t : m.outputs) {
+    std::cout << "  " << t.toString();
+    if (m.pipeline)
+      std::cout << " (stage " << t.stage << (t.microbatched ? ", microbatched" : "") << ")";
+    std::cout << "\n";
+  }
 }
 
 template <typename T> double at(const HostTensor &t, int64_t i) {
