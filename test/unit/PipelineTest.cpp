@@ -127,6 +127,9 @@ struct PipeConfig {
   int64_t microbatches = 1;
   std::string schedule = "1f1b";
   int64_t batch = 16;
+  /// The second axis is "tp" and splits dimension 1 of x, y, a and bias
+  /// (blocks that are not contiguous rows); else "dp" splits dimension 0.
+  bool columns = false;
 };
 
 struct PipeBundle {
@@ -154,8 +157,10 @@ void writePipe(PipeBundle &b) {
 
 PipeBundle pipeBundle(const TempDir &dir, const PipeConfig &c, const std::string &name) {
   PipeBundle b;
-  const int64_t devices = c.stages * c.dp, rows = c.batch / c.microbatches / c.dp;
-  const int64_t n = rows * kD;
+  const int64_t devices = c.stages * c.dp;
+  const int64_t rows = c.batch / c.microbatches / (c.columns ? 1 : c.dp);
+  const int64_t width = c.columns ? kD / c.dp : kD;
+  const int64_t n = rows * width;
   std::string src = R"(
 void scale2(void **a) { const float *x = a[0]; float *y = a[1];
   for (int i = 0; i < N; ++i) y[i] = 2.0f * x[i]; }
@@ -164,29 +169,34 @@ void add1(void **a) { const float *x = a[0]; float *y = a[1];
 void addbias(void **a) { const float *x = a[0], *b = a[1]; float *y = a[2];
   for (int i = 0; i < N; ++i) y[i] = x[i] + b[i % D]; }
 void triple(void **a) { const float *x = a[0]; float *y = a[1];
-  for (int i = 0; i < D; ++i) y[i] = 3.0f * x[i]; }
+  for (int i = 0; i < W; ++i) y[i] = 3.0f * x[i]; }
 )";
-  b.kernels = compileKernelLibrary(
-      dir, "#define N " + std::to_string(n) + "\n#define D " + std::to_string(kD) + "\n" + src);
+  b.kernels = compileKernelLibrary(dir, "#define N " + std::to_string(n) + "\n#define D " +
+                                            std::to_string(width) + "\n#define W " +
+                                            std::to_string(kD) + "\n" + src);
   b.x = randomTensor(DType::Float32, {c.batch, kD}, 11);
   b.bias = randomTensor(DType::Float32, {kD}, 12);
   b.w = randomTensor(DType::Float32, {kD}, 13);
 
-  json dpSharding = c.dp > 1 ? json::array({json::array({"dp"}), json::array()}) : json();
+  const std::string axis2 = c.columns ? "tp" : "dp";
+  json split = c.columns ? json::array({json::array(), json::array({"tp"})})
+                         : json::array({json::array({"dp"}), json::array()});
   json x = spec("x", "float32", {c.batch, kD});
   json y = spec("y", "float32", {c.batch, kD}), a = spec("a", "float32", {c.batch, kD});
+  json bias = spec("bias", "float32", {kD});
   if (c.dp > 1)
-    x["sharding"] = y["sharding"] = a["sharding"] = dpSharding;
+    x["sharding"] = y["sharding"] = a["sharding"] = split;
+  if (c.dp > 1 && c.columns)
+    bias["sharding"] = json::array({json::array({"tp"})});
   y["stage"] = c.stages - 1;
   a["stage"] = 0;
   json cOut = spec("c", "float32", {kD});
   cOut["stage"] = 0;
-  json man = manifest(json::array({x, spec("bias", "float32", {kD})}),
-                      json::array({y, a, cOut}));
+  json man = manifest(json::array({x, bias}), json::array({y, a, cOut}));
   man["devices"] = devices;
   json axes = json::array({{{"name", "pp"}, {"size", c.stages}}});
   if (c.dp > 1)
-    axes.push_back({{"name", "dp"}, {"size", c.dp}});
+    axes.push_back({{"name", axis2}, {"size", c.dp}});
   man["mesh"] = {{"axes", axes}};
   man["pipeline"] = {{"stages", c.stages},
                      {"axis", "pp"},
@@ -202,24 +212,24 @@ void triple(void **a) { const float *x = a[0]; float *y = a[1];
     const int64_t s = r / c.dp;
     json p = {{"rank", r}};
     if (s == 0) {
-      json in = pbuf(0, {rows, kD}, "input"), wt = pbuf(1, {kD}, "weight");
+      json in = pbuf(0, {rows, width}, "input"), wt = pbuf(1, {kD}, "weight");
       in["input"] = 0;
       wt["section"] = "w";
-      p["buffers"] = {in, wt, pbuf(2, {rows, kD}, "temp"), pbuf(3, {kD}, "temp")};
+      p["buffers"] = {in, wt, pbuf(2, {rows, width}, "temp"), pbuf(3, {kD}, "temp")};
       p["commands"] = {{{"op", "kernel"}, {"symbol", "scale2"}, {"inputs", {0}}, {"outputs", {2}}},
                        {{"op", "send"}, {"in", 2}, {"to_stage", 1}, {"tag", 0}},
                        {{"op", "kernel"}, {"symbol", "triple"}, {"inputs", {1}}, {"outputs", {3}}}};
       p["outputs"] = {-1, 2, 3};
     } else if (s < c.stages - 1) {
-      p["buffers"] = {pbuf(0, {rows, kD}, "temp"), pbuf(1, {rows, kD}, "temp")};
+      p["buffers"] = {pbuf(0, {rows, width}, "temp"), pbuf(1, {rows, width}, "temp")};
       p["commands"] = {{{"op", "recv"}, {"out", 0}, {"from_stage", s - 1}, {"tag", s - 1}},
                        {{"op", "kernel"}, {"symbol", "add1"}, {"inputs", {0}}, {"outputs", {1}}},
                        {{"op", "send"}, {"in", 1}, {"to_stage", s + 1}, {"tag", s}}};
       p["outputs"] = {-1, -1, -1};
     } else {
-      json bias = pbuf(0, {kD}, "input");
-      bias["input"] = 1;
-      p["buffers"] = {bias, pbuf(1, {rows, kD}, "temp"), pbuf(2, {rows, kD}, "temp")};
+      json biasBuf = pbuf(0, {width}, "input");
+      biasBuf["input"] = 1;
+      p["buffers"] = {biasBuf, pbuf(1, {rows, width}, "temp"), pbuf(2, {rows, width}, "temp")};
       p["commands"] = {
           {{"op", "recv"}, {"out", 1}, {"from_stage", s - 1}, {"tag", s - 1}},
           {{"op", "kernel"}, {"symbol", "addbias"}, {"inputs", {1, 0}}, {"outputs", {2}}}};
@@ -261,13 +271,16 @@ TEST(PipelineSession, MatchesReferenceOnEveryMeshScheduleAndMicrobatchCount) {
   TempDir dir;
   struct Mesh {
     int64_t stages, dp;
+    bool columns;
   };
-  for (Mesh mesh : {Mesh{2, 1}, Mesh{2, 2}, Mesh{4, 1}})
+  for (Mesh mesh : {Mesh{2, 1, false}, Mesh{2, 2, false}, Mesh{4, 1, false}, Mesh{2, 2, true}})
     for (int64_t m : {1, 2, 4, 8})
       for (std::string schedule : {"gpipe", "1f1b"}) {
         PipeConfig c{mesh.stages, mesh.dp, m, schedule};
-        std::string what = "pp=" + std::to_string(mesh.stages) + " dp=" +
-                           std::to_string(mesh.dp) + " M=" + std::to_string(m) + " " + schedule;
+        c.columns = mesh.columns;
+        std::string what = "pp=" + std::to_string(mesh.stages) +
+                           (mesh.columns ? " tp=" : " dp=") + std::to_string(mesh.dp) +
+                           " M=" + std::to_string(m) + " " + schedule;
         PipeBundle b = pipeBundle(dir, c, "p.pmc");
         auto s = Session::open(b.path);
         ASSERT_TRUE(s->manifest().pipeline.has_value());
@@ -299,6 +312,43 @@ TEST(PipelineSession, StepBuffersHaveMicrobatchShapes) {
   EXPECT_FALSE(s->program(0).readsInput(1));
   EXPECT_FALSE(s->program(3).readsInput(0));
   EXPECT_TRUE(s->program(3).readsInput(1));
+}
+
+TEST(PipelineSession, OneStageWithoutPipelineAxisRunsEveryMicrobatch) {
+  // stages = 1 and no "pp" axis: rank 0 runs y = 2x once per microbatch.
+  TempDir dir;
+  std::string kernels = compileKernelLibrary(dir, R"(
+void scale2(void **a) { const float *x = a[0]; float *y = a[1];
+  for (int i = 0; i < 8; ++i) y[i] = 2.0f * x[i]; })");
+  json y = spec("y", "float32", {8, 4});
+  y["stage"] = 0;
+  json man = manifest(spec("x", "float32", {8, 4}), json::array({y}));
+  man["pipeline"] = {{"stages", 1}, {"microbatches", 4}, {"schedule", "gpipe"},
+                     {"microbatched_inputs", {"x"}}, {"microbatched_outputs", {"y"}}};
+  json in = pbuf(0, {2, 4}, "input");
+  in["input"] = 0;
+  json program = {{"rank", 0},
+                  {"buffers", {in, pbuf(1, {2, 4}, "temp")}},
+                  {"commands", {{{"op", "kernel"}, {"symbol", "scale2"}, {"inputs", {0}},
+                                 {"outputs", {1}}}}},
+                  {"outputs", {1}}};
+  HostTensor x = randomTensor(DType::Float32, {8, 4}, 5);
+  NamedOutputs out =
+      Session::open(writeBundle(dir, "one.pmc", man, program, kernels))->run({{"x", x}});
+  ASSERT_EQ(out[0].second.shape, x.shape);
+  for (int64_t i = 0; i < 32; ++i)
+    EXPECT_EQ(valueAt(out[0].second, i), static_cast<float>(2.0f * valueAt(x, i)));
+  // A send has no other stage to go to.
+  program["commands"].push_back({{"op", "send"}, {"in", 1}, {"to_stage", 0}, {"tag", 0}});
+  try {
+    Session::open(writeBundle(dir, "bad.pmc", man, program, kernels));
+    ADD_FAILURE() << "expected an error";
+  } catch (const RuntimeError &e) {
+    EXPECT_NE(std::string(e.what()).find("command 1 (send): field 'to_stage' is 0, this "
+                                         "rank's own stage"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 /// Sets environment variables for the scope of a test.

@@ -37,11 +37,13 @@ void TransferCommand::validate(const ValidateContext &ctx) {
   if (stage < 0 || stage >= p.stages)
     fail(std::string("field '") + field + "' is " + std::to_string(stage) +
          ", out of range [0, " + std::to_string(p.stages) + ")");
-  std::vector<int> group = ctx.mesh.group(ctx.rank, {p.axis});
-  int64_t own = ctx.mesh.positionInGroup(ctx.rank, {p.axis});
+  // Without the axis (a 1-stage pipeline) every rank is stage 0.
+  const bool hasAxis = ctx.mesh.axisIndex(p.axis) >= 0;
+  int64_t own = hasAxis ? ctx.mesh.positionInGroup(ctx.rank, {p.axis}) : 0;
   if (stage == own)
     fail(std::string("field '") + field + "' is " + std::to_string(stage) +
          ", this rank's own stage");
+  std::vector<int> group = ctx.mesh.group(ctx.rank, {p.axis});
   if (edgeTag < 0)
     fail("field 'tag' is " + std::to_string(edgeTag) + ", expected a non-negative integer");
   try {
