@@ -126,6 +126,28 @@ def test_bf16_differs_from_fp32(zoo, zoo_reference):
         assert not np.allclose(fp32[out], bf16[out], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_sums_accumulate_in_fp32(dtype, tmp_path):
+    """4096 ones summed by a matmul and by a ReduceSum: exactly 4096 (a power of
+    two, exact in both types). Accumulating in bf16 would stop at 256, in fp16
+    at 2048, where adding 1 no longer changes the sum."""
+    from onnx import TensorProto, helper, numpy_helper
+    k = 4096
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["mm"], name="mm"),
+         helper.make_node("ReduceSum", ["x", "axes"], ["rs"], name="rs", keepdims=1)],
+        "sums", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, k])],
+        [helper.make_tensor_value_info("mm", TensorProto.FLOAT, [2, 1]),
+         helper.make_tensor_value_info("rs", TensorProto.FLOAT, [2, 1])],
+        [numpy_helper.from_array(np.ones((k, 1), np.float32), "w"),
+         numpy_helper.from_array(np.array([1], np.int64), "axes")])
+    path = str(tmp_path / "sums.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    out = pmc.compile(path, dtype=dtype).run({"x": np.ones((2, k), np.float32)})
+    np.testing.assert_array_equal(out["mm"], np.full((2, 1), k, np.float32))
+    np.testing.assert_array_equal(out["rs"], np.full((2, 1), k, np.float32))
+
+
 def test_cli_run_and_bad_dtype(zoo, zoo_reference, pmc_opt, pmc_run, tmp_path):
     feeds, want = zoo_reference["mlp"]
     bundle = tmp_path / "mlp.pmc"
