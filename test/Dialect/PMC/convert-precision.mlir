@@ -116,3 +116,18 @@ func.func @other_types(%d: tensor<4xf64>, %i: tensor<4xi64>) -> (tensor<4xf64>, 
   %t = pmc.tanh %c : tensor<4xf32>
   return %a, %t : tensor<4xf64>, tensor<4xf32>
 }
+
+// -----
+
+// Tensors that are narrow in the model already keep their type everywhere,
+// also where they meet the function's results or an f32-keeping op.
+// CHECK-LABEL: func.func @already_narrow
+// CHECK-SAME: (%[[H:.*]]: tensor<4xbf16>) -> (tensor<4xbf16>, tensor<1xbf16>)
+// CHECK: %[[T:.*]] = pmc.tanh %[[H]] : tensor<4xbf16>
+// CHECK: %[[S:.*]] = pmc.reduce_sum %[[T]] {{.*}} : (tensor<4xbf16>) -> tensor<1xbf16>
+// CHECK: return %[[T]], %[[S]] : tensor<4xbf16>, tensor<1xbf16>
+func.func @already_narrow(%h: tensor<4xbf16>) -> (tensor<4xbf16>, tensor<1xbf16>) {
+  %t = pmc.tanh %h : tensor<4xbf16>
+  %s = pmc.reduce_sum %t {axes = array<i64: 0>, keepdims} : (tensor<4xbf16>) -> tensor<1xbf16>
+  return %t, %s : tensor<4xbf16>, tensor<1xbf16>
+}

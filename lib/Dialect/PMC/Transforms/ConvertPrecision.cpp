@@ -10,6 +10,7 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/APFloat.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/Debug.h"
 
 #include <cstring>
@@ -137,9 +138,14 @@ private:
   LogicalResult convertFunction(func::FuncOp func, FloatType element) {
     OpBuilder builder(func.getContext());
     SmallVector<CastOp> created;
+    // The values this pass turned from f32 into the narrow type (tensors that
+    // were narrow in the model already are left as they are).
+    llvm::DenseSet<Value> narrowed;
     auto castTo = [&](Location loc, Value v, Type to) {
       auto c = CastOp::create(builder, loc, to, v);
       created.push_back(c);
+      if (cast<RankedTensorType>(to).getElementType() == element)
+        narrowed.insert(c.getResult());
       return c.getResult();
     };
     // A narrow value as f32: the f32 value it was cast from when there is one
@@ -149,10 +155,6 @@ private:
         if (from.getInput().getType() == withElement(v.getType(), builder.getF32Type()))
           return from.getInput();
       return castTo(loc, v, withElement(v.getType(), builder.getF32Type()));
-    };
-    auto isNarrow = [&](Value v) {
-      auto t = dyn_cast<RankedTensorType>(v.getType());
-      return t && t.getElementType() == element;
     };
 
     // Arguments: cast to the narrow type on entry.
@@ -186,6 +188,7 @@ private:
           return failure();
         constant.setValueAttr(value);
         constant.getResult().setType(cast<RankedTensorType>(value.getType()));
+        narrowed.insert(constant.getResult());
         continue;
       }
       bool pmcOp = isa<PMCDialect>(op->getDialect());
@@ -193,22 +196,24 @@ private:
         // f32 in, f32 out, narrow again for the users.
         builder.setInsertionPoint(op);
         for (OpOperand &operand : op->getOpOperands())
-          if (isNarrow(operand.get()))
+          if (narrowed.contains(operand.get()))
             operand.set(widen(op->getLoc(), operand.get()));
         LLVM_DEBUG(llvm::dbgs() << "f32 operands for " << op->getName() << "\n");
         builder.setInsertionPointAfter(op);
         for (OpResult result : op->getResults()) {
-          if (!isF32Tensor(result.getType()) || result.use_empty() ||
-              isa<func::ReturnOp>(op))
+          if (!isF32Tensor(result.getType()) || result.use_empty())
             continue;
           Value narrow = castTo(op->getLoc(), result, withElement(result.getType(), element));
           result.replaceAllUsesExcept(narrow, narrow.getDefiningOp());
         }
         continue;
       }
-      for (OpResult result : op->getResults())
-        if (isF32Tensor(result.getType()))
-          result.setType(withElement(result.getType(), element));
+      for (OpResult result : op->getResults()) {
+        if (!isF32Tensor(result.getType()))
+          continue;
+        result.setType(withElement(result.getType(), element));
+        narrowed.insert(result);
+      }
     }
 
     // Dead casts (an argument only a kept-f32 op reads, say) go away.
