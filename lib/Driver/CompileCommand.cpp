@@ -85,6 +85,12 @@ int pmc::runCompileCommand(int argc, char **argv) {
                            cl::desc("LLVM CPU the kernels target: host (default) "
                                     "or a name such as x86-64-v2 for portability"),
                            cl::init("host"));
+  cl::opt<std::string> dtype(
+      "dtype",
+      cl::desc("Precision of weights and compute: fp32 (default), bf16 or fp16; "
+               "reductions, softmax and LayerNorm statistics stay fp32, inputs and "
+               "outputs stay float32"),
+      cl::init("fp32"));
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
   mlir::registerPassManagerCLOptions();
@@ -99,6 +105,7 @@ int pmc::runCompileCommand(int argc, char **argv) {
   options.plan = plan;
   options.deviceSpec = deviceSpec;
   options.planOnly = emit == "plan";
+  options.dtype = dtype;
   if (verify && options.target == "cuda") {
     llvm::errs() << "error: --verify runs the bundles; a cuda bundle cannot run on "
                     "this machine (no CUDA runtime in pmc yet)\n";
@@ -168,6 +175,7 @@ int pmc::runCompileCommand(int argc, char **argv) {
   }
   if (emit == "mlir") {
     if (failed(checkCompileOptions(module->getLoc(), options)) ||
+        failed(convertPrecision(*module, options, configure)) ||
         failed(partitionModule(*module, options, configure)) ||
         failed(outlineAndLower(*module, /*lowerKernels=*/true, configure)))
       return 1;

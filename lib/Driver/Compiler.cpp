@@ -23,6 +23,9 @@ LogicalResult (::pmc::checkCompileOptions)(Location loc, const CompileOptions &o
   if (options.devices < 1)
     return emitError(loc) << "--devices " << options.devices
                           << ": expected a positive device count";
+  if (options.dtype != "fp32" && options.dtype != "bf16" && options.dtype != "fp16")
+    return emitError(loc) << "--dtype " << options.dtype
+                          << ": expected fp32, bf16 or fp16";
   if (!options.shardings.empty() && options.mesh.empty())
     return emitError(loc) << "--shard needs --mesh (the axes the shardings name), "
                              "e.g. --mesh dp=" << options.devices;
@@ -62,6 +65,19 @@ OwningOpRef<ModuleOp> (::pmc::loadModel)(MLIRContext &context, const std::string
   return importONNXFile(context, path, options);
 }
 
+LogicalResult (::pmc::convertPrecision)(ModuleOp module, const CompileOptions &options,
+                                        PassManagerConfigurator configure) {
+  if (options.dtype == "fp32")
+    return success();
+  PassManager pm(module.getContext(), ModuleOp::getOperationName());
+  if (configure && failed(configure(pm)))
+    return failure();
+  mlir::pmc::PMCConvertPrecisionOptions precision;
+  precision.dtype = options.dtype == "fp16" ? "f16" : options.dtype;
+  pm.addPass(mlir::pmc::createPMCConvertPrecision(precision));
+  return pm.run(module);
+}
+
 LogicalResult (::pmc::outlineAndLower)(ModuleOp module, bool lowerKernels,
                                    PassManagerConfigurator configure) {
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
@@ -78,7 +94,8 @@ LogicalResult (::pmc::compileModuleToBundle)(ModuleOp module, const CompileOptio
                                          PassManagerConfigurator configure) {
   if (failed(::pmc::checkCompileOptions(module.getLoc(), options)))
     return failure();
-  if (failed(::pmc::partitionModule(module, options, configure)))
+  if (failed(::pmc::convertPrecision(module, options, configure)) ||
+      failed(::pmc::partitionModule(module, options, configure)))
     return failure();
   if (failed(::pmc::outlineAndLower(module, /*lowerKernels=*/false, configure)))
     return failure();

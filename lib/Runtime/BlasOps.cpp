@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cblas.h>
 #include <cstring>
+#include <vector>
 
 namespace pmc::runtime::blas {
 
@@ -22,6 +23,32 @@ void gemm(DType dtype, bool transA, bool transB, int64_t m, int64_t n, int64_t k
   }
   CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
   CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
+  if (dtype == DType::Float16 || dtype == DType::BFloat16) {
+    // Widen the stored blocks (keeping their row strides), multiply and
+    // accumulate in float, round the result once.
+    auto extent = [](int64_t rows, int64_t cols, int64_t ld) {
+      return static_cast<size_t>((rows - 1) * ld + cols);
+    };
+    size_t na = transA ? extent(k, m, lda) : extent(m, k, lda);
+    size_t nb = transB ? extent(n, k, ldb) : extent(k, n, ldb);
+    size_t nc = extent(m, n, ldc);
+    std::vector<float> fa(na), fb(nb), fc(nc, 0.0f);
+    toFloat32(dtype, a, fa.data(), na);
+    toFloat32(dtype, b, fb.data(), nb);
+    if (accumulate)
+      toFloat32(dtype, c, fc.data(), nc);
+    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, fa.data(), lda, fb.data(), ldb,
+                accumulate ? 1.0f : 0.0f, fc.data(), ldc);
+    if (ldc == n) {
+      fromFloat32(dtype, fc.data(), c, nc);
+    } else {
+      // Rows of c are separated by columns this product does not own.
+      for (int64_t i = 0; i < m; ++i)
+        fromFloat32(dtype, fc.data() + i * ldc,
+                    static_cast<char *>(c) + i * ldc * elt, n);
+    }
+    return;
+  }
   if (dtype == DType::Float32)
     cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, static_cast<const float *>(a),
                 lda, static_cast<const float *>(b), ldb, accumulate ? 1.0f : 0.0f,
@@ -112,6 +139,9 @@ void im2col(DType dtype, const ConvGeometry &g, int64_t channels, const void *x,
     return;
   if (dtype == DType::Float32)
     im2colTyped(g, channels, static_cast<const float *>(x), static_cast<float *>(col));
+  else if (dtypeSize(dtype) == 2) // f16/bf16 bits: zero padding is +0.0 in both
+    im2colTyped(g, channels, static_cast<const uint16_t *>(x),
+                static_cast<uint16_t *>(col));
   else
     im2colTyped(g, channels, static_cast<const double *>(x), static_cast<double *>(col));
 }

@@ -14,7 +14,9 @@ inline constexpr int64_t kMaxDim = 0x7fffffff;
 
 /// Row-major C[m,n] = op(A)[m,k] · op(B)[k,n] (+ C when `accumulate`), where
 /// op transposes when trans* is set; lda/ldb/ldc are the row lengths of the
-/// stored matrices. dtype is Float32 or Float64. Handles m, n or k of zero.
+/// stored matrices. dtype is Float32, Float64, Float16 or BFloat16; the 16-bit
+/// types are widened to float, multiplied and accumulated by sgemm and rounded
+/// once into C. Handles m, n or k of zero.
 void gemm(DType dtype, bool transA, bool transB, int64_t m, int64_t n, int64_t k,
           const void *a, int64_t lda, const void *b, int64_t ldb, void *c,
           int64_t ldc, bool accumulate = false);
@@ -29,6 +31,7 @@ struct ConvGeometry {
 
 /// Unfolds `channels` channels of `x` (each inSize() elements) into
 /// col[channels * kernelSize(), outSize()] (zero where the window hits padding).
+/// dtype is Float32, Float64, Float16 or BFloat16.
 void im2col(DType dtype, const ConvGeometry &g, int64_t channels, const void *x,
             void *col);
 

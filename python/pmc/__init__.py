@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 __all__ = ["compile", "plan", "load", "verify_against_one_device", "import_model", "Executable", "TensorSpec", "CompileError",
            "BundleInfo", "__version__"]
 
-_OPTIONS = ("bind", "base_dir", "plan", "device_spec")
+_OPTIONS = ("bind", "base_dir", "plan", "device_spec", "dtype")
 
 
 def _is_model_proto(model):
@@ -180,6 +180,9 @@ def compile(model, devices=1, target="cpu", input_shapes=None, mesh=None, shardi
       verify: also compile for one device, run both on random inputs and raise
         CompileError when they differ by more than 1e-4 * (1 + |reference|).
       target: "cpu" (or "cuda" once available).
+      dtype: "fp32" (default), "bf16" or "fp16": weights and compute in that
+        type; reductions, softmax and LayerNorm statistics stay fp32; feeds
+        and results stay float32 (docs/user-guide.md, "Reduced precision").
       input_shapes: {input name: shape} for inputs with dynamic dimensions.
       bind: {input name: numpy array or .npy path}: specializes those inputs to
         constants (they leave the executable's inputs), e.g. a Reshape's shape.
@@ -218,14 +221,15 @@ def compile(model, devices=1, target="cpu", input_shapes=None, mesh=None, shardi
         shards = shard_args(shardings)
         compile_bundle(model_path, bundle_path, target, devices, shapes, bind_paths,
                        mesh_text, shards, options.get("plan") or "auto",
-                       options.get("device_spec") or "")
+                       options.get("device_spec") or "", options.get("dtype") or "fp32")
         exe = Executable(bundle_path, _temp_dir=temp_dir)
         if verify:
             if devices == 1 and not mesh:
                 raise ValueError("verify=True compares a multi-device executable with "
                                  "one device; pass devices=N (N > 1)")
             reference_path = os.path.join(temp_dir, "reference.pmc")
-            compile_bundle(model_path, reference_path, target, 1, shapes, bind_paths)
+            compile_bundle(model_path, reference_path, target, 1, shapes, bind_paths,
+                           dtype=options.get("dtype") or "fp32")
             report = verify_against_one_device(exe, Executable(reference_path))
             exe.verify_report = report
             if not report["ok"]:

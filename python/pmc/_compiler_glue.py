@@ -103,12 +103,13 @@ def shard_args(shardings):
 
 
 def compile_bundle(model_path, bundle_path, target, devices, input_shapes, bind_paths,
-                   mesh="", shards=(), plan="auto", device_spec=""):
+                   mesh="", shards=(), plan="auto", device_spec="", dtype="fp32"):
     """Compiles the ONNX file `model_path` into the bundle `bundle_path`.
 
     `input_shapes` maps input names to static shapes; `bind_paths` maps input
     names to `.npy` files whose values replace those inputs (`--bind`);
-    `mesh` and `shards` are the `--mesh`/`--shard` values (see mesh_arg, shard_args).
+    `mesh` and `shards` are the `--mesh`/`--shard` values (see mesh_arg, shard_args);
+    `dtype` is `--dtype` (fp32, bf16 or fp16).
     """
     ext = _extension()
     shapes = {k: [int(d) for d in v] for k, v in (input_shapes or {}).items()}
@@ -123,6 +124,8 @@ def compile_bundle(model_path, bundle_path, target, devices, input_shapes, bind_
             if plan != "auto" or device_spec:
                 kwargs["plan"] = plan
                 kwargs["device_spec"] = device_spec
+            if dtype != "fp32":
+                kwargs["dtype"] = dtype
             ext.compile(model_path, bundle_path, target, devices, shapes, **kwargs)
             return
         except TypeError:
@@ -144,6 +147,8 @@ def compile_bundle(model_path, bundle_path, target, devices, input_shapes, bind_
         args += ["--plan", plan]
     if device_spec:
         args += ["--device-spec", device_spec]
+    if dtype != "fp32":
+        args += ["--dtype", dtype]
     _run_pmc_opt(args)
 
 

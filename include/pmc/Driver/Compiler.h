@@ -34,6 +34,10 @@ struct CompileOptions {
   /// The planner's device spec (built-in name or JSON path); empty = h100-sxm
   /// for --target cuda, cpu for --target cpu.
   std::string deviceSpec;
+  /// `--dtype`: "fp32" (default), "bf16" or "fp16": weights and compute in
+  /// that type, reductions, softmax and LayerNorm statistics in f32, graph
+  /// inputs and outputs unchanged (pmc-convert-precision).
+  std::string dtype = "fp32";
   /// Stop after planning (no propagation/partitioning): `--emit plan`.
   bool planOnly = false;
   /// Input shapes and bound inputs for the ONNX importer.
@@ -100,6 +104,11 @@ mlir::LogicalResult checkCompileOptions(mlir::Location loc,
 mlir::OwningOpRef<mlir::ModuleOp> loadModel(mlir::MLIRContext &context,
                                             const std::string &path,
                                             const ImportOptions &options);
+
+/// Runs pmc-convert-precision for `options.dtype` (nothing for fp32). It runs
+/// before partitioning, so that collectives move the narrow type.
+mlir::LogicalResult convertPrecision(mlir::ModuleOp module, const CompileOptions &options,
+                                     PassManagerConfigurator configure = nullptr);
 
 /// Splits @main into kernels (pmc-outline-kernels) and, when
 /// `lowerKernels`, lowers the kernels to linalg (pmc-convert-to-linalg): the

@@ -28,6 +28,22 @@ std::optional<DType> dtypeFromName(std::string_view name);
 /// Bytes per element (bool takes one byte, as in numpy).
 size_t dtypeSize(DType dtype);
 
+/// IEEE binary16 bits to float (exact).
+float halfToFloat(uint16_t bits);
+/// float to IEEE binary16 bits, rounded to nearest even; overflow gives
+/// infinity, NaN stays NaN.
+uint16_t floatToHalf(float value);
+/// bfloat16 bits to float (exact).
+float bfloat16ToFloat(uint16_t bits);
+/// float to bfloat16 bits, rounded to nearest even; NaN stays NaN.
+uint16_t floatToBFloat16(float value);
+
+/// Widens `count` elements of a Float16, BFloat16 or Float32 buffer to float
+/// (the half-precision GEMMs and collectives accumulate in float).
+void toFloat32(DType dtype, const void *in, float *out, size_t count);
+/// Narrows `count` floats into a Float16, BFloat16 or Float32 buffer.
+void fromFloat32(DType dtype, const float *in, void *out, size_t count);
+
 /// A dense row-major tensor owning its bytes.
 struct HostTensor {
   DType dtype = DType::Float32;

@@ -253,7 +253,7 @@ struct MatMulLowering : OpConversionPattern<MatMulOp> {
   }
 };
 
-/// Convolutions of f32/f64 run in the runtime; other types are not generated.
+/// Convolutions of f32, f64, f16 and bf16 run in the runtime; others are not generated.
 struct ConvLowering : OpConversionPattern<ConvOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -261,8 +261,8 @@ struct ConvLowering : OpConversionPattern<ConvOp> {
                   ConversionPatternRewriter &) const override {
     return op.emitOpError()
            << "on " << op.getInput().getType().getElementType()
-           << " is not supported by the CPU kernels: the runtime convolves f32 "
-              "and f64 only (cast the model to float32)";
+           << " is not supported by the CPU kernels: the runtime convolves f32, f64, "
+              "f16 and bf16 only (cast the model to float32)";
   }
 };
 } // namespace

@@ -4,6 +4,7 @@
 #include "../BlasOps.h"
 #include "../Json.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace pmc::runtime {
@@ -44,9 +45,10 @@ public:
     const BufferDesc &X = operand(ctx, x, "x");
     const BufferDesc &W = operand(ctx, w, "w");
     const BufferDesc &Y = operand(ctx, y, "y");
-    if (X.dtype != DType::Float32 && X.dtype != DType::Float64)
+    if (X.dtype != DType::Float32 && X.dtype != DType::Float64 &&
+        X.dtype != DType::Float16 && X.dtype != DType::BFloat16)
       fail("dtype " + std::string(dtypeName(X.dtype)) +
-           " is not supported (float32 and float64 only)");
+           " is not supported (float32, float64, float16 and bfloat16 only)");
     dtype = X.dtype;
     if (X.shape.size() < 3)
       fail("operand 'x' " + X.describe() + " must have rank >= 3 (N, C, spatial...)");
@@ -150,15 +152,32 @@ public:
           blas::im2col(dtype, geom, cg, xg, ctx.scratch);
           col = ctx.scratch;
         }
+        // 16-bit types start from the bias and accumulate onto it in float,
+        // so the output is rounded once.
+        bool half = dtypeSize(dtype) == 2;
+        if (half)
+          fillBias(yg, pbias ? pbias + g * mg * elt : nullptr, mg, P);
         blas::gemm(dtype, false, false, mg, P, rows, wg, std::max<int64_t>(1, rows), col,
-                   std::max<int64_t>(1, P), yg, std::max<int64_t>(1, P));
-        if (pbias)
+                   std::max<int64_t>(1, P), yg, std::max<int64_t>(1, P),
+                   /*accumulate=*/half);
+        if (pbias && !half)
           addBias(yg, pbias + g * mg * elt, mg, P);
       }
     }
   }
 
 private:
+  /// Sets each row m of the 16-bit yg[rowsOut, P] to b[m] (zero without a bias).
+  static void fillBias(char *yg, const char *b, int64_t rowsOut, int64_t P) {
+    for (int64_t m = 0; m < rowsOut; ++m) {
+      uint16_t v = 0;
+      if (b)
+        std::memcpy(&v, b + 2 * m, 2);
+      uint16_t *row = reinterpret_cast<uint16_t *>(yg) + m * P;
+      std::fill(row, row + P, v);
+    }
+  }
+
   void addBias(char *yg, const char *b, int64_t rowsOut, int64_t P) const {
     for (int64_t m = 0; m < rowsOut; ++m) {
       if (dtype == DType::Float32) {

@@ -9,7 +9,8 @@ namespace pmc::runtime {
 namespace {
 
 /// {"op": "matmul", "a": id, "b": id, "c": id, "trans_a": bool, "trans_b": bool}:
-/// c = op(a) · op(b), leading dims broadcast as in numpy.
+/// c = op(a) · op(b), leading dims broadcast as in numpy. float16 and bfloat16
+/// accumulate in float (blas::gemm).
 class MatmulCommand : public Command {
 public:
   MatmulCommand(const nlohmann::json &o, int index) : Command(index) {
@@ -36,9 +37,10 @@ public:
         fail("operand '" + std::string(name) + "' " + buf->describe() +
              " has a different dtype than 'a' " + A.describe());
     }
-    if (A.dtype != DType::Float32 && A.dtype != DType::Float64)
+    if (A.dtype != DType::Float32 && A.dtype != DType::Float64 &&
+        A.dtype != DType::Float16 && A.dtype != DType::BFloat16)
       fail("dtype " + std::string(dtypeName(A.dtype)) +
-           " is not supported (float32 and float64 only)");
+           " is not supported (float32, float64, float16 and bfloat16 only)");
     dtype = A.dtype;
     size_t ra = A.shape.size(), rb = B.shape.size(), rc = C.shape.size();
     int64_t a0 = A.shape[ra - 2], a1 = A.shape[ra - 1];

@@ -157,56 +157,6 @@ void Communicator::allToAll(const void *in, void *out, DType dtype,
 
 namespace {
 
-float halfToFloat(uint16_t h) {
-  int exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
-  float sign = (h & 0x8000) ? -1.0f : 1.0f;
-  if (exponent == 0)
-    return sign * std::ldexp(static_cast<float>(mantissa), -24);
-  if (exponent == 31)
-    return mantissa ? NAN : sign * INFINITY;
-  return sign * std::ldexp(static_cast<float>(mantissa + 1024), exponent - 25);
-}
-
-uint16_t floatToHalf(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
-  uint32_t absx = x & 0x7fffffff;
-  if (absx >= 0x7f800000) // inf or nan
-    return sign | 0x7c00 | (absx > 0x7f800000 ? 0x200 : 0);
-  if (absx >= 0x477ff000) // rounds to >= 65520: overflow
-    return sign | 0x7c00;
-  if (absx < 0x38800000) { // subnormal half (or zero)
-    float a;
-    std::memcpy(&a, &absx, 4);
-    // Scale so the half's subnormal unit is 1, round to nearest even.
-    return sign | static_cast<uint16_t>(std::nearbyint(a * 16777216.0f));
-  }
-  uint32_t mant = absx & 0x7fffff;
-  int32_t exp = static_cast<int32_t>(absx >> 23) - 127 + 15;
-  uint32_t half = (static_cast<uint32_t>(exp) << 10) | (mant >> 13);
-  uint32_t rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest == 0x1000 && (half & 1)))
-    ++half; // may carry into the exponent, which is still correct
-  return sign | static_cast<uint16_t>(half);
-}
-
-float bf16ToFloat(uint16_t h) {
-  uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-uint16_t floatToBf16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  if ((x & 0x7fffffff) > 0x7f800000)
-    return static_cast<uint16_t>((x >> 16) | 0x40); // quiet nan
-  x += 0x7fff + ((x >> 16) & 1);                   // round to nearest even
-  return static_cast<uint16_t>(x >> 16);
-}
-
 template <typename T>
 void reduceTyped(Reduction r, const std::vector<const void *> &inputs, size_t offset,
                  size_t count, void *out) {
@@ -276,8 +226,8 @@ void reduceElements(DType dtype, Reduction r, const std::vector<const void *> &i
   case DType::UInt16: return reduceTyped<uint16_t>(r, inputs, offset, count, out);
   case DType::UInt32: return reduceTyped<uint32_t>(r, inputs, offset, count, out);
   case DType::UInt64: return reduceTyped<uint64_t>(r, inputs, offset, count, out);
-  case DType::Float16: return reduce16<halfToFloat, floatToHalf>(r, inputs, offset, count, out);
-  case DType::BFloat16: return reduce16<bf16ToFloat, floatToBf16>(r, inputs, offset, count, out);
+  case DType::Float16: return reduce16<pmc::halfToFloat, pmc::floatToHalf>(r, inputs, offset, count, out);
+  case DType::BFloat16: return reduce16<pmc::bfloat16ToFloat, pmc::floatToBFloat16>(r, inputs, offset, count, out);
   case DType::Float32: return reduceTyped<float>(r, inputs, offset, count, out);
   case DType::Float64: return reduceTyped<double>(r, inputs, offset, count, out);
   }

@@ -6,12 +6,15 @@
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
@@ -138,6 +141,26 @@ void ::pmc::dropZeroSizeSignatures(func::FuncOp func) {
     });
   }
   func.setFunctionType(FunctionType::get(func.getContext(), inputs, results));
+}
+
+/// bf16 <-> f32 conversions become integer shifts and the round-to-nearest-even
+/// of arith's bf16 expansion: LLVM would otherwise call `__truncsfbf2`, which
+/// the C runtime of older compilers (GCC 12) lacks, and the kernel library is
+/// linked with no undefined symbols. (f16 conversions are F16C instructions
+/// or libgcc's `__truncsfhf2`/`__extendhfsf2`.)
+static LogicalResult expandBFloat16Conversions(ModuleOp module) {
+  bool any = false;
+  module.walk([&](Operation *op) {
+    if (isa<arith::ExtFOp, arith::TruncFOp>(op) &&
+        (getElementTypeOrSelf(op->getOperand(0).getType()).isBF16() ||
+         getElementTypeOrSelf(op->getResult(0).getType()).isBF16()))
+      any = true;
+  });
+  if (!any)
+    return success();
+  RewritePatternSet patterns(module.getContext());
+  arith::populateExpandBFloat16Patterns(patterns);
+  return applyPatternsGreedily(module, std::move(patterns));
 }
 
 /// Creates the TargetMachine for `options.cpu`.
@@ -271,6 +294,8 @@ FailureOr<std::string> (::pmc::compileKernelsToSharedLibrary)(
   if (failed(runPipeline(kBufferizePipeline)))
     return failure();
   ::pmc::copiesToLinalg(*kernels);
+  if (failed(expandBFloat16Conversions(*kernels)))
+    return emitError(loc) << "expanding the bf16 conversions of the kernels failed";
   if (failed(runPipeline(kLowerToLLVMPipeline)))
     return failure();
   if (failed(::pmc::addKernelWrappers(*kernels, names)))

@@ -72,17 +72,17 @@ func.func @main(%x: tensor<2x3xf32>) -> tensor<6x6xf32> {
 
 // -----
 
-// A matmul the BLAS does not take (f16) is outlined into the kernel.
+// A matmul the BLAS does not take (integers) is outlined into the kernel.
 // CHECK-LABEL: func.func @main
 // CHECK-NOT: pmc.matmul
 // CHECK: call @kernel_0
 // CHECK: func.func private @kernel_0
 // CHECK: pmc.matmul
 // CHECK: pmc.relu
-func.func @main(%a: tensor<2x2xf16>, %b: tensor<2x2xf16>) -> tensor<2x2xf16> {
-  %m = pmc.matmul %a, %b : (tensor<2x2xf16>, tensor<2x2xf16>) -> tensor<2x2xf16>
-  %r = pmc.relu %m : tensor<2x2xf16>
-  return %r : tensor<2x2xf16>
+func.func @main(%a: tensor<2x2xi32>, %b: tensor<2x2xi32>) -> tensor<2x2xi32> {
+  %m = pmc.matmul %a, %b : (tensor<2x2xi32>, tensor<2x2xi32>) -> tensor<2x2xi32>
+  %r = pmc.relu %m : tensor<2x2xi32>
+  return %r : tensor<2x2xi32>
 }
 
 // -----

@@ -23,7 +23,7 @@ using namespace mlir::pmc;
 /// Float types the runtime's BLAS / convolution library calls accept.
 static bool isLibraryFloat(Type type) {
   Type element = cast<ShapedType>(type).getElementType();
-  return element.isF32() || element.isF64();
+  return element.isF32() || element.isF64() || element.isBF16() || element.isF16();
 }
 
 /// True for a constant whose value is one repeated element: it is cheaper to

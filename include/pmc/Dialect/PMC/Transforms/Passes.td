@@ -204,4 +204,57 @@ def PMCDefaultSharding : Pass<"pmc-default-sharding", "ModuleOp"> {
   let dependentDialects = ["::mlir::pmc::PMCDialect"];
 }
 
+def PMCConvertPrecision : Pass<"pmc-convert-precision", "ModuleOp"> {
+  let summary = "Runs weights and compute in bf16 or f16, keeping numerically sensitive ops in f32";
+  let description = [{
+    Lowers the precision of every function with a body (`--dtype bf16|fp16`):
+
+    - f32 weights (`pmc.constant`) are converted to the target type (round to
+      nearest even), so the bundle stores them at half the size; a
+      `dense_resource` weight gets a new resource blob of the narrow type;
+    - every other op producing an f32 tensor produces the target type instead,
+      so element-wise math, matmuls, convolutions and the collectives the
+      partitioner inserts afterwards run on (and move) half-size data;
+    - the signature stays f32: arguments are cast to the target type on entry
+      and results back to f32 on exit, so feeds and outputs do not change;
+    - ops whose numerics need the range and precision of f32 keep it: their
+      narrow operands are cast to f32 (or the f32 value a cast came from is
+      used directly) and their results are cast back to the target type.
+      These are the reductions (`pmc.reduce_sum`, `reduce_mean`, `reduce_prod`,
+      `reduce_max`, `reduce_min`), `pmc.softmax`, `pmc.log_softmax`,
+      `pmc.layer_norm` (its mean and variance) and `pmc.cumsum`;
+    - integer, bool and f64 tensors are untouched; ops of other dialects see
+      f32 operands and results.
+
+    Before:
+    ```mlir
+    func.func @main(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+      %w = pmc.constant dense<1.0> : tensor<8x8xf32>
+      %y = pmc.matmul %x, %w : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
+      %s = pmc.softmax %y {axis = 1 : i64} : tensor<4x8xf32>
+      return %s : tensor<4x8xf32>
+    }
+    ```
+    After `--pmc-convert-precision=dtype=bf16`:
+    ```mlir
+    func.func @main(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+      %xb = pmc.cast %x : tensor<4x8xf32> to tensor<4x8xbf16>
+      %w = pmc.constant dense<1.0> : tensor<8x8xbf16>
+      %y = pmc.matmul %xb, %w : (tensor<4x8xbf16>, tensor<8x8xbf16>) -> tensor<4x8xbf16>
+      %y32 = pmc.cast %y : tensor<4x8xbf16> to tensor<4x8xf32>
+      %s32 = pmc.softmax %y32 {axis = 1 : i64} : tensor<4x8xf32>
+      %s = pmc.cast %s32 : tensor<4x8xf32> to tensor<4x8xbf16>
+      %r = pmc.cast %s : tensor<4x8xbf16> to tensor<4x8xf32>
+      return %r : tensor<4x8xf32>
+    }
+    ```
+    Run it before partitioning so that collectives move the narrow type.
+  }];
+  let options = [
+    Option<"dtype", "dtype", "std::string", /*default=*/"\"bf16\"",
+           "Target floating-point type: bf16 or f16">,
+  ];
+  let dependentDialects = ["::mlir::pmc::PMCDialect"];
+}
+
 #endif // PMC_DIALECT_PMC_TRANSFORMS_PASSES_TD
