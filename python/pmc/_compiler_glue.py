@@ -103,12 +103,15 @@ def shard_args(shardings):
 
 
 def compile_bundle(model_path, bundle_path, target, devices, input_shapes, bind_paths,
-                   mesh="", shards=(), plan="auto", device_spec=""):
+                   mesh="", shards=(), plan="auto", device_spec="", stages=0,
+                   microbatches=1, schedule="1f1b"):
     """Compiles the ONNX file `model_path` into the bundle `bundle_path`.
 
     `input_shapes` maps input names to static shapes; `bind_paths` maps input
     names to `.npy` files whose values replace those inputs (`--bind`);
-    `mesh` and `shards` are the `--mesh`/`--shard` values (see mesh_arg, shard_args).
+    `mesh` and `shards` are the `--mesh`/`--shard` values (see mesh_arg, shard_args);
+    `stages`, `microbatches` and `schedule` those of `--stages`, `--microbatches`
+    and `--schedule` (a pipeline; stages=0 is none).
     """
     ext = _extension()
     shapes = {k: [int(d) for d in v] for k, v in (input_shapes or {}).items()}
@@ -123,6 +126,10 @@ def compile_bundle(model_path, bundle_path, target, devices, input_shapes, bind_
             if plan != "auto" or device_spec:
                 kwargs["plan"] = plan
                 kwargs["device_spec"] = device_spec
+            if stages or microbatches != 1 or schedule != "1f1b":
+                kwargs["stages"] = stages
+                kwargs["microbatches"] = microbatches
+                kwargs["schedule"] = schedule
             ext.compile(model_path, bundle_path, target, devices, shapes, **kwargs)
             return
         except TypeError:
@@ -144,6 +151,12 @@ def compile_bundle(model_path, bundle_path, target, devices, input_shapes, bind_
         args += ["--plan", plan]
     if device_spec:
         args += ["--device-spec", device_spec]
+    if stages:
+        args += ["--stages", str(stages)]
+    if microbatches != 1:
+        args += ["--microbatches", str(microbatches)]
+    if schedule != "1f1b":
+        args += ["--schedule", schedule]
     _run_pmc_opt(args)
 
 
