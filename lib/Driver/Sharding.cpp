@@ -238,7 +238,7 @@ LogicalResult (::pmc::partitionModule)(ModuleOp module, const CompileOptions &op
     CompileOptions pipelined = options;
     pipelined.mesh = effectiveMesh(options);
     if (failed(annotateShardings(module, pipelined)) ||
-        failed(annotatePipeline(module, pipelined)))
+        failed(annotatePipeline(module, options)))
       return failure();
   } else if (options.mesh.empty() && options.shardings.empty()) {
     if (options.plan == "default") {

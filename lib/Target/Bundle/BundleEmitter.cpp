@@ -9,6 +9,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
@@ -483,6 +484,22 @@ FailureOr<::pmc::BundleImage>
     program.commands.push_back(std::move(fields));
     return success();
   };
+
+  // Input buffers come first: every input without a pipeline, else in each
+  // stage the inputs it reads (an input returned as is: stage 0).
+  std::vector<llvm::SmallDenseSet<unsigned>> readBy(numStages);
+  for (Operation &op : body)
+    for (Value operand : op.getOperands())
+      if (auto arg = dyn_cast<BlockArgument>(operand); arg && arg.getOwner() == &body) {
+        int64_t stage = isa<func::ReturnOp>(op) ? 0 : stageOf(&op);
+        if (stage >= 0 && stage < numStages && !isa<mlir::pmc::TransferOp>(op))
+          readBy[stage].insert(arg.getArgNumber());
+      }
+  for (int64_t stage = 0; stage < numStages; ++stage)
+    for (BlockArgument arg : body.getArguments())
+      if (!pipeline->enabled || readBy[stage].contains(arg.getArgNumber()))
+        if (failed(bindInput(programs[stage], arg)))
+          return failure();
 
   // Per stage, the buffer of each manifest output (-1: another stage's).
   std::vector<json::Array> programOutputs(numStages);
