@@ -95,6 +95,13 @@ LogicalResult (::pmc::annotatePipeline)(ModuleOp module, const CompileOptions &o
       main.setArgAttr(i, mlir::pmc::kShardingAttrName, ShardingAttr::get(context, dims));
     }
   }
+  // The plan text (exe.plan) says what the pipeline is.
+  if (auto plan = module->getAttrOfType<StringAttr>("pmc.plan"))
+    module->setAttr("pmc.plan",
+                    builder.getStringAttr(plan.str() + "; pipeline " +
+                                          std::to_string(options.stages) + " stages x " +
+                                          std::to_string(options.microbatches) +
+                                          " microbatches (" + options.schedule + ")"));
   module->setAttr(mlir::pmc::kPipelineAttrName,
                   builder.getDictionaryAttr(
                       {builder.getNamedAttr("stages", builder.getI64IntegerAttr(options.stages)),

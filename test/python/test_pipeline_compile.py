@@ -10,7 +10,6 @@ send/recv and schedule (test_pipeline_e2e.py).
 """
 
 import collections
-import os
 import subprocess
 
 import onnx
@@ -221,3 +220,40 @@ def test_bad_options(zoo, kwargs, message):
 def test_bad_option_types(zoo):
     with pytest.raises(ValueError, match="stages must be an integer"):
         pmc.compile(zoo["mlp"], devices=2, stages="2")
+
+
+def _batch_mixing_model(path):
+    """y = sum over the batch of relu(x) + x: examples of the batch mix."""
+    from onnx import TensorProto, helper  # noqa: PLC0415
+    axes = helper.make_tensor("axes", TensorProto.INT64, [1], [0])
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+         helper.make_node("ReduceSum", ["r", "axes"], ["s"], name="batch_sum", keepdims=1),
+         helper.make_node("Add", ["s", "x"], ["y"], name="add")],
+        "mix", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [8, 4])], [axes])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.save(model, path)
+    return path
+
+
+def test_microbatches_of_a_batch_mixing_model_are_rejected(tmp_path):
+    path = _batch_mixing_model(str(tmp_path / "mix.onnx"))
+    with pytest.raises(pmc.CompileError, match="over the microbatch axis 'mb'"):
+        pmc.compile(path, devices=2, stages=2, microbatches=2)
+    # One microbatch is fine.
+    info = _compile(path, str(tmp_path / "mix.pmc"), 2, 2, 1, "gpipe")
+    assert info.manifest["pipeline"]["microbatches"] == 1
+
+
+def test_cuda_pipeline_bundle(zoo, tmp_path):
+    """--target cuda emits each stage's launches the same way."""
+    out = str(tmp_path / "cuda.pmc")
+    compile_bundle(zoo["mlp"], out, "cuda", 2, {}, {}, "", (), "auto", "", 2, 2, "gpipe")
+    info = BundleInfo.read(out)
+    assert info.manifest["target"] == "cuda"
+    assert info.manifest["pipeline"]["stages"] == 2
+    for r in range(2):
+        ops = [c["op"] for c in info.program(r)["commands"]]
+        assert "launch" in ops and "kernel" not in ops, ops
+        assert ("send" in ops) == (r == 0) and ("recv" in ops) == (r == 1), ops
