@@ -194,6 +194,25 @@ LogicalResult (::pmc::annotateShardings)(ModuleOp module, const CompileOptions &
   return success();
 }
 
+/// The subcommands run before pmc-opt registers its passes; the partitioning
+/// passes are looked up by name.
+static void ensurePassesRegistered() {
+  static std::once_flag registered;
+  std::call_once(registered, [] { ::pmc::registerPMCPasses(); });
+}
+
+/// True for a module with `pmc.pipeline` of several stages whose @main has
+/// no `pmc.transfer` yet: planned, not partitioned.
+static bool isPlannedPipeline(ModuleOp module) {
+  auto pipeline = module->getAttrOfType<DictionaryAttr>(mlir::pmc::kPipelineAttrName);
+  auto stages = pipeline ? pipeline.getAs<IntegerAttr>("stages") : nullptr;
+  auto main = module.lookupSymbol<func::FuncOp>("main");
+  if (!stages || stages.getInt() < 2 || !main || main.isExternal())
+    return false;
+  return !main.walk([](mlir::pmc::TransferOp) { return WalkResult::interrupt(); })
+              .wasInterrupted();
+}
+
 /// `pmc-sharding-propagation,pmc-partition` on `module` in `pm` (which may
 /// hold instrumentation).
 static LogicalResult runPropagationAndPartition(ModuleOp module, PassManager &pm) {
@@ -218,14 +237,17 @@ LogicalResult (::pmc::partitionModule)(ModuleOp module, const CompileOptions &op
              << "the module is partitioned for " << given << " ("
              << given.getNumDevices() << " devices), but --devices is "
              << options.devices;
+    // A planned but unpartitioned pipeline (what the planner leaves: stages
+    // on the ops, no pmc.transfer yet) is partitioned here.
+    if (isPlannedPipeline(module)) {
+      ensurePassesRegistered();
+      return partitionPipeline(module, configure);
+    }
     return success();
   }
   if (!isMultiDevice(options) && !options.planOnly)
     return success();
-  // The subcommands run before pmc-opt registers its passes; the partitioning
-  // passes are looked up by name.
-  static std::once_flag registered;
-  std::call_once(registered, [] { ::pmc::registerPMCPasses(); });
+  ensurePassesRegistered();
 
   std::string pipeline;
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
