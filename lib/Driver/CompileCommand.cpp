@@ -43,6 +43,20 @@ int pmc::runCompileCommand(int argc, char **argv) {
                "'+'-joined mesh axes it is split over (empty = replicated), "
                "dimensions separated by commas, e.g. w_fc=,tp or x=dp"),
       cl::value_desc("NAME=DIMS"));
+  cl::opt<int> stages(
+      "stages",
+      cl::desc("Pipeline stages: cut the model into K stages of about equal "
+               "estimated FLOPs, one per pp coordinate (the mesh gets pp=K first; "
+               "without --mesh it is pp=K,dp=devices/K); docs/design/pipeline.md"),
+      cl::value_desc("K"), cl::init(0));
+  cl::opt<int> microbatches(
+      "microbatches",
+      cl::desc("Microbatches per pipeline step: the batch is split into M parts "
+               "that flow through the stages (needs --stages)"),
+      cl::value_desc("M"), cl::init(1));
+  cl::opt<std::string> schedule(
+      "schedule", cl::desc("Pipeline schedule: gpipe or 1f1b (default)"),
+      cl::init("1f1b"));
   cl::opt<bool> verify(
       "verify", cl::desc("Also compile for one device, run both bundles on "
                          "random inputs and fail when they differ"),
@@ -106,6 +120,9 @@ int pmc::runCompileCommand(int argc, char **argv) {
   options.deviceSpec = deviceSpec;
   options.planOnly = emit == "plan";
   options.dtype = dtype;
+  options.stages = stages;
+  options.microbatches = microbatches;
+  options.schedule = schedule;
   if (verify && options.target == "cuda") {
     llvm::errs() << "error: --verify runs the bundles; a cuda bundle cannot run on "
                     "this machine (no CUDA runtime in pmc yet)\n";
@@ -211,6 +228,8 @@ int pmc::runCompileCommand(int argc, char **argv) {
   single.devices = 1;
   single.mesh.clear();
   single.shardings.clear();
+  single.stages = 0;
+  single.microbatches = 1;
   mlir::OwningOpRef<mlir::ModuleOp> reference =
       loadModel(context, modelPath, options.import);
   if (!reference)

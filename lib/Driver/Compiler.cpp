@@ -29,14 +29,17 @@ LogicalResult (::pmc::checkCompileOptions)(Location loc, const CompileOptions &o
   if (!options.shardings.empty() && options.mesh.empty())
     return emitError(loc) << "--shard needs --mesh (the axes the shardings name), "
                              "e.g. --mesh dp=" << options.devices;
+  if (failed(checkPipelineOptions(loc, options)))
+    return failure();
   if (!options.mesh.empty()) {
+    std::vector<std::pair<std::string, int64_t>> mesh = effectiveMesh(options);
     int64_t product = 1;
-    for (const auto &axis : options.mesh)
+    for (const auto &axis : mesh)
       product *= axis.second;
     if (product != options.devices) {
       InFlightDiagnostic diag = emitError(loc) << "--mesh ";
       llvm::interleave(
-          options.mesh, diag,
+          mesh, diag,
           [&](const auto &axis) { diag << axis.first << "=" << axis.second; }, ",");
       return diag << " has " << product << " devices, but --devices is "
                   << options.devices;

@@ -1,9 +1,11 @@
 //===- Sharding.cpp - --mesh/--shard parsing, annotation, partitioning -----===//
+#include "Commands.h"
 #include "pmc/Driver/Compiler.h"
 #include "pmc/Driver/Driver.h"
 
 #include "pmc/Dialect/PMC/IR/PMCAttrs.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
+#include "pmc/Dialect/PMC/Transforms/Stages.h"
 #include "pmc/Parallel/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -87,7 +89,8 @@ bool (::pmc::parseShardings)(const std::vector<std::string> &values,
 }
 
 bool (::pmc::isMultiDevice)(const CompileOptions &options) {
-  return options.devices > 1 || !options.mesh.empty() || !options.shardings.empty();
+  return options.devices > 1 || !options.mesh.empty() || !options.shardings.empty() ||
+         options.stages > 0;
 }
 
 /// The text of the user's plan: `mesh dp=2,tp=2; w_fc=,tp; x=dp`.
@@ -191,25 +194,60 @@ LogicalResult (::pmc::annotateShardings)(ModuleOp module, const CompileOptions &
   return success();
 }
 
+/// The subcommands run before pmc-opt registers its passes; the partitioning
+/// passes are looked up by name.
+static void ensurePassesRegistered() {
+  static std::once_flag registered;
+  std::call_once(registered, [] { ::pmc::registerPMCPasses(); });
+}
+
+/// True for a module with `pmc.pipeline` of several stages whose @main has
+/// no `pmc.transfer` yet: planned, not partitioned.
+static bool isPlannedPipeline(ModuleOp module) {
+  auto pipeline = module->getAttrOfType<DictionaryAttr>(mlir::pmc::kPipelineAttrName);
+  auto stages = pipeline ? pipeline.getAs<IntegerAttr>("stages") : nullptr;
+  auto main = module.lookupSymbol<func::FuncOp>("main");
+  if (!stages || stages.getInt() < 2 || !main || main.isExternal())
+    return false;
+  return !main.walk([](mlir::pmc::TransferOp) { return WalkResult::interrupt(); })
+              .wasInterrupted();
+}
+
+/// `pmc-sharding-propagation,pmc-partition` on `module` in `pm` (which may
+/// hold instrumentation).
+static LogicalResult runPropagationAndPartition(ModuleOp module, PassManager &pm) {
+  std::string pipeline = "pmc-sharding-propagation,pmc-partition";
+  std::string errorText;
+  llvm::raw_string_ostream errorStream(errorText);
+  if (failed(parsePassPipeline(pipeline, pm, errorStream)))
+    return emitError(module.getLoc()) << "multi-device compilation needs the passes '"
+                              << pipeline << "', which this build of pmc cannot run: "
+                              << errorText;
+  return pm.run(module);
+}
+
 LogicalResult (::pmc::partitionModule)(ModuleOp module, const CompileOptions &options,
                                    PassManagerConfigurator configure) {
   // A module that already carries a mesh (pmc-dialect input written per rank)
   // is taken as partitioned unless a mesh or shardings are given.
   auto given = module->getAttrOfType<mlir::pmc::MeshAttr>(mlir::pmc::kMeshAttrName);
-  if (given && options.mesh.empty() && options.shardings.empty()) {
+  if (given && options.mesh.empty() && options.shardings.empty() && options.stages == 0) {
     if (options.devices != 1 && options.devices != given.getNumDevices())
       return module.emitError()
              << "the module is partitioned for " << given << " ("
              << given.getNumDevices() << " devices), but --devices is "
              << options.devices;
+    // A planned but unpartitioned pipeline (what the planner leaves: stages
+    // on the ops, no pmc.transfer yet) is partitioned here.
+    if (isPlannedPipeline(module)) {
+      ensurePassesRegistered();
+      return partitionPipeline(module, configure);
+    }
     return success();
   }
   if (!isMultiDevice(options) && !options.planOnly)
     return success();
-  // The subcommands run before pmc-opt registers its passes; the partitioning
-  // passes are looked up by name.
-  static std::once_flag registered;
-  std::call_once(registered, [] { ::pmc::registerPMCPasses(); });
+  ensurePassesRegistered();
 
   std::string pipeline;
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
@@ -217,7 +255,14 @@ LogicalResult (::pmc::partitionModule)(ModuleOp module, const CompileOptions &op
     return failure();
   if (options.plan != "auto" && options.plan != "default")
     return module.emitError() << "--plan " << options.plan << ": expected auto or default";
-  if (options.mesh.empty() && options.shardings.empty()) {
+  if (options.stages > 0) {
+    // A hand-made pipeline (--stages): the user's mesh with pp, cut evenly.
+    CompileOptions pipelined = options;
+    pipelined.mesh = effectiveMesh(options);
+    if (failed(annotateShardings(module, pipelined)) ||
+        failed(annotatePipeline(module, options)))
+      return failure();
+  } else if (options.mesh.empty() && options.shardings.empty()) {
     if (options.plan == "default") {
       pipeline = "pmc-default-sharding{devices=" + std::to_string(options.devices) + "},";
       module->setAttr("pmc.plan_source", StringAttr::get(module.getContext(), "default"));
@@ -240,15 +285,24 @@ LogicalResult (::pmc::partitionModule)(ModuleOp module, const CompileOptions &op
       return module.emitError("--emit plan needs --plan auto");
     return pm.run(module);
   }
-  pipeline += "pmc-sharding-propagation,pmc-partition";
-  std::string errorText;
-  llvm::raw_string_ostream errorStream(errorText);
-  if (failed(parsePassPipeline(pipeline, pm, errorStream)))
-    return emitError(module.getLoc()) << "multi-device compilation needs the passes '"
-                              << pipeline << "', which this build of pmc cannot run: "
-                              << errorText;
-  if (failed(pm.run(module)))
+  // A pipeline (from --stages or the planner) is partitioned stage-aware.
+  if (!pipeline.empty() || pm.size() != 0) {
+    std::string errorText;
+    llvm::raw_string_ostream errorStream(errorText);
+    if (!pipeline.empty() && failed(parsePassPipeline(pipeline.substr(0, pipeline.size() - 1),
+                                                       pm, errorStream)))
+      return emitError(module.getLoc()) << "cannot run '" << pipeline << "': " << errorText;
+    if (failed(pm.run(module)))
+      return failure();
+    pipeline.clear();
+    pm.clear();
+  }
+  if (module->hasAttr(mlir::pmc::kPipelineAttrName)) {
+    if (failed(partitionPipeline(module, configure)))
+      return failure();
+  } else if (failed(runPropagationAndPartition(module, pm))) {
     return failure();
+  }
   auto mesh = module->getAttrOfType<mlir::pmc::MeshAttr>(mlir::pmc::kMeshAttrName);
   if (!mesh)
     return module.emitError("partitioning left no pmc.mesh on the module");

@@ -26,7 +26,8 @@ __version__ = "0.1.0"
 __all__ = ["compile", "plan", "load", "verify_against_one_device", "import_model", "Executable", "TensorSpec", "CompileError",
            "BundleInfo", "__version__"]
 
-_OPTIONS = ("bind", "base_dir", "plan", "device_spec", "dtype")
+_OPTIONS = ("bind", "base_dir", "plan", "device_spec", "dtype", "stages", "microbatches",
+            "schedule")
 
 
 def _is_model_proto(model):
@@ -156,6 +157,15 @@ def verify_against_one_device(exe, reference, tolerance=1e-4):
     return report
 
 
+def _int_option(options, name, default):
+    value = options.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return value
+
+
 def compile(model, devices=1, target="cpu", input_shapes=None, mesh=None, shardings=None,  # noqa: A001
             verify=False, **options):
     """Compiles an ONNX model (a path or an `onnx.ModelProto`) into an Executable.
@@ -177,6 +187,11 @@ def compile(model, devices=1, target="cpu", input_shapes=None, mesh=None, shardi
       mesh: {axis name: size} in order (product = devices), e.g. {"dp": 2, "tp": 2}.
       shardings: {graph input or initializer name: per-dimension None
         (replicated), an axis name, or a tuple of axis names}; needs mesh.
+      stages: a hand-made pipeline of K >= 2 stages cut evenly by estimated
+        FLOPs (the mesh gets pp=K first; without mesh it is pp=K, dp=devices/K),
+        e.g. pmc.compile(m, devices=4, stages=2, microbatches=4, schedule="gpipe").
+      microbatches: the batch is split into M microbatches (needs stages).
+      schedule: "1f1b" (default) or "gpipe", the pipeline schedule.
       verify: also compile for one device, run both on random inputs and raise
         CompileError when they differ by more than 1e-4 * (1 + |reference|).
       target: "cpu" (or "cuda" once available).
@@ -221,7 +236,10 @@ def compile(model, devices=1, target="cpu", input_shapes=None, mesh=None, shardi
         shards = shard_args(shardings)
         compile_bundle(model_path, bundle_path, target, devices, shapes, bind_paths,
                        mesh_text, shards, options.get("plan") or "auto",
-                       options.get("device_spec") or "", options.get("dtype") or "fp32")
+                       options.get("device_spec") or "", options.get("dtype") or "fp32",
+                       _int_option(options, "stages", 0),
+                       _int_option(options, "microbatches", 1),
+                       options.get("schedule") or "1f1b")
         exe = Executable(bundle_path, _temp_dir=temp_dir)
         if verify:
             if devices == 1 and not mesh:

@@ -103,13 +103,16 @@ def shard_args(shardings):
 
 
 def compile_bundle(model_path, bundle_path, target, devices, input_shapes, bind_paths,
-                   mesh="", shards=(), plan="auto", device_spec="", dtype="fp32"):
+                   mesh="", shards=(), plan="auto", device_spec="", dtype="fp32",
+                   stages=0, microbatches=1, schedule="1f1b"):
     """Compiles the ONNX file `model_path` into the bundle `bundle_path`.
 
     `input_shapes` maps input names to static shapes; `bind_paths` maps input
     names to `.npy` files whose values replace those inputs (`--bind`);
     `mesh` and `shards` are the `--mesh`/`--shard` values (see mesh_arg, shard_args);
     `dtype` is `--dtype` (fp32, bf16 or fp16).
+    `stages`, `microbatches` and `schedule` those of `--stages`, `--microbatches`
+    and `--schedule` (a pipeline; stages=0 is none).
     """
     ext = _extension()
     shapes = {k: [int(d) for d in v] for k, v in (input_shapes or {}).items()}
@@ -126,6 +129,10 @@ def compile_bundle(model_path, bundle_path, target, devices, input_shapes, bind_
                 kwargs["device_spec"] = device_spec
             if dtype != "fp32":
                 kwargs["dtype"] = dtype
+            if stages or microbatches != 1 or schedule != "1f1b":
+                kwargs["stages"] = stages
+                kwargs["microbatches"] = microbatches
+                kwargs["schedule"] = schedule
             ext.compile(model_path, bundle_path, target, devices, shapes, **kwargs)
             return
         except TypeError:
@@ -149,6 +156,12 @@ def compile_bundle(model_path, bundle_path, target, devices, input_shapes, bind_
         args += ["--device-spec", device_spec]
     if dtype != "fp32":
         args += ["--dtype", dtype]
+    if stages:
+        args += ["--stages", str(stages)]
+    if microbatches != 1:
+        args += ["--microbatches", str(microbatches)]
+    if schedule != "1f1b":
+        args += ["--schedule", schedule]
     _run_pmc_opt(args)
 
 

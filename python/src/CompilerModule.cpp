@@ -61,13 +61,17 @@ void compile(const std::string &modelPath, const std::string &bundlePath,
              const std::string &target, int devices, const ShapeMap &inputShapes,
              const std::string &cpu, const BindMap &bind, const std::string &mesh,
              const std::vector<std::string> &shards, const std::string &plan,
-             const std::string &deviceSpec, const std::string &dtype) {
+             const std::string &deviceSpec, const std::string &dtype, int stages,
+             int microbatches, const std::string &schedule) {
   pmc::CompileOptions options;
   options.target = target;
   options.devices = devices;
   options.dtype = dtype;
   options.plan = plan;
   options.deviceSpec = deviceSpec;
+  options.stages = stages;
+  options.microbatches = microbatches;
+  options.schedule = schedule;
   std::string error;
   if ((!mesh.empty() && !pmc::parseMesh(mesh, options, error)) ||
       !pmc::parseShardings(shards, options, error))
@@ -124,14 +128,18 @@ NB_MODULE(_compiler, m) {
   m.def("compile", &compile, "model_path"_a, "bundle_path"_a, "target"_a = "cpu",
         "devices"_a = 1, "input_shapes"_a = ShapeMap(), "cpu"_a = "host", "bind"_a = BindMap(),
         "mesh"_a = "", "shards"_a = std::vector<std::string>(), "plan"_a = "auto",
-        "device_spec"_a = "", "dtype"_a = "fp32",
+        "device_spec"_a = "", "dtype"_a = "fp32", "stages"_a = 0, "microbatches"_a = 1,
+        "schedule"_a = "1f1b",
         "Compiles the model at model_path (.onnx, or .mlir in the pmc dialect) "
         "into the bundle bundle_path. input_shapes maps dynamic inputs to static "
         "shapes, e.g. {'x': [1, 128]}; cpu is the LLVM CPU the kernels target "
         "('host' or e.g. 'x86-64-v2'); bind maps inputs to .npy files whose values "
         "replace them; mesh ('dp=2,tp=2') and shards (['w_fc=,tp', 'x=dp']) are "
         "pmc-opt's --mesh and --shard; plan ('auto' or 'default') and device_spec "
-        "are --plan and --device-spec; dtype ('fp32', 'bf16' or 'fp16') is --dtype. Raises CompileError with the diagnostics.");
+        "are --plan and --device-spec; dtype ('fp32', 'bf16' or 'fp16') is --dtype; "
+        "stages, microbatches and schedule ('gpipe' or '1f1b') are --stages, "
+        "--microbatches and --schedule (a pipeline, docs/design/pipeline.md). Raises "
+        "CompileError with the diagnostics.");
   m.def("plan", &planModel, "model_path"_a, "devices"_a, "target"_a = "cpu",
         "device_spec"_a = "", "input_shapes"_a = ShapeMap(), "bind"_a = BindMap(),
         "Runs only the planner (pmc-opt compile --emit plan) and returns the plan "

@@ -38,6 +38,15 @@ struct CompileOptions {
   /// that type, reductions, softmax and LayerNorm statistics in f32, graph
   /// inputs and outputs unchanged (pmc-convert-precision).
   std::string dtype = "fp32";
+  /// `--stages K` (K >= 2): a hand-made pipeline of K stages cut evenly by
+  /// estimated FLOPs (docs/design/pipeline.md); 0 = no pipeline unless the
+  /// planner chooses one. The mesh gets `pp=K` first when `mesh` lacks it;
+  /// without `mesh` it is `pp=K,dp=devices/K` (dp over the batch).
+  int stages = 0;
+  /// `--microbatches M`: microbatches of the batch per step (needs stages).
+  int microbatches = 1;
+  /// `--schedule gpipe|1f1b`: the pipeline schedule the runtime follows.
+  std::string schedule = "1f1b";
   /// Stop after planning (no propagation/partitioning): `--emit plan`.
   bool planOnly = false;
   /// Input shapes and bound inputs for the ONNX importer.
@@ -83,6 +92,21 @@ bool isMultiDevice(const CompileOptions &options);
 /// diagnostic naming the input, weight or axis at fault.
 mlir::LogicalResult annotateShardings(mlir::ModuleOp module,
                                       const CompileOptions &options);
+
+/// The mesh a compilation uses: `options.mesh`, with `pp=stages` prepended
+/// when `options.stages` > 1 and the mesh lacks it, or `pp=K,dp=devices/K`
+/// (dp omitted when 1) when stages are given without a mesh.
+std::vector<std::pair<std::string, int64_t>> effectiveMesh(const CompileOptions &options);
+
+/// Partitions a module that carries `pmc.pipeline` (set by the planner or by
+/// `--stages`) and `pmc.stage` on its ops: checks the stages, microbatches
+/// through a virtual `mb` mesh axis, propagates and partitions, rejects
+/// collectives over `mb` (a planner plan is retried with one microbatch),
+/// removes `mb`, marks microbatched arguments and results with
+/// `pmc.microbatched` and runs `pmc-split-stages`. Shardings on the
+/// arguments are the plan's. docs/design/pipeline.md, "Compiler".
+mlir::LogicalResult partitionPipeline(mlir::ModuleOp module,
+                                      PassManagerConfigurator configure = nullptr);
 
 /// Runs the multi-device planning on `module`: `pmc-default-sharding` when
 /// neither mesh nor shardings were given, then `pmc-sharding-propagation` and

@@ -9,6 +9,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
@@ -69,10 +70,13 @@ static json::Array i64Array(ArrayRef<int64_t> values) {
 }
 
 namespace {
-/// Builds the program of rank 0 while walking @main.
+/// Builds the program that a set of ranks runs (all ranks, or those of one
+/// pipeline stage) while walking @main.
 class ProgramBuilder {
 public:
-  ProgramBuilder(::pmc::BundleImage &image, MeshAttr mesh) : image(image), mesh(mesh) {}
+  ProgramBuilder(::pmc::BundleImage &image, MeshAttr mesh, unsigned &nextWeight,
+                 std::vector<int64_t> ranks)
+      : image(image), mesh(mesh), nextWeight(nextWeight), ranks(std::move(ranks)) {}
 
   /// Adds a buffer for `value`; returns its id, or -1 after an error.
   int64_t addBuffer(Value value, json::Object fields, Operation *at) {
@@ -172,13 +176,13 @@ public:
     int64_t rank = globalType.getRank();
     unsigned weight = nextWeight++;
     std::map<std::vector<int64_t>, std::string> blocks;
-    std::vector<std::string> names;
-    for (int64_t r = 0; r < mesh.getNumDevices(); ++r) {
+    std::map<int64_t, std::string> names;
+    for (int64_t r : ranks) {
       std::vector<int64_t> offsets =
           blockOffsets(mesh, shard.getSharding(), local, r);
       auto [it, inserted] = blocks.try_emplace(
           offsets, "w/" + std::to_string(weight) + "/r" + std::to_string(r));
-      names.push_back(it->second);
+      names[r] = it->second;
       if (!inserted)
         continue;
       ::pmc::BundleImage::Section section;
@@ -202,7 +206,7 @@ public:
       }
       image.sections.push_back(std::move(section));
     }
-    json::Object fields{{"kind", "weight"}, {"section", names[0]}};
+    json::Object fields{{"kind", "weight"}, {"section", names.begin()->second}};
     int64_t id = addBuffer(shard.getResult(), std::move(fields), shard);
     if (id < 0)
       return failure();
@@ -229,7 +233,7 @@ public:
   json::Array buffersOfRank(int64_t r) const {
     json::Array copy = buffers;
     for (const auto &[id, names] : rankSections)
-      (*copy[id].getAsObject())["section"] = names[r];
+      (*copy[id].getAsObject())["section"] = names.at(r);
     return copy;
   }
 
@@ -244,9 +248,12 @@ private:
   ::pmc::BundleImage &image;
   MeshAttr mesh;
   /// Buffer id -> the section of each rank (sharded weights).
-  std::map<int64_t, std::vector<std::string>> rankSections;
+  std::map<int64_t, std::map<int64_t, std::string>> rankSections;
   llvm::DenseMap<Value, int64_t> ids;
-  unsigned nextWeight = 0;
+  /// Weight sections are numbered across all programs.
+  unsigned &nextWeight;
+  /// The ranks that run this program.
+  std::vector<int64_t> ranks;
 };
 } // namespace
 
@@ -274,8 +281,12 @@ static json::Array shardingJSON(ShardingAttr sharding) {
 /// is `type`: the global shape and, when split, the sharding.
 static FailureOr<json::Object> tensorEntry(std::string name, RankedTensorType type,
                                            ShardingAttr sharding, MeshAttr mesh,
-                                           Operation *at, StringRef what) {
+                                           Operation *at, StringRef what,
+                                           int64_t microbatches = 1) {
   SmallVector<int64_t> shape(type.getShape());
+  // A microbatched tensor holds all microbatches (microbatch-major on dim 0).
+  if (microbatches > 1 && !shape.empty())
+    shape[0] *= microbatches;
   json::Object entry{{"name", name}, {"dtype", dtypeName(type.getElementType())}};
   if (sharding && !sharding.isReplicated()) {
     if (!mesh)
@@ -354,6 +365,45 @@ static LogicalResult addLaunches(ProgramBuilder &program, func::CallOp call,
   return success();
 }
 
+namespace {
+/// The module's `pmc.pipeline`, checked against its mesh.
+struct PipelineInfo {
+  bool enabled = false;
+  int64_t stages = 1;
+  int64_t microbatches = 1;
+  std::string schedule;
+  /// The mesh axis `pp`, when the mesh has it.
+  std::optional<unsigned> ppAxis;
+  std::vector<json::Value> microbatchedInputs, microbatchedOutputs;
+};
+} // namespace
+
+static FailureOr<PipelineInfo> pipelineInfo(ModuleOp module, MeshAttr mesh) {
+  PipelineInfo info;
+  auto dict = module->getAttrOfType<DictionaryAttr>("pmc.pipeline");
+  if (!dict)
+    return info;
+  auto stages = dict.getAs<IntegerAttr>("stages");
+  auto microbatches = dict.getAs<IntegerAttr>("microbatches");
+  auto schedule = dict.getAs<StringAttr>("schedule");
+  if (!stages || !microbatches || !schedule || stages.getInt() < 1 ||
+      microbatches.getInt() < 1)
+    return module.emitError() << "pmc.pipeline must hold stages, microbatches and "
+                                 "schedule, got "
+                              << dict;
+  info.enabled = true;
+  info.stages = stages.getInt();
+  info.microbatches = microbatches.getInt();
+  info.schedule = schedule.str();
+  info.ppAxis = mesh ? mesh.findAxis("pp") : std::nullopt;
+  int64_t ppSize = info.ppAxis ? mesh.getAxisSize("pp") : 1;
+  if (ppSize != info.stages || (info.ppAxis && *info.ppAxis != 0))
+    return module.emitError() << "pmc.pipeline has " << info.stages
+                              << " stages, but the mesh " << mesh
+                              << " needs them as its first axis pp";
+  return info;
+}
+
 FailureOr<::pmc::BundleImage>
 (::pmc::buildBundleImage)(ModuleOp module, std::string kernelLibrary,
                       const BundleOptions &options) {
@@ -368,31 +418,62 @@ FailureOr<::pmc::BundleImage>
   if (mesh && options.devices != 1 && options.devices != devices)
     return module.emitError() << "the module's mesh " << mesh << " has " << devices
                               << " devices, but the bundle is for " << options.devices;
+  FailureOr<PipelineInfo> pipeline = pipelineInfo(module, mesh);
+  if (failed(pipeline))
+    return failure();
+  int64_t numStages = pipeline->stages;
   BundleImage image;
   // The manifest, the rank programs and the kernel library come first;
   // weights are appended as found.
   size_t kernelSections = options.cuda ? options.cuda->ptx.size() : 1;
   image.sections.resize(devices + 1 + kernelSections);
-  ProgramBuilder program(image, mesh);
+  // One program per stage (one in all without a pipeline), run by the ranks
+  // whose pp coordinate is the stage.
+  unsigned nextWeight = 0;
+  std::vector<int64_t> stageOfRank(devices, 0);
+  std::vector<std::vector<int64_t>> stageRanks(numStages);
+  for (int64_t r = 0; r < devices; ++r) {
+    if (pipeline->ppAxis)
+      stageOfRank[r] = mesh.getCoordinates(r)[*pipeline->ppAxis];
+    stageRanks[stageOfRank[r]].push_back(r);
+  }
+  std::vector<ProgramBuilder> programs;
+  programs.reserve(numStages);
+  for (int64_t stage = 0; stage < numStages; ++stage)
+    programs.emplace_back(image, mesh, nextWeight, stageRanks[stage]);
+  auto stageOf = [&](Operation *op) -> int64_t {
+    if (auto stage = op->getAttrOfType<IntegerAttr>("pmc.stage"))
+      return stage.getInt();
+    return 0;
+  };
 
   json::Array inputs, outputs;
   Block &body = main.getBody().front();
   for (BlockArgument arg : body.getArguments()) {
     unsigned i = arg.getArgNumber();
     auto sharding = main.getArgAttrOfType<ShardingAttr>(i, mlir::pmc::kShardingAttrName);
+    bool microbatched = pipeline->enabled && main.getArgAttr(i, "pmc.microbatched");
     FailureOr<json::Object> entry =
         tensorEntry(valueName(main, i, false), cast<RankedTensorType>(arg.getType()),
-                    sharding, mesh, main, "input");
+                    sharding, mesh, main, "input", microbatched ? pipeline->microbatches : 1);
     if (failed(entry))
       return failure();
+    if (microbatched)
+      pipeline->microbatchedInputs.push_back(valueName(main, i, false));
     inputs.push_back(std::move(*entry));
-    json::Object fields{{"kind", "input"}, {"input", (int64_t)i}};
-    if (program.addBuffer(arg, std::move(fields), main) < 0)
-      return failure();
   }
+  // An input buffer exists in the programs of the stages that read the input.
+  auto bindInput = [&](ProgramBuilder &program, Value value) -> LogicalResult {
+    auto arg = dyn_cast<BlockArgument>(value);
+    if (!arg || arg.getOwner() != &body || program.hasId(arg))
+      return success();
+    json::Object fields{{"kind", "input"}, {"input", (int64_t)arg.getArgNumber()}};
+    return success(program.addBuffer(arg, std::move(fields), main) >= 0);
+  };
 
   // A collective: `in` and `out` buffers plus the op's attributes.
-  auto addCollective = [&](Operation *op, StringRef kind, Value input, Value output,
+  auto addCollective = [&](ProgramBuilder &program, Operation *op, StringRef kind,
+                           Value input, Value output,
                            json::Object fields) -> LogicalResult {
     int64_t out = program.addTemp(output, op);
     if (out < 0)
@@ -404,8 +485,59 @@ FailureOr<::pmc::BundleImage>
     return success();
   };
 
-  json::Array programOutputs;
+  // Input buffers come first: every input without a pipeline, else in each
+  // stage the inputs it reads (an input returned as is: stage 0).
+  std::vector<llvm::SmallDenseSet<unsigned>> readBy(numStages);
+  for (Operation &op : body)
+    for (Value operand : op.getOperands())
+      if (auto arg = dyn_cast<BlockArgument>(operand); arg && arg.getOwner() == &body) {
+        int64_t stage = isa<func::ReturnOp>(op) ? 0 : stageOf(&op);
+        if (stage >= 0 && stage < numStages && !isa<mlir::pmc::TransferOp>(op))
+          readBy[stage].insert(arg.getArgNumber());
+      }
+  for (int64_t stage = 0; stage < numStages; ++stage)
+    for (BlockArgument arg : body.getArguments())
+      if (!pipeline->enabled || readBy[stage].contains(arg.getArgNumber()))
+        if (failed(bindInput(programs[stage], arg)))
+          return failure();
+
+  // Per stage, the buffer of each manifest output (-1: another stage's).
+  std::vector<json::Array> programOutputs(numStages);
+  int64_t nextTag = 0;
   for (Operation &op : body) {
+    int64_t stage = stageOf(&op);
+    if (stage < 0 || stage >= numStages)
+      return op.emitOpError() << "has pmc.stage " << stage << ", but the pipeline has "
+                              << numStages << " stage(s)";
+    ProgramBuilder &program = programs[stage];
+    if (!isa<mlir::pmc::TransferOp>(op))
+      for (Value operand : op.getOperands())
+        if (failed(bindInput(program, operand)))
+          return failure();
+    if (auto transfer = dyn_cast<mlir::pmc::TransferOp>(op)) {
+      // A send in the programs of from_stage, a recv in those of to_stage.
+      int64_t from = transfer.getFromStage(), to = transfer.getToStage();
+      if (to != stage || from < 0 || from >= to)
+        return transfer.emitOpError() << "moves stage " << from << " to " << to
+                                      << " but has pmc.stage " << stage;
+      ProgramBuilder &sender = programs[from];
+      if (failed(bindInput(sender, transfer.getInput())))
+        return failure();
+      if (!sender.hasId(transfer.getInput()))
+        return transfer.emitOpError() << "sends a value that stage " << from
+                                      << " does not compute";
+      int64_t tag = nextTag++;
+      sender.commands.push_back(json::Object{{"op", "send"},
+                                             {"in", sender.idOf(transfer.getInput())},
+                                             {"to_stage", to},
+                                             {"tag", tag}});
+      int64_t out = program.addTemp(transfer.getResult(), transfer);
+      if (out < 0)
+        return failure();
+      program.commands.push_back(json::Object{
+          {"op", "recv"}, {"out", out}, {"from_stage", from}, {"tag", tag}});
+      continue;
+    }
     if (auto constant = dyn_cast<ConstantOp>(op)) {
       // A constant only ever sharded is stored as its ranks' blocks alone.
       bool onlySharded = !constant->use_empty() &&
@@ -422,28 +554,28 @@ FailureOr<::pmc::BundleImage>
           return failure();
         continue;
       }
-      if (failed(addCollective(shard, "shard", shard.getInput(), shard.getResult(),
+      if (failed(addCollective(program, shard, "shard", shard.getInput(), shard.getResult(),
                                json::Object{{"sharding", shardingJSON(shard.getSharding())}})))
         return failure();
     } else if (auto reduce = dyn_cast<mlir::pmc::AllReduceOp>(op)) {
-      if (failed(addCollective(reduce, "all_reduce", reduce.getInput(), reduce.getResult(),
+      if (failed(addCollective(program, reduce, "all_reduce", reduce.getInput(), reduce.getResult(),
                                json::Object{{"axes", strArray(reduce.getAxes())},
                                             {"reduction", reduce.getReduction().str()}})))
         return failure();
     } else if (auto gather = dyn_cast<mlir::pmc::AllGatherOp>(op)) {
-      if (failed(addCollective(gather, "all_gather", gather.getInput(), gather.getResult(),
+      if (failed(addCollective(program, gather, "all_gather", gather.getInput(), gather.getResult(),
                                json::Object{{"axes", strArray(gather.getAxes())},
                                             {"dim", gather.getDim()}})))
         return failure();
     } else if (auto scatter = dyn_cast<mlir::pmc::ReduceScatterOp>(op)) {
-      if (failed(addCollective(scatter, "reduce_scatter", scatter.getInput(),
+      if (failed(addCollective(program, scatter, "reduce_scatter", scatter.getInput(),
                                scatter.getResult(),
                                json::Object{{"axes", strArray(scatter.getAxes())},
                                             {"dim", scatter.getDim()},
                                             {"reduction", scatter.getReduction().str()}})))
         return failure();
     } else if (auto a2a = dyn_cast<mlir::pmc::AllToAllOp>(op)) {
-      if (failed(addCollective(a2a, "all_to_all", a2a.getInput(), a2a.getResult(),
+      if (failed(addCollective(program, a2a, "all_to_all", a2a.getInput(), a2a.getResult(),
                                json::Object{{"axes", strArray(a2a.getAxes())},
                                             {"split_dim", a2a.getSplitDim()},
                                             {"concat_dim", a2a.getConcatDim()}})))
@@ -507,14 +639,29 @@ FailureOr<::pmc::BundleImage>
       for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
         auto sharding = main.getResultAttrOfType<ShardingAttr>(
             i, mlir::pmc::kShardingAttrName);
+        bool microbatched = pipeline->enabled && main.getResultAttr(i, "pmc.microbatched");
         FailureOr<json::Object> entry =
             tensorEntry(valueName(main, i, true), cast<RankedTensorType>(value.getType()),
-                        sharding, mesh, ret, "output");
+                        sharding, mesh, ret, "output",
+                        microbatched ? pipeline->microbatches : 1);
         if (failed(entry))
           return failure();
+        // The stage that computes the output (an input returned as is: 0).
+        Operation *producer = value.getDefiningOp();
+        int64_t outputStage = producer ? stageOf(producer) : 0;
+        if (failed(bindInput(programs[outputStage], value)))
+          return failure();
+        if (pipeline->enabled) {
+          (*entry)["stage"] = outputStage;
+          if (microbatched)
+            pipeline->microbatchedOutputs.push_back(valueName(main, i, true));
+        }
         outputs.push_back(std::move(*entry));
-        programOutputs.push_back(program.idOf(value));
+        for (int64_t s = 0; s < numStages; ++s)
+          programOutputs[s].push_back(s == outputStage ? programs[s].idOf(value)
+                                                       : int64_t(-1));
       }
+      continue;
     } else {
       return op.emitOpError()
              << "cannot be executed by the runtime: @main may only hold "
@@ -554,6 +701,14 @@ FailureOr<::pmc::BundleImage>
   } else {
     manifest["kernel_library"] = "kernels.cpu";
   }
+  if (pipeline->enabled)
+    manifest["pipeline"] = json::Object{
+        {"stages", numStages},
+        {"axis", "pp"},
+        {"microbatches", pipeline->microbatches},
+        {"schedule", pipeline->schedule},
+        {"microbatched_inputs", json::Array(pipeline->microbatchedInputs)},
+        {"microbatched_outputs", json::Array(pipeline->microbatchedOutputs)}};
   if (mesh) {
     // How the plan was chosen (informational; the runtime ignores it).
     json::Object plan;
@@ -587,12 +742,16 @@ FailureOr<::pmc::BundleImage>
   };
   image.sections[0].name = "manifest";
   image.sections[0].owned = print(std::move(manifest));
-  // The SPMD program is the same on every rank but for its weight sections.
+  // The SPMD program of a stage is the same on each of its ranks but for
+  // their weight sections.
   for (int64_t r = 0; r < devices; ++r) {
+    int64_t stage = stageOfRank[r];
     json::Object rank{{"rank", r},
-                      {"buffers", program.buffersOfRank(r)},
-                      {"commands", json::Array(program.commands)},
-                      {"outputs", json::Array(programOutputs)}};
+                      {"buffers", programs[stage].buffersOfRank(r)},
+                      {"commands", json::Array(programs[stage].commands)},
+                      {"outputs", json::Array(programOutputs[stage])}};
+    if (pipeline->enabled)
+      rank["stage"] = stage;
     image.sections[1 + r].name = "rank" + std::to_string(r) + ".program";
     image.sections[1 + r].owned = print(std::move(rank));
   }

@@ -105,3 +105,40 @@ module {
     return %x : tensor<2xf32>
   }
 }
+
+// -----
+
+// Pipeline stages: a kernel never mixes ops of two stages, the call carries
+// the stage, and pmc.transfer stays a runtime command.
+// CHECK-LABEL: func.func @main
+// CHECK: %[[K0:.*]] = call @kernel_0(%{{.*}}) {pmc.stage = 0 : i64}
+// CHECK-NEXT: %[[T:.*]] = pmc.transfer %[[K0]] {from_stage = 0 : i64, pmc.stage = 1 : i64, to_stage = 1 : i64}
+// CHECK-NEXT: %[[K1:.*]] = call @kernel_1(%[[T]]) {pmc.stage = 1 : i64}
+// CHECK-NEXT: return %[[K1]]
+// CHECK: func.func private @kernel_0
+// CHECK-NEXT: pmc.relu
+// CHECK-NEXT: pmc.exp
+// CHECK-NEXT: return
+// CHECK: func.func private @kernel_1
+// CHECK-NEXT: pmc.neg
+// CHECK-NEXT: return
+func.func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %a = pmc.relu %x {pmc.stage = 0 : i64} : tensor<4xf32>
+  %b = pmc.exp %a {pmc.stage = 0 : i64} : tensor<4xf32>
+  %t = pmc.transfer %b {from_stage = 0 : i64, to_stage = 1 : i64, pmc.stage = 1 : i64} : tensor<4xf32>
+  %c = pmc.neg %t {pmc.stage = 1 : i64} : tensor<4xf32>
+  return %c : tensor<4xf32>
+}
+
+// -----
+
+// Without a transfer between them (ops of two stages that happen to be
+// adjacent), the run is still cut at the stage boundary.
+// CHECK-LABEL: func.func @main
+// CHECK: call @kernel_0(%{{.*}}) {pmc.stage = 0 : i64}
+// CHECK: call @kernel_1(%{{.*}}) {pmc.stage = 1 : i64}
+func.func @main(%x: tensor<4xf32>, %y: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+  %a = pmc.relu %x {pmc.stage = 0 : i64} : tensor<4xf32>
+  %c = pmc.neg %y {pmc.stage = 1 : i64} : tensor<4xf32>
+  return %a, %c : tensor<4xf32>, tensor<4xf32>
+}

@@ -527,5 +527,19 @@ LogicalResult GatherElementsOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+LogicalResult TransferOp::verify() {
+  int64_t from = getFromStage(), to = getToStage();
+  if (from < 0)
+    return emitOpError() << "from_stage " << from << " is negative";
+  if (to <= from)
+    return emitOpError() << "to_stage " << to << " must be after from_stage " << from
+                         << " (values only flow to later pipeline stages)";
+  if (auto stage = (*this)->getAttrOfType<IntegerAttr>("pmc.stage"))
+    if (stage.getInt() != to)
+      return emitOpError() << "has pmc.stage " << stage.getInt()
+                           << ", but a transfer belongs to its to_stage " << to;
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "pmc/Dialect/PMC/IR/PMCOps.cpp.inc"

@@ -1,6 +1,7 @@
 //===- OutlineKernels.cpp - split @main into runtime commands and kernels --===//
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Dialect/PMC/Transforms/Stages.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -42,7 +43,7 @@ static bool staysInMain(Operation *op, const llvm::SetVector<Operation *> &run) 
   if (op->hasTrait<OpTrait::IsTerminator>() || isa<ConstantOp>(op))
     return true;
   // Communication and per-rank slicing are runtime commands (parallel.md).
-  if (isa<AllReduceOp, AllGatherOp, ReduceScatterOp, AllToAllOp, ShardOp>(op))
+  if (isa<AllReduceOp, AllGatherOp, ReduceScatterOp, AllToAllOp, ShardOp, TransferOp>(op))
     return true;
   if (auto matmul = dyn_cast<MatMulOp>(op))
     return isLibraryFloat(matmul.getType());
@@ -85,6 +86,9 @@ struct OutlineKernels : mlir::pmc::impl::PMCOutlineKernelsBase<OutlineKernels> {
         flush();
         continue;
       }
+      // A kernel never mixes pipeline stages (docs/design/pipeline.md).
+      if (!run.empty() && getStage(run.back()) != getStage(&op))
+        flush();
       run.insert(&op);
     }
     flush();
@@ -156,6 +160,8 @@ struct OutlineKernels : mlir::pmc::impl::PMCOutlineKernelsBase<OutlineKernels> {
     builder.setInsertionPointAfter(ops.back());
     auto call = func::CallOp::create(builder, ops.front()->getLoc(), kernel,
                                      inputs.getArrayRef());
+    if (std::optional<int64_t> stage = getStage(ops.front()))
+      setStage(call, *stage);
     for (auto [i, output] : llvm::enumerate(outputs.getArrayRef())) {
       Value value = output;
       value.replaceAllUsesWith(call.getResult(i));

@@ -525,4 +525,24 @@ def PMC_GatherElementsOp : PMC_Op<"gather_elements", [Pure, InferTypeOpAdaptor]>
   }];
 }
 
+def PMC_TransferOp : PMC_Op<"transfer", [SameOperandsAndResultType]> {
+  let summary = "moves a value from one pipeline stage to a later one";
+  let description = [{
+    Inserted by `--pmc-split-stages` for every value computed by stage
+    `from_stage` and used by stage `to_stage` (one per value and destination
+    stage; docs/design/pipeline.md). The op carries `pmc.stage = to_stage`. In
+    the bundle it becomes a `send` command in the programs of `from_stage` and a
+    `recv` command in those of `to_stage`, with the same tag. The type is the
+    microbatch-local (per-rank) type on both sides.
+    ```mlir
+    %y = pmc.transfer %x {from_stage = 0 : i64, to_stage = 1 : i64, pmc.stage = 1 : i64}
+        : tensor<4x64xf32>
+    ```
+  }];
+  let arguments = (ins PMC_AnyTensor:$input, I64Attr:$from_stage, I64Attr:$to_stage);
+  let results = (outs PMC_AnyTensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($output)";
+  let hasVerifier = 1;
+}
+
 #endif // PMC_OPS_TD

@@ -12,7 +12,9 @@ def PMCOutlineKernels : Pass<"pmc-outline-kernels", "ModuleOp"> {
     the entry function; every maximal run of other operators between them is
     outlined into a private function `@kernel_N`, called with `func.call`. Splat
     constants are cloned into the kernel that uses them; other constants are
-    passed as arguments (they are weights).
+    passed as arguments (they are weights). `pmc.transfer` stays in the entry
+    function too, and a run never mixes ops of different `pmc.stage`s: the
+    kernel call carries the stage of its ops (docs/design/pipeline.md).
 
     Before:
     ```mlir
@@ -255,6 +257,72 @@ def PMCConvertPrecision : Pass<"pmc-convert-precision", "ModuleOp"> {
            "Target floating-point type: bf16 or f16">,
   ];
   let dependentDialects = ["::mlir::pmc::PMCDialect"];
+}
+
+def PMCEvenStages : Pass<"pmc-even-stages", "ModuleOp"> {
+  let summary = "Cuts @main into pipeline stages of about equal estimated FLOPs";
+  let description = [{
+    What `pmc-opt compile --stages K` does before partitioning: walks `@main`
+    in program order and sets `pmc.stage` on every op but constants and the
+    terminator, so that each of the K stages gets a contiguous run of ops with
+    about 1/K of the estimated FLOPs (2·m·n·k for a matmul, 2·output·(input
+    channels / group)·kernel size for a convolution, one per result element
+    otherwise) and at least one op. Program order makes the stages
+    non-decreasing along every use-def edge. Fails when @main has fewer ops
+    than stages.
+
+    Before (`--pmc-even-stages=stages=2`):
+    ```mlir
+    %h = pmc.matmul %x, %w1 : (tensor<8x16xf32>, tensor<16x16xf32>) -> tensor<8x16xf32>
+    %r = pmc.relu %h : tensor<8x16xf32>
+    %y = pmc.matmul %r, %w2 : (tensor<8x16xf32>, tensor<16x16xf32>) -> tensor<8x16xf32>
+    ```
+    After: the first matmul has `pmc.stage = 0`, the relu and the second matmul
+    `pmc.stage = 1` (the FLOPs are 4096, 128 and 4096; the relu's midpoint lies
+    past half of the total).
+  }];
+  let options = [
+    Option<"stages", "stages", "int64_t", /*default=*/"2",
+           "Number of pipeline stages">,
+  ];
+}
+
+def PMCSplitStages : Pass<"pmc-split-stages", "ModuleOp"> {
+  let summary = "Completes pipeline stages and inserts pmc.transfer between them";
+  let description = [{
+    Runs after `pmc-partition` on a module whose `@main` ops carry `pmc.stage`
+    (docs/design/pipeline.md, "Concrete contract"):
+    1. ops without a stage (collectives and slices the partitioner created)
+       get the smallest stage of their users, but never less than the largest
+       stage of their operands; a value only returned keeps its producer's;
+    2. a constant used by several stages is cloned once per stage (each clone
+       carries its stage), so weights live only in the stages that read them;
+    3. every value computed by stage s and used by a stage t > s is moved by one
+       `%y = pmc.transfer %x {from_stage = s, to_stage = t}` (per value and t,
+       right after its producer, with `pmc.stage = t`); the users in stage t
+       read `%y`.
+    It fails, naming the op and the operand, when a use reads a later stage.
+    `@main` stays one function; the bundle emitter splits it into programs.
+
+    Before:
+    ```mlir
+    %w = pmc.constant dense<1.0> : tensor<16xf32>
+    %a = pmc.add %x, %w {pmc.stage = 0 : i64} : (tensor<16xf32>, tensor<16xf32>) -> tensor<16xf32>
+    %g = pmc.all_gather %a {axes = ["tp"], dim = 0 : i64} : tensor<16xf32> to tensor<32xf32>
+    %b = pmc.mul %g, %g {pmc.stage = 1 : i64} : (tensor<32xf32>, tensor<32xf32>) -> tensor<32xf32>
+    %c = pmc.add %a, %w {pmc.stage = 1 : i64} : (tensor<16xf32>, tensor<16xf32>) -> tensor<16xf32>
+    ```
+    After:
+    ```mlir
+    %w0 = pmc.constant {pmc.stage = 0 : i64} dense<1.0> : tensor<16xf32>
+    %w1 = pmc.constant {pmc.stage = 1 : i64} dense<1.0> : tensor<16xf32>
+    %a = pmc.add %x, %w0 {pmc.stage = 0 : i64} : (tensor<16xf32>, tensor<16xf32>) -> tensor<16xf32>
+    %t = pmc.transfer %a {from_stage = 0 : i64, to_stage = 1 : i64, pmc.stage = 1 : i64} : tensor<16xf32>
+    %g = pmc.all_gather %t {axes = ["tp"], dim = 0 : i64, pmc.stage = 1 : i64} : tensor<16xf32> to tensor<32xf32>
+    %b = pmc.mul %g, %g {pmc.stage = 1 : i64} : (tensor<32xf32>, tensor<32xf32>) -> tensor<32xf32>
+    %c = pmc.add %t, %w1 {pmc.stage = 1 : i64} : (tensor<16xf32>, tensor<16xf32>) -> tensor<16xf32>
+    ```
+  }];
 }
 
 #endif // PMC_DIALECT_PMC_TRANSFORMS_PASSES_TD
