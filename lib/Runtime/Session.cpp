@@ -2,6 +2,7 @@
 
 #include "pmc/Runtime/Session.h"
 #include "pmc/Bundle/Bundle.h"
+#include "pmc/Runtime/CUDA/CudaRanks.h"
 #include "pmc/Runtime/Communicator.h"
 #include "pmc/Runtime/FaultInjection.h"
 #include "pmc/Runtime/KernelLibrary.h"
@@ -9,7 +10,6 @@
 #include "pmc/Runtime/RankProgram.h"
 
 #include <cstring>
-#include <dlfcn.h>
 #include <thread>
 
 namespace pmc::runtime {
@@ -23,17 +23,6 @@ std::unique_ptr<Session> Session::open(const std::string &path, int rank) {
   return open(path, options);
 }
 
-/// Why a cuda bundle cannot run here: no driver, or no CUDA backend yet.
-static std::string cudaUnavailableMessage() {
-  void *driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
-  if (!driver)
-    return "this bundle targets CUDA; no CUDA driver was found (libcuda.so.1 could "
-           "not be loaded)";
-  dlclose(driver);
-  return "this bundle targets CUDA; this runtime cannot execute CUDA bundles yet "
-         "(supported: cpu)";
-}
-
 std::unique_ptr<Session> Session::open(const std::string &path, const SessionOptions &options) {
   std::unique_ptr<Session> s(new Session());
   s->filePath = path;
@@ -42,11 +31,9 @@ std::unique_ptr<Session> Session::open(const std::string &path, const SessionOpt
   try {
     s->reader = bundle::BundleReader::open(path);
     s->info = Manifest::parse(s->reader->section("manifest"));
-    if (s->info.target == "cuda")
-      throw RuntimeError(cudaUnavailableMessage());
-    if (s->info.target != "cpu")
+    if (s->info.target != "cpu" && s->info.target != "cuda")
       throw RuntimeError("manifest: target '" + s->info.target +
-                         "' is not supported by this runtime (supported: cpu)");
+                         "' is not supported by this runtime (supported: cpu, cuda)");
     const int n = s->devices();
     if (s->distributed) {
       if (options.communicator->size() != n)
@@ -82,9 +69,13 @@ std::unique_ptr<Session> Session::open(const std::string &path, const SessionOpt
     }
     for (int r : s->localRanks()) {
       s->comms[r]->setTimeout(timeout);
+      if (s->info.target == "cuda")
+        continue;
       s->programs[r] = RankProgram::load(s->info, *s->reader, r, s->kernels.get());
       s->programs[r]->setFaultInjection(faults);
     }
+    if (s->info.target == "cuda")
+      s->cudaRanks = cuda::CudaRanks::open(s->info, *s->reader, options, s->comms);
   } catch (const bundle::BundleError &e) {
     throw RuntimeError(e.what()); // already names the file
   } catch (const RuntimeError &e) {
@@ -228,7 +219,7 @@ NamedOutputs Session::runThreads(const std::vector<const void *> &feeds) {
       std::vector<HostTensor> storage;
       storage.reserve(feeds.size());
       std::vector<const void *> local = shardFeeds(feeds, r, storage);
-      locals[r] = programs[r]->run(local, *comms[r]);
+      locals[r] = cudaRanks ? cudaRanks->run(r, local) : programs[r]->run(local, *comms[r]);
     } catch (const std::exception &e) {
       comms[r]->abort(e.what());
     } catch (...) {
@@ -259,7 +250,7 @@ NamedOutputs Session::runDistributed(const std::vector<const void *> &feeds) {
     std::vector<HostTensor> storage;
     storage.reserve(feeds.size());
     std::vector<const void *> local = shardFeeds(feeds, me, storage);
-    locals[me] = programs[me]->run(local, comm);
+    locals[me] = cudaRanks ? cudaRanks->run(me, local) : programs[me]->run(local, comm);
     // Rank 0 collects the shards it needs for assembly; tag = output index.
     // Waiting here is not a collective of the program: give the ranks still
     // running twice the timeout, so that their own collectives report a
