@@ -5,6 +5,8 @@
 //   mpirun -np 4 pmc-run model.pmc --inputs all.npz --output out.npz
 //   pmc-run model.pmc --info
 //
+#include "pmc/Bundle/Bundle.h"
+#include "pmc/Runtime/CUDA/CudaRanks.h"
 #include "pmc/Runtime/Communicator.h"
 #include "pmc/Runtime/RankProgram.h"
 #include "pmc/Runtime/Session.h"
@@ -178,6 +180,39 @@ void printInfo(const runtime::Session &s) {
     std::cout << "  " << t.toString() << "\n";
 }
 
+/// --info of a cuda bundle: validated and described (by the leader) without
+/// a GPU. Returns false for other targets.
+bool printCudaInfo(const Options &o, bool leader) {
+  std::unique_ptr<bundle::BundleReader> reader;
+  runtime::Manifest m;
+  std::string program;
+  try {
+    reader = bundle::BundleReader::open(o.bundle);
+    m = runtime::Manifest::parse(reader->section("manifest"));
+    if (m.target != "cuda")
+      return false;
+    program = runtime::cuda::describeCudaProgram(m, *reader, o.rank);
+    if (!leader)
+      return true;
+  } catch (const bundle::BundleError &e) {
+    throw runtime::RuntimeError(e.what());
+  } catch (const runtime::RuntimeError &e) {
+    throw runtime::RuntimeError(o.bundle + ": " + e.what());
+  }
+  std::cout << "bundle:   " << m.devices << " rank(s); " << program
+            << "producer: " << m.producer << "\n"
+            << "target:   " << m.target << "\n"
+            << "devices:  " << m.devices << "\n"
+            << "mesh:     " << m.meshJson << "\n"
+            << "inputs:\n";
+  for (const runtime::TensorSpec &t : m.inputs)
+    std::cout << "  " << t.toString() << "\n";
+  std::cout << "outputs:\n";
+  for (const runtime::TensorSpec &t : m.outputs)
+    std::cout << "  " << t.toString() << "\n";
+  return true;
+}
+
 template <typename T> double at(const HostTensor &t, int64_t i) {
   T v;
   std::memcpy(&v, t.data.data() + i * sizeof(T), sizeof(T));
@@ -257,6 +292,8 @@ std::shared_ptr<runtime::Communicator> makeCommunicator(const Options &o, int *a
 }
 
 int runMain(const Options &o, const std::shared_ptr<runtime::Communicator> &comm) {
+  if (o.info && printCudaInfo(o, !comm || comm->rank() == 0))
+    return 0;
   runtime::SessionOptions options;
   options.communicator = comm;
   options.collectiveTimeout = o.timeout;

@@ -9,6 +9,7 @@
 #include "pmc/Runtime/Session.h"
 
 #include <cstdlib>
+#include <map>
 #include <mutex>
 
 namespace pmc::runtime::cuda {
@@ -142,6 +143,31 @@ std::vector<HostTensor> CudaRanks::run(int rank, const std::vector<const void *>
   if (rank < 0 || rank >= static_cast<int>(impl->executors.size()) || !impl->executors[rank])
     throw RuntimeError("rank " + std::to_string(rank) + " is not run by this process");
   return impl->executors[rank]->run(inputs);
+}
+
+std::string describeCudaProgram(const Manifest &manifest, const bundle::BundleReader &reader,
+                                int rank) {
+  std::unique_ptr<CudaProgram> p = CudaProgram::load(manifest, reader, rank);
+  size_t scratch = 0;
+  for (const BufferDesc &b : p->buffers())
+    scratch += p->isScratch(b.id);
+  std::map<std::string, int> ops;
+  for (const CudaStep &s : p->steps())
+    ++ops[s.op];
+  std::string text = "rank " + std::to_string(rank) + ": " + std::to_string(p->buffers().size()) +
+                     " buffers (" + std::to_string(scratch) + " scratch), " +
+                     std::to_string(p->steps().size()) + " commands (";
+  bool first = true;
+  for (const auto &[op, n] : ops) {
+    text += (first ? "" : ", ") + std::to_string(n) + " " + op;
+    first = false;
+  }
+  text += "), device arena " + std::to_string(p->plan().arenaBytes) + " bytes\nptx:     ";
+  if (p->ptx().empty())
+    text += "none";
+  for (size_t i = 0; i < p->ptx().size(); ++i)
+    text += (i ? ", " : "") + p->ptx()[i].chip + " (" + p->ptx()[i].section + ")";
+  return text + "\n";
 }
 
 std::string CudaRanks::describe() const {

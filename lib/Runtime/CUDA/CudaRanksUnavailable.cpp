@@ -29,4 +29,8 @@ std::vector<HostTensor> CudaRanks::run(int, const std::vector<const void *> &) {
 
 std::string CudaRanks::describe() const { return {}; }
 
+std::string describeCudaProgram(const Manifest &, const bundle::BundleReader &, int) {
+  throw RuntimeError("this bundle targets CUDA; this pmc was built without CUDA support");
+}
+
 } // namespace pmc::runtime::cuda

@@ -45,6 +45,12 @@ using DeviceCollectivesFactory =
 /// Installs (or, with an empty function, removes) the factory.
 void setDeviceCollectivesFactory(DeviceCollectivesFactory factory);
 
+/// Validates rank `rank`'s program of a cuda bundle without touching a GPU
+/// and summarises it for `pmc-run --info`: buffers, commands by kind, arena
+/// bytes, PTX modules. Throws RuntimeError like CudaRanks::open.
+std::string describeCudaProgram(const Manifest &manifest, const bundle::BundleReader &reader,
+                                int rank);
+
 class CudaRanks {
 public:
   /// Validates the program of every rank in `comms` (non-null entries) and
