@@ -93,6 +93,9 @@ std::vector<int> Session::localRanks() const {
 }
 
 const RankProgram &Session::program(int rank) const {
+  if (cudaRanks)
+    throw RuntimeError(filePath + ": the rank programs of a cuda bundle run on the GPU (see "
+                                  "`pmc-run --info` for their buffers and arena)");
   if (rank < 0 || rank >= devices() || !programs[rank])
     throw RuntimeError(filePath + ": rank " + std::to_string(rank) +
                        " is not run by this session");

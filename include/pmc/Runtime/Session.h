@@ -136,12 +136,13 @@ private:
   std::unique_ptr<KernelLibrary> kernels;
   /// By rank; null for ranks not run in this process.
   std::vector<std::unique_ptr<RankProgram>> programs;
-  /// cuda bundles: the ranks on GPUs (then `programs` stays empty).
-  std::unique_ptr<cuda::CudaRanks> cudaRanks;
   /// Thread mode: the shared world and one communicator per rank.
   std::shared_ptr<LocalWorld> world;
   /// By rank; in distributed mode only the communicator's rank is set.
   std::vector<std::shared_ptr<Communicator>> comms;
+  /// cuda bundles: the ranks on GPUs (then `programs` stays empty); declared
+  /// after `comms` so that it is destroyed first.
+  std::unique_ptr<cuda::CudaRanks> cudaRanks;
   bool distributed = false;
   std::mutex runMutex;
 };
