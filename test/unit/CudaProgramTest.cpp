@@ -202,6 +202,53 @@ TEST(CudaProgram, CollectivesGetTheirGroups) {
   EXPECT_EQ(p->collectiveCount(), 1u);
 }
 
+TEST(CudaProgram, SendAndRecvFindTheirPeerStage) {
+  TempDir dir;
+  // Mesh pp=2, tp=2: rank 1 is (stage 0, tp 1), its peer in stage 1 is rank 3.
+  auto program = [](int r) {
+    bool first = r < 2;
+    json buffers = {{{"id", 0}, {"dtype", "float32"}, {"shape", {4}}, {"kind", "input"}, {"input", 0}},
+                    {{"id", 1}, {"dtype", "float32"}, {"shape", {4}}, {"kind", "temp"}}};
+    json command = first ? json{{"op", "send"}, {"in", 0}, {"to_stage", 1}, {"tag", 7}}
+                         : json{{"op", "recv"}, {"out", 1}, {"from_stage", 0}, {"tag", 7}};
+    return json{{"rank", r}, {"buffers", buffers}, {"commands", {command}}, {"outputs", {0}}};
+  };
+  json man = cudaManifest(spec("x", "float32", {4}), spec("y", "float32", {4}), 4, false);
+  man["mesh"] = {{"axes", {{{"name", "pp"}, {"size", 2}}, {{"name", "tp"}, {"size", 2}}}}};
+  std::vector<std::pair<std::string, std::string>> extra;
+  for (int r = 1; r < 4; ++r)
+    extra.emplace_back("rank" + std::to_string(r) + ".program", program(r).dump());
+  std::string path = writeBundle(dir, "pp.pmc", man, program(0), "", extra);
+  auto reader = bundle::BundleReader::open(path);
+  Manifest m = Manifest::parse(reader->section("manifest"));
+  std::unique_ptr<CudaProgram> sender = CudaProgram::load(m, *reader, 1);
+  EXPECT_EQ(sender->steps()[0].kind, StepKind::Send);
+  EXPECT_EQ(sender->steps()[0].peer, 3);
+  EXPECT_EQ(sender->steps()[0].tag, 7);
+  EXPECT_EQ(sender->steps()[0].bytes, 16u);
+  EXPECT_TRUE(sender->steps()[0].communicates());
+  std::unique_ptr<CudaProgram> receiver = CudaProgram::load(m, *reader, 2);
+  EXPECT_EQ(receiver->steps()[0].kind, StepKind::Recv);
+  EXPECT_EQ(receiver->steps()[0].peer, 0);
+  EXPECT_EQ(receiver->steps()[0].writes, std::vector<int>{1});
+  EXPECT_EQ(receiver->collectiveCount(), 1u);
+  // Sending to its own stage is an error naming the command.
+  json bad = program(1);
+  bad["commands"][0]["to_stage"] = 0;
+  std::string badPath = writeBundle(dir, "pp-bad.pmc", man, program(0), "",
+                                    {{"rank1.program", bad.dump()}});
+  auto badReader = bundle::BundleReader::open(badPath);
+  try {
+    CudaProgram::load(m, *badReader, 1);
+    FAIL() << "expected an error";
+  } catch (const RuntimeError &e) {
+    EXPECT_NE(std::string(e.what()).find("rank1.program: command 0 (send): field 'to_stage' is 0; "
+                                         "expected another stage in [0, 2)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(CudaProgram, SessionWithoutDriverSaysSo) {
   if (void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL)) {
     dlclose(h);

@@ -436,7 +436,7 @@ CudaExecutor::CudaExecutor(const CudaProgram &program, const bundle::BundleReade
 
     // Events of the collectives and the waits of the compute stream.
     for (const CudaStep &st : steps) {
-      if (st.kind != StepKind::Collective)
+      if (!st.communicates())
         continue;
       if (!collectives)
         throw RuntimeError(st.where() + ": the program has collectives but no device "
@@ -574,14 +574,24 @@ void CudaExecutor::enqueueProgram() {
         }
         break;
       }
-      case StepKind::Collective: {
+      case StepKind::Collective:
+      case StepKind::Send:
+      case StepKind::Recv: {
         // The communication stream starts after the compute work so far.
         s.check(cu.eventRecord(s.ready[st.index], s.compute), "cuEventRecord");
         s.check(cu.streamWaitEvent(s.comm, s.ready[st.index], 0), "cuStreamWaitEvent");
-        CollectiveCall call = st.call;
-        call.in = reinterpret_cast<const void *>(s.address[st.reads[0]]);
-        call.out = reinterpret_cast<void *>(s.address[st.writes[0]]);
-        s.collectives->collective(call, s.comm);
+        if (st.kind == StepKind::Send) {
+          s.collectives->send(reinterpret_cast<const void *>(s.address[st.reads[0]]), st.bytes,
+                              st.peer, st.tag, s.comm);
+        } else if (st.kind == StepKind::Recv) {
+          s.collectives->recv(reinterpret_cast<void *>(s.address[st.writes[0]]), st.bytes,
+                              st.peer, st.tag, s.comm);
+        } else {
+          CollectiveCall call = st.call;
+          call.in = reinterpret_cast<const void *>(s.address[st.reads[0]]);
+          call.out = reinterpret_cast<void *>(s.address[st.writes[0]]);
+          s.collectives->collective(call, s.comm);
+        }
         s.check(cu.eventRecord(s.done[st.index], s.comm), "cuEventRecord");
         break;
       }

@@ -382,6 +382,35 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
         if (c.bias >= 0)
           s.reads.push_back(c.bias);
         s.writes = {c.y};
+      } else if (s.op == "send" || s.op == "recv") {
+        // pipeline.md: the peer has this rank's coordinates but stage `t` on `pp`.
+        bool send = s.op == "send";
+        s.kind = send ? StepKind::Send : StepKind::Recv;
+        int id = json::getId(o, send ? "in" : "out", where);
+        checkId(id, send ? "in" : "out");
+        int64_t stage = json::getInt(o, send ? "to_stage" : "from_stage", where);
+        int64_t tag = json::getInt(o, "tag", where);
+        int pp = manifest.mesh.axisIndex("pp");
+        if (pp < 0)
+          fail("the mesh " + manifest.mesh.toString() + " has no 'pp' axis");
+        std::vector<int64_t> coords = manifest.mesh.coordinates(rank);
+        if (stage < 0 || stage >= manifest.mesh.axes[pp].size || stage == coords[pp])
+          fail(std::string(send ? "field 'to_stage'" : "field 'from_stage'") + " is " +
+               std::to_string(stage) + "; expected another stage in [0, " +
+               std::to_string(manifest.mesh.axes[pp].size) + ")");
+        if (tag < 0 || tag > std::numeric_limits<int>::max())
+          fail("field 'tag' is " + std::to_string(tag) + ", out of range");
+        coords[pp] = stage;
+        int64_t peer = 0;
+        for (size_t a = 0; a < coords.size(); ++a)
+          peer = peer * manifest.mesh.axes[a].size + coords[a];
+        s.peer = static_cast<int>(peer);
+        s.tag = static_cast<int>(tag);
+        s.bytes = buffers[id].bytes;
+        if (send)
+          s.reads = {id};
+        else
+          s.writes = {id};
       } else if (s.op == "kernel") {
         fail("host kernels cannot run in a cuda bundle (expected 'launch' commands)");
       } else {
@@ -511,7 +540,7 @@ std::vector<CommandAccess> CudaProgram::accesses() const {
   std::vector<CommandAccess> result;
   for (const CudaStep &s : stepList) {
     CommandAccess a;
-    a.collective = s.kind == StepKind::Collective;
+    a.collective = s.communicates();
     for (int id : s.reads)
       a.reads.push_back(range(id));
     for (int id : s.writes)
@@ -524,7 +553,7 @@ std::vector<CommandAccess> CudaProgram::accesses() const {
 size_t CudaProgram::collectiveCount() const {
   size_t n = 0;
   for (const CudaStep &s : stepList)
-    n += s.kind == StepKind::Collective;
+    n += s.communicates();
   return n;
 }
 

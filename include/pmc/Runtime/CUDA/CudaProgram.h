@@ -28,7 +28,7 @@ class BundleReader;
 
 namespace pmc::runtime::cuda {
 
-enum class StepKind { Launch, Matmul, Conv, Copy, Shard, Collective };
+enum class StepKind { Launch, Matmul, Conv, Copy, Shard, Collective, Send, Recv };
 
 /// {"op": "launch", ...}: one cuLaunchKernel.
 struct LaunchStep {
@@ -69,6 +69,15 @@ struct CudaStep {
   std::vector<Copy2D> copies;
   /// Collective: everything but the data pointers.
   CollectiveCall call;
+  /// Send / recv (pipeline.md): the peer rank (same non-`pp` coordinates in
+  /// the other stage) and the tag; `bytes` is the message size.
+  int peer = -1;
+  int tag = 0;
+
+  /// Whether the step runs on the communication stream.
+  bool communicates() const {
+    return kind == StepKind::Collective || kind == StepKind::Send || kind == StepKind::Recv;
+  }
 
   /// "command 3 (matmul)".
   std::string where() const { return "command " + std::to_string(index) + " (" + op + ")"; }
@@ -97,6 +106,7 @@ public:
   const std::vector<PtxModule> &ptx() const { return ptxModules; }
   /// The device memory each step touches (arena ranges share space -1).
   std::vector<CommandAccess> accesses() const;
+  /// Collectives, sends and receives (the steps on the communication stream).
   size_t collectiveCount() const;
   bool has(StepKind kind) const;
 
