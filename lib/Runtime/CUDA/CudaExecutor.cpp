@@ -194,16 +194,17 @@ CudaExecutor::CudaExecutor(const CudaProgram &program, const bundle::BundleReade
     s.check(cu.streamCreate(&s.comm, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
 
     // Memory: arena, weights (uploaded once), one buffer per input.
+    const DriverApi *api = &cu;
     s.allocator = std::make_unique<CachingAllocator>(
-        [&cu](size_t bytes) -> uint64_t {
+        [api](size_t bytes) -> uint64_t {
           CUdeviceptr p = 0;
-          CUresult r = cu.memAlloc(&p, bytes);
+          CUresult r = api->memAlloc(&p, bytes);
           if (r == CUDA_ERROR_OUT_OF_MEMORY)
             return 0;
-          checkCu(cu, r, "cuMemAlloc of " + std::to_string(bytes) + " bytes");
+          checkCu(*api, r, "cuMemAlloc of " + std::to_string(bytes) + " bytes");
           return p;
         },
-        [&cu](uint64_t p) { cu.memFree(static_cast<CUdeviceptr>(p)); });
+        [api](uint64_t p) { api->memFree(static_cast<CUdeviceptr>(p)); });
     const std::vector<BufferDesc> &buffers = program.buffers();
     s.address.assign(buffers.size(), 0);
     s.arena = s.allocator->allocate(program.plan().arenaBytes);
@@ -281,6 +282,12 @@ CudaExecutor::CudaExecutor(const CudaProgram &program, const bundle::BundleReade
           it = byName.emplace(st.launch.function, f).first;
         }
         s.functions[st.index] = it->second;
+        // Dynamic shared memory above the default 48 KiB must be opted into.
+        if (st.launch.sharedBytes > 48u * 1024)
+          s.check(cu.funcSetAttribute(it->second, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                      static_cast<int>(st.launch.sharedBytes)),
+                  st.where() + ": cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES, " +
+                      std::to_string(st.launch.sharedBytes) + ")");
         s.params[st.index] = std::make_unique<KernelParams>(st.launch.args, s.address);
       }
     }

@@ -58,6 +58,7 @@ void *resolveSymbol(void *handle, const char *symbol, const std::string &library
   X(moduleLoadDataEx, cuModuleLoadDataEx)                                                \
   X(moduleUnload, cuModuleUnload)                                                        \
   X(moduleGetFunction, cuModuleGetFunction)                                              \
+  X(funcSetAttribute, cuFuncSetAttribute)                                                \
   X(launchKernel, cuLaunchKernel)                                                        \
   X(memAlloc, cuMemAlloc_v2)                                                             \
   X(memFree, cuMemFree_v2)                                                               \
