@@ -139,6 +139,64 @@ TEST(CudaExecutor, VirtualRanksAllReduceThroughHost) {
   expectClose(out[0].second, want, 1e-5);
 }
 
+/// ONNX Conv (NCHW, symmetric pads), in double.
+std::vector<double> referenceConv(const HostTensor &x, const HostTensor &w, const HostTensor &b,
+                                  int64_t group, int64_t stride, int64_t pad, int64_t dil,
+                                  const std::vector<int64_t> &y) {
+  int64_t n = x.shape[0], c = x.shape[1], h = x.shape[2], wd = x.shape[3];
+  int64_t m = w.shape[0], cg = w.shape[1], kh = w.shape[2], kw = w.shape[3];
+  std::vector<double> out(n * m * y[2] * y[3]);
+  for (int64_t in = 0; in < n; ++in)
+    for (int64_t f = 0; f < m; ++f) {
+      int64_t g = f / (m / group);
+      for (int64_t oy = 0; oy < y[2]; ++oy)
+        for (int64_t ox = 0; ox < y[3]; ++ox) {
+          double acc = valueAt(b, f);
+          for (int64_t ci = 0; ci < cg; ++ci)
+            for (int64_t ky = 0; ky < kh; ++ky)
+              for (int64_t kx = 0; kx < kw; ++kx) {
+                int64_t iy = oy * stride - pad + ky * dil, ix = ox * stride - pad + kx * dil;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= wd)
+                  continue;
+                int64_t ch = g * cg + ci;
+                acc += valueAt(x, ((in * c + ch) * h + iy) * wd + ix) *
+                       valueAt(w, ((f * cg + ci) * kh + ky) * kw + kx);
+              }
+          out[((in * m + f) * y[2] + oy) * y[3] + ox] = acc;
+        }
+    }
+  return out;
+}
+
+TEST(CudaExecutor, GroupedConvWithBiasOnCudnn) {
+  REQUIRE_GPU();
+  TempDir dir;
+  // x[2,4,7,7], w[6,2,3,3], group 2, stride 2, pad 1, dilation 1 -> y[2,6,4,4].
+  std::vector<int64_t> ys = {2, 6, 4, 4};
+  json program = {
+      {"rank", 0},
+      {"buffers",
+       {{{"id", 0}, {"dtype", "float32"}, {"shape", {2, 4, 7, 7}}, {"kind", "input"}, {"input", 0}},
+        {{"id", 1}, {"dtype", "float32"}, {"shape", {6, 2, 3, 3}}, {"kind", "weight"}, {"section", "w/0"}},
+        {{"id", 2}, {"dtype", "float32"}, {"shape", {6}}, {"kind", "weight"}, {"section", "w/1"}},
+        {{"id", 3}, {"dtype", "float32"}, {"shape", ys}, {"kind", "temp"}}}},
+      {"commands",
+       {{{"op", "conv"}, {"x", 0}, {"w", 1}, {"bias", 2}, {"y", 3}, {"strides", {2, 2}},
+         {"pads", {1, 1, 1, 1}}, {"dilations", {1, 1}}, {"group", 2}}}},
+      {"outputs", {3}}};
+  json man = cudaManifest(spec("x", "float32", {2, 4, 7, 7}), spec("y", "float32", ys), 1, false);
+  HostTensor w = randomTensor(DType::Float32, {6, 2, 3, 3}, 1);
+  HostTensor b = randomTensor(DType::Float32, {6}, 2);
+  std::string path =
+      writeBundle(dir, "conv.pmc", man, program, "", {{"w/0", bytesOf(w)}, {"w/1", bytesOf(b)}});
+  auto session = Session::open(path);
+  HostTensor x = randomTensor(DType::Float32, {2, 4, 7, 7}, 3);
+  for (int run = 0; run < 3; ++run) { // eager, capture, replay
+    NamedOutputs out = session->run({{"x", x}});
+    expectClose(out[0].second, referenceConv(x, w, b, 2, 2, 1, 1, ys), 1e-5);
+  }
+}
+
 TEST(CudaExecutor, NoSuchDevice) {
   REQUIRE_GPU();
   TempDir dir;
