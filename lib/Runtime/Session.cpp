@@ -2,6 +2,7 @@
 
 #include "pmc/Runtime/Session.h"
 #include "pmc/Bundle/Bundle.h"
+#include "pmc/Runtime/CUDA/CudaRanks.h"
 #include "pmc/Runtime/Communicator.h"
 #include "pmc/Runtime/FaultInjection.h"
 #include "pmc/Runtime/KernelLibrary.h"
@@ -11,7 +12,6 @@
 #include "pmc/Runtime/TransferCommands.h"
 
 #include <cstring>
-#include <dlfcn.h>
 #include <thread>
 
 namespace pmc::runtime {
@@ -25,17 +25,6 @@ std::unique_ptr<Session> Session::open(const std::string &path, int rank) {
   return open(path, options);
 }
 
-/// Why a cuda bundle cannot run here: no driver, or no CUDA backend yet.
-static std::string cudaUnavailableMessage() {
-  void *driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
-  if (!driver)
-    return "this bundle targets CUDA; no CUDA driver was found (libcuda.so.1 could "
-           "not be loaded)";
-  dlclose(driver);
-  return "this bundle targets CUDA; this runtime cannot execute CUDA bundles yet "
-         "(supported: cpu)";
-}
-
 std::unique_ptr<Session> Session::open(const std::string &path, const SessionOptions &options) {
   std::unique_ptr<Session> s(new Session());
   s->filePath = path;
@@ -44,11 +33,9 @@ std::unique_ptr<Session> Session::open(const std::string &path, const SessionOpt
   try {
     s->reader = bundle::BundleReader::open(path);
     s->info = Manifest::parse(s->reader->section("manifest"));
-    if (s->info.target == "cuda")
-      throw RuntimeError(cudaUnavailableMessage());
-    if (s->info.target != "cpu")
+    if (s->info.target != "cpu" && s->info.target != "cuda")
       throw RuntimeError("manifest: target '" + s->info.target +
-                         "' is not supported by this runtime (supported: cpu)");
+                         "' is not supported by this runtime (supported: cpu, cuda)");
     const int n = s->devices();
     if (s->distributed) {
       if (options.communicator->size() != n)
@@ -84,15 +71,23 @@ std::unique_ptr<Session> Session::open(const std::string &path, const SessionOpt
     }
     for (int r : s->localRanks()) {
       s->comms[r]->setTimeout(timeout);
+      if (s->info.target == "cuda")
+        continue;
       s->programs[r] = RankProgram::load(s->info, *s->reader, r, s->kernels.get());
       s->programs[r]->setFaultInjection(faults);
     }
+    if (s->info.pipeline && s->info.target == "cuda")
+      throw RuntimeError("this bundle is a pipeline (" + std::to_string(s->info.pipeline->stages) +
+                         " stages); the CUDA runtime does not run pipeline bundles yet "
+                         "(compile it for --target cpu, or without --stages)");
     if (s->info.pipeline) {
       std::vector<const RankProgram *> loaded;
       for (const auto &p : s->programs)
         loaded.push_back(p.get());
       checkTransferPairs(s->info, loaded);
     }
+    if (s->info.target == "cuda")
+      s->cudaRanks = cuda::CudaRanks::open(s->info, *s->reader, options, s->comms);
   } catch (const bundle::BundleError &e) {
     throw RuntimeError(e.what()); // already names the file
   } catch (const RuntimeError &e) {
@@ -110,6 +105,9 @@ std::vector<int> Session::localRanks() const {
 }
 
 const RankProgram &Session::program(int rank) const {
+  if (cudaRanks)
+    throw RuntimeError(filePath + ": the rank programs of a cuda bundle run on the GPU (see "
+                                  "`pmc-run --info` for their buffers and arena)");
   if (rank < 0 || rank >= devices() || !programs[rank])
     throw RuntimeError(filePath + ": rank " + std::to_string(rank) +
                        " is not run by this session");
@@ -210,7 +208,7 @@ std::vector<HostTensor> Session::runRank(const std::vector<const void *> &feeds,
   std::vector<HostTensor> storage;
   storage.reserve(feeds.size());
   std::vector<const void *> local = shardFeeds(feeds, rank, storage);
-  return programs[rank]->run(local, *comms[rank]);
+  return cudaRanks ? cudaRanks->run(rank, local) : programs[rank]->run(local, *comms[rank]);
 }
 
 std::vector<HostTensor> Session::runPipelineRank(const std::vector<const void *> &feeds,

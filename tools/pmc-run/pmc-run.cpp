@@ -5,6 +5,8 @@
 //   mpirun -np 4 pmc-run model.pmc --inputs all.npz --output out.npz
 //   pmc-run model.pmc --info
 //
+#include "pmc/Bundle/Bundle.h"
+#include "pmc/Runtime/CUDA/CudaRanks.h"
 #include "pmc/Runtime/Communicator.h"
 #include "pmc/Runtime/RankProgram.h"
 #include "pmc/Runtime/Session.h"
@@ -41,6 +43,13 @@ const char *kUsage =
     "                         (the default when OMPI_COMM_WORLD_SIZE is set)\n"
     "  --collective-timeout S seconds a collective waits for the other ranks\n"
     "                         (default $PMC_COLLECTIVE_TIMEOUT, else 60)\n"
+    "  --device N             cuda bundles: the GPU of rank 0 (threads: rank r on\n"
+    "                         N + r); default LOCAL_RANK or rank % GPUs under\n"
+    "                         mpirun, else 0\n"
+    "  --virtual-ranks        cuda bundles: run all ranks as threads on one GPU\n"
+    "                         (collectives staged through host memory)\n"
+    "  --no-cuda-graphs       cuda bundles: do not capture the program as a CUDA\n"
+    "                         graph for repeated runs\n"
     "  --print                print each output's name, dtype, shape, first values\n"
     "  --info                 print the bundle's manifest summary and exit\n"
     "  -h, --help             show this help\n"
@@ -61,6 +70,8 @@ struct Options {
   std::string communicator; // "", "local" or "mpi"
   double timeout = 0;       // 0: the default
   bool print = false, info = false, help = false;
+  int device = -1;
+  bool virtualRanks = false, cudaGraphs = true;
 };
 
 struct UsageError : std::runtime_error {
@@ -122,6 +133,17 @@ Options parseArgs(int argc, char **argv) {
         throw UsageError("--collective-timeout expects a positive number of seconds, got '" +
                          v + "'");
       o.timeout = t;
+    } else if (a == "--device") {
+      std::string v = next();
+      char *end = nullptr;
+      long d = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || d < 0 || d > 1 << 16)
+        throw UsageError("--device expects a non-negative integer, got '" + v + "'");
+      o.device = static_cast<int>(d);
+    } else if (a == "--virtual-ranks") {
+      o.virtualRanks = true;
+    } else if (a == "--no-cuda-graphs") {
+      o.cudaGraphs = false;
     } else if (a == "--print") {
       o.print = true;
     } else if (a == "--info") {
@@ -165,6 +187,39 @@ void printInfo(const runtime::Session &s) {
       std::cout << " (stage " << t.stage << (t.microbatched ? ", microbatched" : "") << ")";
     std::cout << "\n";
   }
+}
+
+/// --info of a cuda bundle: validated and described (by the leader) without
+/// a GPU. Returns false for other targets.
+bool printCudaInfo(const Options &o, bool leader) {
+  std::unique_ptr<bundle::BundleReader> reader;
+  runtime::Manifest m;
+  std::string program;
+  try {
+    reader = bundle::BundleReader::open(o.bundle);
+    m = runtime::Manifest::parse(reader->section("manifest"));
+    if (m.target != "cuda")
+      return false;
+    program = runtime::cuda::describeCudaProgram(m, *reader, o.rank);
+    if (!leader)
+      return true;
+  } catch (const bundle::BundleError &e) {
+    throw runtime::RuntimeError(e.what());
+  } catch (const runtime::RuntimeError &e) {
+    throw runtime::RuntimeError(o.bundle + ": " + e.what());
+  }
+  std::cout << "bundle:   " << m.devices << " rank(s); " << program
+            << "producer: " << m.producer << "\n"
+            << "target:   " << m.target << "\n"
+            << "devices:  " << m.devices << "\n"
+            << "mesh:     " << m.meshJson << "\n"
+            << "inputs:\n";
+  for (const runtime::TensorSpec &t : m.inputs)
+    std::cout << "  " << t.toString() << "\n";
+  std::cout << "outputs:\n";
+  for (const runtime::TensorSpec &t : m.outputs)
+    std::cout << "  " << t.toString() << "\n";
+  return true;
 }
 
 template <typename T> double at(const HostTensor &t, int64_t i) {
@@ -246,10 +301,15 @@ std::shared_ptr<runtime::Communicator> makeCommunicator(const Options &o, int *a
 }
 
 int runMain(const Options &o, const std::shared_ptr<runtime::Communicator> &comm) {
+  if (o.info && printCudaInfo(o, !comm || comm->rank() == 0))
+    return 0;
   runtime::SessionOptions options;
   options.communicator = comm;
   options.collectiveTimeout = o.timeout;
   options.rank = comm && o.rank == 0 ? comm->rank() : o.rank;
+  options.device = o.device;
+  options.virtualRanks = o.virtualRanks;
+  options.cudaGraphs = o.cudaGraphs;
   auto session = runtime::Session::open(o.bundle, options);
   bool leader = !comm || comm->rank() == 0;
   if (o.info) {

@@ -42,6 +42,9 @@ class Communicator;
 class KernelLibrary;
 class LocalWorld;
 class RankProgram;
+namespace cuda {
+class CudaRanks;
+}
 
 /// A borrowed dense row-major tensor (a feed that need not be copied).
 struct TensorRef {
@@ -67,6 +70,15 @@ struct SessionOptions {
   double collectiveTimeout = 0;
   /// The rank that rank(), program(), arenaBytes() and tempBytes() describe.
   int rank = 0;
+  /// cuda bundles (docs/design/cuda-runtime.md): run every rank as a thread
+  /// on one GPU, collectives staged through host memory (`--virtual-ranks`).
+  bool virtualRanks = false;
+  /// cuda bundles: the CUDA device of rank 0 (ranks as threads: rank r on
+  /// device + r, or all on it with virtualRanks); < 0: LOCAL_RANK under a
+  /// communicator, else rank % device count, else 0.
+  int device = -1;
+  /// cuda bundles: capture each rank program as a CUDA graph for repeated runs.
+  bool cudaGraphs = true;
 };
 
 /// An opened, fully validated bundle, ready to run all its ranks.
@@ -138,6 +150,9 @@ private:
   std::shared_ptr<LocalWorld> world;
   /// By rank; in distributed mode only the communicator's rank is set.
   std::vector<std::shared_ptr<Communicator>> comms;
+  /// cuda bundles: the ranks on GPUs (then `programs` stays empty); declared
+  /// after `comms` so that it is destroyed first.
+  std::unique_ptr<cuda::CudaRanks> cudaRanks;
   bool distributed = false;
   std::mutex runMutex;
 };

@@ -1,0 +1,567 @@
+//===- CudaProgram.cpp - parse and validate a rank program for the GPU -----===//
+
+#include "pmc/Runtime/CUDA/CudaProgram.h"
+#include "../Json.h"
+#include "pmc/Bundle/Bundle.h"
+#include "pmc/Runtime/Mesh.h"
+
+#include <limits>
+#include <map>
+
+namespace pmc::runtime::cuda {
+
+namespace {
+
+std::string listToString(const std::vector<int64_t> &v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+size_t byteSize(DType dtype, const std::vector<int64_t> &shape, const std::string &where) {
+  size_t n = dtypeSize(dtype);
+  for (int64_t d : shape) {
+    if (d != 0 && n > std::numeric_limits<size_t>::max() / 2 / static_cast<size_t>(d))
+      throw RuntimeError(where + ": shape " + shapeToString(shape) + " is too large");
+    n *= static_cast<size_t>(d);
+  }
+  return n;
+}
+
+/// A Command that only reports what a step reads and writes (for the
+/// liveness of BufferPlan); it never executes on the host.
+class StepAccess : public Command {
+public:
+  explicit StepAccess(const CudaStep &step) : Command(step.index), step(step) {}
+  std::string_view op() const override { return step.op; }
+  std::vector<int> reads() const override { return step.reads; }
+  std::vector<int> writes() const override { return step.writes; }
+  void validate(const ValidateContext &) override {}
+  void execute(const ExecContext &) const override {
+    fail("runs only on a CUDA device");
+  }
+
+private:
+  const CudaStep &step;
+};
+
+std::array<unsigned, 3> getDims(const json::json &o, const char *key, const std::string &where,
+                                int64_t limitX) {
+  std::vector<int64_t> v = json::getIntList(o, key, where);
+  if (v.size() != 3)
+    throw RuntimeError(where + ": field '" + key + "' must have 3 entries, got " +
+                       listToString(v));
+  std::array<unsigned, 3> dims{};
+  for (size_t i = 0; i < 3; ++i) {
+    int64_t limit = i == 0 ? limitX : 65535;
+    if (v[i] < 1 || v[i] > limit)
+      throw RuntimeError(where + ": field '" + key + "' " + listToString(v) + ": entry " +
+                         std::to_string(i) + " must be in [1, " + std::to_string(limit) + "]");
+    dims[i] = static_cast<unsigned>(v[i]);
+  }
+  return dims;
+}
+
+bool gemmDType(DType t) {
+  return t == DType::Float32 || t == DType::Float64 || t == DType::Float16 ||
+         t == DType::BFloat16;
+}
+
+} // namespace
+
+std::vector<PtxModule> parsePtxModules(std::string_view manifestJson,
+                                       const bundle::BundleReader &reader) {
+  const std::string where = "manifest: field 'cuda'";
+  json::json root = json::parse(manifestJson, "manifest");
+  const json::json &cuda = json::field(root, "cuda", "manifest");
+  std::string abi = json::getString(cuda, "kernel_abi", where);
+  if (abi != "bare-pointer")
+    throw RuntimeError(where + ": kernel_abi '" + abi +
+                       "' is not supported by this runtime (supported: bare-pointer)");
+  const json::json &list = json::field(cuda, "ptx", where);
+  if (!list.is_array())
+    throw RuntimeError(where + ": field 'ptx' must be a list");
+  std::vector<PtxModule> modules;
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string at = where + ": ptx[" + std::to_string(i) + "]";
+    PtxModule m{json::getString(list[i], "chip", at), json::getString(list[i], "section", at)};
+    try {
+      parseChip(m.chip);
+    } catch (const RuntimeError &e) {
+      throw RuntimeError(at + ": " + e.what());
+    }
+    if (!reader.hasSection(m.section))
+      throw RuntimeError(at + ": section '" + m.section + "' does not exist in the bundle");
+    modules.push_back(std::move(m));
+  }
+  return modules;
+}
+
+std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
+                                               const bundle::BundleReader &reader, int rank) {
+  if (rank < 0 || rank >= static_cast<int>(manifest.rankPrograms.size()))
+    throw RuntimeError("rank " + std::to_string(rank) + " is out of range: the bundle has " +
+                       std::to_string(manifest.rankPrograms.size()) + " rank(s)");
+  std::unique_ptr<CudaProgram> p(new CudaProgram());
+  p->rankIndex = rank;
+  p->sectionName = manifest.rankPrograms[rank];
+  try {
+    p->ptxModules = parsePtxModules(reader.section("manifest"), reader);
+  } catch (const bundle::BundleError &e) {
+    throw RuntimeError(std::string("manifest: ") + e.what());
+  }
+  try {
+    json::json root = json::parse(reader.section(p->sectionName), "");
+    int64_t declared = json::getInt(root, "rank", "program");
+    if (declared != rank)
+      throw RuntimeError("program: field 'rank' is " + std::to_string(declared) +
+                         ", expected " + std::to_string(rank));
+
+    // Buffers; scratch buffers are temps placed by liveness.
+    const json::json &list = json::field(root, "buffers", "program");
+    if (!list.is_array())
+      throw RuntimeError("program: field 'buffers' must be a list");
+    std::vector<BufferDesc> &buffers = p->bufferTable;
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::string where = "buffer " + std::to_string(i);
+      const json::json &o = list[i];
+      BufferDesc b;
+      b.id = json::getId(o, "id", where);
+      if (b.id != static_cast<int>(i))
+        throw RuntimeError(where + ": field 'id' is " + std::to_string(b.id) +
+                           " (buffer ids must be 0..n-1 in order)");
+      b.dtype = json::getDType(o, "dtype", where);
+      b.shape = json::getShape(o, "shape", where);
+      b.bytes = byteSize(b.dtype, b.shape, where);
+      b.root = b.id;
+      std::string kind = json::getString(o, "kind", where);
+      bool isScratch = kind == "scratch";
+      if (kind == "input") {
+        b.kind = BufferKind::Input;
+        int64_t in = json::getInt(o, "input", where);
+        if (in < 0 || in >= static_cast<int64_t>(manifest.inputs.size()))
+          throw RuntimeError(where + ": input " + std::to_string(in) + " is out of range");
+        const TensorSpec &spec = manifest.inputs[in];
+        if (spec.dtype != b.dtype || spec.localShape(manifest.mesh) != b.shape)
+          throw RuntimeError(where + ": does not match manifest input '" + spec.toString() +
+                             "' (local shape " +
+                             shapeToString(spec.localShape(manifest.mesh)) + ")");
+        b.input = static_cast<int>(in);
+      } else if (kind == "weight") {
+        b.kind = BufferKind::Weight;
+        b.section = json::getString(o, "section", where);
+        if (!reader.hasSection(b.section))
+          throw RuntimeError(where + ": section '" + b.section +
+                             "' does not exist in the bundle");
+        if (reader.sectionSize(b.section) != b.bytes)
+          throw RuntimeError(where + ": section '" + b.section + "' holds " +
+                             std::to_string(reader.sectionSize(b.section)) +
+                             " bytes, expected " + std::to_string(b.bytes));
+      } else if (kind == "view") {
+        b.kind = BufferKind::View;
+        b.of = json::getId(o, "of", where);
+      } else if (kind == "temp" || isScratch) {
+        b.kind = BufferKind::Temp;
+      } else {
+        throw RuntimeError(where + ": unknown kind '" + kind +
+                           "' (expected input, weight, temp, scratch or view)");
+      }
+      buffers.push_back(std::move(b));
+      p->scratch.push_back(isScratch);
+    }
+    for (BufferDesc &b : buffers) {
+      if (b.kind != BufferKind::View)
+        continue;
+      if (b.of < 0 || b.of >= static_cast<int>(buffers.size()) || b.of == b.id)
+        throw RuntimeError(b.describe() + ": field 'of' refers to buffer " +
+                           std::to_string(b.of) + ", which is not another buffer");
+      if (buffers[b.of].bytes != b.bytes)
+        throw RuntimeError(b.describe() + ": holds " + std::to_string(b.bytes) +
+                           " bytes but its base " + buffers[b.of].describe() + " holds " +
+                           std::to_string(buffers[b.of].bytes));
+      int cur = b.of;
+      for (size_t steps = 0; buffers[cur].kind == BufferKind::View; ++steps) {
+        if (steps > buffers.size())
+          throw RuntimeError(b.describe() + ": views form a cycle");
+        cur = buffers[cur].of;
+        if (cur < 0 || cur >= static_cast<int>(buffers.size()))
+          throw RuntimeError(b.describe() + ": its chain of views refers to buffer " +
+                             std::to_string(cur) + ", which does not exist");
+      }
+      b.root = cur;
+      if (p->scratch[cur])
+        throw RuntimeError(b.describe() + ": views of scratch buffers are not allowed");
+    }
+    auto describe = [&](int id) {
+      std::string d = buffers[id].describe();
+      if (p->scratch[id])
+        d.replace(d.find("(temp"), 5, "(scratch");
+      return d;
+    };
+
+    // Commands.
+    const json::json &cmds = json::field(root, "commands", "program");
+    if (!cmds.is_array())
+      throw RuntimeError("program: field 'commands' must be a list");
+    ValidateContext ctx{buffers, nullptr, manifest.mesh, rank};
+    std::vector<int> writer(buffers.size(), -1);
+    // The launches of one kernel: the first launch of the current run of
+    // consecutive launches of the same kernel, and its name.
+    int kernelRunStart = -1;
+    std::vector<int> scratchOwner(buffers.size(), -1);
+    for (size_t i = 0; i < cmds.size(); ++i) {
+      const json::json &o = cmds[i];
+      CudaStep s;
+      s.index = static_cast<int>(i);
+      s.op = json::getString(o, "op", "command " + std::to_string(i));
+      const std::string where = s.where();
+      auto fail = [&](const std::string &msg) -> void { throw RuntimeError(where + ": " + msg); };
+      auto checkId = [&](int id, const std::string &operand) {
+        if (id < 0 || id >= static_cast<int>(buffers.size()))
+          fail("operand '" + operand + "' refers to buffer " + std::to_string(id) +
+               ", which does not exist (the program has " + std::to_string(buffers.size()) +
+               " buffers)");
+      };
+      if (s.op == "launch") {
+        s.kind = StepKind::Launch;
+        LaunchStep &l = s.launch;
+        l.kernel = json::getString(o, "kernel", where);
+        l.function = json::getString(o, "function", where);
+        l.grid = getDims(o, "grid", where, 2147483647);
+        l.block = getDims(o, "block", where, 1024);
+        if (static_cast<uint64_t>(l.block[0]) * l.block[1] * l.block[2] > 1024)
+          fail("field 'block' has more than 1024 threads");
+        int64_t shared = json::getIntOr(o, "shared_bytes", 0, where);
+        if (shared < 0 || shared > (int64_t(1) << 30))
+          fail("field 'shared_bytes' is " + std::to_string(shared) + ", out of range");
+        l.sharedBytes = static_cast<unsigned>(shared);
+        l.args = json::getIdList(o, "args", where);
+        l.writes = json::getIdList(o, "writes", where);
+        for (size_t a = 0; a < l.args.size(); ++a)
+          checkId(l.args[a], "args[" + std::to_string(a) + "]");
+        for (int w : l.writes) {
+          bool listed = false;
+          for (int a : l.args)
+            listed = listed || a == w;
+          if (!listed)
+            fail("field 'writes' lists buffer " + std::to_string(w) +
+                 ", which is not one of its 'args'");
+        }
+        if (p->stepList.empty() || p->stepList.back().kind != StepKind::Launch ||
+            p->stepList.back().launch.kernel != l.kernel) {
+          kernelRunStart = s.index;
+        }
+        for (int a : l.args) {
+          bool written = false;
+          for (int w : l.writes)
+            written = written || w == a;
+          if (!written)
+            s.reads.push_back(a);
+        }
+        s.writes = l.writes;
+        std::vector<int> touched = l.args;
+        for (int id : touched) {
+          int root = buffers[id].root;
+          if (!p->scratch[root])
+            continue;
+          if (scratchOwner[root] >= 0 && scratchOwner[root] != kernelRunStart)
+            fail("uses " + describe(root) + ", the scratch of the kernel launched by command " +
+                 std::to_string(scratchOwner[root]) + " (scratch belongs to one kernel)");
+          scratchOwner[root] = kernelRunStart;
+        }
+      } else if (s.op == "matmul") {
+        s.kind = StepKind::Matmul;
+        MatmulStep &m = s.matmul;
+        m.a = json::getId(o, "a", where);
+        m.b = json::getId(o, "b", where);
+        m.c = json::getId(o, "c", where);
+        checkId(m.a, "a");
+        checkId(m.b, "b");
+        checkId(m.c, "c");
+        bool transA = json::getBoolOr(o, "trans_a", false, where);
+        bool transB = json::getBoolOr(o, "trans_b", false, where);
+        m.dtype = buffers[m.a].dtype;
+        for (int id : {m.b, m.c})
+          if (buffers[id].dtype != m.dtype)
+            fail(describe(id) + " has a different dtype than 'a' " + describe(m.a));
+        if (!gemmDType(m.dtype))
+          fail("dtype " + std::string(dtypeName(m.dtype)) +
+               " is not supported by cuBLASLt here (float32, float64, float16, bfloat16)");
+        try {
+          m.plan = planLtMatmul(buffers[m.a].shape, buffers[m.b].shape, buffers[m.c].shape,
+                                transA, transB);
+        } catch (const RuntimeError &e) {
+          fail(e.what());
+        }
+        s.reads = {m.a, m.b};
+        s.writes = {m.c};
+      } else if (s.op == "conv") {
+        s.kind = StepKind::Conv;
+        ConvStep &c = s.conv;
+        c.x = json::getId(o, "x", where);
+        c.w = json::getId(o, "w", where);
+        c.bias = json::getIdOr(o, "bias", -1, where);
+        c.y = json::getId(o, "y", where);
+        checkId(c.x, "x");
+        checkId(c.w, "w");
+        checkId(c.y, "y");
+        if (c.bias >= 0)
+          checkId(c.bias, "bias");
+        c.strides = json::getIntList(o, "strides", where);
+        c.pads = json::getIntList(o, "pads", where);
+        c.dilations = json::getIntList(o, "dilations", where);
+        c.group = json::getIntOr(o, "group", 1, where);
+        const BufferDesc &X = buffers[c.x], &W = buffers[c.w], &Y = buffers[c.y];
+        c.dtype = X.dtype;
+        if (!gemmDType(c.dtype))
+          fail("dtype " + std::string(dtypeName(c.dtype)) +
+               " is not supported by cuDNN here (float32, float64, float16, bfloat16)");
+        if (X.shape.size() < 3 || X.shape.size() > 5)
+          fail("operand 'x' " + describe(c.x) +
+               " must have rank 3 to 5 (N, C and 1 to 3 spatial dims)");
+        size_t rankS = X.shape.size() - 2;
+        for (int id : {c.w, c.y}) {
+          if (buffers[id].dtype != c.dtype)
+            fail(describe(id) + " has a different dtype than 'x' " + describe(c.x));
+          if (buffers[id].shape.size() != X.shape.size())
+            fail(describe(id) + " must have the rank of 'x' " + describe(c.x));
+        }
+        if (c.strides.empty())
+          c.strides.assign(rankS, 1);
+        if (c.dilations.empty())
+          c.dilations.assign(rankS, 1);
+        if (c.pads.empty())
+          c.pads.assign(2 * rankS, 0);
+        if (c.strides.size() != rankS || c.dilations.size() != rankS ||
+            c.pads.size() != 2 * rankS)
+          fail("'strides' " + listToString(c.strides) + ", 'dilations' " +
+               listToString(c.dilations) + " and 'pads' " + listToString(c.pads) +
+               " must have " + std::to_string(rankS) + ", " + std::to_string(rankS) + " and " +
+               std::to_string(2 * rankS) + " entries");
+        for (size_t d = 0; d < rankS; ++d) {
+          if (c.strides[d] < 1 || c.dilations[d] < 1 || c.pads[d] < 0 ||
+              c.strides[d] > 65535 || c.dilations[d] > 65535 || c.pads[d] > 65535)
+            fail("strides and dilations must be in [1, 65535] and pads in [0, 65535]: strides " +
+                 listToString(c.strides) + ", dilations " + listToString(c.dilations) +
+                 ", pads " + listToString(c.pads));
+          if (c.pads[d] != c.pads[rankS + d])
+            fail("'pads' " + listToString(c.pads) + ": spatial dim " + std::to_string(d) +
+                 " pads " + std::to_string(c.pads[d]) + " before and " +
+                 std::to_string(c.pads[rankS + d]) +
+                 " after; cuDNN supports only symmetric padding");
+        }
+        int64_t channels = X.shape[1], filters = W.shape[0];
+        if (c.group < 1 || channels % c.group || filters % c.group)
+          fail("group " + std::to_string(c.group) + " must divide the channels of 'x' (" +
+               std::to_string(channels) + ") and the filters of 'w' (" +
+               std::to_string(filters) + ")");
+        if (W.shape[1] * c.group != channels)
+          fail("operand 'w' " + describe(c.w) + " must have " +
+               std::to_string(channels / c.group) + " channels per filter (C/group)");
+        std::vector<int64_t> want = {X.shape[0], filters};
+        for (size_t d = 0; d < rankS; ++d) {
+          int64_t k = W.shape[2 + d];
+          int64_t span = c.dilations[d] * (k - 1) + 1;
+          int64_t padded = X.shape[2 + d] + 2 * c.pads[d];
+          if (k < 1 || padded < span)
+            fail("spatial dim " + std::to_string(d) + ": kernel " + describe(c.w) +
+                 " does not fit the padded input (" + std::to_string(padded) + ")");
+          want.push_back((padded - span) / c.strides[d] + 1);
+        }
+        if (Y.shape != want)
+          fail("operand 'y' " + describe(c.y) + " must have shape " + shapeToString(want));
+        if (c.bias >= 0 && (buffers[c.bias].dtype != c.dtype ||
+                            buffers[c.bias].shape != std::vector<int64_t>{filters}))
+          fail("operand 'bias' " + describe(c.bias) + " must be " +
+               std::string(dtypeName(c.dtype)) + "[" + std::to_string(filters) + "]");
+        c.xShape = X.shape;
+        c.wShape = W.shape;
+        c.yShape = Y.shape;
+        s.reads = {c.x, c.w};
+        if (c.bias >= 0)
+          s.reads.push_back(c.bias);
+        s.writes = {c.y};
+      } else if (s.op == "send" || s.op == "recv") {
+        // pipeline.md: the peer has this rank's coordinates but stage `t` on `pp`.
+        bool send = s.op == "send";
+        s.kind = send ? StepKind::Send : StepKind::Recv;
+        int id = json::getId(o, send ? "in" : "out", where);
+        checkId(id, send ? "in" : "out");
+        int64_t stage = json::getInt(o, send ? "to_stage" : "from_stage", where);
+        int64_t tag = json::getInt(o, "tag", where);
+        int pp = manifest.mesh.axisIndex("pp");
+        if (pp < 0)
+          fail("the mesh " + manifest.mesh.toString() + " has no 'pp' axis");
+        std::vector<int64_t> coords = manifest.mesh.coordinates(rank);
+        if (stage < 0 || stage >= manifest.mesh.axes[pp].size || stage == coords[pp])
+          fail(std::string(send ? "field 'to_stage'" : "field 'from_stage'") + " is " +
+               std::to_string(stage) + "; expected another stage in [0, " +
+               std::to_string(manifest.mesh.axes[pp].size) + ")");
+        if (tag < 0 || tag > std::numeric_limits<int>::max())
+          fail("field 'tag' is " + std::to_string(tag) + ", out of range");
+        coords[pp] = stage;
+        int64_t peer = 0;
+        for (size_t a = 0; a < coords.size(); ++a)
+          peer = peer * manifest.mesh.axes[a].size + coords[a];
+        s.peer = static_cast<int>(peer);
+        s.tag = static_cast<int>(tag);
+        s.bytes = buffers[id].bytes;
+        if (send)
+          s.reads = {id};
+        else
+          s.writes = {id};
+      } else if (s.op == "kernel") {
+        fail("host kernels cannot run in a cuda bundle (expected 'launch' commands)");
+      } else {
+        // copy, shard and the collectives: the host command validates them.
+        std::unique_ptr<Command> host = parseCommand(o, s.index);
+        host->validate(ctx);
+        s.reads = host->reads();
+        s.writes = host->writes();
+        if (s.op == "copy") {
+          s.kind = StepKind::Copy;
+          s.bytes = buffers[s.reads[0]].bytes;
+        } else if (s.op == "shard") {
+          s.kind = StepKind::Shard;
+          const BufferDesc &in = buffers[s.reads[0]], &out = buffers[s.writes[0]];
+          Sharding sharding;
+          for (const json::json &dim : json::field(o, "sharding", where))
+            sharding.push_back(dim.get<std::vector<std::string>>());
+          s.copies = planBlockCopy(in.shape, shardOffsets(in.shape, sharding, manifest.mesh, rank),
+                                   out.shape, dtypeSize(in.dtype));
+        } else {
+          s.kind = StepKind::Collective;
+          CollectiveCall &call = s.call;
+          if (s.op == "all_reduce")
+            call.kind = CollectiveKind::AllReduce;
+          else if (s.op == "all_gather")
+            call.kind = CollectiveKind::AllGather;
+          else if (s.op == "reduce_scatter")
+            call.kind = CollectiveKind::ReduceScatter;
+          else if (s.op == "all_to_all")
+            call.kind = CollectiveKind::AllToAll;
+          else
+            fail("is not supported by the CUDA runtime");
+          std::vector<std::string> axes = json::field(o, "axes", where).get<std::vector<std::string>>();
+          const BufferDesc &in = buffers[s.reads[0]], &out = buffers[s.writes[0]];
+          call.dtype = in.dtype;
+          call.inShape = in.shape;
+          call.outShape = out.shape;
+          if (o.contains("reduction"))
+            call.reduction = json::getString(o, "reduction", where) == "max" ? Reduction::Max
+                                                                             : Reduction::Sum;
+          call.dim = static_cast<int>(json::getIntOr(o, "dim", 0, where));
+          call.splitDim = static_cast<int>(json::getIntOr(o, "split_dim", 0, where));
+          call.concatDim = static_cast<int>(json::getIntOr(o, "concat_dim", 0, where));
+          call.group = manifest.mesh.group(rank, axes);
+          call.position = static_cast<int>(manifest.mesh.positionInGroup(rank, axes));
+          call.site = CollectiveSite{s.op, s.index, axes};
+        }
+      }
+
+      // Reads after writes; writes only to temps, once (launches of one
+      // kernel may write a temp several times).
+      for (int id : s.reads) {
+        int root = buffers[id].root;
+        if (buffers[root].kind == BufferKind::Temp && writer[root] < 0 && !p->scratch[root])
+          fail("reads " + describe(id) + " before any command writes it");
+      }
+      for (int id : s.writes) {
+        const BufferDesc &b = buffers[id];
+        if (b.kind == BufferKind::View)
+          fail("writes through " + describe(id) + "; views are read-only");
+        if (b.kind != BufferKind::Temp)
+          fail("writes " + describe(id) + "; only temps and scratch may be written");
+        if (writer[id] >= 0) {
+          bool sameKernel = s.kind == StepKind::Launch && writer[id] >= kernelRunStart;
+          if (!sameKernel)
+            fail("writes " + describe(id) + ", already written by command " +
+                 std::to_string(writer[id]) +
+                 " (a temp is written once, or by the launches of one kernel)");
+        }
+        if (s.kind != StepKind::Launch)
+          for (int r : s.reads)
+            if (buffers[r].root == id)
+              fail("writes " + describe(id) + ", which it also reads");
+        writer[id] = s.index;
+      }
+      p->stepList.push_back(std::move(s));
+    }
+
+    // Outputs.
+    std::vector<int64_t> outs = json::getIntList(root, "outputs", "program");
+    if (outs.size() != manifest.outputs.size())
+      throw RuntimeError("program: 'outputs' lists " + std::to_string(outs.size()) +
+                         " buffers, the manifest declares " +
+                         std::to_string(manifest.outputs.size()) + " outputs");
+    for (size_t i = 0; i < outs.size(); ++i) {
+      std::string where = "outputs[" + std::to_string(i) + "]";
+      if (outs[i] < 0 || outs[i] >= static_cast<int64_t>(buffers.size()))
+        throw RuntimeError(where + ": buffer " + std::to_string(outs[i]) + " does not exist");
+      const BufferDesc &b = buffers[outs[i]];
+      const TensorSpec &spec = manifest.outputs[i];
+      if (b.dtype != spec.dtype || b.shape != spec.localShape(manifest.mesh))
+        throw RuntimeError(where + ": " + b.describe() + " does not match manifest output '" +
+                           spec.toString() + "'");
+      if (p->scratch[b.root])
+        throw RuntimeError(where + ": " + describe(b.id) + " is a scratch buffer");
+      if (buffers[b.root].kind == BufferKind::Temp && writer[b.root] < 0)
+        throw RuntimeError(where + ": " + b.describe() + " is never written");
+      p->outputIds.push_back(b.id);
+    }
+    if (p->has(StepKind::Launch) && p->ptxModules.empty())
+      throw RuntimeError("program: it launches kernels but the manifest lists no PTX module");
+
+    std::vector<std::unique_ptr<Command>> access;
+    for (const CudaStep &s : p->stepList)
+      access.push_back(std::make_unique<StepAccess>(s));
+    p->arenaPlan = assignOffsets(computeLifetimes(buffers, access, p->outputIds), buffers.size());
+  } catch (const bundle::BundleError &e) {
+    throw RuntimeError(p->sectionName + ": " + e.what());
+  } catch (const RuntimeError &e) {
+    throw RuntimeError(p->sectionName + ": " + e.what());
+  } catch (const nlohmann::json::exception &e) {
+    throw RuntimeError(p->sectionName + ": " + e.what());
+  }
+  return p;
+}
+
+std::vector<CommandAccess> CudaProgram::accesses() const {
+  auto range = [&](int id) {
+    const BufferDesc &b = bufferTable[id];
+    const BufferDesc &root = bufferTable[b.root];
+    if (root.kind == BufferKind::Temp) {
+      size_t begin = static_cast<size_t>(std::max<int64_t>(0, arenaPlan.offsets[root.id]));
+      return ByteRange{-1, begin, begin + b.bytes};
+    }
+    return ByteRange{root.id, 0, b.bytes};
+  };
+  std::vector<CommandAccess> result;
+  for (const CudaStep &s : stepList) {
+    CommandAccess a;
+    a.collective = s.communicates();
+    for (int id : s.reads)
+      a.reads.push_back(range(id));
+    for (int id : s.writes)
+      a.writes.push_back(range(id));
+    result.push_back(std::move(a));
+  }
+  return result;
+}
+
+size_t CudaProgram::collectiveCount() const {
+  size_t n = 0;
+  for (const CudaStep &s : stepList)
+    n += s.communicates();
+  return n;
+}
+
+bool CudaProgram::has(StepKind kind) const {
+  for (const CudaStep &s : stepList)
+    if (s.kind == kind)
+      return true;
+  return false;
+}
+
+} // namespace pmc::runtime::cuda

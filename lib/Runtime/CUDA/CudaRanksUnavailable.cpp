@@ -1,0 +1,36 @@
+//===- CudaRanksUnavailable.cpp - CudaRanks when built without CUDA headers -===//
+//
+// Compiled instead of the CUDA backend when CMake found no cuda.h: a cuda
+// bundle is rejected with a message that says why.
+//
+#include "pmc/Runtime/CUDA/CudaRanks.h"
+#include "pmc/Runtime/CUDA/DeviceCollectives.h"
+#include "pmc/Runtime/Error.h"
+
+namespace pmc::runtime::cuda {
+
+void setDeviceCollectivesFactory(DeviceCollectivesFactory) {}
+
+struct CudaRanks::Impl {};
+
+CudaRanks::CudaRanks() = default;
+CudaRanks::~CudaRanks() = default;
+
+std::unique_ptr<CudaRanks> CudaRanks::open(const Manifest &, const bundle::BundleReader &,
+                                           const SessionOptions &,
+                                           const std::vector<std::shared_ptr<Communicator>> &) {
+  throw RuntimeError("this bundle targets CUDA; this pmc was built without CUDA support (the "
+                     "CUDA toolkit headers were not found when it was configured)");
+}
+
+std::vector<HostTensor> CudaRanks::run(int, const std::vector<const void *> &) {
+  throw RuntimeError("this pmc was built without CUDA support");
+}
+
+std::string CudaRanks::describe() const { return {}; }
+
+std::string describeCudaProgram(const Manifest &, const bundle::BundleReader &, int) {
+  throw RuntimeError("this bundle targets CUDA; this pmc was built without CUDA support");
+}
+
+} // namespace pmc::runtime::cuda
