@@ -5,6 +5,7 @@
 //   mpirun -np 4 pmc-run model.pmc --inputs all.npz --output out.npz
 //   pmc-run model.pmc --info
 //
+#include "pmc/Runtime/CUDA/NcclCommunicator.h"
 #include "pmc/Runtime/Communicator.h"
 #include "pmc/Runtime/RankProgram.h"
 #include "pmc/Runtime/Session.h"
@@ -39,6 +40,10 @@ const char *kUsage =
     "  --communicator KIND    local: all ranks as threads of this process (the\n"
     "                         default); mpi: one rank per process, under mpirun\n"
     "                         (the default when OMPI_COMM_WORLD_SIZE is set)\n"
+    "  --bootstrap KIND       how a CUDA bundle's NCCL ranks find each other: mpi\n"
+    "                         (under mpirun), tcp (RANK, WORLD_SIZE, MASTER_ADDR,\n"
+    "                         MASTER_PORT as torchrun sets them) or auto (the\n"
+    "                         default: mpi under mpirun, else tcp when RANK is set)\n"
     "  --collective-timeout S seconds a collective waits for the other ranks\n"
     "                         (default $PMC_COLLECTIVE_TIMEOUT, else 60)\n"
     "  --print                print each output's name, dtype, shape, first values\n"
@@ -59,6 +64,7 @@ struct Options {
   std::string output;
   int rank = 0;
   std::string communicator; // "", "local" or "mpi"
+  std::string bootstrap = "auto"; // NCCL: "auto", "mpi" or "tcp"
   double timeout = 0;       // 0: the default
   bool print = false, info = false, help = false;
 };
@@ -113,6 +119,11 @@ Options parseArgs(int argc, char **argv) {
       o.communicator = next();
       if (o.communicator != "local" && o.communicator != "mpi")
         throw UsageError("--communicator expects 'local' or 'mpi', got '" + o.communicator +
+                         "'");
+    } else if (a == "--bootstrap") {
+      o.bootstrap = next();
+      if (!runtime::cuda::parseNcclBootstrap(o.bootstrap))
+        throw UsageError("--bootstrap expects 'auto', 'mpi' or 'tcp', got '" + o.bootstrap +
                          "'");
     } else if (a == "--collective-timeout") {
       std::string v = next();
@@ -225,13 +236,15 @@ void printOutput(const std::string &name, const HostTensor &t) {
 std::shared_ptr<runtime::Communicator> makeCommunicator(const Options &o, int *argc,
                                                         char ***argv) {
 #ifdef PMC_HAVE_MPI
-  bool mpi = o.communicator == "mpi" ||
+  bool mpi = o.communicator == "mpi" || o.bootstrap == "mpi" ||
              (o.communicator.empty() && runtime::MPICommunicator::launchedByMpirun());
   if (mpi)
     return runtime::MPICommunicator::create(argc, argv);
 #else
   if (o.communicator == "mpi")
     throw std::runtime_error("--communicator mpi: this pmc-run was built without MPI");
+  if (o.bootstrap == "mpi")
+    throw std::runtime_error("--bootstrap mpi: this pmc-run was built without MPI");
 #endif
   return nullptr;
 }
@@ -240,6 +253,7 @@ int runMain(const Options &o, const std::shared_ptr<runtime::Communicator> &comm
   runtime::SessionOptions options;
   options.communicator = comm;
   options.collectiveTimeout = o.timeout;
+  options.bootstrap = o.bootstrap;
   options.rank = comm && o.rank == 0 ? comm->rank() : o.rank;
   auto session = runtime::Session::open(o.bundle, options);
   bool leader = !comm || comm->rank() == 0;

@@ -62,6 +62,9 @@ struct SessionOptions {
   double collectiveTimeout = 0;
   /// The rank that rank(), program(), arenaBytes() and tempBytes() describe.
   int rank = 0;
+  /// CUDA bundles over NCCL: how the ranks bootstrap ("auto", "mpi", "tcp";
+  /// cuda::parseNcclBootstrap, cuda::createNcclCollectives).
+  std::string bootstrap = "auto";
 };
 
 /// An opened, fully validated bundle, ready to run all its ranks.
