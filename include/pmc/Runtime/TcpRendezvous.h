@@ -80,6 +80,9 @@ public:
   int rank() const override { return cfg.rank; }
   int size() const override { return cfg.worldSize; }
   const RendezvousConfig &config() const { return cfg; }
+  /// This process's numeric address as the other ranks can reach it: the
+  /// local end of its connection to rank 0 (MASTER_ADDR on rank 0).
+  std::string localAddress() const;
   std::vector<std::string> allGather(const std::string &blob, const std::string &what) override;
 
 private:
@@ -91,6 +94,15 @@ private:
   bool failed = false;
   [[noreturn]] void fail(const std::string &message);
 };
+
+namespace tcp {
+/// Connects to addr:port (non-blocking connect bounded by `deadlineSeconds`
+/// from now); returns the socket, or -1 with `why` set.
+int connectOnce(const std::string &addr, int port, double deadlineSeconds, std::string &why);
+/// A listening socket on `port` (0: any free port) of every interface;
+/// returns it and sets `boundPort`, or -1 with `why` set.
+int listenOn(int port, int backlog, int &boundPort, std::string &why);
+} // namespace tcp
 
 /// A Bootstrap over the send/recv of a host Communicator whose size is the
 /// world (e.g. MPICommunicator under mpirun): rank 0 gathers and sends back.

@@ -217,6 +217,64 @@ int tryConnect(const std::string &addr, int port, Clock::time_point deadline, st
 } // namespace
 
 //===----------------------------------------------------------------------===//
+// Sockets
+//===----------------------------------------------------------------------===//
+
+int tcp::connectOnce(const std::string &addr, int port, double deadlineSeconds,
+                     std::string &why) {
+  auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(deadlineSeconds));
+  int fd = tryConnect(addr, port, deadline, why);
+  if (fd >= 0) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    setNoDelay(fd);
+  }
+  return fd;
+}
+
+int tcp::listenOn(int port, int backlog, int &boundPort, std::string &why) {
+  int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  bool v6 = fd >= 0;
+  if (!v6)
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    why = std::strerror(errno);
+    return -1;
+  }
+  int one = 1, zero = 0;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_storage storage{};
+  socklen_t len;
+  if (v6) {
+    // Dual stack: IPv4 peers arrive as v4-mapped addresses.
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    auto *a = reinterpret_cast<sockaddr_in6 *>(&storage);
+    a->sin6_family = AF_INET6;
+    a->sin6_addr = in6addr_any;
+    a->sin6_port = htons(static_cast<uint16_t>(port));
+    len = sizeof(sockaddr_in6);
+  } else {
+    auto *a = reinterpret_cast<sockaddr_in *>(&storage);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_ANY);
+    a->sin_port = htons(static_cast<uint16_t>(port));
+    len = sizeof(sockaddr_in);
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr *>(&storage), len) != 0 ||
+      ::listen(fd, std::max(backlog, 16)) != 0) {
+    why = std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  len = sizeof(storage);
+  ::getsockname(fd, reinterpret_cast<sockaddr *>(&storage), &len);
+  boundPort = ntohs(v6 ? reinterpret_cast<sockaddr_in6 *>(&storage)->sin6_port
+                       : reinterpret_cast<sockaddr_in *>(&storage)->sin_port);
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return fd;
+}
+
+//===----------------------------------------------------------------------===//
 // RendezvousConfig
 //===----------------------------------------------------------------------===//
 
@@ -276,14 +334,43 @@ TcpRendezvous::~TcpRendezvous() {
     ::close(listener);
 }
 
+std::string TcpRendezvous::localAddress() const {
+  if (cfg.rank == 0 || sockets.empty() || sockets[0] < 0)
+    return cfg.masterAddr;
+  sockaddr_storage a{};
+  socklen_t len = sizeof(a);
+  char host[NI_MAXHOST] = {};
+  if (::getsockname(sockets[0], reinterpret_cast<sockaddr *>(&a), &len) != 0 ||
+      ::getnameinfo(reinterpret_cast<sockaddr *>(&a), len, host, sizeof(host), nullptr, 0,
+                    NI_NUMERICHOST) != 0)
+    return cfg.masterAddr;
+  std::string h = host;
+  if (h.rfind("::ffff:", 0) == 0)
+    h = h.substr(7); // v4-mapped
+  return h;
+}
+
 void TcpRendezvous::fail(const std::string &message) {
   failed = true;
   if (cfg.rank == 0) {
     // Tell every connected rank, briefly: a dead peer must not delay us.
     auto deadline = Clock::now() + std::chrono::seconds(2);
     for (size_t r = 1; r < sockets.size(); ++r)
-      if (sockets[r] >= 0)
+      if (sockets[r] >= 0) {
         sendFrame(sockets[r], ErrorFrame, message, deadline);
+        ::shutdown(sockets[r], SHUT_WR);
+      }
+    // Closing a socket with unread input resets the connection, which can
+    // discard the error frame on the peer: read until every peer hung up.
+    auto drainUntil = Clock::now() + std::chrono::seconds(1);
+    char sink[4096];
+    for (size_t r = 1; r < sockets.size(); ++r)
+      while (sockets[r] >= 0) {
+        pollfd pfd{sockets[r], POLLIN, 0};
+        if (::poll(&pfd, 1, msLeft(drainUntil)) <= 0 ||
+            ::recv(sockets[r], sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+          break;
+      }
   }
   throw RuntimeError(message);
 }
@@ -304,35 +391,13 @@ std::unique_ptr<TcpRendezvous> TcpRendezvous::connect(const RendezvousConfig &co
 
   if (config.rank == 0) {
     t->sockets.assign(config.worldSize, -1);
-    int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool v6 = fd >= 0;
-    if (!v6)
-      fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int bound = 0;
+    std::string why;
+    int fd = tcp::listenOn(config.masterPort, config.worldSize, bound, why);
     if (fd < 0)
-      throw RuntimeError(where + "rank 0 cannot create a socket: " + std::strerror(errno));
-    t->listener = fd;
-    int one = 1, zero = 0;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    int rc;
-    if (v6) {
-      // Dual stack: IPv4 peers arrive as v4-mapped addresses.
-      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-      sockaddr_in6 a{};
-      a.sin6_family = AF_INET6;
-      a.sin6_addr = in6addr_any;
-      a.sin6_port = htons(static_cast<uint16_t>(config.masterPort));
-      rc = ::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a));
-    } else {
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_ANY);
-      a.sin_port = htons(static_cast<uint16_t>(config.masterPort));
-      rc = ::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a));
-    }
-    if (rc != 0 || ::listen(fd, config.worldSize) != 0)
       throw RuntimeError(where + "rank 0 cannot listen on port " +
-                         std::to_string(config.masterPort) + " (MASTER_PORT): " +
-                         std::strerror(errno));
+                         std::to_string(config.masterPort) + " (MASTER_PORT): " + why);
+    t->listener = fd;
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
     int connected = 1;
     while (connected < config.worldSize) {
@@ -470,13 +535,17 @@ std::vector<std::string> TcpRendezvous::allGather(const std::string &blob,
 
   int fd = sockets[0];
   auto answerBy = deadline + std::chrono::seconds(10);
-  if (sendFrame(fd, Data, blob, answerBy) != Io::Ok) {
-    failed = true;
-    throw RuntimeError(where + "rank 0" + of + " disconnected before " + what);
-  }
   uint32_t type = 0;
   std::string payload;
-  Io io = recvFrame(fd, type, payload, answerBy);
+  Io io = sendFrame(fd, Data, blob, answerBy);
+  if (io == Io::Ok) {
+    io = recvFrame(fd, type, payload, answerBy);
+  } else {
+    // Rank 0 may have failed first: its error frame can still be read.
+    Io pending = recvFrame(fd, type, payload, Clock::now() + std::chrono::seconds(1));
+    if (pending == Io::Ok && type == ErrorFrame)
+      io = Io::Ok;
+  }
   if (io == Io::Ok && type == ErrorFrame) {
     failed = true;
     throw RuntimeError(payload);
