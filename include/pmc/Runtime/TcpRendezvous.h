@@ -80,6 +80,9 @@ public:
   int rank() const override { return cfg.rank; }
   int size() const override { return cfg.worldSize; }
   const RendezvousConfig &config() const { return cfg; }
+  /// Seconds later calls may take (e.g. longer for a final barrier that
+  /// waits for the slowest rank's whole run).
+  void setTimeout(double seconds) { cfg.timeoutSeconds = seconds; }
   /// This process's numeric address as the other ranks can reach it: the
   /// local end of its connection to rank 0 (MASTER_ADDR on rank 0).
   std::string localAddress() const;

@@ -728,7 +728,11 @@ std::unique_ptr<DeviceCollectives> createNcclCollectives(const NcclOptions &opti
     boot = std::make_unique<HoldingBootstrap>(options.hostCommunicator);
     break;
   case NcclBootstrap::Tcp:
-    boot = TcpRendezvous::connect(RendezvousConfig::fromEnvironment());
+    // Under a TcpCommunicator the processes already met: reuse its links.
+    if (hostSpans)
+      boot = std::make_unique<HoldingBootstrap>(options.hostCommunicator);
+    else
+      boot = TcpRendezvous::connect(RendezvousConfig::fromEnvironment());
     break;
   case NcclBootstrap::Auto:
     if (hostSpans)
