@@ -204,14 +204,15 @@ struct NcclCommunicator::Impl {
       if (stopping || aborted)
         continue;
       auto now = Clock::now();
-      while (!pending.empty()) {
-        PendingCall &p = pending.front();
+      // Calls on different streams complete in any order: check each.
+      for (auto it = pending.begin(); it != pending.end();) {
+        PendingCall &p = *it;
         if (!p.started && cu->eventQuery(p.start) == kCudaSuccess)
           p.started = now;
         if (p.started && cu->eventQuery(p.end) == kCudaSuccess) {
           freeEvents.push_back(p.start);
           freeEvents.push_back(p.end);
-          pending.pop_front();
+          it = pending.erase(it);
           continue;
         }
         if (p.started && std::chrono::duration<double>(now - *p.started).count() > timeout) {
@@ -219,8 +220,9 @@ struct NcclCommunicator::Impl {
             failure = p.what + " did not complete within " + secondsText(timeout) +
                       " (a rank did not arrive or failed); NCCL communicators aborted";
           abortAllLocked();
+          break;
         }
-        break; // calls on one stream complete in order; later ones wait
+        ++it;
       }
       if (aborted)
         continue;
