@@ -2,6 +2,7 @@
 
 #include "pmc/Runtime/CUDA/NcclCommunicator.h"
 #include "NcclLibrary.h"
+#include "NcclPacking.h"
 
 #include "pmc/Runtime/Communicator.h"
 #include "pmc/Runtime/Mesh.h"
@@ -29,13 +30,6 @@ std::string secondsText(double s) {
   std::ostringstream os;
   os << s << " s";
   return os.str();
-}
-
-int64_t product(const std::vector<int64_t> &shape, size_t from, size_t to) {
-  int64_t p = 1;
-  for (size_t i = from; i < to && i < shape.size(); ++i)
-    p *= shape[i];
-  return p;
 }
 
 /// The NCCL type of an element for reductions; nullopt when NCCL has none.
@@ -336,106 +330,72 @@ void NcclCommunicator::Impl::run(const CollectiveCall &call, Stream stream) {
     end(start, stream, what);
     return;
   }
-  case CollectiveKind::AllGather: {
+  case CollectiveKind::AllGather:
     checkDim(call.dim);
-    // NCCL concatenates along the leading dim: gather rank blocks into a
-    // staging buffer, then interleave them with one strided copy per rank.
-    size_t outer = product(call.inShape, 0, call.dim);
-    size_t row = inBytes / outer;
-    void *staging = outer == 1 ? call.out : alloc(inBytes * n, stream, site);
-    CuEvent start = begin(stream);
-    settle({comm}, api->allGather(call.in, staging, inBytes, Uint8, comm, stream),
-           site + ": ncclAllGather");
-    end(start, stream, what);
-    if (outer != 1) {
-      for (int g = 0; g < n; ++g)
-        copy2D(static_cast<char *>(staging) + g * inBytes, row,
-               static_cast<char *>(call.out) + g * row, row * n, row, outer, stream, site);
-      release(staging, stream, site);
-    }
-    return;
-  }
-  case CollectiveKind::ReduceScatter: {
+    break;
+  case CollectiveKind::ReduceScatter:
     checkDim(call.dim);
-    std::optional<DataType> type = reductionType(call.dtype);
-    if (!type)
+    if (!reductionType(call.dtype))
       throw bad("NCCL has no " + std::string(dtypeName(call.dtype)) + " reduction");
     if (call.inShape[call.dim] % n)
       throw bad("dim " + std::to_string(call.dim) + " (size " +
                 std::to_string(call.inShape[call.dim]) + ") is not divisible by the group size " +
                 std::to_string(n));
-    RedOp op = call.reduction == Reduction::Max || call.dtype == DType::Bool ? OpMax : OpSum;
-    size_t outer = product(call.inShape, 0, call.dim);
-    size_t chunk = inBytes / outer / n; // bytes of one rank's block per outer row
-    size_t outBytes = inBytes / n;
-    const void *src = call.in;
-    void *staging = nullptr;
-    if (outer != 1) {
-      // Pack each rank's slice of `dim` contiguously (rank-major).
-      staging = alloc(inBytes, stream, site);
-      for (int g = 0; g < n; ++g)
-        copy2D(static_cast<const char *>(call.in) + g * chunk, chunk * n,
-               static_cast<char *>(staging) + g * outBytes, chunk, chunk, outer, stream, site);
-      src = staging;
-    }
-    CuEvent start = begin(stream);
-    settle({comm},
-           api->reduceScatter(src, call.out, outBytes / esize, *type, op, comm, stream),
-           site + ": ncclReduceScatter");
-    end(start, stream, what);
-    release(staging, stream, site);
-    return;
-  }
-  case CollectiveKind::AllToAll: {
+    break;
+  case CollectiveKind::AllToAll:
     checkDim(call.splitDim);
     checkDim(call.concatDim);
     if (call.inShape[call.splitDim] % n)
       throw bad("split dim " + std::to_string(call.splitDim) + " (size " +
                 std::to_string(call.inShape[call.splitDim]) +
                 ") is not divisible by the group size " + std::to_string(n));
-    std::vector<int64_t> part = call.inShape;
-    part[call.splitDim] /= n;
-    size_t partBytes = inBytes / n;
-    // Send side: part j is the j-th slice of splitDim.
-    size_t outerS = product(call.inShape, 0, call.splitDim);
-    size_t rowS = partBytes / outerS;
-    const char *sendBase = static_cast<const char *>(call.in);
-    void *sendStaging = nullptr;
-    if (outerS != 1) {
-      sendStaging = alloc(inBytes, stream, site);
-      for (int j = 0; j < n; ++j)
-        copy2D(sendBase + j * rowS, rowS * n, static_cast<char *>(sendStaging) + j * partBytes,
-               rowS, rowS, outerS, stream, site);
-      sendBase = static_cast<const char *>(sendStaging);
+    break;
+  }
+
+  // Strided copies around NCCL's leading-dim primitives (NcclPacking.h).
+  PackingPlan plan = planPacking(call, n);
+  void *sendStage = plan.sendStageBytes ? alloc(plan.sendStageBytes, stream, site) : nullptr;
+  void *recvStage = plan.recvStageBytes ? alloc(plan.recvStageBytes, stream, site) : nullptr;
+  auto at = [&](PackBuffer b) -> char * {
+    switch (b) {
+    case PackBuffer::In: return static_cast<char *>(const_cast<void *>(call.in));
+    case PackBuffer::Out: return static_cast<char *>(call.out);
+    case PackBuffer::SendStage: return static_cast<char *>(sendStage);
+    case PackBuffer::RecvStage: return static_cast<char *>(recvStage);
     }
-    // Receive side: parts are concatenated along concatDim in group order.
-    size_t outerC = product(part, 0, call.concatDim);
-    size_t rowC = partBytes / outerC;
-    char *recvBase = static_cast<char *>(call.out);
-    void *recvStaging = nullptr;
-    if (outerC != 1) {
-      recvStaging = alloc(inBytes, stream, site);
-      recvBase = static_cast<char *>(recvStaging);
-    }
-    CuEvent start = begin(stream);
+    return nullptr;
+  };
+  auto copies = [&](const std::vector<StridedCopy> &list) {
+    for (const StridedCopy &c : list)
+      copy2D(at(c.src) + c.srcOffset, c.srcPitch, at(c.dst) + c.dstOffset, c.dstPitch, c.width,
+             c.rows, stream, site);
+  };
+  copies(plan.before);
+  char *src = at(plan.ncclSrc), *dst = at(plan.ncclDst);
+  CuEvent start = begin(stream);
+  if (call.kind == CollectiveKind::AllGather) {
+    settle({comm}, api->allGather(src, dst, plan.block, Uint8, comm, stream),
+           site + ": ncclAllGather");
+  } else if (call.kind == CollectiveKind::ReduceScatter) {
+    RedOp op = call.reduction == Reduction::Max || call.dtype == DType::Bool ? OpMax : OpSum;
+    settle({comm},
+           api->reduceScatter(src, dst, plan.block / esize, *reductionType(call.dtype), op, comm,
+                              stream),
+           site + ": ncclReduceScatter");
+  } else {
     Result rc = api->groupStart();
     for (int j = 0; j < n && rc == Success; ++j) {
-      rc = api->send(sendBase + j * partBytes, partBytes, Uint8, j, comm, stream);
+      rc = api->send(src + j * plan.block, plan.block, Uint8, j, comm, stream);
       if (rc == Success)
-        rc = api->recv(recvBase + j * partBytes, partBytes, Uint8, j, comm, stream);
+        rc = api->recv(dst + j * plan.block, plan.block, Uint8, j, comm, stream);
     }
     Result endRc = api->groupEnd();
     settle({comm}, rc != Success ? rc : endRc, site + ": ncclSend/ncclRecv group");
-    end(start, stream, what);
-    if (outerC != 1)
-      for (int j = 0; j < n; ++j)
-        copy2D(recvBase + j * partBytes, rowC, static_cast<char *>(call.out) + j * rowC,
-               rowC * n, rowC, outerC, stream, site);
-    release(sendStaging, stream, site);
-    release(recvStaging, stream, site);
-    return;
   }
-  }
+  end(start, stream, what);
+  copies(plan.after);
+  release(sendStage, stream, site);
+  release(recvStage, stream, site);
 }
 
 //===----------------------------------------------------------------------===//
