@@ -13,7 +13,8 @@ APT_PACKAGES := cmake ninja-build ccache g++ llvm-22-dev libmlir-22-dev mlir-22-
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: all deps build test test-lit test-python test-conformance demo bench clean
+.PHONY: all deps build test test-lit test-python test-conformance demo bench clean \
+  gpu-bundles test-gpu bench-gpu-prepare bench-gpu
 
 all: build
 
@@ -41,6 +42,29 @@ demo: build
 
 bench: build
 	PYTHONPATH=$(BUILD_DIR)/python $(PYTHON) bench/cpu_vs_onnxruntime.py
+
+# The GPU check (docs/design/nccl.md): `make gpu-bundles` here (compiler, onnx,
+# onnxruntime; no GPU) writes a self-contained $(GPU_CHECK_DIR); `make test-gpu`
+# on a GPU machine needs only $(BUILD_DIR)/bin/pmc-run, the runtime libraries,
+# numpy and that folder. Exit 77 = no GPU (skipped, nothing ran).
+GPU_CHECK_DIR ?= $(BUILD_DIR)/gpu-check
+gpu-bundles: build
+	$(PYTHON) tools/gpu_check.py prepare --build-dir $(BUILD_DIR) --out $(GPU_CHECK_DIR) \
+	  --jobs $(JOBS)
+
+test-gpu:
+	@test -f $(GPU_CHECK_DIR)/manifest.json || \
+	  { echo "error: $(GPU_CHECK_DIR) is missing: run 'make gpu-bundles' first"; exit 2; }
+	$(PYTHON) $(GPU_CHECK_DIR)/gpu_check.py run --dir $(GPU_CHECK_DIR) \
+	  --pmc-run $(BUILD_DIR)/bin/pmc-run --json $(GPU_CHECK_DIR)/results.json
+
+# pmc vs PyTorch on a GPU: bundles prepared here, timed there (bench/gpu.py).
+GPU_BENCH_DIR ?= $(BUILD_DIR)/gpu-bench
+bench-gpu-prepare: build
+	$(PYTHON) bench/gpu.py --prepare --build-dir $(BUILD_DIR) --dir $(GPU_BENCH_DIR)
+
+bench-gpu:
+	$(PYTHON) bench/gpu.py --dir $(GPU_BENCH_DIR) --pmc-run $(BUILD_DIR)/bin/pmc-run
 
 clean:
 	rm -rf $(BUILD_DIR)

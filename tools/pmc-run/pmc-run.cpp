@@ -7,20 +7,25 @@
 //
 #include "pmc/Bundle/Bundle.h"
 #include "pmc/Runtime/CUDA/CudaRanks.h"
+#include "pmc/Runtime/CUDA/NcclCommunicator.h"
 #include "pmc/Runtime/Communicator.h"
 #include "pmc/Runtime/RankProgram.h"
 #include "pmc/Runtime/Session.h"
+#include "pmc/Runtime/TcpCommunicator.h"
 #include "pmc/Support/Npy.h"
 #ifdef PMC_HAVE_MPI
 #include "pmc/Runtime/MPICommunicator.h"
 #endif
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,7 +45,14 @@ const char *kUsage =
     "  --rank R               the rank whose program --info describes (default 0)\n"
     "  --communicator KIND    local: all ranks as threads of this process (the\n"
     "                         default); mpi: one rank per process, under mpirun\n"
-    "                         (the default when OMPI_COMM_WORLD_SIZE is set)\n"
+    "                         (the default when OMPI_COMM_WORLD_SIZE is set);\n"
+    "                         tcp: one rank per process from RANK, WORLD_SIZE,\n"
+    "                         MASTER_ADDR, MASTER_PORT (the default when they are\n"
+    "                         set with WORLD_SIZE > 1, as torchrun does)\n"
+    "  --bootstrap KIND       how a CUDA bundle's NCCL ranks find each other: mpi\n"
+    "                         (under mpirun), tcp (RANK, WORLD_SIZE, MASTER_ADDR,\n"
+    "                         MASTER_PORT as torchrun sets them) or auto (the\n"
+    "                         default: mpi under mpirun, else tcp when RANK is set)\n"
     "  --collective-timeout S seconds a collective waits for the other ranks\n"
     "                         (default $PMC_COLLECTIVE_TIMEOUT, else 60)\n"
     "  --device N             cuda bundles: the GPU of rank 0 (threads: rank r on\n"
@@ -68,6 +80,7 @@ struct Options {
   std::string output;
   int rank = 0;
   std::string communicator; // "", "local" or "mpi"
+  std::string bootstrap = "auto"; // NCCL: "auto", "mpi" or "tcp"
   double timeout = 0;       // 0: the default
   bool print = false, info = false, help = false;
   int device = -1;
@@ -122,8 +135,13 @@ Options parseArgs(int argc, char **argv) {
       o.rank = static_cast<int>(r);
     } else if (a == "--communicator") {
       o.communicator = next();
-      if (o.communicator != "local" && o.communicator != "mpi")
-        throw UsageError("--communicator expects 'local' or 'mpi', got '" + o.communicator +
+      if (o.communicator != "local" && o.communicator != "mpi" && o.communicator != "tcp")
+        throw UsageError("--communicator expects 'local', 'mpi' or 'tcp', got '" +
+                         o.communicator + "'");
+    } else if (a == "--bootstrap") {
+      o.bootstrap = next();
+      if (!runtime::cuda::parseNcclBootstrap(o.bootstrap))
+        throw UsageError("--bootstrap expects 'auto', 'mpi' or 'tcp', got '" + o.bootstrap +
                          "'");
     } else if (a == "--collective-timeout") {
       std::string v = next();
@@ -284,18 +302,37 @@ void printOutput(const std::string &name, const HostTensor &t) {
   std::cout << (n > shown ? ", ...]" : "]") << "\n";
 }
 
-/// The communicator of this process: MPI when asked or under mpirun, else
-/// none (the Session runs every rank as a thread).
+/// The communicator of this process: MPI when asked or under mpirun, TCP
+/// when asked or under torchrun-style variables, else none (the Session runs
+/// every rank as a thread).
 std::shared_ptr<runtime::Communicator> makeCommunicator(const Options &o, int *argc,
                                                         char ***argv) {
+  bool underMpirun = false;
 #ifdef PMC_HAVE_MPI
-  bool mpi = o.communicator == "mpi" ||
+  underMpirun = runtime::MPICommunicator::launchedByMpirun();
+#endif
+  bool tcp = o.communicator == "tcp";
+  if (!tcp && o.communicator.empty() && o.bootstrap != "mpi" && !underMpirun &&
+      runtime::RendezvousConfig::environmentPresent()) {
+    runtime::RendezvousConfig config = runtime::RendezvousConfig::fromEnvironment();
+    tcp = config.worldSize > 1 || o.bootstrap == "tcp";
+  }
+  if (tcp) {
+    runtime::RendezvousConfig config = runtime::RendezvousConfig::fromEnvironment();
+    if (o.timeout > 0)
+      config.timeoutSeconds = o.timeout;
+    return runtime::TcpCommunicator::create(config);
+  }
+#ifdef PMC_HAVE_MPI
+  bool mpi = o.communicator == "mpi" || o.bootstrap == "mpi" ||
              (o.communicator.empty() && runtime::MPICommunicator::launchedByMpirun());
   if (mpi)
     return runtime::MPICommunicator::create(argc, argv);
 #else
   if (o.communicator == "mpi")
     throw std::runtime_error("--communicator mpi: this pmc-run was built without MPI");
+  if (o.bootstrap == "mpi")
+    throw std::runtime_error("--bootstrap mpi: this pmc-run was built without MPI");
 #endif
   return nullptr;
 }
@@ -306,6 +343,7 @@ int runMain(const Options &o, const std::shared_ptr<runtime::Communicator> &comm
   runtime::SessionOptions options;
   options.communicator = comm;
   options.collectiveTimeout = o.timeout;
+  options.bootstrap = o.bootstrap;
   options.rank = comm && o.rank == 0 ? comm->rank() : o.rank;
   options.device = o.device;
   options.virtualRanks = o.virtualRanks;
@@ -364,7 +402,23 @@ int main(int argc, char **argv) {
   std::shared_ptr<runtime::Communicator> comm;
   try {
     comm = makeCommunicator(o, &argc, &argv);
-    return runMain(o, comm);
+    int code = runMain(o, comm);
+    // Without MPI's job abort, the processes agree on the outcome: a rank
+    // that finished its part still fails when another rank failed.
+    if (auto *tcp = dynamic_cast<runtime::TcpCommunicator *>(comm.get());
+        tcp && tcp->size() > 1) {
+      try {
+        // Ranks finish at different times (rank 0 assembles the outputs): wait
+        // long, but not forever; a rank that dies is seen at once (EOF).
+        if (!std::getenv("PMC_RENDEZVOUS_TIMEOUT"))
+          tcp->rendezvous().setTimeout(std::max(300.0, 10 * tcp->timeout()));
+        tcp->rendezvous().barrier("the end of the run");
+      } catch (const std::exception &e) {
+        std::optional<std::string> why = tcp->failure();
+        throw std::runtime_error(why ? *why : e.what());
+      }
+    }
+    return code;
   } catch (const std::exception &e) {
     if (comm && comm->size() > 1)
       printError("rank " + std::to_string(comm->rank()) + ": " + e.what());
@@ -378,6 +432,10 @@ int main(int argc, char **argv) {
       mpi->terminate(1);
     }
 #endif
+    // TCP peers learn of the failure from this frame (or from the EOF).
+    if (auto *tcp = dynamic_cast<runtime::TcpCommunicator *>(comm.get());
+        tcp && tcp->size() > 1 && !tcp->failure())
+      tcp->abort(e.what());
     return 1;
   }
 }

@@ -79,6 +79,9 @@ struct SessionOptions {
   int device = -1;
   /// cuda bundles: capture each rank program as a CUDA graph for repeated runs.
   bool cudaGraphs = true;
+  /// CUDA bundles over NCCL: how the ranks bootstrap ("auto", "mpi", "tcp";
+  /// cuda::parseNcclBootstrap, cuda::createNcclCollectives).
+  std::string bootstrap = "auto";
 };
 
 /// An opened, fully validated bundle, ready to run all its ranks.
