@@ -38,7 +38,8 @@ def zoo(tmp_path_factory):
 
 def _compile(path, out, devices, stages, microbatches, schedule, mesh=None, shardings=None):
     compile_bundle(path, out, "cpu", devices, {}, {}, mesh_arg(mesh) if mesh else "",
-                   shard_args(shardings), "auto", "", stages, microbatches, schedule)
+                   shard_args(shardings), "auto", "", stages=stages, microbatches=microbatches,
+                   schedule=schedule)
     return BundleInfo.read(out)
 
 
@@ -249,7 +250,8 @@ def test_microbatches_of_a_batch_mixing_model_are_rejected(tmp_path):
 def test_cuda_pipeline_bundle(zoo, tmp_path):
     """--target cuda emits each stage's launches the same way."""
     out = str(tmp_path / "cuda.pmc")
-    compile_bundle(zoo["mlp"], out, "cuda", 2, {}, {}, "", (), "auto", "", 2, 2, "gpipe")
+    compile_bundle(zoo["mlp"], out, "cuda", 2, {}, {}, "", (), "auto", "", stages=2, microbatches=2,
+                   schedule="gpipe")
     info = BundleInfo.read(out)
     assert info.manifest["target"] == "cuda"
     assert info.manifest["pipeline"]["stages"] == 2

@@ -46,8 +46,8 @@ TEST(CudaProgram, LoadsLaunchesScratchAndLibraryCommands) {
   std::string path = writeCudaBundle(dir, "ok.pmc", weight());
   std::unique_ptr<CudaProgram> p = loadProgram(path);
   ASSERT_EQ(p->steps().size(), 3u);
-  EXPECT_EQ(p->steps()[0].kind, StepKind::Matmul);
-  EXPECT_EQ(p->steps()[1].kind, StepKind::Launch);
+  EXPECT_EQ(p->steps()[0].kind, CudaStepKind::Matmul);
+  EXPECT_EQ(p->steps()[1].kind, CudaStepKind::Launch);
   EXPECT_EQ(p->steps()[1].launch.function, "row_max");
   EXPECT_EQ(p->steps()[2].launch.block[0], 64u);
   // A launch reads its args that it does not write.
@@ -172,7 +172,7 @@ TEST(CudaProgram, ConvNeedsSymmetricPadsForCudnn) {
   man["outputs"][0]["shape"] = {1, 4, 5, 5};
   path = writeBundle(dir, "conv2.pmc", man, program, "", {{"w/0", bytesOf(w)}});
   std::unique_ptr<CudaProgram> p = loadProgram(path);
-  EXPECT_EQ(p->steps()[0].kind, StepKind::Conv);
+  EXPECT_EQ(p->steps()[0].kind, CudaStepKind::Conv);
   EXPECT_EQ(p->steps()[0].conv.group, 2);
   EXPECT_TRUE(p->ptx().empty());
 }
@@ -222,13 +222,13 @@ TEST(CudaProgram, SendAndRecvFindTheirPeerStage) {
   auto reader = bundle::BundleReader::open(path);
   Manifest m = Manifest::parse(reader->section("manifest"));
   std::unique_ptr<CudaProgram> sender = CudaProgram::load(m, *reader, 1);
-  EXPECT_EQ(sender->steps()[0].kind, StepKind::Send);
+  EXPECT_EQ(sender->steps()[0].kind, CudaStepKind::Send);
   EXPECT_EQ(sender->steps()[0].peer, 3);
   EXPECT_EQ(sender->steps()[0].tag, 7);
   EXPECT_EQ(sender->steps()[0].bytes, 16u);
   EXPECT_TRUE(sender->steps()[0].communicates());
   std::unique_ptr<CudaProgram> receiver = CudaProgram::load(m, *reader, 2);
-  EXPECT_EQ(receiver->steps()[0].kind, StepKind::Recv);
+  EXPECT_EQ(receiver->steps()[0].kind, CudaStepKind::Recv);
   EXPECT_EQ(receiver->steps()[0].peer, 0);
   EXPECT_EQ(receiver->steps()[0].writes, std::vector<int>{1});
   EXPECT_EQ(receiver->collectiveCount(), 1u);

@@ -34,8 +34,11 @@ public:
 
   int rank() const override;
   int size() const override;
-  void send(const void *data, size_t bytes, int dst, int tag) override;
-  void recv(void *data, size_t bytes, int src, int tag) override;
+  void send(const void *data, size_t bytes, int dst, int tag,
+            const std::string &label) override;
+  void recv(void *data, size_t bytes, int src, int tag, const std::string &label) override;
+  using Communicator::recv;
+  using Communicator::send;
   void abort(const std::string &reason) override;
   std::optional<std::string> failure() const override;
   void stall(const std::string &why) override;

@@ -247,7 +247,7 @@ CudaExecutor::CudaExecutor(const CudaProgram &program, const bundle::BundleReade
     s.done.assign(steps.size(), nullptr);
 
     // The PTX module of the newest chip the device runs.
-    if (program.has(StepKind::Launch)) {
+    if (program.has(CudaStepKind::Launch)) {
       std::vector<std::string> chips;
       for (const PtxModule &m : program.ptx())
         chips.push_back(m.chip);
@@ -269,7 +269,7 @@ CudaExecutor::CudaExecutor(const CudaProgram &program, const bundle::BundleReade
       }
       std::map<std::string, CUfunction> byName;
       for (const CudaStep &st : steps) {
-        if (st.kind != StepKind::Launch)
+        if (st.kind != CudaStepKind::Launch)
           continue;
         auto it = byName.find(st.launch.function);
         if (it == byName.end()) {
@@ -293,15 +293,15 @@ CudaExecutor::CudaExecutor(const CudaProgram &program, const bundle::BundleReade
     }
 
     // cuBLASLt plans.
-    if (program.has(StepKind::Matmul)) {
+    if (program.has(CudaStepKind::Matmul)) {
       for (const CudaStep &st : steps)
-        if (st.kind == StepKind::Matmul && !s.lt)
+        if (st.kind == CudaStepKind::Matmul && !s.lt)
           s.lt = &CudaLibraries::cublasLt(st.where());
       const CublasLtApi &lt = *s.lt;
       checkCublas(lt, lt.create(&s.ltHandle), "cublasLtCreate");
       s.ltWorkspace = s.allocator->allocate(kCublasWorkspace);
       for (const CudaStep &st : steps) {
-        if (st.kind != StepKind::Matmul)
+        if (st.kind != CudaStepKind::Matmul)
           continue;
         const LtMatmulPlan &p = st.matmul.plan;
         if (p.m == 0 || p.n == 0 || p.k == 0)
@@ -354,15 +354,15 @@ CudaExecutor::CudaExecutor(const CudaProgram &program, const bundle::BundleReade
     }
 
     // cuDNN plans.
-    if (program.has(StepKind::Conv)) {
+    if (program.has(CudaStepKind::Conv)) {
       for (const CudaStep &st : steps)
-        if (st.kind == StepKind::Conv && !s.dnn)
+        if (st.kind == CudaStepKind::Conv && !s.dnn)
           s.dnn = &CudaLibraries::cudnn(st.where());
       const CudnnApi &dnn = *s.dnn;
       checkCudnn(dnn, dnn.create(&s.dnnHandle), "cudnnCreate");
       checkCudnn(dnn, dnn.setStream(s.dnnHandle, s.compute), "cudnnSetStream");
       for (const CudaStep &st : steps) {
-        if (st.kind != StepKind::Conv)
+        if (st.kind != CudaStepKind::Conv)
           continue;
         const std::string w = st.where();
         const ConvStep &c = st.conv;
@@ -488,7 +488,7 @@ void CudaExecutor::enqueueProgram() {
       for (int c : s.waits[st.index])
         s.check(cu.streamWaitEvent(s.compute, s.done[c], 0), "cuStreamWaitEvent");
       switch (st.kind) {
-      case StepKind::Launch: {
+      case CudaStepKind::Launch: {
         const LaunchStep &l = st.launch;
         s.check(cu.launchKernel(s.functions[st.index], l.grid[0], l.grid[1], l.grid[2], l.block[0],
                                 l.block[1], l.block[2], l.sharedBytes, s.compute,
@@ -496,7 +496,7 @@ void CudaExecutor::enqueueProgram() {
                 "cuLaunchKernel('" + l.function + "')");
         break;
       }
-      case StepKind::Matmul: {
+      case CudaStepKind::Matmul: {
         const MatmulStep &m = st.matmul;
         const LtMatmulPlan &p = m.plan;
         uint64_t c = s.address[m.c];
@@ -531,7 +531,7 @@ void CudaExecutor::enqueueProgram() {
         }
         break;
       }
-      case StepKind::Conv: {
+      case CudaStepKind::Conv: {
         const ConvStep &c = st.conv;
         const DnnConv &dc = s.convs[st.index];
         const CudnnApi &dnn = *s.dnn;
@@ -552,13 +552,13 @@ void CudaExecutor::enqueueProgram() {
                      "cudnnAddTensor (bias)");
         break;
       }
-      case StepKind::Copy:
+      case CudaStepKind::Copy:
         if (st.bytes)
           s.check(cu.memcpyDtoDAsync(s.address[st.writes[0]], s.address[st.reads[0]], st.bytes,
                                      s.compute),
                   "cuMemcpyDtoDAsync");
         break;
-      case StepKind::Shard: {
+      case CudaStepKind::Shard: {
         uint64_t src = s.address[st.reads[0]], dst = s.address[st.writes[0]];
         for (const Copy2D &c : st.copies) {
           if (c.height == 1) {
@@ -581,16 +581,16 @@ void CudaExecutor::enqueueProgram() {
         }
         break;
       }
-      case StepKind::Collective:
-      case StepKind::Send:
-      case StepKind::Recv: {
+      case CudaStepKind::Collective:
+      case CudaStepKind::Send:
+      case CudaStepKind::Recv: {
         // The communication stream starts after the compute work so far.
         s.check(cu.eventRecord(s.ready[st.index], s.compute), "cuEventRecord");
         s.check(cu.streamWaitEvent(s.comm, s.ready[st.index], 0), "cuStreamWaitEvent");
-        if (st.kind == StepKind::Send) {
+        if (st.kind == CudaStepKind::Send) {
           s.collectives->send(reinterpret_cast<const void *>(s.address[st.reads[0]]), st.bytes,
                               st.peer, st.tag, s.comm);
-        } else if (st.kind == StepKind::Recv) {
+        } else if (st.kind == CudaStepKind::Recv) {
           s.collectives->recv(reinterpret_cast<void *>(s.address[st.writes[0]]), st.bytes,
                               st.peer, st.tag, s.comm);
         } else {

@@ -224,7 +224,7 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
                " buffers)");
       };
       if (s.op == "launch") {
-        s.kind = StepKind::Launch;
+        s.kind = CudaStepKind::Launch;
         LaunchStep &l = s.launch;
         l.kernel = json::getString(o, "kernel", where);
         l.function = json::getString(o, "function", where);
@@ -248,7 +248,7 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
             fail("field 'writes' lists buffer " + std::to_string(w) +
                  ", which is not one of its 'args'");
         }
-        if (p->stepList.empty() || p->stepList.back().kind != StepKind::Launch ||
+        if (p->stepList.empty() || p->stepList.back().kind != CudaStepKind::Launch ||
             p->stepList.back().launch.kernel != l.kernel) {
           kernelRunStart = s.index;
         }
@@ -271,7 +271,7 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
           scratchOwner[root] = kernelRunStart;
         }
       } else if (s.op == "matmul") {
-        s.kind = StepKind::Matmul;
+        s.kind = CudaStepKind::Matmul;
         MatmulStep &m = s.matmul;
         m.a = json::getId(o, "a", where);
         m.b = json::getId(o, "b", where);
@@ -297,7 +297,7 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
         s.reads = {m.a, m.b};
         s.writes = {m.c};
       } else if (s.op == "conv") {
-        s.kind = StepKind::Conv;
+        s.kind = CudaStepKind::Conv;
         ConvStep &c = s.conv;
         c.x = json::getId(o, "x", where);
         c.w = json::getId(o, "w", where);
@@ -385,7 +385,7 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
       } else if (s.op == "send" || s.op == "recv") {
         // pipeline.md: the peer has this rank's coordinates but stage `t` on `pp`.
         bool send = s.op == "send";
-        s.kind = send ? StepKind::Send : StepKind::Recv;
+        s.kind = send ? CudaStepKind::Send : CudaStepKind::Recv;
         int id = json::getId(o, send ? "in" : "out", where);
         checkId(id, send ? "in" : "out");
         int64_t stage = json::getInt(o, send ? "to_stage" : "from_stage", where);
@@ -420,10 +420,10 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
         s.reads = host->reads();
         s.writes = host->writes();
         if (s.op == "copy") {
-          s.kind = StepKind::Copy;
+          s.kind = CudaStepKind::Copy;
           s.bytes = buffers[s.reads[0]].bytes;
         } else if (s.op == "shard") {
-          s.kind = StepKind::Shard;
+          s.kind = CudaStepKind::Shard;
           const BufferDesc &in = buffers[s.reads[0]], &out = buffers[s.writes[0]];
           Sharding sharding;
           for (const json::json &dim : json::field(o, "sharding", where))
@@ -431,7 +431,7 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
           s.copies = planBlockCopy(in.shape, shardOffsets(in.shape, sharding, manifest.mesh, rank),
                                    out.shape, dtypeSize(in.dtype));
         } else {
-          s.kind = StepKind::Collective;
+          s.kind = CudaStepKind::Collective;
           CollectiveCall &call = s.call;
           if (s.op == "all_reduce")
             call.kind = CollectiveKind::AllReduce;
@@ -474,13 +474,13 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
         if (b.kind != BufferKind::Temp)
           fail("writes " + describe(id) + "; only temps and scratch may be written");
         if (writer[id] >= 0) {
-          bool sameKernel = s.kind == StepKind::Launch && writer[id] >= kernelRunStart;
+          bool sameKernel = s.kind == CudaStepKind::Launch && writer[id] >= kernelRunStart;
           if (!sameKernel)
             fail("writes " + describe(id) + ", already written by command " +
                  std::to_string(writer[id]) +
                  " (a temp is written once, or by the launches of one kernel)");
         }
-        if (s.kind != StepKind::Launch)
+        if (s.kind != CudaStepKind::Launch)
           for (int r : s.reads)
             if (buffers[r].root == id)
               fail("writes " + describe(id) + ", which it also reads");
@@ -510,7 +510,7 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
         throw RuntimeError(where + ": " + b.describe() + " is never written");
       p->outputIds.push_back(b.id);
     }
-    if (p->has(StepKind::Launch) && p->ptxModules.empty())
+    if (p->has(CudaStepKind::Launch) && p->ptxModules.empty())
       throw RuntimeError("program: it launches kernels but the manifest lists no PTX module");
 
     std::vector<std::unique_ptr<Command>> access;
@@ -557,7 +557,7 @@ size_t CudaProgram::collectiveCount() const {
   return n;
 }
 
-bool CudaProgram::has(StepKind kind) const {
+bool CudaProgram::has(CudaStepKind kind) const {
   for (const CudaStep &s : stepList)
     if (s.kind == kind)
       return true;

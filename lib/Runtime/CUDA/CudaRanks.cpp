@@ -5,6 +5,7 @@
 #include "pmc/Runtime/CUDA/CudaLibraries.h"
 #include "pmc/Runtime/CUDA/CudaProgram.h"
 #include "pmc/Runtime/CUDA/HostStagedCollectives.h"
+#include "pmc/Runtime/CUDA/NcclCommunicator.h"
 #include "pmc/Runtime/Communicator.h"
 #include "pmc/Runtime/Session.h"
 
@@ -127,6 +128,22 @@ std::unique_ptr<CudaRanks> CudaRanks::open(const Manifest &manifest,
       }
       if (distributed && factory) {
         impl.collectives[r] = factory(*comms[r], exeOptions.device);
+        capturable = true;
+      } else if (distributed) {
+        // One process per GPU: NCCL, its id shared through this process's
+        // host communicator or the TCP rendezvous (docs/design/nccl.md).
+        // NCCL allocates on the current context: make the rank's device's
+        // primary context current first (the executor retains it too).
+        CUdevice device = 0;
+        CUcontext context = nullptr;
+        checkCu(*cu, cu->deviceGet(&device, exeOptions.device), "cuDeviceGet");
+        checkCu(*cu, cu->primaryCtxRetain(&context, device), "cuDevicePrimaryCtxRetain");
+        checkCu(*cu, cu->ctxSetCurrent(context), "cuCtxSetCurrent");
+        NcclOptions nccl;
+        nccl.bootstrap = parseNcclBootstrap(options.bootstrap).value_or(NcclBootstrap::Auto);
+        nccl.hostCommunicator = options.communicator;
+        nccl.timeoutSeconds = options.collectiveTimeout;
+        impl.collectives[r] = createNcclCollectives(nccl);
         capturable = true;
       } else {
         impl.collectives[r] = std::make_unique<HostStagedCollectives>(*comms[r], *cu);

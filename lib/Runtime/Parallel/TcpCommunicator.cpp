@@ -271,12 +271,15 @@ int TcpCommunicator::rank() const { return impl->rank; }
 int TcpCommunicator::size() const { return impl->size; }
 TcpRendezvous &TcpCommunicator::rendezvous() { return *impl->rendezvous; }
 
-void TcpCommunicator::send(const void *data, size_t bytes, int dst, int tag) {
+void TcpCommunicator::send(const void *data, size_t bytes, int dst, int tag,
+                           const std::string &label) {
   Impl &m = *impl;
   if (dst < 0 || dst >= m.size)
     throw RuntimeError("send: rank " + std::to_string(dst) + " is out of range");
-  const std::string where = "send to rank " + std::to_string(dst) + " (tag " +
-                            std::to_string(tag) + ") on rank " + std::to_string(m.rank);
+  const std::string where =
+      (label.empty() ? "send to rank " + std::to_string(dst) + " (tag " + std::to_string(tag) + ")"
+                     : label) +
+      " on rank " + std::to_string(m.rank);
   if (auto f = failure())
     throw CollectiveError(where + ": " + *f);
   if (dst == m.rank) {
@@ -293,12 +296,15 @@ void TcpCommunicator::send(const void *data, size_t bytes, int dst, int tag) {
   }
 }
 
-void TcpCommunicator::recv(void *data, size_t bytes, int src, int tag) {
+void TcpCommunicator::recv(void *data, size_t bytes, int src, int tag,
+                           const std::string &label) {
   Impl &m = *impl;
   if (src < 0 || src >= m.size)
     throw RuntimeError("recv: rank " + std::to_string(src) + " is out of range");
-  const std::string where = "recv from rank " + std::to_string(src) + " (tag " +
-                            std::to_string(tag) + ") on rank " + std::to_string(m.rank);
+  const std::string where =
+      (label.empty() ? "recv from rank " + std::to_string(src) + " (tag " + std::to_string(tag) + ")"
+                     : label) +
+      " on rank " + std::to_string(m.rank);
   std::optional<std::string> msg = m.take(src, tag, after(timeout()), where);
   if (!msg) {
     std::string text = where + ": timed out after " + seconds(timeout()) + "; rank " +

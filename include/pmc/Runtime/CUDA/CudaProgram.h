@@ -28,7 +28,7 @@ class BundleReader;
 
 namespace pmc::runtime::cuda {
 
-enum class StepKind { Launch, Matmul, Conv, Copy, Shard, Collective, Send, Recv };
+enum class CudaStepKind { Launch, Matmul, Conv, Copy, Shard, Collective, Send, Recv };
 
 /// {"op": "launch", ...}: one cuLaunchKernel.
 struct LaunchStep {
@@ -56,7 +56,7 @@ struct ConvStep {
 
 /// One command as the executor runs it.
 struct CudaStep {
-  StepKind kind = StepKind::Launch;
+  CudaStepKind kind = CudaStepKind::Launch;
   int index = 0;
   std::string op;
   std::vector<int> reads, writes;
@@ -76,7 +76,7 @@ struct CudaStep {
 
   /// Whether the step runs on the communication stream.
   bool communicates() const {
-    return kind == StepKind::Collective || kind == StepKind::Send || kind == StepKind::Recv;
+    return kind == CudaStepKind::Collective || kind == CudaStepKind::Send || kind == CudaStepKind::Recv;
   }
 
   /// "command 3 (matmul)".
@@ -108,7 +108,7 @@ public:
   std::vector<CommandAccess> accesses() const;
   /// Collectives, sends and receives (the steps on the communication stream).
   size_t collectiveCount() const;
-  bool has(StepKind kind) const;
+  bool has(CudaStepKind kind) const;
 
 private:
   int rankIndex = 0;
