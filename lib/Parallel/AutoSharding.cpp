@@ -55,7 +55,7 @@ struct AutoSharding : public mlir::pmc::impl::PMCAutoShardingBase<AutoSharding> 
     options.exhaustive = search == "exhaustive";
     options.pipeline = pipeline;
     if (maxMicrobatches < 1) {
-      module.emitError() << "pmc-auto-sharding: max-microbatches=" << maxMicrobatches
+      module.emitError() << "pmc-auto-sharding: max-microbatches=" << static_cast<int64_t>(maxMicrobatches)
                          << ": expected >= 1";
       return signalPassFailure();
     }

@@ -150,7 +150,7 @@ std::string mlir::pmc::explainPlan(const Plan &plan) {
   std::string text;
   llvm::raw_string_ostream os(text);
   const PlanCandidate &c = plan.chosen;
-  double memory = c.memoryPerDeviceBytes.empty() ? 0 : c.memoryPerDeviceBytes.front();
+  double memory = c.memoryPerDeviceBytes.empty() ? 0 : *llvm::max_element(c.memoryPerDeviceBytes);
   os << llvm::formatv("plan for {0} devices ({1}): {2}\n", plan.devices, plan.specName, c.name);
   os << llvm::formatv("  predicted step {0:F3} ms = compute {1:F3} ms + communication "
                       "{2:F3} ms ({3} collectives)\n",

@@ -83,26 +83,25 @@ planner::findLayers(func::FuncOp func,
   // Within a segment, in the order of first use.
   for (auto &list : segmentWeights)
     llvm::stable_sort(list, [&](unsigned a, unsigned b) { return firstUse[a] < firstUse[b]; });
-  // Merge segments without weights into the next one (the last into the
-  // previous), so that every layer has weights when the model has any.
+  // Merge segments without weights into the previous one (an activation
+  // goes with its matmul), leading ones into the first with weights, so that
+  // every layer has weights when the model has any.
   std::vector<std::pair<unsigned, unsigned>> merged;
   std::vector<std::vector<unsigned>> mergedWeights;
   bool anyWeights = !weights.empty();
-  unsigned pending = 0;
-  bool hasPending = false;
   for (auto [s, segment] : llvm::enumerate(segments)) {
-    unsigned first = hasPending ? pending : segment.first;
-    if (anyWeights && segmentWeights[s].empty() && s + 1 < segments.size()) {
-      pending = first;
-      hasPending = true;
-      continue;
-    }
-    hasPending = false;
-    if (anyWeights && segmentWeights[s].empty() && !merged.empty()) {
+    bool empty = anyWeights && segmentWeights[s].empty();
+    if (empty && !merged.empty()) {
       merged.back().second = segment.second;
       continue;
     }
-    merged.emplace_back(first, segment.second);
+    if (!merged.empty() && anyWeights && mergedWeights.back().empty()) {
+      // Leading segments without weights: this one takes them.
+      merged.back().second = segment.second;
+      mergedWeights.back() = segmentWeights[s];
+      continue;
+    }
+    merged.push_back(segment);
     mergedWeights.push_back(segmentWeights[s]);
   }
   // Coalesce evenly when there are too many.
@@ -356,6 +355,29 @@ PlanCandidate searchCuts(const LayerCosts &costs, const Plan &plan,
   auto memory = [&](size_t i, size_t j) {
     return prefixWeights[j + 1] - prefixWeights[i] + peak[i][j] * inFlight;
   };
+  if (options.exhaustive) {
+    // Every cut (tests: the dynamic programming must find their optimum).
+    std::vector<unsigned> cuts(pp - 1);
+    for (int64_t s = 0; s + 1 < pp; ++s)
+      cuts[s] = s;
+    std::optional<PlanCandidate> best;
+    while (true) {
+      PlanCandidate candidate = buildCandidate(costs, plan, options, ppLevel, pp, dp, tp,
+                                               microbatches, schedule, choices, cuts, profile);
+      if (!best || better(candidate, *best))
+        best = std::move(candidate);
+      // Next combination of pp - 1 cuts out of the n - 1 boundaries.
+      int64_t s = pp - 2;
+      while (s >= 0 && cuts[s] == n - 1 - (pp - 1 - s))
+        --s;
+      if (s < 0)
+        break;
+      ++cuts[s];
+      for (int64_t t = s + 1; t + 1 < pp; ++t)
+        cuts[t] = cuts[t - 1] + 1;
+    }
+    return std::move(*best);
+  }
   std::vector<unsigned> cuts =
       cutLayers(n, pp, seconds,
                 [&](size_t i, size_t j) { return memory(i, j) <= options.spec.memoryBytes; });
