@@ -40,7 +40,9 @@ demo: build
 	PYTHONPATH=$(BUILD_DIR)/python $(PYTHON) examples/demo.py --build-dir $(BUILD_DIR)
 
 bench: build
+	$(PYTHON) -m pip install --quiet -r bench/requirements.txt
 	PYTHONPATH=$(BUILD_DIR)/python $(PYTHON) bench/cpu_vs_onnxruntime.py
+	PYTHONPATH=$(BUILD_DIR)/python $(PYTHON) bench/planner.py --build-dir $(BUILD_DIR) --csv $(BUILD_DIR)/planner.csv --png $(BUILD_DIR)/planner.png
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -7,10 +7,15 @@ initializer is external data in one *sparse* zero file, so a 48-layer
 hidden-4096 model (~39 GB of weights) costs no disk and the planner, which
 reads shapes only, never touches the bytes (the importer maps the file).
 Runs `pmc-opt compile --emit plan` at 8, 16 and 64 devices on the h100-sxm
-spec, times it, and compares the predicted step time with one device.
+spec, times it, and compares the predicted step time with one device. The
+planner searches pipelines too: the table shows the chosen stages,
+microbatches, schedule and bubble fraction. Writes a CSV and, when matplotlib
+is importable (bench/requirements.txt, installed by `make bench`), a PNG of
+the planner time and the predicted speedup per configuration.
 
     PYTHONPATH=build/python python3 bench/planner.py --build-dir build \
-        [--configs 12x1024,24x2048,48x4096] [--devices 8,16,64] [--csv out.csv]
+        [--configs 12x1024,24x2048,48x4096] [--devices 8,16,64] \
+        [--csv planner.csv] [--png planner.png]
 """
 
 import argparse
@@ -112,6 +117,8 @@ def main(argv=None):
     parser.add_argument("--devices", default="8,16,64")
     parser.add_argument("--spec", default="h100-sxm")
     parser.add_argument("--csv", default="planner.csv")
+    parser.add_argument("--png", default="planner.png",
+                        help="plot (needs matplotlib; skipped with a note otherwise)")
     args = parser.parse_args(argv)
     pmc_opt = os.path.join(args.build_dir, "bin", "pmc-opt")
     rows = []
@@ -126,11 +133,14 @@ def main(argv=None):
                 row = {"layers": layers, "hidden": hidden, "weight_gb": weight_bytes / 1e9,
                        "devices": devices, "planner_s": seconds}
                 if p is None:
-                    row.update(mesh="-", step_ms=float("nan"), speedup="-", mem_gb=float("nan"),
-                               evaluations=0, method=why)
+                    row.update(mesh="-", stages=0, microbatches=0, schedule="-",
+                               bubble=float("nan"), step_ms=float("nan"), speedup="-",
+                               mem_gb=float("nan"), evaluations=0, method=why)
                 else:
                     step = p["predicted"]["step_time_s"]
                     row.update(mesh="x".join(f"{k}{v}" for k, v in p["mesh"].items()),
+                               stages=p["stages"], microbatches=p["microbatches"],
+                               schedule=p["schedule"], bubble=p["bubble_fraction"],
                                step_ms=step * 1e3,
                                speedup=(f"{one['predicted']['step_time_s'] / step:.2f}"
                                         if one else "1-dev OOM"),
@@ -139,7 +149,9 @@ def main(argv=None):
                                method=p["search"]["method"].split("; ")[-1])
                 rows.append(row)
                 print(f"{layers:3d}x{hidden:<5d} {devices:3d} dev  {row['planner_s']:7.2f} s  "
-                      f"{row['mesh']:10s} step {row['step_ms']:9.3f} ms  speedup "
+                      f"{row['mesh']:14s} pp {row['stages']:2d} mb {row['microbatches']:2d} "
+                      f"{row['schedule']:5s} bubble {row['bubble']:5.3f}  "
+                      f"step {row['step_ms']:9.3f} ms  speedup "
                       f"{row['speedup']:>9s}  mem {row['mem_gb']:6.2f} GB  "
                       f"{row['evaluations']:4d} evals", flush=True)
             os.remove(path + ".data")
@@ -148,7 +160,43 @@ def main(argv=None):
         writer.writeheader()
         writer.writerows(rows)
     print(f"wrote {args.csv}")
+    plot(rows, args.png)
     return 0
+
+
+def plot(rows, path):
+    """Planner seconds and predicted speedup per model and device count."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"matplotlib is not importable: no plot written ({path}); "
+              "pip install -r bench/requirements.txt (make bench does)")
+        return
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for model in sorted({(r["layers"], r["hidden"]) for r in rows}):
+        mine = [r for r in rows if (r["layers"], r["hidden"]) == model]
+        label = f"{model[0]} layers x {model[1]}"
+        devices = [r["devices"] for r in mine]
+        left.plot(devices, [r["planner_s"] for r in mine], marker="o", label=label)
+        speed = [float(r["speedup"]) if r["speedup"] not in ("-", "1-dev OOM") else float("nan")
+                 for r in mine]
+        right.plot(devices, speed, marker="o", label=label)
+        for r, y in zip(mine, speed):
+            right.annotate(r["mesh"], (r["devices"], y), fontsize=7,
+                           textcoords="offset points", xytext=(3, 3))
+    left.axhline(10, color="grey", linestyle="--", linewidth=1)
+    left.set(xscale="log", xlabel="devices", ylabel="planner time (s)",
+             title="planner search time (10 s budget dashed)")
+    right.set(xscale="log", yscale="log", xlabel="devices",
+              ylabel="predicted speedup vs 1 device", title="chosen plan (mesh labels)")
+    for axis in (left, right):
+        axis.legend(fontsize=8)
+        axis.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@
 
 using namespace mlir;
 using namespace mlir::pmc;
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 
