@@ -22,6 +22,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -99,15 +100,21 @@ def make_gpt(path, layers, hidden, batch=8, seq=512, heads=None, vocab=32000):
     return offset[0]
 
 
+def _children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def plan(pmc_opt, path, devices, spec):
-    start = time.perf_counter()
+    """(plan dict or None, wall seconds, CPU seconds, error line)."""
+    start, cpu = time.perf_counter(), _children_cpu()
     result = subprocess.run([pmc_opt, "compile", path, "--devices", str(devices),
                              "--device-spec", spec, "--emit", "plan", "-o", "-"],
                             capture_output=True, text=True)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu
     if result.returncode != 0:
-        return None, seconds, result.stderr.strip().splitlines()[0]
-    return json.loads(result.stdout), seconds, ""
+        return None, seconds, cpu, result.stderr.strip().splitlines()[0]
+    return json.loads(result.stdout), seconds, cpu, ""
 
 
 def main(argv=None):
@@ -127,11 +134,11 @@ def main(argv=None):
             layers, hidden = (int(v) for v in config.split("x"))
             path = os.path.join(tmp, f"gpt{layers}x{hidden}.onnx")
             weight_bytes = make_gpt(path, layers, hidden)
-            one, _, why1 = plan(pmc_opt, path, 1, args.spec)
+            one, _, _, why1 = plan(pmc_opt, path, 1, args.spec)
             for devices in (int(d) for d in args.devices.split(",")):
-                p, seconds, why = plan(pmc_opt, path, devices, args.spec)
+                p, seconds, cpu, why = plan(pmc_opt, path, devices, args.spec)
                 row = {"layers": layers, "hidden": hidden, "weight_gb": weight_bytes / 1e9,
-                       "devices": devices, "planner_s": seconds}
+                       "devices": devices, "planner_s": seconds, "planner_cpu_s": cpu}
                 if p is None:
                     row.update(mesh="-", stages=0, microbatches=0, schedule="-",
                                bubble=float("nan"), step_ms=float("nan"), speedup="-",
@@ -148,7 +155,8 @@ def main(argv=None):
                                evaluations=p["search"]["evaluations"],
                                method=p["search"]["method"].split("; ")[-1])
                 rows.append(row)
-                print(f"{layers:3d}x{hidden:<5d} {devices:3d} dev  {row['planner_s']:7.2f} s  "
+                print(f"{layers:3d}x{hidden:<5d} {devices:3d} dev  {row['planner_s']:6.2f} s "
+                      f"(cpu {row['planner_cpu_s']:5.2f} s)  "
                       f"{row['mesh']:14s} pp {row['stages']:2d} mb {row['microbatches']:2d} "
                       f"{row['schedule']:5s} bubble {row['bubble']:5.3f}  "
                       f"step {row['step_ms']:9.3f} ms  speedup "
@@ -179,7 +187,10 @@ def plot(rows, path):
         mine = [r for r in rows if (r["layers"], r["hidden"]) == model]
         label = f"{model[0]} layers x {model[1]}"
         devices = [r["devices"] for r in mine]
-        left.plot(devices, [r["planner_s"] for r in mine], marker="o", label=label)
+        line, = left.plot(devices, [r["planner_s"] for r in mine], marker="o",
+                          label=label + " (wall)")
+        left.plot(devices, [r["planner_cpu_s"] for r in mine], marker="x", linestyle=":",
+                  color=line.get_color(), label=label + " (cpu)")
         speed = [float(r["speedup"]) if r["speedup"] not in ("-", "1-dev OOM") else float("nan")
                  for r in mine]
         right.plot(devices, speed, marker="o", label=label)
