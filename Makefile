@@ -41,7 +41,9 @@ demo: build
 	PYTHONPATH=$(BUILD_DIR)/python $(PYTHON) examples/demo.py --build-dir $(BUILD_DIR)
 
 bench: build
+	$(PYTHON) -m pip install --quiet -r bench/requirements.txt
 	PYTHONPATH=$(BUILD_DIR)/python $(PYTHON) bench/cpu_vs_onnxruntime.py
+	PYTHONPATH=$(BUILD_DIR)/python $(PYTHON) bench/planner.py --build-dir $(BUILD_DIR) --csv $(BUILD_DIR)/planner.csv --png $(BUILD_DIR)/planner.png
 
 # The GPU check (docs/design/nccl.md): `make gpu-bundles` here (compiler, onnx,
 # onnxruntime; no GPU) writes a self-contained $(GPU_CHECK_DIR); `make test-gpu`

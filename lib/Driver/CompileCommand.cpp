@@ -3,6 +3,7 @@
 
 #include "pmc/Driver/Compiler.h"
 #include "pmc/Driver/Verify.h"
+#include "pmc/Parallel/Planner.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
@@ -95,6 +96,10 @@ int pmc::runCompileCommand(int argc, char **argv) {
                         cl::desc("Print the planner's choice, predicted time and "
                                  "memory, and the alternatives with why they lost"),
                         cl::init(false));
+  cl::opt<std::string> explainSVG(
+      "explain-svg", cl::desc("Write the planner's plan as an SVG picture (devices x "
+                              "stages, what each holds, where it communicates)"),
+      cl::value_desc("plan.svg"), cl::init(""));
   cl::opt<std::string> cpu("cpu",
                            cl::desc("LLVM CPU the kernels target: host (default) "
                                     "or a name such as x86-64-v2 for portability"),
@@ -158,14 +163,35 @@ int pmc::runCompileCommand(int argc, char **argv) {
   };
 
   auto printExplanation = [&] {
+    if (!explainSVG.empty()) {
+      auto json = (*module)->getAttrOfType<mlir::StringAttr>("pmc.plan_json");
+      llvm::Expected<std::string> svg =
+          json ? mlir::pmc::planJSONToSVG(json.getValue())
+               : llvm::Expected<std::string>(llvm::createStringError(
+                     "nothing was planned (one device, or --mesh/--shard given)"));
+      std::string svgError;
+      auto file = svg ? mlir::openOutputFile(explainSVG, &svgError) : nullptr;
+      if (!svg) {
+        llvm::errs() << "error: --explain-svg " << explainSVG << ": "
+                     << llvm::toString(svg.takeError()) << "\n";
+        return false;
+      }
+      if (!file) {
+        llvm::errs() << "error: --explain-svg: " << svgError << "\n";
+        return false;
+      }
+      file->os() << *svg;
+      file->keep();
+    }
     if (!explain)
-      return;
+      return true;
     if (auto text = (*module)->getAttrOfType<mlir::StringAttr>("pmc.plan_explain"))
       llvm::outs() << text.getValue();
     else if (auto text = (*module)->getAttrOfType<mlir::StringAttr>("pmc.plan"))
       llvm::outs() << "plan: " << text.getValue() << "\n";
     else
       llvm::outs() << "plan: one device, nothing to plan\n";
+    return true;
   };
   if (emit == "plan") {
     if (options.devices < 1 || !options.mesh.empty() || !options.shardings.empty()) {
@@ -179,7 +205,8 @@ int pmc::runCompileCommand(int argc, char **argv) {
       llvm::errs() << "error: --emit plan: the model has a mesh already; nothing was planned\n";
       return 1;
     }
-    printExplanation();
+    if (!printExplanation())
+      return 1;
     std::string path = outputPath.empty() ? "-" : outputPath.getValue();
     auto output = mlir::openOutputFile(path, &error);
     if (!output) {
@@ -215,7 +242,8 @@ int pmc::runCompileCommand(int argc, char **argv) {
   }
   if (failed(compileModuleToBundle(*module, options, bundlePath, configure)))
     return 1;
-  printExplanation();
+  if (!printExplanation())
+    return 1;
   if (!verify)
     return 0;
   // The reference: the same model for one device, in a fresh module.

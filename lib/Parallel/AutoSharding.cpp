@@ -53,6 +53,13 @@ struct AutoSharding : public mlir::pmc::impl::PMCAutoShardingBase<AutoSharding> 
     options.spec = std::move(*loaded);
     options.cost.allowTF32 = allowTF32;
     options.exhaustive = search == "exhaustive";
+    options.pipeline = pipeline;
+    if (maxMicrobatches < 1) {
+      module.emitError() << "pmc-auto-sharding: max-microbatches=" << static_cast<int64_t>(maxMicrobatches)
+                         << ": expected >= 1";
+      return signalPassFailure();
+    }
+    options.maxMicrobatches = maxMicrobatches;
     FailureOr<Plan> plan = searchPlan(module, options);
     if (failed(plan) || failed(applyPlan(module, *plan)))
       return signalPassFailure();

@@ -415,6 +415,7 @@ LogicalResult Estimator::estimateOp(Operation *op) {
     FailureOr<double> bytes = localBytes(result, annotated[i], op);
     if (failed(bytes))
       return failure();
+    cost.resultBytes += *bytes;
     if (isa<ConstantOp>(op)) {
       estimate.memory.weightBytes += *bytes;
     } else if (lastUse.count(result)) {
@@ -427,6 +428,7 @@ LogicalResult Estimator::estimateOp(Operation *op) {
 
   // Memory while the op runs: what is live, its resharded copies and results.
   double during = live + transient + resultBytes;
+  cost.liveBytes = during;
   if (during > estimate.memory.peakActivationBytes) {
     estimate.memory.peakActivationBytes = during;
     estimate.memory.peakOp = op;
@@ -485,6 +487,42 @@ FailureOr<CostEstimate> pp::estimateCost(func::FuncOp func, MeshAttr mesh,
                                                     const CostOptions &options,
                                                     const ShardingMap *shardings) {
   return Estimator(func, mesh, spec, options, shardings).run();
+}
+
+StringRef pp::stringifySchedule(PipelineSchedule schedule) {
+  return schedule == PipelineSchedule::GPipe ? "gpipe" : "1f1b";
+}
+
+double pp::inFlightMicrobatches(PipelineSchedule schedule, int64_t stages,
+                                int64_t microbatches) {
+  if (schedule == PipelineSchedule::GPipe)
+    return static_cast<double>(microbatches);
+  return static_cast<double>(std::min(stages, microbatches));
+}
+
+double pp::sendRecvSeconds(double bytes, const LinkLevel &level) {
+  if (bytes <= 0)
+    return 0;
+  return level.latency + bytes / level.bandwidth;
+}
+
+PipelineTime pp::pipelineTime(ArrayRef<double> stageSeconds, ArrayRef<double> sendSeconds,
+                              int64_t microbatches) {
+  PipelineTime time;
+  int64_t stages = static_cast<int64_t>(stageSeconds.size());
+  if (stages == 0 || microbatches < 1)
+    return time;
+  for (int64_t s = 0; s < stages; ++s) {
+    double step = stageSeconds[s] + (s < (int64_t)sendSeconds.size() ? sendSeconds[s] : 0);
+    if (step > time.stageStepS) {
+      time.stageStepS = step;
+      time.bottleneck = static_cast<unsigned>(s);
+    }
+  }
+  double steps = static_cast<double>(microbatches + stages - 1);
+  time.stepTimeS = steps * time.stageStepS;
+  time.bubbleFraction = static_cast<double>(stages - 1) / steps;
+  return time;
 }
 
 void pp::printCostEstimate(const CostEstimate &estimate, llvm::raw_ostream &os) {

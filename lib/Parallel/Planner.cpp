@@ -1,5 +1,6 @@
 //===- Planner.cpp - automatic sharding search over meshes and weights ---===//
 #include "pmc/Parallel/Planner.h"
+#include "PlannerInternal.h"
 
 #include "pmc/Dialect/PMC/IR/PMCAttrs.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
@@ -16,10 +17,9 @@
 using namespace mlir;
 using namespace mlir::pmc;
 
-namespace {
+using namespace mlir::pmc::planner;
 
-/// The function planned: @main, else the first public function with a body.
-func::FuncOp plannedFunction(ModuleOp module) {
+func::FuncOp planner::plannedFunction(ModuleOp module) {
   if (auto main = module.lookupSymbol<func::FuncOp>("main"))
     if (!main.isExternal())
       return main;
@@ -29,7 +29,7 @@ func::FuncOp plannedFunction(ModuleOp module) {
   return {};
 }
 
-std::string constantName(ConstantOp constant, unsigned index) {
+static std::string constantName(ConstantOp constant, unsigned index) {
   if (auto name = constant->getAttrOfType<StringAttr>("pmc.name"))
     return name.str();
   if (auto loc = dyn_cast<NameLoc>(constant.getLoc()))
@@ -37,8 +37,7 @@ std::string constantName(ConstantOp constant, unsigned index) {
   return "constant#" + std::to_string(index);
 }
 
-/// The weights of `func` in program order, with their consumers.
-std::vector<std::pair<PlannedWeight, ConstantOp>> findWeights(func::FuncOp func) {
+std::vector<std::pair<PlannedWeight, ConstantOp>> planner::findWeights(func::FuncOp func) {
   std::vector<std::pair<PlannedWeight, ConstantOp>> weights;
   unsigned index = 0;
   func.walk([&](ConstantOp constant) {
@@ -68,14 +67,22 @@ std::vector<std::pair<PlannedWeight, ConstantOp>> findWeights(func::FuncOp func)
   return weights;
 }
 
-std::string shapeText(ArrayRef<int64_t> shape) {
+static std::string shapeText(ArrayRef<int64_t> shape) {
   std::string text;
   llvm::raw_string_ostream os(text);
   llvm::interleave(shape, os, "x");
   return text;
 }
 
-std::string meshName(int64_t dp, int64_t tp) {
+std::string planner::meshName(int64_t pp, int64_t dp, int64_t tp) {
+  if (pp > 1) {
+    std::string name = "pp=" + std::to_string(pp);
+    if (dp > 1)
+      name += " x dp=" + std::to_string(dp);
+    if (tp > 1)
+      name += " x tp=" + std::to_string(tp);
+    return name;
+  }
   if (tp == 1)
     return dp == 1 ? "single device" : "data parallel (dp=" + std::to_string(dp) + ")";
   if (dp == 1)
@@ -83,24 +90,36 @@ std::string meshName(int64_t dp, int64_t tp) {
   return "dp=" + std::to_string(dp) + " x tp=" + std::to_string(tp);
 }
 
-MeshAttr makeMesh(MLIRContext *context, int64_t dp, int64_t tp) {
+MeshAttr planner::makeMesh(MLIRContext *context, int64_t pp, int64_t mb, int64_t dp,
+                           int64_t tp) {
   SmallVector<StringAttr> names;
   SmallVector<int64_t> sizes;
-  if (dp > 1 || tp == 1) {
-    names.push_back(StringAttr::get(context, "dp"));
-    sizes.push_back(dp);
-  }
-  if (tp > 1) {
-    names.push_back(StringAttr::get(context, "tp"));
-    sizes.push_back(tp);
-  }
+  auto add = [&](StringRef name, int64_t size) {
+    names.push_back(StringAttr::get(context, name));
+    sizes.push_back(size);
+  };
+  if (pp > 1)
+    add("pp", pp);
+  if (mb > 1)
+    add("mb", mb);
+  if (dp > 1 || (tp == 1 && names.empty()))
+    add("dp", dp);
+  if (tp > 1)
+    add("tp", tp);
   return MeshAttr::get(context, names, sizes);
+}
+
+int64_t planner::batchSize(func::FuncOp func) {
+  for (Type type : func.getArgumentTypes())
+    if (auto ranked = dyn_cast<RankedTensorType>(type); ranked && ranked.getRank() >= 1)
+      return ranked.getDimSize(0);
+  return 0;
 }
 
 /// The sharding of weight `w` under `choice` on a mesh with `tp` (null when
 /// the chosen dimension does not divide; the caller skips such choices).
-ShardingAttr weightSharding(MLIRContext *context, const PlannedWeight &w, int choice,
-                            int64_t tp) {
+static ShardingAttr weightSharding(MLIRContext *context, const PlannedWeight &w, int choice,
+                                   int64_t tp) {
   SmallVector<SmallVector<StringRef>> dims(w.shape.size());
   if (choice >= 0) {
     int64_t dim = w.dims[choice];
@@ -111,22 +130,29 @@ ShardingAttr weightSharding(MLIRContext *context, const PlannedWeight &w, int ch
   return ShardingAttr::get(context, dims);
 }
 
-ShardingAttr inputSharding(MLIRContext *context, RankedTensorType type, int64_t dp) {
+static ShardingAttr inputSharding(MLIRContext *context, RankedTensorType type, int64_t mb,
+                                  int64_t dp, int64_t batch) {
   SmallVector<SmallVector<StringRef>> dims(type.getRank());
-  if (dp > 1 && type.getRank() >= 1 && type.getDimSize(0) % dp == 0)
-    dims[0].push_back("dp");
+  if (type.getRank() >= 1) {
+    int64_t size = type.getDimSize(0);
+    bool micro = mb > 1 && size == batch && size % mb == 0;
+    if (micro)
+      dims[0].push_back("mb");
+    if (dp > 1 && size % (dp * (micro ? mb : 1)) == 0)
+      dims[0].push_back("dp");
+  }
   return ShardingAttr::get(context, dims);
 }
 
-/// Writes the mesh and the candidate's shardings onto `module` (its planned
-/// function's arguments and weights). Invalid choices were filtered before.
-void annotate(ModuleOp module, int64_t dp, int64_t tp, ArrayRef<int> choices) {
+void planner::annotate(ModuleOp module, int64_t pp, int64_t mb, int64_t dp, int64_t tp,
+                       ArrayRef<int> choices) {
   MLIRContext *context = module.getContext();
-  module->setAttr(kMeshAttrName, makeMesh(context, dp, tp));
+  module->setAttr(kMeshAttrName, makeMesh(context, pp, mb, dp, tp));
   func::FuncOp func = plannedFunction(module);
+  int64_t batch = batchSize(func);
   for (unsigned i = 0; i < func.getNumArguments(); ++i)
     if (auto type = dyn_cast<RankedTensorType>(func.getArgument(i).getType()))
-      func.setArgAttr(i, kShardingAttrName, inputSharding(context, type, dp));
+      func.setArgAttr(i, kShardingAttrName, inputSharding(context, type, mb, dp, batch));
   auto weights = findWeights(func);
   for (auto [index, entry] : llvm::enumerate(weights)) {
     ShardingAttr sharding = weightSharding(context, entry.first, choices[index], tp);
@@ -136,77 +162,93 @@ void annotate(ModuleOp module, int64_t dp, int64_t tp, ArrayRef<int> choices) {
   }
 }
 
-std::string gib(double bytes) { return llvm::formatv("{0:F2} GiB", bytes / (1ull << 30)); }
-std::string mb(double bytes) { return llvm::formatv("{0:F1} MB", bytes / 1e6); }
-std::string ms(double seconds) { return llvm::formatv("{0:F3} ms", seconds * 1e3); }
+std::string planner::gib(double bytes) {
+  return llvm::formatv("{0:F2} GiB", bytes / (1ull << 30));
+}
+std::string planner::mb(double bytes) { return llvm::formatv("{0:F1} MB", bytes / 1e6); }
+std::string planner::ms(double seconds) {
+  return llvm::formatv("{0:F3} ms", seconds * 1e3);
+}
 
-/// Ordering of candidates: plans that fit first, then step time, then (for
-/// plans that do not fit) memory. Ties keep the earlier candidate.
-bool better(const PlanCandidate &a, const PlanCandidate &b) {
+bool planner::better(const PlanCandidate &a, const PlanCandidate &b) {
   if (a.fits != b.fits)
     return a.fits;
-  double x = a.fits ? a.stepTimeS : a.memoryPerDeviceBytes.front();
-  double y = b.fits ? b.stepTimeS : b.memoryPerDeviceBytes.front();
+  double x = a.fits ? a.stepTimeS : *llvm::max_element(a.memoryPerDeviceBytes);
+  double y = b.fits ? b.stepTimeS : *llvm::max_element(b.memoryPerDeviceBytes);
   return x < y * (1 - 1e-9);
 }
 
-/// Scores candidates of one module; counts evaluations and caches them.
-class Scorer {
-public:
-  Scorer(ModuleOp module, const PlannerOptions &options, unsigned &evaluations)
-      : module(module), options(options), evaluations(evaluations) {}
-
-  FailureOr<PlanCandidate> score(int64_t dp, int64_t tp, ArrayRef<int> choices) {
-    auto key = std::make_tuple(dp, tp, std::vector<int>(choices.begin(), choices.end()));
-    auto it = cache.find(key);
-    if (it != cache.end())
-      return it->second;
-    ++evaluations;
-    OwningOpRef<ModuleOp> clone(module.clone());
-    annotate(*clone, dp, tp, choices);
-    PassManager pm(module.getContext(), ModuleOp::getOperationName());
-    pm.enableVerifier(false);
-    pm.addPass(createPMCShardingPropagation());
-    if (failed(pm.run(*clone)))
-      return failure();
-    MeshAttr mesh = (*clone)->getAttrOfType<MeshAttr>(kMeshAttrName);
-    FailureOr<CostEstimate> estimate =
-        estimateCost(plannedFunction(*clone), mesh, options.spec, options.cost);
-    if (failed(estimate))
-      return failure();
-    PlanCandidate candidate;
-    candidate.name = meshName(dp, tp);
-    candidate.dp = dp;
-    candidate.tp = tp;
-    candidate.choices.assign(choices.begin(), choices.end());
-    candidate.stepTimeS = estimate->stepTimeS;
-    candidate.computeS = estimate->computeS;
-    candidate.commS = estimate->commS;
-    candidate.weightBytes = estimate->memory.weightBytes;
-    candidate.activationBytes =
-        estimate->memory.peakActivationBytes * estimate->memory.activationMultiplier;
-    candidate.memoryPerDeviceBytes = estimate->memoryPerDeviceBytes;
-    if (candidate.memoryPerDeviceBytes.empty())
-      candidate.memoryPerDeviceBytes.push_back(estimate->memory.totalBytes());
-    for (const OpCost &op : estimate->ops) {
-      candidate.commBytes += op.comm.bytesSent;
-      candidate.collectives += op.comm.collectives;
-    }
-    double need = *llvm::max_element(candidate.memoryPerDeviceBytes);
-    candidate.fits = need <= options.spec.memoryBytes;
-    if (!candidate.fits)
-      candidate.reason = "needs " + gib(need) + " per device, " +
-                         gib(options.spec.memoryBytes) + " available";
-    cache.emplace(std::move(key), candidate);
-    return candidate;
+FailureOr<const OpProfile *> Scorer::profile(int64_t microbatches, int64_t dp, int64_t tp,
+                                             ArrayRef<int> choices) {
+  auto key = std::make_tuple(microbatches, dp, tp,
+                             std::vector<int>(choices.begin(), choices.end()));
+  auto it = profiles.find(key);
+  if (it != profiles.end())
+    return &it->second;
+  ++evaluations;
+  OwningOpRef<ModuleOp> clone(module.clone());
+  annotate(*clone, /*pp=*/1, microbatches, dp, tp, choices);
+  PassManager pm(module.getContext(), ModuleOp::getOperationName());
+  pm.enableVerifier(false);
+  pm.addPass(createPMCShardingPropagation());
+  if (failed(pm.run(*clone)))
+    return failure();
+  MeshAttr mesh = (*clone)->getAttrOfType<MeshAttr>(kMeshAttrName);
+  func::FuncOp func = plannedFunction(*clone);
+  FailureOr<CostEstimate> estimate = estimateCost(func, mesh, options.spec, options.cost);
+  if (failed(estimate))
+    return failure();
+  size_t bodySize = func.getBody().front().getOperations().size();
+  if (estimate->ops.size() != bodySize)
+    return func.emitOpError() << "pmc-auto-sharding: sharding propagation changed the "
+                                 "number of ops ("
+                              << bodySize << " scored, " << estimate->ops.size()
+                              << " estimated)";
+  OpProfile result;
+  result.devices = dp * tp;
+  result.computeS = estimate->computeS;
+  result.commS = estimate->commS;
+  result.weightBytes = estimate->memory.weightBytes;
+  result.peakActivationBytes = estimate->memory.peakActivationBytes;
+  for (const OpCost &op : estimate->ops) {
+    result.commBytes += op.comm.bytesSent;
+    result.collectives += op.comm.collectives;
+    result.opSeconds.push_back(op.computeS + op.comm.seconds);
+    result.opComputeS.push_back(op.computeS);
+    result.opCollectives.push_back(op.comm.collectives);
+    result.opLiveBytes.push_back(op.liveBytes);
+    result.opResultBytes.push_back(op.resultBytes);
   }
+  return &profiles.emplace(std::move(key), std::move(result)).first->second;
+}
 
-private:
-  ModuleOp module;
-  const PlannerOptions &options;
-  unsigned &evaluations;
-  std::map<std::tuple<int64_t, int64_t, std::vector<int>>, PlanCandidate> cache;
-};
+FailureOr<PlanCandidate> Scorer::score(int64_t dp, int64_t tp, ArrayRef<int> choices) {
+  FailureOr<const OpProfile *> profiled = profile(1, dp, tp, choices);
+  if (failed(profiled))
+    return failure();
+  const OpProfile &p = **profiled;
+  PlanCandidate candidate;
+  candidate.name = meshName(1, dp, tp);
+  candidate.dp = dp;
+  candidate.tp = tp;
+  candidate.choices.assign(choices.begin(), choices.end());
+  candidate.stepTimeS = p.computeS + p.commS;
+  candidate.computeS = p.computeS;
+  candidate.commS = p.commS;
+  candidate.weightBytes = p.weightBytes;
+  candidate.activationBytes = p.peakActivationBytes * options.cost.activationMultiplier;
+  double need = candidate.weightBytes + candidate.activationBytes;
+  candidate.memoryPerDeviceBytes.assign(dp * tp, need);
+  candidate.commBytes = p.commBytes;
+  candidate.collectives = p.collectives;
+  candidate.fits = need <= options.spec.memoryBytes;
+  if (!candidate.fits)
+    candidate.reason = "needs " + gib(need) + " per device, " + gib(options.spec.memoryBytes) +
+                       " available";
+  return candidate;
+}
+
+namespace {
 
 /// The choices valid for weight `w` on `tp`: -1 (replicated) and the
 /// dimensions that divide.
@@ -357,7 +399,7 @@ FailureOr<Plan> mlir::pmc::searchPlan(ModuleOp module, const PlannerOptions &opt
       if (combinations > kExhaustiveLimit)
         return module.emitError() << "pmc-auto-sharding{search=exhaustive}: "
                                   << llvm::formatv("{0:E}", combinations)
-                                  << " combinations on " << meshName(dp, tp)
+                                  << " combinations on " << meshName(1, dp, tp)
                                   << " is too many to enumerate";
       forEachCombination(valid, [&](ArrayRef<int> choices) { consider(choices); });
       method = "exact";
@@ -438,8 +480,32 @@ FailureOr<Plan> mlir::pmc::searchPlan(ModuleOp module, const PlannerOptions &opt
     }
     if (failed(status))
       return failure();
-    methods.push_back(meshName(dp, tp) + ": " + method);
+    methods.push_back(meshName(1, dp, tp) + ": " + method);
     plan.alternatives.push_back(*best);
+  }
+  // One stage holding every layer, for the JSON's stage_plans.
+  plan.layers = findLayers(func, weights);
+  for (PlanCandidate &candidate : plan.alternatives) {
+    StagePlan stage;
+    stage.lastLayer = plan.layers.empty() ? 0 : plan.layers.size() - 1;
+    stage.stepTimeS = candidate.stepTimeS;
+    stage.computeS = candidate.computeS;
+    stage.commS = candidate.commS;
+    stage.collectives = candidate.collectives;
+    stage.weightBytes = candidate.weightBytes;
+    stage.activationBytes = candidate.activationBytes;
+    stage.memoryBytes = candidate.memoryPerDeviceBytes.front();
+    candidate.stages = {stage};
+  }
+  if (options.pipeline && options.devices > 1) {
+    // Each stage sub-mesh with a given tp reuses the weight choices found
+    // for that tp on the whole mesh.
+    std::map<int64_t, std::vector<int>> choicesPerTp;
+    for (const PlanCandidate &candidate : plan.alternatives)
+      choicesPerTp.emplace(candidate.tp, candidate.choices);
+    if (failed(searchPipelines(module, options, scorer, plan, choicesPerTp,
+                               plan.alternatives, methods)))
+      return failure();
   }
   plan.method = llvm::join(methods, "; ");
 
@@ -461,7 +527,14 @@ FailureOr<Plan> mlir::pmc::searchPlan(ModuleOp module, const PlannerOptions &opt
     double commDelta = candidate.commS - chosen->commS;
     double computeDelta = candidate.computeS - chosen->computeS;
     std::string why;
-    if (commDelta >= computeDelta)
+    if (candidate.pp > 1)
+      why = llvm::formatv("pipeline bubble {0:F0}% ({1} microbatches over {2} stages, "
+                          "slowest stage {3} per microbatch, {4} collectives)",
+                          candidate.bubbleFraction * 100, candidate.microbatches, candidate.pp,
+                          ms(candidate.stepTimeS / (candidate.microbatches + candidate.pp - 1)),
+                          candidate.collectives)
+                .str();
+    else if (commDelta >= computeDelta)
       why = "communication " + ms(candidate.commS) + " vs " + ms(chosen->commS) + " (" +
             std::to_string(candidate.collectives) + " collectives, " +
             mb(candidate.commBytes) + " sent per device)";

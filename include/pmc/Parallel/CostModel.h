@@ -145,6 +145,12 @@ struct OpCost {
   double computeS = 0;
   /// Resharding of its operands before it and of its results after it.
   CommCost comm;
+  /// Activation bytes live on a device while the op runs (the liveness walk
+  /// of MemoryBreakdown: live values, resharded copies, its results).
+  double liveBytes = 0;
+  /// Local bytes of its results as annotated (a constant's: its weight
+  /// shard; the pipeline planner sums those crossing a stage cut).
+  double resultBytes = 0;
 };
 
 struct MemoryBreakdown {
@@ -185,6 +191,44 @@ mlir::FailureOr<CostEstimate> estimateCost(mlir::func::FuncOp func,
                                            const DeviceSpec &spec,
                                            const CostOptions &options = {},
                                            const ShardingMap *shardings = nullptr);
+
+//===----------------------------------------------------------------------===//
+// Pipelines: stages, microbatches, schedules (docs/design/pipeline.md).
+//===----------------------------------------------------------------------===//
+
+enum class PipelineSchedule : uint8_t { GPipe, OneFOneB };
+
+/// "gpipe" or "1f1b".
+llvm::StringRef stringifySchedule(PipelineSchedule schedule);
+
+/// Activations a device holds at once: the in-flight microbatches of the
+/// schedule. GPipe runs every forward before any backward: M. 1F1B holds at
+/// most K (a stage never runs more than K forwards ahead), and never more
+/// than the M that exist: min(K, M).
+double inFlightMicrobatches(PipelineSchedule schedule, int64_t stages, int64_t microbatches);
+
+/// Seconds to send `bytes` from one device to its peer in the next stage:
+/// latency + bytes / bandwidth of `level` (0 bytes: nothing sent, 0 s).
+double sendRecvSeconds(double bytes, const LinkLevel &level);
+
+struct PipelineTime {
+  /// (M + K - 1) x the slowest stage's microbatch step.
+  double stepTimeS = 0;
+  /// max over stages of stageSeconds[s] + sendSeconds[s].
+  double stageStepS = 0;
+  /// The stage whose microbatch step is the slowest (the first of equals).
+  unsigned bottleneck = 0;
+  /// (K - 1) / (M + K - 1): the share of the step a device idles.
+  double bubbleFraction = 0;
+};
+
+/// The step time of a K-stage pipeline (K = stageSeconds.size()) over
+/// `microbatches` microbatches: stage s spends stageSeconds[s] (its compute
+/// and collectives) plus sendSeconds[s] (sending its activations to the next
+/// stages) on each microbatch, and the schedule needs M + K - 1 such steps
+/// of the slowest stage (inference; GPipe and 1F1B take the same time).
+PipelineTime pipelineTime(llvm::ArrayRef<double> stageSeconds,
+                          llvm::ArrayRef<double> sendSeconds, int64_t microbatches);
 
 /// Prints a per-op table and the totals (for --pmc-test-print-costs and
 /// debugging).

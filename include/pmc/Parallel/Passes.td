@@ -14,7 +14,12 @@ def PMCAutoSharding : Pass<"pmc-auto-sharding", "ModuleOp"> {
     split over `dp`. Each candidate is completed by sharding propagation on a
     clone and scored by the cost model (docs/design/cost-model.md) for the
     device spec; plans whose memory per device exceeds the spec's are
-    rejected. The best is annotated on the module exactly as `--mesh/--shard`
+    rejected. With `pipeline` (default), plans with `pp` stages are searched
+    too: the layers of `@main` are cut into K contiguous stages by dynamic
+    programming, each stage on a sub-mesh of devices / K, with M
+    microbatches and the `gpipe` or `1f1b` schedule; such a plan also sets
+    `pmc.pipeline` and `pmc.stage` on every op (docs/design/pipeline.md).
+    The best is annotated on the module exactly as `--mesh/--shard`
     would (`pmc.mesh`, `pmc.sharding` on arguments, `pmc.shardings` on
     weights); run `pmc-sharding-propagation` and `pmc-partition` afterwards.
 
@@ -33,6 +38,11 @@ def PMCAutoSharding : Pass<"pmc-auto-sharding", "ModuleOp"> {
     Option<"search", "search", "std::string", /*default=*/"\"auto\"",
            "auto (exact when small, else coordinate descent over layer classes) "
            "or exhaustive (every per-weight combination; for tests)">,
+    Option<"pipeline", "pipeline", "bool", /*default=*/"true",
+           "Also search pipelines: stage cuts over the layers, microbatches "
+           "and schedules (docs/design/planner.md)">,
+    Option<"maxMicrobatches", "max-microbatches", "int64_t", /*default=*/"16",
+           "The largest number of microbatches a pipeline plan may use">,
     Option<"allowTF32", "allow-tf32", "bool", /*default=*/"false",
            "Score f32 matmuls at the TF32 peak">,
   ];

@@ -32,6 +32,10 @@ struct PlannerOptions {
   /// False: exact enumeration only when small, else coordinate descent over
   /// layer classes. True: every per-weight combination on every mesh (tests).
   bool exhaustive = false;
+  /// Search pipelines (pp > 1) too: stage cuts, microbatches, schedules.
+  bool pipeline = true;
+  /// The largest number of microbatches tried.
+  int64_t maxMicrobatches = 16;
 };
 
 /// A weight the planner decides: a pmc.constant of rank >= 2 that feeds a
@@ -47,10 +51,40 @@ struct PlannedWeight {
   unsigned cls = 0;
 };
 
+/// A layer of the planned function: a contiguous range of its body ops that
+/// a pipeline stage takes whole. Layer boundaries are the narrowest points of
+/// the program order (docs/design/planner.md, "Pipeline search").
+struct PlanLayer {
+  /// Indices into the body of the planned function, inclusive. Constants
+  /// belong to the layer of their first user whatever their position.
+  unsigned firstOp = 0, lastOp = 0;
+  /// Indices into Plan::weights of the weights the layer uses first.
+  std::vector<unsigned> weights;
+};
+
+/// One pipeline stage of a candidate (a plan without pipeline has one).
+struct StagePlan {
+  unsigned firstLayer = 0, lastLayer = 0;
+  /// Per microbatch on one device of the stage: computeS + commS + sendS.
+  double stepTimeS = 0, computeS = 0, commS = 0, sendS = 0;
+  /// Bytes per device sent to later stages per microbatch.
+  double sendBytes = 0;
+  unsigned collectives = 0;
+  /// Per device: weights + peak activations x in-flight microbatches.
+  double weightBytes = 0, activationBytes = 0, memoryBytes = 0;
+};
+
 /// One scored candidate: a mesh and a choice per weight.
 struct PlanCandidate {
   std::string name;
-  int64_t dp = 1, tp = 1;
+  /// pp (stages) x dp x tp; a stage runs on a dp x tp sub-mesh.
+  int64_t pp = 1, dp = 1, tp = 1;
+  int64_t microbatches = 1;
+  /// "none" without pipeline, else "gpipe" or "1f1b".
+  std::string schedule = "none";
+  double bubbleFraction = 0;
+  /// Per stage (one entry without pipeline).
+  std::vector<StagePlan> stages;
   /// Per weight: -1 replicated, else the index into PlannedWeight::dims.
   std::vector<int> choices;
   double stepTimeS = 0, computeS = 0, commS = 0;
@@ -68,6 +102,8 @@ struct Plan {
   std::string specName;
   double memoryBytes = 0;
   std::vector<PlannedWeight> weights;
+  /// The layer sequence the pipeline search cuts.
+  std::vector<PlanLayer> layers;
   PlanCandidate chosen;
   /// The best plan of every mesh (the chosen one included), in mesh order.
   std::vector<PlanCandidate> alternatives;
@@ -88,6 +124,18 @@ FailureOr<Plan> searchPlan(ModuleOp module, const PlannerOptions &options);
 FailureOr<PlanCandidate> scorePlan(ModuleOp module, const PlannerOptions &options,
                                    int64_t dp, int64_t tp, llvm::ArrayRef<int> choices);
 
+/// Scores a pipeline candidate exactly as the search does: `pp` stages cut
+/// after the layers `cuts` (K - 1 ascending layer indices), each stage on a
+/// dp x tp sub-mesh with the per-weight `choices`, `microbatches`, `schedule`.
+FailureOr<PlanCandidate> scorePipelinePlan(ModuleOp module, const PlannerOptions &options,
+                                           int64_t pp, int64_t dp, int64_t tp,
+                                           int64_t microbatches, PipelineSchedule schedule,
+                                           llvm::ArrayRef<int> choices,
+                                           llvm::ArrayRef<unsigned> cuts);
+
+/// The layer sequence of `module`'s planned function.
+std::vector<PlanLayer> collectPlanLayers(ModuleOp module);
+
 /// The weights the planner decides for `module`, in program order.
 std::vector<PlannedWeight> collectPlannedWeights(ModuleOp module);
 
@@ -103,6 +151,12 @@ std::string planToJSON(const Plan &plan);
 /// Human-readable: the chosen mesh, per-weight shardings, predicted time and
 /// memory, and the alternatives with why they lost.
 std::string explainPlan(const Plan &plan);
+
+/// An SVG picture of a plan JSON (planToJSON): a devices x stages grid, what
+/// each device holds (layers, weight bytes) and where it communicates
+/// (collectives per stage, send/recv between stages). Fails with a message
+/// naming the missing field on a JSON that is not a plan.
+llvm::Expected<std::string> planJSONToSVG(llvm::StringRef planJSON);
 
 } // namespace mlir::pmc
 
