@@ -207,6 +207,21 @@ def test_deep_model_picks_pipeline(tmp_path):
     assert "rank 7" in text and "stage 1" in text and "send/recv" in text
 
 
+def test_planned_pipeline_runs_and_equals_one_device(tmp_path):
+    # The pipeline the planner picks for the deep model (see above) compiles
+    # into stage programs whose run equals one device.
+    path = _deep_mlp(str(tmp_path / "deep.onnx"))
+    plan = pmc.plan(path, devices=8, device_spec=SLOW_SPEC)
+    assert plan["stages"] > 1, plan["mesh"]
+    exe = pmc.compile(path, devices=8, device_spec=SLOW_SPEC, verify=True)
+    assert exe.verify_report["ok"], exe.verify_report
+    assert exe.plan_dict["stages"] == plan["stages"]
+    assert exe.plan_dict["microbatches"] == plan["microbatches"]
+    pipeline = pmc.BundleInfo.read(exe.path).manifest["pipeline"]
+    assert pipeline["stages"] == plan["stages"]
+    assert pipeline["microbatches"] == plan["microbatches"]
+
+
 def test_small_model_large_batch_is_data_parallel(zoo, tmp_path):
     path = str(tmp_path / "mlp64.onnx")
     onnx.save(make_zoo.BUILDERS["mlp"](batch=64), path)
