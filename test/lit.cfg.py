@@ -27,4 +27,13 @@ import shutil
 ptxas = shutil.which("ptxas") or shutil.which("ptxas", path="/usr/local/cuda/bin")
 if ptxas:
     config.available_features.add("ptxas")
+
+# A loadable CUDA driver: cuda bundles run here (tests of the no-driver
+# errors are then unsupported).
+try:
+    import ctypes
+    ctypes.CDLL("libcuda.so.1")
+    config.available_features.add("cuda-driver")
+except OSError:
+    pass
     config.substitutions.append(("%ptxas", ptxas))

@@ -128,11 +128,6 @@ int pmc::runCompileCommand(int argc, char **argv) {
   options.stages = stages;
   options.microbatches = microbatches;
   options.schedule = schedule;
-  if (verify && options.target == "cuda") {
-    llvm::errs() << "error: --verify runs the bundles; a cuda bundle cannot run on "
-                    "this machine (no CUDA runtime in pmc yet)\n";
-    return 1;
-  }
   std::string error;
   if (!parseInputShapes(inputShapes, options.import, error) ||
       !parseBindings(bindings, options.import, error) ||
@@ -198,7 +193,10 @@ int pmc::runCompileCommand(int argc, char **argv) {
       llvm::errs() << "error: --emit plan: the planner runs without --mesh/--shard\n";
       return 1;
     }
-    if (failed(partitionModule(*module, options, configure)))
+    // The planner scores the types it will compile (--dtype halves weights
+    // and activations); converting reads the weights, so only when asked.
+    if (failed(convertPrecision(*module, options, configure)) ||
+        failed(partitionModule(*module, options, configure)))
       return 1;
     auto json = (*module)->getAttrOfType<mlir::StringAttr>("pmc.plan_json");
     if (!json) {
@@ -274,6 +272,10 @@ int pmc::runCompileCommand(int argc, char **argv) {
   VerifyReport report;
   bool same = verifyBundles(bundlePath, referencePath, tolerance, report);
   llvm::sys::fs::remove(referencePath);
+  if (report.runFailed) {
+    llvm::errs() << "error: " << report.text;
+    return 1;
+  }
   llvm::outs() << "verify: " << options.devices << " devices vs 1\n" << report.text;
   if (!same) {
     llvm::errs() << "error: --verify: the " << options.devices

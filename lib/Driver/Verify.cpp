@@ -138,7 +138,8 @@ bool pmc::verifyBundles(const std::string &partitioned, const std::string &refer
     report.text = text.str();
     return ok;
   } catch (const std::exception &e) {
-    report.text = std::string("--verify: running the bundles failed: ") + e.what();
+    report.text = std::string("--verify: running the bundles failed: ") + e.what() + "\n";
+    report.runFailed = true;
     return false;
   }
 }

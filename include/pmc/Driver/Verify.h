@@ -12,6 +12,8 @@ struct VerifyReport {
   double maxAbs = 0, maxRel = 0;
   /// One line per output (or the reason the bundles could not be compared).
   std::string text;
+  /// Set when a bundle could not be run (then nothing was compared).
+  bool runFailed = false;
 };
 
 /// Runs the bundles `partitioned` (N devices, ranks as threads) and
