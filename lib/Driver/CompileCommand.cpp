@@ -194,7 +194,7 @@ int pmc::runCompileCommand(int argc, char **argv) {
       return 1;
     }
     // The planner scores the types it will compile (--dtype halves weights
-    // and activations); converting reads the weights, so only when asked.
+    // and activations); with planOnly the conversion reads no weight bytes.
     if (failed(convertPrecision(*module, options, configure)) ||
         failed(partitionModule(*module, options, configure)))
       return 1;

@@ -77,6 +77,8 @@ LogicalResult (::pmc::convertPrecision)(ModuleOp module, const CompileOptions &o
     return failure();
   mlir::pmc::PMCConvertPrecisionOptions precision;
   precision.dtype = options.dtype == "fp16" ? "f16" : options.dtype;
+  // Planning needs the types, not the values: never read the weights then.
+  precision.typesOnly = options.planOnly;
   pm.addPass(mlir::pmc::createPMCConvertPrecision(precision));
   return pm.run(module);
 }

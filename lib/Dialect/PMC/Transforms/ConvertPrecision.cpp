@@ -183,7 +183,11 @@ private:
       if (auto constant = dyn_cast<ConstantOp>(op)) {
         if (!isF32Tensor(constant.getType()))
           continue;
-        ElementsAttr value = narrowConstant(constant, element);
+        ElementsAttr value =
+            typesOnly ? DenseElementsAttr::get(
+                            withElement(constant.getType(), element),
+                            APFloat::getZero(element.getFloatSemantics()))
+                      : narrowConstant(constant, element);
         if (!value)
           return failure();
         constant.setValueAttr(value);

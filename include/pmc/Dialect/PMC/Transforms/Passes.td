@@ -255,6 +255,10 @@ def PMCConvertPrecision : Pass<"pmc-convert-precision", "ModuleOp"> {
   let options = [
     Option<"dtype", "dtype", "std::string", /*default=*/"\"bf16\"",
            "Target floating-point type: bf16 or f16">,
+    Option<"typesOnly", "types-only", "bool", /*default=*/"false",
+           "Convert the types only: weights become zeros of the narrow type "
+           "without reading their bytes (for planning, which needs shapes and "
+           "types alone; the module is not meant to be compiled)">,
   ];
   let dependentDialects = ["::mlir::pmc::PMCDialect"];
 }
