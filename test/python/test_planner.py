@@ -237,3 +237,24 @@ def test_explain_svg_needs_a_plan(zoo, tmp_path):
         capture_output=True, text=True, timeout=TOOL_TIMEOUT)
     assert result.returncode != 0 and "--explain-svg" in result.stderr
     assert "nothing was planned" in result.stderr
+
+
+def test_emit_plan_scores_the_dtype_without_reading_weights(tmp_path):
+    # --dtype bf16 halves the weights the planner counts (the conversion for
+    # planning changes types only; the weights stay in their external file).
+    import sys
+    sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
+    import planner as bench_planner
+    path = str(tmp_path / "gpt.onnx")
+    bench_planner.make_gpt(path, 2, 256, batch=8, seq=64)
+    plans = {}
+    for dtype in ("fp32", "bf16"):
+        out = tmp_path / f"{dtype}.json"
+        result = subprocess.run(
+            [tool_path("pmc-opt"), "compile", path, "--devices", "4", "--device-spec",
+             "h100-sxm", "--dtype", dtype, "--emit", "plan", "-o", str(out)],
+            capture_output=True, text=True, timeout=TOOL_TIMEOUT)
+        assert result.returncode == 0, result.stderr
+        plans[dtype] = json.loads(out.read_text())["predicted"]
+    ratio = plans["bf16"]["weight_bytes"] / plans["fp32"]["weight_bytes"]
+    assert 0.45 < ratio < 0.55, ratio
