@@ -164,3 +164,49 @@ TEST(CollectiveBench, LinksErrorsNameTheField) {
 }
 
 } // namespace
+
+// The GPU calibration's JSON and its failure without a driver live beside the
+// collective bench: both feed `pmc-opt calibrate`.
+#include "pmc/Runtime/CUDA/CudaCalibrate.h"
+
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+namespace {
+
+TEST(CudaCalibrate, JsonHasDeviceSpecFields) {
+  pmc::runtime::cuda::CudaDeviceCalibration c;
+  c.device = 1;
+  c.deviceName = "NVIDIA H100 80GB HBM3";
+  c.memoryBytes = 85e9;
+  c.memoryBandwidth = 3e12;
+  c.launchOverhead = 2e-6;
+  c.gemms = {{"f32", 50e12, 8192, ""}, {"bf16", 700e12, 8192, ""},
+             {"f16", 0, 0, "cuBLASLt offers no f16 algorithm on this GPU"}};
+  auto j = nlohmann::json::parse(pmc::runtime::cuda::cudaCalibrationJson(c));
+  EXPECT_EQ(j["name"], "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(j["peak_flops"]["bf16"], 700e12);
+  EXPECT_FALSE(j["peak_flops"].contains("f16")); // Not measured: not written.
+  EXPECT_EQ(j["notes"]["f16"], "cuBLASLt offers no f16 algorithm on this GPU");
+  EXPECT_EQ(j["vector_flops"], 50e12);
+  EXPECT_EQ(j["memory_bandwidth"], 3e12);
+  EXPECT_EQ(j["memory_bytes"], 85e9);
+  EXPECT_EQ(j["launch_overhead"], 2e-6);
+  EXPECT_EQ(j["device"]["index"], 1);
+}
+
+TEST(CudaCalibrate, FailsClearlyWithoutDriver) {
+  if (access("/dev/nvidiactl", F_OK) == 0)
+    GTEST_SKIP() << "a GPU driver is present";
+  try {
+    pmc::runtime::cuda::calibrateCudaDevice(0, true);
+    FAIL() << "expected an error";
+  } catch (const RuntimeError &e) {
+    std::string m = e.what();
+    EXPECT_TRUE(m.find("no CUDA driver") != std::string::npos ||
+                m.find("built without") != std::string::npos)
+        << m;
+  }
+}
+
+} // namespace
