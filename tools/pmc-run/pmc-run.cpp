@@ -4,10 +4,14 @@
 //   pmc-run model.pmc --inputs all.npz --output out.npz   # N ranks as threads
 //   mpirun -np 4 pmc-run model.pmc --inputs all.npz --output out.npz
 //   pmc-run model.pmc --info
+//   mpirun -np 2 pmc-run --calibrate-collectives -o links.json
+//   pmc-run --calibrate-device -o gpu.json
 //
 #include "pmc/Bundle/Bundle.h"
+#include "pmc/Runtime/CUDA/CudaCalibrate.h"
 #include "pmc/Runtime/CUDA/CudaRanks.h"
 #include "pmc/Runtime/CUDA/NcclCommunicator.h"
+#include "pmc/Runtime/CollectiveBench.h"
 #include "pmc/Runtime/Communicator.h"
 #include "pmc/Runtime/RankProgram.h"
 #include "pmc/Runtime/Session.h"
@@ -22,6 +26,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -66,6 +71,18 @@ const char *kUsage =
     "  --info                 print the bundle's manifest summary and exit\n"
     "  -h, --help             show this help\n"
     "\n"
+    "calibration (no bundle; docs/design/cost-model.md):\n"
+    "  --calibrate-collectives  time all_reduce, all_gather, reduce_scatter and\n"
+    "                         all_to_all through this run's communicator and write\n"
+    "                         their alpha-beta fits and the link level (JSON, rank 0,\n"
+    "                         to -o FILE or stdout) for pmc-opt calibrate --links\n"
+    "  --ranks N              local communicator: N thread ranks (default 2)\n"
+    "  --name LEVEL           the level's name (default: shared-memory for local,\n"
+    "                         else the communicator: mpi, tcp)\n"
+    "  --calibrate-device     measure GPU --device (default 0): GEMM FLOP/s per dtype\n"
+    "                         (cuBLASLt), memory bandwidth; writes device-spec JSON\n"
+    "  --quick                fewer sizes and repetitions (a few seconds)\n"
+    "\n"
     "A bundle of N devices runs its N ranks; under mpirun each process runs one\n"
     "rank and rank 0 writes --output and --print.\n"
     "\n"
@@ -85,11 +102,33 @@ struct Options {
   bool print = false, info = false, help = false;
   int device = -1;
   bool virtualRanks = false, cudaGraphs = true;
+  // Calibration (no bundle).
+  bool calibrateCollectives = false, calibrateDevice = false, quick = false;
+  int ranks = 0; // 0: not given
+  std::string levelName;
 };
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+/// The calibration flags go with no bundle and with each other only so far as
+/// they make sense.
+void checkCalibrateArgs(const Options &o) {
+  if (o.calibrateCollectives && o.calibrateDevice)
+    throw UsageError("--calibrate-collectives and --calibrate-device are separate runs; "
+                     "give one");
+  bool calibrating = o.calibrateCollectives || o.calibrateDevice;
+  if (calibrating && !o.bundle.empty())
+    throw UsageError("--calibrate-" + std::string(o.calibrateDevice ? "device" : "collectives") +
+                     " runs no bundle, but '" + o.bundle + "' was given");
+  if (o.ranks && !o.calibrateCollectives)
+    throw UsageError("--ranks goes with --calibrate-collectives (a bundle fixes its ranks)");
+  if (!o.levelName.empty() && !o.calibrateCollectives)
+    throw UsageError("--name goes with --calibrate-collectives");
+  if (o.quick && !calibrating)
+    throw UsageError("--quick goes with --calibrate-collectives or --calibrate-device");
+}
 
 Options parseArgs(int argc, char **argv) {
   Options o;
@@ -162,6 +201,23 @@ Options parseArgs(int argc, char **argv) {
       o.virtualRanks = true;
     } else if (a == "--no-cuda-graphs") {
       o.cudaGraphs = false;
+    } else if (a == "--calibrate-collectives") {
+      o.calibrateCollectives = true;
+    } else if (a == "--calibrate-device") {
+      o.calibrateDevice = true;
+    } else if (a == "--quick") {
+      o.quick = true;
+    } else if (a == "--ranks") {
+      std::string v = next();
+      char *end = nullptr;
+      long r = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || r < 2 || r > 1024)
+        throw UsageError("--ranks expects an integer from 2 to 1024, got '" + v + "'");
+      o.ranks = static_cast<int>(r);
+    } else if (a == "--name") {
+      o.levelName = next();
+      if (o.levelName.empty())
+        throw UsageError("--name expects a non-empty level name");
     } else if (a == "--print") {
       o.print = true;
     } else if (a == "--info") {
@@ -174,7 +230,8 @@ Options parseArgs(int argc, char **argv) {
       throw UsageError("unexpected argument '" + a + "' (one bundle only)");
     }
   }
-  if (!o.help && o.bundle.empty())
+  checkCalibrateArgs(o);
+  if (!o.help && o.bundle.empty() && !o.calibrateCollectives && !o.calibrateDevice)
     throw UsageError("no bundle given (see --help)");
   return o;
 }
@@ -337,7 +394,85 @@ std::shared_ptr<runtime::Communicator> makeCommunicator(const Options &o, int *a
   return nullptr;
 }
 
+/// Writes `text` to `path` ("" = stdout).
+void writeText(const std::string &path, const std::string &text) {
+  if (path.empty()) {
+    std::cout << text;
+    return;
+  }
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out.flush())
+    throw std::runtime_error("cannot write '" + path + "'");
+}
+
+/// --calibrate-collectives: the collective bench through `comm` (MPI or TCP
+/// processes), or through --ranks thread ranks of the local communicator.
+int runCalibrateCollectives(const Options &o, const std::shared_ptr<runtime::Communicator> &comm) {
+  runtime::CollectiveBenchOptions options =
+      o.quick ? runtime::CollectiveBenchOptions::quick() : runtime::CollectiveBenchOptions();
+  std::string kind = "local";
+  runtime::CollectiveBenchResult result;
+  if (comm) {
+    kind = dynamic_cast<runtime::TcpCommunicator *>(comm.get()) ? "tcp" : "mpi";
+    if (o.ranks && o.ranks != comm->size())
+      throw std::runtime_error("--ranks " + std::to_string(o.ranks) + " differs from the " +
+                               std::to_string(comm->size()) + " " + kind +
+                               " processes (--ranks is for the local communicator)");
+    if (comm->size() < 2)
+      throw std::runtime_error("--calibrate-collectives: the " + kind +
+                               " communicator has 1 rank; start 2 or more (mpirun -np 2 "
+                               "pmc-run ..., or WORLD_SIZE=2 for tcp)");
+    if (o.timeout > 0)
+      comm->setTimeout(o.timeout);
+    result = runtime::runCollectiveBench(*comm, options);
+  } else {
+    result = runtime::runLocalCollectiveBench(o.ranks ? o.ranks : 2, options);
+  }
+  if (comm && comm->rank() != 0)
+    return 0;
+  std::string level = !o.levelName.empty() ? o.levelName
+                      : kind == "local"    ? std::string("shared-memory")
+                                           : kind;
+  char line[160];
+  for (const runtime::CollectiveFit &fit : result.collectives) {
+    std::snprintf(line, sizeof line, "  %-15s %10.3f GB/s bus, %9.3f us per step\n",
+                  runtime::collectiveKindName(fit.kind), fit.fit.bandwidth / 1e9,
+                  fit.fit.alpha * 1e6);
+    std::cerr << line;
+  }
+  std::snprintf(line, sizeof line, "  level '%s' (%s, %d ranks): %.3f GB/s, %.3f us\n",
+                level.c_str(), kind.c_str(), result.ranks, result.level.bandwidth / 1e9,
+                result.level.alpha * 1e6);
+  std::cerr << line;
+  writeText(o.output, runtime::collectiveBenchJson(result, kind, level));
+  return 0;
+}
+
+/// --calibrate-device: GEMM peaks and memory bandwidth of one GPU.
+int runCalibrateDevice(const Options &o) {
+  runtime::cuda::CudaDeviceCalibration c =
+      runtime::cuda::calibrateCudaDevice(o.device < 0 ? 0 : o.device, o.quick);
+  char line[160];
+  std::snprintf(line, sizeof line, "  %s (device %d): %.1f GB/s memory, %.2f us per op\n",
+                c.deviceName.c_str(), c.device, c.memoryBandwidth / 1e9,
+                c.launchOverhead * 1e6);
+  std::cerr << line;
+  for (const runtime::cuda::CudaGemmPeak &g : c.gemms) {
+    std::snprintf(line, sizeof line, "  %-5s gemm %8.1f TFLOP/s (at %lld^3)%s%s\n",
+                  g.dtype.c_str(), g.flops / 1e12, static_cast<long long>(g.size),
+                  g.note.empty() ? "" : " ", g.note.c_str());
+    std::cerr << line;
+  }
+  writeText(o.output, runtime::cuda::cudaCalibrationJson(c));
+  return 0;
+}
+
 int runMain(const Options &o, const std::shared_ptr<runtime::Communicator> &comm) {
+  if (o.calibrateCollectives)
+    return runCalibrateCollectives(o, comm);
+  if (o.calibrateDevice)
+    return runCalibrateDevice(o);
   if (o.info && printCudaInfo(o, !comm || comm->rank() == 0))
     return 0;
   runtime::SessionOptions options;
