@@ -373,28 +373,44 @@ std::vector<HostTensor> RankProgram::run(const std::vector<const void *> &inputs
   return results;
 }
 
-std::vector<HostTensor> RankProgram::runSteps(const std::vector<ScheduleStep> &steps,
-                                              const StepFeeds &feeds, Communicator &comm) {
-  int64_t microbatches = 0;
+StackedOutputs::StackedOutputs(std::vector<bool> microbatchedOutputs,
+                               const std::vector<ScheduleStep> &steps, const std::string &where)
+    : microbatched(std::move(microbatchedOutputs)), allocated(microbatched.size(), false),
+      results(microbatched.size()) {
   for (const ScheduleStep &step : steps) {
     if (step.kind != StepKind::Forward)
-      throw RuntimeError(sectionName + ": schedule step " + step.toString() +
+      throw RuntimeError(where + ": schedule step " + step.toString() +
                          " is a backward step; this bundle holds forward programs only");
-    microbatches = std::max(microbatches, step.microbatch + 1);
+    numMicrobatches = std::max(numMicrobatches, step.microbatch + 1);
   }
-  // Stacked outputs: microbatched ones get a block of rows per microbatch.
-  std::vector<HostTensor> results(outputIds.size());
-  for (size_t o = 0; o < outputIds.size(); ++o) {
-    if (outputIds[o] < 0)
-      continue;
-    const BufferDesc &b = bufferTable[outputIds[o]];
-    HostTensor &t = results[o];
-    t.dtype = b.dtype;
-    t.shape = b.shape;
-    if (microbatchedOutputs[o])
-      t.shape[0] *= microbatches;
+}
+
+void StackedOutputs::place(size_t o, int64_t microbatch, DType dtype,
+                           const std::vector<int64_t> &shape, const void *data) {
+  HostTensor &t = results.at(o);
+  const bool stacks = microbatched.at(o) && !shape.empty();
+  if (!allocated.at(o)) {
+    allocated[o] = true;
+    t.dtype = dtype;
+    t.shape = shape;
+    if (stacks)
+      t.shape[0] *= numMicrobatches;
     t.data.resize(t.numBytes());
   }
+  size_t bytes = dtypeSize(dtype);
+  for (int64_t d : shape)
+    bytes *= static_cast<size_t>(d);
+  if (microbatch < 0 || microbatch >= numMicrobatches)
+    throw RuntimeError("output " + std::to_string(o) + ": microbatch " +
+                       std::to_string(microbatch) + " is not in the schedule");
+  size_t at = stacks ? static_cast<size_t>(microbatch) * bytes : 0;
+  if (bytes)
+    std::memcpy(t.data.data() + at, data, bytes);
+}
+
+std::vector<HostTensor> RankProgram::runSteps(const std::vector<ScheduleStep> &steps,
+                                              const StepFeeds &feeds, Communicator &comm) {
+  StackedOutputs stacked(microbatchedOutputs, steps, sectionName);
   for (const ScheduleStep &step : steps) {
     std::vector<void *> ptrs = bind(feeds(step.microbatch));
     execute(ptrs, comm, step.microbatch);
@@ -402,12 +418,10 @@ std::vector<HostTensor> RankProgram::runSteps(const std::vector<ScheduleStep> &s
       if (outputIds[o] < 0)
         continue;
       const BufferDesc &b = bufferTable[outputIds[o]];
-      size_t at = microbatchedOutputs[o] ? static_cast<size_t>(step.microbatch) * b.bytes : 0;
-      if (b.bytes)
-        std::memcpy(results[o].data.data() + at, ptrs[b.id], b.bytes);
+      stacked.place(o, step.microbatch, b.dtype, b.shape, ptrs[b.id]);
     }
   }
-  return results;
+  return stacked.take();
 }
 
 } // namespace pmc::runtime

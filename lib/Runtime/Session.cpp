@@ -76,18 +76,14 @@ std::unique_ptr<Session> Session::open(const std::string &path, const SessionOpt
       s->programs[r] = RankProgram::load(s->info, *s->reader, r, s->kernels.get());
       s->programs[r]->setFaultInjection(faults);
     }
-    if (s->info.pipeline && s->info.target == "cuda")
-      throw RuntimeError("this bundle is a pipeline (" + std::to_string(s->info.pipeline->stages) +
-                         " stages); the CUDA runtime does not run pipeline bundles yet "
-                         "(compile it for --target cpu, or without --stages)");
-    if (s->info.pipeline) {
+    if (s->info.pipeline && s->info.target != "cuda") {
       std::vector<const RankProgram *> loaded;
       for (const auto &p : s->programs)
         loaded.push_back(p.get());
       checkTransferPairs(s->info, loaded);
     }
     if (s->info.target == "cuda")
-      s->cudaRanks = cuda::CudaRanks::open(s->info, *s->reader, options, s->comms);
+      s->cudaRanks = cuda::CudaRanks::open(s->info, *s->reader, options, s->comms, faults);
   } catch (const bundle::BundleError &e) {
     throw RuntimeError(e.what()); // already names the file
   } catch (const RuntimeError &e) {
@@ -181,7 +177,7 @@ std::vector<const void *> Session::shardFeeds(const std::vector<const void *> &f
                                               std::vector<HostTensor> &storage) const {
   std::vector<const void *> local(feeds.size(), nullptr);
   for (size_t i = 0; i < feeds.size(); ++i) {
-    if (!programs[rank]->readsInput(i))
+    if (!readsInput(rank, i))
       continue; // the program has no buffer for it
     const TensorSpec &spec = info.inputs[i];
     std::vector<int64_t> shape = spec.localShape(info.mesh);
@@ -211,16 +207,19 @@ std::vector<HostTensor> Session::runRank(const std::vector<const void *> &feeds,
   return cudaRanks ? cudaRanks->run(rank, local) : programs[rank]->run(local, *comms[rank]);
 }
 
+bool Session::readsInput(int rank, size_t input) const {
+  return cudaRanks ? cudaRanks->readsInput(rank, input) : programs[rank]->readsInput(input);
+}
+
 std::vector<HostTensor> Session::runPipelineRank(const std::vector<const void *> &feeds,
                                                  int rank) {
   const PipelineSpec &p = *info.pipeline;
-  RankProgram &program = *programs[rank];
   // One slice buffer per input, refilled per microbatch (steps run in turn).
   std::vector<HostTensor> slices(feeds.size());
   auto stepFeeds = [&](int64_t microbatch) {
     std::vector<const void *> local(feeds.size(), nullptr);
     for (size_t i = 0; i < feeds.size(); ++i) {
-      if (!program.readsInput(i))
+      if (!readsInput(rank, i))
         continue; // another stage reads it
       const TensorSpec &spec = info.inputs[i];
       std::vector<int64_t> step = info.stepShape(spec);
@@ -249,7 +248,23 @@ std::vector<HostTensor> Session::runPipelineRank(const std::vector<const void *>
     return local;
   };
   Schedule schedule(p.stages, p.microbatches, p.schedule);
-  return program.runSteps(schedule.steps(info.stageOf(rank)), stepFeeds, *comms[rank]);
+  std::vector<ScheduleStep> steps = schedule.steps(info.stageOf(rank));
+  if (!cudaRanks)
+    return programs[rank]->runSteps(steps, stepFeeds, *comms[rank]);
+  // CUDA: one executor run per step. Transfers are ordered per (edge,
+  // microbatch): host-staged by wire tag, NCCL by program order (every
+  // stage runs the microbatches in the same order, cuda-runtime.md).
+  std::vector<bool> microbatched;
+  for (const TensorSpec &spec : info.outputs)
+    microbatched.push_back(spec.microbatched);
+  StackedOutputs stacked(microbatched, steps, info.rankPrograms[rank]);
+  for (const ScheduleStep &step : steps) {
+    std::vector<HostTensor> outs = cudaRanks->run(rank, stepFeeds(step.microbatch), step.microbatch);
+    for (size_t o = 0; o < outs.size(); ++o)
+      if (computesOutput(info, o, rank))
+        stacked.place(o, step.microbatch, outs[o].dtype, outs[o].shape, outs[o].data.data());
+  }
+  return stacked.take();
 }
 
 NamedOutputs Session::assemble(std::vector<std::vector<HostTensor>> &locals) const {

@@ -302,14 +302,23 @@ def plan(model, devices, target="cpu", input_shapes=None, device_spec=None, **op
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def load(path, rank=0):
+def load(path, rank=0, *, virtual_ranks=False, device=None, cuda_graphs=True):
     """Opens a bundle written by `Executable.save` or `pmc-opt compile -o`.
 
-    Raises RuntimeError with the runtime's message when the bundle is damaged."""
+    A `target: cuda` bundle (docs/design/cuda-runtime.md) runs rank r on GPU
+    `device + r` (`device` None: 0); `virtual_ranks=True` runs every rank as a
+    thread on GPU `device`; `cuda_graphs=False` never captures CUDA graphs.
+    The options are ignored by cpu bundles:
+
+        exe = pmc.load("model.pmc", virtual_ranks=True, device=0)
+
+    Raises RuntimeError with the runtime's message when the bundle is damaged
+    or cannot run here ("this bundle targets CUDA; no CUDA driver was found")."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such bundle file")
-    return Executable(path, rank=rank)
+    return Executable(path, rank=rank, virtual_ranks=virtual_ranks, device=device,
+                      cuda_graphs=cuda_graphs)
 
 
 def import_model(model, input_shapes=None):

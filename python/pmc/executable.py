@@ -39,17 +39,36 @@ def _runtime_module():
     return _runtime
 
 
+def _cuda_options(virtual_ranks, device, cuda_graphs):
+    """Checks the CUDA run options of `Executable`/`pmc.load` (TypeError or
+    ValueError naming the option) and returns them."""
+    if not isinstance(virtual_ranks, bool):
+        raise TypeError(f"virtual_ranks must be a bool, got {virtual_ranks!r}")
+    if not isinstance(cuda_graphs, bool):
+        raise TypeError(f"cuda_graphs must be a bool, got {cuda_graphs!r}")
+    if device is not None:
+        if isinstance(device, bool) or not isinstance(device, int):
+            raise TypeError(f"device must be a GPU index (int) or None, got {device!r}")
+        if device < 0:
+            raise ValueError(f"device must be >= 0, got {device}")
+    return virtual_ranks, device, cuda_graphs
+
+
 class Executable:
     """A bundle loaded for one rank. Create with `pmc.compile` or `pmc.load`."""
 
-    def __init__(self, bundle_path, rank=0, _temp_dir=None):
+    def __init__(self, bundle_path, rank=0, _temp_dir=None, *, virtual_ranks=False,
+                 device=None, cuda_graphs=True):
+        virtual_ranks, device, cuda_graphs = _cuda_options(virtual_ranks, device, cuda_graphs)
         self._path = os.path.abspath(bundle_path)
         self._rank = rank
         self._temp_dir = _temp_dir
         # The temporary folder of a compiled-but-unsaved bundle goes away with us.
         self._finalizer = (weakref.finalize(self, shutil.rmtree, _temp_dir, True)
                            if _temp_dir else None)
-        self._session = _runtime_module().Session(self._path, rank)
+        self._session = _runtime_module().Session(
+            self._path, rank, virtual_ranks=virtual_ranks,
+            device=-1 if device is None else device, cuda_graphs=cuda_graphs)
         self._inputs = [TensorSpec(n, str(d), tuple(int(x) for x in s))
                         for n, d, s in self._session.inputs]
         self._outputs = [TensorSpec(n, str(d), tuple(int(x) for x in s))

@@ -116,10 +116,14 @@ nb::object toNumpy(HostTensor &&tensor) {
 /// Python face of runtime::Session.
 class PySession {
 public:
-  PySession(const std::string &path, int rank, double collectiveTimeout) {
+  PySession(const std::string &path, int rank, double collectiveTimeout, bool virtualRanks,
+            int device, bool cudaGraphs) {
     SessionOptions options;
     options.rank = rank;
     options.collectiveTimeout = collectiveTimeout;
+    options.virtualRanks = virtualRanks;
+    options.device = device;
+    options.cudaGraphs = cudaGraphs;
     session = Session::open(path, options);
   }
 
@@ -179,12 +183,16 @@ NB_MODULE(_runtime, m) {
                         "assembling the full outputs.\n\n"
                         "    s = Session('model.pmc')\n"
                         "    out = s.run({'x': x})  # dict of numpy arrays")
-      .def(nb::init<const std::string &, int, double>(), "path"_a, "rank"_a = 0,
-           "collective_timeout"_a = 0.0,
+      .def(nb::init<const std::string &, int, double, bool, int, bool>(), "path"_a,
+           "rank"_a = 0, "collective_timeout"_a = 0.0, "virtual_ranks"_a = false,
+           "device"_a = -1, "cuda_graphs"_a = true,
            "Opens and validates `path` (raises pmc._runtime.Error, a RuntimeError, "
            "naming what is wrong). `rank` picks the rank that arena_bytes and temp_bytes "
            "describe; `collective_timeout` (seconds, 0 = $PMC_COLLECTIVE_TIMEOUT or 60) "
-           "bounds each collective's wait for the other ranks.")
+           "bounds each collective's wait for the other ranks. cuda bundles "
+           "(docs/design/cuda-runtime.md): `virtual_ranks` runs every rank as a thread "
+           "on one GPU, `device` is the GPU of rank 0 (-1: device 0), `cuda_graphs` "
+           "captures each rank program as a CUDA graph for repeated runs.")
       .def_prop_ro("inputs",
                    [](const PySession &s) { return specList(s.session->inputs()); },
                    "Graph inputs as (name, dtype, shape) tuples.")

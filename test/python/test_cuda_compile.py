@@ -1,6 +1,8 @@
-"""--target cuda on every zoo model at 1 and 4 devices, compile-only: the bundle is
-well formed (launch commands reference real buffers and PTX entries), every PTX
-module assembles with ptxas, and pmc-run refuses the bundle clearly."""
+"""--target cuda on every zoo model at 1 and 4 devices and as 2-stage pipelines:
+the bundle is well formed (launch commands reference real buffers and PTX
+entries), every PTX module assembles with ptxas, every rank program validates,
+and pmc-run / pmc.load either run it and equal onnxruntime (a GPU) or fail
+clearly naming the missing driver (none)."""
 
 import ctypes
 import json
@@ -14,7 +16,7 @@ import onnx
 import pytest
 
 import make_zoo
-from conftest import REPO_ROOT, assert_clean_failure, run_tool
+from conftest import REPO_ROOT, assert_clean_failure, assert_matches, run_tool
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "test", "Target", "Inputs"))
 from bundle_section import read_section  # noqa: E402
@@ -98,19 +100,127 @@ def test_zoo_compiles_for_cuda(name, devices, cuda_bundles, tmp_path):
             assert "matmul" in ops, "matmul stays a library command"
 
 
-def test_pmc_run_refuses_cuda_bundle(zoo, cuda_bundles, pmc_run, tmp_path):
-    """Without a CUDA driver pmc-run says so; with one, that it has no CUDA
-    backend yet. Either way: exit status 1 and no crash."""
-    feeds = make_zoo.make_inputs(onnx.load(zoo["mlp"]))
+def _cuda_state():
+    """("no-driver", reason), ("no-gpu", reason) or ("gpu", description): what
+    this machine can do with a cuda bundle (the runtime dlopens libcuda.so.1)."""
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError as e:
+        return "no-driver", f"libcuda.so.1 could not be loaded: {e}"
+    count = ctypes.c_int(0)
+    if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return "no-gpu", "cuInit/cuDeviceGetCount failed: the CUDA driver sees no usable GPU"
+    if count.value == 0:
+        return "no-gpu", "the CUDA driver sees no GPU"
+    return "gpu", f"{count.value} GPU(s)"
+
+
+NO_DRIVER = ["this bundle targets CUDA", "no CUDA driver was found",
+             "libcuda.so.1 could not be loaded"]
+
+
+def _feed_args(feeds, folder):
     args = []
     for key, value in feeds.items():
-        np.save(tmp_path / f"{key}.npy", value)
-        args += ["--input", f"{key}={tmp_path / (key + '.npy')}"]
-    proc = run_tool([pmc_run, cuda_bundles[("mlp", 1)], *args])
-    try:
-        ctypes.CDLL("libcuda.so.1")
-        needles = ["this bundle targets CUDA", "cannot execute CUDA bundles"]
-    except OSError:
-        needles = ["this bundle targets CUDA", "no CUDA driver was found",
-                   "libcuda.so.1 could not be loaded"]
-    assert_clean_failure(proc, *needles)
+        np.save(folder / f"{key}.npy", value)
+        args += ["--input", f"{key}={folder / (key + '.npy')}"]
+    return args
+
+
+def _run_and_compare(pmc_run, bundle, model, feeds, tmp_path, *options):
+    """pmc-run the bundle on the GPU and compare with onnxruntime."""
+    out = tmp_path / "out.npz"
+    proc = run_tool([pmc_run, bundle, *_feed_args(feeds, tmp_path), "--output", out, *options])
+    assert proc.returncode == 0, proc.stderr
+    with np.load(out) as got:
+        assert_matches(make_zoo.run_onnxruntime(model, feeds), dict(got), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("devices,options", [(1, ()), (4, ("--virtual-ranks",))])
+def test_pmc_run_cuda_bundle(zoo, cuda_bundles, pmc_run, tmp_path, devices, options):
+    """No driver: pmc-run says so (exit status 1, no crash). A GPU: the bundle runs
+    and equals onnxruntime. A driver without a GPU: skipped, saying so."""
+    feeds = make_zoo.make_inputs(onnx.load(zoo["mlp"]))
+    state, why = _cuda_state()
+    bundle = cuda_bundles[("mlp", devices)]
+    if state == "no-driver":
+        proc = run_tool([pmc_run, bundle, *_feed_args(feeds, tmp_path), *options])
+        assert_clean_failure(proc, *NO_DRIVER)
+        return
+    if state == "no-gpu":
+        pytest.skip(f"a CUDA driver but no GPU: {why}")
+    _run_and_compare(pmc_run, bundle, zoo["mlp"], feeds, tmp_path, *options)
+
+
+PIPE_BATCH = 8
+
+
+@pytest.fixture(scope="module")
+def cuda_pipeline_bundles(pmc_opt, tmp_path_factory):
+    """{model: (onnx path, bundle)}: the zoo at batch 8 compiled with
+    `--target cuda --devices 4 --stages 2 --microbatches 2` (pp=2 x dp=2)."""
+    out = tmp_path_factory.mktemp("cudapipe")
+    bundles = {}
+    for name in make_zoo.MODEL_NAMES:
+        model = out / f"{name}.onnx"
+        onnx.save(make_zoo.BUILDERS[name](batch=PIPE_BATCH), model)
+        path = out / f"{name}.pp.pmc"
+        proc = run_tool([pmc_opt, "compile", model, "--target", "cuda", "--devices", 4,
+                         "--stages", 2, "--microbatches", 2, "-o", path])
+        assert proc.returncode == 0, f"{name}: {proc.stderr}"
+        bundles[name] = (model, path)
+    return bundles
+
+
+@pytest.mark.parametrize("name", make_zoo.MODEL_NAMES)
+def test_cuda_pipeline_bundle_validates_and_runs(name, cuda_pipeline_bundles, pmc_run, tmp_path):
+    """Every rank program of a cuda pipeline bundle validates without a GPU
+    (step shapes, the other stage's outputs, send/recv pairs in program order),
+    and running it is no longer refused as a pipeline: without a driver the
+    message is the missing driver; on a GPU (virtual ranks) it equals onnxruntime."""
+    model, bundle = cuda_pipeline_bundles[name]
+    manifest = json.loads(read_section(bundle, "manifest"))
+    assert manifest["pipeline"]["stages"] == 2 and manifest["pipeline"]["microbatches"] == 2
+    for rank in range(4):
+        proc = run_tool([pmc_run, bundle, "--info", "--rank", rank])
+        assert proc.returncode == 0, f"rank {rank}: {proc.stderr}"
+        ops = "send" if rank < 2 else "recv"
+        assert re.search(rf"rank {rank}: .*\d+ {ops}", proc.stdout), proc.stdout
+    feeds = make_zoo.make_inputs(onnx.load(model), seed=3)
+    state, why = _cuda_state()
+    if state == "no-driver":
+        proc = run_tool([pmc_run, bundle, *_feed_args(feeds, tmp_path)])
+        assert_clean_failure(proc, *NO_DRIVER)
+        assert "pipeline" not in proc.stderr
+        return
+    if state == "no-gpu":
+        pytest.skip(f"a CUDA driver but no GPU: {why}")
+    _run_and_compare(pmc_run, bundle, str(model), feeds, tmp_path, "--virtual-ranks")
+
+
+def test_load_takes_cuda_options(cuda_bundles, mlp_bundle, pmc_module):
+    """pmc.load(path, virtual_ranks=, device=, cuda_graphs=): checked in Python,
+    passed to the runtime; a cuda bundle without a driver raises the runtime's
+    RuntimeError (not a crash); a cpu bundle ignores the options."""
+    pmc = pmc_module
+    exe = pmc.load(mlp_bundle, virtual_ranks=True, device=0, cuda_graphs=False)
+    assert exe.inputs[0].name == "x"
+    for bad, error, needle in [(dict(device=-1), ValueError, "device must be >= 0"),
+                               (dict(device="0"), TypeError, "device must be a GPU index"),
+                               (dict(virtual_ranks=1), TypeError, "virtual_ranks must be a bool"),
+                               (dict(cuda_graphs=None), TypeError, "cuda_graphs must be a bool")]:
+        with pytest.raises(error, match=needle):
+            pmc.load(mlp_bundle, **bad)
+    bundle = cuda_bundles[("mlp", 4)]
+    state, why = _cuda_state()
+    if state == "no-driver":
+        with pytest.raises(RuntimeError) as info:
+            pmc.load(bundle, virtual_ranks=True, device=0, cuda_graphs=True)
+        for needle in NO_DRIVER:
+            assert needle in str(info.value)
+        assert str(bundle) in str(info.value)
+        return
+    if state == "no-gpu":
+        pytest.skip(f"a CUDA driver but no GPU: {why}")
+    exe = pmc.load(bundle, virtual_ranks=True, device=0, cuda_graphs=False)
+    assert exe.inputs[0].name == "x"

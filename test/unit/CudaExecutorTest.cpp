@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 
 using namespace pmc;
 using namespace pmc::test;
@@ -212,3 +213,105 @@ TEST(CudaExecutor, NoSuchDevice) {
 }
 
 } // namespace
+
+/// A 2-stage pipeline on mesh pp=2, M = 2: stage 0 computes h = x·w of its
+/// microbatch x[2, 3] and sends it; stage 1 receives it and outputs it, so
+/// y[4, 4] stacks both microbatches.
+std::string writePipelineBundle(const TempDir &dir, const HostTensor &w) {
+  json man = cudaManifest(spec("x", "float32", {4, 3}), spec("y", "float32", {4, 4}), 2, false);
+  man["mesh"] = {{"axes", {{{"name", "pp"}, {"size", 2}}}}};
+  man["outputs"][0]["stage"] = 1;
+  man["pipeline"] = {{"axis", "pp"}, {"stages", 2}, {"microbatches", 2}, {"schedule", "gpipe"},
+                     {"microbatched_inputs", {"x"}}, {"microbatched_outputs", {"y"}}};
+  json first = {{"rank", 0},
+                {"buffers",
+                 {{{"id", 0}, {"dtype", "float32"}, {"shape", {2, 3}}, {"kind", "input"}, {"input", 0}},
+                  {{"id", 1}, {"dtype", "float32"}, {"shape", {3, 4}}, {"kind", "weight"}, {"section", "w/0"}},
+                  {{"id", 2}, {"dtype", "float32"}, {"shape", {2, 4}}, {"kind", "temp"}}}},
+                {"commands",
+                 {{{"op", "matmul"}, {"a", 0}, {"b", 1}, {"c", 2}},
+                  {{"op", "send"}, {"in", 2}, {"to_stage", 1}, {"tag", 0}}}},
+                {"outputs", {-1}}};
+  json second = {{"rank", 1},
+                 {"buffers", {{{"id", 0}, {"dtype", "float32"}, {"shape", {2, 4}}, {"kind", "temp"}}}},
+                 {"commands", {{{"op", "recv"}, {"out", 0}, {"from_stage", 0}, {"tag", 0}}}},
+                 {"outputs", {0}}};
+  return writeBundle(dir, "pp.pmc", man, first, "",
+                     {{"rank1.program", second.dump()}, {"w/0", bytesOf(w)}});
+}
+
+TEST(CudaExecutor, PipelineOnVirtualRanksStacksMicrobatches) {
+  REQUIRE_GPU();
+  TempDir dir;
+  HostTensor w = randomTensor(DType::Float32, {3, 4}, 4);
+  SessionOptions options;
+  options.virtualRanks = true;
+  auto session = Session::open(writePipelineBundle(dir, w), options);
+  HostTensor x = randomTensor(DType::Float32, {4, 3}, 5);
+  std::vector<double> want(16);
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 4; ++c)
+      for (int k = 0; k < 3; ++k)
+        want[r * 4 + c] += valueAt(x, r * 3 + k) * valueAt(w, k * 4 + c);
+  for (int run = 0; run < 3; ++run) { // eager, then what capture allows
+    NamedOutputs out = session->run({{"x", x}});
+    ASSERT_EQ(out[0].second.shape, (std::vector<int64_t>{4, 4}));
+    expectClose(out[0].second, want, 1e-5);
+  }
+}
+
+/// Sets environment variables for the life of the object.
+struct ScopedEnv {
+  std::vector<std::string> names;
+  ScopedEnv(std::initializer_list<std::pair<const char *, const char *>> vars) {
+    for (auto [name, value] : vars) {
+      setenv(name, value, 1);
+      names.push_back(name);
+    }
+  }
+  ~ScopedEnv() {
+    for (const std::string &n : names)
+      unsetenv(n.c_str());
+  }
+};
+
+TEST(CudaExecutor, FaultHookFailsTheRankInItsMicrobatch) {
+  REQUIRE_GPU();
+  TempDir dir;
+  std::string path = writePipelineBundle(dir, randomTensor(DType::Float32, {3, 4}, 4));
+  SessionOptions options;
+  options.virtualRanks = true;
+  options.collectiveTimeout = 10;
+  ScopedEnv env{{"PMC_TEST_FAIL_RANK", "0"}, {"PMC_TEST_FAIL_AT_COMMAND", "1"},
+                {"PMC_TEST_AT_MICROBATCH", "1"}};
+  auto session = Session::open(path, options);
+  try {
+    session->run({{"x", randomTensor(DType::Float32, {4, 3}, 5)}});
+    FAIL() << "expected the test hook to fail rank 0";
+  } catch (const RuntimeError &e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("command 1 (send): test hook: rank 0 fails here in microbatch 1 "
+                       "(PMC_TEST_FAIL_RANK)"),
+              std::string::npos)
+        << msg;
+  }
+}
+
+TEST(CudaExecutor, StallHookMakesEveryRankFail) {
+  REQUIRE_GPU();
+  TempDir dir;
+  std::string path = writePipelineBundle(dir, randomTensor(DType::Float32, {3, 4}, 4));
+  SessionOptions options;
+  options.virtualRanks = true;
+  options.collectiveTimeout = 2;
+  ScopedEnv env{{"PMC_TEST_STALL_RANK", "0"}, {"PMC_TEST_STALL_AT_COMMAND", "1"}};
+  auto session = Session::open(path, options);
+  try {
+    session->run({{"x", randomTensor(DType::Float32, {4, 3}, 5)}});
+    FAIL() << "expected the stalled rank to make the run fail";
+  } catch (const CollectiveError &e) {
+    // Rank 1's recv times out waiting for the stalled rank 0.
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("rank 0"), std::string::npos) << msg;
+  }
+}

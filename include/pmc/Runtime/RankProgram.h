@@ -20,6 +20,38 @@ class BundleReader;
 
 namespace pmc::runtime {
 
+/// The outputs of a pipeline stage over its schedule (RankProgram::runSteps
+/// and the CUDA runtime's microbatch loop, Session.cpp): a microbatched
+/// output stacks step m at rows [m*b, (m+1)*b) of dimension 0 (b the step's
+/// rows; Pipeline.h's rankOutputShape), any other output keeps the last
+/// step's value, and outputs of other stages stay empty tensors.
+///
+///   StackedOutputs stacked({true}, schedule.steps(stage), "rank1.program");
+///   for (const ScheduleStep &s : schedule.steps(stage))
+///     stacked.place(0, s.microbatch, DType::Float32, {2, 10}, stepOutput);
+///   std::vector<HostTensor> outputs = stacked.take();   // y: [2 * M, 10]
+class StackedOutputs {
+public:
+  /// `microbatched[o]` per manifest output; `steps` the schedule of this
+  /// stage. Throws RuntimeError("<where>: schedule step B0 is a backward
+  /// step; ...") for a backward step (forward programs only).
+  StackedOutputs(std::vector<bool> microbatched, const std::vector<ScheduleStep> &steps,
+                 const std::string &where);
+  /// The microbatches of the schedule (1 + the largest microbatch).
+  int64_t microbatches() const { return numMicrobatches; }
+  /// Copies output `o` of the step of `microbatch` (a dense `dtype` tensor of
+  /// the step's `shape` at `data`) into its place.
+  void place(size_t o, int64_t microbatch, DType dtype, const std::vector<int64_t> &shape,
+             const void *data);
+  /// The outputs, in manifest order.
+  std::vector<HostTensor> take() { return std::move(results); }
+
+private:
+  std::vector<bool> microbatched, allocated;
+  int64_t numMicrobatches = 0;
+  std::vector<HostTensor> results;
+};
+
 /// One rank's program: buffer table, commands and arena plan, validated in full
 /// on load, plus the memory to run it (arena, scratch, staged inputs). Input
 /// and output buffers hold the rank's local shards (manifest sharding).

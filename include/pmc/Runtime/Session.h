@@ -16,7 +16,8 @@
 // A pipeline bundle (docs/design/pipeline.md) runs each rank's step once per
 // microbatch in the order of its stage's Schedule, each step reading its
 // microbatch's rows of the microbatched feeds; the outputs are assembled from
-// the ranks of the stage that computes them.
+// the ranks of the stage that computes them. The same holds for a `target:
+// cuda` bundle (docs/design/cuda-runtime.md), whose steps run on the GPU.
 //
 #ifndef PMC_RUNTIME_SESSION_H
 #define PMC_RUNTIME_SESSION_H
@@ -136,7 +137,10 @@ private:
   /// Runs rank `rank` on the full `feeds`: its local outputs (stacked over
   /// the microbatches in a pipeline bundle, Pipeline.h).
   std::vector<HostTensor> runRank(const std::vector<const void *> &feeds, int rank);
-  /// runRank() of a pipeline bundle: one step per entry of the schedule.
+  /// Whether rank `rank`'s program (CPU or CUDA) reads manifest input `input`.
+  bool readsInput(int rank, size_t input) const;
+  /// runRank() of a pipeline bundle: one step per entry of the schedule (on
+  /// CUDA, one executor run per step, the outputs stacked by StackedOutputs).
   std::vector<HostTensor> runPipelineRank(const std::vector<const void *> &feeds, int rank);
   /// The full outputs from the local outputs of every rank (`locals[r]`, empty
   /// for ranks not needed).

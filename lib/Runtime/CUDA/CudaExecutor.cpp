@@ -1,74 +1,22 @@
-//===- CudaExecutor.cpp - streams, memory, modules, libraries, graphs ------===//
-
+//===- CudaExecutor.cpp - streams, memory, modules, graphs of one rank -----===//
+//
+// The library steps are planned and enqueued by CudaMatmul.cpp (cuBLASLt)
+// and CudaConv.cpp (cuDNN).
+//
 #include "pmc/Runtime/CUDA/CudaExecutor.h"
+#include "CudaConv.h"
+#include "CudaMatmul.h"
 #include "pmc/Bundle/Bundle.h"
 #include "pmc/Runtime/CUDA/CudaLibraries.h"
 #include "pmc/Runtime/CUDA/CudaProgram.h"
 #include "pmc/Runtime/CUDA/DeviceCollectives.h"
+#include "pmc/Runtime/Communicator.h"
+#include "pmc/Runtime/Pipeline.h"
 
 #include <cstring>
 #include <map>
 
 namespace pmc::runtime::cuda {
-
-namespace {
-
-/// cuBLASLt's workspace (the size its documentation recommends for Hopper).
-constexpr size_t kCublasWorkspace = 32u << 20;
-/// The most workspace a cuDNN algorithm may ask for.
-constexpr size_t kCudnnWorkspaceLimit = 256u << 20;
-
-cudaDataType_t cudaType(DType t) {
-  switch (t) {
-  case DType::Float64:
-    return CUDA_R_64F;
-  case DType::Float16:
-    return CUDA_R_16F;
-  case DType::BFloat16:
-    return CUDA_R_16BF;
-  default:
-    return CUDA_R_32F;
-  }
-}
-
-cudnnDataType_t cudnnType(DType t) {
-  switch (t) {
-  case DType::Float64:
-    return CUDNN_DATA_DOUBLE;
-  case DType::Float16:
-    return CUDNN_DATA_HALF;
-  case DType::BFloat16:
-    return CUDNN_DATA_BFLOAT16;
-  default:
-    return CUDNN_DATA_FLOAT;
-  }
-}
-
-/// The alpha/beta scalars of a library call: double for float64, else float.
-struct Scalars {
-  float f[2];
-  double d[2];
-  const void *alpha(DType t) const { return t == DType::Float64 ? (const void *)&d[0] : &f[0]; }
-  const void *beta(DType t) const { return t == DType::Float64 ? (const void *)&d[1] : &f[1]; }
-};
-constexpr Scalars kOneZero{{1.0f, 0.0f}, {1.0, 0.0}};
-constexpr Scalars kOneOne{{1.0f, 1.0f}, {1.0, 1.0}};
-
-struct LtMatmul {
-  cublasLtMatmulDesc_t desc = nullptr;
-  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
-  cublasLtMatmulAlgo_t algo{};
-};
-
-struct DnnConv {
-  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
-  cudnnFilterDescriptor_t w = nullptr;
-  cudnnConvolutionDescriptor_t conv = nullptr;
-  cudnnConvolutionFwdAlgo_t algo{};
-  size_t workspace = 0;
-};
-
-} // namespace
 
 struct CudaExecutor::State {
   const CudaProgram &program;
@@ -86,17 +34,10 @@ struct CudaExecutor::State {
   /// By step index: launch functions and parameters, library plans, events.
   std::vector<CUfunction> functions;
   std::vector<std::unique_ptr<KernelParams>> params;
-  std::vector<LtMatmul> matmuls;
-  std::vector<DnnConv> convs;
+  std::unique_ptr<CudaMatmuls> matmuls;
+  std::unique_ptr<CudaConvs> convs;
   std::vector<CUevent> ready, done;
   std::vector<std::vector<int>> waits;
-  const CublasLtApi *lt = nullptr;
-  cublasLtHandle_t ltHandle = nullptr;
-  uint64_t ltWorkspace = 0;
-  const CudnnApi *dnn = nullptr;
-  cudnnHandle_t dnnHandle = nullptr;
-  uint64_t dnnWorkspace = 0;
-  size_t dnnWorkspaceBytes = 0;
   CUgraph graph = nullptr;
   CUgraphExec graphExec = nullptr;
   int runs = 0;
@@ -119,33 +60,8 @@ void CudaExecutor::State::release() {
     cu.graphExecDestroy(graphExec);
   if (graph)
     cu.graphDestroy(graph);
-  if (lt) {
-    for (LtMatmul &m : matmuls) {
-      if (m.a)
-        lt->layoutDestroy(m.a);
-      if (m.b)
-        lt->layoutDestroy(m.b);
-      if (m.d)
-        lt->layoutDestroy(m.d);
-      if (m.desc)
-        lt->matmulDescDestroy(m.desc);
-    }
-    if (ltHandle)
-      lt->destroy(ltHandle);
-  }
-  if (dnn) {
-    for (DnnConv &c : convs) {
-      for (cudnnTensorDescriptor_t t : {c.x, c.y, c.bias})
-        if (t)
-          dnn->destroyTensorDescriptor(t);
-      if (c.w)
-        dnn->destroyFilterDescriptor(c.w);
-      if (c.conv)
-        dnn->destroyConvolutionDescriptor(c.conv);
-    }
-    if (dnnHandle)
-      dnn->destroy(dnnHandle);
-  }
+  matmuls.reset();
+  convs.reset();
   for (std::vector<CUevent> *events : {&ready, &done})
     for (CUevent e : *events)
       if (e)
@@ -241,8 +157,6 @@ CudaExecutor::CudaExecutor(const CudaProgram &program, const bundle::BundleReade
     const std::vector<CudaStep> &steps = program.steps();
     s.functions.assign(steps.size(), nullptr);
     s.params.resize(steps.size());
-    s.matmuls.resize(steps.size());
-    s.convs.resize(steps.size());
     s.ready.assign(steps.size(), nullptr);
     s.done.assign(steps.size(), nullptr);
 
@@ -292,154 +206,11 @@ CudaExecutor::CudaExecutor(const CudaProgram &program, const bundle::BundleReade
       }
     }
 
-    // cuBLASLt plans.
-    if (program.has(CudaStepKind::Matmul)) {
-      for (const CudaStep &st : steps)
-        if (st.kind == CudaStepKind::Matmul && !s.lt)
-          s.lt = &CudaLibraries::cublasLt(st.where());
-      const CublasLtApi &lt = *s.lt;
-      checkCublas(lt, lt.create(&s.ltHandle), "cublasLtCreate");
-      s.ltWorkspace = s.allocator->allocate(kCublasWorkspace);
-      for (const CudaStep &st : steps) {
-        if (st.kind != CudaStepKind::Matmul)
-          continue;
-        const LtMatmulPlan &p = st.matmul.plan;
-        if (p.m == 0 || p.n == 0 || p.k == 0)
-          continue; // empty result, or zeros (run() clears c)
-        const std::string w = st.where();
-        LtMatmul &mm = s.matmuls[st.index];
-        DType t = st.matmul.dtype;
-        bool f64 = t == DType::Float64;
-        // float32: CUBLAS_COMPUTE_32F, never the TF32 fast mode.
-        checkCublas(lt, lt.matmulDescCreate(&mm.desc, f64 ? CUBLAS_COMPUTE_64F : CUBLAS_COMPUTE_32F,
-                                            f64 ? CUDA_R_64F : CUDA_R_32F),
-                    w + ": cublasLtMatmulDescCreate");
-        cublasOperation_t opA = p.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
-        cublasOperation_t opB = p.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
-        checkCublas(lt, lt.matmulDescSetAttribute(mm.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof(opA)),
-                    w + ": CUBLASLT_MATMUL_DESC_TRANSA");
-        checkCublas(lt, lt.matmulDescSetAttribute(mm.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof(opB)),
-                    w + ": CUBLASLT_MATMUL_DESC_TRANSB");
-        int32_t batch = p.strided ? static_cast<int32_t>(p.batches) : 1;
-        auto layout = [&](cublasLtMatrixLayout_t &l, const LtLayout &d, const char *which) {
-          checkCublas(lt, lt.layoutCreate(&l, cudaType(t), d.rows, d.cols, d.ld),
-                      w + ": cublasLtMatrixLayoutCreate(" + which + ")");
-          if (batch > 1) {
-            int64_t stride = d.batchStride;
-            checkCublas(lt, lt.layoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof(batch)),
-                        w + ": CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT");
-            checkCublas(lt, lt.layoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)),
-                        w + ": CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET");
-          }
-        };
-        layout(mm.a, p.layoutA, "A");
-        layout(mm.b, p.layoutB, "B");
-        layout(mm.d, p.layoutD, "D");
-        cublasLtMatmulPreference_t pref = nullptr;
-        checkCublas(lt, lt.preferenceCreate(&pref), w + ": cublasLtMatmulPreferenceCreate");
-        uint64_t ws = kCublasWorkspace;
-        lt.preferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
-        cublasLtMatmulHeuristicResult_t result{};
-        int found = 0;
-        cublasStatus_t hs = lt.algoGetHeuristic(s.ltHandle, mm.desc, mm.a, mm.b, mm.d, mm.d, pref,
-                                                1, &result, &found);
-        lt.preferenceDestroy(pref);
-        checkCublas(lt, hs, w + ": cublasLtMatmulAlgoGetHeuristic");
-        if (found == 0)
-          throw RuntimeError(w + ": cuBLASLt has no algorithm for this " +
-                             std::string(dtypeName(t)) + " matmul (m=" + std::to_string(p.m) +
-                             ", n=" + std::to_string(p.n) + ", k=" + std::to_string(p.k) + ")");
-        mm.algo = result.algo;
-      }
-    }
-
-    // cuDNN plans.
-    if (program.has(CudaStepKind::Conv)) {
-      for (const CudaStep &st : steps)
-        if (st.kind == CudaStepKind::Conv && !s.dnn)
-          s.dnn = &CudaLibraries::cudnn(st.where());
-      const CudnnApi &dnn = *s.dnn;
-      checkCudnn(dnn, dnn.create(&s.dnnHandle), "cudnnCreate");
-      checkCudnn(dnn, dnn.setStream(s.dnnHandle, s.compute), "cudnnSetStream");
-      for (const CudaStep &st : steps) {
-        if (st.kind != CudaStepKind::Conv)
-          continue;
-        const std::string w = st.where();
-        const ConvStep &c = st.conv;
-        DnnConv &dc = s.convs[st.index];
-        // cuDNN wants 4-d or 5-d tensors: a 1-d conv gets a trailing 1.
-        std::vector<int> x(c.xShape.begin(), c.xShape.end()), f(c.wShape.begin(), c.wShape.end()),
-            y(c.yShape.begin(), c.yShape.end());
-        std::vector<int> pads, strides, dil;
-        size_t spatial = c.xShape.size() - 2;
-        for (size_t d = 0; d < spatial; ++d) {
-          pads.push_back(static_cast<int>(c.pads[d]));
-          strides.push_back(static_cast<int>(c.strides[d]));
-          dil.push_back(static_cast<int>(c.dilations[d]));
-        }
-        if (spatial == 1) {
-          x.push_back(1), f.push_back(1), y.push_back(1);
-          pads.push_back(0), strides.push_back(1), dil.push_back(1);
-        }
-        auto dense = [](const std::vector<int> &dims) {
-          std::vector<int> st(dims.size(), 1);
-          for (size_t i = dims.size() - 1; i > 0; --i)
-            st[i - 1] = st[i] * dims[i];
-          return st;
-        };
-        cudnnDataType_t dt = cudnnType(c.dtype);
-        cudnnDataType_t computeT = c.dtype == DType::Float64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
-        int nd = static_cast<int>(x.size());
-        checkCudnn(dnn, dnn.createTensorDescriptor(&dc.x), w + ": cudnnCreateTensorDescriptor");
-        checkCudnn(dnn, dnn.setTensorNdDescriptor(dc.x, dt, nd, x.data(), dense(x).data()), w + ": x descriptor");
-        checkCudnn(dnn, dnn.createTensorDescriptor(&dc.y), w + ": cudnnCreateTensorDescriptor");
-        checkCudnn(dnn, dnn.setTensorNdDescriptor(dc.y, dt, nd, y.data(), dense(y).data()), w + ": y descriptor");
-        checkCudnn(dnn, dnn.createFilterDescriptor(&dc.w), w + ": cudnnCreateFilterDescriptor");
-        checkCudnn(dnn, dnn.setFilterNdDescriptor(dc.w, dt, CUDNN_TENSOR_NCHW, nd, f.data()), w + ": w descriptor");
-        checkCudnn(dnn, dnn.createConvolutionDescriptor(&dc.conv), w + ": cudnnCreateConvolutionDescriptor");
-        checkCudnn(dnn, dnn.setConvolutionNdDescriptor(dc.conv, nd - 2, pads.data(), strides.data(), dil.data(),
-                                                       CUDNN_CROSS_CORRELATION, computeT),
-                   w + ": cudnnSetConvolutionNdDescriptor");
-        checkCudnn(dnn, dnn.setConvolutionGroupCount(dc.conv, static_cast<int>(c.group)), w + ": group count");
-        // float32 stays float32: FMA math, no TF32 tensor cores.
-        cudnnMathType_t math = c.dtype == DType::Float32   ? CUDNN_FMA_MATH
-                               : c.dtype == DType::Float64 ? CUDNN_DEFAULT_MATH
-                                                           : CUDNN_TENSOR_OP_MATH;
-        checkCudnn(dnn, dnn.setConvolutionMathType(dc.conv, math), w + ": math type");
-        cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-        int returned = 0;
-        checkCudnn(dnn, dnn.getConvolutionForwardAlgorithm(s.dnnHandle, dc.x, dc.w, dc.conv, dc.y,
-                                                           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf),
-                   w + ": cudnnGetConvolutionForwardAlgorithm_v7");
-        bool chosen = false;
-        for (int i = 0; i < returned && !chosen; ++i) {
-          if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > kCudnnWorkspaceLimit)
-            continue;
-          if (c.dtype == DType::Float32 && perf[i].mathType != CUDNN_FMA_MATH &&
-              perf[i].mathType != CUDNN_DEFAULT_MATH)
-            continue;
-          size_t bytes = 0;
-          if (dnn.getConvolutionForwardWorkspaceSize(s.dnnHandle, dc.x, dc.w, dc.conv, dc.y, perf[i].algo,
-                                                     &bytes) != CUDNN_STATUS_SUCCESS)
-            continue;
-          dc.algo = perf[i].algo;
-          dc.workspace = bytes;
-          chosen = true;
-        }
-        if (!chosen)
-          throw RuntimeError(w + ": cuDNN has no forward algorithm for this " +
-                             std::string(dtypeName(c.dtype)) + " convolution");
-        s.dnnWorkspaceBytes = std::max(s.dnnWorkspaceBytes, dc.workspace);
-        if (c.bias >= 0) {
-          std::vector<int> b(nd, 1);
-          b[1] = f[0];
-          checkCudnn(dnn, dnn.createTensorDescriptor(&dc.bias), w + ": cudnnCreateTensorDescriptor");
-          checkCudnn(dnn, dnn.setTensorNdDescriptor(dc.bias, dt, nd, b.data(), dense(b).data()),
-                     w + ": bias descriptor");
-        }
-      }
-      s.dnnWorkspace = s.allocator->allocate(s.dnnWorkspaceBytes);
-    }
+    // Library plans (cuBLASLt, cuDNN).
+    if (program.has(CudaStepKind::Matmul))
+      s.matmuls = std::make_unique<CudaMatmuls>(program, cu, *s.allocator);
+    if (program.has(CudaStepKind::Conv))
+      s.convs = std::make_unique<CudaConvs>(program, *s.allocator, s.compute);
 
     // Events of the collectives and the waits of the compute stream.
     for (const CudaStep &st : steps) {
@@ -454,6 +225,10 @@ CudaExecutor::CudaExecutor(const CudaProgram &program, const bundle::BundleReade
     s.waits = planCollectiveWaits(program.accesses());
     graph = decideGraphCapture(options.graphs, steps.size(), program.collectiveCount(),
                                collectivesCapturable);
+    faults = options.faults;
+    hostCommunicator = options.hostCommunicator;
+    if (graph.capture && (faults.failRank == program.rank() || faults.stallRank == program.rank()))
+      graph = {false, "test hooks (PMC_TEST_FAIL_RANK / PMC_TEST_STALL_RANK) target this rank"};
     s.check(cu.streamSynchronize(s.compute), "uploading the weights (cuStreamSynchronize)");
   } catch (const CudaUnavailableError &) {
     s.release();
@@ -478,13 +253,30 @@ void CudaExecutor::activate() {
   state->check(state->cu.ctxSetCurrent(state->context), "cuCtxSetCurrent");
 }
 
-void CudaExecutor::enqueueProgram() {
+void CudaExecutor::applyFaults(const CudaStep &st, int64_t microbatch) {
+  const int rank = state->program.rank();
+  if (!faults.any() || faults.atMicrobatch != microbatch)
+    return;
+  if (faults.failRank == rank && faults.failAtCommand == st.index)
+    throw RuntimeError(st.where() + ": test hook: rank " + std::to_string(rank) + " fails here" +
+                       (microbatch ? " in microbatch " + std::to_string(microbatch) : "") +
+                       " (PMC_TEST_FAIL_RANK)");
+  if (faults.stallRank == rank && faults.stallAtCommand == st.index) {
+    std::string why = "test hook PMC_TEST_STALL_RANK, before " + st.where();
+    if (!hostCommunicator)
+      throw RuntimeError(st.where() + ": " + why + " (no host communicator to stall on)");
+    hostCommunicator->stall(why);
+  }
+}
+
+void CudaExecutor::enqueueProgram(int64_t microbatch) {
   State &s = *state;
   const DriverApi &cu = s.cu;
   const std::vector<CudaStep> &steps = s.program.steps();
-  const std::vector<BufferDesc> &buffers = s.program.buffers();
+  const int64_t microbatches = s.program.pipelineMicrobatches();
   for (const CudaStep &st : steps) {
     try {
+      applyFaults(st, microbatch);
       for (int c : s.waits[st.index])
         s.check(cu.streamWaitEvent(s.compute, s.done[c], 0), "cuStreamWaitEvent");
       switch (st.kind) {
@@ -496,62 +288,12 @@ void CudaExecutor::enqueueProgram() {
                 "cuLaunchKernel('" + l.function + "')");
         break;
       }
-      case CudaStepKind::Matmul: {
-        const MatmulStep &m = st.matmul;
-        const LtMatmulPlan &p = m.plan;
-        uint64_t c = s.address[m.c];
-        if (p.m == 0 || p.n == 0)
-          break;
-        if (p.k == 0) {
-          s.check(cu.memsetD8Async(c, 0, buffers[m.c].bytes, s.compute), "cuMemsetD8Async");
-          break;
-        }
-        const LtMatmul &mm = s.matmuls[st.index];
-        const CublasLtApi &lt = *s.lt;
-        size_t elt = dtypeSize(m.dtype);
-        // cuBLASLt's A is pmc's b, its B pmc's a (CudaPlanning.h).
-        uint64_t A = s.address[m.b], B = s.address[m.a];
-        int64_t calls = p.strided ? 1 : p.batches;
-        for (int64_t i = 0; i < calls; ++i) {
-          uint64_t a = A, b = B, d = c;
-          if (!p.strided) {
-            a += static_cast<uint64_t>(p.offsetsA[i]) * elt;
-            b += static_cast<uint64_t>(p.offsetsB[i]) * elt;
-            d += static_cast<uint64_t>(i * p.m * p.n) * elt;
-          }
-          checkCublas(lt,
-                      lt.matmul(s.ltHandle, mm.desc, kOneZero.alpha(m.dtype),
-                                reinterpret_cast<const void *>(a), mm.a,
-                                reinterpret_cast<const void *>(b), mm.b, kOneZero.beta(m.dtype),
-                                reinterpret_cast<const void *>(d), mm.d,
-                                reinterpret_cast<void *>(d), mm.d, &mm.algo,
-                                reinterpret_cast<void *>(s.ltWorkspace), kCublasWorkspace,
-                                s.compute),
-                      "cublasLtMatmul");
-        }
+      case CudaStepKind::Matmul:
+        s.matmuls->enqueue(st, s.address, s.compute);
         break;
-      }
-      case CudaStepKind::Conv: {
-        const ConvStep &c = st.conv;
-        const DnnConv &dc = s.convs[st.index];
-        const CudnnApi &dnn = *s.dnn;
-        checkCudnn(dnn,
-                   dnn.convolutionForward(s.dnnHandle, kOneZero.alpha(c.dtype), dc.x,
-                                          reinterpret_cast<const void *>(s.address[c.x]), dc.w,
-                                          reinterpret_cast<const void *>(s.address[c.w]), dc.conv,
-                                          dc.algo, reinterpret_cast<void *>(s.dnnWorkspace),
-                                          dc.workspace, kOneZero.beta(c.dtype), dc.y,
-                                          reinterpret_cast<void *>(s.address[c.y])),
-                   "cudnnConvolutionForward");
-        if (c.bias >= 0)
-          checkCudnn(dnn,
-                     dnn.addTensor(s.dnnHandle, kOneOne.alpha(c.dtype), dc.bias,
-                                   reinterpret_cast<const void *>(s.address[c.bias]),
-                                   kOneOne.beta(c.dtype), dc.y,
-                                   reinterpret_cast<void *>(s.address[c.y])),
-                     "cudnnAddTensor (bias)");
+      case CudaStepKind::Conv:
+        s.convs->enqueue(st, s.address);
         break;
-      }
       case CudaStepKind::Copy:
         if (st.bytes)
           s.check(cu.memcpyDtoDAsync(s.address[st.writes[0]], s.address[st.reads[0]], st.bytes,
@@ -587,12 +329,16 @@ void CudaExecutor::enqueueProgram() {
         // The communication stream starts after the compute work so far.
         s.check(cu.eventRecord(s.ready[st.index], s.compute), "cuEventRecord");
         s.check(cu.streamWaitEvent(s.comm, s.ready[st.index], 0), "cuStreamWaitEvent");
+        // Pipelines: one wire tag per (edge, microbatch) for host-staged
+        // transfers; NCCL ignores tags (program order matches a pair's
+        // messages, checkTransferOrder) and names them in errors only.
+        int tag = microbatches > 0 ? pipelineWireTag(st.tag, microbatch, microbatches) : st.tag;
         if (st.kind == CudaStepKind::Send) {
           s.collectives->send(reinterpret_cast<const void *>(s.address[st.reads[0]]), st.bytes,
-                              st.peer, st.tag, s.comm);
+                              st.peer, tag, s.comm);
         } else if (st.kind == CudaStepKind::Recv) {
           s.collectives->recv(reinterpret_cast<void *>(s.address[st.writes[0]]), st.bytes,
-                              st.peer, st.tag, s.comm);
+                              st.peer, tag, s.comm);
         } else {
           CollectiveCall call = st.call;
           call.in = reinterpret_cast<const void *>(s.address[st.reads[0]]);
@@ -613,7 +359,8 @@ void CudaExecutor::enqueueProgram() {
     s.check(cu.streamWaitEvent(s.compute, s.done[c], 0), "cuStreamWaitEvent (end of program)");
 }
 
-std::vector<HostTensor> CudaExecutor::run(const std::vector<const void *> &inputs) {
+std::vector<HostTensor> CudaExecutor::run(const std::vector<const void *> &inputs,
+                                          int64_t microbatch) {
   State &s = *state;
   const DriverApi &cu = s.cu;
   const CudaProgram &program = s.program;
@@ -625,6 +372,8 @@ std::vector<HostTensor> CudaExecutor::run(const std::vector<const void *> &input
       if (b.kind != BufferKind::Input || copied.at(b.input) || !b.bytes)
         continue;
       copied[b.input] = true;
+      if (!inputs[b.input])
+        throw RuntimeError("input " + std::to_string(b.input) + " was not fed");
       s.check(cu.memcpyHtoDAsync(s.address[b.id], inputs.at(b.input), b.bytes, s.compute),
               "copying input " + std::to_string(b.input) + " to the device");
     }
@@ -635,7 +384,7 @@ std::vector<HostTensor> CudaExecutor::run(const std::vector<const void *> &input
               "cuStreamBeginCapture");
       std::string failure;
       try {
-        enqueueProgram();
+        enqueueProgram(microbatch);
       } catch (const CollectiveError &) {
         CUgraph partial = nullptr;
         cu.streamEndCapture(s.compute, &partial);
@@ -666,12 +415,16 @@ std::vector<HostTensor> CudaExecutor::run(const std::vector<const void *> &input
       s.check(cu.graphLaunch(s.graphExec, s.compute), "cuGraphLaunch");
       lastRunReplayed = true;
     } else {
-      enqueueProgram();
+      enqueueProgram(microbatch);
     }
     std::vector<HostTensor> results;
     for (int id : program.outputs()) {
-      const BufferDesc &b = buffers[id];
       HostTensor t;
+      if (id < 0) {
+        results.push_back(std::move(t)); // another pipeline stage computes it
+        continue;
+      }
+      const BufferDesc &b = buffers[id];
       t.dtype = b.dtype;
       t.shape = b.shape;
       t.data.resize(b.bytes);
@@ -680,7 +433,12 @@ std::vector<HostTensor> CudaExecutor::run(const std::vector<const void *> &input
                 "copying " + b.describe() + " to the host");
       results.push_back(std::move(t));
     }
-    s.check(cu.streamSynchronize(s.compute), "running the program (cuStreamSynchronize)");
+    // The compute stream joined every collective; a collectives object
+    // waits watching its own failures (NCCL: a dead peer cannot hang it).
+    if (s.collectives)
+      s.collectives->synchronize(s.compute);
+    else
+      s.check(cu.streamSynchronize(s.compute), "running the program (cuStreamSynchronize)");
     ++s.runs;
     return results;
   } catch (const CollectiveError &) {

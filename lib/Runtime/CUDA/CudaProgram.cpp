@@ -4,6 +4,7 @@
 #include "../Json.h"
 #include "pmc/Bundle/Bundle.h"
 #include "pmc/Runtime/Mesh.h"
+#include "pmc/Runtime/Pipeline.h"
 
 #include <limits>
 #include <map>
@@ -106,6 +107,7 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
   std::unique_ptr<CudaProgram> p(new CudaProgram());
   p->rankIndex = rank;
   p->sectionName = manifest.rankPrograms[rank];
+  p->microbatchCount = manifest.pipeline ? manifest.pipeline->microbatches : 0;
   try {
     p->ptxModules = parsePtxModules(reader.section("manifest"), reader);
   } catch (const bundle::BundleError &e) {
@@ -143,10 +145,11 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
         if (in < 0 || in >= static_cast<int64_t>(manifest.inputs.size()))
           throw RuntimeError(where + ": input " + std::to_string(in) + " is out of range");
         const TensorSpec &spec = manifest.inputs[in];
-        if (spec.dtype != b.dtype || spec.localShape(manifest.mesh) != b.shape)
+        // Pipeline bundles: one microbatch's block (the step shape).
+        if (spec.dtype != b.dtype || manifest.stepShape(spec) != b.shape)
           throw RuntimeError(where + ": does not match manifest input '" + spec.toString() +
-                             "' (local shape " +
-                             shapeToString(spec.localShape(manifest.mesh)) + ")");
+                             "' (" + (manifest.pipeline ? "step" : "local") + " shape " +
+                             shapeToString(manifest.stepShape(spec)) + ")");
         b.input = static_cast<int>(in);
       } else if (kind == "weight") {
         b.kind = BufferKind::Weight;
@@ -204,7 +207,9 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
     const json::json &cmds = json::field(root, "commands", "program");
     if (!cmds.is_array())
       throw RuntimeError("program: field 'commands' must be a list");
-    ValidateContext ctx{buffers, nullptr, manifest.mesh, rank};
+    ValidateContext ctx{buffers, nullptr, manifest.mesh, rank,
+                        manifest.pipeline ? &*manifest.pipeline : nullptr};
+    std::map<int64_t, int> tagUser; // transfer tag -> command
     std::vector<int> writer(buffers.size(), -1);
     // The launches of one kernel: the first launch of the current run of
     // consecutive launches of the same kernel, and its name.
@@ -390,9 +395,10 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
         checkId(id, send ? "in" : "out");
         int64_t stage = json::getInt(o, send ? "to_stage" : "from_stage", where);
         int64_t tag = json::getInt(o, "tag", where);
-        int pp = manifest.mesh.axisIndex("pp");
+        const std::string axis = manifest.pipeline ? manifest.pipeline->axis : "pp";
+        int pp = manifest.mesh.axisIndex(axis);
         if (pp < 0)
-          fail("the mesh " + manifest.mesh.toString() + " has no 'pp' axis");
+          fail("the mesh " + manifest.mesh.toString() + " has no '" + axis + "' axis");
         std::vector<int64_t> coords = manifest.mesh.coordinates(rank);
         if (stage < 0 || stage >= manifest.mesh.axes[pp].size || stage == coords[pp])
           fail(std::string(send ? "field 'to_stage'" : "field 'from_stage'") + " is " +
@@ -400,6 +406,20 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
                std::to_string(manifest.mesh.axes[pp].size) + ")");
         if (tag < 0 || tag > std::numeric_limits<int>::max())
           fail("field 'tag' is " + std::to_string(tag) + ", out of range");
+        if (manifest.pipeline) {
+          // Every (edge, microbatch) needs its own wire tag.
+          const PipelineSpec &pipe = *manifest.pipeline;
+          try {
+            pipelineWireTag(tag, pipe.microbatches - 1, pipe.microbatches);
+          } catch (const RuntimeError &e) {
+            fail(std::string("field 'tag': ") + e.what());
+          }
+        }
+        auto [user, fresh] = tagUser.emplace(tag, s.index);
+        if (!fresh)
+          fail("tag " + std::to_string(tag) + " is already used by command " +
+               std::to_string(user->second) + " (a tag names one transfer edge)");
+        s.otherStage = stage;
         coords[pp] = stage;
         int64_t peer = 0;
         for (size_t a = 0; a < coords.size(); ++a)
@@ -495,20 +515,33 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
       throw RuntimeError("program: 'outputs' lists " + std::to_string(outs.size()) +
                          " buffers, the manifest declares " +
                          std::to_string(manifest.outputs.size()) + " outputs");
+    const int64_t stage = manifest.stageOf(rank);
+    std::vector<int> computed; // the outputs this program computes
     for (size_t i = 0; i < outs.size(); ++i) {
       std::string where = "outputs[" + std::to_string(i) + "]";
+      const TensorSpec &spec = manifest.outputs[i];
+      // Pipeline bundles: -1 exactly for the outputs of other stages.
+      if (manifest.pipeline && spec.stage != stage) {
+        if (outs[i] != -1)
+          throw RuntimeError(where + ": output '" + spec.name + "' is computed by stage " +
+                             std::to_string(spec.stage) + ", not by this rank's stage " +
+                             std::to_string(stage) + "; expected -1");
+        p->outputIds.push_back(-1);
+        continue;
+      }
       if (outs[i] < 0 || outs[i] >= static_cast<int64_t>(buffers.size()))
         throw RuntimeError(where + ": buffer " + std::to_string(outs[i]) + " does not exist");
       const BufferDesc &b = buffers[outs[i]];
-      const TensorSpec &spec = manifest.outputs[i];
-      if (b.dtype != spec.dtype || b.shape != spec.localShape(manifest.mesh))
+      if (b.dtype != spec.dtype || b.shape != manifest.stepShape(spec))
         throw RuntimeError(where + ": " + b.describe() + " does not match manifest output '" +
-                           spec.toString() + "'");
+                           spec.toString() + "' (" + (manifest.pipeline ? "step" : "local") +
+                           " shape " + shapeToString(manifest.stepShape(spec)) + ")");
       if (p->scratch[b.root])
         throw RuntimeError(where + ": " + describe(b.id) + " is a scratch buffer");
       if (buffers[b.root].kind == BufferKind::Temp && writer[b.root] < 0)
         throw RuntimeError(where + ": " + b.describe() + " is never written");
       p->outputIds.push_back(b.id);
+      computed.push_back(b.id);
     }
     if (p->has(CudaStepKind::Launch) && p->ptxModules.empty())
       throw RuntimeError("program: it launches kernels but the manifest lists no PTX module");
@@ -516,7 +549,7 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
     std::vector<std::unique_ptr<Command>> access;
     for (const CudaStep &s : p->stepList)
       access.push_back(std::make_unique<StepAccess>(s));
-    p->arenaPlan = assignOffsets(computeLifetimes(buffers, access, p->outputIds), buffers.size());
+    p->arenaPlan = assignOffsets(computeLifetimes(buffers, access, computed), buffers.size());
   } catch (const bundle::BundleError &e) {
     throw RuntimeError(p->sectionName + ": " + e.what());
   } catch (const RuntimeError &e) {
@@ -555,6 +588,89 @@ size_t CudaProgram::collectiveCount() const {
   for (const CudaStep &s : stepList)
     n += s.communicates();
   return n;
+}
+
+bool CudaProgram::readsInput(size_t input) const {
+  for (const BufferDesc &b : bufferTable)
+    if (b.kind == BufferKind::Input && b.input == static_cast<int>(input))
+      return true;
+  return false;
+}
+
+std::vector<const CudaStep *> CudaProgram::transfers() const {
+  std::vector<const CudaStep *> list;
+  for (const CudaStep &s : stepList)
+    if (s.kind == CudaStepKind::Send || s.kind == CudaStepKind::Recv)
+      list.push_back(&s);
+  return list;
+}
+
+void checkTransferOrder(const Manifest &manifest,
+                        const std::vector<const CudaProgram *> &programs) {
+  // (from, to) -> the tags of the sends of `from` to `to`, and of the
+  // receives of `to` from `from`, each in program order.
+  std::map<std::pair<int, int>, std::vector<const CudaStep *>> sent, received;
+  for (const CudaProgram *p : programs) {
+    if (!p)
+      continue;
+    for (const CudaStep *s : p->transfers()) {
+      if (s->peer < 0 || s->peer >= static_cast<int>(programs.size()))
+        throw RuntimeError(p->section() + ": " + s->where() + ": peer rank " +
+                           std::to_string(s->peer) + " does not exist");
+      if (s->kind == CudaStepKind::Send)
+        sent[{p->rank(), s->peer}].push_back(s);
+      else
+        received[{s->peer, p->rank()}].push_back(s);
+    }
+  }
+  auto name = [&](int rank) { return manifest.rankPrograms[rank]; };
+  auto tags = [](const std::vector<const CudaStep *> &steps) {
+    std::string text;
+    for (const CudaStep *s : steps)
+      text += (text.empty() ? "" : ", ") + std::to_string(s->tag);
+    return "[" + text + "]";
+  };
+  auto check = [&](const std::pair<int, int> &pair,
+                   const std::vector<const CudaStep *> &mine, bool isSend) {
+    auto [from, to] = pair;
+    int other = isSend ? to : from;
+    if (!programs[other])
+      return; // not loaded here: its own process checks its side
+    const auto &all = isSend ? received : sent;
+    auto it = all.find(pair);
+    static const std::vector<const CudaStep *> none;
+    const std::vector<const CudaStep *> &theirs = it == all.end() ? none : it->second;
+    int me = isSend ? from : to;
+    for (size_t i = 0; i < mine.size(); ++i) {
+      const CudaStep &s = *mine[i];
+      std::string here = name(me) + ": " + s.where() + " (tag " + std::to_string(s.tag) + ")";
+      const CudaStep *match = nullptr;
+      for (const CudaStep *t : theirs)
+        if (t->tag == s.tag)
+          match = t;
+      if (!match)
+        throw RuntimeError(here + ": " + name(other) + " (stage " +
+                           std::to_string(s.otherStage) + ") has no " +
+                           (isSend ? "recv" : "send") + " with tag " + std::to_string(s.tag) +
+                           (isSend ? " from" : " to") + " stage " +
+                           std::to_string(manifest.stageOf(me)));
+      if (match->bytes != s.bytes)
+        throw RuntimeError(here + ": " + (isSend ? "sends " : "receives ") +
+                           std::to_string(s.bytes) + " bytes but " + name(other) + ": " +
+                           match->where() + (isSend ? " receives " : " sends ") +
+                           std::to_string(match->bytes));
+      if (i >= theirs.size() || theirs[i]->tag != s.tag)
+        throw RuntimeError(here + ": the sends of " + name(from) + " to rank " +
+                           std::to_string(to) + " come in tag order " +
+                           tags(isSend ? mine : theirs) + " but the receives of " + name(to) +
+                           " in " + tags(isSend ? theirs : mine) +
+                           "; NCCL matches the messages of a pair in program order");
+    }
+  };
+  for (const auto &[pair, steps] : sent)
+    check(pair, steps, true);
+  for (const auto &[pair, steps] : received)
+    check(pair, steps, false);
 }
 
 bool CudaProgram::has(CudaStepKind kind) const {

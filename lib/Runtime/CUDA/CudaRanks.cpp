@@ -46,6 +46,9 @@ struct CudaRanks::Impl {
   std::vector<std::unique_ptr<CudaProgram>> programs;
   std::vector<std::unique_ptr<CudaExecutor>> executors;
   std::vector<std::unique_ptr<DeviceCollectives>> collectives;
+  /// Devices whose primary context was retained for NCCL (released after
+  /// the collectives are destroyed).
+  std::vector<CUdevice> retained;
 };
 
 CudaRanks::CudaRanks() : impl(std::make_unique<Impl>()) {}
@@ -62,12 +65,18 @@ CudaRanks::~CudaRanks() {
     impl->collectives[r].reset();
   }
   impl->executors.clear();
+  if (!impl->retained.empty()) {
+    const DriverApi &cu = CudaLibraries::driver();
+    for (CUdevice d : impl->retained)
+      cu.primaryCtxRelease(d);
+  }
 }
 
 std::unique_ptr<CudaRanks> CudaRanks::open(const Manifest &manifest,
                                            const bundle::BundleReader &reader,
                                            const SessionOptions &options,
-                                           const std::vector<std::shared_ptr<Communicator>> &comms) {
+                                           const std::vector<std::shared_ptr<Communicator>> &comms,
+                                           const FaultInjection &faults) {
   std::unique_ptr<CudaRanks> ranks(new CudaRanks());
   Impl &impl = *ranks->impl;
   const int n = static_cast<int>(comms.size());
@@ -80,6 +89,18 @@ std::unique_ptr<CudaRanks> CudaRanks::open(const Manifest &manifest,
   for (int r = 0; r < n; ++r)
     if (comms[r])
       impl.programs[r] = CudaProgram::load(manifest, reader, r);
+  if (manifest.pipeline) {
+    // NCCL matches a pair's messages in program order: check both ends of
+    // every transfer, loading the programs run by other processes too.
+    std::vector<std::unique_ptr<CudaProgram>> others(n);
+    std::vector<const CudaProgram *> all(n);
+    for (int r = 0; r < n; ++r) {
+      if (!impl.programs[r])
+        others[r] = CudaProgram::load(manifest, reader, r);
+      all[r] = impl.programs[r] ? impl.programs[r].get() : others[r].get();
+    }
+    checkTransferOrder(manifest, all);
+  }
 
   const DriverApi *cu = nullptr;
   try {
@@ -119,6 +140,8 @@ std::unique_ptr<CudaRanks> CudaRanks::open(const Manifest &manifest,
     CudaExecutorOptions exeOptions;
     exeOptions.device = deviceOf(r);
     exeOptions.graphs = options.cudaGraphs;
+    exeOptions.faults = faults;
+    exeOptions.hostCommunicator = comms[r].get();
     bool capturable = false;
     if (program.collectiveCount() > 0) {
       DeviceCollectivesFactory factory;
@@ -138,6 +161,7 @@ std::unique_ptr<CudaRanks> CudaRanks::open(const Manifest &manifest,
         CUcontext context = nullptr;
         checkCu(*cu, cu->deviceGet(&device, exeOptions.device), "cuDeviceGet");
         checkCu(*cu, cu->primaryCtxRetain(&context, device), "cuDevicePrimaryCtxRetain");
+        impl.retained.push_back(device);
         checkCu(*cu, cu->ctxSetCurrent(context), "cuCtxSetCurrent");
         NcclOptions nccl;
         nccl.bootstrap = parseNcclBootstrap(options.bootstrap).value_or(NcclBootstrap::Auto);
@@ -156,10 +180,17 @@ std::unique_ptr<CudaRanks> CudaRanks::open(const Manifest &manifest,
   return ranks;
 }
 
-std::vector<HostTensor> CudaRanks::run(int rank, const std::vector<const void *> &inputs) {
+std::vector<HostTensor> CudaRanks::run(int rank, const std::vector<const void *> &inputs,
+                                       int64_t microbatch) {
   if (rank < 0 || rank >= static_cast<int>(impl->executors.size()) || !impl->executors[rank])
     throw RuntimeError("rank " + std::to_string(rank) + " is not run by this process");
-  return impl->executors[rank]->run(inputs);
+  return impl->executors[rank]->run(inputs, microbatch);
+}
+
+bool CudaRanks::readsInput(int rank, size_t input) const {
+  if (rank < 0 || rank >= static_cast<int>(impl->programs.size()) || !impl->programs[rank])
+    throw RuntimeError("rank " + std::to_string(rank) + " is not run by this process");
+  return impl->programs[rank]->readsInput(input);
 }
 
 std::string describeCudaProgram(const Manifest &manifest, const bundle::BundleReader &reader,

@@ -11,6 +11,10 @@ namespace pmc::runtime::cuda {
 
 void setDeviceCollectivesFactory(DeviceCollectivesFactory) {}
 
+void DeviceCollectives::synchronize(void *) {
+  throw RuntimeError("this pmc was built without CUDA support");
+}
+
 struct CudaRanks::Impl {};
 
 CudaRanks::CudaRanks() = default;
@@ -18,14 +22,17 @@ CudaRanks::~CudaRanks() = default;
 
 std::unique_ptr<CudaRanks> CudaRanks::open(const Manifest &, const bundle::BundleReader &,
                                            const SessionOptions &,
-                                           const std::vector<std::shared_ptr<Communicator>> &) {
+                                           const std::vector<std::shared_ptr<Communicator>> &,
+                                           const FaultInjection &) {
   throw RuntimeError("this bundle targets CUDA; this pmc was built without CUDA support (the "
                      "CUDA toolkit headers were not found when it was configured)");
 }
 
-std::vector<HostTensor> CudaRanks::run(int, const std::vector<const void *> &) {
+std::vector<HostTensor> CudaRanks::run(int, const std::vector<const void *> &, int64_t) {
   throw RuntimeError("this pmc was built without CUDA support");
 }
+
+bool CudaRanks::readsInput(int, size_t) const { return false; }
 
 std::string CudaRanks::describe() const { return {}; }
 

@@ -91,4 +91,10 @@ void HostStagedCollectives::recv(void *deviceData, size_t bytes, int src, int ta
 
 void HostStagedCollectives::abort(const std::string &reason) { comm.abort(reason); }
 
+void HostStagedCollectives::synchronize(void *stream) {
+  checkCu(cu, cu.streamSynchronize(static_cast<CUstream>(stream)), "cuStreamSynchronize");
+  if (std::optional<std::string> failure = comm.failure())
+    throw CollectiveError(*failure);
+}
+
 } // namespace pmc::runtime::cuda

@@ -16,6 +16,7 @@
 
 #include "pmc/Runtime/CUDA/CudaAllocator.h"
 #include "pmc/Runtime/CUDA/CudaPlanning.h"
+#include "pmc/Runtime/FaultInjection.h"
 #include "pmc/Support/HostTensor.h"
 
 #include <memory>
@@ -26,9 +27,14 @@ namespace pmc::bundle {
 class BundleReader;
 }
 
+namespace pmc::runtime {
+class Communicator;
+}
+
 namespace pmc::runtime::cuda {
 
 class CudaProgram;
+struct CudaStep;
 class DeviceCollectives;
 
 struct CudaExecutorOptions {
@@ -37,6 +43,12 @@ struct CudaExecutorOptions {
   /// Capture the program as a CUDA graph on the second run and replay it
   /// afterwards, when decideGraphCapture() allows.
   bool graphs = true;
+  /// Test hooks (FaultInjection.h) consulted before each step, as
+  /// RankProgram does; a rank they target is never captured as a graph.
+  FaultInjection faults;
+  /// The rank's host communicator: PMC_TEST_STALL_RANK stalls on it (null:
+  /// the stall hook fails the rank instead).
+  Communicator *hostCommunicator = nullptr;
 };
 
 class CudaExecutor {
@@ -53,10 +65,14 @@ public:
   CudaExecutor &operator=(const CudaExecutor &) = delete;
 
   /// Runs the program: `inputs[i]` is this rank's local shard of manifest
-  /// input i (host memory). Returns the local outputs in manifest order.
-  /// Call from one thread at a time (any thread: the context is made
-  /// current).
-  std::vector<HostTensor> run(const std::vector<const void *> &inputs);
+  /// input i (host memory; a pipeline step: its block of `microbatch`, null
+  /// for inputs the program does not read). Returns the local outputs in
+  /// manifest order (empty tensors for outputs of other pipeline stages).
+  /// send/recv carry wire tag pipelineWireTag(tag, microbatch, M). The end
+  /// of the run waits through DeviceCollectives::synchronize (NCCL: aware
+  /// of its watchdog). Call from one thread at a time (any thread: the
+  /// context is made current).
+  std::vector<HostTensor> run(const std::vector<const void *> &inputs, int64_t microbatch = 0);
 
   /// "NVIDIA H100 80GB HBM3 (device 0, compute capability 9.0)".
   const std::string &device() const { return deviceText; }
@@ -71,10 +87,14 @@ public:
 
 private:
   struct State;
-  void enqueueProgram();
+  void enqueueProgram(int64_t microbatch);
+  /// Fails or stalls before `step` when a test hook says so.
+  void applyFaults(const CudaStep &step, int64_t microbatch);
   std::unique_ptr<State> state;
   std::string deviceText, chip;
   GraphDecision graph;
+  FaultInjection faults;
+  Communicator *hostCommunicator = nullptr;
   bool lastRunReplayed = false;
 };
 

@@ -69,10 +69,13 @@ struct CudaStep {
   std::vector<Copy2D> copies;
   /// Collective: everything but the data pointers.
   CollectiveCall call;
-  /// Send / recv (pipeline.md): the peer rank (same non-`pp` coordinates in
-  /// the other stage) and the tag; `bytes` is the message size.
+  /// Send / recv (pipeline.md): the peer rank (same coordinates on every
+  /// axis but the pipeline axis, in the other stage), the edge tag and the
+  /// stage on the other end; `bytes` is the message size. In microbatch m
+  /// the message carries wire tag pipelineWireTag(tag, m, M) (Pipeline.h).
   int peer = -1;
   int tag = 0;
+  int64_t otherStage = 0;
 
   /// Whether the step runs on the communication stream.
   bool communicates() const {
@@ -101,8 +104,17 @@ public:
   /// True for `scratch` buffers (kept as BufferKind::Temp in buffers()).
   bool isScratch(int id) const { return scratch[id]; }
   const std::vector<CudaStep> &steps() const { return stepList; }
+  /// Buffer of each manifest output; -1 for the outputs of other pipeline
+  /// stages.
   const std::vector<int> &outputs() const { return outputIds; }
+  /// Whether the program has a buffer for manifest input `input` (a stage
+  /// of a pipeline reads only some inputs).
+  bool readsInput(size_t input) const;
+  /// The send and recv steps, in program order.
+  std::vector<const CudaStep *> transfers() const;
   const ArenaPlan &plan() const { return arenaPlan; }
+  /// Pipeline bundles: the microbatches M (send/recv wire tags); 0 otherwise.
+  int64_t pipelineMicrobatches() const { return microbatchCount; }
   const std::vector<PtxModule> &ptx() const { return ptxModules; }
   /// The device memory each step touches (arena ranges share space -1).
   std::vector<CommandAccess> accesses() const;
@@ -119,7 +131,17 @@ private:
   std::vector<int> outputIds;
   ArenaPlan arenaPlan;
   std::vector<PtxModule> ptxModules;
+  int64_t microbatchCount = 0;
 };
+
+/// Checks, across the loaded `programs` (by rank, null for ranks not
+/// loaded), that every send has its recv on the peer with the same tag and
+/// size and that, between every ordered pair of ranks, the sends of one and
+/// the receives of the other come in the same order: NCCL has no tags and
+/// matches a pair's messages in program order. Throws RuntimeError naming
+/// both programs.
+void checkTransferOrder(const Manifest &manifest,
+                        const std::vector<const CudaProgram *> &programs);
 
 /// The PTX modules listed by a cuda manifest (`manifestJson` is the text of
 /// the `manifest` section); checks "kernel_abi" is "bare-pointer" and every

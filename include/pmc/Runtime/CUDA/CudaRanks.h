@@ -29,6 +29,7 @@ class BundleReader;
 
 namespace pmc::runtime {
 class Communicator;
+struct FaultInjection;
 struct Manifest;
 struct SessionOptions;
 } // namespace pmc::runtime
@@ -54,15 +55,23 @@ std::string describeCudaProgram(const Manifest &manifest, const bundle::BundleRe
 class CudaRanks {
 public:
   /// Validates the program of every rank in `comms` (non-null entries) and
-  /// sets up its executor. Throws RuntimeError; a missing driver reads
+  /// sets up its executor with the test hooks `faults` (FaultInjection.h).
+  /// Pipeline bundles: the transfers of every rank are checked to pair up
+  /// in program order (checkTransferOrder; NCCL has no tags). Throws RuntimeError; a missing driver reads
   /// "this bundle targets CUDA; no CUDA driver was found (...)".
   static std::unique_ptr<CudaRanks>
   open(const Manifest &manifest, const bundle::BundleReader &reader,
-       const SessionOptions &options, const std::vector<std::shared_ptr<Communicator>> &comms);
+       const SessionOptions &options, const std::vector<std::shared_ptr<Communicator>> &comms,
+       const FaultInjection &faults);
   ~CudaRanks();
 
-  /// Runs rank `rank` (on the calling thread) on its local input shards.
-  std::vector<HostTensor> run(int rank, const std::vector<const void *> &inputs);
+  /// Runs rank `rank` (on the calling thread) on its local input shards;
+  /// in a pipeline bundle one step: the blocks of `microbatch` (Session's
+  /// microbatch loop stacks the outputs). Outputs of other stages are empty.
+  std::vector<HostTensor> run(int rank, const std::vector<const void *> &inputs,
+                              int64_t microbatch = 0);
+  /// Whether rank `rank`'s program reads manifest input `input`.
+  bool readsInput(int rank, size_t input) const;
   /// One line per rank: device, PTX chip, graph decision.
   std::string describe() const;
 

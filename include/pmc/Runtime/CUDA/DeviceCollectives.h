@@ -36,6 +36,14 @@ public:
   virtual void collective(const CollectiveCall &call, void *stream) = 0;
   virtual void send(const void *deviceData, size_t bytes, int dst, int tag, void *stream) = 0;
   virtual void recv(void *deviceData, size_t bytes, int src, int tag, void *stream) = 0;
+  /// Waits on the calling thread until `stream` has run all its work (the
+  /// executor's end of a run; the rank's CUDA context is current). Throws
+  /// CollectiveError when a call enqueued through this object failed or
+  /// timed out while waiting. The default is cuStreamSynchronize through the
+  /// driver, which is right only when every call completes on the host
+  /// before it returns (host-staged); NCCL overrides it with a wait that
+  /// watches its timeouts, since a plain synchronize would hang on a dead peer.
+  virtual void synchronize(void *stream);
   /// Makes every rank's pending and future calls fail with `reason`.
   virtual void abort(const std::string &reason) = 0;
 };

@@ -33,6 +33,9 @@ public:
   void send(const void *deviceData, size_t bytes, int dst, int tag, void *stream) override;
   void recv(void *deviceData, size_t bytes, int src, int tag, void *stream) override;
   void abort(const std::string &reason) override;
+  /// cuStreamSynchronize, then the host communicator's failure if another
+  /// rank failed meanwhile (every call already completed on the host).
+  void synchronize(void *stream) override;
 
 private:
   /// Grows the pinned buffer `which` (0: in, 1: out) to `bytes`.

@@ -17,7 +17,7 @@
 //   auto nccl = createNcclCollectives({NcclBootstrap::Auto, hostComm, 60, id});
 //   nccl->prepare(mesh);
 //   nccl->collective(call, stream);
-//   static_cast<NcclCommunicator &>(*nccl).synchronize(stream);
+//   nccl->synchronize(stream);
 //
 #ifndef PMC_RUNTIME_CUDA_NCCLCOMMUNICATOR_H
 #define PMC_RUNTIME_CUDA_NCCLCOMMUNICATOR_H
@@ -71,7 +71,7 @@ public:
   /// Waits until `stream` has run all its work, watching the timeouts:
   /// throws CollectiveError when a collective failed or timed out (use it
   /// instead of cuStreamSynchronize, which would hang on a dead peer).
-  void synchronize(void *stream);
+  void synchronize(void *stream) override;
   /// The first failure (timeout, NCCL error, abort), if any.
   std::optional<std::string> failure() const;
   /// Seconds each call may run once its stream reaches it.
