@@ -64,13 +64,15 @@ test-gpu:
 	$(PYTHON) $(GPU_CHECK_DIR)/gpu_check.py run --dir $(GPU_CHECK_DIR) \
 	  --pmc-run $(BUILD_DIR)/bin/pmc-run --json $(GPU_CHECK_DIR)/results.json
 
-# pmc vs PyTorch on a GPU: bundles prepared here, timed there (bench/gpu.py).
+# pmc vs PyTorch on a GPU: bf16 bundles prepared here, timed there with the pmc
+# Python runtime module (build/python) and torch when installed (bench/gpu.py).
 GPU_BENCH_DIR ?= $(BUILD_DIR)/gpu-bench
 bench-gpu-prepare: build
 	$(PYTHON) bench/gpu.py --prepare --build-dir $(BUILD_DIR) --dir $(GPU_BENCH_DIR)
 
 bench-gpu:
-	$(PYTHON) bench/gpu.py --dir $(GPU_BENCH_DIR) --pmc-run $(BUILD_DIR)/bin/pmc-run
+	PYTHONPATH=$(BUILD_DIR)/python $(PYTHON) bench/gpu.py --dir $(GPU_BENCH_DIR) \
+	  --pmc-run $(BUILD_DIR)/bin/pmc-run
 
 clean:
 	rm -rf $(BUILD_DIR)
