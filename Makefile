@@ -45,10 +45,14 @@ bench: build
 	PYTHONPATH=$(BUILD_DIR)/python $(PYTHON) bench/cpu_vs_onnxruntime.py
 	PYTHONPATH=$(BUILD_DIR)/python $(PYTHON) bench/planner.py --build-dir $(BUILD_DIR) --csv $(BUILD_DIR)/planner.csv --png $(BUILD_DIR)/planner.png
 
-# The GPU check (docs/design/nccl.md): `make gpu-bundles` here (compiler, onnx,
-# onnxruntime; no GPU) writes a self-contained $(GPU_CHECK_DIR); `make test-gpu`
-# on a GPU machine needs only $(BUILD_DIR)/bin/pmc-run, the runtime libraries,
-# numpy and that folder. Exit 77 = no GPU (skipped, nothing ran).
+# The GPU check (tools/gpu_check.py, docs/user-guide.md "Running on GPUs"):
+# `make gpu-bundles` here (compiler, onnx, onnxruntime; no GPU) writes a
+# self-contained $(GPU_CHECK_DIR): CUDA bundles of the zoo (1 device, and 4 run
+# with --virtual-ranks; fp32, bf16, fp16), a pipeline, one-rank NCCL runs and the
+# ONNX node tests, with expected outputs; its README.md lists what to carry.
+# `make test-gpu` on a GPU machine needs only $(BUILD_DIR)/bin/pmc-run, the
+# libraries ldd lists for it, numpy and that folder. gpu_check.py exits 77 when
+# there is no GPU (nothing ran; make then reports "Error 77"), 1 on a failure.
 GPU_CHECK_DIR ?= $(BUILD_DIR)/gpu-check
 gpu-bundles: build
 	$(PYTHON) tools/gpu_check.py prepare --build-dir $(BUILD_DIR) --out $(GPU_CHECK_DIR) \
@@ -60,13 +64,15 @@ test-gpu:
 	$(PYTHON) $(GPU_CHECK_DIR)/gpu_check.py run --dir $(GPU_CHECK_DIR) \
 	  --pmc-run $(BUILD_DIR)/bin/pmc-run --json $(GPU_CHECK_DIR)/results.json
 
-# pmc vs PyTorch on a GPU: bundles prepared here, timed there (bench/gpu.py).
+# pmc vs PyTorch on a GPU: bf16 bundles prepared here, timed there with the pmc
+# Python runtime module (build/python) and torch when installed (bench/gpu.py).
 GPU_BENCH_DIR ?= $(BUILD_DIR)/gpu-bench
 bench-gpu-prepare: build
 	$(PYTHON) bench/gpu.py --prepare --build-dir $(BUILD_DIR) --dir $(GPU_BENCH_DIR)
 
 bench-gpu:
-	$(PYTHON) bench/gpu.py --dir $(GPU_BENCH_DIR) --pmc-run $(BUILD_DIR)/bin/pmc-run
+	PYTHONPATH=$(BUILD_DIR)/python $(PYTHON) bench/gpu.py --dir $(GPU_BENCH_DIR) \
+	  --pmc-run $(BUILD_DIR)/bin/pmc-run
 
 clean:
 	rm -rf $(BUILD_DIR)

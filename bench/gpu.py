@@ -30,8 +30,9 @@ What each number is:
 Peaks are those of pmc's built-in device specs (lib/Parallel/DeviceSpec.cpp),
 chosen from the device name, or from --device-spec (a `pmc-opt calibrate` JSON).
 
-bf16: pmc compiles with `--dtype bf16` when this pmc-opt has it; otherwise in fp32,
-and the table says so. `--small` shrinks every model for a quick smoke run.
+bf16: pmc compiles with `pmc-opt compile --dtype bf16` (weights and compute in bf16,
+reductions, softmax and LayerNorm statistics in fp32; feeds and results fp32), PyTorch
+runs the modules in torch.bfloat16. `--small` shrinks every model for a smoke run.
 """
 
 import argparse
@@ -214,7 +215,6 @@ def prepare(args):
     jobs += [("gemm", lambda: gemm_chain(s, False)), ("gemm_base", lambda: gemm_chain(s, True)),
              ("fused", lambda: fused(s, False)), ("fused_base", lambda: fused(s, True))]
     manifest = {"sizes": s, "small": args.small, "bundles": {}}
-    bf16 = True
     for name, build in jobs:
         start = time.monotonic()
         model = build()
@@ -223,20 +223,10 @@ def prepare(args):
                   location=f"{name}.weights")
         bundle = os.path.join(args.dir, f"{name}.pmc")
         base = [pmc_opt, "compile", path, "-o", bundle, "--target", "cuda", "--devices", "1"]
-        dtype = "fp32"
-        if bf16:
-            r = subprocess.run(base + ["--dtype", "bf16"], capture_output=True, text=True)
-            if r.returncode == 0:
-                dtype = "bf16"
-            elif "--dtype" in r.stderr and "Unknown command line argument" in r.stderr:
-                bf16 = False
-                print("note: pmc-opt compile has no --dtype bf16; pmc bundles are fp32")
-            else:
-                sys.exit(f"error: compiling {name}: {r.stderr.strip()}")
-        if dtype == "fp32":
-            r = subprocess.run(base, capture_output=True, text=True)
-            if r.returncode != 0:
-                sys.exit(f"error: compiling {name}: {r.stderr.strip()}")
+        dtype = "bf16"
+        r = subprocess.run(base + ["--dtype", dtype], capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"error: compiling {name} (--dtype {dtype}): {r.stderr.strip()}")
         inputs = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
                   for vi in model.graph.input}
         manifest["bundles"][name] = {"bundle": f"{name}.pmc", "dtype": dtype, "inputs": inputs}

@@ -6,30 +6,45 @@ Two steps, on two machines:
 
     # here (MLIR, onnx, onnxruntime; no GPU needed): `make gpu-bundles`
     python3 tools/gpu_check.py prepare --build-dir build --out build/gpu-check
-    # on the GPU machine (pmc-run + numpy only): `make test-gpu`
-    python3 build/gpu-check/gpu_check.py run --dir build/gpu-check --pmc-run build/bin/pmc-run
+    # on the GPU machine (pmc-run + numpy only): `make test-gpu`, or
+    python3 build/gpu-check/gpu_check.py run --pmc-run build/bin/pmc-run
 
-`prepare` compiles with `--target cuda`: the zoo models (test/zoo/make_zoo.py) at 1
-and 4 devices in fp32, and in bf16 when `pmc-opt compile --dtype bf16` exists (else
-recorded as skipped, with the reason); the ONNX node tests that compile for cuda
-(first data set of each); and single-rank NCCL runs of the 1-device zoo bundles (TCP
-rendezvous from the torchrun variables, and `mpirun -np 1`). Expected outputs: the
-zoo's from onnxruntime (fp32, CPU), the node tests' from their own data sets (the
-ONNX reference outputs). It writes bundles, .npz inputs and expected outputs,
-`manifest.json` and a copy of this script into the output folder, which is
-self-contained: copy it anywhere.
+`prepare` compiles with `--target cuda`:
+  * zoo: the zoo models (test/zoo/make_zoo.py) at 1 device and at 4 devices (run
+    with `pmc-run --virtual-ranks`: the 4 ranks on one GPU, each on its own
+    streams), in fp32, bf16 and fp16 (`pmc-opt compile --dtype`);
+  * pipeline: the mlp cut into 2 stages on 2 devices with 2 microbatches, run with
+    `--virtual-ranks`. Whether the CUDA runtime runs pipeline bundles is the GPU
+    machine's pmc-run's answer: when it rejects the bundle as a pipeline ("does not
+    run pipeline bundles"), the case is reported *unsupported* with that message
+    (neither a pass nor a failure); once it runs them, the case is compared like any
+    other;
+  * nccl: the mlp on a one-device mesh tp=1 with Megatron shardings, so the bundle
+    holds an all-reduce: run as one process (collectives staged through the host),
+    and as a world of one NCCL rank bootstrapped over TCP (torchrun's RANK,
+    WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT + `--bootstrap tcp`) and
+    through MPI (`mpirun -np 1 ... --bootstrap mpi`);
+  * node: the ONNX node tests that compile for cuda (first data set of each).
+Expected outputs: the zoo's from onnxruntime (fp32, CPU), the node tests' from
+their own data sets. It writes bundles, .npz inputs and expected outputs,
+`manifest.json`, `README.md` (what to carry to the GPU machine, checked with ldd)
+and a copy of this script into the output folder, which is self-contained.
 
-`run` executes every case (4-device bundles with `pmc-run --virtual-ranks`: all
-ranks on one GPU), compares, prints a table and a summary (passed / failed /
-skipped with reasons) and exits 0 when nothing failed, 1 when something did, and 77
-(the automake "skipped" code) when there is no GPU or no CUDA driver: it never
+`run` executes every case, compares, prints a table and a summary (passed /
+failed / unsupported / skipped, with reasons) and exits 0 when nothing failed, 1
+when something did (or nothing ran), 2 when the folder or pmc-run is missing, and
+77 (the automake "skipped" code) when there is no GPU or no CUDA driver: it never
 reports a pass it did not see.
 
-Tolerances (|got - expected| <= atol + rtol * |expected|): zoo fp32 rtol 1e-4,
-atol 1e-5; zoo bf16 rtol 3e-2, atol 3e-2 (bfloat16 keeps 8 significant bits, about
-4e-3 per rounding, and the models chain a few dozen roundings; reductions, softmax
-and LayerNorm statistics stay fp32); node tests rtol 1e-3, atol 1e-7 (the ONNX
-backend runner's; 1e-2 for bfloat16 outputs).
+Tolerances (|got - expected| <= atol' + rtol * |expected|):
+  zoo fp32   rtol 1e-4,   atol' = 1e-5
+  zoo bf16   rtol 2e-2,   atol' = 2e-2   * max(1, max |expected|)
+  zoo fp16   rtol 2.5e-3, atol' = 2.5e-3 * max(1, max |expected|)
+  node       rtol 1e-3,   atol' = 1e-7 (the ONNX backend runner's; 1e-2 for
+             bfloat16 outputs)
+The bf16/fp16 bounds are those of docs/user-guide.md ("Reduced precision"): about
+5 roundings of the narrow type (unit roundoff 2^-8 and 2^-11), the absolute part
+scaled by the output's magnitude; the reference is onnxruntime's fp32 result.
 """
 
 import argparse
@@ -37,6 +52,7 @@ import concurrent.futures
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -49,12 +65,30 @@ import numpy as np
 MANIFEST = "manifest.json"
 FORMAT = "pmc-gpu-check"
 SKIP_EXIT = 77
+# (rtol, atol, scaled): with `scaled`, atol is multiplied by max(1, max|expected|).
 TOLERANCES = {
-    "zoo-fp32": (1e-4, 1e-5),
-    "zoo-bf16": (3e-2, 3e-2),
-    "node": (1e-3, 1e-7),
-    "node-bf16": (1e-2, 1e-7),
+    "zoo-fp32": (1e-4, 1e-5, False),
+    "zoo-bf16": (2e-2, 2e-2, True),
+    "zoo-fp16": (2.5e-3, 2.5e-3, True),
+    "node": (1e-3, 1e-7, False),
+    "node-bf16": (1e-2, 1e-7, False),
 }
+ZOO_DTYPES = ("fp32", "bf16", "fp16")
+ZOO_DEVICES = (1, 4)
+# The pipeline case: `pmc-opt compile --devices 2 --stages 2 --microbatches 2`.
+PIPELINE = {"devices": 2, "stages": 2, "microbatches": 2}
+# What a pmc-run that cannot run pipeline bundles on CUDA says (Session::open).
+PIPELINE_UNSUPPORTED = r"does not (run|support) pipeline bundles"
+# Libraries pmc-run must not link (DESIGN.md contract 3).
+FORBIDDEN_LIBS = re.compile(r"lib(MLIR|LLVM|clang)")
+# Loaded with dlopen by the CUDA runtime (lib/Runtime/CUDA): needed on the GPU
+# machine, not linked.
+DLOPENED = [
+    ("libcuda.so.1", "the NVIDIA driver"),
+    ("libcublasLt.so.13 (or .12)", "cuBLASLt, for MatMul/Gemm"),
+    ("libcudnn.so.9", "cuDNN, for Conv"),
+    ("libnccl.so.2", "NCCL, for the nccl-tcp/nccl-mpi cases ($PMC_NCCL_LIBRARY overrides)"),
+]
 
 
 # --- Shared -------------------------------------------------------------------
@@ -98,8 +132,9 @@ def bf16_to_f32(bits):
     return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
-def compare(name, expected, got, rtol, atol, bf16=False):
-    """(None, max abs error) when `got` matches, else (reason, max abs error)."""
+def compare(name, expected, got, rtol, atol, bf16=False, scaled=False):
+    """(None, max abs error) when `got` matches, else (reason, max abs error).
+    With `scaled`, the absolute tolerance is atol * max(1, max |expected|)."""
     if bf16:
         if got.dtype.itemsize != 2:
             return f"output '{name}': dtype {got.dtype}, expected bfloat16 bits", None
@@ -114,6 +149,9 @@ def compare(name, expected, got, rtol, atol, bf16=False):
                 0.0 if not bad else None)
     e = expected.astype(np.float64)
     a = got.astype(np.float64)
+    if scaled:
+        finite_e = np.abs(e[np.isfinite(e)])
+        atol = atol * max(1.0, float(finite_e.max()) if finite_e.size else 0.0)
     diff = np.abs(a - e)
     finite = np.isfinite(diff)
     worst = float(diff[finite].max()) if finite.any() else 0.0
@@ -133,6 +171,20 @@ def _repo_root():
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def debian_package(path):
+    """The Debian package that installed `path` ('' when dpkg does not know it):
+    tries the path, its target (alternatives links) and the merged-/usr twin."""
+    if not shutil.which("dpkg"):
+        return ""
+    real = os.path.realpath(path)
+    twin = path[4:] if path.startswith("/usr/") else "/usr" + path
+    for candidate in (path, real, twin):
+        status, text = call(["dpkg", "-S", candidate], 30)
+        if status == "ok" and ":" in text:
+            return text.split(":")[0].strip()
+    return ""
+
+
 def _save_npz(path, arrays):
     np.savez(path, **{k: np.ascontiguousarray(v) for k, v in arrays.items()})
 
@@ -142,61 +194,116 @@ class Preparer:
         self.args = args
         self.out = os.path.abspath(args.out)
         self.pmc_opt = os.path.join(args.build_dir, "bin", "pmc-opt")
+        self.pmc_run = os.path.join(args.build_dir, "bin", "pmc-run")
         self.cases = []
         self.skipped = []
         self.errors = []
-        self.bf16 = None  # None: not probed; else (supported, reason)
+        self.notes = []
 
     def compile(self, model, bundle, devices, extra=()):
         cmd = [self.pmc_opt, "compile", model, "-o", bundle, "--target", "cuda",
                "--devices", str(devices), *extra]
         return call(cmd, self.args.timeout)
 
+    def compile_all(self, jobs):
+        """Compiles `jobs` [(case entry, model path, extra flags)] in parallel;
+        keeps the entries that compiled, records the others as errors."""
+        def one(job):
+            entry, model, extra = job
+            entry["compile_flags"] = ["--target", "cuda", "--devices", str(entry["devices"]),
+                                      *extra]
+            return self.compile(model, os.path.join(self.out, entry["bundle"]),
+                                entry["devices"], extra)
+        with concurrent.futures.ThreadPoolExecutor(self.args.jobs) as pool:
+            results = list(pool.map(one, jobs))
+        kept = []
+        for (entry, _, _), (status, text) in zip(jobs, results):
+            if status == "ok":
+                kept.append(entry)
+                continue
+            reason = f"compile {status}: {first_error(text)}"
+            self.skipped.append({"name": entry["name"], "reason": reason})
+            self.errors.append(f"{entry['name']}: {reason}")
+        return kept
+
+    @staticmethod
+    def tolerance(key):
+        rtol, atol, scaled = TOLERANCES[key]
+        return {"rtol": rtol, "atol": atol, "atol_scaled": scaled}
+
     def zoo(self):
+        """The zoo models at 1 and 4 devices in every dtype, the pipeline case and
+        the one-rank NCCL cases; expected outputs from onnxruntime."""
         sys.path.insert(0, os.path.join(_repo_root(), "test", "zoo"))
         import onnx
-        from make_zoo import build_zoo, make_inputs, run_onnxruntime
+        from make_zoo import build_zoo, make_inputs, megatron_shardings, run_onnxruntime
         src = os.path.join(self.out, "zoo", "onnx")
         paths = build_zoo(src, names=self.args.models)
+        jobs = []
         for name, path in paths.items():
-            model = onnx.load(path)
-            feeds = make_inputs(model, seed=0)
-            expected = run_onnxruntime(path, feeds)
+            feeds = make_inputs(onnx.load(path), seed=0)
             base = os.path.join("zoo", name)
             _save_npz(os.path.join(self.out, base + ".inputs.npz"), feeds)
-            _save_npz(os.path.join(self.out, base + ".expected.npz"), expected)
-            for dtype in ("fp32", "bf16"):
-                for devices in (1, 4):
-                    case = f"zoo/{name}/{devices}dev/{dtype}"
-                    bundle = f"{base}.{devices}dev.{dtype}.pmc"
-                    extra = ("--dtype", "bf16") if dtype == "bf16" else ()
-                    if dtype == "bf16" and self.bf16 and not self.bf16[0]:
-                        self.skipped.append({"name": case, "reason": self.bf16[1]})
-                        continue
-                    status, text = self.compile(path, os.path.join(self.out, bundle), devices,
-                                                extra)
-                    if dtype == "bf16" and self.bf16 is None:
-                        unknown = status == "error" and "--dtype" in text and \
-                            "Unknown command line argument" in text
-                        self.bf16 = (not unknown,
-                                     "pmc-opt compile has no --dtype bf16 (not supported yet)")
-                        if unknown:
-                            self.skipped.append({"name": case, "reason": self.bf16[1]})
-                            continue
-                    if status != "ok":
-                        reason = f"compile {status}: {first_error(text)}"
-                        self.skipped.append({"name": case, "reason": reason})
-                        self.errors.append(f"{case}: {reason}")
-                        continue
-                    rtol, atol = TOLERANCES[f"zoo-{dtype}"]
-                    entry = {"name": case, "group": "zoo", "bundle": bundle,
-                             "inputs": base + ".inputs.npz", "expected": base + ".expected.npz",
-                             "devices": devices, "dtype": dtype, "rtol": rtol, "atol": atol,
+            _save_npz(os.path.join(self.out, base + ".expected.npz"),
+                      run_onnxruntime(path, feeds))
+            io = {"inputs": base + ".inputs.npz", "expected": base + ".expected.npz"}
+            for dtype in ZOO_DTYPES:
+                for devices in ZOO_DEVICES:
+                    entry = {"name": f"zoo/{name}/{devices}dev/{dtype}", "group": "zoo",
+                             "bundle": f"{base}.{devices}dev.{dtype}.pmc", **io,
+                             "devices": devices, "dtype": dtype,
+                             **self.tolerance(f"zoo-{dtype}"),
                              "mode": "single" if devices == 1 else "virtual-ranks"}
-                    self.cases.append(entry)
-                    if devices == 1 and dtype == "fp32" and name == self.args.models[0]:
-                        for mode in ("nccl-tcp", "nccl-mpi"):
-                            self.cases.append(dict(entry, name=f"{case}/{mode}", mode=mode))
+                    extra = () if dtype == "fp32" else ("--dtype", dtype)
+                    jobs.append((entry, path, extra))
+            if name == "mlp":
+                p = PIPELINE
+                tag = f"{p['devices']}dev-{p['stages']}stages-{p['microbatches']}mb"
+                entry = {"name": f"pipeline/{name}/{tag}/fp32", "group": "pipeline",
+                         "bundle": f"{base}.{tag}.fp32.pmc", **io, "devices": p["devices"],
+                         "dtype": "fp32", **self.tolerance("zoo-fp32"),
+                         "mode": "virtual-ranks", "unsupported_if": PIPELINE_UNSUPPORTED}
+                jobs.append((entry, path, ("--stages", str(p["stages"]),
+                                           "--microbatches", str(p["microbatches"]))))
+                # A one-device mesh tp=1 with Megatron shardings keeps an
+                # all-reduce in the program, so a distributed run creates NCCL.
+                shardings, _ = megatron_shardings(name)
+                extra = ["--mesh", "tp=1"]
+                for weight, dims in sorted(shardings.items()):
+                    extra += ["--shard", weight + "=" + ",".join(d or "" for d in dims)]
+                for mode in ("single", "nccl-tcp", "nccl-mpi"):
+                    entry = {"name": f"nccl/{name}/1dev-tp1/{mode}", "group": "nccl",
+                             "bundle": f"{base}.1dev-tp1.fp32.pmc", **io, "devices": 1,
+                             "dtype": "fp32", **self.tolerance("zoo-fp32"), "mode": mode}
+                    jobs.append((entry, path, tuple(extra)) if mode == "single" else
+                                (entry, None, None))
+        compiled = self.compile_all([j for j in jobs if j[1] is not None])
+        bundles = {e["bundle"] for e in compiled}
+        flags = {e["bundle"]: e["compile_flags"] for e in compiled}
+        for entry, model, _ in jobs:
+            if model is None and entry["bundle"] in bundles:
+                # The nccl runs share the `single` bundle.
+                compiled.append(dict(entry, compile_flags=flags[entry["bundle"]]))
+        order = {j[0]["name"]: i for i, j in enumerate(jobs)}
+        self.cases += sorted(compiled, key=lambda e: order[e["name"]])
+        for entry in compiled:
+            if entry["group"] == "pipeline":
+                self.ask_runtime_here(entry)
+
+    def ask_runtime_here(self, entry):
+        """Records what this machine's pmc-run says of the pipeline bundle (it
+        checks pipelines before looking for a GPU); the GPU machine's pmc-run
+        decides at run time."""
+        status, text = call([self.pmc_run, os.path.join(self.out, entry["bundle"]),
+                             "--inputs", os.path.join(self.out, entry["inputs"]),
+                             "--virtual-ranks"], 120)
+        line = first_error(text).replace(self.out + os.sep, "") if status != "ok" else "ran"
+        if re.search(entry["unsupported_if"], text or ""):
+            note = f"{entry['name']}: this pmc-run does not run CUDA pipelines ({line})"
+        else:
+            note = f"{entry['name']}: this pmc-run accepts the pipeline bundle ({line})"
+        entry["runtime_here"] = line
+        self.notes.append(note)
 
     def node_case(self, case_dir):
         """Compiles one node test for cuda; returns (entry or None, skip reason)."""
@@ -246,16 +353,14 @@ class Preparer:
         _save_npz(os.path.join(self.out, base, "inputs.npz"), feeds)
         _save_npz(os.path.join(self.out, base, "expected.npz"), dict(outputs))
         bf16 = sorted(rnt.bfloat16_outputs(model))
-        rtol, atol = TOLERANCES["node-bf16" if bf16 else "node"]
         return {"name": f"node/{name}", "group": "node", "bundle": bundle,
                 "inputs": os.path.join(base, "inputs.npz"),
                 "expected": os.path.join(base, "expected.npz"), "devices": 1,
-                "dtype": "onnx", "rtol": rtol, "atol": atol, "mode": "single",
-                "bf16_outputs": bf16}, ""
+                "dtype": "onnx", **self.tolerance("node-bf16" if bf16 else "node"),
+                "mode": "single", "bf16_outputs": bf16}, ""
 
     def nodes(self):
         sys.path.insert(0, os.path.join(_repo_root(), "test", "conformance"))
-        import re
         import run_node_tests as rnt
         if not os.path.isdir(self.args.node_data):
             self.skipped.append({"name": "node/*",
@@ -283,9 +388,82 @@ class Preparer:
         except Exception as e:  # noqa: BLE001 - one bad case is skipped, not fatal
             return None, f"cannot prepare: {type(e).__name__}: {e}"
 
+    def runtime_libraries(self):
+        """The shared libraries pmc-run links (ldd), each with its Debian package
+        where dpkg knows it; an error when one of them is MLIR or LLVM."""
+        status, text = call(["ldd", self.pmc_run], 60)
+        if status != "ok":
+            self.errors.append(f"ldd {self.pmc_run}: {first_error(text)}")
+            return []
+        status, dynamic = call(["readelf", "-d", self.pmc_run], 60)
+        needed = set(re.findall(r"\(NEEDED\).*\[(\S+)\]", dynamic)) if status == "ok" else set()
+        libs = []
+        for line in text.splitlines():
+            m = re.match(r"\s*(\S+)\s+=>\s+(\S+)", line)
+            if not m or m.group(2) == "not":
+                if m:
+                    self.errors.append(f"pmc-run needs {m.group(1)}, which is not found")
+                continue
+            name, path = m.group(1), os.path.realpath(m.group(2))
+            if FORBIDDEN_LIBS.search(name):
+                self.errors.append(f"pmc-run links {name} ({path}): the runtime must not "
+                                   "need MLIR or LLVM (DESIGN.md contract 3)")
+            package = debian_package(m.group(2))
+            libs.append({"name": name, "path": path, "package": package,
+                         "direct": name in needed})
+        return libs
+
+    def write_readme(self, libs):
+        """README.md of the folder: what to carry to the GPU machine and how to run."""
+        lines = ["# pmc GPU check", "",
+                 f"Prepared {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by "
+                 "`make gpu-bundles` (`tools/gpu_check.py prepare`): "
+                 f"{len(self.cases)} cases (CUDA bundles, inputs, expected outputs) in "
+                 "`manifest.json`.", "",
+                 "## Carry to the GPU machine", "",
+                 "1. this folder (`gpu-check/`, any location);",
+                 "2. `build/bin/pmc-run` (pmc's runtime is linked in statically; it "
+                 "needs no MLIR or LLVM library, which `make gpu-bundles` checks). By "
+                 "default `gpu_check.py run` looks for it at `../bin/pmc-run` next to "
+                 "this folder, as in `build/`;",
+                 "3. the shared libraries pmc-run links, as `ldd build/bin/pmc-run` lists "
+                 "them here (libc, libm, libstdc++, libgcc_s are on every machine):", ""]
+        common = ("libc.so", "libm.so", "libstdc++", "libgcc_s", "ld-linux", "linux-vdso")
+        packages = []
+        for lib in libs:
+            if lib["name"].startswith(common):
+                continue
+            pkg = f" (Debian `{lib['package']}`)" if lib["package"] else ""
+            how = "linked" if lib.get("direct") else "needed by those"
+            lines.append(f"   - `{lib['name']}`{pkg}, {how}")
+            if lib.get("direct") and lib["package"] and lib["package"] not in packages:
+                packages.append(lib["package"])
+        if packages:
+            lines += ["", "   On Debian/Ubuntu: `apt-get install " + " ".join(packages) +
+                      "` brings them all."]
+        lines += ["", "4. Python 3 with numpy (nothing else: no MLIR, onnx or onnxruntime);",
+                  "5. on the GPU machine itself (loaded with dlopen, not linked): "]
+        lines += [f"   - `{name}`: {what}" for name, what in DLOPENED]
+        lines += ["   - `mpirun` (Open MPI) for the `nccl-mpi` case; without it that case is "
+                  "skipped.", "",
+                  "## Run", "",
+                  "```sh",
+                  "make test-gpu                                  # in a checkout with build/",
+                  "python3 gpu-check/gpu_check.py run --pmc-run path/to/pmc-run "
+                  "--json results.json",
+                  "```", "",
+                  "Exit status: 0 every case that ran passed; 1 a failure (or nothing ran); "
+                  "2 folder or pmc-run missing; 77 no CUDA driver or no GPU (nothing ran). "
+                  "`--filter REGEX` runs some cases; the pipeline case is *unsupported* "
+                  "(neither pass nor fail) while the runtime rejects CUDA pipeline bundles.",
+                  ""]
+        with open(os.path.join(self.out, "README.md"), "w") as f:
+            f.write("\n".join(lines))
+
     def run(self):
-        if not os.path.exists(self.pmc_opt):
-            sys.exit(f"error: {self.pmc_opt} does not exist (build pmc-opt first)")
+        for tool in (self.pmc_opt, self.pmc_run):
+            if not os.path.exists(tool):
+                sys.exit(f"error: {tool} does not exist (build pmc-opt and pmc-run first)")
         if os.path.exists(self.out):
             shutil.rmtree(self.out)
         os.makedirs(os.path.join(self.out, "zoo"))
@@ -293,15 +471,28 @@ class Preparer:
         self.zoo()
         if not self.args.no_node_tests:
             self.nodes()
-        manifest = {"format": FORMAT, "version": 1,
+        libs = self.runtime_libraries()
+        manifest = {"format": FORMAT, "version": 2,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "tolerances": {k: {"rtol": r, "atol": a} for k, (r, a) in TOLERANCES.items()},
+                    "tolerances": {k: {"rtol": r, "atol": a, "atol_scaled": sc}
+                                   for k, (r, a, sc) in TOLERANCES.items()},
+                    "runtime_libraries": libs,
+                    "dlopened": [name for name, _ in DLOPENED],
                     "cases": self.cases, "skipped": self.skipped}
         with open(os.path.join(self.out, MANIFEST), "w") as f:
             json.dump(manifest, f, indent=1)
+        self.write_readme(libs)
         shutil.copy(os.path.abspath(__file__), os.path.join(self.out, "gpu_check.py"))
-        print(f"wrote {len(self.cases)} cases ({len(self.skipped)} skipped at prepare) to "
-              f"{self.out} in {time.monotonic() - start:.0f} s")
+        groups = {}
+        for c in self.cases:
+            groups[c["group"]] = groups.get(c["group"], 0) + 1
+        print(f"wrote {len(self.cases)} cases ("
+              + ", ".join(f"{n} {g}" for g, n in groups.items())
+              + f"; {len(self.skipped)} skipped at prepare) to {self.out} in "
+              f"{time.monotonic() - start:.0f} s")
+        for note in self.notes:
+            print(f"note: {note}")
+        print(f"carry to the GPU machine: see {os.path.join(self.out, 'README.md')}")
         for e in self.errors:
             print(f"error: {e}", file=sys.stderr)
         return 1 if self.errors else 0
@@ -344,8 +535,6 @@ class Runner:
             self.manifest = json.load(f)
         if self.manifest.get("format") != FORMAT:
             sys.exit(f"error: {self.dir}/{MANIFEST} is not a {FORMAT} manifest")
-        help_status, help_text = call([self.pmc_run, "--help"], 60)
-        self.help = help_text if help_status == "ok" else ""
         self.mpirun = shutil.which("mpirun")
 
     def command(self, case, out):
@@ -356,12 +545,8 @@ class Runner:
         env = dict(os.environ)
         mode = case["mode"]
         if mode == "virtual-ranks":
-            if "--virtual-ranks" not in self.help:
-                return None, "pmc-run has no --virtual-ranks"
             argv.append("--virtual-ranks")
         elif mode == "nccl-tcp":
-            if "--bootstrap" not in self.help:
-                return None, "pmc-run has no --bootstrap"
             env.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
                        MASTER_PORT=str(free_port()))
             argv += ["--bootstrap", "tcp"]
@@ -381,6 +566,12 @@ class Runner:
         seconds = time.monotonic() - start
         result = {"seconds": seconds, "err": None}
         if status != "ok":
+            # The runtime's own answer decides: a case that this pmc-run declares
+            # unsupported (by the message the manifest names) is not a failure.
+            pattern = case.get("unsupported_if")
+            if status == "error" and pattern and re.search(pattern, text):
+                return dict(result, status="unsupported",
+                            detail=f"pmc-run: {first_error(text)}")
             return dict(result, status="fail", detail=f"run {status}: {first_error(text)}")
         try:
             with np.load(out, allow_pickle=False) as got_npz, \
@@ -391,7 +582,8 @@ class Runner:
                         return dict(result, status="fail",
                                     detail=f"output '{name}' missing from pmc-run's results")
                     problem, err = compare(name, exp[name], got_npz[name], case["rtol"],
-                                           case["atol"], name in case.get("bf16_outputs", []))
+                                           case["atol"], name in case.get("bf16_outputs", []),
+                                           case.get("atol_scaled", False))
                     if err is not None:
                         worst = max(worst, err)
                     if problem:
@@ -414,24 +606,28 @@ class Runner:
         os.makedirs(self.work, exist_ok=True)
         cases = self.manifest["cases"]
         if self.args.filter:
-            import re
             rx = re.compile(self.args.filter)
             cases = [c for c in cases if rx.search(c["name"])]
         rows = []
         width = max([len(c["name"]) for c in cases] + [4])
-        print(f"{'case':<{width}}  {'mode':<13} {'status':<6} {'max err':>9} {'ms':>8}  detail")
+        print(f"{'case':<{width}}  {'mode':<13} {'status':<11} {'max err':>9} {'ms':>8}  detail")
         for case in cases:
             r = self.run_case(case)
             rows.append((case, r))
             err = "" if r["err"] is None else f"{r['err']:.2e}"
-            print(f"{case['name']:<{width}}  {case['mode']:<13} {r['status']:<6} {err:>9} "
+            print(f"{case['name']:<{width}}  {case['mode']:<13} {r['status']:<11} {err:>9} "
                   f"{r['seconds'] * 1000:8.0f}  {r['detail']}", flush=True)
         passed = sum(r["status"] == "pass" for _, r in rows)
         failed = sum(r["status"] == "fail" for _, r in rows)
+        unsupported = [(c["name"], r["detail"]) for c, r in rows
+                       if r["status"] == "unsupported"]
         skipped = [(c["name"], r["detail"]) for c, r in rows if r["status"] == "skip"]
         skipped += [(s["name"], s["reason"]) for s in self.manifest.get("skipped", [])
-                    if not self.args.filter or self.args.filter in s["name"]]
-        print(f"\n{passed} passed, {failed} failed, {len(skipped)} skipped")
+                    if not self.args.filter or re.search(self.args.filter, s["name"])]
+        print(f"\n{passed} passed, {failed} failed, {len(unsupported)} unsupported, "
+              f"{len(skipped)} skipped")
+        for name, why in unsupported:
+            print(f"  unsupported: {name}: {why}")
         reasons = {}
         for _, reason in skipped:
             key = reason.split(":")[0] if reason.startswith("does not compile") else reason
@@ -441,6 +637,7 @@ class Runner:
         if self.args.json:
             with open(self.args.json, "w") as f:
                 json.dump({"gpu": what, "passed": passed, "failed": failed,
+                           "unsupported": len(unsupported),
                            "results": [dict(name=c["name"], mode=c["mode"], **r)
                                        for c, r in rows],
                            "skipped": [{"name": n, "reason": r} for n, r in skipped]}, f,

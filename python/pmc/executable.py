@@ -210,12 +210,14 @@ def _plan_of_bundle(path, arena_bytes):
                    if op in collective_ops}
     plan = manifest.get("plan") or {}
     planner = plan.get("planner") or {}
+    pipeline = manifest.get("pipeline") or {}
     return {
         "planner": planner,
         "explain": plan.get("explain", ""),
-        "stages": planner.get("stages", 1),
-        "microbatches": planner.get("microbatches", 1),
-        "schedule": planner.get("schedule", "none"),
+        # A hand-made pipeline (stages=, no planner) is in the manifest only.
+        "stages": pipeline.get("stages", planner.get("stages", 1)),
+        "microbatches": pipeline.get("microbatches", planner.get("microbatches", 1)),
+        "schedule": pipeline.get("schedule", planner.get("schedule", "none")),
         "predicted": planner.get("predicted", {}),
         "alternatives": planner.get("alternatives", []),
         "plan_source": plan.get("source", "none" if devices == 1 else "?"),
