@@ -80,7 +80,7 @@ LogicalResult (::pmc::annotatePipeline)(ModuleOp module, const CompileOptions &o
   Builder builder(context);
   auto main = module.lookupSymbol<func::FuncOp>("main");
   if (!main || main.isExternal())
-    return module.emitError("--stages: the module has no @main function");
+    return emitError(module.getLoc(), "--stages: the module has no @main function");
   // Without a user mesh the rest of the mesh is data parallel over the batch.
   auto mesh = module->getAttrOfType<MeshAttr>(mlir::pmc::kMeshAttrName);
   std::optional<unsigned> dp = mesh ? mesh.findAxis("dp") : std::nullopt;
@@ -176,7 +176,7 @@ static LogicalResult partitionOnce(ModuleOp module, func::FuncOp main, MeshAttr 
       break;
     }
   if (!batch && microbatches > 1)
-    return main.emitOpError() << "has no input with a batch dimension to split into "
+    return emitError(main.getLoc()) << "@main: has no input with a batch dimension to split into "
                               << microbatches << " microbatches";
   SmallVector<bool> microbatched;
   for (unsigned i = 0; i < main.getNumArguments(); ++i) {
@@ -185,7 +185,7 @@ static LogicalResult partitionOnce(ModuleOp module, func::FuncOp main, MeshAttr 
   }
   if (microbatches > 1) {
     if (mesh.findAxis(kMicrobatchAxis))
-      return module.emitError() << "the mesh " << mesh << " has an axis '"
+      return emitError(module.getLoc()) << "the mesh " << mesh << " has an axis '"
                                 << kMicrobatchAxis
                                 << "', the name pmc reserves for microbatches";
     for (unsigned i = 0; i < main.getNumArguments(); ++i) {
@@ -200,7 +200,7 @@ static LogicalResult partitionOnce(ModuleOp module, func::FuncOp main, MeshAttr 
         split *= mesh.getAxisSize(axis);
       auto name = main.getArgAttrOfType<StringAttr>(i, "pmc.name");
       if ((*batch / split) % microbatches != 0)
-        return main.emitOpError()
+        return emitError(main.getLoc()) << "@main: "
                << "input '" << (name ? name.getValue() : StringRef("?")) << "': "
                << microbatches << " microbatches do not divide its batch of " << *batch
                << (split > 1 ? " / " + std::to_string(split) + " (its data-parallel split)"
@@ -226,7 +226,7 @@ static LogicalResult partitionOnce(ModuleOp module, func::FuncOp main, MeshAttr 
   std::string errorText;
   llvm::raw_string_ostream errorStream(errorText);
   if (failed(parsePassPipeline("pmc-sharding-propagation,pmc-partition", pm, errorStream)))
-    return module.emitError() << "pipeline partitioning: " << errorText;
+    return emitError(module.getLoc()) << "pipeline partitioning: " << errorText;
   if (failed(pm.run(module)))
     return failure();
 
@@ -285,21 +285,21 @@ LogicalResult (::pmc::partitionPipeline)(ModuleOp module,
   if (!stagesAttr || !microbatchesAttr || !scheduleAttr || stagesAttr.getInt() < 1 ||
       microbatchesAttr.getInt() < 1 ||
       (scheduleAttr.getValue() != "gpipe" && scheduleAttr.getValue() != "1f1b"))
-    return module.emitError() << mlir::pmc::kPipelineAttrName
+    return emitError(module.getLoc()) << mlir::pmc::kPipelineAttrName
                               << " must be {stages = K >= 1, microbatches = M >= 1, "
                                  "schedule = \"gpipe\"|\"1f1b\"}, got "
                               << (pipeline ? Attribute(pipeline) : Attribute());
   int64_t stages = stagesAttr.getInt(), microbatches = microbatchesAttr.getInt();
   auto mesh = module->getAttrOfType<MeshAttr>(mlir::pmc::kMeshAttrName);
   if (!mesh)
-    return module.emitError() << "a pipeline needs a " << mlir::pmc::kMeshAttrName;
+    return emitError(module.getLoc()) << "a pipeline needs a " << mlir::pmc::kMeshAttrName;
   std::optional<unsigned> pp = mesh.findAxis("pp");
   if (stages > 1 && (!pp || *pp != 0 || mesh.getAxisSize("pp") != stages))
-    return module.emitError() << "a pipeline of " << stages << " stages needs the mesh's "
+    return emitError(module.getLoc()) << "a pipeline of " << stages << " stages needs the mesh's "
                               << "first axis to be pp=" << stages << ", got " << mesh;
   auto main = module.lookupSymbol<func::FuncOp>("main");
   if (!main || main.isExternal() || !main.getBody().hasOneBlock())
-    return module.emitError("a pipeline needs a @main function with one block");
+    return emitError(module.getLoc(), "a pipeline needs a @main function with one block");
   if (failed(mlir::pmc::verifyStages(main, stages)))
     return failure();
 
