@@ -7,8 +7,11 @@ bandwidth-optimal (ring) algorithms over a group of p ranks, B being the
 local bytes of the `in` buffer:
   all_reduce 2 (p-1)/p B;  all_gather (p-1) B;  reduce_scatter (p-1)/p B;
   all_to_all (p-1)/p B;  shard 0 (a local slice).
+A pipeline `send` moves B once per microbatch step to the next stage.
 Analytic: a Megatron MLP block (column- then row-parallel) does one all_reduce of
-its batch x seq x hidden output per block; data parallelism (inference) sends nothing.
+its batch x seq x hidden output per block; data parallelism (inference) sends nothing;
+a 2-stage pipeline cut between layers sends one activation (its rows of the batch
+x seq x hidden) from stage 0, whatever the microbatch count.
 
     PYTHONPATH=build/python python3 bench/comm_volume.py [--devices 4]
 """
@@ -41,7 +44,12 @@ def measured(path):
     program = info.program(0)
     buffers = {b["id"]: b for b in program["buffers"]}
     sent = collections.Counter()
+    steps = info.manifest.get("pipeline", {}).get("microbatches", 1)
     for c in program["commands"]:
+        if c["op"] == "send":
+            b = buffers[c["in"]]
+            sent["send"] += steps * int(np.prod(b["shape"])) * np.dtype(b["dtype"]).itemsize
+            continue
         if c["op"] not in KINDS:
             continue
         b = buffers[c["in"]]
@@ -79,6 +87,18 @@ def cases(folder, devices):
                lambda path=path, shardings=shardings: pmc.compile(
                    path, devices=devices, mesh={"tp": devices}, shardings=shardings),
                megatron_mlp_analytic(rows, hidden, count, devices))
+    # Pipelines: pp=2 x dp=devices/2; stage 0 sends its dp share of one
+    # activation (rows x width) per step, in microbatch pieces.
+    dp = max(1, devices // 2)
+    widths = {"mlp": (8, 64), "transformer_encoder": (8 * 16, 32),
+              "gpt_decoder": (8 * 8, 32)}
+    for name, (rows, width) in widths.items():
+        path = os.path.join(folder, f"{name}.onnx")
+        for microbatches in (1, 4):
+            yield (f"{name} pipeline pp=2 x dp={dp}, {microbatches} microbatches",
+                   lambda path=path, m=microbatches: pmc.compile(
+                       path, devices=2 * dp, stages=2, microbatches=m),
+                   {"send": rows // dp * width * 4})
 
 
 def main(argv=None):

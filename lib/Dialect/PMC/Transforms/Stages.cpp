@@ -4,6 +4,7 @@
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseMap.h"
 
 #include <algorithm>
 
@@ -106,21 +107,65 @@ LogicalResult mlir::pmc::assignEvenStages(func::FuncOp func, int64_t numStages) 
   if (n < numStages)
     return func.emitOpError() << "has " << n << " ops, too few for " << numStages
                               << " pipeline stages (each stage needs at least one)";
-  double before = 0;
-  int64_t previous = 0;
+  // prefix[c]: estimated FLOPs of ops[0..c); crossing[c]: bytes of the
+  // values computed before cut c (between ops c-1 and c) and read at or
+  // after it, i.e. what a cut there sends per step. Constants are cloned into
+  // every stage that reads them and graph inputs are fed to every stage, so
+  // neither crosses; values only returned stay where they are computed.
+  std::vector<double> prefix(n + 1, 0), crossing(n + 1, 0), delta(n + 2, 0);
+  llvm::DenseMap<Operation *, int64_t> index;
   for (int64_t i = 0; i < n; ++i) {
-    double flops = estimateFlops(ops[i]);
-    // The stage whose share of the total holds the op's midpoint...
-    int64_t stage = (int64_t)((before + flops / 2) * numStages / total);
-    before += flops;
-    // ...kept contiguous, never skipping a stage, and leaving at least one op
-    // for each later stage.
-    stage = std::clamp<int64_t>(stage, previous, std::min(previous + 1, numStages - 1));
-    if (i == 0)
-      stage = 0;
-    stage = std::max<int64_t>(stage, numStages - (n - i));
-    setStage(ops[i], stage);
-    previous = stage;
+    index[ops[i]] = i;
+    prefix[i + 1] = prefix[i] + estimateFlops(ops[i]);
   }
+  for (int64_t i = 0; i < n; ++i)
+    for (Value result : ops[i]->getResults()) {
+      int64_t last = i;
+      for (Operation *user : result.getUsers())
+        if (auto it = index.find(func.getBody().front().findAncestorOpInBlock(*user));
+            it != index.end())
+          last = std::max(last, it->second);
+      auto type = dyn_cast<RankedTensorType>(result.getType());
+      if (last == i || !type)
+        continue;
+      double bytes = (double)type.getNumElements() *
+                     std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
+      delta[i + 1] += bytes;
+      delta[last + 1] -= bytes;
+    }
+  double running = 0;
+  for (int64_t c = 1; c <= n; ++c) {
+    running += delta[c];
+    crossing[c] = running;
+  }
+  // Cut k lands near k/K of the FLOPs: among the cuts within half a stage's
+  // share of that point, the one that sends the fewest bytes (then the
+  // closest, then the earliest); every stage keeps at least one op.
+
+  SmallVector<int64_t> cuts{0};
+  for (int64_t k = 1; k < numStages; ++k) {
+    double target = total * k / numStages, window = total / (2.0 * numStages);
+    int64_t lo = cuts.back() + 1, hi = n - (numStages - k);
+    int64_t best = -1;
+    auto better = [&](int64_t c) {
+      if (best < 0)
+        return true;
+      bool inC = std::abs(prefix[c] - target) <= window;
+      bool inBest = std::abs(prefix[best] - target) <= window;
+      if (inC != inBest)
+        return inC;
+      if (inC && crossing[c] != crossing[best])
+        return crossing[c] < crossing[best];
+      return std::abs(prefix[c] - target) < std::abs(prefix[best] - target);
+    };
+    for (int64_t c = lo; c <= hi; ++c)
+      if (better(c))
+        best = c;
+    cuts.push_back(best);
+  }
+  cuts.push_back(n);
+  for (int64_t s = 0; s < numStages; ++s)
+    for (int64_t i = cuts[s]; i < cuts[s + 1]; ++i)
+      setStage(ops[i], s);
   return success();
 }
