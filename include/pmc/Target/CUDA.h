@@ -73,6 +73,8 @@ struct CUDAKernels {
 /// Compiles every function of `module` except @main (the kernels of
 /// pmc-outline-kernels) to PTX: pmc -> linalg -> bufferized memrefs (as on
 /// the CPU), temporaries become scratch parameters, linalg -> scf.parallel,
+/// elementwise nests take `vectorBytes`-wide aligned vector loads/stores along
+/// their contiguous innermost dimension (W iterations a thread),
 /// each top-level loop nest -> one `gpu.func` launched on a 1-D grid of
 /// `blockSize` threads over its linearized parallel iterations (reduction
 /// loops run sequentially inside a thread; a nest without parallel loops is
