@@ -10,7 +10,8 @@
 // RUN: not pmc-run %t.pmc 2>&1 | FileCheck %s --check-prefix=ERR
 
 // Broadcast add + exp + relu fused into one kernel: one launch over the
-// 4x300 = 1200 elements, 5 blocks of 256 threads (the last one guarded).
+// 4x300 = 1200 elements, 4 a thread (cuda-vectorize.mlir): 2 blocks of 256
+// threads (the last one guarded).
 // The matmul stays a library command; the splat bias folds into the kernel.
 
 // MANIFEST: "cuda": {
@@ -28,7 +29,7 @@
 // CHECK: buffer 0 input float32 [4, 8]
 // CHECK: buffer 3 temp float32 [4, 300]
 // CHECK: matmul a=0 b=1 c=2
-// CHECK-NEXT: launch kernel_0_0 (kernel kernel_0) grid=[5, 1, 1] block=[256, 1, 1] shared=0 args=[2, 3] writes=[3]
+// CHECK-NEXT: launch kernel_0_0 (kernel kernel_0) grid=[2, 1, 1] block=[256, 1, 1] shared=0 args=[2, 3] writes=[3]
 // CHECK-NOT: launch
 // CHECK: outputs [3]
 

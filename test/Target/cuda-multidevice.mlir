@@ -13,8 +13,10 @@
 
 // CHECK: buffer 0 input float32 [2, 16]
 // CHECK: matmul a=0 b=1 c=2
-// CHECK-NEXT: launch kernel_0_0 (kernel kernel_0) grid=[1, 1, 1] block=[2, 1, 1] shared=0 args=[{{.*}}] writes=[{{.*}}]
-// CHECK: launch kernel_0_{{[0-9]+}} (kernel kernel_0) grid=[1, 1, 1] block=[32, 1, 1]
+// The row-max init fills 2 lanes in one thread; the 2x16 elementwise part
+// runs 4 lanes a thread.
+// CHECK-NEXT: launch kernel_0_0 (kernel kernel_0) grid=[1, 1, 1] block=[1, 1, 1] shared=0 args=[{{.*}}] writes=[{{.*}}]
+// CHECK: launch kernel_0_{{[0-9]+}} (kernel kernel_0) grid=[1, 1, 1] block=[8, 1, 1]
 
 func.func @main(%x: tensor<8x16xf32> {pmc.name = "x"}) -> (tensor<8x16xf32> {pmc.name = "y"}) {
   %w = pmc.constant dense<0.25> : tensor<16x16xf32>

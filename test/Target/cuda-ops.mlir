@@ -34,15 +34,18 @@ func.func @main(%x: tensor<4x8xf32> {pmc.name = "x"}, %g: tensor<8xf32> {pmc.nam
 // CHECK: buffer 15 scratch float32 [3, 3]
 // CHECK: launch kernel_0_0 (kernel kernel_0) grid=[1, 1, 1] block=[1, 1, 1] shared=0 args=[5] writes=[5]
 // CHECK-NEXT: launch kernel_0_1 (kernel kernel_0) grid=[1, 1, 1] block=[1, 1, 1] shared=0 args=[0, 5] writes=[5]
-// Softmax: row max into scratch (one thread per row), then the 4x8 elementwise part.
-// CHECK-NEXT: launch kernel_0_2 {{.*}} block=[4, 1, 1] shared=0 args=[11] writes=[11]
+// Softmax: row max into scratch (the init fill one thread of 4 lanes, the
+// reduction one thread per row), then the 4x8 elementwise part, 4 lanes a thread.
+// CHECK-NEXT: launch kernel_0_2 {{.*}} block=[1, 1, 1] shared=0 args=[11] writes=[11]
 // CHECK-NEXT: launch kernel_0_3 {{.*}} block=[4, 1, 1] shared=0 args=[0, 11] writes=[11]
-// CHECK-NEXT: launch kernel_0_4 {{.*}} block=[32, 1, 1] shared=0 args=[0, 7, 11] writes=[7]
+// CHECK-NEXT: launch kernel_0_4 {{.*}} block=[8, 1, 1] shared=0 args=[0, 7, 11] writes=[7]
 // CHECK-COUNT-9: launch kernel_0_{{[0-9]+}} (kernel kernel_0)
-// Transpose, gather (one thread per output element), pooling (init, then window max).
+// Transpose (one thread per output element: not contiguous in x), gather (4
+// contiguous elements of a row of t a thread), pooling (init 4 lanes a thread,
+// then window max one thread per element).
 // CHECK-NEXT: launch kernel_0_14 {{.*}} block=[32, 1, 1] shared=0 args=[0, 8] writes=[8]
-// CHECK-NEXT: launch kernel_0_15 {{.*}} block=[160, 1, 1] shared=0 args=[2, 3, 9] writes=[9]
-// CHECK-NEXT: launch kernel_0_16 {{.*}} block=[48, 1, 1] shared=0 args=[10] writes=[10]
+// CHECK-NEXT: launch kernel_0_15 {{.*}} block=[40, 1, 1] shared=0 args=[2, 3, 9] writes=[9]
+// CHECK-NEXT: launch kernel_0_16 {{.*}} block=[12, 1, 1] shared=0 args=[10] writes=[10]
 // CHECK-NEXT: launch kernel_0_17 {{.*}} block=[48, 1, 1] shared=0 args=[4, 10] writes=[10]
 // CHECK-NEXT: outputs [5, 6, 7, 8, 9, 10]
 

@@ -224,3 +224,20 @@ def test_load_takes_cuda_options(cuda_bundles, mlp_bundle, pmc_module):
         pytest.skip(f"a CUDA driver but no GPU: {why}")
     exe = pmc.load(bundle, virtual_ranks=True, device=0, cuda_graphs=False)
     assert exe.inputs[0].name == "x"
+
+
+@needs_ptxas
+@pytest.mark.parametrize("devices", [1, 4])
+def test_zoo_elementwise_launches_are_vectorized(devices, cuda_bundles):
+    """Some elementwise launch of the zoo reads and writes 16 bytes per access
+    (4 x f32), and every vector access is at most 16 bytes wide."""
+    vector_loads = vector_stores = 0
+    for name in make_zoo.MODEL_NAMES:
+        ptx = read_section(cuda_bundles[(name, devices)], "kernels.ptx.sm_90").decode()
+        vector_loads += len(re.findall(r"ld\.global(\.nc)?\.v4\.b32", ptx))
+        vector_stores += len(re.findall(r"st\.global\.v4\.b32", ptx))
+        wide = re.findall(r"(ld|st)\.global(\.nc)?\.v(8|16)\.\w+", ptx)
+        assert not wide, f"{name}: wider than 16-byte access {wide[:3]}"
+        wide64 = re.findall(r"(ld|st)\.global(\.nc)?\.v4\.b64", ptx)
+        assert not wide64, f"{name}: 32-byte access {wide64[:3]}"
+    assert vector_loads > 0 and vector_stores > 0

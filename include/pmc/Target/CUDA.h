@@ -20,6 +20,10 @@ struct CUDATargetOptions {
   std::vector<std::string> chips = {"sm_80", "sm_90"};
   /// Threads per block of an elementwise (parallel) launch.
   int64_t blockSize = 256;
+  /// Widest global memory access, in bytes, of a vectorized elementwise launch
+  /// (16: `ld.global.v4.f32`, `v8` of 16-bit types); 0 keeps scalar accesses.
+  /// Kernel parameters are at least 64-byte aligned (docs/design/cuda-runtime.md).
+  int64_t vectorBytes = 16;
   /// LLVM optimization level of the NVPTX back end (0-3).
   unsigned optLevel = 2;
   /// CUDA toolkit root whose `nvvm/libdevice/libdevice.10.bc` is linked (math
@@ -69,6 +73,8 @@ struct CUDAKernels {
 /// Compiles every function of `module` except @main (the kernels of
 /// pmc-outline-kernels) to PTX: pmc -> linalg -> bufferized memrefs (as on
 /// the CPU), temporaries become scratch parameters, linalg -> scf.parallel,
+/// elementwise nests take `vectorBytes`-wide aligned vector loads/stores along
+/// their contiguous innermost dimension (W iterations a thread),
 /// each top-level loop nest -> one `gpu.func` launched on a 1-D grid of
 /// `blockSize` threads over its linearized parallel iterations (reduction
 /// loops run sequentially inside a thread; a nest without parallel loops is

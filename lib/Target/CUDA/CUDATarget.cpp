@@ -2,11 +2,13 @@
 #include "pmc/Target/CUDA.h"
 
 #include "LaunchOutlining.h"
+#include "LaunchVectorization.h"
 #include "pmc/Target/CPU.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVM/NVVM/Target.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
@@ -60,18 +62,22 @@ FailureOr<::pmc::CUDAKernels> (::pmc::compileKernelsToPTX)(
     llvm::function_ref<LogicalResult(PassManager &)> configurePassManager) {
   MLIRContext *context = module.getContext();
   Location loc = module.getLoc();
+  if (options.vectorBytes != 0 && options.vectorBytes != 4 &&
+      options.vectorBytes != 8 && options.vectorBytes != 16)
+    return emitError(loc) << "cuda vector access width " << options.vectorBytes
+                          << " bytes is not 0, 4, 8 or 16";
   if (options.blockSize < 1 || options.blockSize > 1024)
     return emitError(loc) << "cuda block size " << options.blockSize
                           << " is out of range (1-1024)";
   DialectRegistry registry;
-  registry.insert<gpu::GPUDialect, NVVM::NVVMDialect>();
+  registry.insert<gpu::GPUDialect, NVVM::NVVMDialect, vector::VectorDialect>();
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
   registerGPUDialectTranslation(registry);
   registerNVVMDialectTranslation(registry);
   NVVM::registerNVVMTargetInterfaceExternalModels(registry);
   context->appendDialectRegistry(registry);
-  context->loadDialect<gpu::GPUDialect, NVVM::NVVMDialect>();
+  context->loadDialect<gpu::GPUDialect, NVVM::NVVMDialect, vector::VectorDialect>();
 
   OwningOpRef<ModuleOp> kernels = cast<ModuleOp>(module->clone());
   CUDAKernels result;
@@ -108,6 +114,8 @@ FailureOr<::pmc::CUDAKernels> (::pmc::compileKernelsToPTX)(
       return failure();
   if (failed(runPipeline(parsed(kLoopsPipeline))))
     return failure();
+  for (func::FuncOp func : kernels->getOps<func::FuncOp>())
+    ::pmc::vectorizeParallelLoops(func, options.vectorBytes);
 
   OpBuilder builder(context);
   builder.setInsertionPointToEnd(kernels->getBody());
