@@ -219,7 +219,7 @@ int pmc::runCompileCommand(int argc, char **argv) {
     if (failed(checkCompileOptions(module->getLoc(), options)) ||
         failed(convertPrecision(*module, options, configure)) ||
         failed(partitionModule(*module, options, configure)) ||
-        failed(outlineAndLower(*module, /*lowerKernels=*/true, configure)))
+        failed(outlineAndLower(*module, /*lowerKernels=*/true, configure, options.target)))
       return 1;
     std::string path = outputPath.empty() ? "-" : outputPath.getValue();
     auto output = mlir::openOutputFile(path, &error);

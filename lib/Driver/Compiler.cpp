@@ -84,11 +84,14 @@ LogicalResult (::pmc::convertPrecision)(ModuleOp module, const CompileOptions &o
 }
 
 LogicalResult (::pmc::outlineAndLower)(ModuleOp module, bool lowerKernels,
-                                   PassManagerConfigurator configure) {
+                                   PassManagerConfigurator configure,
+                                   llvm::StringRef target) {
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
   if (configure && failed(configure(pm)))
     return failure();
-  pm.addPass(mlir::pmc::createPMCOutlineKernels());
+  mlir::pmc::PMCOutlineKernelsOptions outline;
+  outline.target = target.str();
+  pm.addPass(mlir::pmc::createPMCOutlineKernels(outline));
   if (lowerKernels)
     pm.addPass(mlir::pmc::createConvertPMCToLinalg());
   return pm.run(module);
@@ -102,7 +105,8 @@ LogicalResult (::pmc::compileModuleToBundle)(ModuleOp module, const CompileOptio
   if (failed(::pmc::convertPrecision(module, options, configure)) ||
       failed(::pmc::partitionModule(module, options, configure)))
     return failure();
-  if (failed(::pmc::outlineAndLower(module, /*lowerKernels=*/false, configure)))
+  if (failed(::pmc::outlineAndLower(module, /*lowerKernels=*/false, configure,
+                                      options.target)))
     return failure();
   BundleOptions bundleOptions;
   bundleOptions.target = options.target;

@@ -3,6 +3,7 @@
 #include "BlasOps.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cblas.h>
 #include <cstring>
 #include <vector>
@@ -57,6 +58,83 @@ void gemm(DType dtype, bool transA, bool transB, int64_t m, int64_t n, int64_t k
     cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, static_cast<const double *>(a),
                 lda, static_cast<const double *>(b), ldb, accumulate ? 1.0 : 0.0,
                 static_cast<double *>(c), ldc);
+}
+
+bool parseActivation(const std::string &name, Activation &out) {
+  if (name == "none")
+    out = Activation::None;
+  else if (name == "relu")
+    out = Activation::Relu;
+  else if (name == "gelu")
+    out = Activation::Gelu;
+  else if (name == "gelu_tanh")
+    out = Activation::GeluTanh;
+  else
+    return false;
+  return true;
+}
+
+namespace {
+
+template <typename T>
+T activate(Activation act, T x) {
+  switch (act) {
+  case Activation::None:
+    return x;
+  case Activation::Relu:
+    return x > T(0) ? x : T(0);
+  case Activation::Gelu:
+    return T(0.5) * x * (T(1) + std::erf(x * T(M_SQRT1_2)));
+  case Activation::GeluTanh: {
+    const T k = T(0.7978845608028654); // sqrt(2 / pi)
+    return T(0.5) * x * (T(1) + std::tanh(k * (x + T(0.044715) * x * x * x)));
+  }
+  }
+  return x;
+}
+
+/// c[rows, n] = act(c + bias) in T.
+template <typename T>
+void epilogueTyped(int64_t rows, int64_t n, const T *bias, Activation act, T *c) {
+  for (int64_t i = 0; i < rows; ++i) {
+    T *row = c + i * n;
+    if (bias)
+      for (int64_t j = 0; j < n; ++j)
+        row[j] += bias[j];
+    if (act != Activation::None)
+      for (int64_t j = 0; j < n; ++j)
+        row[j] = activate(act, row[j]);
+  }
+}
+
+} // namespace
+
+void epilogue(DType dtype, int64_t rows, int64_t n, const void *bias, Activation act,
+              void *c) {
+  if (rows == 0 || n == 0 || (!bias && act == Activation::None))
+    return;
+  if (dtype == DType::Float32) {
+    epilogueTyped(rows, n, static_cast<const float *>(bias), act, static_cast<float *>(c));
+    return;
+  }
+  if (dtype == DType::Float64) {
+    epilogueTyped(rows, n, static_cast<const double *>(bias), act,
+                  static_cast<double *>(c));
+    return;
+  }
+  // float16 / bfloat16: widen the bias once and each row, round once.
+  size_t elt = dtypeSize(dtype);
+  std::vector<float> fbias, row(n);
+  if (bias) {
+    fbias.resize(n);
+    toFloat32(dtype, bias, fbias.data(), n);
+  }
+  for (int64_t i = 0; i < rows; ++i) {
+    char *p = static_cast<char *>(c) + i * n * elt;
+    toFloat32(dtype, p, row.data(), n);
+    epilogueTyped<float>(1, n, bias ? fbias.data() : nullptr, act, row.data());
+    fromFloat32(dtype, row.data(), p, n);
+  }
 }
 
 int64_t ConvGeometry::inSize() const {

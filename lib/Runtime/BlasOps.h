@@ -5,6 +5,7 @@
 #include "pmc/Support/HostTensor.h"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace pmc::runtime::blas {
@@ -20,6 +21,21 @@ inline constexpr int64_t kMaxDim = 0x7fffffff;
 void gemm(DType dtype, bool transA, bool transB, int64_t m, int64_t n, int64_t k,
           const void *a, int64_t lda, const void *b, int64_t ldb, void *c,
           int64_t ldc, bool accumulate = false);
+
+/// The activation of a matmul epilogue (bundle.md, "matmul").
+enum class Activation { None, Relu, Gelu, GeluTanh };
+
+/// Parses a bundle `activation` ("none", "relu", "gelu", "gelu_tanh");
+/// false for anything else.
+bool parseActivation(const std::string &name, Activation &out);
+
+/// In place on the row-major c[rows, n] (contiguous): c[i, j] = act(c[i, j] +
+/// bias[j]) where `bias` (n elements of `dtype`, or null) is optional.
+/// gelu is ONNX Gelu's exact form 0.5·x·(1 + erf(x/√2)), gelu_tanh its
+/// approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). The 16-bit
+/// types are computed in float and rounded once per element.
+void epilogue(DType dtype, int64_t rows, int64_t n, const void *bias, Activation act,
+              void *c);
 
 /// Geometry of one N-d convolution (spatial dims only).
 struct ConvGeometry {

@@ -9,10 +9,11 @@
 // RUN: FileCheck %s --check-prefix=PTX < %t.sm_90.ptx
 // RUN: not pmc-run %t.pmc 2>&1 | FileCheck %s --check-prefix=ERR
 
-// Broadcast add + exp + relu fused into one kernel: one launch over the
+// exp + broadcast add + relu fused into one kernel: one launch over the
 // 4x300 = 1200 elements, 4 a thread (cuda-vectorize.mlir): 2 blocks of 256
-// threads (the last one guarded).
-// The matmul stays a library command; the splat bias folds into the kernel.
+// threads (the last one guarded). The matmul stays a library command (exp
+// first: a bias add right after it would fold into its cuBLASLt epilogue);
+// the splat bias folds into the kernel.
 
 // MANIFEST: "cuda": {
 // MANIFEST-NEXT: "kernel_abi": "bare-pointer",
@@ -46,8 +47,8 @@ func.func @main(%x: tensor<4x8xf32> {pmc.name = "x"}) -> (tensor<4x300xf32> {pmc
   %w = pmc.constant dense<0.5> : tensor<8x300xf32>
   %b = pmc.constant dense<1.0> : tensor<300xf32>
   %h = pmc.matmul %x, %w : (tensor<4x8xf32>, tensor<8x300xf32>) -> tensor<4x300xf32>
-  %a = pmc.add %h, %b : (tensor<4x300xf32>, tensor<300xf32>) -> tensor<4x300xf32>
-  %e = pmc.exp %a : tensor<4x300xf32>
-  %r = pmc.relu %e : tensor<4x300xf32>
+  %e = pmc.exp %h : tensor<4x300xf32>
+  %a = pmc.add %e, %b : (tensor<4x300xf32>, tensor<300xf32>) -> tensor<4x300xf32>
+  %r = pmc.relu %a : tensor<4x300xf32>
   return %r : tensor<4x300xf32>
 }

@@ -6,8 +6,9 @@
 // RUN: %python -c "import numpy as np; np.save('%t.x.npy', np.array([[1, 2, 3, 4], [-1, 0.5, 0.25, 2]], np.float32))"
 // RUN: pmc-run %t.pmc --input x=%t.x.npy --print | FileCheck %s --check-prefix=OUT
 
-// An MLP whose matmul runs in the runtime's BLAS and whose bias, ReLU and
-// softmax are one generated kernel.
+// An MLP whose matmul, bias and ReLU are one command of the runtime's BLAS
+// (the epilogue folded by pmc-outline-kernels) and whose softmax is a
+// generated kernel.
 
 // MANIFEST: "format": "pmc-bundle"
 // MANIFEST: "inputs": [
@@ -29,13 +30,15 @@
 // PROGRAM-NEXT: "section": "w/0"
 // PROGRAM: "commands": [
 // PROGRAM: "a": 0,
+// PROGRAM-NEXT: "activation": "relu",
 // PROGRAM-NEXT: "b": 1,
+// PROGRAM-NEXT: "bias": 2,
 // PROGRAM-NEXT: "c": 3,
 // PROGRAM-NEXT: "op": "matmul"
 // PROGRAM: "inputs": [
-// PROGRAM-NEXT: 3,
-// PROGRAM-NEXT: 2
-// PROGRAM: "op": "kernel",
+// PROGRAM-NEXT: 3
+// PROGRAM-NEXT: ],
+// PROGRAM-NEXT: "op": "kernel",
 // PROGRAM-NEXT: "outputs": [
 // PROGRAM-NEXT: 4
 // PROGRAM: "symbol": "kernel_0"

@@ -32,19 +32,22 @@
 // PROGRAM-NEXT: "shape": [
 // PROGRAM-NEXT: 4,
 // PROGRAM-NEXT: 8
+// The ReLU after each column-parallel matmul is its epilogue (no kernel).
 // PROGRAM: "commands": [
+// PROGRAM: "activation": "relu",
 // PROGRAM: "op": "matmul"
-// PROGRAM: "op": "kernel"
+// PROGRAM-NOT: "op": "kernel"
 // PROGRAM: "op": "matmul"
 // PROGRAM: "axes": [
 // PROGRAM-NEXT: "tp"
 // PROGRAM-NEXT: ],
-// PROGRAM-NEXT: "in": 5,
+// PROGRAM-NEXT: "in": 4,
 // PROGRAM-NEXT: "op": "all_reduce",
-// PROGRAM-NEXT: "out": 6,
+// PROGRAM-NEXT: "out": 5,
 // PROGRAM-NEXT: "reduction": "sum"
+// PROGRAM: "activation": "relu",
 // PROGRAM: "op": "matmul"
-// PROGRAM: "op": "kernel"
+// PROGRAM-NOT: "op": "kernel"
 // PROGRAM: "op": "matmul"
 // PROGRAM: "op": "all_reduce"
 // PROGRAM-NOT: "op": "all_reduce"

@@ -136,9 +136,11 @@ mlir::LogicalResult convertPrecision(mlir::ModuleOp module, const CompileOptions
 
 /// Splits @main into kernels (pmc-outline-kernels) and, when
 /// `lowerKernels`, lowers the kernels to linalg (pmc-convert-to-linalg): the
-/// module `pmc-opt compile --emit mlir` prints.
+/// module `pmc-opt compile --emit mlir` prints. `target` ("cpu", "cuda")
+/// decides which matmul epilogues are folded (erf GELU on cpu only).
 mlir::LogicalResult outlineAndLower(mlir::ModuleOp module, bool lowerKernels,
-                                    PassManagerConfigurator configure = nullptr);
+                                    PassManagerConfigurator configure = nullptr,
+                                    llvm::StringRef target = "cpu");
 
 /// Compiles a pmc-dialect module (@main) into the bundle at `bundlePath`:
 /// outlining, kernel code generation, manifest and program. Diagnostics go to

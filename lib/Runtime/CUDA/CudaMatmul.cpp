@@ -23,6 +23,19 @@ cudaDataType_t cudaType(DType t) {
   }
 }
 
+// CudaPlanning's LtEpilogue mirrors cublasLtEpilogue_t.
+static_assert(int(LtEpilogue::Default) == CUBLASLT_EPILOGUE_DEFAULT);
+static_assert(int(LtEpilogue::Relu) == CUBLASLT_EPILOGUE_RELU);
+static_assert(int(LtEpilogue::Bias) == CUBLASLT_EPILOGUE_BIAS);
+static_assert(int(LtEpilogue::ReluBias) == CUBLASLT_EPILOGUE_RELU_BIAS);
+static_assert(int(LtEpilogue::Gelu) == CUBLASLT_EPILOGUE_GELU);
+static_assert(int(LtEpilogue::GeluBias) == CUBLASLT_EPILOGUE_GELU_BIAS);
+
+/// The heuristic derives the bias alignment from the pointer it sees; the
+/// caching allocator's blocks are 256-byte aligned (CudaAllocator.h), so it
+/// plans with a placeholder of that alignment and enqueue() sets the real one.
+constexpr uintptr_t kBiasAlignmentPlaceholder = 256;
+
 } // namespace
 
 CudaMatmuls::CudaMatmuls(const CudaProgram &program, const DriverApi &cu,
@@ -80,6 +93,25 @@ void CudaMatmuls::plan(const CudaStep &st) {
               w + ": CUBLASLT_MATMUL_DESC_TRANSA");
   checkCublas(api, api.matmulDescSetAttribute(mm.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof(opB)),
               w + ": CUBLASLT_MATMUL_DESC_TRANSB");
+  const LtEpiloguePlan &e = st.matmul.epilogue;
+  if (e.epilogue != LtEpilogue::Default) {
+    auto epilogue = static_cast<cublasLtEpilogue_t>(e.epilogue);
+    checkCublas(api, api.matmulDescSetAttribute(mm.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
+                w + ": CUBLASLT_MATMUL_DESC_EPILOGUE");
+  }
+  if (e.hasBias()) {
+    // The bias has D's type (the default of CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, set
+    // explicitly) and one element per row of D = c^T (CudaPlanning.h).
+    int32_t biasType = cudaType(t);
+    checkCublas(api, api.matmulDescSetAttribute(mm.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biasType, sizeof(biasType)),
+                w + ": CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE");
+    int64_t biasStride = e.biasBatchStride;
+    checkCublas(api, api.matmulDescSetAttribute(mm.desc, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &biasStride, sizeof(biasStride)),
+                w + ": CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE");
+    const void *placeholder = reinterpret_cast<const void *>(kBiasAlignmentPlaceholder);
+    checkCublas(api, api.matmulDescSetAttribute(mm.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &placeholder, sizeof(placeholder)),
+                w + ": CUBLASLT_MATMUL_DESC_BIAS_POINTER");
+  }
   int32_t batch = p.strided ? static_cast<int32_t>(p.batches) : 1;
   auto layout = [&](cublasLtMatrixLayout_t &l, const LtLayout &d, const char *which) {
     checkCublas(api, api.layoutCreate(&l, cudaType(t), d.rows, d.cols, d.ld),
@@ -124,6 +156,12 @@ void CudaMatmuls::enqueue(const CudaStep &st, const std::vector<uint64_t> &addre
     return;
   }
   const Plan &mm = plans[st.index];
+  if (m.epilogue.hasBias()) {
+    // The same bias vector for every call and batch matrix.
+    const void *bias = reinterpret_cast<const void *>(address[m.bias]);
+    checkCublas(*lt, lt->matmulDescSetAttribute(mm.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)),
+                st.where() + ": CUBLASLT_MATMUL_DESC_BIAS_POINTER");
+  }
   size_t elt = dtypeSize(m.dtype);
   // cuBLASLt's A is pmc's b, its B pmc's a (CudaPlanning.h).
   uint64_t A = address[m.b], B = address[m.a];

@@ -155,6 +155,40 @@ LtMatmulPlan planLtMatmul(const std::vector<int64_t> &a, const std::vector<int64
   return p;
 }
 
+LtEpiloguePlan planLtEpilogue(const LtMatmulPlan &plan, const std::string &activation,
+                              const std::vector<int64_t> *biasShape) {
+  LtEpiloguePlan e;
+  bool bias = biasShape != nullptr;
+  if (activation == "none")
+    e.epilogue = bias ? LtEpilogue::Bias : LtEpilogue::Default;
+  else if (activation == "relu")
+    e.epilogue = bias ? LtEpilogue::ReluBias : LtEpilogue::Relu;
+  else if (activation == "gelu_tanh")
+    e.epilogue = bias ? LtEpilogue::GeluBias : LtEpilogue::Gelu;
+  else if (activation == "gelu")
+    throw RuntimeError("activation 'gelu' (the erf form) has no cuBLASLt epilogue, whose GELU "
+                       "is the tanh approximation (pmc compile --target cuda keeps an erf "
+                       "GELU in a kernel)");
+  else
+    throw RuntimeError("unknown activation '" + activation +
+                       "' (none, relu or gelu_tanh on cuda)");
+  if (bias) {
+    const std::vector<int64_t> &s = *biasShape;
+    bool lastDim = !s.empty() && s.back() == plan.n;
+    for (size_t d = 0; lastDim && d + 1 < s.size(); ++d)
+      lastDim = s[d] == 1;
+    if (!lastDim)
+      throw RuntimeError("'bias' of shape " + shapeToString(s) + " must be [" +
+                         std::to_string(plan.n) + "] or [1, ..., 1, " + std::to_string(plan.n) +
+                         "] (the last dim of 'c')");
+    // D = c^T is n x m: one bias element per row of D, every column and
+    // every batch matrix the same vector.
+    e.biasLength = plan.n;
+    e.biasBatchStride = 0;
+  }
+  return e;
+}
+
 KernelParams::KernelParams(const std::vector<int> &args,
                            const std::vector<uint64_t> &addresses) {
   addressValues.reserve(args.size());

@@ -293,13 +293,29 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
         if (!gemmDType(m.dtype))
           fail("dtype " + std::string(dtypeName(m.dtype)) +
                " is not supported by cuBLASLt here (float32, float64, float16, bfloat16)");
+        m.bias = json::getIdOr(o, "bias", -1, where);
+        if (m.bias >= 0) {
+          checkId(m.bias, "bias");
+          if (buffers[m.bias].dtype != m.dtype)
+            fail("'bias' " + describe(m.bias) + " has a different dtype than 'a' " +
+                 describe(m.a) + " (cuBLASLt's bias has the output's type)");
+        }
+        std::string activation =
+            o.contains("activation") ? json::getString(o, "activation", where) : "none";
         try {
           m.plan = planLtMatmul(buffers[m.a].shape, buffers[m.b].shape, buffers[m.c].shape,
                                 transA, transB);
+          m.epilogue = planLtEpilogue(m.plan, activation,
+                                      m.bias >= 0 ? &buffers[m.bias].shape : nullptr);
         } catch (const RuntimeError &e) {
           fail(e.what());
         }
+        if (m.plan.k == 0 && m.epilogue.epilogue != LtEpilogue::Default)
+          fail("has an empty contraction (k = 0) and an epilogue: cuBLASLt does not run "
+               "it, and the executor only clears 'c'");
         s.reads = {m.a, m.b};
+        if (m.bias >= 0)
+          s.reads.push_back(m.bias);
         s.writes = {m.c};
       } else if (s.op == "conv") {
         s.kind = CudaStepKind::Conv;

@@ -8,9 +8,12 @@ namespace pmc::runtime {
 
 namespace {
 
-/// {"op": "matmul", "a": id, "b": id, "c": id, "trans_a": bool, "trans_b": bool}:
-/// c = op(a) · op(b), leading dims broadcast as in numpy. float16 and bfloat16
-/// accumulate in float (blas::gemm).
+/// {"op": "matmul", "a": id, "b": id, "c": id, "trans_a": bool, "trans_b": bool,
+///  "bias": id (optional), "activation": "none" | "relu" | "gelu" | "gelu_tanh"
+///  (optional)}: c = act(op(a) · op(b) + bias), leading dims broadcast as in
+/// numpy, the bias ([n] or [1, ..., 1, n]) along c's last dim. float16 and
+/// bfloat16 accumulate in float (blas::gemm); the epilogue reads the rounded
+/// product, computes in float and rounds once (blas::epilogue).
 class MatmulCommand : public Command {
 public:
   MatmulCommand(const nlohmann::json &o, int index) : Command(index) {
@@ -19,9 +22,18 @@ public:
     c = json::getId(o, "c", where());
     transA = json::getBoolOr(o, "trans_a", false, where());
     transB = json::getBoolOr(o, "trans_b", false, where());
+    bias = json::getIdOr(o, "bias", -1, where());
+    std::string name = o.contains("activation") ? json::getString(o, "activation", where())
+                                                : std::string("none");
+    if (!blas::parseActivation(name, activation))
+      fail("unknown activation '" + name + "' (none, relu, gelu or gelu_tanh)");
   }
   std::string_view op() const override { return "matmul"; }
-  std::vector<int> reads() const override { return {a, b}; }
+  std::vector<int> reads() const override {
+    if (bias >= 0)
+      return {a, b, bias};
+    return {a, b};
+  }
   std::vector<int> writes() const override { return {c}; }
 
   void validate(const ValidateContext &ctx) override {
@@ -62,6 +74,19 @@ public:
     lda = std::max<int64_t>(1, a1);
     ldb = std::max<int64_t>(1, b1);
     ldc = std::max<int64_t>(1, n);
+    if (bias >= 0) {
+      const BufferDesc &Bias = operand(ctx, bias, "bias");
+      if (Bias.dtype != A.dtype)
+        fail("operand 'bias' " + Bias.describe() + " has a different dtype than 'a' " +
+             A.describe());
+      bool lastDim = !Bias.shape.empty() && Bias.shape.size() <= rc && Bias.shape.back() == n;
+      for (size_t d = 0; lastDim && d + 1 < Bias.shape.size(); ++d)
+        lastDim = Bias.shape[d] == 1;
+      if (!lastDim)
+        fail("operand 'bias' " + Bias.describe() + " must have shape [" + std::to_string(n) +
+             "] or [1, ..., 1, " + std::to_string(n) + "] (the last dim of 'c' " +
+             C.describe() + ")");
+    }
 
     // Batch dims: a's and b's broadcast (right-aligned) must equal c's.
     std::vector<int64_t> ba(A.shape.begin(), A.shape.end() - 2);
@@ -122,15 +147,20 @@ public:
     if (folded) {
       blas::gemm(dtype, false, transB, m * offsetsA.size(), n, k, pa, lda, pb, ldb, pc,
                  ldc);
-      return;
+    } else {
+      for (size_t i = 0; i < offsetsA.size(); ++i)
+        blas::gemm(dtype, transA, transB, m, n, k, pa + offsetsA[i] * elt, lda,
+                   pb + offsetsB[i] * elt, ldb, pc + i * m * n * elt, ldc);
     }
-    for (size_t i = 0; i < offsetsA.size(); ++i)
-      blas::gemm(dtype, transA, transB, m, n, k, pa + offsetsA[i] * elt, lda,
-                 pb + offsetsB[i] * elt, ldb, pc + i * m * n * elt, ldc);
+    // c is dense: every batch's rows, n apart.
+    const void *pbias = bias >= 0 ? ctx.buffers[bias] : nullptr;
+    blas::epilogue(dtype, m * static_cast<int64_t>(offsetsA.size()), n, pbias, activation,
+                   pc);
   }
 
 private:
-  int a = 0, b = 0, c = 0;
+  int a = 0, b = 0, c = 0, bias = -1;
+  blas::Activation activation = blas::Activation::None;
   bool transA = false, transB = false;
   DType dtype = DType::Float32;
   int64_t m = 0, n = 0, k = 0, lda = 1, ldb = 1, ldc = 1;

@@ -4,6 +4,7 @@
 
 #include "pmc/Dialect/PMC/IR/PMCAttrs.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
+#include "pmc/Dialect/PMC/Transforms/MatmulEpilogue.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -504,7 +505,11 @@ FailureOr<::pmc::BundleImage>
   // Per stage, the buffer of each manifest output (-1: another stage's).
   std::vector<json::Array> programOutputs(numStages);
   int64_t nextTag = 0;
+  // The bias adds and activations folded into a matmul command.
+  llvm::SmallPtrSet<Operation *, 16> inEpilogue;
   for (Operation &op : body) {
+    if (inEpilogue.contains(&op))
+      continue;
     int64_t stage = stageOf(&op);
     if (stage < 0 || stage >= numStages)
       return op.emitOpError() << "has pmc.stage " << stage << ", but the pipeline has "
@@ -600,15 +605,33 @@ FailureOr<::pmc::BundleImage>
                                                 {"outputs", std::move(outs)}});
       }
     } else if (auto matmul = dyn_cast<MatMulOp>(op)) {
-      int64_t c = program.addTemp(matmul.getResult(), matmul);
+      // The bias add / activation pmc-outline-kernels folded into it write
+      // no buffer of their own: c is the chain's last value.
+      FailureOr<mlir::pmc::MatmulEpilogue> epilogue = mlir::pmc::resolveMatmulEpilogue(matmul);
+      if (failed(epilogue))
+        return failure();
+      json::Object command{{"op", "matmul"},
+                           {"a", program.idOf(matmul.getLhs())},
+                           {"b", program.idOf(matmul.getRhs())},
+                           {"trans_a", matmul.getTransposeA()},
+                           {"trans_b", matmul.getTransposeB()}};
+      if (Value bias = epilogue->bias) {
+        if (failed(bindInput(program, bias)))
+          return failure();
+        if (!program.hasId(bias))
+          return epilogue->biasAdd.emitOpError("adds a bias that has no buffer");
+        command["bias"] = program.idOf(bias);
+        inEpilogue.insert(epilogue->biasAdd);
+      }
+      if (epilogue->activation) {
+        command["activation"] = epilogue->activationName().str();
+        inEpilogue.insert(epilogue->activation);
+      }
+      int64_t c = program.addTemp(epilogue->result, matmul);
       if (c < 0)
         return failure();
-      program.commands.push_back(json::Object{{"op", "matmul"},
-                                              {"a", program.idOf(matmul.getLhs())},
-                                              {"b", program.idOf(matmul.getRhs())},
-                                              {"c", c},
-                                              {"trans_a", matmul.getTransposeA()},
-                                              {"trans_b", matmul.getTransposeB()}});
+      command["c"] = c;
+      program.commands.push_back(std::move(command));
     } else if (auto conv = dyn_cast<ConvOp>(op)) {
       int64_t y = program.addTemp(conv.getResult(), conv);
       if (y < 0)

@@ -78,6 +78,39 @@ struct LtMatmulPlan {
 LtMatmulPlan planLtMatmul(const std::vector<int64_t> &a, const std::vector<int64_t> &b,
                           const std::vector<int64_t> &c, bool transA, bool transB);
 
+/// cuBLASLt's epilogues a matmul step uses; the values are those of
+/// cublasLtEpilogue_t (checked where cublasLt.h is included).
+enum class LtEpilogue : int {
+  Default = 1,
+  Relu = 2,
+  Bias = 4,
+  ReluBias = 6,
+  Gelu = 32,
+  GeluBias = 36,
+};
+
+/// The bundle's `bias` / `activation` of a matmul as a cuBLASLt epilogue.
+/// cuBLASLt adds its bias vector to every column of D; D is c^T, so its rows
+/// are c's last dim: the bias has `biasLength = n` elements, and with
+/// `biasBatchStride = 0` every batch matrix shares it.
+struct LtEpiloguePlan {
+  LtEpilogue epilogue = LtEpilogue::Default;
+  bool hasBias() const {
+    return epilogue == LtEpilogue::Bias || epilogue == LtEpilogue::ReluBias ||
+           epilogue == LtEpilogue::GeluBias;
+  }
+  int64_t biasLength = 0;
+  int64_t biasBatchStride = 0;
+};
+
+/// Plans the epilogue of `plan`: `activation` is the bundle's ("none",
+/// "relu", "gelu_tanh"; "gelu", the erf form, has no cuBLASLt epilogue —
+/// the compiler keeps it in a kernel for cuda), `biasShape` the bias
+/// buffer's shape or null. Throws RuntimeError for another activation or a
+/// bias that is not [n] or [1, ..., 1, n].
+LtEpiloguePlan planLtEpilogue(const LtMatmulPlan &plan, const std::string &activation,
+                              const std::vector<int64_t> *biasShape);
+
 //===----------------------------------------------------------------------===//
 // Launch arguments (bundle.md, "Argument ABI")
 //===----------------------------------------------------------------------===//

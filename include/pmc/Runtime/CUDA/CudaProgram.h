@@ -40,9 +40,10 @@ struct LaunchStep {
 
 /// {"op": "matmul", ...} on cuBLASLt.
 struct MatmulStep {
-  int a = 0, b = 0, c = 0;
+  int a = 0, b = 0, c = 0, bias = -1;
   DType dtype = DType::Float32;
   LtMatmulPlan plan;
+  LtEpiloguePlan epilogue;
 };
 
 /// {"op": "conv", ...} on cuDNN (NCHW, symmetric pads).

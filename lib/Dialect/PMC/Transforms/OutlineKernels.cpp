@@ -1,5 +1,6 @@
 //===- OutlineKernels.cpp - split @main into runtime commands and kernels --===//
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
+#include "pmc/Dialect/PMC/Transforms/MatmulEpilogue.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
 #include "pmc/Dialect/PMC/Transforms/Stages.h"
 
@@ -38,9 +39,12 @@ static bool isSplatConstant(Operation *op) {
 }
 
 /// True when the runtime executes `op` itself rather than a generated kernel.
-/// `run` holds the ops of the kernel being collected.
-static bool staysInMain(Operation *op, const llvm::SetVector<Operation *> &run) {
-  if (op->hasTrait<OpTrait::IsTerminator>() || isa<ConstantOp>(op))
+/// `run` holds the ops of the kernel being collected, `epilogues` the ops
+/// folded into a matmul command (MatmulEpilogue.h).
+static bool staysInMain(Operation *op, const llvm::SetVector<Operation *> &run,
+                        const llvm::SmallPtrSetImpl<Operation *> &epilogues) {
+  if (op->hasTrait<OpTrait::IsTerminator>() || isa<ConstantOp>(op) ||
+      epilogues.contains(op))
     return true;
   // Communication and per-rank slicing are runtime commands (parallel.md).
   if (isa<AllReduceOp, AllGatherOp, ReduceScatterOp, AllToAllOp, ShardOp, TransferOp>(op))
@@ -72,6 +76,17 @@ struct OutlineKernels : mlir::pmc::impl::PMCOutlineKernelsBase<OutlineKernels> {
       main.emitOpError("must have a single block to be split into kernels");
       return signalPassFailure();
     }
+    if (target != "cpu" && target != "cuda") {
+      module.emitError("pmc-outline-kernels: unknown target '")
+          << target << "' (cpu or cuda)";
+      return signalPassFailure();
+    }
+    // cuBLASLt's GELU epilogue is the tanh approximation: on CUDA an erf
+    // GELU stays a kernel (only the bias is folded).
+    llvm::SmallPtrSet<Operation *, 16> epilogues;
+    if (foldEpilogues)
+      foldMatmulEpilogues(main, /*exactGelu=*/target == "cpu", epilogues);
+
     SymbolTable symbols(module);
     unsigned nextKernel = 0;
 
@@ -82,7 +97,7 @@ struct OutlineKernels : mlir::pmc::impl::PMCOutlineKernelsBase<OutlineKernels> {
       run.clear();
     };
     for (Operation &op : llvm::make_early_inc_range(main.getBody().front())) {
-      if (staysInMain(&op, run)) {
+      if (staysInMain(&op, run, epilogues)) {
         flush();
         continue;
       }

@@ -16,13 +16,29 @@ def PMCOutlineKernels : Pass<"pmc-outline-kernels", "ModuleOp"> {
     function too, and a run never mixes ops of different `pmc.stage`s: the
     kernel call carries the stage of its ops (docs/design/pipeline.md).
 
+    Matmul epilogues (`fold-epilogues`, on by default): when a float matmul's
+    only user is an add of a bias along the last dim (shape `[N]` or
+    `[1, ..., 1, N]`), and/or the next op is `pmc.relu` or `pmc.gelu`, all in
+    the same stage, those ops stay in the entry function right after the
+    matmul, which gets `pmc.epilogue = "bias" | "relu" | "gelu" | "bias_relu"
+    | "bias_gelu"`; the bundle has one `matmul` command for them
+    (docs/design/bundle.md). For `target=cpu` the ONNX erf GELU pattern
+    `0.5 * x * (1 + erf(x / sqrt(2)))` becomes a `pmc.gelu` folded the same
+    way; for `target=cuda` only tanh-approximated GELU is folded (cuBLASLt's
+    GELU epilogue is the tanh form) and an erf GELU stays in a kernel.
+    ```mlir
+    %y = pmc.matmul %x, %w {pmc.epilogue = "bias_gelu"} : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
+    %z = pmc.add %y, %b : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+    %g = pmc.gelu %z : tensor<4x8xf32>
+    ```
+
     Before:
     ```mlir
     func.func @main(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
       %w = pmc.constant dense_resource<w> : tensor<8x8xf32>
       %y = pmc.matmul %x, %w : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
-      %r = pmc.relu %y : tensor<4x8xf32>
-      %e = pmc.exp %r : tensor<4x8xf32>
+      %r = pmc.exp %y : tensor<4x8xf32>
+      %e = pmc.tanh %r : tensor<4x8xf32>
       return %e : tensor<4x8xf32>
     }
     ```
@@ -35,13 +51,19 @@ def PMCOutlineKernels : Pass<"pmc-outline-kernels", "ModuleOp"> {
       return %e : tensor<4x8xf32>
     }
     func.func private @kernel_0(%a: tensor<4x8xf32>) -> tensor<4x8xf32> {
-      %r = pmc.relu %a : tensor<4x8xf32>
-      %e = pmc.exp %r : tensor<4x8xf32>
+      %r = pmc.exp %a : tensor<4x8xf32>
+      %e = pmc.tanh %r : tensor<4x8xf32>
       return %e : tensor<4x8xf32>
     }
     ```
   }];
   let dependentDialects = ["::mlir::func::FuncDialect"];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "runtime target, cpu or cuda (which GELU epilogues it has)">,
+    Option<"foldEpilogues", "fold-epilogues", "bool", /*default=*/"true",
+           "fold bias adds and ReLU/GELU into the matmul commands">
+  ];
 }
 
 def PMCPartition : Pass<"pmc-partition", "ModuleOp"> {
