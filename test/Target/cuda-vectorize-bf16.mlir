@@ -8,8 +8,9 @@
 // RUN: FileCheck %s --check-prefix=PTX < %t.sm_90.ptx
 // RUN: FileCheck %s --check-prefix=PTX < %t.sm_80.ptx
 
-// bfloat16 compute: the bias add + relu between the matmuls reads and writes
-// bf16 only, 8 elements (16 bytes, `v4.b32`) a thread: 4*64/8 = 32 threads.
+// bfloat16 compute: the exp + bias add + relu between the matmuls (exp
+// first, so that the bias does not fold into the first matmul's cuBLASLt
+// epilogue) reads and writes bf16 only, 8 elements (16 bytes, `v4.b32`) a thread: 4*64/8 = 32 threads.
 // The launches that convert between float32 and bf16 take the width of
 // float32 (4 a thread): 16 bytes of f32, 8 bytes (`v2.b32`) of bf16, or
 // `v4.b16` when 4 bf16 are read.
@@ -35,7 +36,8 @@ func.func @main(%x: tensor<4x8xf32> {pmc.name = "x"}) -> (tensor<4x16xf32> {pmc.
   %b1 = pmc.constant dense<[[1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0]]> : tensor<1x64xf32>
   %w2 = pmc.constant dense<0.25> : tensor<64x16xf32>
   %h = pmc.matmul %x, %w1 : (tensor<4x8xf32>, tensor<8x64xf32>) -> tensor<4x64xf32>
-  %a = pmc.add %h, %b1 : (tensor<4x64xf32>, tensor<1x64xf32>) -> tensor<4x64xf32>
+  %e = pmc.exp %h : tensor<4x64xf32>
+  %a = pmc.add %e, %b1 : (tensor<4x64xf32>, tensor<1x64xf32>) -> tensor<4x64xf32>
   %r = pmc.relu %a : tensor<4x64xf32>
   %y = pmc.matmul %r, %w2 : (tensor<4x64xf32>, tensor<64x16xf32>) -> tensor<4x16xf32>
   return %y : tensor<4x16xf32>
