@@ -2,6 +2,7 @@
 
 #include "pmc/Runtime/RankProgram.h"
 #include "Json.h"
+#include "ProgramTable.h"
 #include "pmc/Bundle/Bundle.h"
 #include "pmc/Runtime/Communicator.h"
 #include "pmc/Runtime/Error.h"
@@ -9,7 +10,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <limits>
 #include <map>
 
 namespace pmc::runtime {
@@ -37,30 +37,6 @@ std::string withoutPath(const bundle::BundleError &e, const std::string &path) {
   return msg;
 }
 
-BufferKind parseKind(const std::string &kind, const std::string &where) {
-  if (kind == "input")
-    return BufferKind::Input;
-  if (kind == "weight")
-    return BufferKind::Weight;
-  if (kind == "temp")
-    return BufferKind::Temp;
-  if (kind == "view")
-    return BufferKind::View;
-  throw RuntimeError(where + ": unknown kind '" + kind +
-                     "' (expected input, weight, temp or view)");
-}
-
-/// Dense byte size, rejecting overflow.
-size_t byteSize(DType dtype, const std::vector<int64_t> &shape, const std::string &where) {
-  size_t n = dtypeSize(dtype);
-  for (int64_t d : shape) {
-    if (d != 0 && n > std::numeric_limits<size_t>::max() / 2 / static_cast<size_t>(d))
-      throw RuntimeError(where + ": shape " + shapeToString(shape) + " is too large");
-    n *= static_cast<size_t>(d);
-  }
-  return n;
-}
-
 } // namespace
 
 RankProgram::~RankProgram() {
@@ -72,45 +48,24 @@ RankProgram::~RankProgram() {
 std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
                                                const bundle::BundleReader &reader,
                                                int rank, const KernelLibrary *kernels) {
-  if (rank < 0 || rank >= static_cast<int>(manifest.rankPrograms.size()))
-    throw RuntimeError("rank " + std::to_string(rank) + " is out of range: the bundle has " +
-                       std::to_string(manifest.rankPrograms.size()) + " rank(s)");
+  const std::string &section = rankProgramSection(manifest, rank);
   std::unique_ptr<RankProgram> p(new RankProgram());
   p->rankIndex = rank;
-  p->sectionName = manifest.rankPrograms[rank];
+  p->sectionName = section;
   std::string text;
   try {
     text = std::string(reader.section(p->sectionName));
   } catch (const bundle::BundleError &e) {
     throw RuntimeError(withoutPath(e, reader.path()));
   }
-  const std::string &section = p->sectionName;
   try {
     json::json root = json::parse(text, "");
-    int64_t declared = json::getInt(root, "rank", "program");
-    if (declared != rank)
-      throw RuntimeError("program: field 'rank' is " + std::to_string(declared) +
-                         ", expected " + std::to_string(rank));
+    checkProgramRank(root, rank);
 
-    // Buffers.
-    const json::json &list = json::field(root, "buffers", "program");
-    if (!list.is_array())
-      throw RuntimeError("program: field 'buffers' must be a list");
-    std::vector<BufferDesc> &buffers = p->bufferTable;
-    for (size_t i = 0; i < list.size(); ++i) {
-      std::string where = "buffer " + std::to_string(i);
-      const json::json &o = list[i];
-      BufferDesc b;
-      b.id = json::getId(o, "id", where);
-      if (b.id != static_cast<int>(i))
-        throw RuntimeError(where + ": field 'id' is " + std::to_string(b.id) +
-                           " (buffer ids must be 0..n-1 in order)");
-      b.dtype = json::getDType(o, "dtype", where);
-      b.shape = json::getShape(o, "shape", where);
-      b.kind = parseKind(json::getString(o, "kind", where), where);
-      b.bytes = byteSize(b.dtype, b.shape, where);
-      b.root = b.id;
-      where = b.describe();
+    // Buffers, with their views resolved.
+    BufferTableOptions tableOptions;
+    tableOptions.readKindFields = [&](BufferDesc &b, const json::json &o) {
+      std::string where = b.describe();
       switch (b.kind) {
       case BufferKind::Input: {
         int64_t in = json::getInt(o, "input", where);
@@ -118,11 +73,7 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
           throw RuntimeError(where + ": input " + std::to_string(in) +
                              " is out of range (the manifest has " +
                              std::to_string(manifest.inputs.size()) + " inputs)");
-        const TensorSpec &spec = manifest.inputs[in];
-        if (spec.dtype != b.dtype || manifest.stepShape(spec) != b.shape)
-          throw RuntimeError(where + ": does not match manifest input '" + spec.toString() +
-                             "' (" + (manifest.pipeline ? "step" : "local") + " shape " +
-                             shapeToString(manifest.stepShape(spec)) + ")");
+        checkInputBuffer(b, manifest.inputs[in], manifest, where);
         b.input = static_cast<int>(in);
         break;
       }
@@ -135,31 +86,9 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
       case BufferKind::Temp:
         break;
       }
-      buffers.push_back(std::move(b));
-    }
-
-    // Views: resolve each to its root, rejecting cycles and size mismatches.
-    for (BufferDesc &b : buffers) {
-      if (b.kind != BufferKind::View)
-        continue;
-      if (b.of < 0 || b.of >= static_cast<int>(buffers.size()) || b.of == b.id)
-        throw RuntimeError(b.describe() + ": field 'of' refers to buffer " +
-                           std::to_string(b.of) + ", which is not another buffer");
-      if (buffers[b.of].bytes != b.bytes)
-        throw RuntimeError(b.describe() + ": holds " + std::to_string(b.bytes) +
-                           " bytes but its base " + buffers[b.of].describe() + " holds " +
-                           std::to_string(buffers[b.of].bytes));
-      int cur = b.of;
-      for (size_t steps = 0; buffers[cur].kind == BufferKind::View; ++steps) {
-        if (steps > buffers.size())
-          throw RuntimeError(b.describe() + ": views form a cycle");
-        cur = buffers[cur].of;
-        if (cur < 0 || cur >= static_cast<int>(buffers.size()))
-          throw RuntimeError(b.describe() + ": its chain of views refers to buffer " +
-                             std::to_string(cur) + ", which does not exist");
-      }
-      b.root = cur;
-    }
+    };
+    p->bufferTable = parseBufferTable(root, tableOptions).buffers;
+    std::vector<BufferDesc> &buffers = p->bufferTable;
 
     // Weights: the section exists, has the buffer's size and a good checksum.
     p->weightData.assign(buffers.size(), nullptr);
@@ -227,43 +156,13 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
     }
 
     // Outputs: one per manifest output, matching its dtype and shape.
-    std::vector<int64_t> outs = json::getIntList(root, "outputs", "program");
-    if (outs.size() != manifest.outputs.size())
-      throw RuntimeError("program: 'outputs' lists " + std::to_string(outs.size()) +
-                         " buffers, the manifest declares " +
-                         std::to_string(manifest.outputs.size()) + " outputs");
-    const int64_t stage = manifest.stageOf(rank);
+    p->outputIds = parseProgramOutputs(root, manifest, rank, buffers, writer, {});
     std::vector<int> computed; // the outputs this program computes
-    for (size_t i = 0; i < outs.size(); ++i) {
-      std::string where = "outputs[" + std::to_string(i) + "]";
-      const TensorSpec &spec = manifest.outputs[i];
+    for (int id : p->outputIds)
+      if (id >= 0)
+        computed.push_back(id);
+    for (const TensorSpec &spec : manifest.outputs)
       p->microbatchedOutputs.push_back(spec.microbatched);
-      // Pipeline bundles: -1 exactly for the outputs of other stages.
-      if (manifest.pipeline && spec.stage != stage) {
-        if (outs[i] != -1)
-          throw RuntimeError(where + ": output '" + spec.name + "' is computed by stage " +
-                             std::to_string(spec.stage) + ", not by this rank's stage " +
-                             std::to_string(stage) + "; expected -1");
-        p->outputIds.push_back(-1);
-        continue;
-      }
-      if (outs[i] < 0 || outs[i] >= static_cast<int64_t>(buffers.size()))
-        throw RuntimeError(where + ": buffer " + std::to_string(outs[i]) +
-                           " does not exist" +
-                           (manifest.pipeline ? " (output '" + spec.name +
-                                                    "' is computed by this rank's stage " +
-                                                    std::to_string(stage) + ")"
-                                              : std::string()));
-      const BufferDesc &b = buffers[outs[i]];
-      if (b.dtype != spec.dtype || b.shape != manifest.stepShape(spec))
-        throw RuntimeError(where + ": " + b.describe() + " does not match manifest output '" +
-                           spec.toString() + "' (" + (manifest.pipeline ? "step" : "local") +
-                           " shape " + shapeToString(manifest.stepShape(spec)) + ")");
-      if (buffers[b.root].kind == BufferKind::Temp && writer[b.root] < 0)
-        throw RuntimeError(where + ": " + b.describe() + " is never written");
-      p->outputIds.push_back(b.id);
-      computed.push_back(b.id);
-    }
     p->readsInputs.assign(manifest.inputs.size(), false);
     for (const BufferDesc &b : buffers)
       if (b.kind == BufferKind::Input)

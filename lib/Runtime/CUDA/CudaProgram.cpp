@@ -2,6 +2,7 @@
 
 #include "pmc/Runtime/CUDA/CudaProgram.h"
 #include "../Json.h"
+#include "../ProgramTable.h"
 #include "pmc/Bundle/Bundle.h"
 #include "pmc/Runtime/Mesh.h"
 #include "pmc/Runtime/Pipeline.h"
@@ -18,16 +19,6 @@ std::string listToString(const std::vector<int64_t> &v) {
   for (size_t i = 0; i < v.size(); ++i)
     s += (i ? ", " : "") + std::to_string(v[i]);
   return s + "]";
-}
-
-size_t byteSize(DType dtype, const std::vector<int64_t> &shape, const std::string &where) {
-  size_t n = dtypeSize(dtype);
-  for (int64_t d : shape) {
-    if (d != 0 && n > std::numeric_limits<size_t>::max() / 2 / static_cast<size_t>(d))
-      throw RuntimeError(where + ": shape " + shapeToString(shape) + " is too large");
-    n *= static_cast<size_t>(d);
-  }
-  return n;
 }
 
 /// A Command that only reports what a step reads and writes (for the
@@ -101,12 +92,10 @@ std::vector<PtxModule> parsePtxModules(std::string_view manifestJson,
 
 std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
                                                const bundle::BundleReader &reader, int rank) {
-  if (rank < 0 || rank >= static_cast<int>(manifest.rankPrograms.size()))
-    throw RuntimeError("rank " + std::to_string(rank) + " is out of range: the bundle has " +
-                       std::to_string(manifest.rankPrograms.size()) + " rank(s)");
+  const std::string &section = rankProgramSection(manifest, rank);
   std::unique_ptr<CudaProgram> p(new CudaProgram());
   p->rankIndex = rank;
-  p->sectionName = manifest.rankPrograms[rank];
+  p->sectionName = section;
   p->microbatchCount = manifest.pipeline ? manifest.pipeline->microbatches : 0;
   try {
     p->ptxModules = parsePtxModules(reader.section("manifest"), reader);
@@ -115,44 +104,24 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
   }
   try {
     json::json root = json::parse(reader.section(p->sectionName), "");
-    int64_t declared = json::getInt(root, "rank", "program");
-    if (declared != rank)
-      throw RuntimeError("program: field 'rank' is " + std::to_string(declared) +
-                         ", expected " + std::to_string(rank));
+    checkProgramRank(root, rank);
 
     // Buffers; scratch buffers are temps placed by liveness.
-    const json::json &list = json::field(root, "buffers", "program");
-    if (!list.is_array())
-      throw RuntimeError("program: field 'buffers' must be a list");
-    std::vector<BufferDesc> &buffers = p->bufferTable;
-    for (size_t i = 0; i < list.size(); ++i) {
-      std::string where = "buffer " + std::to_string(i);
-      const json::json &o = list[i];
-      BufferDesc b;
-      b.id = json::getId(o, "id", where);
-      if (b.id != static_cast<int>(i))
-        throw RuntimeError(where + ": field 'id' is " + std::to_string(b.id) +
-                           " (buffer ids must be 0..n-1 in order)");
-      b.dtype = json::getDType(o, "dtype", where);
-      b.shape = json::getShape(o, "shape", where);
-      b.bytes = byteSize(b.dtype, b.shape, where);
-      b.root = b.id;
-      std::string kind = json::getString(o, "kind", where);
-      bool isScratch = kind == "scratch";
-      if (kind == "input") {
-        b.kind = BufferKind::Input;
+    BufferTableOptions tableOptions;
+    tableOptions.allowScratch = true;
+    tableOptions.readKindFields = [&](BufferDesc &b, const json::json &o) {
+      std::string where = "buffer " + std::to_string(b.id);
+      switch (b.kind) {
+      case BufferKind::Input: {
         int64_t in = json::getInt(o, "input", where);
         if (in < 0 || in >= static_cast<int64_t>(manifest.inputs.size()))
           throw RuntimeError(where + ": input " + std::to_string(in) + " is out of range");
-        const TensorSpec &spec = manifest.inputs[in];
         // Pipeline bundles: one microbatch's block (the step shape).
-        if (spec.dtype != b.dtype || manifest.stepShape(spec) != b.shape)
-          throw RuntimeError(where + ": does not match manifest input '" + spec.toString() +
-                             "' (" + (manifest.pipeline ? "step" : "local") + " shape " +
-                             shapeToString(manifest.stepShape(spec)) + ")");
+        checkInputBuffer(b, manifest.inputs[in], manifest, where);
         b.input = static_cast<int>(in);
-      } else if (kind == "weight") {
-        b.kind = BufferKind::Weight;
+        break;
+      }
+      case BufferKind::Weight:
         b.section = json::getString(o, "section", where);
         if (!reader.hasSection(b.section))
           throw RuntimeError(where + ": section '" + b.section +
@@ -161,41 +130,18 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
           throw RuntimeError(where + ": section '" + b.section + "' holds " +
                              std::to_string(reader.sectionSize(b.section)) +
                              " bytes, expected " + std::to_string(b.bytes));
-      } else if (kind == "view") {
-        b.kind = BufferKind::View;
+        break;
+      case BufferKind::View:
         b.of = json::getId(o, "of", where);
-      } else if (kind == "temp" || isScratch) {
-        b.kind = BufferKind::Temp;
-      } else {
-        throw RuntimeError(where + ": unknown kind '" + kind +
-                           "' (expected input, weight, temp, scratch or view)");
+        break;
+      case BufferKind::Temp:
+        break;
       }
-      buffers.push_back(std::move(b));
-      p->scratch.push_back(isScratch);
-    }
-    for (BufferDesc &b : buffers) {
-      if (b.kind != BufferKind::View)
-        continue;
-      if (b.of < 0 || b.of >= static_cast<int>(buffers.size()) || b.of == b.id)
-        throw RuntimeError(b.describe() + ": field 'of' refers to buffer " +
-                           std::to_string(b.of) + ", which is not another buffer");
-      if (buffers[b.of].bytes != b.bytes)
-        throw RuntimeError(b.describe() + ": holds " + std::to_string(b.bytes) +
-                           " bytes but its base " + buffers[b.of].describe() + " holds " +
-                           std::to_string(buffers[b.of].bytes));
-      int cur = b.of;
-      for (size_t steps = 0; buffers[cur].kind == BufferKind::View; ++steps) {
-        if (steps > buffers.size())
-          throw RuntimeError(b.describe() + ": views form a cycle");
-        cur = buffers[cur].of;
-        if (cur < 0 || cur >= static_cast<int>(buffers.size()))
-          throw RuntimeError(b.describe() + ": its chain of views refers to buffer " +
-                             std::to_string(cur) + ", which does not exist");
-      }
-      b.root = cur;
-      if (p->scratch[cur])
-        throw RuntimeError(b.describe() + ": views of scratch buffers are not allowed");
-    }
+    };
+    BufferTable table = parseBufferTable(root, tableOptions);
+    p->bufferTable = std::move(table.buffers);
+    p->scratch = std::move(table.scratch);
+    std::vector<BufferDesc> &buffers = p->bufferTable;
     auto describe = [&](int id) {
       std::string d = buffers[id].describe();
       if (p->scratch[id])
@@ -526,39 +472,17 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
     }
 
     // Outputs.
-    std::vector<int64_t> outs = json::getIntList(root, "outputs", "program");
-    if (outs.size() != manifest.outputs.size())
-      throw RuntimeError("program: 'outputs' lists " + std::to_string(outs.size()) +
-                         " buffers, the manifest declares " +
-                         std::to_string(manifest.outputs.size()) + " outputs");
-    const int64_t stage = manifest.stageOf(rank);
-    std::vector<int> computed; // the outputs this program computes
-    for (size_t i = 0; i < outs.size(); ++i) {
-      std::string where = "outputs[" + std::to_string(i) + "]";
-      const TensorSpec &spec = manifest.outputs[i];
-      // Pipeline bundles: -1 exactly for the outputs of other stages.
-      if (manifest.pipeline && spec.stage != stage) {
-        if (outs[i] != -1)
-          throw RuntimeError(where + ": output '" + spec.name + "' is computed by stage " +
-                             std::to_string(spec.stage) + ", not by this rank's stage " +
-                             std::to_string(stage) + "; expected -1");
-        p->outputIds.push_back(-1);
-        continue;
-      }
-      if (outs[i] < 0 || outs[i] >= static_cast<int64_t>(buffers.size()))
-        throw RuntimeError(where + ": buffer " + std::to_string(outs[i]) + " does not exist");
-      const BufferDesc &b = buffers[outs[i]];
-      if (b.dtype != spec.dtype || b.shape != manifest.stepShape(spec))
-        throw RuntimeError(where + ": " + b.describe() + " does not match manifest output '" +
-                           spec.toString() + "' (" + (manifest.pipeline ? "step" : "local") +
-                           " shape " + shapeToString(manifest.stepShape(spec)) + ")");
+    ProgramOutputOptions outputOptions;
+    outputOptions.nameStageOfMissing = false;
+    outputOptions.check = [&](const std::string &where, const BufferDesc &b) {
       if (p->scratch[b.root])
         throw RuntimeError(where + ": " + describe(b.id) + " is a scratch buffer");
-      if (buffers[b.root].kind == BufferKind::Temp && writer[b.root] < 0)
-        throw RuntimeError(where + ": " + b.describe() + " is never written");
-      p->outputIds.push_back(b.id);
-      computed.push_back(b.id);
-    }
+    };
+    p->outputIds = parseProgramOutputs(root, manifest, rank, buffers, writer, outputOptions);
+    std::vector<int> computed; // the outputs this program computes
+    for (int id : p->outputIds)
+      if (id >= 0)
+        computed.push_back(id);
     if (p->has(CudaStepKind::Launch) && p->ptxModules.empty())
       throw RuntimeError("program: it launches kernels but the manifest lists no PTX module");
 
