@@ -104,6 +104,11 @@ int pmc::runCompileCommand(int argc, char **argv) {
                            cl::desc("LLVM CPU the kernels target: host (default) "
                                     "or a name such as x86-64-v2 for portability"),
                            cl::init("host"));
+  cl::opt<int> testLaunchVectorization(
+      "cpu-test-launch-vectorization",
+      cl::desc("Test hook: run the CUDA launch vectorization with this many "
+               "bytes per access on the CPU kernels (0: off)"),
+      cl::value_desc("BYTES"), cl::init(0), cl::Hidden);
   cl::opt<std::string> dtype(
       "dtype",
       cl::desc("Precision of weights and compute: fp32 (default), bf16 or fp16; "
@@ -121,6 +126,7 @@ int pmc::runCompileCommand(int argc, char **argv) {
   options.target = target;
   options.devices = devices;
   options.cpu.cpu = cpu;
+  options.cpu.testLaunchVectorizationBytes = testLaunchVectorization;
   options.plan = plan;
   options.deviceSpec = deviceSpec;
   options.planOnly = emit == "plan";
@@ -134,6 +140,12 @@ int pmc::runCompileCommand(int argc, char **argv) {
       (!mesh.empty() && !parseMesh(mesh, options, error)) ||
       !parseShardings(shards, options, error)) {
     llvm::errs() << "error: " << error << "\n";
+    return 1;
+  }
+  if (testLaunchVectorization < 0 ||
+      (testLaunchVectorization > 0 && target != "cpu")) {
+    llvm::errs() << "error: --cpu-test-launch-vectorization=" << testLaunchVectorization
+                 << ": expected a byte count >= 0 with --target cpu\n";
     return 1;
   }
   if (emit != "bundle" && emit != "mlir" && emit != "plan") {

@@ -21,6 +21,14 @@ struct CPUTargetOptions {
   unsigned optLevel = 2;
   /// C compiler driver that links the object into a shared library.
   std::string linker = "cc";
+  /// Test hook, not a feature: when above 0, the kernels are lowered the way
+  /// the CUDA target lowers them up to GPU mapping (linalg -> scf.parallel)
+  /// and run through `vectorizeParallelLoops(func, testLaunchVectorizationBytes)`
+  /// before the usual CPU lowering, so that the CUDA launch vectorization can
+  /// be executed and compared on a machine without a GPU. Each kernel gets a
+  /// remark "launch vectorization (cpu test hook): N of M parallel loops
+  /// vectorized". Set by `pmc-opt compile --cpu-test-launch-vectorization=16`.
+  int64_t testLaunchVectorizationBytes = 0;
 };
 
 /// Adds the pipeline that takes kernels in the pmc dialect to the LLVM

@@ -4,12 +4,15 @@
 #include "KernelWrappers.h"
 #include "pmc/Conversion/Passes.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
+#include "pmc/Target/LaunchVectorization.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "mlir/InitAllPasses.h"
@@ -54,6 +57,23 @@ static const char *kLowerToLLVMPipeline =
     "buffer-deallocation-pipeline,"
     "convert-linalg-to-loops,lower-affine,convert-scf-to-cf,canonicalize,"
     "expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"
+    "convert-math-to-llvm,convert-math-to-libm,convert-arith-to-llvm,"
+    "convert-index-to-llvm,convert-cf-to-llvm,"
+    "convert-func-to-llvm{use-bare-ptr-memref-call-conv=true},"
+    "reconcile-unrealized-casts";
+
+/// The launch vectorization test hook (CPUTargetOptions): deallocations, then
+/// linalg -> scf.parallel as the CUDA target does before GPU mapping.
+static const char *kTestParallelLoopsPipeline =
+    "buffer-deallocation-pipeline,"
+    "func.func(convert-linalg-to-parallel-loops),canonicalize,cse";
+
+/// ... and after `vectorizeParallelLoops`: scf.parallel -> sequential loops,
+/// vector.load/store/broadcast -> LLVM, and the rest as kLowerToLLVMPipeline.
+static const char *kTestVectorLoopsToLLVMPipeline =
+    "convert-linalg-to-loops,lower-affine,convert-scf-to-cf,canonicalize,"
+    "expand-strided-metadata,lower-affine,convert-vector-to-llvm,"
+    "finalize-memref-to-llvm,"
     "convert-math-to-llvm,convert-math-to-libm,convert-arith-to-llvm,"
     "convert-index-to-llvm,convert-cf-to-llvm,"
     "convert-func-to-llvm{use-bare-ptr-memref-call-conv=true},"
@@ -294,9 +314,25 @@ FailureOr<std::string> (::pmc::compileKernelsToSharedLibrary)(
   if (failed(runPipeline(kBufferizePipeline)))
     return failure();
   ::pmc::copiesToLinalg(*kernels);
+  const char *lowerToLLVM = kLowerToLLVMPipeline;
+  if (options.testLaunchVectorizationBytes > 0) {
+    context->loadDialect<vector::VectorDialect>();
+    if (failed(runPipeline(kTestParallelLoopsPipeline)))
+      return failure();
+    for (func::FuncOp func : kernels->getOps<func::FuncOp>()) {
+      size_t loops = llvm::range_size(func.getBody().front().getOps<scf::ParallelOp>());
+      unsigned vectorized =
+          ::pmc::vectorizeParallelLoops(func, options.testLaunchVectorizationBytes);
+      emitRemark(func.getLoc())
+          << "launch vectorization (cpu test hook): " << vectorized << " of "
+          << loops << " parallel loops vectorized in " << func.getSymName();
+    }
+    lowerToLLVM = kTestVectorLoopsToLLVMPipeline;
+  }
+  // After the test hook, so that its vector bf16 conversions are expanded too.
   if (failed(expandBFloat16Conversions(*kernels)))
     return emitError(loc) << "expanding the bf16 conversions of the kernels failed";
-  if (failed(runPipeline(kLowerToLLVMPipeline)))
+  if (failed(runPipeline(lowerToLLVM)))
     return failure();
   if (failed(::pmc::addKernelWrappers(*kernels, names)))
     return failure();

@@ -2,8 +2,8 @@
 #include "pmc/Target/CUDA.h"
 
 #include "LaunchOutlining.h"
-#include "LaunchVectorization.h"
 #include "pmc/Target/CPU.h"
+#include "pmc/Target/LaunchVectorization.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

@@ -1,5 +1,5 @@
 //===- LaunchVectorization.cpp - vector memory access in parallel loops ----===//
-#include "LaunchVectorization.h"
+#include "pmc/Target/LaunchVectorization.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"

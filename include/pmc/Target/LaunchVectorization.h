@@ -1,6 +1,6 @@
 //===- LaunchVectorization.h - vector memory access in parallel loops -*- C++ -*-===//
-#ifndef PMC_LIB_TARGET_CUDA_LAUNCHVECTORIZATION_H
-#define PMC_LIB_TARGET_CUDA_LAUNCHVECTORIZATION_H
+#ifndef PMC_TARGET_LAUNCHVECTORIZATION_H
+#define PMC_TARGET_LAUNCHVECTORIZATION_H
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
@@ -22,8 +22,12 @@ namespace pmc {
 /// arithmetic between loads and stores, without nested regions; reductions
 /// (loops with scf.for inside) and anything else are left unchanged.
 /// Returns the number of loops vectorized. `maxBytes` 0 disables it.
+/// Target-independent (scf/memref/vector only): the CUDA target runs it before
+/// GPU mapping, and the CPU target runs it under
+/// `CPUTargetOptions::testLaunchVectorizationBytes`, a test hook that executes
+/// the transformation on the host (test/python/test_launch_vectorization_cpu.py).
 unsigned vectorizeParallelLoops(mlir::func::FuncOp func, int64_t maxBytes);
 
 } // namespace pmc
 
-#endif // PMC_LIB_TARGET_CUDA_LAUNCHVECTORIZATION_H
+#endif // PMC_TARGET_LAUNCHVECTORIZATION_H
