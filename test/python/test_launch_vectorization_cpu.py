@@ -5,11 +5,14 @@ scf.parallel loops of the CUDA kernels to load and store W elements at a time.
 `pmc-opt compile --cpu-test-launch-vectorization=16` (a hidden test hook,
 CPUTargetOptions::testLaunchVectorizationBytes) lowers the CPU kernels through
 the same scf.parallel form, runs the same transformation, then lowers the
-vector ops to LLVM. Each model is compiled with and without the hook and run on
-the same random inputs: the outputs must be equal (the transformation only
-regroups elementwise work; 1e-6 is allowed for vector vs scalar math calls).
-The hook's remarks ("N of M parallel loops vectorized") and the IR before
-scf.parallel lowering show that something was vectorized, at which width.
+vector ops to LLVM; kernels with temporaries first get the CUDA target's shape
+(temporaries as trailing parameters of `<kernel>_scratch`, as allocsToScratch
+makes them scratch buffers). Each model is compiled with and without the hook
+and run on the same random inputs: the outputs must be bit-identical (the
+transformation only regroups elementwise work lane by lane; math calls stay
+the same libm/LLVM functions per lane). The hook's remarks ("N of M parallel
+loops vectorized in F") and the IR after the hook show that something was
+vectorized, at which width.
 """
 
 import re
@@ -25,7 +28,8 @@ from conftest import assert_clean_failure, run_tool
 import pmc
 
 HOOK = "--cpu-test-launch-vectorization=16"
-REMARK = re.compile(r"launch vectorization \(cpu test hook\): (\d+) of (\d+) parallel loops")
+REMARK = re.compile(r"launch vectorization \(cpu test hook\): (\d+) of (\d+) parallel loops"
+                    r" vectorized in (\w+)")
 
 
 def compile_bundle(pmc_opt, model, out, *extra):
@@ -37,7 +41,7 @@ def compile_bundle(pmc_opt, model, out, *extra):
 
 def vectorized_loops(stderr):
     """(loops vectorized, parallel loops seen) summed over the hook's remarks."""
-    found = [tuple(map(int, m.groups())) for m in REMARK.finditer(stderr)]
+    found = [(int(m[1]), int(m[2])) for m in REMARK.finditer(stderr)]
     assert found, f"the test hook left no remark:\n{stderr[-4000:]}"
     return sum(v for v, _ in found), sum(n for _, n in found)
 
@@ -51,8 +55,8 @@ def assert_same(plain, vectorized, what):
     for name, ref in plain.items():
         got = vectorized[name]
         assert got.dtype == ref.dtype and got.shape == ref.shape, f"{what}: {name}"
-        np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6,
-                                   err_msg=f"{what}: output {name} differs once vectorized")
+        np.testing.assert_array_equal(got, ref,
+                                      err_msg=f"{what}: output {name} differs once vectorized")
 
 
 def compare(pmc_opt, model_path, feeds, tmp_path, *extra):
@@ -73,9 +77,12 @@ def compare(pmc_opt, model_path, feeds, tmp_path, *extra):
 @pytest.mark.parametrize("name", [m for m in make_zoo.MODEL_NAMES if m != "mlp"])
 def test_zoo_same_outputs_once_vectorized(name, dtype, zoo, pmc_opt, tmp_path):
     feeds = make_zoo.make_inputs(onnx.load(zoo[name]), seed=7)
-    vectorized, loops, _ = compare(pmc_opt, zoo[name], feeds, tmp_path, "--dtype", dtype)
+    vectorized, loops, stderr = compare(pmc_opt, zoo[name], feeds, tmp_path, "--dtype", dtype)
     assert loops > 0
     assert vectorized > 0, f"{name} ({dtype}): none of {loops} loops was vectorized"
+    # Loops over temporaries (scratch parameters on CUDA) are exercised too.
+    assert any(int(m[1]) > 0 and m[3].endswith("_scratch") for m in REMARK.finditer(stderr)), \
+        f"{name} ({dtype}): no loop over a temporary was vectorized"
 
 
 def test_zoo_mlp_has_no_kernel_to_vectorize(zoo, pmc_opt, tmp_path):

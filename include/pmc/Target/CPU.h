@@ -23,8 +23,9 @@ struct CPUTargetOptions {
   std::string linker = "cc";
   /// Test hook, not a feature: when above 0, the kernels are lowered the way
   /// the CUDA target lowers them up to GPU mapping (linalg -> scf.parallel)
-  /// and run through `vectorizeParallelLoops(func, testLaunchVectorizationBytes)`
-  /// before the usual CPU lowering, so that the CUDA launch vectorization can
+  /// (temporaries moved to trailing parameters as the CUDA target's scratch
+  /// buffers are) and run through `vectorizeParallelLoops(func,
+  /// testLaunchVectorizationBytes)` before the usual CPU lowering, so that the CUDA launch vectorization can
   /// be executed and compared on a machine without a GPU. Each kernel gets a
   /// remark "launch vectorization (cpu test hook): N of M parallel loops
   /// vectorized". Set by `pmc-opt compile --cpu-test-launch-vectorization=16`.

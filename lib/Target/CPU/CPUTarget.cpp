@@ -2,16 +2,15 @@
 #include "pmc/Target/CPU.h"
 
 #include "KernelWrappers.h"
+#include "LaunchVectorizationHook.h"
 #include "pmc/Conversion/Passes.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
-#include "pmc/Target/LaunchVectorization.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/TypeUtilities.h"
@@ -319,14 +318,7 @@ FailureOr<std::string> (::pmc::compileKernelsToSharedLibrary)(
     context->loadDialect<vector::VectorDialect>();
     if (failed(runPipeline(kTestParallelLoopsPipeline)))
       return failure();
-    for (func::FuncOp func : kernels->getOps<func::FuncOp>()) {
-      size_t loops = llvm::range_size(func.getBody().front().getOps<scf::ParallelOp>());
-      unsigned vectorized =
-          ::pmc::vectorizeParallelLoops(func, options.testLaunchVectorizationBytes);
-      emitRemark(func.getLoc())
-          << "launch vectorization (cpu test hook): " << vectorized << " of "
-          << loops << " parallel loops vectorized in " << func.getSymName();
-    }
+    ::pmc::runLaunchVectorizationHook(*kernels, options.testLaunchVectorizationBytes);
     lowerToLLVM = kTestVectorLoopsToLLVMPipeline;
   }
   // After the test hook, so that its vector bf16 conversions are expanded too.
