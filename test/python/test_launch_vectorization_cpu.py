@@ -219,6 +219,36 @@ def test_concat_and_cast(pmc_opt, tmp_path):
     assert vectorized > 0, f"none of {loops} loops was vectorized"
 
 
+def test_int64_and_bool_elements(pmc_opt, tmp_path):
+    """8-byte lanes (2 per 16 bytes) and a bool input (i1 loads stay scalar)."""
+    path = tmp_path / "i.onnx"
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["a", "b"], ["m"]),
+         helper.make_node("Add", ["m", "a"], ["s"]),
+         helper.make_node("Where", ["c", "s", "b"], ["y"])], "ints",
+        [helper.make_tensor_value_info("a", TensorProto.INT64, [3, 8]),
+         helper.make_tensor_value_info("b", TensorProto.INT64, [3, 8]),
+         helper.make_tensor_value_info("c", TensorProto.BOOL, [3, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, [3, 8])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    rng = np.random.default_rng(11)
+    feeds = {"a": rng.integers(-1000, 1000, [3, 8]), "b": rng.integers(-1000, 1000, [3, 8]),
+             "c": rng.integers(0, 2, [3, 8]).astype(bool)}
+    _, loops, _ = compare(pmc_opt, str(path), feeds, tmp_path)
+    assert loops > 0
+    # Without the bool operand the loop vectorizes at 2 x i64.
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["a", "b"], ["m"]), helper.make_node("Add", ["m", "a"], ["y"])],
+        "ints2", [helper.make_tensor_value_info(n, TensorProto.INT64, [3, 8]) for n in "ab"],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, [3, 8])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    vectorized, _, _ = compare(pmc_opt, str(path), {k: feeds[k] for k in "ab"}, tmp_path)
+    assert vectorized > 0
+    ir = run_tool([pmc_opt, "compile", path, "-o", tmp_path / "ir.pmc", HOOK,
+                   "--mlir-print-ir-after-all"])
+    assert "vector<2xi64>" in ir.stderr
+
+
 def test_where_and_compare(pmc_opt, tmp_path):
     """i1 lanes: a comparison feeding a select."""
     inputs = {"a": [4, 8], "b": [4, 8]}
