@@ -88,6 +88,38 @@ def zoo(tmp_path_factory):
     return make_zoo.build_zoo(str(tmp_path_factory.mktemp("zoo")))
 
 
+#: The batch of `batch8_zoo`: divisible by 8 ranks and by 8 microbatches.
+ZOO_BATCH = 8
+
+
+@pytest.fixture(scope="session")
+def batch8_zoo(tmp_path_factory):
+    """{model name: path} of the zoo built with batch ZOO_BATCH (multi-device,
+    pipeline and planner tests), generated once per session."""
+    import onnx
+    folder = tmp_path_factory.mktemp("zoo8")
+    paths = {}
+    for name in make_zoo.MODEL_NAMES:
+        path = str(folder / f"{name}.onnx")
+        onnx.save(make_zoo.BUILDERS[name](batch=ZOO_BATCH), path)
+        paths[name] = path
+    return paths
+
+
+_one_device_results = {}
+
+
+def one_device_reference(path):
+    """(feeds, outputs) of the 1-device pmc bundle of `path`, computed once:
+    what every partitioned or pipelined plan of the model must equal."""
+    if path not in _one_device_results:
+        import onnx
+        import pmc
+        feeds = make_zoo.make_inputs(onnx.load(path))
+        _one_device_results[path] = (feeds, pmc.compile(path).run(feeds))
+    return _one_device_results[path]
+
+
 @pytest.fixture(scope="session")
 def zoo_reference(zoo):
     """{model name: (feeds, onnxruntime outputs)} for the zoo models."""

@@ -17,11 +17,11 @@ import onnx
 import pytest
 
 import make_zoo
-from conftest import TOOL_TIMEOUT, tool_path
+from conftest import TOOL_TIMEOUT, ZOO_BATCH, one_device_reference, tool_path
 
 import pmc
 
-BATCH = 8
+BATCH = ZOO_BATCH
 DEVICES = (1, 2, 4, 8)
 PLANS = ("dp", "megatron", "dp_tp")
 
@@ -50,25 +50,12 @@ def _plan(name, model, plan, devices):
 
 
 @pytest.fixture(scope="module")
-def batch_zoo(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("zoo8")
-    paths = {}
-    for name in make_zoo.MODEL_NAMES:
-        path = str(folder / f"{name}.onnx")
-        onnx.save(make_zoo.BUILDERS[name](batch=BATCH), path)
-        paths[name] = path
-    return paths
-
-
-_references = {}
+def batch_zoo(batch8_zoo):
+    return batch8_zoo
 
 
 def _reference(path):
-    if path not in _references:
-        exe = pmc.compile(path)
-        feeds = make_zoo.make_inputs(onnx.load(path))
-        _references[path] = (feeds, exe.run(feeds))
-    return _references[path]
+    return one_device_reference(path)
 
 
 @pytest.mark.parametrize("plan", PLANS)

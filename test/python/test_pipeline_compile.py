@@ -16,24 +16,18 @@ import onnx
 import pytest
 
 import make_zoo
-from conftest import TOOL_TIMEOUT, tool_path
+from conftest import TOOL_TIMEOUT, ZOO_BATCH, tool_path
 
 import pmc
 from pmc._compiler_glue import compile_bundle, mesh_arg, shard_args
 from pmc.bundle import BundleInfo
 
-BATCH = 8
+BATCH = ZOO_BATCH
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pipezoo")
-    paths = {}
-    for name in make_zoo.MODEL_NAMES:
-        path = str(folder / f"{name}.onnx")
-        onnx.save(make_zoo.BUILDERS[name](batch=BATCH), path)
-        paths[name] = path
-    return paths
+def zoo(batch8_zoo):
+    return batch8_zoo
 
 
 def _compile(path, out, devices, stages, microbatches, schedule, mesh=None, shardings=None):

@@ -12,32 +12,20 @@ import onnx
 import pytest
 
 import make_zoo
+from conftest import ZOO_BATCH, one_device_reference
 
 import pmc
 
-BATCH = 8
+BATCH = ZOO_BATCH
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pipee2e")
-    paths = {}
-    for name in make_zoo.MODEL_NAMES:
-        path = str(folder / f"{name}.onnx")
-        onnx.save(make_zoo.BUILDERS[name](batch=BATCH), path)
-        paths[name] = path
-    return paths
-
-
-_references = {}
+def zoo(batch8_zoo):
+    return batch8_zoo
 
 
 def _reference(path):
-    if path not in _references:
-        exe = pmc.compile(path)
-        feeds = make_zoo.make_inputs(onnx.load(path))
-        _references[path] = (feeds, exe.run(feeds))
-    return _references[path]
+    return one_device_reference(path)
 
 
 def _check(path, label, **kwargs):

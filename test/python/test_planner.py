@@ -11,24 +11,18 @@ import onnx
 import pytest
 
 import make_zoo
-from conftest import TOOL_TIMEOUT, tool_path
+from conftest import TOOL_TIMEOUT, ZOO_BATCH, tool_path
 
 import pmc
 
-BATCH = 8
+BATCH = ZOO_BATCH
 HERE = os.path.dirname(os.path.abspath(__file__))
 TINY_SPEC = os.path.join(HERE, "..", "Parallel", "Inputs", "tiny-memory.json")
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("planzoo")
-    paths = {}
-    for name in make_zoo.MODEL_NAMES:
-        path = str(folder / f"{name}.onnx")
-        onnx.save(make_zoo.BUILDERS[name](batch=BATCH), path)
-        paths[name] = path
-    return paths
+def zoo(batch8_zoo):
+    return batch8_zoo
 
 
 def _check_fields(plan, devices):
