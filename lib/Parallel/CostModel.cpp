@@ -156,6 +156,8 @@ FailureOr<CommCost> pp::reshardCost(
         for (StringRef axis : axes)
           shape[d] /= mesh.getAxisSize(axis);
       continue; // A local slice: no communication.
+    case ReshardStep::Kind::Share:
+      continue; // A local scaling: no communication.
     }
     cost.seconds += collectiveCost(kind, n, group, level).seconds;
     cost.bytesSent += sentFactor * n;

@@ -14,6 +14,9 @@
 
 namespace pmc::onnx_import {
 
+/// The newest opset of the default domain the importer reads.
+constexpr int64_t kMaxOpset = 22;
+
 /// Tensors with at most this many elements import as `DenseElementsAttr` (so
 /// folders can read them); larger ones become dense resource blobs.
 constexpr int64_t kMaxDenseElements = 1024;
@@ -63,6 +66,9 @@ private:
   }
   /// Fails unless inputs [0, count) are all present.
   mlir::LogicalResult requireInputs(unsigned count);
+  /// Fails unless the node has at least one input and none is empty: a
+  /// variadic input list (Max, Min, Sum, Mean, Concat) has no optional entry.
+  mlir::LogicalResult requireVariadicInputs();
   const onnx::AttributeProto *attr(llvm::StringRef attrName) const;
   int64_t getInt(llvm::StringRef attrName, int64_t defaultValue) const;
   float getFloat(llvm::StringRef attrName, float defaultValue) const;
@@ -112,6 +118,9 @@ private:
       return mlir::failure();
     return (*results)[0];
   }
+  /// Fails with an error naming the node when an operand is null (an input
+  /// the node left empty that the operator needs): never build with it.
+  mlir::LogicalResult checkOperands(mlir::ValueRange operands);
   /// Verifies a freshly built op (errors get the node prefix) and folds it.
   mlir::FailureOr<llvm::SmallVector<mlir::Value>> finish(mlir::Operation *op);
 
@@ -173,6 +182,8 @@ private:
   mlir::LogicalResult importGroupNorm();
   mlir::LogicalResult importDepthSpace(bool toSpace);
   mlir::LogicalResult importGatherElements();
+  mlir::LogicalResult importGatherND();
+  mlir::LogicalResult importLRN();
   mlir::LogicalResult importOneHot();
   mlir::LogicalResult importLpNorm();
   mlir::LogicalResult importMeanVarianceNorm();
@@ -219,6 +230,8 @@ mlir::FailureOr<llvm::SmallVector<mlir::Value>>
 NodeImporter::buildInferred(mlir::ValueRange operands,
                             llvm::ArrayRef<mlir::NamedAttribute> attrs) {
   mlir::MLIRContext *context = b.getContext();
+  if (mlir::failed(checkOperands(operands)))
+    return mlir::failure();
   mlir::OperationState state(loc, OpTy::getOperationName());
   state.addOperands(operands);
   mlir::DictionaryAttr dict = mlir::DictionaryAttr::get(context, attrs);

@@ -99,6 +99,8 @@ std::optional<LogicalResult> NodeImporter::importExtension(StringRef op) {
   if (op == "DepthToSpace") return importDepthSpace(false);
   if (op == "SpaceToDepth") return importDepthSpace(true);
   if (op == "GatherElements") return importGatherElements();
+  if (op == "GatherND") return importGatherND();
+  if (op == "LRN") return importLRN();
   if (op == "OneHot") return importOneHot();
   if (op == "LpNormalization") return importLpNorm();
   if (op == "MeanVarianceNormalization") return importMeanVarianceNorm();
@@ -192,13 +194,25 @@ LogicalResult NodeImporter::importActivation(StringRef op) {
     return setOutput(0, inferred<WhereOp>({lt, plus, upper}));
   }
   if (op == "PRelu") {
-    // The slope broadcasts to x (unidirectionally).
-    auto out = broadcastShapes(shapeOf(x), shapeOf(input(1)));
-    if (failed(out) || ArrayRef<int64_t>(*out) != shapeOf(x))
-      return error() << "slope of shape [" << shapeOf(input(1))
-                     << "] does not broadcast to X's shape [" << shapeOf(x) << "]";
+    // The slope broadcasts to x (unidirectionally). As in ONNX's reference
+    // (and the PReLU exports of old opsets), a 1-D slope that does not
+    // broadcast applies along the one dimension of x of its size.
+    Value slope = input(1);
+    ArrayRef<int64_t> xShape = shapeOf(x), slopeShape = shapeOf(slope);
+    auto out = broadcastShapes(xShape, slopeShape);
+    if ((failed(out) || ArrayRef<int64_t>(*out) != xShape) && slopeShape.size() == 1 &&
+        llvm::count(xShape, slopeShape[0]) == 1) {
+      SmallVector<int64_t> along(xShape.size(), 1);
+      along[llvm::find(xShape, slopeShape[0]) - xShape.begin()] = slopeShape[0];
+      TRY(reshaped, reshape(slope, along));
+      slope = reshaped;
+      out = broadcastShapes(xShape, shapeOf(slope));
+    }
+    if (failed(out) || ArrayRef<int64_t>(*out) != xShape)
+      return error() << "slope of shape [" << slopeShape
+                     << "] does not broadcast to X's shape [" << xShape << "]";
     TRY(neg, inferred<LessOp>({x, c(0)}));
-    TRY(scaled, inferred<MulOp>({x, input(1)}));
+    TRY(scaled, inferred<MulOp>({x, slope}));
     return setOutput(0, inferred<WhereOp>({neg, scaled, x}));
   }
   if (!isFloat)
@@ -294,12 +308,10 @@ LogicalResult NodeImporter::importIsInf() {
 }
 
 LogicalResult NodeImporter::importSumMean(bool mean) {
-  if (inputs.empty() || !input(0))
-    return error() << "expects at least one input";
+  if (failed(requireVariadicInputs()))
+    return failure();
   Value acc = input(0);
   for (unsigned i = 1; i < inputs.size(); ++i) {
-    if (!input(i))
-      return error() << "input " << i << " is missing";
     TRY(next, inferred<AddOp>({acc, input(i)}));
     acc = next;
   }
@@ -631,6 +643,118 @@ LogicalResult NodeImporter::importGatherElements() {
                           {b.getNamedAttr("axis", b.getI64IntegerAttr(*axis))}));
 }
 
+/// GatherND as a Gather along one flattened axis: data [b.., d0..dq-1, r..]
+/// becomes [B * D, r..] (B = the product of the batch dims, D of the indexed
+/// ones), each index tuple (negatives wrapped) its row there,
+/// sum_j idx_j * stride_j + batch * D, and Gather axis 0 gives exactly
+/// [b.., i.., r..]. Integer arithmetic: exact. The batch dims fold into the
+/// gathered axis, so its sharding rule keeps them whole.
+LogicalResult NodeImporter::importGatherND() {
+  if (failed(requireInputs(2)))
+    return failure();
+  Value data = input(0), indices = input(1);
+  ArrayRef<int64_t> dataShape = shapeOf(data), indexShape = shapeOf(indices);
+  int64_t batchDims = getInt("batch_dims", 0);
+  int64_t dataRank = dataShape.size(), indexRank = indexShape.size();
+  if (elementOf(indices) != b.getI64Type())
+    return error() << "indices must be int64, got " << elementOf(indices);
+  if (indexRank < 1 || dataRank < 1)
+    return error() << "data and indices must have rank >= 1";
+  if (batchDims < 0 || batchDims >= std::min(dataRank, indexRank))
+    return error() << "batch_dims " << batchDims
+                   << " must be less than the ranks of data and indices";
+  int64_t q = indexShape.back();
+  if (q < 1 || batchDims + q > dataRank)
+    return error() << "the last dimension of indices (" << q
+                   << ") must be between 1 and the rank of data minus batch_dims ("
+                   << dataRank - batchDims << ")";
+  for (int64_t d = 0; d < batchDims; ++d)
+    if (dataShape[d] != indexShape[d])
+      return error() << "batch dimension " << d << " of data (" << dataShape[d]
+                     << ") and indices (" << indexShape[d] << ") differ";
+  ArrayRef<int64_t> indexed = dataShape.slice(batchDims, q);
+  ArrayRef<int64_t> rest = dataShape.drop_front(batchDims + q);
+  int64_t batch = product(dataShape.take_front(batchDims)), rows = product(indexed);
+
+  // Negative components count from the end of their dimension.
+  SmallVector<int64_t> strides(q, 1);
+  for (int64_t j = q - 2; j >= 0; --j)
+    strides[j] = strides[j + 1] * indexed[j + 1];
+  TRY(negative, inferred<LessOp>({indices, scalar(b.getI64Type(), 0)}));
+  TRY(wrapped, inferred<AddOp>({indices, i64Tensor(indexed)}));
+  TRY(components, inferred<WhereOp>({negative, wrapped, indices}));
+  TRY(weighted, inferred<MulOp>({components, i64Tensor(strides)}));
+  TRY(row, inferred<ReduceSumOp>(
+               weighted, {b.getNamedAttr("axes", b.getDenseI64ArrayAttr({indexRank - 1}))}));
+  Value linear = row;
+  // Batch b (row-major over the batch dims) starts at row b * D.
+  if (batchDims > 0) {
+    SmallVector<int64_t> batchShape(indexShape.drop_back());
+    for (int64_t d = batchDims; d < indexRank - 1; ++d)
+      batchShape[d] = 1;
+    SmallVector<int64_t> starts(batch);
+    for (int64_t i = 0; i < batch; ++i)
+      starts[i] = i * rows;
+    auto type = RankedTensorType::get(batchShape, b.getI64Type());
+    TRY(shifted, inferred<AddOp>({linear, constant(DenseElementsAttr::get(
+                                              type, ArrayRef<int64_t>(starts)))}));
+    linear = shifted;
+  }
+  SmallVector<int64_t> flatShape = {batch * rows};
+  llvm::append_range(flatShape, rest);
+  TRY(flat, reshape(data, flatShape));
+  return setOutput(0, inferred<GatherOp>({flat, linear},
+                                         {b.getNamedAttr("axis", b.getI64IntegerAttr(0))}));
+}
+
+/// LRN over channels (dim 1): y = x / (bias + alpha / size * s)^beta where s
+/// sums x^2 over the window [c - floor((size-1)/2), c + ceil((size-1)/2)],
+/// built as the sum of `size` shifted slices of the zero-padded squares.
+LogicalResult NodeImporter::importLRN() {
+  if (failed(requireInputs(1)))
+    return failure();
+  Value x = input(0);
+  ArrayRef<int64_t> shape = shapeOf(x);
+  int64_t rank = shape.size();
+  if (!isa<FloatType>(elementOf(x)))
+    return error() << "input must be a floating-point tensor";
+  if (rank < 3)
+    return error() << "input must have rank >= 3 (N x C x D1 ...), got rank " << rank;
+  const onnx::AttributeProto *sizeAttr = attr("size");
+  if (!sizeAttr || sizeAttr->i() < 1)
+    return error() << "attribute 'size' is required and must be positive";
+  int64_t size = sizeAttr->i();
+  double alpha = getFloat("alpha", 1e-4f), beta = getFloat("beta", 0.75f),
+         bias = getFloat("bias", 1.0f);
+  int64_t before = (size - 1) / 2, after = size - 1 - before;
+  Type element = elementOf(x);
+  TRY(squares, inferred<MulOp>({x, x}));
+  SmallVector<int64_t> pads(2 * rank, 0);
+  pads[1] = before;
+  pads[rank + 1] = after;
+  TRY(padded, inferred<PadOp>({squares, scalar(element, 0.0)},
+                              {b.getNamedAttr("pads", b.getDenseI64ArrayAttr(pads)),
+                               b.getNamedAttr("mode", b.getStringAttr("constant"))}));
+  Value sum;
+  for (int64_t k = 0; k < size; ++k) {
+    SmallVector<int64_t> starts(rank, 0), steps(rank, 1);
+    starts[1] = k;
+    TRY(window, typed<SliceOp>(RankedTensorType::get(shape, element), padded,
+                               {b.getNamedAttr("starts", b.getDenseI64ArrayAttr(starts)),
+                                b.getNamedAttr("steps", b.getDenseI64ArrayAttr(steps))}));
+    if (!sum) {
+      sum = window;
+      continue;
+    }
+    TRY(next, inferred<AddOp>({sum, window}));
+    sum = next;
+  }
+  TRY(scaled, inferred<MulOp>({sum, scalar(element, alpha / size)}));
+  TRY(shifted, inferred<AddOp>({scaled, scalar(element, bias)}));
+  TRY(denominator, inferred<PowOp>({shifted, scalar(element, beta)}));
+  return setOutput(0, inferred<DivOp>({x, denominator}));
+}
+
 LogicalResult NodeImporter::importOneHot() {
   if (failed(requireInputs(3)))
     return failure();
@@ -782,7 +906,11 @@ LogicalResult NodeImporter::importLpNorm() {
     TRY(r, unary(SqrtOp::getOperationName(), s));
     norm = r;
   }
-  return setOutput(0, inferred<DivOp>({x, norm}));
+  // A slice whose norm is 0 normalizes to 0, not to 0/0 (ONNX's reference).
+  Value zero = scalar(elementOf(x), 0.0);
+  TRY(isZero, inferred<EqualOp>({norm, zero}));
+  TRY(quotient, inferred<DivOp>({x, norm}));
+  return setOutput(0, inferred<WhereOp>({isZero, zero, quotient}));
 }
 
 LogicalResult NodeImporter::importMeanVarianceNorm() {

@@ -36,6 +36,24 @@ LogicalResult NodeImporter::requireInputs(unsigned count) {
   return success();
 }
 
+LogicalResult NodeImporter::requireVariadicInputs() {
+  if (inputs.empty())
+    return error() << "expects at least one input";
+  for (unsigned i = 0; i < inputs.size(); ++i)
+    if (!input(i))
+      return error() << "input " << i << " has an empty name; every input of "
+                     << node.op_type() << " is required";
+  return success();
+}
+
+LogicalResult NodeImporter::checkOperands(ValueRange operands) {
+  for (auto [i, operand] : llvm::enumerate(operands))
+    if (!operand)
+      return error() << "a required input is missing (operand " << i
+                     << " of the op it imports to has an empty name)";
+  return success();
+}
+
 const onnx::AttributeProto *NodeImporter::attr(StringRef attrName) const {
   for (const auto &a : node.attribute())
     if (a.name() == attrName)
@@ -127,6 +145,8 @@ FailureOr<SmallVector<Value>> NodeImporter::finish(Operation *op) {
 FailureOr<SmallVector<Value>>
 NodeImporter::buildTyped(StringRef opName, TypeRange resultTypes,
                          ValueRange operands, ArrayRef<NamedAttribute> attrs) {
+  if (failed(checkOperands(operands)))
+    return failure();
   OperationState state(loc, opName);
   state.addOperands(operands);
   state.addTypes(resultTypes);

@@ -261,9 +261,10 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   }
   if (!hasDefault)
     opset = 1; // IR version 2 models imply opset 1.
-  if (opset > 22) {
+  if (opset > kMaxOpset) {
     emitError(fileLoc) << "the model uses opset " << opset
-                       << " of the default domain; pmc supports opsets up to 21";
+                       << " of the default domain; pmc supports opsets up to "
+                       << kMaxOpset;
     return nullptr;
   }
   onnx::GraphProto &graph = *model.mutable_graph();

@@ -130,8 +130,8 @@ LogicalResult NodeImporter::importElementwise(StringRef op) {
 }
 
 LogicalResult NodeImporter::importVariadic(StringRef opName) {
-  if (inputs.empty() || !input(0))
-    return error() << "expects at least one input";
+  if (failed(requireVariadicInputs()))
+    return failure();
   Value acc = input(0);
   for (unsigned i = 1; i < inputs.size(); ++i) {
     FailureOr<Value> next = opName == MinOp::getOperationName()
@@ -680,12 +680,9 @@ LogicalResult NodeImporter::importSqueeze(bool unsqueeze) {
 }
 
 LogicalResult NodeImporter::importConcat() {
-  SmallVector<Value> operands;
-  for (Value v : inputs)
-    if (v)
-      operands.push_back(v);
-  if (operands.empty())
-    return error() << "expects at least one input";
+  if (failed(requireVariadicInputs()))
+    return failure();
+  SmallVector<Value> operands(inputs);
   auto axis = normalizeAxis(getInt("axis", 0), shapeOf(operands[0]).size(), "axis");
   if (failed(axis))
     return failure();

@@ -37,9 +37,19 @@ module attributes {pmc.mesh = #pmc.mesh<["tp"=2]>} {
 // -----
 
 module attributes {pmc.mesh = #pmc.mesh<["tp"=2]>} {
-  func.func @partial_relu(%x: tensor<4xf32>) -> tensor<4xf32> {
-    // expected-error @below {{'pmc.relu' op result 0: cannot reshard #pmc.sharding<[{}]> to #pmc.sharding<[{}], partial_sum = {"tp"}>: the target is partial on 'tp' where the source is not (with the same reduction)}}
-    %r = pmc.relu %x {pmc.shardings = [#pmc.sharding<[{}], partial_sum = {"tp"}>]} : tensor<4xf32>
+  func.func @partial_int(%x: tensor<4xi32>) -> tensor<4xi32> {
+    // expected-error @below {{'pmc.relu' op result 0: cannot make 'tensor<4xi32>' a pending sum over the mesh axes: only floating-point values can be split into equal shares}}
+    %r = pmc.relu %x {pmc.shardings = [#pmc.sharding<[{}], partial_sum = {"tp"}>]} : tensor<4xi32>
+    return %r : tensor<4xi32>
+  }
+}
+
+// -----
+
+module attributes {pmc.mesh = #pmc.mesh<["tp"=2]>} {
+  func.func @partial_max_to_sum(%x: tensor<4x8xf32> {pmc.sharding = #pmc.sharding<[{}, {"tp"}]>}) -> tensor<4xf32> {
+    // expected-error @below {{'pmc.reduce_max' op result 0: cannot reshard #pmc.sharding<[{}], partial_max = {"tp"}> to #pmc.sharding<[{}], partial_sum = {"tp"}>: the source and the target wait for different reductions}}
+    %r = pmc.reduce_max %x {axes = array<i64: 1>, pmc.shardings = [#pmc.sharding<[{}], partial_sum = {"tp"}>]} : (tensor<4x8xf32>) -> tensor<4xf32>
     return %r : tensor<4xf32>
   }
 }

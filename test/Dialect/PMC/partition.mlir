@@ -153,3 +153,40 @@ module attributes {pmc.mesh = #pmc.mesh<["tp"=2]>} {
     return %t : tensor<8x4xf32>
   }
 }
+
+// -----
+
+// A row-parallel conv with a bias: the input channels are split, so each rank
+// adds half of the bias to its partial sum (a share), and the all_reduce
+// counts the bias once.
+// CHECK-LABEL: func @conv_bias_share
+// CHECK: %[[B:.*]] = pmc.constant dense<1.000000e+00> : tensor<4xf32>
+// CHECK: %[[HALF:.*]] = pmc.constant dense<5.000000e-01> : tensor<f32>
+// CHECK: %[[SHARE:.*]] = pmc.mul %[[B]], %[[HALF]] : (tensor<4xf32>, tensor<f32>) -> tensor<4xf32>
+// CHECK: %[[Y:.*]] = pmc.conv %{{.*}}, %{{.*}}, %[[SHARE]] {{.*}} : (tensor<2x4x8x8xf32>, tensor<4x4x1x1xf32>, tensor<4xf32>) -> tensor<2x4x8x8xf32>
+// CHECK: pmc.all_reduce %[[Y]] {axes = ["tp"]}
+module attributes {pmc.mesh = #pmc.mesh<["tp"=2]>} {
+  func.func @conv_bias_share(%x: tensor<2x8x8x8xf32> {pmc.sharding = #pmc.sharding<[{}, {"tp"}, {}, {}]>}) -> tensor<2x4x8x8xf32> {
+    %w = pmc.constant {pmc.shardings = [#pmc.sharding<[{}, {"tp"}, {}, {}]>]} dense<1.0> : tensor<4x8x1x1xf32>
+    %b = pmc.constant dense<1.0> : tensor<4xf32>
+    %y = pmc.conv %x, %w, %b {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64, pmc.shardings = [#pmc.sharding<[{}, {}, {}, {}], partial_sum = {"tp"}>]}
+        : (tensor<2x8x8x8xf32>, tensor<4x8x1x1xf32>, tensor<4xf32>) -> tensor<2x4x8x8xf32>
+    return %y : tensor<2x4x8x8xf32>
+  }
+}
+
+// -----
+
+// A depthwise conv split on channels: each rank convolves whole groups, and
+// its `group` counts the local ones.
+// CHECK-LABEL: func @depthwise_channels
+// CHECK: pmc.conv {{.*}}group = 4 : i64{{.*}} : (tensor<2x4x8x8xf32>, tensor<4x1x3x3xf32>) -> tensor<2x4x6x6xf32>
+// CHECK-NOT: pmc.all_
+module attributes {pmc.mesh = #pmc.mesh<["tp"=2]>} {
+  func.func @depthwise_channels(%x: tensor<2x8x8x8xf32> {pmc.sharding = #pmc.sharding<[{}, {"tp"}, {}, {}]>}) -> (tensor<2x8x6x6xf32> {pmc.sharding = #pmc.sharding<[{}, {"tp"}, {}, {}]>}) {
+    %w = pmc.constant dense<1.0> : tensor<8x1x3x3xf32>
+    %y = pmc.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 8 : i64, pmc.shardings = [#pmc.sharding<[{}, {"tp"}, {}, {}]>]}
+        : (tensor<2x8x8x8xf32>, tensor<8x1x3x3xf32>) -> tensor<2x8x6x6xf32>
+    return %y : tensor<2x8x6x6xf32>
+  }
+}

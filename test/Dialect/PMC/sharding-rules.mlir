@@ -5,8 +5,9 @@
 // reduction= lists sum-reduction factors, reduction_max= max-reduction ones,
 // whole= the factors that must not be split.
 // Highlights: add/mul/where broadcast (a stretched 1 has no factor); matmul
-// batch dims broadcast and transpose flags swap m/k and k/n; conv input
-// channels are a sum reduction only when group == 1; reduce_mean/min/prod keep
+// batch dims broadcast and transpose flags swap m/k and k/n; conv channels
+// are [groups, per group]: the groups factor scales `group`, a group's input
+// channels are a sum reduction with the bias as addend; reduce_mean/min/prod keep
 // reduced dims whole; reshape [6,4] -> [2,3,4] splits 6 into compound factors
 // [i j]; [2,3] -> [3,2] has no common refinement (all whole); a sliced
 // dimension is whole while a full one stays parallel; collectives have none.
@@ -21,8 +22,9 @@
 // CHECK: pmc.where {{.*}}pmc.sharding_rule = "([i, j], [i, j], [j]) -> ([i, j]) {i=8, j=4}"
 // CHECK: pmc.matmul {{.*}}pmc.sharding_rule = "([i, j, k], [k, l]) -> ([i, j, l]) {i=2, j=8, k=16, l=4} reduction={k}"
 // CHECK: pmc.matmul {{.*}}pmc.sharding_rule = "([i, j], [k, l, i]) -> ([k, j, l]) {i=8, j=16, k=2, l=4} reduction={i}"
-// CHECK: pmc.conv {{.*}}pmc.sharding_rule = "([i, j, k, l], [m, j, n, o], [m]) -> ([i, m, p, q]) {i=2, j=3, k=8, l=8, m=4, n=3, o=3, p=8, q=8} reduction={j} whole={k, l, n, o, p, q}"
-// CHECK: pmc.conv {{.*}}pmc.sharding_rule = "([i, j, k, l], [m, 1, n, o]) -> ([i, m, p, q]) {i=2, j=6, k=8, l=8, m=6, n=3, o=3, p=6, q=6} whole={j, k, l, n, o, p, q}"
+// CHECK: pmc.conv {{.*}}pmc.sharding_rule = "([i, j, k, l], [m, j, n, o], [m]) -> ([i, m, p, q]) {i=2, j=3, k=8, l=8, m=4, n=3, o=3, p=8, q=8} reduction={j} whole={k, l, n, o, p, q} addends={2}"
+// CHECK: pmc.conv {{.*}}pmc.sharding_rule = "([i, j, k, l], [j, 1, m, n]) -> ([i, j, o, p]) {i=2, j=6, k=8, l=8, m=3, n=3, o=6, p=6} whole={k, l, m, n, o, p} scales group by j"
+// CHECK: pmc.conv {{.*}}pmc.sharding_rule = "([i, j k, l, m], [j n, k, o, p], [j n]) -> ([i, j n, q, r]) {i=2, j=2, k=2, l=8, m=8, n=4, o=3, p=3, q=6, r=6} reduction={k} whole={l, m, o, p, q, r} addends={2} scales group by j"
 // CHECK: pmc.max_pool {{.*}}pmc.sharding_rule = "([i, j, k, l]) -> ([i, j, m, n]) {i=2, j=3, k=8, l=8, m=4, n=4} whole={k, l, m, n}"
 // CHECK: pmc.avg_pool {{.*}}pmc.sharding_rule = "([i, j, k, l]) -> ([i, j, m, n]) {i=2, j=3, k=8, l=8, m=4, n=4} whole={k, l, m, n}"
 // CHECK: pmc.reduce_sum {{.*}}pmc.sharding_rule = "([i, j, k]) -> ([i, 1, k]) {i=2, j=8, k=16} reduction={j}"
@@ -50,7 +52,8 @@ module attributes {pmc.mesh = #pmc.mesh<["tp"=2]>} {
 func.func @rules(%x: tensor<8x16xf32>, %w: tensor<16x4xf32>, %b: tensor<4xf32>, %c: tensor<8x1xf32>,
                  %cond: tensor<8x4xi1>, %a3: tensor<2x8x16xf32>, %img: tensor<2x3x8x8xf32>,
                  %k: tensor<4x3x3x3xf32>, %kg: tensor<6x1x3x3xf32>, %img6: tensor<2x6x8x8xf32>,
-                 %ids: tensor<2x5xi64>, %r: tensor<6x4xf32>, %r2: tensor<2x3xf32>, %t: tensor<2x4x8xf32>) {
+                 %ids: tensor<2x5xi64>, %r: tensor<6x4xf32>, %r2: tensor<2x3xf32>, %t: tensor<2x4x8xf32>,
+                 %img4: tensor<2x4x8x8xf32>, %kg2: tensor<8x2x3x3xf32>, %b8: tensor<8xf32>) {
   %0 = pmc.constant dense<1.0> : tensor<4x1x3xf32>
   %1 = pmc.relu %x : tensor<8x16xf32>
   %2 = pmc.cast %x : tensor<8x16xf32> to tensor<8x16xf16>
@@ -64,6 +67,8 @@ func.func @rules(%x: tensor<8x16xf32>, %w: tensor<16x4xf32>, %b: tensor<4xf32>, 
       : (tensor<2x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>) -> tensor<2x4x8x8xf32>
   %10 = pmc.conv %img6, %kg {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 6 : i64}
       : (tensor<2x6x8x8xf32>, tensor<6x1x3x3xf32>) -> tensor<2x6x6x6xf32>
+  %g2 = pmc.conv %img4, %kg2, %b8 {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 2 : i64}
+      : (tensor<2x4x8x8xf32>, tensor<8x2x3x3xf32>, tensor<8xf32>) -> tensor<2x8x6x6xf32>
   %11 = pmc.max_pool %img {kernel_shape = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>}
       : (tensor<2x3x8x8xf32>) -> tensor<2x3x4x4xf32>
   %12 = pmc.avg_pool %img {kernel_shape = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>}

@@ -68,6 +68,10 @@ public:
     visit(rule.results);
     ordered.operands = std::move(rule.operands);
     ordered.results = std::move(rule.results);
+    ordered.addends = std::move(rule.addends);
+    for (ShardingRule::ScaledAttribute scaled : rule.scaledAttributes)
+      if (auto it = renumber.find(scaled.factor); it != renumber.end())
+        ordered.scaledAttributes.push_back({scaled.name, it->second});
     return ordered;
   }
 
@@ -153,35 +157,45 @@ ShardingRule matmulRule(MatMulOp op) {
   return b.finish();
 }
 
-/// Batch and output channels parallel; input channels a sum reduction when
-/// group == 1 (each rank convolves its channels, the results add up) and
-/// Whole otherwise (a group needs all its channels); windows Whole.
+/// Batch parallel; channels in groups: input channels are [g cg] (groups
+/// major), filters [g mg]. The group factor g is parallel and scales the
+/// `group` attribute (each rank convolves whole groups); the channels of a
+/// group cg are a sum reduction (each rank convolves some of them, the results
+/// add up; the bias is an addend then); the filters of a group mg are
+/// parallel. With group == 1, g has size 1 and is no factor: input channels
+/// are a plain reduction, filters plain parallel. Windows are Whole.
+///   depthwise 32 channels: ([n, g, h, w], [g, 1, kh, kw], [g]) -> ([n, g, oh, ow])
 ShardingRule convRule(ConvOp op) {
   RuleBuilder b(op);
   ArrayRef<int64_t> in = shapeOf(op.getInput()), w = shapeOf(op.getWeight()),
                     out = shapeOf(op.getOutput());
+  int64_t groups = op.getGroup();
   int64_t batch = b.factor(in[0]);
   b.operand(0, 0, batch);
   b.result(0, 0, batch);
-  if (op.getGroup() == 1) {
-    int64_t c = b.factor(in[1], FactorKind::Reduction, PartialKind::Sum);
-    b.operand(0, 1, c);
-    b.operand(1, 1, c);
-  } else {
-    b.operand(0, 1, b.factor(in[1], FactorKind::Whole));
-    b.operand(1, 1, b.factor(w[1], FactorKind::Whole));
-  }
+  int64_t g = b.factor(groups);
+  int64_t cg = b.factor(w[1], FactorKind::Reduction, PartialKind::Sum);
+  b.operand(0, 1, g);
+  b.operand(0, 1, cg);
   for (int64_t d = 2, e = in.size(); d < e; ++d)
     b.operand(0, d, b.factor(in[d], FactorKind::Whole));
-  int64_t m = b.factor(w[0]);
-  b.operand(1, 0, m);
-  b.result(0, 1, m);
+  int64_t mg = b.factor(w[0] / groups);
+  b.operand(1, 0, g);
+  b.operand(1, 0, mg);
+  b.operand(1, 1, cg);
   for (int64_t d = 2, e = w.size(); d < e; ++d)
     b.operand(1, d, b.factor(w[d], FactorKind::Whole));
-  if (op.getBias())
-    b.operand(2, 0, m);
+  if (op.getBias()) {
+    b.operand(2, 0, g);
+    b.operand(2, 0, mg);
+    b.rule.addends.push_back(2);
+  }
+  b.result(0, 1, g);
+  b.result(0, 1, mg);
   for (int64_t d = 2, e = out.size(); d < e; ++d)
     b.result(0, d, b.factor(out[d], FactorKind::Whole));
+  if (g >= 0)
+    b.rule.scaledAttributes.push_back({"group", g});
   return b.finish();
 }
 

@@ -37,7 +37,7 @@ std::optional<OpShardings> mlir::pmc::resolveOpShardings(Operation *op,
                                                        const ShardingRule &rule,
                                                        ArrayRef<ShardingAttr> current,
                                                        ArrayRef<ShardingAttr> annotated,
-                                                       MeshAttr mesh) {
+                                                       MeshAttr mesh, std::string *why) {
   MLIRContext *ctx = op->getContext();
   SmallVector<AxisList> factorAxes(rule.factors.size());
   llvm::StringSet<> used;
@@ -108,45 +108,44 @@ std::optional<OpShardings> mlir::pmc::resolveOpShardings(Operation *op,
           partialKind = factor.partialKind;
       }
   }
+  ShardingRule::FactorAxes split(factorAxes.begin(), factorAxes.end());
+  if (std::optional<std::string> illegal = rule.whyIllegal(split, mesh)) {
+    if (why)
+      *why = *illegal;
+    return std::nullopt;
+  }
+  return shardingsOfFactors(ctx, rule, split);
+}
+
+OpShardings mlir::pmc::shardingsOfFactors(MLIRContext *context, const ShardingRule &rule,
+                                          const ShardingRule::FactorAxes &factorAxes) {
+  AxisList partialAxes;
+  std::optional<PartialKind> partialKind;
+  for (auto [f, factor] : llvm::enumerate(rule.factors))
+    if (factor.kind == FactorKind::Reduction && !factorAxes[f].empty()) {
+      llvm::append_range(partialAxes, factorAxes[f]);
+      partialKind = factor.partialKind;
+    }
   auto shardingOf = [&](const ShardingRule::TensorFactors &tensor,
-                        ArrayRef<StringRef> partial) -> std::optional<ShardingAttr> {
+                        ArrayRef<StringRef> partial) {
     SmallVector<AxisList> dims;
     for (const ShardingRule::DimFactors &dimFactors : tensor) {
-      AxisList axes;
-      for (auto [i, factor] : llvm::enumerate(dimFactors)) {
-        if (!axes.empty() && !factorAxes[factor].empty()) {
-          int64_t parts = 1, size = 1;
-          for (int64_t major : ArrayRef(dimFactors).take_front(i)) {
-            for (StringRef axis : factorAxes[major])
-              parts *= mesh.getAxisSize(axis);
-            size *= rule.factors[major].size;
-          }
-          if (parts != size)
-            return std::nullopt;
-        }
+      AxisList &axes = dims.emplace_back();
+      for (int64_t factor : dimFactors)
         llvm::append_range(axes, factorAxes[factor]);
-      }
-      dims.push_back(axes);
     }
-    return ShardingAttr::get(ctx, dims, partial, partialKind.value_or(PartialKind::Sum));
+    return ShardingAttr::get(context, dims, partial, partialKind.value_or(PartialKind::Sum));
   };
   OpShardings result;
-  for (const ShardingRule::TensorFactors &tensor : rule.operands) {
-    std::optional<ShardingAttr> s = shardingOf(tensor, {});
-    if (!s)
-      return std::nullopt;
-    result.operands.push_back(*s);
-  }
-  AxisList partialAxes;
-  for (int64_t f = 0, e = rule.factors.size(); f < e; ++f)
-    if (rule.factors[f].kind == FactorKind::Reduction)
-      llvm::append_range(partialAxes, factorAxes[f]);
-  for (const ShardingRule::TensorFactors &tensor : rule.results) {
-    std::optional<ShardingAttr> s = shardingOf(tensor, partialAxes);
-    if (!s)
-      return std::nullopt;
-    result.produced.push_back(*s);
-  }
+  result.factorAxes = factorAxes;
+  // An addend joins a pending sum as a share; a pending max takes it whole.
+  bool sharedAddends = partialKind == PartialKind::Sum;
+  for (auto [i, tensor] : llvm::enumerate(rule.operands))
+    result.operands.push_back(shardingOf(
+        tensor, sharedAddends && llvm::is_contained(rule.addends, i) ? ArrayRef(partialAxes)
+                                                                     : ArrayRef<StringRef>()));
+  for (const ShardingRule::TensorFactors &tensor : rule.results)
+    result.produced.push_back(shardingOf(tensor, partialAxes));
   return result;
 }
 

@@ -279,11 +279,11 @@ LogicalResult Partitioner::partitionWithRule(Operation *op, const ShardingRule &
                                      op->getContext(),
                                      cast<RankedTensorType>(operand.getType()).getRank()));
   }
+  std::string why;
   std::optional<OpShardings> resolved =
-      resolveOpShardings(op, rule, current, annotated, mesh);
+      resolveOpShardings(op, rule, current, annotated, mesh, &why);
   if (!resolved)
-    return op->emitOpError(
-        "its factor split cannot be expressed as a block split of every dimension");
+    return op->emitOpError() << "cannot be partitioned as annotated: " << why;
   for (unsigned i = 0, e = op->getNumOperands(); i < e; ++i)
     if (failed(reshardOperand(op, i, resolved->operands[i])))
       return failure();
@@ -299,9 +299,23 @@ LogicalResult Partitioner::partitionWithRule(Operation *op, const ShardingRule &
     globalTypes.push_back(type);
     result.setType(RankedTensorType::get(*local, type.getElementType()));
   }
+  // Attributes that count blocks of a split factor count the local ones.
+  for (const ShardingRule::ScaledAttribute &scaled : rule.scaledAttributes) {
+    auto global = op->getAttrOfType<IntegerAttr>(scaled.name);
+    int64_t parts = 1;
+    for (StringRef axis : resolved->factorAxes[scaled.factor])
+      parts *= mesh.getAxisSize(axis);
+    if (!global || global.getInt() % parts != 0)
+      return op->emitOpError() << "attribute '" << scaled.name
+                               << "' does not divide into " << parts << " parts";
+    op->setAttr(scaled.name, IntegerAttr::get(global.getType(), global.getInt() / parts));
+  }
+  // A legal split (ShardingRule::whyIllegal) gives a valid local op; if not,
+  // the op's rule is wrong, which is a bug of pmc.
   if (failed(mlir::verify(op, /*verifyRecursively=*/false))) {
-    op->emitOpError("is invalid with its local (per-rank) types; its sharding rule "
-                    "splits a dimension the op's attributes depend on");
+    op->emitOpError("is invalid with its local (per-rank) types: internal error, "
+                    "the op's sharding rule allows a split the op does not (please "
+                    "report it with this program)");
     return failure();
   }
   return finishResults(op, resolved->produced, annotated, globalTypes);

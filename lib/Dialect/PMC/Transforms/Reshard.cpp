@@ -54,12 +54,15 @@ mlir::pmc::planReshard(ShardingAttr source, ShardingAttr target, MeshAttr mesh,
   const Layout want(target);
   SmallVector<ReshardStep> plan;
 
-  // 1. Pending partial axes the target does not keep.
+  // 1. Pending partial axes the target does not keep. Axes the target is
+  // partial on and the source is not become shares at the end (step 3).
+  if (!cur.partial.empty() && !want.partial.empty() && cur.kind != want.kind)
+    return emitError() << "cannot reshard " << source << " to " << target
+                       << ": the source and the target wait for different reductions";
+  SmallVector<StringRef> toShare;
   for (StringRef axis : want.partial)
-    if (!llvm::is_contained(cur.partial, axis) || cur.kind != want.kind)
-      return emitError() << "cannot reshard " << source << " to " << target
-                         << ": the target is partial on '" << axis
-                         << "' where the source is not (with the same reduction)";
+    if (!llvm::is_contained(cur.partial, axis))
+      toShare.push_back(axis);
   SmallVector<StringRef> toReduce;
   for (StringRef axis : cur.partial)
     if (!llvm::is_contained(want.partial, axis))
@@ -166,6 +169,14 @@ mlir::pmc::planReshard(ShardingAttr source, ShardingAttr target, MeshAttr mesh,
       return emitError() << "resharding " << source << " to " << target
                          << " is stuck (an internal error)";
   }
+
+  // 3. A whole value joins a pending reduction over `toShare`: a sum gets
+  // 1/n of it from every rank, a max takes it as it is.
+  if (!toShare.empty()) {
+    ReshardStep step{ReshardStep::Kind::Share, toShare};
+    step.reduction = want.kind;
+    plan.push_back(step);
+  }
   return plan;
 }
 
@@ -215,6 +226,21 @@ FailureOr<Value> mlir::pmc::emitReshard(OpBuilder &builder, Location loc, Value 
                                  value, axes, builder.getI64IntegerAttr(step.dim),
                                  builder.getI64IntegerAttr(step.concatDim));
       continue;
+    case ReshardStep::Kind::Share: {
+      if (step.reduction == PartialKind::Max)
+        continue;
+      auto floatType = dyn_cast<FloatType>(elementType);
+      if (!floatType)
+        return emitError() << "cannot make " << globalType
+                           << " a pending sum over the mesh axes: only floating-point "
+                           << "values can be split into equal shares";
+      auto scalarType = RankedTensorType::get({}, elementType);
+      Value share = ConstantOp::create(
+          builder, loc, scalarType,
+          DenseElementsAttr::get(scalarType, FloatAttr::get(floatType, 1.0 / group)));
+      value = MulOp::create(builder, loc, value.getType(), value, share);
+      continue;
+    }
     case ReshardStep::Kind::Shard: {
       for (auto [d, dimAxes] : llvm::enumerate(step.shardDims))
         shape[d] /= groupSize(dimAxes);
@@ -256,6 +282,10 @@ void mlir::pmc::printReshardPlan(ArrayRef<ReshardStep> plan, llvm::raw_ostream &
           os << "all_to_all";
           printAxes(step.axes);
           os << "@" << step.concatDim << "->" << step.dim;
+          return;
+        case ReshardStep::Kind::Share:
+          os << "share";
+          printAxes(step.axes);
           return;
         case ReshardStep::Kind::Shard:
           os << "shard[";

@@ -300,11 +300,17 @@ bool Propagator::step(Operation *op, const ShardingRule &rule, bool forward) {
   llvm::stable_sort(order, [&](int64_t a, int64_t b) {
     return chosen[a].user && !chosen[b].user;
   });
-  llvm::StringSet<> used;
+  // Each axis is kept only while the split stays legal (ShardingRule::
+  // whyIllegal: an axis used once, sizes divisible, block splits, attributes
+  // that scale), so propagation never annotates what the partitioner cannot
+  // build; the planner's candidates are completed by it.
+  ShardingRule::FactorAxes split(rule.factors.size());
   for (int64_t f : order) {
     Candidate &best = chosen[f];
     for (size_t a = 0; a < best.axes.size(); ++a) {
-      if (!used.insert(best.axes[a]).second) {
+      split[f].push_back(best.axes[a]);
+      if (rule.whyIllegal(split, mesh)) {
+        split[f].pop_back();
         best.axes.truncate(a);
         best.roots.truncate(a);
         break;

@@ -13,9 +13,15 @@
 
 #include "mlir/IR/Operation.h"
 #include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringRef.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <optional>
+#include <string>
+
 namespace mlir::pmc {
+
+class MeshAttr;
 
 /// What a pending partial value is waiting for.
 enum class PartialKind : uint8_t { Sum, Max };
@@ -45,9 +51,38 @@ struct ShardingRule {
   using DimFactors = llvm::SmallVector<int64_t, 2>;
   using TensorFactors = llvm::SmallVector<DimFactors, 4>;
 
+  /// An integer attribute that counts blocks of a factor (a grouped conv's
+  /// `group` counts the blocks of its group factor): splitting the factor into
+  /// n parts divides the attribute by n in each rank's op.
+  struct ScaledAttribute {
+    llvm::StringRef name;
+    int64_t factor;
+  };
+
   llvm::SmallVector<Factor> factors;
   llvm::SmallVector<TensorFactors> operands;
   llvm::SmallVector<TensorFactors> results;
+  /// Operands the op adds to its result after reducing (a conv's bias). While
+  /// a Reduction factor is split, the result is a pending sum over its axes,
+  /// and such an operand takes part in it as a share: each rank adds 1/n of it
+  /// (a partial-sum operand), so that the sum counts it once.
+  llvm::SmallVector<unsigned> addends;
+  llvm::SmallVector<ScaledAttribute> scaledAttributes;
+
+  /// The mesh axes each factor is split over, major first (one list per
+  /// factor; empty = not split).
+  using FactorAxes = llvm::SmallVector<llvm::SmallVector<llvm::StringRef>>;
+
+  /// The one legality check of a factor split, shared by propagation, the
+  /// planner, the partitioner and the random plans of the tests: nullopt when
+  /// `factorAxes` is a split the partitioner builds, else why not (a Whole
+  /// factor split, an axis used twice, a factor size the axes do not divide, a
+  /// minor factor of a dimension split before its major ones are split fully,
+  /// sum and max reductions split at once). A legal split gives every operand
+  /// and result a block split and the op, with its scaled attributes, is valid
+  /// on the local types.
+  std::optional<std::string> whyIllegal(const FactorAxes &factorAxes,
+                                        MeshAttr mesh) const;
 
   /// Adds a factor and returns its index.
   int64_t addFactor(int64_t size, FactorKind kind = FactorKind::Parallel,

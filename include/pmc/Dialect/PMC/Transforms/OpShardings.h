@@ -17,18 +17,29 @@ namespace mlir::pmc {
 struct OpShardings {
   SmallVector<ShardingAttr> operands;
   SmallVector<ShardingAttr> produced;
+  /// The mesh axes of every factor of the rule.
+  ShardingRule::FactorAxes factorAxes;
 };
 
 /// Resolves `op`'s factors: Parallel factors from the results' annotated
 /// shardings (`annotated`), Reduction factors from the results' partial axes
 /// or else from where an operand is already split (`current`, one per
-/// operand, replicated when unknown), Whole factors never split. Returns
-/// nullopt when the factor split is not a block split of some dimension (the
-/// caller then computes the op replicated or reports an error).
+/// operand, replicated when unknown), Whole factors never split. Addend
+/// operands (ShardingRule::addends) are partial where a sum reduction is
+/// split. Returns nullopt when the split is not legal
+/// (ShardingRule::whyIllegal, whose reason goes to `why`); the caller then
+/// reports an error: the partitioner cannot build such a plan.
 std::optional<OpShardings> resolveOpShardings(Operation *op, const ShardingRule &rule,
                                               ArrayRef<ShardingAttr> current,
                                               ArrayRef<ShardingAttr> annotated,
-                                              MeshAttr mesh);
+                                              MeshAttr mesh, std::string *why = nullptr);
+
+/// `shardings` of every operand and result of an op whose factors are split
+/// over `factorAxes`: what a legal split (ShardingRule::whyIllegal) gives each
+/// tensor; results are partial over the split Reduction factors' axes, and so
+/// are addends under a split sum reduction.
+OpShardings shardingsOfFactors(MLIRContext *context, const ShardingRule &rule,
+                               const ShardingRule::FactorAxes &factorAxes);
 
 } // namespace mlir::pmc
 

@@ -28,6 +28,10 @@
 //      Slicing before gathering keeps the gathered data small. Every step
 //      puts an axis at its final place or removes one from a wrong place, so
 //      the loop ends after at most 2 * (number of axes) steps.
+//   3. share, free: axes the target is partial on and the source is not (an
+//      addend joining a pending sum, ShardingRule::addends) scale the value
+//      by 1/g, so that the g ranks' shares sum to it; a pending max takes the
+//      value unchanged. Only floating-point values can be shared.
 //
 // Example (mesh dp=2, tp=2, global 8x8):
 //   [{"dp"}, {}], partial_sum={"tp"} -> [{"dp", "tp"}, {}]:
@@ -47,7 +51,7 @@ namespace mlir::pmc {
 
 /// One step of a resharding plan.
 struct ReshardStep {
-  enum class Kind : uint8_t { AllReduce, ReduceScatter, AllGather, AllToAll, Shard };
+  enum class Kind : uint8_t { AllReduce, ReduceScatter, AllGather, AllToAll, Shard, Share };
   Kind kind;
   /// The mesh axes of the collective's group (for Shard: unused).
   llvm::SmallVector<llvm::StringRef> axes;
@@ -55,7 +59,8 @@ struct ReshardStep {
   int64_t dim = 0;
   /// AllToAll: concat_dim.
   int64_t concatDim = 0;
-  /// AllReduce / ReduceScatter: what the pending partial value waits for.
+  /// AllReduce / ReduceScatter / Share: what the pending partial value waits
+  /// for.
   PartialKind reduction = PartialKind::Sum;
   /// Shard: the axes to slice each dimension on (relative to the current
   /// block: they are appended as the innermost splits).
