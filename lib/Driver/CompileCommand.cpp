@@ -83,8 +83,9 @@ int pmc::runCompileCommand(int argc, char **argv) {
   cl::opt<std::string> plan(
       "plan",
       cl::desc("Without --mesh/--shard and with --devices N > 1: auto (the "
-               "planner searches meshes and shardings, docs/design/planner.md) "
-               "or default (data parallel over the batch)"),
+               "planner searches meshes and shardings, docs/design/planner.md), "
+               "default (data parallel over the batch) or random[:SEED] (a random "
+               "legal plan, for differential tests: test/plans)"),
       cl::init("auto"));
   cl::opt<std::string> deviceSpec(
       "device-spec",

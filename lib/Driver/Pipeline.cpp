@@ -303,9 +303,11 @@ LogicalResult (::pmc::partitionPipeline)(ModuleOp module,
   if (failed(mlir::pmc::verifyStages(main, stages)))
     return failure();
 
+  // A planned (or randomly drawn) plan falls back to one microbatch when the
+  // model mixes the examples of a batch; a user's plan gets an error.
   bool planned = false;
   if (auto source = module->getAttrOfType<StringAttr>("pmc.plan_source"))
-    planned = source.getValue() == "auto";
+    planned = source.getValue() == "auto" || source.getValue() == "random";
   // A planner plan falls back to one microbatch when the model mixes examples.
   OwningOpRef<ModuleOp> original;
   if (planned && microbatches > 1)

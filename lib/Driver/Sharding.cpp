@@ -253,9 +253,29 @@ LogicalResult (::pmc::partitionModule)(ModuleOp module, const CompileOptions &op
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
   if (configure && failed(configure(pm)))
     return failure();
-  if (options.plan != "auto" && options.plan != "default")
-    return module.emitError() << "--plan " << options.plan << ": expected auto or default";
-  if (options.stages > 0) {
+  std::optional<uint64_t> randomSeed;
+  if (llvm::StringRef(options.plan).starts_with("random")) {
+    llvm::StringRef seedText = llvm::StringRef(options.plan).drop_front(6);
+    uint64_t seed = 0;
+    if (!seedText.empty() && (!seedText.consume_front(":") || seedText.getAsInteger(10, seed)))
+      return module.emitError() << "--plan " << options.plan
+                                << ": expected random or random:SEED (a non-negative integer)";
+    if (!options.mesh.empty() || !options.shardings.empty())
+      return module.emitError() << "--plan " << options.plan
+                                << " draws the mesh and the shardings; drop --mesh/--shard";
+    randomSeed = seed;
+  } else if (options.plan != "auto" && options.plan != "default") {
+    return module.emitError() << "--plan " << options.plan
+                              << ": expected auto, default or random[:SEED]";
+  }
+  if (randomSeed) {
+    // A random legal plan for the differential tests (test/plans).
+    mlir::pmc::PMCRandomPlanOptions randomOptions;
+    randomOptions.devices = options.devices;
+    randomOptions.seed = *randomSeed;
+    randomOptions.stages = options.stages > 0 ? options.stages : -1;
+    pm.addPass(mlir::pmc::createPMCRandomPlan(randomOptions));
+  } else if (options.stages > 0) {
     // A hand-made pipeline (--stages): the user's mesh with pp, cut evenly.
     CompileOptions pipelined = options;
     pipelined.mesh = effectiveMesh(options);

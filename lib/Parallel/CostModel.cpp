@@ -351,7 +351,12 @@ LogicalResult Estimator::estimateOp(Operation *op) {
         rule->results.size() == op->getNumResults()) {
       SmallVector<ShardingAttr> current =
           llvm::map_to_vector(op->getOperands(), [&](Value v) { return held.lookup(v); });
-      resolved = resolveOpShardings(op, *rule, current, annotated, mesh);
+      std::string why;
+      resolved = resolveOpShardings(op, *rule, current, annotated, mesh, &why);
+      // The partitioner would refuse this op as well: never price a plan it
+      // cannot build.
+      if (!resolved)
+        return op->emitOpError() << "cannot be partitioned as annotated: " << why;
     }
     if (resolved) {
       needed = resolved->operands;

@@ -49,4 +49,47 @@ def PMCAutoSharding : Pass<"pmc-auto-sharding", "ModuleOp"> {
   let dependentDialects = ["::mlir::pmc::PMCDialect"];
 }
 
+def PMCRandomPlan : Pass<"pmc-random-plan", "ModuleOp"> {
+  let summary = "Draws a random legal plan (mesh, shardings, pipeline) for differential tests";
+  let description = [{
+    For a module without `pmc.mesh`: draws a mesh for `devices` (a random
+    ordered factorization into axes `a`, `b`, `c`, behind a `pp` axis when it
+    draws a pipeline), a random sharding for graph inputs and results, and,
+    for a random share of the ops (the density is drawn too), a random split
+    of the factors of the op's own sharding rule: Parallel factors (batch,
+    channels, heads, groups, compound reshape factors) and Reduction factors
+    (matmul contraction, conv input channels, reduced dims, whose results
+    are then annotated partial). Every split is checked by the one legality
+    check of the partitioner (`ShardingRule::whyIllegal`), so the plan is
+    always buildable; sharding propagation completes what is not drawn. A
+    pipeline gets 2..4 stages (dividing `devices`) cut before random ops,
+    1..4 microbatches dividing the batch and a random schedule.
+
+    Each op's choice is drawn from `seed` and the op's identity (its
+    location name, its rank among the ops of that location, its name), not
+    from a shared stream, so cutting other ops out of the model (the
+    shrinker of test/plans does) leaves the choice unchanged.
+
+    ```
+    pmc-opt model.mlir --pmc-random-plan="devices=4 seed=17"
+    pmc-opt compile model.onnx --devices 4 --plan random --plan-seed 17 --verify
+    ```
+    Before (devices=2): `%y = pmc.matmul %x, %w : (tensor<4x8xf32>, tensor<8x16xf32>)
+    -> tensor<4x16xf32>`. After, for a seed that splits the contraction: the
+    module gets `pmc.mesh = #pmc.mesh<["a"=2]>` and the matmul the annotation
+    `pmc.shardings` holding a replicated sharding with `partial_sum = {"a"}`, what
+    `--explain` prints as `pmc.matmul: reduction 8 over {a}`.
+    The drawn plan is described in `pmc.plan` and `pmc.plan_explain` (what
+    `--explain` prints: the mesh, the pipeline, every drawn split).
+  }];
+  let options = [
+    Option<"devices", "devices", "int64_t", /*default=*/"2", "Number of devices">,
+    Option<"seed", "seed", "uint64_t", /*default=*/"0", "Seed of the draw">,
+    Option<"stages", "stages", "int64_t", /*default=*/"-1",
+           "Pipeline stages: -1 draws (a third of the plans get a pipeline), "
+           "0 or 1 none, K >= 2 exactly K">,
+  ];
+  let dependentDialects = ["::mlir::pmc::PMCDialect"];
+}
+
 #endif // PMC_PARALLEL_PASSES_TD

@@ -43,25 +43,6 @@ module attributes {pmc.mesh = #pmc.mesh<["dp"=2, "tp"=2]>} {
 // -----
 
 module attributes {pmc.mesh = #pmc.mesh<["dp"=2, "tp"=2]>} {
-  // expected-error @+1 {{result 0 of @conflicting_user: conflicting user shardings: #pmc.sharding<[{"dp"}, {}]> and #pmc.sharding<[{}, {"tp"}]> (the function result and pmc.relu #0)}}
-  func.func @conflicting_user(%x: tensor<8x4xf32>) -> (tensor<8x4xf32> {pmc.sharding = #pmc.sharding<[{}, {"tp"}]>}) {
-    %y = pmc.relu %x {pmc.shardings = [#pmc.sharding<[{"dp"}, {}]>]} : tensor<8x4xf32>
-    return %y : tensor<8x4xf32>
-  }
-}
-
-// -----
-
-module attributes {pmc.mesh = #pmc.mesh<["dp"=2, "tp"=2]>} {
-  // expected-error @+1 {{result 1 of @returned_twice: conflicting user shardings: #pmc.sharding<[{"dp"}]> and #pmc.sharding<[{"tp"}]> (the function result and argument 0)}}
-  func.func @returned_twice(%x: tensor<8xf32>) -> (tensor<8xf32> {pmc.sharding = #pmc.sharding<[{"dp"}]>}, tensor<8xf32> {pmc.sharding = #pmc.sharding<[{"tp"}]>}) {
-    return %x, %x : tensor<8xf32>, tensor<8xf32>
-  }
-}
-
-// -----
-
-module attributes {pmc.mesh = #pmc.mesh<["dp"=2, "tp"=2]>} {
   // expected-error @+1 {{argument 0 of @partial_input: sharding #pmc.sharding<[{}], partial_sum = {"tp"}> is partial; function inputs and outputs never are}}
   func.func @partial_input(%x: tensor<8xf32> {pmc.sharding = #pmc.sharding<[{}], partial_sum = {"tp"}>}) -> tensor<8xf32> {
     return %x : tensor<8xf32>

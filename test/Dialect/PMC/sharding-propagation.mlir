@@ -310,3 +310,24 @@ module attributes {pmc.mesh = #pmc.mesh<["dp"=2, "tp"=2]>} {
     return %e : tensor<8x8xf32>
   }
 }
+
+// -----
+
+// A function result annotated differently from the value returned: the value
+// keeps the op's sharding (the partitioner reshards at the return), and a value
+// returned twice with two shardings takes the first.
+// CHECK-LABEL: func @result_differs_from_value
+// CHECK-SAME: -> (tensor<8x4xf32> {pmc.sharding = #pmc.sharding<[{}, {"tp"}]>})
+// CHECK: pmc.relu %{{.*}} {pmc.shardings = [#pmc.sharding<[{"dp"}, {}]>]}
+// CHECK-LABEL: func @returned_twice
+// CHECK-SAME: (%{{.*}}: tensor<8xf32> {pmc.sharding = #pmc.sharding<[{"dp"}]>})
+// CHECK-SAME: -> (tensor<8xf32> {pmc.sharding = #pmc.sharding<[{"dp"}]>}, tensor<8xf32> {pmc.sharding = #pmc.sharding<[{"tp"}]>})
+module attributes {pmc.mesh = #pmc.mesh<["dp"=2, "tp"=2]>} {
+  func.func @result_differs_from_value(%x: tensor<8x4xf32>) -> (tensor<8x4xf32> {pmc.sharding = #pmc.sharding<[{}, {"tp"}]>}) {
+    %y = pmc.relu %x {pmc.shardings = [#pmc.sharding<[{"dp"}, {}]>]} : tensor<8x4xf32>
+    return %y : tensor<8x4xf32>
+  }
+  func.func @returned_twice(%x: tensor<8xf32>) -> (tensor<8xf32> {pmc.sharding = #pmc.sharding<[{"dp"}]>}, tensor<8xf32> {pmc.sharding = #pmc.sharding<[{"tp"}]>}) {
+    return %x, %x : tensor<8xf32>, tensor<8xf32>
+  }
+}

@@ -41,13 +41,24 @@ std::optional<OpShardings> mlir::pmc::resolveOpShardings(Operation *op,
   MLIRContext *ctx = op->getContext();
   SmallVector<AxisList> factorAxes(rule.factors.size());
   llvm::StringSet<> used;
+  // A factor takes the longest prefix of `axes` that keeps the split legal
+  // (ShardingRule::whyIllegal): a value annotated with a split the op cannot
+  // compute in (a reshape result split on a minor factor whose major one is
+  // not split) is produced with less and resharded after the op.
+  ShardingRule::FactorAxes legal(rule.factors.size());
   auto assign = [&](int64_t factor, ArrayRef<StringRef> axes) {
     if (!factorAxes[factor].empty() || axes.empty() ||
         llvm::any_of(axes, [&](StringRef axis) { return used.contains(axis); }))
       return;
-    factorAxes[factor].assign(axes.begin(), axes.end());
-    for (StringRef axis : axes)
+    for (StringRef axis : axes) {
+      legal[factor].push_back(axis);
+      if (rule.whyIllegal(legal, mesh)) {
+        legal[factor].pop_back();
+        break;
+      }
+      factorAxes[factor].push_back(axis);
       used.insert(axis);
+    }
   };
   for (auto [r, sharding] : llvm::enumerate(annotated))
     for (auto [d, dimFactors] : llvm::enumerate(rule.results[r]))

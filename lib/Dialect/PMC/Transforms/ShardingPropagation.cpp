@@ -225,8 +225,13 @@ LogicalResult Propagator::collectUserShardings() {
     auto sharding = dyn_cast<ShardingAttr>(attr);
     if (!sharding)
       return emitError() << "pmc.sharding must be a #pmc.sharding, got " << attr;
-    if (failed(checkSharding(sharding, returned, /*allowPartial=*/false, emitError)) ||
-        failed(recordUser(returned, sharding,
+    if (failed(checkSharding(sharding, returned, /*allowPartial=*/false, emitError)))
+      return failure();
+    // A returned value the user annotated keeps its own sharding: the
+    // partitioner reshards it to the result's at the return.
+    if (state(returned).user)
+      continue;
+    if (failed(recordUser(returned, sharding,
                           "the function result and " + describe(returned),
                           emitError)))
       return failure();
