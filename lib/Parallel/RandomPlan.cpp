@@ -272,7 +272,7 @@ void RandomPlan::runOnOperation() {
 
   // Per-op splits, for a drawn share of the ops.
   std::mt19937_64 densityRng = draws.forKey("density");
-  const double densities[] = {0.2, 0.5, 1.0};
+  const double densities[] = {0.3, 0.6, 1.0};
   double density = densities[pick(densityRng, 3)];
   explain << "  splits (density " << llvm::format("%.1f", density) << "):\n";
   int64_t drawn = 0;

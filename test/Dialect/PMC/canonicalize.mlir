@@ -156,3 +156,19 @@ func.func @size_limits(%w: tensor<64x128xf32>) -> (tensor<128x64xf32>, tensor<40
   %1 = pmc.add %one, %two : (tensor<4096x4096xf32>, tensor<4096x4096xf32>) -> tensor<4096x4096xf32>
   return %0, %1 : tensor<128x64xf32>, tensor<4096x4096xf32>
 }
+
+// -----
+
+// Integer remainders of constants fold (torchscript exports compute Slice
+// bounds with them): the divisor's sign, or the dividend's with fmod.
+// CHECK-LABEL: func @fold_mod
+// CHECK-DAG: pmc.constant dense<[1, 2, -2, -1, 0]> : tensor<5xi64>
+// CHECK-DAG: pmc.constant dense<[1, -1, 1, -1, 0]> : tensor<5xi64>
+// CHECK-NOT: pmc.mod
+func.func @fold_mod() -> (tensor<5xi64>, tensor<5xi64>) {
+  %a = pmc.constant dense<[7, -7, 7, -7, 5]> : tensor<5xi64>
+  %b = pmc.constant dense<[3, 3, -3, -3, 0]> : tensor<5xi64>
+  %m = pmc.mod %a, %b : (tensor<5xi64>, tensor<5xi64>) -> tensor<5xi64>
+  %f = pmc.mod %a, %b {fmod} : (tensor<5xi64>, tensor<5xi64>) -> tensor<5xi64>
+  return %m, %f : tensor<5xi64>, tensor<5xi64>
+}

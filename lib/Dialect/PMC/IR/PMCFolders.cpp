@@ -256,6 +256,28 @@ OpFoldResult DivOp::fold(FoldAdaptor adaptor) {
       [](const APFloat &a, const APFloat &b) -> std::optional<APFloat> { return a / b; });
 }
 
+/// Integer Mod folds (exported shape arithmetic uses it: `Mod(2, 3)` of
+/// torchscript's attention); the runtime's remainder by zero is 0, and so is
+/// the folded one.
+OpFoldResult ModOp::fold(FoldAdaptor adaptor) {
+  bool fmod = getFmod();
+  return foldArith(
+      adaptor.getOperands(), getType(),
+      [fmod](const APInt &a, const APInt &b, bool u) -> std::optional<APInt> {
+        if (b.isZero())
+          return APInt::getZero(a.getBitWidth());
+        if (u)
+          return a.urem(b);
+        if (b.isAllOnes() && a.isMinSignedValue())
+          return APInt::getZero(a.getBitWidth());
+        APInt r = a.srem(b); // the dividend's sign
+        if (!fmod && !r.isZero() && (r.isNegative() != b.isNegative()))
+          r += b; // the divisor's sign
+        return r;
+      },
+      nullptr);
+}
+
 OpFoldResult MinOp::fold(FoldAdaptor adaptor) {
   return foldArith(
       adaptor.getOperands(), getType(),

@@ -453,6 +453,7 @@ def PMC_ModOp : PMC_Op<"mod", [Pure, SameOperandsElementType, InferTypeOpAdaptor
   let assemblyFormat = [{
     $lhs `,` $rhs attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` type($output)
   }];
+  let hasFolder = 1;
 }
 
 class PMC_ArgReduceOp<string mnemonic, string text>
