@@ -165,7 +165,8 @@ class Executable:
             if tuple(value.shape) != spec.shape:
                 raise ValueError(f"input '{spec.name}': expected shape {list(spec.shape)}, "
                                  f"got {list(value.shape)}")
-            prepared[spec.name] = np.ascontiguousarray(value)
+            # (np.ascontiguousarray would make a 0-d feed 1-d.)
+            prepared[spec.name] = np.require(value, requirements="C")
         return prepared
 
     # --- Saving ---------------------------------------------------------------

@@ -134,3 +134,26 @@ def test_temporary_bundle_is_removed(zoo, pmc_module, tmp_path, monkeypatch):
 def test_import_model_text(zoo, pmc_module):
     text = pmc_module.import_model(zoo["mlp"])
     assert "func.func @main" in text and "pmc." in text
+
+
+def _one_node(op, inputs, shapes):
+    node = helper.make_node(op, [name for name, _ in inputs], ["y"])
+    graph = helper.make_graph(
+        [node], op.lower(), [helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
+                             for n, s in inputs],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shapes)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def test_scalar_feed(pmc_module):
+    """A 0-d input is fed as a 0-d array (it was made 1-d on the way in)."""
+    exe = pmc_module.compile(_one_node("Add", [("x", [2, 3]), ("s", [])], [2, 3]))
+    out = exe.run({"x": np.ones((2, 3), np.float32), "s": np.array(2.0, np.float32)})
+    np.testing.assert_array_equal(out["y"], np.full((2, 3), 3.0, np.float32))
+
+
+def test_verify_treats_nan_as_equal(pmc_module):
+    """verify=True compares NaN where one device has NaN as equal (Sqrt of
+    random normal inputs), instead of reporting a difference of 0 as a failure."""
+    exe = pmc_module.compile(_one_node("Sqrt", [("x", [4, 4])], [4, 4]), devices=2, verify=True)
+    assert exe.verify_report["ok"]

@@ -68,7 +68,7 @@ def test_grouped_conv_split_on_groups(pmc_module, devices):
     """A grouped conv whose input channels arrive split: each rank convolves
     whole groups, with `group` counting its own."""
     _check(pmc_module, _conv_chain(8, 4, True), devices=devices, mesh={"tp": devices},
-           shardings={"w1": ("tp", None, None, None)})
+           shardings={"w1": ("tp", None, None, None), "w2": ("tp", None, None, None)})
 
 
 @pytest.mark.parametrize("devices", [2, 4, 8])
@@ -77,7 +77,7 @@ def test_depthwise_conv_split_on_channels(pmc_module, devices):
     input channels and the 16 filters"): the planner chose a channel split the
     partitioner could not build. The rule now scales `group` with the split."""
     _check(pmc_module, _depthwise(8), devices=devices, mesh={"tp": devices},
-           shardings={"w1": ("tp", None, None, None)})
+           shardings={"wd": ("tp", None, None, None)})
 
 
 @pytest.mark.parametrize("devices", [2, 4, 8])
@@ -85,3 +85,28 @@ def test_planner_plans_of_conv_blocks(pmc_module, devices):
     """Whatever the planner picks for these blocks compiles and is right."""
     for model in (_conv_chain(8, 1, True), _conv_chain(8, 4, True), _depthwise(8)):
         _check(pmc_module, model, devices=devices)
+
+
+def test_reshape_merging_the_batch_as_the_minor_factor(pmc_module):
+    """ViT (torchvision, dynamo export) at 2 devices was wrong: Reshape [34, 64]
+    -> [17, 2, 64] makes the batch the minor factor of dim 0, so a batch split
+    of the result is no block of the input. The reshape now computes with the
+    legal part of the split and the result is resharded after it."""
+    rng = np.random.default_rng(0)
+    shape = numpy_helper.from_array(np.array([17, 2, 64], np.int64), "shape")
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["t"], perm=[1, 0, 2]),
+             helper.make_node("Add", ["t", "a"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "vit_tokens",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [34, 64]),
+         helper.make_tensor_value_info("a", TensorProto.FLOAT, [2, 17, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 17, 64])], [shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    feeds = {"x": rng.standard_normal((34, 64)).astype(np.float32),
+             "a": rng.standard_normal((2, 17, 64)).astype(np.float32)}
+    expected = ort.InferenceSession(model.SerializeToString()).run(None, feeds)[0]
+    for options in ({"devices": 2, "mesh": {"dp": 2}, "shardings": {"a": ("dp", None, None)}},
+                    {"devices": 2}, {"devices": 4}):
+        got = pmc_module.compile(model, **options).run(feeds)["y"]
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6, err_msg=str(options))

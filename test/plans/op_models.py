@@ -1,0 +1,234 @@
+"""The `ops` family of the plan tests: one small model per operator pmc imports,
+with dimensions that split 2, 4 and 8 ways, so that random plans reach every
+factor of every op's sharding rule (batch, channels, groups, heads,
+contraction, reduced and compound dimensions) on real ONNX files.
+
+    import op_models
+    for name, model, feeds in op_models.models():   # onnx.ModelProto, {name: array}
+        ...
+"""
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 18
+F = TensorProto.FLOAT
+
+
+def _model(name, nodes, inputs, output_names, inits=()):
+    """The model, its outputs typed by ONNX's shape inference."""
+    graph = helper.make_graph(nodes, name, inputs, [], list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              ir_version=8)
+    inferred = {vi.name: vi for vi in
+                onnx.shape_inference.infer_shapes(model, strict_mode=True).graph.value_info}
+    # (Function ops such as GroupNormalization are not inferred: float, no shape.)
+    model.graph.output.extend(inferred.get(name) or helper.make_tensor_value_info(name, F, None)
+                              for name in output_names)
+    return model
+
+
+def _in(name, shape, dtype=F):
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+class _Builder:
+    """Random initializers and feeds from one seed per model."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+        self.inits = []
+
+    def weight(self, name, shape, scale=None):
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
+        std = scale if scale is not None else 1.0 / np.sqrt(max(fan_in, 1))
+        self.inits.append(numpy_helper.from_array(
+            (self.rng.standard_normal(shape) * std).astype(np.float32), name))
+        return name
+
+    def ints(self, name, values):
+        self.inits.append(numpy_helper.from_array(np.asarray(values, np.int64), name))
+        return name
+
+    def feed(self, shape):
+        return self.rng.standard_normal(shape).astype(np.float32)
+
+
+def _unary_chain():
+    ops = ["Relu", "Sigmoid", "Tanh", "Exp", "Neg", "Abs", "Erf", "Sin", "Cos", "Softplus",
+           "Sqrt", "Log", "Reciprocal", "Floor", "Ceil", "Sign", "Round"]
+    nodes, x = [], "x"
+    for i, op in enumerate(ops):
+        inp = x
+        if op in ("Sqrt", "Log", "Reciprocal"):
+            nodes.append(helper.make_node("Abs", [x], [f"abs{i}"]))
+            nodes.append(helper.make_node("Add", [f"abs{i}", "one"], [f"pos{i}"]))
+            inp = f"pos{i}"
+        nodes.append(helper.make_node(op, [inp], [f"u{i}"]))
+        x = f"u{i}"
+    nodes.append(helper.make_node("Identity", [x], ["y"]))
+    return nodes
+
+
+def models():
+    """[(name, ModelProto, feeds)] in a fixed order."""
+    out = []
+
+    def add(name, build):
+        b = _Builder(len(out) + 1)
+        nodes, inputs, feeds = build(b)
+        out.append((name, _model(name, nodes, inputs, list(nodes[-1].output), b.inits), feeds))
+
+    # Matrix products: plain, batched with broadcast, Gemm with transposes.
+    add("matmul", lambda b: ([helper.make_node("MatMul", ["x", b.weight("w", [16, 8])], ["y"])],
+                             [_in("x", [8, 16])], {"x": b.feed([8, 16])}))
+    add("matmul_batched", lambda b: (
+        [helper.make_node("MatMul", ["x", "z"], ["y"])],
+        [_in("x", [4, 8, 16]), _in("z", [4, 16, 8])],
+        {"x": b.feed([4, 8, 16]), "z": b.feed([4, 16, 8])}))
+    add("matmul_broadcast", lambda b: (
+        [helper.make_node("MatMul", ["x", b.weight("w", [2, 1, 16, 8])], ["y"])],
+        [_in("x", [4, 8, 16])], {"x": b.feed([4, 8, 16])}))
+    add("gemm_transposed", lambda b: (
+        [helper.make_node("Gemm", ["x", b.weight("w", [8, 16]), b.weight("c", [8])], ["y"],
+                          transA=1, transB=1, alpha=0.5, beta=2.0)],
+        [_in("x", [16, 8])], {"x": b.feed([16, 8])}))
+
+    # Convolutions: plain with bias, grouped, depthwise, strided; pools.
+    def conv(group, cin, cout, bias, **attrs):
+        def build(b):
+            inputs = ["x", b.weight("w", [cout, cin // group, 3, 3])]
+            if bias:
+                inputs.append(b.weight("bias", [cout], 0.5))
+            return ([helper.make_node("Conv", inputs, ["y"], group=group, pads=[1, 1, 1, 1],
+                                      **attrs)],
+                    [_in("x", [4, cin, 8, 8])], {"x": b.feed([4, cin, 8, 8])})
+        return build
+    add("conv_bias", conv(1, 8, 16, True))
+    add("conv_grouped", conv(4, 16, 8, True))
+    add("conv_depthwise", conv(8, 8, 8, True, strides=[2, 2]))
+    add("conv_multiplier", conv(8, 8, 16, False))
+    add("pools", lambda b: (
+        [helper.make_node("MaxPool", ["x"], ["m"], kernel_shape=[2, 2], strides=[2, 2]),
+         helper.make_node("AveragePool", ["m"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+         helper.make_node("GlobalAveragePool", ["a"], ["y"])],
+        [_in("x", [4, 8, 8, 8])], {"x": b.feed([4, 8, 8, 8])}))
+
+    # Normalizations.
+    add("batchnorm", lambda b: (
+        [helper.make_node("BatchNormalization",
+                          ["x", b.weight("s", [8], 1.0), b.weight("bb", [8], 1.0),
+                           b.weight("mean", [8], 1.0), "var"], ["y"])],
+        [_in("x", [4, 8, 4, 4]), _in("var", [8])],
+        {"x": b.feed([4, 8, 4, 4]), "var": np.abs(b.feed([8])) + 0.5}))
+    add("layernorm", lambda b: (
+        [helper.make_node("LayerNormalization", ["x", b.weight("g", [16], 1.0),
+                                                 b.weight("be", [16], 1.0)], ["y"], axis=-1)],
+        [_in("x", [4, 8, 16])], {"x": b.feed([4, 8, 16])}))
+    add("instance_group_norm", lambda b: (
+        [helper.make_node("InstanceNormalization", ["x", b.weight("s", [8], 1.0),
+                                                    b.weight("t", [8], 1.0)], ["h"]),
+         helper.make_node("GroupNormalization", ["h", b.weight("gs", [4], 1.0),
+                                                 b.weight("gt", [4], 1.0)], ["y"],
+                          num_groups=4)],
+        [_in("x", [4, 8, 4, 4])], {"x": b.feed([4, 8, 4, 4])}))
+    add("lrn", lambda b: (
+        [helper.make_node("LRN", ["x"], ["y"], size=3, alpha=1e-2, beta=0.75, bias=1.0)],
+        [_in("x", [4, 8, 4, 4])], {"x": b.feed([4, 8, 4, 4])}))
+    add("softmaxes", lambda b: (
+        [helper.make_node("Softmax", ["x"], ["s"], axis=-1),
+         helper.make_node("LogSoftmax", ["s"], ["l"], axis=1),
+         helper.make_node("CumSum", ["l", b.ints("ax", 2)], ["y"])],
+        [_in("x", [4, 8, 16])], {"x": b.feed([4, 8, 16])}))
+
+    # Reductions (kept and dropped dims), arg reductions.
+    add("reductions", lambda b: (
+        [helper.make_node("ReduceSum", ["x", b.ints("a1", [1])], ["s"], keepdims=1),
+         helper.make_node("ReduceMax", ["x", b.ints("a2", [2])], ["m"], keepdims=1),
+         helper.make_node("ReduceMean", ["x", b.ints("a3", [1, 2])], ["e"], keepdims=1),
+         helper.make_node("Add", ["s", "m"], ["sm"]),
+         helper.make_node("Add", ["sm", "e"], ["y"])],
+        [_in("x", [4, 8, 16])], {"x": b.feed([4, 8, 16])}))
+    add("reduce_min_prod", lambda b: (
+        [helper.make_node("ReduceMin", ["x", b.ints("a1", [0])], ["m"], keepdims=0),
+         helper.make_node("ReduceProd", ["m", b.ints("a2", [1])], ["y"], keepdims=0)],
+        [_in("x", [4, 8, 2])], {"x": b.feed([4, 8, 2])}))
+    add("argmax", lambda b: (
+        [helper.make_node("ArgMax", ["x"], ["y"], axis=1, keepdims=1)],
+        [_in("x", [4, 8, 16])], {"x": b.feed([4, 8, 16])}))
+
+    # Shapes: reshape with compound factors, transpose, expand, concat, split,
+    # slice, pad, tile, depth-to-space.
+    add("reshape_transpose", lambda b: (
+        [helper.make_node("Reshape", ["x", b.ints("s1", [4, 8, 4, 4])], ["r"]),
+         helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1, 3]),
+         helper.make_node("Reshape", ["t", b.ints("s2", [16, 32])], ["y"])],
+        [_in("x", [4, 8, 16])], {"x": b.feed([4, 8, 16])}))
+    add("expand_concat_split", lambda b: (
+        [helper.make_node("Expand", ["x", b.ints("shape", [4, 8, 16])], ["e"]),
+         helper.make_node("Concat", ["e", "z"], ["c"], axis=2),
+         helper.make_node("Split", ["c"], ["p", "q"], axis=1, num_outputs=2),
+         helper.make_node("Mul", ["p", "q"], ["y"])],
+        [_in("x", [8, 1]), _in("z", [4, 8, 8])], {"x": b.feed([8, 1]), "z": b.feed([4, 8, 8])}))
+    add("slice_pad", lambda b: (
+        [helper.make_node("Slice", ["x", b.ints("st", [0, 2]), b.ints("en", [8, 14]),
+                                    b.ints("axes", [1, 2])], ["s"]),
+         helper.make_node("Pad", ["s", b.ints("pads", [0, 0, 1, 0, 0, 1])], ["y"],
+                          mode="reflect")],
+        [_in("x", [4, 8, 16])], {"x": b.feed([4, 8, 16])}))
+    add("tile_depth_to_space", lambda b: (
+        [helper.make_node("Tile", ["x", b.ints("reps", [1, 2, 1, 1])], ["t"]),
+         helper.make_node("DepthToSpace", ["t"], ["y"], blocksize=2, mode="CRD")],
+        [_in("x", [4, 8, 4, 4])], {"x": b.feed([4, 8, 4, 4])}))
+
+    # Indexing.
+    add("gather_embedding", lambda b: (
+        [helper.make_node("Gather", [b.weight("table", [16, 8], 1.0), "ids"], ["y"], axis=0)],
+        [_in("ids", [4, 8], TensorProto.INT64)],
+        {"ids": b.rng.integers(0, 16, size=(4, 8)).astype(np.int64)}))
+    add("gather_elements", lambda b: (
+        [helper.make_node("GatherElements", ["x", "idx"], ["y"], axis=1)],
+        [_in("x", [4, 8, 16]), _in("idx", [4, 8, 16], TensorProto.INT64)],
+        {"x": b.feed([4, 8, 16]), "idx": b.rng.integers(0, 8, size=(4, 8, 16)).astype(np.int64)}))
+    add("gather_nd", lambda b: (
+        [helper.make_node("GatherND", ["x", "idx"], ["y"], batch_dims=1)],
+        [_in("x", [4, 8, 16]), _in("idx", [4, 2, 1], TensorProto.INT64)],
+        {"x": b.feed([4, 8, 16]), "idx": b.rng.integers(0, 8, size=(4, 2, 1)).astype(np.int64)}))
+    add("where_compare", lambda b: (
+        [helper.make_node("Greater", ["x", "z"], ["g"]),
+         helper.make_node("Where", ["g", "x", "z"], ["w"]),
+         helper.make_node("Max", ["w", "z", "x"], ["m"]),
+         helper.make_node("Div", ["m", b.weight("d", [16], 1.0)], ["y"])],
+        [_in("x", [4, 8, 16]), _in("z", [8, 1])], {"x": b.feed([4, 8, 16]), "z": b.feed([8, 1])}))
+    add("unary_chain", lambda b: (
+        _unary_chain(), [_in("x", [4, 8]), _in("one", [1])],
+        {"x": b.feed([4, 8]), "one": np.ones(1, np.float32)}))
+
+    # An attention block: heads as a compound reshape factor, two batched
+    # matmuls, a causal mask, softmax over keys.
+    def attention(b):
+        d, h, s = 16, 4, 8
+        nodes = [
+            helper.make_node("MatMul", ["x", b.weight("wq", [d, d])], ["q"]),
+            helper.make_node("MatMul", ["x", b.weight("wk", [d, d])], ["k"]),
+            helper.make_node("MatMul", ["x", b.weight("wv", [d, d])], ["v"]),
+            helper.make_node("Reshape", ["q", b.ints("hs", [2, s, h, d // h])], ["q4"]),
+            helper.make_node("Reshape", ["k", "hs"], ["k4"]),
+            helper.make_node("Reshape", ["v", "hs"], ["v4"]),
+            helper.make_node("Transpose", ["q4"], ["qt"], perm=[0, 2, 1, 3]),
+            helper.make_node("Transpose", ["k4"], ["kt"], perm=[0, 2, 3, 1]),
+            helper.make_node("Transpose", ["v4"], ["vt"], perm=[0, 2, 1, 3]),
+            helper.make_node("MatMul", ["qt", "kt"], ["scores"]),
+            helper.make_node("Add", ["scores", "mask"], ["masked"]),
+            helper.make_node("Softmax", ["masked"], ["p"], axis=-1),
+            helper.make_node("MatMul", ["p", "vt"], ["o"]),
+            helper.make_node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]),
+            helper.make_node("Reshape", ["ot", b.ints("flat", [2, s, d])], ["of"]),
+            helper.make_node("MatMul", ["of", b.weight("wo", [d, d])], ["y"]),
+        ]
+        mask = np.triu(np.full((s, s), -1e9, np.float32), 1)
+        b.inits.append(numpy_helper.from_array(mask, "mask"))
+        return nodes, [_in("x", [2, s, d])], {"x": b.feed([2, s, d])}
+    add("attention", attention)
+    return out
