@@ -109,6 +109,11 @@ def models():
     add("conv_grouped", conv(4, 16, 8, True))
     add("conv_depthwise", conv(8, 8, 8, True, strides=[2, 2]))
     add("conv_multiplier", conv(8, 8, 16, False))
+    add("conv_transpose", lambda b: (
+        [helper.make_node("ConvTranspose", ["x", b.weight("w", [8, 4, 3, 3]),
+                                            b.weight("bias", [8], 0.5)], ["y"],
+                          group=2, strides=[2, 2], pads=[1, 1, 0, 0], output_padding=[1, 1])],
+        [_in("x", [4, 8, 4, 4])], {"x": b.feed([4, 8, 4, 4])}))
     add("pools", lambda b: (
         [helper.make_node("MaxPool", ["x"], ["m"], kernel_shape=[2, 2], strides=[2, 2]),
          helper.make_node("AveragePool", ["m"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),

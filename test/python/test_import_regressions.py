@@ -195,3 +195,32 @@ def test_opset_message_states_the_real_limit(pmc_opt, tmp_path):
     model.opset_import[0].version = 22
     onnx.save(model, path)
     assert run_tool([pmc_opt, "compile", path, "-o", tmp_path / "m.pmc"]).returncode == 0
+
+
+# --- ConvTranspose (pytorch-converted ConvTranspose2d, decoders) --------------
+
+@pytest.mark.parametrize("attrs,x_shape,w_shape,bias", [
+    ({}, (2, 4, 5, 5), (4, 3, 3, 3), True),
+    ({"strides": [2, 2]}, (1, 4, 4, 5), (4, 2, 3, 3), False),
+    ({"strides": [2, 3], "pads": [1, 0, 0, 1], "output_padding": [1, 2]}, (2, 2, 4, 4),
+     (2, 3, 3, 3), True),
+    ({"group": 2, "strides": [2, 2], "dilations": [2, 1]}, (1, 4, 3, 3), (4, 3, 3, 2), True),
+    ({"strides": [2], "auto_pad": "SAME_UPPER"}, (2, 3, 6), (3, 2, 4), False),
+    ({"strides": [3, 2], "output_shape": [10, 8]}, (1, 1, 3, 3), (1, 2, 3, 3), False),
+    ({"strides": [2, 2, 1]}, (1, 2, 3, 2, 2), (2, 2, 2, 2, 2), True),
+])
+def test_conv_transpose_matches_onnxruntime(pmc_module, attrs, x_shape, w_shape, bias):
+    rng = np.random.default_rng(len(str(attrs)))
+    inits = [numpy_helper.from_array(rng.standard_normal(w_shape).astype(np.float32), "w")]
+    names = ["x", "w"]
+    if bias:
+        channels = w_shape[1] * attrs.get("group", 1)
+        inits.append(numpy_helper.from_array(rng.standard_normal(channels).astype(np.float32),
+                                             "b"))
+        names.append("b")
+    node = helper.make_node("ConvTranspose", names, ["y"], **attrs)
+    model = _model([node], [_tensor("x", TensorProto.FLOAT, x_shape)],
+                   [_tensor("y", TensorProto.FLOAT, None)], inits)
+    _check_against_onnxruntime(pmc_module, model,
+                               {"x": rng.standard_normal(x_shape).astype(np.float32)},
+                               rtol=1e-5, atol=1e-5)

@@ -183,6 +183,8 @@ private:
   mlir::LogicalResult importDepthSpace(bool toSpace);
   mlir::LogicalResult importGatherElements();
   mlir::LogicalResult importGatherND();
+  /// ConvTransposeImporter.cpp: as a pmc.conv of the zero-spread input.
+  mlir::LogicalResult importConvTranspose();
   mlir::LogicalResult importLRN();
   mlir::LogicalResult importOneHot();
   mlir::LogicalResult importLpNorm();

@@ -100,6 +100,7 @@ std::optional<LogicalResult> NodeImporter::importExtension(StringRef op) {
   if (op == "SpaceToDepth") return importDepthSpace(true);
   if (op == "GatherElements") return importGatherElements();
   if (op == "GatherND") return importGatherND();
+  if (op == "ConvTranspose") return importConvTranspose();
   if (op == "LRN") return importLRN();
   if (op == "OneHot") return importOneHot();
   if (op == "LpNormalization") return importLpNorm();
@@ -162,6 +163,13 @@ LogicalResult NodeImporter::importActivation(StringRef op) {
   Value x = input(0);
   Type t = elementOf(x);
   bool isFloat = isa<FloatType>(t);
+  // Float attributes (alpha, bias, lambd, ...) become constants of x's type:
+  // an integer type cannot hold NaN, an infinity or |v| >= 2^63.
+  if (!isFloat)
+    for (const auto &a : node.attribute())
+      if (a.has_f() && !(std::fabs(a.f()) < 9.2e18))
+        return error() << "attribute '" << a.name() << "' is " << a.f()
+                       << ", which the integer type " << t << " of input 0 cannot hold";
   static const llvm::StringMap<StringRef> unaryOps = {
       {"Tan", TanOp::getOperationName()},     {"Asin", AsinOp::getOperationName()},
       {"Acos", AcosOp::getOperationName()},   {"Atan", AtanOp::getOperationName()},
@@ -632,6 +640,9 @@ LogicalResult NodeImporter::importGatherElements() {
     return failure();
   DenseElementsAttr indices;
   if (matchPattern(input(1), m_Constant(&indices))) {
+    if (!isa<IntegerType>(indices.getElementType()))
+      return error() << "indices (input 1) must be integers, got "
+                     << indices.getElementType();
     int64_t dim = shapeOf(input(0))[*axis];
     for (const APInt &i : indices.getValues<APInt>())
       if (i.getSExtValue() < -dim || i.getSExtValue() >= dim)

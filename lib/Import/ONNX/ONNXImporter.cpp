@@ -106,6 +106,17 @@ valueInfoType(MLIRContext &context, const onnx::ValueInfoProto &info,
                               << ", the model fixes it to " << shape[i];
     shape.assign(dims.begin(), dims.end());
   }
+  // Shape arithmetic (element counts, offsets) must not overflow int64.
+  constexpr int64_t kMaxElements = int64_t(1) << 40; // as TensorReader.cpp
+  int64_t elements = 1;
+  for (int64_t d : shape) {
+    if (d <= 0)
+      continue;
+    if (d > kMaxElements / elements)
+      return emitError(loc) << "input '" << info.name() << "' has shape ["
+                            << ArrayRef<int64_t>(shape) << "]: more than 2^40 elements";
+    elements *= d;
+  }
   return RankedTensorType::get(shape, elementType);
 }
 

@@ -202,6 +202,8 @@ LogicalResult NodeImporter::importConstant() {
     return error() << "expects exactly one attribute, got " << node.attribute_size();
   const onnx::AttributeProto &a = node.attribute(0);
   MLIRContext *context = b.getContext();
+  if (node.output_size() < 1 || node.output(0).empty())
+    return error() << "has no output";
   if (a.name() == "value") {
     onnx::TensorProto tensor = a.t();
     if (tensor.name().empty())
@@ -834,6 +836,9 @@ LogicalResult NodeImporter::importGather() {
     return failure();
   DenseElementsAttr indices;
   if (matchPattern(input(1), m_Constant(&indices))) {
+    if (!isa<IntegerType>(indices.getElementType()))
+      return error() << "indices (input 1) must be integers, got "
+                     << indices.getElementType();
     int64_t dim = shapeOf(input(0))[*axis];
     for (const APInt &i : indices.getValues<APInt>())
       if (i.getSExtValue() < -dim || i.getSExtValue() >= dim)
@@ -869,6 +874,11 @@ FailureOr<SmallVector<int64_t>>
 NodeImporter::windowPads(ArrayRef<int64_t> spatialIn, ArrayRef<int64_t> kernel,
                          ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations) {
   size_t n = spatialIn.size();
+  for (size_t i = 0; i < n; ++i)
+    for (auto [what, v] : {std::pair<const char *, int64_t>{"kernel_shape", kernel[i]},
+                           {"strides", strides[i]}, {"dilations", dilations[i]}})
+      if (v < 1 || v > (int64_t(1) << 32))
+        return error() << what << "[" << i << "] is " << v << ", expected 1 to 2^32";
   std::string autoPad = getString("auto_pad", "NOTSET");
   SmallVector<int64_t> pads(2 * n, 0);
   if (autoPad == "NOTSET") {
