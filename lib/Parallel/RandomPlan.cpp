@@ -15,9 +15,9 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "llvm/ADT/Hashing.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/xxhash.h"
 
 #include <map>
 #include <random>
@@ -35,11 +35,13 @@ using AxisList = SmallVector<StringRef>;
 
 /// A generator of its own for every decision, seeded by the plan's seed and
 /// the decision's key: a choice does not move when unrelated ops disappear.
+/// (xxh3 of the bytes: the same on every run and machine, unlike hash_code.)
 class Draws {
 public:
   explicit Draws(uint64_t seed) : seed(seed) {}
   std::mt19937_64 forKey(StringRef key) const {
-    return std::mt19937_64(llvm::hash_combine(seed, key));
+    std::string bytes = std::to_string(seed) + ":" + key.str();
+    return std::mt19937_64(llvm::xxh3_64bits(bytes));
   }
 
 private:
