@@ -228,12 +228,46 @@ def prefix_model(model, k):
     return m
 
 
+def last_node_model(model, feeds):
+    """The last node of `model` alone, its inputs made graph inputs and fed the
+    values they have in `model` (computed by onnxruntime); None when that
+    cannot be built."""
+    node = model.graph.node[-1]
+    inits = {t.name: t for t in model.graph.initializer}
+    graph_inputs = {i.name: i for i in model.graph.input}
+    wanted = [n for n in node.input if n and n not in inits and n not in graph_inputs]
+    inferred = onnx.shape_inference.infer_shapes(model)
+    infos = {vi.name: vi for vi in inferred.graph.value_info}
+    if any(n not in infos for n in wanted):
+        return None
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.extend(infos[n] for n in wanted)
+    try:
+        values = dict(zip([o.name for o in probe.graph.output],
+                          corpus.reference(probe, feeds).values()))
+    except Exception:  # noqa: BLE001 - onnxruntime cannot run the probe
+        return None
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    del m.graph.node[:-1]
+    del m.graph.input[:]
+    m.graph.input.extend([graph_inputs[n] for n in node.input if n in graph_inputs] +
+                         [infos[n] for n in wanted])
+    keep = [t for t in model.graph.initializer if t.name in set(node.input)]
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(keep)
+    new_feeds = {n: feeds[n] for n in node.input if n in graph_inputs}
+    new_feeds.update({n: np.asarray(values[n]) for n in wanted})
+    return m, new_feeds
+
+
 def shrink(case_args, tool, workdir, log):
     """Smallest failing (model prefix, devices, seed) found from a failing plan."""
     model, feeds, bind, devices, seed, status = case_args
-    best = (model, devices, seed)
+    best = (model, devices, seed, feeds)
 
-    def fails(m, d, s, tag):
+    def fails(m, d, s, tag, feeds=feeds):
         f = {k: v for k, v in feeds.items() if k in {i.name for i in m.graph.input}}
         b = [n for n in bind if n in f]
         folder = os.path.join(workdir, tag)
@@ -265,15 +299,21 @@ def shrink(case_args, tool, workdir, log):
     if lo < nodes:
         candidate = prefix_model(model, lo)
         if fails(candidate, devices, seed, f"shrink-{lo}"):
-            best = (candidate, devices, seed)
+            best = (candidate, devices, seed, feeds)
             log(f"    shrunk to the first {lo} of {nodes} nodes")
+    # The last node alone, fed what it reads in the model.
+    if len(best[0].graph.node) > 1:
+        alone = last_node_model(best[0], best[3])
+        if alone and fails(alone[0], devices, seed, "shrink-alone", feeds=alone[1]):
+            best = (alone[0], devices, seed, alone[1])
+            log(f"    shrunk to its last node alone ({alone[0].graph.node[0].op_type})")
     # A smaller mesh (another seed draws it).
     for d in sorted({2, 4, 8} - {devices}):
         if d >= devices:
             break
         for s in range(seed, seed + 16):
-            if fails(best[0], d, s, f"shrink-d{d}-{s}"):
-                best = (best[0], d, s)
+            if fails(best[0], d, s, f"shrink-d{d}-{s}", feeds=best[3]):
+                best = (best[0], d, s, best[3])
                 log(f"    shrunk to {d} devices (seed {s})")
                 break
         if best[1] == d:
@@ -444,16 +484,16 @@ def main(argv=None):
                 failures.append((case, devices, seed, verdict, detail))
 
     for index, (case, devices, seed, verdict, detail) in enumerate(failures):
-        model, d, s = case.model, devices, seed
+        model, d, s, feeds = case.model, devices, seed, case.all_feeds
         if seed is None:
             # The planner's plan: the command is the reproducer.
             log(f"  reproducer: pmc-opt compile {case.model_path} --devices {devices} --explain")
             continue
         if not args.no_shrink:
             log(f"  shrinking {case.entry.id} --devices {devices} --plan random:{seed}")
-            model, d, s = shrink((case.model, case.all_feeds, case.bind, devices, seed, verdict),
-                                 tool, workdir, log)
-        path = save_repro(os.path.join(repro_dir, f"repro-{index}"), model, case.all_feeds,
+            model, d, s, feeds = shrink(
+                (case.model, case.all_feeds, case.bind, devices, seed, verdict), tool, workdir, log)
+        path = save_repro(os.path.join(repro_dir, f"repro-{index}"), model, feeds,
                           case.bind, d, s, verdict, detail)
         log(f"  reproducer ({len(model.graph.node)} nodes, {d} devices): "
             f"python3 test/plans/run_plans.py --build-dir {args.build_dir} --repro {path}")
