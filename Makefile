@@ -8,13 +8,13 @@ JOBS ?= $(shell nproc)
 APT_PACKAGES := cmake ninja-build ccache g++ llvm-22-dev libmlir-22-dev mlir-22-tools \
   llvm-22-tools libonnx-dev libprotobuf-dev protobuf-compiler libopenblas-dev \
   libopenmpi-dev openmpi-bin libonnx-testdata nlohmann-json3-dev zlib1g-dev \
-  libgtest-dev
+  libgtest-dev clang-22 libclang-rt-22-dev
 # ccache hits across clones: paths are made relative to the source folder.
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
 .PHONY: all deps build test test-lit test-python test-conformance demo bench clean \
-  gpu-bundles test-gpu bench-gpu-prepare bench-gpu
+  gpu-bundles test-gpu bench-gpu-prepare bench-gpu build-asan test-asan fuzz test-plans
 
 all: build
 
@@ -34,8 +34,42 @@ $(BUILD_DIR)/build.ninja:
 build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-test: build
-	$(PYTHON) tools/run_tests.py --build-dir $(BUILD_DIR)
+test: build build-asan
+	$(PYTHON) tools/run_tests.py --build-dir $(BUILD_DIR) --asan-build-dir $(ASAN_BUILD_DIR) \
+	  --fuzz-seconds $(FUZZ_SECONDS)
+
+# The sanitizer build (test/fuzz/README.md): clang, ASan + UBSan (a report
+# stops the process), libFuzzer coverage and the fuzzers of test/fuzz, in its
+# own folder; through ccache like the main build. `make test-asan` runs the
+# unit tests, lit and the ONNX conformance cases there, failing on any
+# sanitizer report; `make fuzz FUZZ_SECONDS=60` runs each fuzzer that long on
+# a copy of its seed corpus (crash inputs: $(ASAN_BUILD_DIR)/fuzz/*/crashes/).
+ASAN_BUILD_DIR ?= build-asan
+FUZZ_SECONDS ?= 60
+$(ASAN_BUILD_DIR)/build.ninja:
+	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
+	  -DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 \
+	  -DPMC_SANITIZE=address,undefined -DPMC_FUZZ=ON -DPMC_PYTHON=OFF \
+	  -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir -DPython_EXECUTABLE=$$(command -v $(PYTHON))
+
+build-asan: deps $(ASAN_BUILD_DIR)/build.ninja
+	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
+
+test-asan: build-asan
+	$(PYTHON) tools/run_tests.py --only asan --asan-build-dir $(ASAN_BUILD_DIR)
+
+fuzz: build-asan
+	$(PYTHON) tools/run_fuzzers.py --build-dir $(ASAN_BUILD_DIR) --seconds $(FUZZ_SECONDS)
+
+# Differential plan tests (test/plans/run_plans.py): COUNT random legal plans
+# over the model corpus, each against one device; failures are shrunk and saved.
+SEED ?= 1
+COUNT ?= 1000
+FAMILIES ?= ops,zoo,light,pytorch-converted,pytorch-operator,exported
+test-plans: build
+	$(PYTHON) test/plans/run_plans.py --build-dir $(BUILD_DIR) --seed $(SEED) \
+	  --count $(COUNT) --families $(FAMILIES) --jobs $(JOBS)
 
 demo: build
 	PYTHONPATH=$(BUILD_DIR)/python $(PYTHON) examples/demo.py --build-dir $(BUILD_DIR)

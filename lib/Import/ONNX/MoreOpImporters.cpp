@@ -737,7 +737,12 @@ LogicalResult NodeImporter::importLRN() {
   int64_t size = sizeAttr->i();
   double alpha = getFloat("alpha", 1e-4f), beta = getFloat("beta", 0.75f),
          bias = getFloat("bias", 1.0f);
-  int64_t before = (size - 1) / 2, after = size - 1 - before;
+  // Only window positions that reach a channel contribute: the padding never
+  // needs to exceed C - 1 on either side (a huge `size` stays cheap).
+  int64_t channels = shape[1];
+  int64_t before = std::min((size - 1) / 2, channels - 1);
+  int64_t after = std::min(size - 1 - (size - 1) / 2, channels - 1);
+  int64_t positions = before + after + 1;
   Type element = elementOf(x);
   TRY(squares, inferred<MulOp>({x, x}));
   SmallVector<int64_t> pads(2 * rank, 0);
@@ -747,7 +752,7 @@ LogicalResult NodeImporter::importLRN() {
                               {b.getNamedAttr("pads", b.getDenseI64ArrayAttr(pads)),
                                b.getNamedAttr("mode", b.getStringAttr("constant"))}));
   Value sum;
-  for (int64_t k = 0; k < size; ++k) {
+  for (int64_t k = 0; k < positions; ++k) {
     SmallVector<int64_t> starts(rank, 0), steps(rank, 1);
     starts[1] = k;
     TRY(window, typed<SliceOp>(RankedTensorType::get(shape, element), padded,
@@ -826,6 +831,10 @@ LogicalResult NodeImporter::importEyeLike() {
       return error() << "unsupported dtype " << onnxTypeName(a->i());
   }
   int64_t k = getInt("k", 0);
+  // The row and column indices are folded constants (as Range's limit).
+  if (shape[0] > (1 << 24) || shape[1] > (1 << 24))
+    return error() << "input shape [" << shape << "]: more than 2^24 rows or columns, "
+                   << "too many to fold";
   TRY(diff, inferred<SubOp>({iota(shape[1], 1, 2), iota(shape[0], 0, 2)}));
   TRY(mask, inferred<EqualOp>({diff, i64Tensor({k})}));
   return setOutput(0, typed<CastOp>(RankedTensorType::get(shape, element), mask));

@@ -181,6 +181,9 @@ LogicalResult NodeImporter::importDropout() {
     if (!matchPattern(training, m_Constant(&mode)))
       return error() << "operand 2 ('training_mode') must be a compile-time "
                         "constant (only inference is supported)";
+    if (!mode.getElementType().isInteger(1) || mode.getNumElements() != 1)
+      return error() << "operand 2 ('training_mode') must be a bool scalar, got "
+                     << mode.getType();
     if (mode.getSplatValue<bool>())
       return error() << "training_mode = true is unsupported (inference only)";
   }

@@ -4,6 +4,7 @@
 #include "../Json.h"
 
 #include <cstring>
+#include <limits>
 #include <set>
 
 namespace pmc::runtime {
@@ -27,6 +28,7 @@ Mesh Mesh::parse(std::string_view text, int64_t devices) {
     if (!axes.is_array())
       throw RuntimeError("manifest: mesh: field 'axes' must be a list");
     std::set<std::string> names;
+    int64_t product = 1;
     for (size_t i = 0; i < axes.size(); ++i) {
       std::string where = "manifest: mesh: axes[" + std::to_string(i) + "]";
       MeshAxis axis;
@@ -39,6 +41,13 @@ Mesh Mesh::parse(std::string_view text, int64_t devices) {
                            std::to_string(axis.size));
       if (!names.insert(axis.name).second)
         throw RuntimeError("manifest: mesh: axis '" + axis.name + "' is listed twice");
+      // size() multiplies the sizes: the product must fit (it is then
+      // checked against `devices` below).
+      if (axis.size > std::numeric_limits<int64_t>::max() / product)
+        throw RuntimeError(where + " '" + axis.name + "': size " + std::to_string(axis.size) +
+                           " makes the mesh's rank count overflow (the bundle has " +
+                           std::to_string(devices) + " devices)");
+      product *= axis.size;
       mesh.axes.push_back(std::move(axis));
     }
   } else if (!root.is_object() && !root.is_null()) {

@@ -179,6 +179,17 @@ func.func @layer_norm_scale(%x: tensor<4x8xf32>, %g: tensor<4xf32>) -> tensor<4x
 
 // -----
 
+// A scale that would broadcast the normalized shape [1] up to [4] (found by
+// fuzzing): ONNX broadcasts the scale to the normalized shape only.
+func.func @layer_norm_scale_stretches_input(%x: tensor<3x1xf32>, %g: tensor<4xf32>) -> tensor<3x1xf32> {
+  // expected-error @+1 {{scale of shape [4] does not broadcast to the normalized shape [1]}}
+  %0:3 = pmc.layer_norm %x, %g {axis = 1 : i64, epsilon = 1.0e-05 : f32}
+      : (tensor<3x1xf32>, tensor<4xf32>) -> (tensor<3x1xf32>, tensor<3x1xf32>, tensor<3x1xf32>)
+  return %0#0 : tensor<3x1xf32>
+}
+
+// -----
+
 func.func @transpose_bad_perm(%x: tensor<2x3xf32>) -> tensor<3x2xf32> {
   // expected-error @+2 {{perm is not a permutation of 0..1}}
   // expected-error @+1 {{failed to infer returned types}}

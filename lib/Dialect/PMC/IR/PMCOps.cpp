@@ -276,8 +276,10 @@ LogicalResult LayerNormOp::verify() {
   auto checkParam = [&](Value v, StringRef name) -> LogicalResult {
     if (!v)
       return success();
+    // Unidirectional: the parameter stretches to the normalized shape.
     auto t = rankedType(v);
-    if (failed(broadcastShapes(normalized, t.getShape())) ||
+    FailureOr<SmallVector<int64_t>> shape = broadcastShapes(normalized, t.getShape());
+    if (failed(shape) || ArrayRef<int64_t>(*shape) != normalized ||
         t.getRank() > (int64_t)normalized.size())
       return emitOpError() << name << " of shape " << shapeString(t.getShape())
                            << " does not broadcast to the normalized shape "
