@@ -39,24 +39,22 @@ std::optional<OpShardings> mlir::pmc::resolveOpShardings(Operation *op,
                                                        ArrayRef<ShardingAttr> annotated,
                                                        MeshAttr mesh, std::string *why) {
   MLIRContext *ctx = op->getContext();
-  SmallVector<AxisList> factorAxes(rule.factors.size());
+  ShardingRule::FactorAxes factorAxes(rule.factors.size());
   llvm::StringSet<> used;
   // A factor takes the longest prefix of `axes` that keeps the split legal
   // (ShardingRule::whyIllegal): a value annotated with a split the op cannot
   // compute in (a reshape result split on a minor factor whose major one is
   // not split) is produced with less and resharded after the op.
-  ShardingRule::FactorAxes legal(rule.factors.size());
   auto assign = [&](int64_t factor, ArrayRef<StringRef> axes) {
     if (!factorAxes[factor].empty() || axes.empty() ||
         llvm::any_of(axes, [&](StringRef axis) { return used.contains(axis); }))
       return;
     for (StringRef axis : axes) {
-      legal[factor].push_back(axis);
-      if (rule.whyIllegal(legal, mesh)) {
-        legal[factor].pop_back();
+      factorAxes[factor].push_back(axis);
+      if (rule.whyIllegal(factorAxes, mesh)) {
+        factorAxes[factor].pop_back();
         break;
       }
-      factorAxes[factor].push_back(axis);
       used.insert(axis);
     }
   };
@@ -104,7 +102,8 @@ std::optional<OpShardings> mlir::pmc::resolveOpShardings(Operation *op,
       assign(f, axes);
       for (StringRef axis : factorAxes[f])
         llvm::erase(pending, axis);
-      partialKind = factor.partialKind;
+      if (!factorAxes[f].empty())
+        partialKind = factor.partialKind;
     }
   }
   for (int64_t f = 0, e = rule.factors.size(); f < e; ++f) {
@@ -119,13 +118,12 @@ std::optional<OpShardings> mlir::pmc::resolveOpShardings(Operation *op,
           partialKind = factor.partialKind;
       }
   }
-  ShardingRule::FactorAxes split(factorAxes.begin(), factorAxes.end());
-  if (std::optional<std::string> illegal = rule.whyIllegal(split, mesh)) {
+  if (std::optional<std::string> illegal = rule.whyIllegal(factorAxes, mesh)) {
     if (why)
       *why = *illegal;
     return std::nullopt;
   }
-  return shardingsOfFactors(ctx, rule, split);
+  return shardingsOfFactors(ctx, rule, factorAxes);
 }
 
 OpShardings mlir::pmc::shardingsOfFactors(MLIRContext *context, const ShardingRule &rule,
