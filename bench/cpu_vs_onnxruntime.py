@@ -83,10 +83,10 @@ def main(argv=None):
                 status = 1
                 continue
             ref = sess.run(out_names, feeds)
-            got = exe.run(feeds)
+            got = exe.run_dict(feeds)
             diff = max(float(np.max(np.abs(got[n].astype(np.float64) - r)))
                        for n, r in zip(out_names, ref))
-            pmc_ms = _time(lambda: exe.run(feeds), args.warmup, args.repeat)
+            pmc_ms = _time(lambda: exe.run_dict(feeds), args.warmup, args.repeat)
             ort_ms = _time(lambda: sess.run(out_names, feeds), args.warmup, args.repeat)
             print(f"{name:<22} {pmc_ms:>10.3f} {ort_ms:>10.3f} {pmc_ms / ort_ms:>8.2f}  "
                   f"{diff:>12.3g}")

@@ -398,7 +398,7 @@ def run(args):
     def pmc_ms(key):
         exe = pmc.load(os.path.join(args.dir, bundles[key]["bundle"]))
         feeds = feeds_for(bundles[key])
-        return median_ms(lambda: exe.run(feeds), args.warmup, args.repeat)
+        return median_ms(lambda: exe.run_dict(feeds), args.warmup, args.repeat)
 
     results = {"gpu": name, "models": [], "gemm": {}, "bandwidth": {}}
     print(f"\n{'model':<10} {'batch':>5} {'pmc dtype':>9} {'pmc ms':>9} {'eager ms':>9} "

@@ -27,6 +27,7 @@ import shutil
 ptxas = shutil.which("ptxas") or shutil.which("ptxas", path="/usr/local/cuda/bin")
 if ptxas:
     config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
 
 # A loadable CUDA driver: cuda bundles run here (tests of the no-driver
 # errors are then unsupported).
@@ -36,4 +37,3 @@ try:
     config.available_features.add("cuda-driver")
 except OSError:
     pass
-    config.substitutions.append(("%ptxas", ptxas))

@@ -311,6 +311,13 @@ std::string_view BundleReader::section(std::string_view name) const {
   return std::string_view(p, e.size);
 }
 
+std::vector<BundleReader::SectionInfo> BundleReader::sections() const {
+  std::vector<SectionInfo> out;
+  for (const Entry &e : entries)
+    out.push_back({e.name, e.offset, e.size, e.crc32});
+  return out;
+}
+
 std::vector<std::string> BundleReader::sectionNames() const {
   std::vector<std::string> names;
   for (const Entry &e : entries)

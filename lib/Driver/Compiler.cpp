@@ -26,6 +26,9 @@ LogicalResult (::pmc::checkCompileOptions)(Location loc, const CompileOptions &o
   if (options.dtype != "fp32" && options.dtype != "bf16" && options.dtype != "fp16")
     return emitError(loc) << "--dtype " << options.dtype
                           << ": expected fp32, bf16 or fp16";
+  if (llvm::StringRef plan = options.plan;
+      plan != "auto" && plan != "default" && !plan.starts_with("random"))
+    return emitError(loc) << "--plan " << plan << ": expected auto, default or random[:SEED]";
   if (!options.shardings.empty() && options.mesh.empty())
     return emitError(loc) << "--shard needs --mesh (the axes the shardings name), "
                              "e.g. --mesh dp=" << options.devices;

@@ -31,7 +31,6 @@ bool (::pmc::parseMesh)(const std::string &value, CompileOptions &options,
   options.mesh.clear();
   llvm::SmallVector<llvm::StringRef> items;
   llvm::StringRef(value).split(items, ',', -1, /*KeepEmpty=*/true);
-  llvm::StringSet<> seen;
   for (llvm::StringRef item : items) {
     auto [name, size] = item.trim().split('=');
     int64_t n;
@@ -41,11 +40,50 @@ bool (::pmc::parseMesh)(const std::string &value, CompileOptions &options,
               "--mesh dp=2,tp=2)";
       return false;
     }
-    if (!seen.insert(name).second) {
-      error = "--mesh '" + value + "': axis '" + name.str() + "' appears twice";
+    options.mesh.emplace_back(name.str(), n);
+  }
+  if (!checkMeshAndShardings(options, error)) {
+    error = "--mesh '" + value + "': " + error;
+    return false;
+  }
+  return true;
+}
+
+bool (::pmc::checkMeshAndShardings)(const CompileOptions &options, std::string &error) {
+  llvm::StringSet<> seen;
+  for (const auto &[name, size] : options.mesh) {
+    if (!isAxisName(name)) {
+      error = "mesh axis '" + name +
+              "' is not a name (a letter or '_', then letters, digits or '_')";
       return false;
     }
-    options.mesh.emplace_back(name.str(), n);
+    if (size < 1) {
+      error = "mesh axis '" + name + "' has size " + std::to_string(size) +
+              "; sizes are positive";
+      return false;
+    }
+    if (!seen.insert(name).second) {
+      error = "axis '" + name + "' appears twice";
+      return false;
+    }
+  }
+  llvm::StringSet<> sharded;
+  for (const auto &[name, dims] : options.shardings) {
+    if (name.empty()) {
+      error = "a sharding has an empty tensor name";
+      return false;
+    }
+    if (!sharded.insert(name).second) {
+      error = "the sharding of '" + name + "' is given twice";
+      return false;
+    }
+    for (size_t d = 0; d < dims.size(); ++d)
+      for (const std::string &axis : dims[d])
+        if (!isAxisName(axis)) {
+          error = "the sharding of '" + name + "': '" + axis +
+                  "' is not a mesh axis name (dimension " + std::to_string(d) + ")";
+          return false;
+        }
   }
   return true;
 }
@@ -133,7 +171,7 @@ LogicalResult (::pmc::annotateShardings)(ModuleOp module, const CompileOptions &
   module->setAttr("pmc.plan", StringAttr::get(context, userPlanText(options)));
   module->setAttr("pmc.plan_source", StringAttr::get(context, "user"));
 
-  auto main = module.lookupSymbol<func::FuncOp>("main");
+  auto main = module.lookupSymbol<func::FuncOp>(mlir::pmc::kEntryFunctionName);
   if (!main || main.isExternal())
     return module.emitError("--shard: the module has no @main function");
   llvm::StringMap<unsigned> inputs;
@@ -206,7 +244,7 @@ static void ensurePassesRegistered() {
 static bool isPlannedPipeline(ModuleOp module) {
   auto pipeline = module->getAttrOfType<DictionaryAttr>(mlir::pmc::kPipelineAttrName);
   auto stages = pipeline ? pipeline.getAs<IntegerAttr>("stages") : nullptr;
-  auto main = module.lookupSymbol<func::FuncOp>("main");
+  auto main = module.lookupSymbol<func::FuncOp>(mlir::pmc::kEntryFunctionName);
   if (!stages || stages.getInt() < 2 || !main || main.isExternal())
     return false;
   return !main.walk([](mlir::pmc::TransferOp) { return WalkResult::interrupt(); })

@@ -188,7 +188,8 @@ OpWork pp::opWork(Operation *op, ArrayRef<SmallVector<int64_t>> operandShapes,
                              ArrayRef<SmallVector<int64_t>> resultShapes,
                              const CostOptions &options) {
   OpWork work;
-  if (isa<ConstantOp, ReshapeOp>(op) || op->getNumResults() == 0) {
+  auto cost = dyn_cast<CostOpInterface>(op);
+  if ((cost && cost.isFree()) || op->getNumResults() == 0) {
     work.free = true;
     return work;
   }
@@ -199,37 +200,8 @@ OpWork pp::opWork(Operation *op, ArrayRef<SmallVector<int64_t>> operandShapes,
   Type dtypeSource = op->getNumOperands() ? op->getOperand(0).getType()
                                           : op->getResult(0).getType();
   work.dtype = peakDTypeOf(dtypeSource, options);
-  double out = product(resultShapes[0]);
-  double in = operandShapes.empty() ? out : product(operandShapes[0]);
-  if (isa<MatMulOp>(op)) {
-    work.matrix = true;
-    int64_t k = operandShapes[0].empty() ? 1 : operandShapes[0].back();
-    work.flops = 2 * out * k;
-  } else if (isa<ConvOp>(op)) {
-    work.matrix = true;
-    work.flops = 2 * out * product(ArrayRef(operandShapes[1]).drop_front());
-  } else if (isa<MaxPoolOp, AvgPoolOp>(op)) {
-    auto kernel = op->getAttrOfType<DenseI64ArrayAttr>("kernel_shape");
-    work.flops = out * (kernel ? product(kernel.asArrayRef()) : 1);
-  } else if (isa<SoftmaxOp, LogSoftmaxOp>(op)) {
-    work.flops = 5 * out;
-  } else if (isa<LayerNormOp>(op)) {
-    work.flops = 8 * in;
-  } else if (isa<ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp, ReduceProdOp,
-                 ArgMaxOp, ArgMinOp, CumSumOp>(op)) {
-    work.flops = in;
-  } else if (isa<GeluOp>(op)) {
-    work.flops = 8 * out;
-  } else if (isa<ExpOp, LogOp, TanhOp, ErfOp, SigmoidOp, SinOp, CosOp, TanOp, AsinOp,
-                 AcosOp, AtanOp, SinhOp, CoshOp, AsinhOp, AcoshOp, AtanhOp, SoftplusOp,
-                 PowOp, SqrtOp>(op)) {
-    work.flops = 4 * out;
-  } else if (isa<TransposeOp, BroadcastOp, ConcatOp, SliceOp, GatherOp, GatherElementsOp,
-                 PadOp>(op)) {
-    work.flops = 0;
-  } else {
-    work.flops = out;
-  }
+  work.matrix = cost && cost.usesMatrixUnits();
+  work.flops = opFlops(op, operandShapes, resultShapes);
   return work;
 }
 

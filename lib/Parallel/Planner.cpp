@@ -20,7 +20,7 @@ using namespace mlir::pmc;
 using namespace mlir::pmc::planner;
 
 func::FuncOp planner::plannedFunction(ModuleOp module) {
-  if (auto main = module.lookupSymbol<func::FuncOp>("main"))
+  if (auto main = module.lookupSymbol<func::FuncOp>(kEntryFunctionName))
     if (!main.isExternal())
       return main;
   for (auto func : module.getOps<func::FuncOp>())

@@ -180,7 +180,7 @@ void RandomPlan::runOnOperation() {
   Builder b(context);
   if (module->hasAttr(kMeshAttrName))
     return; // The user's (or an earlier) plan wins.
-  auto main = module.lookupSymbol<func::FuncOp>("main");
+  auto main = module.lookupSymbol<func::FuncOp>(kEntryFunctionName);
   if (!main || main.isExternal() || !main.getBody().hasOneBlock()) {
     module.emitError("pmc-random-plan: the module has no @main function with one block");
     return signalPassFailure();

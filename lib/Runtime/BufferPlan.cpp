@@ -14,6 +14,14 @@ size_t alignUp(size_t v) {
 }
 } // namespace
 
+size_t tempBytesWithoutReuse(const std::vector<BufferDesc> &buffers) {
+  size_t total = 0;
+  for (const BufferDesc &b : buffers)
+    if (b.kind == BufferKind::Temp)
+      total += alignUp(b.bytes);
+  return total;
+}
+
 std::vector<Lifetime>
 computeLifetimes(const std::vector<BufferDesc> &buffers,
                  const std::vector<std::unique_ptr<Command>> &commands,

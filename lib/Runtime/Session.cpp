@@ -110,14 +110,13 @@ const RankProgram &Session::program(int rank) const {
   return *programs[rank];
 }
 
-size_t Session::arenaBytes() const { return program().arenaBytes(); }
+size_t Session::arenaBytes() const {
+  return cudaRanks ? cudaRanks->arenaBytes(rankIndex) : program().arenaBytes();
+}
 
 size_t Session::tempBytes() const {
-  size_t total = 0;
-  for (const BufferDesc &b : program().buffers())
-    if (b.kind == BufferKind::Temp)
-      total += (b.bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
-  return total;
+  return cudaRanks ? cudaRanks->tempBytes(rankIndex)
+                   : tempBytesWithoutReuse(program().buffers());
 }
 
 NamedOutputs Session::run(const std::map<std::string, HostTensor> &feeds) {

@@ -2,7 +2,8 @@
 
     import numpy as np, pmc
     exe = pmc.compile("mlp.onnx", input_shapes={"x": (2, 64)})   # -> pmc.Executable
-    out = exe.run({"x": np.zeros((2, 64), np.float32)})          # {"y": array}
+    y, = exe.run(None, {"x": np.zeros((2, 64), np.float32)})     # as onnxruntime
+    out = exe.run_dict({"x": np.zeros((2, 64), np.float32)})     # {"y": array}
     print(exe.plan)                                              # what was chosen
     exe.save("mlp.pmc")
     same = pmc.load("mlp.pmc")
@@ -12,23 +13,26 @@ feeds raise `ValueError`/`TypeError` naming the input; a damaged bundle raises
 `RuntimeError` with the runtime's message.
 """
 
+from __future__ import annotations
+
 import os
 import tempfile
+from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from ._compiler_glue import CompileError, compile_bundle, mesh_arg, plan_model, shard_args
+from ._compiler_glue import (CompileError, MeshLike, ShardingsLike, compile_bundle,
+                             make_options, plan_model)
 from ._compiler_glue import import_model as _import_model_file
 from .bundle import BundleInfo
-from .executable import Executable, TensorSpec
+from .executable import Executable, TensorSpec, as_numpy
+
+#: What pmc.compile and pmc.plan take as a model: a path or an onnx.ModelProto.
+ModelLike = Union[str, os.PathLike, "onnx.ModelProto"]  # noqa: F821
 
 __version__ = "0.1.0"
 __all__ = ["compile", "plan", "load", "verify_against_one_device", "import_model", "Executable", "TensorSpec", "CompileError",
            "BundleInfo", "__version__"]
-
-_OPTIONS = ("bind", "base_dir", "plan", "device_spec", "dtype", "stages", "microbatches",
-            "schedule")
-
 
 def _is_model_proto(model):
     try:
@@ -135,7 +139,7 @@ def verify_against_one_device(exe, reference, tolerance=1e-4):
     "max_abs": .., "max_rel": .., "ok": bool}, ok meaning every element has
     |a - b| <= tolerance * (1 + |b|)."""
     feeds = _random_feeds(reference.inputs)
-    got, want = exe.run(feeds), reference.run(feeds)
+    got, want = exe.run_dict(feeds), reference.run_dict(feeds)
     report = {"outputs": {}, "max_abs": 0.0, "max_rel": 0.0, "ok": True,
               "tolerance": tolerance, "devices": exe.plan_dict["devices"]}
     for name, b in want.items():
@@ -160,17 +164,65 @@ def verify_against_one_device(exe, reference, tolerance=1e-4):
     return report
 
 
-def _int_option(options, name, default):
-    value = options.get(name, default)
-    if value is None:
-        return default
+def _check_int(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
 
 
-def compile(model, devices=1, target="cpu", input_shapes=None, mesh=None, shardings=None,  # noqa: A001
-            verify=False, **options):
+def _check_str(name: str, value) -> str:
+    """Strings are checked for their type here; for their value by the
+    compiler, which knows the choices (CompileError naming the option)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {value!r}")
+    return value
+
+
+def _bound_values(bind) -> dict:
+    """{input name: numpy array} of `bind` (arrays, array-likes or .npy paths)."""
+    values = {}
+    for name, value in (bind or {}).items():
+        if isinstance(value, (str, os.PathLike)):
+            try:
+                value = np.load(os.fspath(value), allow_pickle=False)
+            except (OSError, ValueError) as e:
+                raise CompileError(f"bind['{name}']: cannot read {os.fspath(value)}: {e}") from e
+        values[name] = as_numpy(value, f"bind['{name}']")
+    return values
+
+
+def _model_file(model: ModelLike, folder: str, base_dir) -> str:
+    """The path of `model` on disk (a ModelProto is written into `folder`)."""
+    if _is_model_proto(model):
+        return _write_model_proto(model, folder, base_dir)
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError("model must be a path or an onnx.ModelProto, got "
+                        f"{type(model).__name__}")
+    path = os.fspath(model)
+    if not os.path.isfile(path):
+        raise CompileError(f"{path}: no such model file")
+    return path
+
+
+def compile(  # noqa: A001, PLR0913 - the compiler's options, each documented below
+        model: ModelLike,
+        devices: int = 1,
+        *,
+        target: str = "cpu",
+        input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
+        mesh: Optional[MeshLike] = None,
+        shardings: Optional[ShardingsLike] = None,
+        plan: str = "auto",
+        device_spec: Union[str, os.PathLike, None] = None,
+        dtype: str = "fp32",
+        stages: int = 0,
+        microbatches: int = 1,
+        schedule: str = "1f1b",
+        bind: Optional[Mapping[str, object]] = None,
+        base_dir: Union[str, os.PathLike, None] = None,
+        verify: bool = False) -> Executable:
     """Compiles an ONNX model (a path or an `onnx.ModelProto`) into an Executable.
 
         exe = pmc.compile("mlp.onnx", devices=4, mesh={"dp": 2, "tp": 2},
@@ -179,78 +231,68 @@ def compile(model, devices=1, target="cpu", input_shapes=None, mesh=None, shardi
         exe.verify_report          # {"max_abs": ..., "max_rel": ..., "ok": True, ...}
 
     Args:
-      model: path of a `.onnx` file, or an `onnx.ModelProto`.
+      model: path of a `.onnx` file (or a `.mlir` file in the pmc dialect), or
+        an `onnx.ModelProto`.
       devices: number of devices to plan for. Above 1 without mesh/shardings
         the planner chooses the mesh and shardings (see `pmc.plan`).
-      plan: "auto" (the planner, default) or "default" (data parallel over
-        the batch) when no mesh/shardings are given.
-      device_spec: the spec the planner scores with: "h100-sxm", "h100-pcie",
-        "h200", "a100", "cpu" or a spec JSON path (default: cpu for target cpu,
-        h100-sxm for cuda).
+      target: "cpu" or "cuda" (PTX kernels and cuBLASLt/cuDNN calls).
+      input_shapes: {input name: shape} for inputs with dynamic dimensions.
       mesh: {axis name: size} in order (product = devices), e.g. {"dp": 2, "tp": 2}.
       shardings: {graph input or initializer name: per-dimension None
         (replicated), an axis name, or a tuple of axis names}; needs mesh.
+      plan: without mesh/shardings: "auto" (the planner, default), "default"
+        (data parallel over the batch) or "random[:SEED]" (a random legal
+        plan, for differential tests).
+      device_spec: the spec the planner scores with: "h100-sxm", "h100-pcie",
+        "h200", "a100", "cpu" or a spec JSON path (default: cpu for target cpu,
+        h100-sxm for cuda).
+      dtype: "fp32" (default), "bf16" or "fp16": weights and compute in that
+        type; reductions, softmax and LayerNorm statistics stay fp32; feeds
+        and results stay float32 (docs/user-guide.md, "Reduced precision").
       stages: a hand-made pipeline of K >= 2 stages cut evenly by estimated
         FLOPs (the mesh gets pp=K first; without mesh it is pp=K, dp=devices/K),
         e.g. pmc.compile(m, devices=4, stages=2, microbatches=4, schedule="gpipe").
       microbatches: the batch is split into M microbatches (needs stages).
       schedule: "1f1b" (default) or "gpipe", the pipeline schedule.
-      verify: also compile for one device, run both on random inputs and raise
-        CompileError when they differ by more than 1e-4 * (1 + |reference|).
-      target: "cpu" (or "cuda" once available).
-      dtype: "fp32" (default), "bf16" or "fp16": weights and compute in that
-        type; reductions, softmax and LayerNorm statistics stay fp32; feeds
-        and results stay float32 (docs/user-guide.md, "Reduced precision").
-      input_shapes: {input name: shape} for inputs with dynamic dimensions.
-      bind: {input name: numpy array or .npy path}: specializes those inputs to
-        constants (they leave the executable's inputs), e.g. a Reshape's shape.
+      bind: {input name: array (numpy, torch, anything with __dlpack__ or
+        __array__) or .npy path}: specializes those inputs to constants (they
+        leave the executable's inputs), e.g. a Reshape's shape.
       base_dir: for a ModelProto whose external data is not loaded, the folder
         its data files are relative to.
+      verify: also compile for one device, run both on random inputs and raise
+        CompileError when they differ by more than 1e-4 * (1 + |reference|).
 
-    Raises CompileError with the compiler's diagnostics when the model is rejected.
+    Raises CompileError with the compiler's diagnostics when the model is
+    rejected, TypeError/ValueError naming a bad option.
     """
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise TypeError(f"pmc.compile: unknown option(s) {', '.join(unknown)}; "
-                        f"known: {', '.join(_OPTIONS)}")
-    if not isinstance(devices, int) or devices < 1:
-        raise ValueError(f"devices must be a positive integer, got {devices!r}")
+    _check_int("devices", devices, 1)
+    _check_int("stages", stages, 0)
+    _check_int("microbatches", microbatches, 1)
+    for name, value in (("target", target), ("plan", plan), ("dtype", dtype),
+                        ("schedule", schedule)):
+        _check_str(name, value)
+    if not isinstance(verify, bool):
+        raise TypeError(f"verify must be a bool, got {verify!r}")
     shapes = _normalize_shapes(input_shapes)
-    bind = options.get("bind") or {}
+    bound = _bound_values(bind)
+    options = dict(target=target, input_shapes=shapes, bind=bound, mesh=mesh,
+                   shardings=shardings, plan=plan, device_spec=device_spec, dtype=dtype,
+                   stages=stages, microbatches=microbatches, schedule=schedule)
     temp_dir = tempfile.mkdtemp(prefix="pmc-")
     try:
-        if _is_model_proto(model):
-            model_path = _write_model_proto(model, temp_dir, options.get("base_dir"))
-        else:
-            model_path = os.fspath(model)
-            if not os.path.isfile(model_path):
-                raise CompileError(f"{model_path}: no such model file")
-        bind_paths = {}
-        for name, value in bind.items():
-            if isinstance(value, (str, os.PathLike)):
-                bind_paths[name] = os.fspath(value)
-            else:
-                path = os.path.join(temp_dir, f"bind_{len(bind_paths)}.npy")
-                np.save(path, np.asarray(value))
-                bind_paths[name] = path
-        _check_static_inputs(model_path, shapes, bind_paths)
+        model_path = _model_file(model, temp_dir, base_dir)
+        _check_static_inputs(model_path, shapes, bound)
         bundle_path = os.path.join(temp_dir, "model.pmc")
-        mesh_text = mesh_arg(mesh) if mesh else ""
-        shards = shard_args(shardings)
-        compile_bundle(model_path, bundle_path, target, devices, shapes, bind_paths,
-                       mesh_text, shards, options.get("plan") or "auto",
-                       options.get("device_spec") or "", options.get("dtype") or "fp32",
-                       _int_option(options, "stages", 0),
-                       _int_option(options, "microbatches", 1),
-                       options.get("schedule") or "1f1b")
+        compile_bundle(model_path, bundle_path, make_options(devices=devices, **options))
         exe = Executable(bundle_path, _temp_dir=temp_dir)
         if verify:
             if devices == 1 and not mesh:
                 raise ValueError("verify=True compares a multi-device executable with "
                                  "one device; pass devices=N (N > 1)")
             reference_path = os.path.join(temp_dir, "reference.pmc")
-            compile_bundle(model_path, reference_path, target, 1, shapes, bind_paths,
-                           dtype=options.get("dtype") or "fp32")
+            compile_bundle(model_path, reference_path,
+                           make_options(target=target, input_shapes=shapes, bind=bound,
+                                        dtype=dtype))
             report = verify_against_one_device(exe, Executable(reference_path))
             exe.verify_report = report
             if not report["ok"]:
@@ -266,7 +308,10 @@ def compile(model, devices=1, target="cpu", input_shapes=None, mesh=None, shardi
         raise
 
 
-def plan(model, devices, target="cpu", input_shapes=None, device_spec=None, **options):
+def plan(model: ModelLike, devices: int, *, target: str = "cpu",
+         input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
+         device_spec: Union[str, os.PathLike, None] = None,
+         base_dir: Union[str, os.PathLike, None] = None) -> dict:
     """Runs only the planner and returns its plan as a dict.
 
         p = pmc.plan("gpt.onnx", devices=8, device_spec="h100-sxm")
@@ -284,28 +329,22 @@ def plan(model, devices, target="cpu", input_shapes=None, device_spec=None, **op
     Raises CompileError when no plan fits the device memory.
     """
     import json  # noqa: PLC0415
-    unknown = sorted(set(options) - {"base_dir"})
-    if unknown:
-        raise TypeError(f"pmc.plan: unknown option(s) {', '.join(unknown)}")
-    if not isinstance(devices, int) or devices < 1:
-        raise ValueError(f"devices must be a positive integer, got {devices!r}")
+    _check_int("devices", devices, 1)
+    _check_str("target", target)
     temp_dir = tempfile.mkdtemp(prefix="pmc-plan-")
     try:
-        if _is_model_proto(model):
-            model_path = _write_model_proto(model, temp_dir, options.get("base_dir"))
-        else:
-            model_path = os.fspath(model)
-            if not os.path.isfile(model_path):
-                raise CompileError(f"{model_path}: no such model file")
-        text = plan_model(model_path, devices, target, device_spec or "",
-                          _normalize_shapes(input_shapes))
-        return json.loads(text)
+        model_path = _model_file(model, temp_dir, base_dir)
+        options = make_options(devices=devices, target=target,
+                               input_shapes=_normalize_shapes(input_shapes),
+                               device_spec=device_spec)
+        return json.loads(plan_model(model_path, options))
     finally:
         import shutil  # noqa: PLC0415
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def load(path, rank=0, *, virtual_ranks=False, device=None, cuda_graphs=True):
+def load(path: Union[str, os.PathLike], rank: int = 0, *, virtual_ranks: bool = False,
+         device: Optional[int] = None, cuda_graphs: bool = True) -> Executable:
     """Opens a bundle written by `Executable.save` or `pmc-opt compile -o`.
 
     A `target: cuda` bundle (docs/design/cuda-runtime.md) runs rank r on GPU
@@ -324,6 +363,8 @@ def load(path, rank=0, *, virtual_ranks=False, device=None, cuda_graphs=True):
                       cuda_graphs=cuda_graphs)
 
 
-def import_model(model, input_shapes=None):
+def import_model(model: Union[str, os.PathLike],
+                 input_shapes: Optional[Mapping[str, Sequence[int]]] = None) -> str:
     """Returns the model (a path) imported into the pmc dialect, as MLIR text."""
-    return _import_model_file(os.fspath(model), _normalize_shapes(input_shapes))
+    options = make_options(input_shapes=_normalize_shapes(input_shapes))
+    return _import_model_file(os.fspath(model), options)

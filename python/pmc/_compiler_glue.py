@@ -1,14 +1,18 @@
 """The one place where the Python API meets the compiler.
 
-The compiler is reached through the `pmc._compiler` nanobind extension when it is
-built, and otherwise (or for options the extension does not take) through the
-`pmc-opt` executable. Either way a failure surfaces as `CompileError` carrying
-the compiler's diagnostics text.
+The compiler is the `pmc._compiler` nanobind extension; options reach it as
+one structured `pmc._compiler.CompileOptions` (the C++ `pmc::CompileOptions`,
+bound field for field), never as flag strings or temporary files. A failure
+surfaces as `CompileError` carrying the compiler's diagnostics text.
 """
+
+from __future__ import annotations
 
 import os
 import shutil
-import subprocess
+from typing import Mapping, Optional, Sequence, Union
+
+import numpy as np
 
 
 class CompileError(RuntimeError):
@@ -17,13 +21,15 @@ class CompileError(RuntimeError):
 
 def _extension():
     try:
-        from . import _compiler  # noqa: PLC0415 - optional extension
-    except ImportError:
-        return None
+        from . import _compiler  # noqa: PLC0415 - the compiled extension
+    except ImportError as e:
+        raise ImportError(
+            "the pmc compiler extension (pmc/_compiler*.so) is not built or not on "
+            f"PYTHONPATH: {e}") from e
     return _compiler
 
 
-def find_tool(name):
+def find_tool(name: str) -> str:
     """Path of the pmc executable `name` (`pmc-opt`, `pmc-run`).
 
     Looked up, in order: `$PMC_BUILD_DIR/bin`, the `bin/` folder beside the
@@ -45,151 +51,92 @@ def find_tool(name):
                        f"{', '.join(candidates)} and PATH); build pmc or set PMC_BUILD_DIR")
 
 
-def format_shape(shape):
-    """(1, 128) -> '1x128', the `--input-shape` spelling."""
-    return "x".join(str(int(d)) for d in shape)
+MeshLike = Union[Mapping[str, int], Sequence[tuple]]
+AxisSpec = Union[None, str, Sequence[str]]
+ShardingsLike = Mapping[str, Union[str, Sequence[AxisSpec]]]
 
 
-def _run_pmc_opt(args):
-    tool = find_tool("pmc-opt")
-    proc = subprocess.run([tool, *args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        text = (proc.stderr or proc.stdout).strip()
-        if proc.returncode < 0:
-            text = f"pmc-opt was killed by signal {-proc.returncode}\n{text}"
-        raise CompileError(text or f"pmc-opt exited with status {proc.returncode}")
-    return proc.stdout
-
-
-def _shape_args(input_shapes):
-    args = []
-    for name, shape in (input_shapes or {}).items():
-        args += ["--input-shape", f"{name}={format_shape(shape)}"]
-    return args
-
-
-def mesh_arg(mesh):
-    """{"dp": 2, "tp": 2} (or [("dp", 2), ...]) -> 'dp=2,tp=2', the `--mesh` spelling."""
-    items = mesh.items() if isinstance(mesh, dict) else mesh
-    parts = []
-    for name, size in items:
-        if not isinstance(name, str) or not isinstance(size, int) or size < 1:
+def mesh_axes(mesh: Optional[MeshLike]) -> list[tuple[str, int]]:
+    """{"dp": 2, "tp": 2} (or [("dp", 2), ...]) -> [("dp", 2), ("tp", 2)]."""
+    items = mesh.items() if isinstance(mesh, Mapping) else (mesh or ())
+    axes = []
+    for item in items:
+        try:
+            name, size = item
+        except (TypeError, ValueError):
+            raise ValueError(f"mesh entry {item!r}: expected (axis name, size)") from None
+        if (not isinstance(name, str) or isinstance(size, bool) or not isinstance(size, int)
+                or size < 1):
             raise ValueError(f"mesh axis {name!r}={size!r}: expected a name and a positive size")
-        parts.append(f"{name}={size}")
-    return ",".join(parts)
+        axes.append((name, size))
+    return axes
 
 
-def shard_args(shardings):
+def sharding_dims(shardings: Optional[ShardingsLike]) -> list[tuple[str, list[list[str]]]]:
     """{"w_fc": (None, "tp"), "x": ("dp",), "y": (("dp", "tp"),)} ->
-    ['w_fc=,tp', 'x=dp', 'y=dp+tp'], the `--shard` spelling: per dimension
-    None (replicated), an axis name, or a tuple of axis names (major first)."""
-    args = []
+    [("w_fc", [[], ["tp"]]), ("x", [["dp"]]), ("y", [["dp", "tp"]])]: per
+    dimension None (replicated), an axis name, or a tuple of axis names
+    (major first)."""
+    out = []
     for name, dims in (shardings or {}).items():
         if isinstance(dims, str):
             dims = (dims,)
-        texts = []
+        axes = []
         for d in dims:
             if d is None:
-                texts.append("")
+                axes.append([])
             elif isinstance(d, str):
-                texts.append(d)
+                axes.append([d])
             elif isinstance(d, (tuple, list)) and all(isinstance(a, str) for a in d):
-                texts.append("+".join(d))
+                axes.append(list(d))
             else:
                 raise ValueError(f"shardings['{name}']: dimension entry {d!r} is not None, "
                                  "an axis name or a tuple of axis names")
-        args.append(f"{name}={','.join(texts)}")
-    return args
+        out.append((name, axes))
+    return out
 
 
-def compile_bundle(model_path, bundle_path, target, devices, input_shapes, bind_paths,
-                   mesh="", shards=(), plan="auto", device_spec="", dtype="fp32",
-                   stages=0, microbatches=1, schedule="1f1b"):
-    """Compiles the ONNX file `model_path` into the bundle `bundle_path`.
+def make_options(*, devices=1, target="cpu", input_shapes=None, bind=None, mesh=None,
+                 shardings=None, plan="auto", device_spec=None, dtype="fp32", stages=0,
+                 microbatches=1, schedule="1f1b"):
+    """The `pmc._compiler.CompileOptions` of these (already checked) values;
+    `bind` maps input names to arrays."""
+    options = _extension().CompileOptions()
+    options.devices = devices
+    options.target = target
+    options.input_shapes = {k: [int(d) for d in v] for k, v in (input_shapes or {}).items()}
+    for name, value in (bind or {}).items():
+        options.bind(name, np.ascontiguousarray(value))
+    options.mesh = mesh_axes(mesh)
+    options.shardings = sharding_dims(shardings)
+    options.plan = plan
+    options.device_spec = os.fspath(device_spec) if device_spec else ""
+    options.dtype = dtype
+    options.stages = stages
+    options.microbatches = microbatches
+    options.schedule = schedule
+    return options
 
-    `input_shapes` maps input names to static shapes; `bind_paths` maps input
-    names to `.npy` files whose values replace those inputs (`--bind`);
-    `mesh` and `shards` are the `--mesh`/`--shard` values (see mesh_arg, shard_args);
-    `dtype` is `--dtype` (fp32, bf16 or fp16).
-    `stages`, `microbatches` and `schedule` those of `--stages`, `--microbatches`
-    and `--schedule` (a pipeline; stages=0 is none).
-    """
+
+def _call(function, *args):
     ext = _extension()
-    shapes = {k: [int(d) for d in v] for k, v in (input_shapes or {}).items()}
-    if ext is not None and hasattr(ext, "compile"):
-        try:
-            kwargs = {}
-            if bind_paths:
-                kwargs["bind"] = dict(bind_paths)
-            if mesh or shards:
-                kwargs["mesh"] = mesh
-                kwargs["shards"] = list(shards)
-            if plan != "auto" or device_spec:
-                kwargs["plan"] = plan
-                kwargs["device_spec"] = device_spec
-            if dtype != "fp32":
-                kwargs["dtype"] = dtype
-            if stages or microbatches != 1 or schedule != "1f1b":
-                kwargs["stages"] = stages
-                kwargs["microbatches"] = microbatches
-                kwargs["schedule"] = schedule
-            ext.compile(model_path, bundle_path, target, devices, shapes, **kwargs)
-            return
-        except TypeError:
-            # This extension does not take these arguments: use the executable.
-            pass
-        except CompileError:
-            raise
-        except RuntimeError as e:
-            raise CompileError(str(e)) from e
-    args = ["compile", model_path, "-o", bundle_path, "--target", target,
-            "--devices", str(devices), *_shape_args(shapes)]
-    for name, path in (bind_paths or {}).items():
-        args += ["--bind", f"{name}={path}"]
-    if mesh:
-        args += ["--mesh", mesh]
-    for shard in shards:
-        args += ["--shard", shard]
-    if plan != "auto":
-        args += ["--plan", plan]
-    if device_spec:
-        args += ["--device-spec", device_spec]
-    if dtype != "fp32":
-        args += ["--dtype", dtype]
-    if stages:
-        args += ["--stages", str(stages)]
-    if microbatches != 1:
-        args += ["--microbatches", str(microbatches)]
-    if schedule != "1f1b":
-        args += ["--schedule", schedule]
-    _run_pmc_opt(args)
+    try:
+        return function(*args)
+    except ext.CompileError as e:
+        raise CompileError(str(e)) from None
 
 
-def plan_model(model_path, devices, target, device_spec, input_shapes):
+def compile_bundle(model_path: str, bundle_path: str, options) -> None:
+    """Compiles the ONNX (or pmc-dialect .mlir) file `model_path` into the
+    bundle `bundle_path` with `options` (see make_options)."""
+    _call(_extension().compile, model_path, bundle_path, options)
+
+
+def plan_model(model_path: str, options) -> str:
     """Runs only the planner on `model_path`; returns the plan JSON text."""
-    ext = _extension()
-    shapes = {k: [int(d) for d in v] for k, v in (input_shapes or {}).items()}
-    if ext is not None and hasattr(ext, "plan"):
-        try:
-            return ext.plan(model_path, devices, target, device_spec or "", shapes)
-        except CompileError:
-            raise
-        except RuntimeError as e:
-            raise CompileError(str(e)) from e
-    args = ["compile", model_path, "--emit", "plan", "-o", "-", "--target", target,
-            "--devices", str(devices), *_shape_args(shapes)]
-    if device_spec:
-        args += ["--device-spec", device_spec]
-    return _run_pmc_opt(args)
+    return _call(_extension().plan, model_path, options)
 
 
-def import_model(model_path, input_shapes):
+def import_model(model_path: str, options) -> str:
     """Returns the pmc dialect text of the ONNX file `model_path`."""
-    ext = _extension()
-    shapes = {k: [int(d) for d in v] for k, v in (input_shapes or {}).items()}
-    if ext is not None and hasattr(ext, "import_model"):
-        try:
-            return ext.import_model(model_path, shapes)
-        except RuntimeError as e:
-            raise CompileError(str(e)) from e
-    return _run_pmc_opt(["import", model_path, *_shape_args(shapes)])
+    return _call(_extension().import_model, model_path, options)

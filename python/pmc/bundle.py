@@ -1,10 +1,11 @@
-"""Read-only view of a pmc bundle file (`model.pmc`), in pure Python.
+"""Read-only view of a pmc bundle file (`model.pmc`).
 
-The runtime is what validates and runs a bundle; this module only reads the
-container (docs/design/bundle.md) so Python code can show what is inside: the
-manifest, the per-rank programs and where each section lies in the file. The
-plan summary of `pmc.Executable` and the tests that damage bundles on purpose
-use it.
+The container is parsed by the runtime's C++ reader (`pmc._runtime.Bundle`,
+the one parser of docs/design/bundle.md): header, section table and layout
+are validated when the file is opened, a section's checksum when it is read.
+This module adds what Python code wants to show: the manifest and the
+per-rank programs as dicts, and where each section lies in the file (the
+tests that damage bundles on purpose use the offsets).
 
     >>> info = BundleInfo.read("model.pmc")
     >>> info.manifest["inputs"]
@@ -13,15 +14,11 @@ use it.
     128
 """
 
-import json
-import struct
-import zlib
-from typing import NamedTuple
+from __future__ import annotations
 
-MAGIC = b"PMCBNDL\0"
-HEADER_SIZE = 24
-ENTRY_SIZE = 80
-NAME_SIZE = 56
+import json
+import os
+from typing import NamedTuple
 
 
 class BundleFormatError(ValueError):
@@ -35,47 +32,40 @@ class Section(NamedTuple):
     crc32: int
 
 
-class BundleInfo:
-    """The header, section table, manifest and rank programs of one bundle."""
+def _reader(path: str):
+    from .executable import _runtime_module  # noqa: PLC0415 - avoids an import cycle
+    runtime = _runtime_module()
+    try:
+        return runtime.Bundle(path)
+    except runtime.BundleError as e:
+        raise BundleFormatError(str(e)) from None
 
-    def __init__(self, path, data, version, table_crc32, sections):
+
+class BundleInfo:
+    """The section table, manifest and rank programs of one bundle."""
+
+    def __init__(self, path: str, reader):
         self.path = path
-        self._data = data
-        self.format_version = version
-        self.table_crc32 = table_crc32
-        self.sections = sections
-        self._by_name = {s.name: s for s in sections}
+        self._reader = reader
+        self.format_version = reader.format_version
+        self.sections = [Section(*entry) for entry in reader.sections]
+        self._by_name = {s.name: s for s in self.sections}
 
     @classmethod
-    def read(cls, path):
-        """Parses the header and the section table of the bundle at `path`."""
-        with open(path, "rb") as f:
-            data = f.read()
-        if len(data) < HEADER_SIZE or data[:8] != MAGIC:
-            raise BundleFormatError(f"{path}: not a pmc bundle (bad magic)")
-        version, count, table_crc = struct.unpack_from("<III", data, 8)
-        table_end = HEADER_SIZE + ENTRY_SIZE * count
-        if table_end > len(data):
-            raise BundleFormatError(
-                f"{path}: section table of {count} entries runs past the end of the file")
-        sections = []
-        for i in range(count):
-            base = HEADER_SIZE + ENTRY_SIZE * i
-            raw_name = data[base:base + NAME_SIZE]
-            name = raw_name.split(b"\0", 1)[0].decode("utf-8", errors="replace")
-            offset, size, crc = struct.unpack_from("<QQI", data, base + NAME_SIZE)
-            sections.append(Section(name, offset, size, crc))
-        return cls(path, data, version, table_crc, sections)
+    def read(cls, path) -> "BundleInfo":
+        """Opens the bundle at `path`; BundleFormatError says what is wrong."""
+        path = os.fspath(path)
+        return cls(path, _reader(path))
 
     @property
-    def table_range(self):
+    def table_range(self) -> tuple[int, int]:
         """(offset, size) of the section table in the file."""
-        return HEADER_SIZE, ENTRY_SIZE * len(self.sections)
+        return tuple(self._reader.table_range)
 
-    def has_section(self, name):
+    def has_section(self, name: str) -> bool:
         return name in self._by_name
 
-    def section(self, name):
+    def section(self, name: str) -> Section:
         """The table entry of section `name`; KeyError names what exists."""
         try:
             return self._by_name[name]
@@ -83,37 +73,33 @@ class BundleInfo:
             raise KeyError(f"{self.path}: no section '{name}' "
                            f"(sections: {', '.join(self._by_name)})") from None
 
-    def section_bytes(self, name):
-        s = self.section(name)
-        if s.offset + s.size > len(self._data):
-            raise BundleFormatError(f"{self.path}: section '{name}' runs past the end of the file")
-        return self._data[s.offset:s.offset + s.size]
+    def section_bytes(self, name: str) -> bytes:
+        """The bytes of section `name`; BundleFormatError when its checksum fails."""
+        self.section(name)
+        from .executable import _runtime_module  # noqa: PLC0415
+        try:
+            return self._reader.section(name)
+        except _runtime_module().BundleError as e:
+            raise BundleFormatError(str(e)) from None
 
-    def verify_checksums(self):
-        """Returns the names of the sections whose CRC-32 does not match (the table
-        itself is reported as '<table>')."""
-        bad = []
-        off, size = self.table_range
-        if zlib.crc32(self._data[off:off + size]) != self.table_crc32:
-            bad.append("<table>")
-        for s in self.sections:
-            if zlib.crc32(self._data[s.offset:s.offset + s.size]) != s.crc32:
-                bad.append(s.name)
-        return bad
+    def verify_checksums(self) -> list[str]:
+        """Returns the names of the sections whose CRC-32 does not match (a
+        damaged table is refused when the bundle is opened)."""
+        return list(self._reader.corrupt_sections())
 
-    def _json(self, name):
+    def _json(self, name: str):
         try:
             return json.loads(self.section_bytes(name).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise BundleFormatError(f"{self.path}: section '{name}' is not valid JSON: {e}") from e
 
     @property
-    def manifest(self):
+    def manifest(self) -> dict:
         return self._json("manifest")
 
-    def program(self, rank=0):
+    def program(self, rank: int = 0) -> dict:
         """The command list of rank `rank` (the JSON of `rank<R>.program`)."""
         return self._json(f"rank{rank}.program")
 
-    def weight_sections(self):
+    def weight_sections(self) -> list[Section]:
         return [s for s in self.sections if s.name.startswith("w/")]

@@ -3,16 +3,20 @@
     >>> exe = pmc.load("mlp.pmc")
     >>> exe.inputs
     [TensorSpec(name='x', dtype='float32', shape=(2, 64))]
-    >>> out = exe.run({"x": np.zeros((2, 64), np.float32)})
-    >>> out["y"].shape
+    >>> y, = exe.run(None, {"x": np.zeros((2, 64), np.float32)})   # as onnxruntime
+    >>> y.shape
+    (2, 10)
+    >>> exe.run_dict({"x": np.zeros((2, 64), np.float32)})["y"].shape
     (2, 10)
 """
+
+from __future__ import annotations
 
 import collections.abc
 import os
 import shutil
 import weakref
-from typing import NamedTuple
+from typing import Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -123,24 +127,55 @@ class Executable:
 
     # --- Running --------------------------------------------------------------
 
-    def run(self, feeds, output_names=None):
-        """Runs the model on `feeds` ({input name: numpy array}) and returns
-        {output name: numpy array} in graph output order (only `output_names`
-        when given). Arrays must have the input's dtype and shape exactly."""
-        prepared = self._check_feeds(feeds)
-        results = self._session.run(prepared)
+    def run(self, output_names: Optional[Sequence[str]],
+            input_feed: Optional[Mapping[str, object]] = None, run_options: None = None) -> list:
+        """Runs the model as `onnxruntime.InferenceSession.run` does: returns
+        the outputs named in `output_names` (None: every output, in graph
+        order) as a list of numpy arrays.
+
+            y, = exe.run(None, {"x": x})
+            logits, = exe.run(["logits"], feeds)
+
+        `input_feed` maps each input name to an array of the input's dtype and
+        shape exactly: a numpy array, or anything exporting DLPack
+        (`__dlpack__`: torch CPU tensors, JAX arrays) or `__array__`.
+        `run_options` is accepted for onnxruntime compatibility and must be None."""
+        if input_feed is None:
+            raise TypeError("run(output_names, input_feed) takes the output names first, "
+                            "as onnxruntime does: exe.run(None, feeds) returns a list; "
+                            "exe.run_dict(feeds) returns {name: array}")
+        if run_options is not None:
+            raise ValueError("run_options is not supported; pass None")
+        results = self._run(input_feed)
+        return [results[name] for name in self._output_names(output_names)]
+
+    def run_dict(self, feeds: Mapping[str, object],
+                 output_names: Optional[Sequence[str]] = None) -> dict:
+        """Runs the model on `feeds` (as `run`) and returns {output name: numpy
+        array} in graph output order (only `output_names` when given)."""
+        results = self._run(feeds)
+        return {name: results[name] for name in self._output_names(output_names)}
+
+    def _output_names(self, output_names) -> list:
         if output_names is None:
-            return {o.name: results[o.name] for o in self._outputs}
+            return [o.name for o in self._outputs]
+        if isinstance(output_names, str) or not isinstance(output_names, collections.abc.Iterable):
+            raise TypeError("output_names must be a list of output names or None, got "
+                            f"{output_names!r}")
         known = {o.name for o in self._outputs}
-        for name in output_names:
+        names = list(output_names)
+        for name in names:
             if name not in known:
                 raise ValueError(f"unknown output '{name}'; outputs are: "
                                  f"{', '.join(sorted(known))}")
-        return {name: results[name] for name in output_names}
+        return names
+
+    def _run(self, feeds):
+        return self._session.run(self._check_feeds(feeds))
 
     def _check_feeds(self, feeds):
         if not isinstance(feeds, collections.abc.Mapping):
-            raise TypeError("feeds must be a dict {input name: numpy array}, got "
+            raise TypeError("feeds must be a dict {input name: array}, got "
                             f"{type(feeds).__name__}")
         expected = {s.name: s for s in self._inputs}
         for name in feeds:
@@ -152,11 +187,8 @@ class Executable:
             if spec.name not in feeds:
                 raise ValueError(f"missing input '{spec.name}' (expected {spec.dtype} "
                                  f"with shape {list(spec.shape)})")
-            value = feeds[spec.name]
-            if not isinstance(value, np.ndarray):
-                raise TypeError(f"input '{spec.name}': expected a numpy.ndarray of "
-                                f"{spec.dtype} with shape {list(spec.shape)}, got "
-                                f"{type(value).__name__}")
+            value = as_numpy(feeds[spec.name], f"input '{spec.name}'",
+                             f"{spec.dtype} with shape {list(spec.shape)}")
             if spec.dtype == "bfloat16":
                 value = _bfloat16_bits(spec.name, value)
             elif value.dtype != np.dtype(spec.dtype):
@@ -177,6 +209,25 @@ class Executable:
         if os.path.abspath(path) != self._path:
             shutil.copyfile(self._path, path)
         return path
+
+
+def as_numpy(value, what: str, expected: str = "an array") -> np.ndarray:
+    """`value` as a numpy array without copying where possible: numpy arrays
+    as they are, DLPack exporters (torch CPU tensors, JAX arrays, CuPy is
+    refused as not on the CPU) through `np.from_dlpack`, then anything with
+    `__array__`. TypeError naming `what` otherwise."""
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "__dlpack__"):
+        try:
+            return np.from_dlpack(value)
+        except (BufferError, TypeError, RuntimeError, ValueError) as e:
+            raise TypeError(f"{what}: cannot read the {type(value).__name__} through DLPack "
+                            f"({e}); pass a CPU array of {expected}") from None
+    if hasattr(value, "__array__"):
+        return np.asarray(value)
+    raise TypeError(f"{what}: expected a numpy.ndarray (or a DLPack / __array__ exporter such "
+                    f"as a torch tensor) of {expected}, got {type(value).__name__}")
 
 
 def _bfloat16_bits(name, value):
@@ -206,7 +257,7 @@ def _plan_of_bundle(path, arena_bytes):
                       "buffers": sum(kinds.values()), "buffers_by_kind": dict(kinds)})
     devices = int(manifest.get("devices", 1))
     axes = manifest.get("mesh", {}).get("axes", [])
-    collective_ops = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "shard")
+    collective_ops = set(_runtime_module().collective_commands())
     collectives = {op: n for op, n in (ranks[0]["commands_by_op"] if ranks else {}).items()
                    if op in collective_ops}
     plan = manifest.get("plan") or {}

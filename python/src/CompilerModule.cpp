@@ -1,21 +1,31 @@
 //===- CompilerModule.cpp - pmc._compiler: compile models from Python ------===//
 //
 //   from pmc import _compiler
-//   _compiler.compile("mlp.onnx", "mlp.pmc", "cpu", 1, {"x": [1, 128]})
-//   _compiler.compile("mlp.onnx", "mlp4.pmc", "cpu", 4, {}, mesh="dp=2,tp=2",
-//                     shards=["fc1_w_0=tp", "x=dp"])
-//   text = _compiler.import_model("mlp.onnx", {})    # the pmc dialect
+//   o = _compiler.CompileOptions()
+//   o.devices = 4
+//   o.mesh = [("dp", 2), ("tp", 2)]
+//   o.shardings = [("fc1_w_0", [[], ["tp"]]), ("x", [["dp"]])]
+//   o.bind("shape", numpy.array([2, 32]))
+//   _compiler.compile("mlp.onnx", "mlp4.pmc", o)
+//   text = _compiler.import_model("mlp.onnx", _compiler.CompileOptions())
 //
-// Failures raise pmc._compiler.CompileError (a RuntimeError) whose message is
-// the compiler's diagnostics (`file:line:col: error: ...`).
+// The options are pmc::CompileOptions itself, field for field: an option is
+// declared once, in pmc/Driver/Compiler.h, and bound here; pmc.compile() is
+// its documented Python face. Failures raise pmc._compiler.CompileError (a
+// RuntimeError) whose message is the compiler's diagnostics
+// (`file:line:col: error: ...`).
 //
+#include "DLPackTypes.h"
 #include "pmc/Driver/Compiler.h"
 
 #include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
 #include <nanobind/stl/map.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <cstring>
 #include <stdexcept>
 
 /// The diagnostics without their trailing newline, or `fallback`.
@@ -35,49 +45,37 @@ public:
   using std::runtime_error::runtime_error;
 };
 
-using ShapeMap = std::map<std::string, std::vector<int64_t>>;
+using BoundArray = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;
 
-using BindMap = std::map<std::string, std::string>;
+/// Copies `array` into the options as the constant value of input `name`.
+void bindInput(pmc::CompileOptions &options, const std::string &name, BoundArray array) {
+  std::optional<pmc::DType> dtype = pmc::python::fromDlpack(array.dtype());
+  if (!dtype)
+    throw CompileError("bind['" + name + "']: an array of an element type pmc lacks");
+  pmc::HostTensor tensor;
+  tensor.dtype = *dtype;
+  for (size_t d = 0; d < array.ndim(); ++d)
+    tensor.shape.push_back(static_cast<int64_t>(array.shape(d)));
+  tensor.data.resize(array.size() * pmc::dtypeSize(*dtype));
+  if (!tensor.data.empty())
+    std::memcpy(tensor.data.data(), array.data(), tensor.data.size());
+  options.import.boundInputs[name] = std::move(tensor);
+}
 
-pmc::ImportOptions importOptions(const ShapeMap &inputShapes, const BindMap &bind) {
-  pmc::ImportOptions options;
-  std::vector<std::string> bindings;
-  for (const auto &[name, path] : bind)
-    bindings.push_back(name + "=" + path);
+/// Fails with CompileError on values no flag parser would have let through.
+void checkOptions(const pmc::CompileOptions &options) {
   std::string error;
-  if (!pmc::parseBindings(bindings, options, error))
+  if (!pmc::checkMeshAndShardings(options, error))
     throw CompileError(error);
-  for (const auto &[name, shape] : inputShapes) {
+  for (const auto &[name, shape] : options.import.inputShapes)
     for (int64_t d : shape)
       if (d < 0)
-        throw CompileError("input_shapes['" + name +
-                           "']: dimensions must be non-negative");
-    options.inputShapes[name] = shape;
-  }
-  return options;
+        throw CompileError("input_shapes['" + name + "']: dimensions must be non-negative");
 }
 
 void compile(const std::string &modelPath, const std::string &bundlePath,
-             const std::string &target, int devices, const ShapeMap &inputShapes,
-             const std::string &cpu, const BindMap &bind, const std::string &mesh,
-             const std::vector<std::string> &shards, const std::string &plan,
-             const std::string &deviceSpec, const std::string &dtype, int stages,
-             int microbatches, const std::string &schedule) {
-  pmc::CompileOptions options;
-  options.target = target;
-  options.devices = devices;
-  options.dtype = dtype;
-  options.plan = plan;
-  options.deviceSpec = deviceSpec;
-  options.stages = stages;
-  options.microbatches = microbatches;
-  options.schedule = schedule;
-  std::string error;
-  if ((!mesh.empty() && !pmc::parseMesh(mesh, options, error)) ||
-      !pmc::parseShardings(shards, options, error))
-    throw CompileError(error);
-  options.import = importOptions(inputShapes, bind);
-  options.cpu.cpu = cpu;
+             const pmc::CompileOptions &options) {
+  checkOptions(options);
   std::string diagnostics;
   bool ok;
   {
@@ -88,14 +86,8 @@ void compile(const std::string &modelPath, const std::string &bundlePath,
     throw CompileError(message(diagnostics, "compilation of '" + modelPath + "' failed"));
 }
 
-std::string planModel(const std::string &modelPath, int devices, const std::string &target,
-                      const std::string &deviceSpec, const ShapeMap &inputShapes,
-                      const BindMap &bind) {
-  pmc::CompileOptions options;
-  options.target = target;
-  options.devices = devices;
-  options.deviceSpec = deviceSpec;
-  options.import = importOptions(inputShapes, bind);
+std::string planModel(const std::string &modelPath, const pmc::CompileOptions &options) {
+  checkOptions(options);
   std::string json, diagnostics;
   bool ok;
   {
@@ -107,14 +99,13 @@ std::string planModel(const std::string &modelPath, int devices, const std::stri
   return json;
 }
 
-std::string importModel(const std::string &modelPath, const ShapeMap &inputShapes,
-                        const BindMap &bind) {
-  pmc::ImportOptions options = importOptions(inputShapes, bind);
+std::string importModel(const std::string &modelPath, const pmc::CompileOptions &options) {
+  checkOptions(options);
   std::string text, diagnostics;
   bool ok;
   {
     nb::gil_scoped_release release;
-    ok = pmc::importModelToText(modelPath, options, text, diagnostics);
+    ok = pmc::importModelToText(modelPath, options.import, text, diagnostics);
   }
   if (!ok)
     throw CompileError(message(diagnostics, "import of '" + modelPath + "' failed"));
@@ -123,29 +114,41 @@ std::string importModel(const std::string &modelPath, const ShapeMap &inputShape
 } // namespace
 
 NB_MODULE(_compiler, m) {
+  using pmc::CompileOptions;
   m.doc() = "pmc's compiler: ONNX or pmc-dialect .mlir models to bundles";
   nb::exception<CompileError>(m, "CompileError", PyExc_RuntimeError);
-  m.def("compile", &compile, "model_path"_a, "bundle_path"_a, "target"_a = "cpu",
-        "devices"_a = 1, "input_shapes"_a = ShapeMap(), "cpu"_a = "host", "bind"_a = BindMap(),
-        "mesh"_a = "", "shards"_a = std::vector<std::string>(), "plan"_a = "auto",
-        "device_spec"_a = "", "dtype"_a = "fp32", "stages"_a = 0, "microbatches"_a = 1,
-        "schedule"_a = "1f1b",
+  // Each field is documented where it is declared (pmc/Driver/Compiler.h)
+  // and, for users, in pmc.compile's docstring.
+  nb::class_<CompileOptions>(m, "CompileOptions",
+                             "pmc::CompileOptions: what pmc-opt compile's flags set.")
+      .def(nb::init<>())
+      .def_rw("target", &CompileOptions::target)
+      .def_rw("devices", &CompileOptions::devices)
+      .def_rw("mesh", &CompileOptions::mesh)
+      .def_rw("shardings", &CompileOptions::shardings)
+      .def_rw("plan", &CompileOptions::plan)
+      .def_rw("device_spec", &CompileOptions::deviceSpec)
+      .def_rw("dtype", &CompileOptions::dtype)
+      .def_rw("stages", &CompileOptions::stages)
+      .def_rw("microbatches", &CompileOptions::microbatches)
+      .def_rw("schedule", &CompileOptions::schedule)
+      .def_prop_rw(
+          "input_shapes", [](const CompileOptions &o) { return o.import.inputShapes; },
+          [](CompileOptions &o, const std::map<std::string, std::vector<int64_t>> &shapes) {
+            o.import.inputShapes = shapes;
+          })
+      .def_prop_rw(
+          "cpu", [](const CompileOptions &o) { return o.cpu.cpu; },
+          [](CompileOptions &o, const std::string &cpu) { o.cpu.cpu = cpu; })
+      .def("bind", &bindInput, "name"_a, "value"_a,
+           "Specializes input `name` to the constant `value` (an array, copied).");
+  m.def("compile", &compile, "model_path"_a, "bundle_path"_a, "options"_a,
         "Compiles the model at model_path (.onnx, or .mlir in the pmc dialect) "
-        "into the bundle bundle_path. input_shapes maps dynamic inputs to static "
-        "shapes, e.g. {'x': [1, 128]}; cpu is the LLVM CPU the kernels target "
-        "('host' or e.g. 'x86-64-v2'); bind maps inputs to .npy files whose values "
-        "replace them; mesh ('dp=2,tp=2') and shards (['w_fc=,tp', 'x=dp']) are "
-        "pmc-opt's --mesh and --shard; plan ('auto' or 'default') and device_spec "
-        "are --plan and --device-spec; dtype ('fp32', 'bf16' or 'fp16') is --dtype; "
-        "stages, microbatches and schedule ('gpipe' or '1f1b') are --stages, "
-        "--microbatches and --schedule (a pipeline, docs/design/pipeline.md). Raises "
-        "CompileError with the diagnostics.");
-  m.def("plan", &planModel, "model_path"_a, "devices"_a, "target"_a = "cpu",
-        "device_spec"_a = "", "input_shapes"_a = ShapeMap(), "bind"_a = BindMap(),
+        "into the bundle bundle_path. Raises CompileError with the diagnostics.");
+  m.def("plan", &planModel, "model_path"_a, "options"_a,
         "Runs only the planner (pmc-opt compile --emit plan) and returns the plan "
         "JSON text. Raises CompileError with the diagnostics.");
-  m.def("import_model", &importModel, "model_path"_a, "input_shapes"_a = ShapeMap(),
-        "bind"_a = BindMap(),
-        "Imports a model and returns it as pmc-dialect MLIR text. Raises "
-        "CompileError with the diagnostics.");
+  m.def("import_model", &importModel, "model_path"_a, "options"_a,
+        "Imports a model (input_shapes and bound inputs of `options`) and returns "
+        "it as pmc-dialect MLIR text. Raises CompileError with the diagnostics.");
 }

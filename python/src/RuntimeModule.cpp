@@ -4,14 +4,20 @@
 //   s = Session("model.pmc")            # all ranks, as threads
 //   s.inputs                            # [("x", "float32", (1, 4))]
 //   out = s.run({"x": x})               # {"y": numpy.ndarray}
+//   b = Bundle("model.pmc")             # the container, read-only
+//   b.sections                          # [("manifest", 128, 913, 0x1c2b...), ...]
 //
 // Links the runtime only (no LLVM/MLIR, DESIGN.md contract 3).
 //
+#include "DLPackTypes.h"
+#include "pmc/Bundle/Bundle.h"
+#include "pmc/Runtime/Command.h"
 #include "pmc/Runtime/Session.h"
 
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
 
 #include <map>
 
@@ -19,75 +25,11 @@ namespace nb = nanobind;
 using namespace nb::literals;
 using namespace pmc;
 using namespace pmc::runtime;
+using namespace pmc::python;
 
 namespace {
 
 using FeedArray = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;
-
-/// The pmc dtype of a DLPack dtype, if pmc has one.
-std::optional<DType> fromDlpack(nb::dlpack::dtype t) {
-  using Code = nb::dlpack::dtype_code;
-  if (t.lanes != 1)
-    return std::nullopt;
-  switch (static_cast<Code>(t.code)) {
-  case Code::Bool:
-    return t.bits == 8 ? std::optional(DType::Bool) : std::nullopt;
-  case Code::Int:
-    switch (t.bits) {
-    case 8: return DType::Int8;
-    case 16: return DType::Int16;
-    case 32: return DType::Int32;
-    case 64: return DType::Int64;
-    }
-    return std::nullopt;
-  case Code::UInt:
-    switch (t.bits) {
-    case 8: return DType::UInt8;
-    case 16: return DType::UInt16;
-    case 32: return DType::UInt32;
-    case 64: return DType::UInt64;
-    }
-    return std::nullopt;
-  case Code::Float:
-    switch (t.bits) {
-    case 16: return DType::Float16;
-    case 32: return DType::Float32;
-    case 64: return DType::Float64;
-    }
-    return std::nullopt;
-  case Code::Bfloat:
-    return t.bits == 16 ? std::optional(DType::BFloat16) : std::nullopt;
-  default:
-    return std::nullopt;
-  }
-}
-
-nb::dlpack::dtype toDlpack(DType d) {
-  using Code = nb::dlpack::dtype_code;
-  auto make = [](Code c, int bits) {
-    nb::dlpack::dtype t;
-    t.code = static_cast<uint8_t>(c);
-    t.bits = static_cast<uint8_t>(bits);
-    t.lanes = 1;
-    return t;
-  };
-  switch (d) {
-  case DType::Bool: return make(Code::Bool, 8);
-  case DType::Int8: return make(Code::Int, 8);
-  case DType::Int16: return make(Code::Int, 16);
-  case DType::Int32: return make(Code::Int, 32);
-  case DType::Int64: return make(Code::Int, 64);
-  case DType::UInt8: return make(Code::UInt, 8);
-  case DType::UInt16: return make(Code::UInt, 16);
-  case DType::UInt32: return make(Code::UInt, 32);
-  case DType::UInt64: return make(Code::UInt, 64);
-  case DType::Float16: return make(Code::Float, 16);
-  case DType::BFloat16: return make(Code::Bfloat, 16);
-  case DType::Float32: return make(Code::Float, 32);
-  case DType::Float64: return make(Code::Float, 64);
-  }
-  return make(Code::Float, 32);
-}
 
 nb::list specList(const std::vector<TensorSpec> &specs) {
   nb::list out;
@@ -167,6 +109,41 @@ public:
   std::unique_ptr<Session> session;
 };
 
+/// Python face of bundle::BundleReader: the one parser of the container
+/// (pmc.BundleInfo is a view over it).
+class PyBundle {
+public:
+  explicit PyBundle(const std::string &path) : reader(bundle::BundleReader::open(path)) {}
+
+  nb::list sections() const {
+    nb::list out;
+    for (const auto &s : reader->sections())
+      out.append(nb::make_tuple(s.name, s.offset, s.size, s.crc32));
+    return out;
+  }
+
+  /// The bytes of section `name`, after its checksum is checked.
+  nb::bytes section(const std::string &name) const {
+    std::string_view bytes = reader->section(name);
+    return nb::bytes(bytes.data(), bytes.size());
+  }
+
+  /// Names of the sections whose CRC-32 does not match, in table order.
+  std::vector<std::string> corruptSections() const {
+    std::vector<std::string> bad;
+    for (const std::string &name : reader->sectionNames()) {
+      try {
+        (void)reader->section(name);
+      } catch (const bundle::BundleError &) {
+        bad.push_back(name);
+      }
+    }
+    return bad;
+  }
+
+  std::unique_ptr<bundle::BundleReader> reader;
+};
+
 } // namespace
 
 NB_MODULE(_runtime, m) {
@@ -176,6 +153,29 @@ NB_MODULE(_runtime, m) {
   // must be registered after RuntimeError to win.
   nb::exception<RuntimeError>(m, "Error", PyExc_RuntimeError);
   nb::exception<FeedError>(m, "FeedError", PyExc_ValueError);
+  nb::exception<bundle::BundleError>(m, "BundleError", PyExc_ValueError);
+
+  m.def("collective_commands", &collectiveCommandOps,
+        "The ops of the runtime's collective commands (all_reduce, ..., shard).");
+
+  nb::class_<PyBundle>(m, "Bundle",
+                       "A bundle file opened read-only (docs/design/bundle.md): header,\n"
+                       "section table and layout validated on open, each section's\n"
+                       "checksum when it is read. Raises BundleError (a ValueError)\n"
+                       "naming the file and the section at fault.")
+      .def(nb::init<const std::string &>(), "path"_a)
+      .def_prop_ro("format_version", [](const PyBundle &) { return bundle::kFormatVersion; })
+      .def_prop_ro("sections", &PyBundle::sections,
+                   "(name, offset, size, crc32) per section, in table order.")
+      .def_prop_ro("table_range",
+                   [](const PyBundle &b) {
+                     return nb::make_tuple(bundle::kHeaderSize, b.reader->tableSize());
+                   },
+                   "(offset, size) of the section table in the file.")
+      .def("section", &PyBundle::section, "name"_a,
+           "The bytes of section `name` (its checksum checked).")
+      .def("corrupt_sections", &PyBundle::corruptSections,
+           "Names of the sections whose checksum does not match.");
 
   nb::class_<PySession>(m, "Session",
                         "An opened, fully validated bundle. run() runs every rank of a\n"

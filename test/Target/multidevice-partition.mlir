@@ -2,7 +2,7 @@
 // RUN: pmc-opt compile %t.mlir -o %t.pmc
 // RUN: %python %S/Inputs/bundle_section.py %t.pmc manifest | FileCheck %s --check-prefix=MANIFEST
 // RUN: %python %S/Inputs/bundle_section.py %t.pmc rank3.program | FileCheck %s --check-prefix=PROGRAM
-// RUN: %python -c "import numpy as np, pmc; x = np.arange(32, dtype=np.float32).reshape(4, 8) / 8 - 2; y = pmc.load('%t.pmc').run({'x': x})['y']; np.testing.assert_allclose(y, np.maximum(x @ np.full((8, 16), 0.25), 0) @ np.full((16, 8), -0.5), rtol=1e-5); print('VALUES OK')" | FileCheck %s --check-prefix=VALUES
+// RUN: %python -c "import numpy as np, pmc; x = np.arange(32, dtype=np.float32).reshape(4, 8) / 8 - 2; y = pmc.load('%t.pmc').run_dict({'x': x})['y']; np.testing.assert_allclose(y, np.maximum(x @ np.full((8, 16), 0.25), 0) @ np.full((16, 8), -0.5), rtol=1e-5); print('VALUES OK')" | FileCheck %s --check-prefix=VALUES
 
 // pmc-partition's output (2-D dp x tp Megatron MLP) through the emitter: the
 // input keeps its dp sharding with the global shape, weights are sliced per

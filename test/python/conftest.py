@@ -116,7 +116,7 @@ def one_device_reference(path):
         import onnx
         import pmc
         feeds = make_zoo.make_inputs(onnx.load(path))
-        _one_device_results[path] = (feeds, pmc.compile(path).run(feeds))
+        _one_device_results[path] = (feeds, pmc.compile(path).run_dict(feeds))
     return _one_device_results[path]
 
 

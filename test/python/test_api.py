@@ -24,7 +24,7 @@ def test_version_and_exports(pmc_module):
 def test_model_proto_input(zoo, zoo_reference, pmc_module):
     feeds, reference = zoo_reference["transformer_encoder"]
     exe = pmc_module.compile(onnx.load(zoo["transformer_encoder"]))
-    assert_matches(reference, exe.run(feeds))
+    assert_matches(reference, exe.run_dict(feeds))
 
 
 def test_model_proto_with_external_data(pmc_module, tmp_path):
@@ -43,9 +43,9 @@ def test_model_proto_with_external_data(pmc_module, tmp_path):
     with pytest.raises(pmc_module.CompileError, match="external data"):
         pmc_module.compile(unloaded)
     exe = pmc_module.compile(unloaded, base_dir=folder)
-    assert_matches(reference, exe.run(feeds))
+    assert_matches(reference, exe.run_dict(feeds))
     # The path form reads the external file beside the model.
-    assert_matches(reference, pmc_module.compile(str(folder / "mlp.onnx")).run(feeds))
+    assert_matches(reference, pmc_module.compile(str(folder / "mlp.onnx")).run_dict(feeds))
 
 
 def test_input_shapes_fix_a_dynamic_batch(pmc_module, tmp_path):
@@ -55,7 +55,7 @@ def test_input_shapes_fix_a_dynamic_batch(pmc_module, tmp_path):
     assert exe.inputs == [("x", "float32", (3, 64))]
     assert exe.outputs == [("y", "float32", (3, 10))]
     feeds = make_zoo.make_inputs(onnx.load(path), seed=5, shapes={"x": (3, 64)})
-    assert_matches(make_zoo.run_onnxruntime(str(path), feeds), exe.run(feeds))
+    assert_matches(make_zoo.run_onnxruntime(str(path), feeds), exe.run_dict(feeds))
 
 
 def test_missing_input_shapes_is_an_error(pmc_module, tmp_path):
@@ -104,15 +104,15 @@ def test_bind_specializes_a_shape_input(pmc_module, tmp_path):
     assert [s.name for s in exe.inputs] == ["x"]
     assert exe.outputs[0].shape == (4, 6)
     value = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
-    np.testing.assert_array_equal(exe.run({"x": value})["y"], value.reshape(4, 6))
+    np.testing.assert_array_equal(exe.run_dict({"x": value})["y"], value.reshape(4, 6))
 
 
 def test_output_names_selects_outputs(zoo, zoo_reference, pmc_module):
     feeds, reference = zoo_reference["mlp"]
     exe = pmc_module.compile(zoo["mlp"])
-    assert list(exe.run(feeds, output_names=["y"])) == ["y"]
+    assert list(exe.run_dict(feeds, output_names=["y"])) == ["y"]
     with pytest.raises(ValueError, match="nope"):
-        exe.run(feeds, output_names=["nope"])
+        exe.run_dict(feeds, output_names=["nope"])
 
 
 def test_temporary_bundle_is_removed(zoo, pmc_module, tmp_path, monkeypatch):
@@ -148,7 +148,7 @@ def _one_node(op, inputs, shapes):
 def test_scalar_feed(pmc_module):
     """A 0-d input is fed as a 0-d array (it was made 1-d on the way in)."""
     exe = pmc_module.compile(_one_node("Add", [("x", [2, 3]), ("s", [])], [2, 3]))
-    out = exe.run({"x": np.ones((2, 3), np.float32), "s": np.array(2.0, np.float32)})
+    out = exe.run_dict({"x": np.ones((2, 3), np.float32), "s": np.array(2.0, np.float32)})
     np.testing.assert_array_equal(out["y"], np.full((2, 3), 3.0, np.float32))
 
 

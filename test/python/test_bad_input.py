@@ -177,15 +177,15 @@ def test_python_bad_feeds(mlp_bundle, pmc_module):
     exe = pmc_module.load(mlp_bundle)
     good = np.ones((2, 64), np.float32)
     with pytest.raises(ValueError, match="wrong_name"):
-        exe.run({"x": good, "wrong_name": good})
+        exe.run_dict({"x": good, "wrong_name": good})
     with pytest.raises(ValueError, match="missing input 'x'"):
-        exe.run({})
+        exe.run_dict({})
     with pytest.raises(ValueError, match=r"'x'.*\[2, 64\]"):
-        exe.run({"x": np.ones((3, 64), np.float32)})
+        exe.run_dict({"x": np.ones((3, 64), np.float32)})
     with pytest.raises(ValueError, match="'x'.*float32"):
-        exe.run({"x": good.astype(np.float64)})
+        exe.run_dict({"x": good.astype(np.float64)})
     with pytest.raises(TypeError, match="'x'.*numpy.ndarray"):
-        exe.run({"x": good.tolist()})
+        exe.run_dict({"x": good.tolist()})
     # The runtime's own checks, below the Python wrapper, also raise ValueError.
     with pytest.raises(ValueError, match="x"):
         exe._session.run({"x": good.astype(np.float64)})

@@ -230,6 +230,9 @@ def test_load_takes_cuda_options(cuda_bundles, mlp_bundle, pmc_module):
         pytest.skip(f"a CUDA driver but no GPU: {why}")
     exe = pmc.load(bundle, virtual_ranks=True, device=0, cuda_graphs=False)
     assert exe.inputs[0].name == "x"
+    # The plan of a cuda bundle opened on a GPU (Session::program() threw).
+    assert exe.plan.startswith("4 devices, target cuda")
+    assert exe.arena_bytes == exe.plan_dict["arena_bytes"] > 0
 
 
 @needs_ptxas

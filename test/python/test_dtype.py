@@ -83,7 +83,7 @@ def test_zoo_reduced_precision_matches_onnxruntime(name, dtype, plan, zoo, zoo_r
     exe = pmc.compile(zoo[name], dtype=dtype, **_compile_kwargs(name, plan))
     # The boundary stays float32 for users.
     assert [s.dtype for s in exe.inputs] == [str(v.dtype) for v in feeds.values()]
-    got = exe.run(feeds)
+    got = exe.run_dict(feeds)
     assert_close(got, want, dtype, f"{name} {dtype} plan={plan}")
 
     path = tmp_path / "m.pmc"
@@ -120,8 +120,8 @@ def test_weights_take_half_the_bytes(name, zoo, pmc_opt, tmp_path):
 def test_bf16_differs_from_fp32(zoo, zoo_reference):
     """The narrow type really is used: bf16 results are not the fp32 ones."""
     feeds, want = zoo_reference["mlp"]
-    fp32 = pmc.compile(zoo["mlp"]).run(feeds)
-    bf16 = pmc.compile(zoo["mlp"], dtype="bf16").run(feeds)
+    fp32 = pmc.compile(zoo["mlp"]).run_dict(feeds)
+    bf16 = pmc.compile(zoo["mlp"], dtype="bf16").run_dict(feeds)
     for out in want:
         assert not np.allclose(fp32[out], bf16[out], rtol=1e-5, atol=1e-6)
 
@@ -143,7 +143,7 @@ def test_sums_accumulate_in_fp32(dtype, tmp_path):
          numpy_helper.from_array(np.array([1], np.int64), "axes")])
     path = str(tmp_path / "sums.onnx")
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    out = pmc.compile(path, dtype=dtype).run({"x": np.ones((2, k), np.float32)})
+    out = pmc.compile(path, dtype=dtype).run_dict({"x": np.ones((2, k), np.float32)})
     np.testing.assert_array_equal(out["mm"], np.full((2, 1), k, np.float32))
     np.testing.assert_array_equal(out["rs"], np.full((2, 1), k, np.float32))
 

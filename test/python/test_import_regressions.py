@@ -27,7 +27,7 @@ def _tensor(name, dtype, shape):
 
 def _check_against_onnxruntime(pmc_module, model, feeds, rtol=1e-5, atol=1e-6):
     expected = ort.InferenceSession(model.SerializeToString()).run(None, feeds)
-    got = pmc_module.compile(model).run(feeds)
+    got = pmc_module.compile(model).run_dict(feeds)
     for output, want in zip(model.graph.output, expected):
         np.testing.assert_allclose(got[output.name], want, rtol=rtol, atol=atol,
                                    err_msg=output.name)
@@ -133,7 +133,7 @@ def test_lrn_matches_definition(pmc_module, size, shape):
     node = helper.make_node("LRN", ["x"], ["y"], size=size, alpha=2e-3, beta=0.6, bias=1.5)
     model = _model([node], [_tensor("x", TensorProto.FLOAT, shape)],
                    [_tensor("y", TensorProto.FLOAT, shape)])
-    got = pmc_module.compile(model).run({"x": x})["y"]
+    got = pmc_module.compile(model).run_dict({"x": x})["y"]
     np.testing.assert_allclose(got, _lrn_reference(x, size, 2e-3, 0.6, 1.5), rtol=1e-5,
                                atol=1e-6)
     if len(shape) == 4 and size % 2 == 1:
@@ -159,7 +159,7 @@ def test_prelu_per_channel_slope(pmc_module, case):
     expected = numpy_helper.to_array(onnx.load_tensor(os.path.join(data, "output_0.pb")))
     initialized = {t.name for t in model.graph.initializer}
     feeds = {k: v for k, v in feeds.items() if k not in initialized}
-    got = pmc_module.compile(model).run(feeds)
+    got = pmc_module.compile(model).run_dict(feeds)
     np.testing.assert_allclose(got[model.graph.output[0].name], expected, rtol=1e-5,
                                atol=1e-6)
 
@@ -174,7 +174,7 @@ def test_lp_normalization_zero_norm_is_zero(pmc_module, p):
     node = helper.make_node("LpNormalization", ["x"], ["y"], axis=0, p=p)
     model = _model([node], [_tensor("x", TensorProto.FLOAT, [2, 3])],
                    [_tensor("y", TensorProto.FLOAT, [2, 3])])
-    got = pmc_module.compile(model).run({"x": x})["y"]
+    got = pmc_module.compile(model).run_dict({"x": x})["y"]
     norm = np.abs(x).sum(axis=0) if p == 1 else np.sqrt((x * x).sum(axis=0))
     expected = np.where(norm == 0, 0, x / np.where(norm == 0, 1, norm))
     assert not np.isnan(got).any()

@@ -47,7 +47,7 @@ def vectorized_loops(stderr):
 
 
 def run_bundle(path, feeds):
-    return pmc.load(path).run(feeds)
+    return pmc.load(path).run_dict(feeds)
 
 
 def assert_same(plain, vectorized, what):

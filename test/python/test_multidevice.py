@@ -73,7 +73,7 @@ def test_partitioned_equals_one_device(batch_zoo, name, devices, plan):
         assert exe.plan_dict["plan_source"] == ("default" if plan == "dp" else "user")
         assert len(exe.plan_dict["ranks"]) == devices
     feeds, want = _reference(path)
-    got = exe.run(feeds)
+    got = exe.run_dict(feeds)
     for out, ref in want.items():
         np.testing.assert_allclose(got[out], ref, rtol=1e-4, atol=1e-4,
                                    err_msg=f"{name} devices={devices} plan={plan} output {out}")

@@ -38,7 +38,7 @@ def test_plan_and_values():
     # Each rank holds a quarter of every weight (4 sharded weights x 4 ranks).
     assert plan["weight_bytes"] == 4 * 8 * 16 * 4
     x = np.random.default_rng(1).standard_normal((4, 8)).astype(np.float32)
-    np.testing.assert_allclose(exe.run({"x": x})["y"], _expected(x), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(exe.run_dict({"x": x})["y"], _expected(x), rtol=1e-5, atol=1e-5)
 
 
 def test_verify_needs_an_unpartitioned_model(tmp_path):

@@ -47,7 +47,7 @@ def _check(pmc_module, model, **options):
     x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
     expected = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
     exe = pmc_module.compile(model, **options)
-    got = exe.run({"x": x})["y"]
+    got = exe.run_dict({"x": x})["y"]
     error = np.abs(got - expected).max() / np.abs(expected).max()
     assert error < 1e-5, f"relative error {error:.3g} with plan:\n{exe.plan}"
     return exe
@@ -108,5 +108,5 @@ def test_reshape_merging_the_batch_as_the_minor_factor(pmc_module):
     expected = ort.InferenceSession(model.SerializeToString()).run(None, feeds)[0]
     for options in ({"devices": 2, "mesh": {"dp": 2}, "shardings": {"a": ("dp", None, None)}},
                     {"devices": 2}, {"devices": 4}):
-        got = pmc_module.compile(model, **options).run(feeds)["y"]
+        got = pmc_module.compile(model, **options).run_dict(feeds)["y"]
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6, err_msg=str(options))

@@ -19,7 +19,7 @@ import make_zoo
 from conftest import TOOL_TIMEOUT, ZOO_BATCH, tool_path
 
 import pmc
-from pmc._compiler_glue import compile_bundle, mesh_arg, shard_args
+from pmc._compiler_glue import compile_bundle, make_options
 from pmc.bundle import BundleInfo
 
 BATCH = ZOO_BATCH
@@ -31,9 +31,9 @@ def zoo(batch8_zoo):
 
 
 def _compile(path, out, devices, stages, microbatches, schedule, mesh=None, shardings=None):
-    compile_bundle(path, out, "cpu", devices, {}, {}, mesh_arg(mesh) if mesh else "",
-                   shard_args(shardings), "auto", "", stages=stages, microbatches=microbatches,
-                   schedule=schedule)
+    compile_bundle(path, out, make_options(devices=devices, mesh=mesh, shardings=shardings,
+                                           stages=stages, microbatches=microbatches,
+                                           schedule=schedule))
     return BundleInfo.read(out)
 
 
@@ -213,7 +213,7 @@ def test_bad_options(zoo, kwargs, message):
 
 
 def test_bad_option_types(zoo):
-    with pytest.raises(ValueError, match="stages must be an integer"):
+    with pytest.raises(TypeError, match="stages must be an integer"):
         pmc.compile(zoo["mlp"], devices=2, stages="2")
 
 
@@ -245,8 +245,9 @@ def test_cuda_pipeline_bundle(zoo, tmp_path):
     """--target cuda emits each stage's launches the same way (the transformer:
     the MLP's bias adds and ReLUs are all cuBLASLt epilogues, it has no kernel)."""
     out = str(tmp_path / "cuda.pmc")
-    compile_bundle(zoo["transformer_encoder"], out, "cuda", 2, {}, {}, "", (), "auto", "", stages=2, microbatches=2,
-                   schedule="gpipe")
+    compile_bundle(zoo["transformer_encoder"], out,
+                   make_options(target="cuda", devices=2, stages=2, microbatches=2,
+                                schedule="gpipe"))
     info = BundleInfo.read(out)
     assert info.manifest["target"] == "cuda"
     assert info.manifest["pipeline"]["stages"] == 2

@@ -32,7 +32,7 @@ def _check(path, label, **kwargs):
     exe = pmc.compile(path, verify=True, **kwargs)
     assert exe.verify_report["ok"], exe.verify_report
     feeds, want = _reference(path)
-    got = exe.run(feeds)
+    got = exe.run_dict(feeds)
     assert set(got) == set(want)
     for out, ref in want.items():
         np.testing.assert_allclose(got[out], ref, rtol=1e-4, atol=1e-4,

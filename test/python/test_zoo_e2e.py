@@ -48,11 +48,11 @@ def test_python_compile_run_save_load(model, zoo, zoo_reference, pmc_module, tmp
     exe = pmc.compile(zoo[model], devices=1, target="cpu")
     assert [s.name for s in exe.inputs] == list(feeds)
     assert [s.name for s in exe.outputs] == list(reference)
-    first = exe.run(feeds)
+    first = exe.run_dict(feeds)
     assert list(first) == list(reference), "results come in graph output order"
     assert_matches(reference, first)
     # Running twice gives the same numbers (no state carried between runs).
-    second = exe.run(feeds)
+    second = exe.run_dict(feeds)
     for name in first:
         np.testing.assert_array_equal(first[name], second[name])
 
@@ -60,7 +60,7 @@ def test_python_compile_run_save_load(model, zoo, zoo_reference, pmc_module, tmp
     exe.save(saved)
     reloaded = pmc.load(saved)
     assert reloaded.inputs == exe.inputs and reloaded.outputs == exe.outputs
-    again = reloaded.run(feeds)
+    again = reloaded.run_dict(feeds)
     for name in first:
         np.testing.assert_array_equal(first[name], again[name])
 

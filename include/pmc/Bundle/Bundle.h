@@ -78,6 +78,16 @@ public:
   /// BundleError naming the section when it is missing or corrupt.
   std::string_view section(std::string_view name) const;
   std::vector<std::string> sectionNames() const;
+  /// Where a section lies in the file, as the table records it.
+  struct SectionInfo {
+    std::string name;
+    uint64_t offset, size;
+    uint32_t crc32;
+  };
+  /// The table's entries, in table order (nothing read or verified).
+  std::vector<SectionInfo> sections() const;
+  /// The byte range of the section table: [kHeaderSize, kHeaderSize + size).
+  uint64_t tableSize() const { return kEntrySize * entries.size(); }
   /// The byte size of a section (without reading or verifying it). Throws
   /// BundleError when it is missing.
   uint64_t sectionSize(std::string_view name) const;

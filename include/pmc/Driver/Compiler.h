@@ -81,6 +81,11 @@ bool parseMesh(const std::string &value, CompileOptions &options, std::string &e
 bool parseShardings(const std::vector<std::string> &values, CompileOptions &options,
                     std::string &error);
 
+/// Checks the mesh and the shardings of `options` as structured values (from
+/// Python or parsed from flags): axis names, positive sizes, no axis or
+/// tensor twice. On a bad value returns false and sets `error`.
+bool checkMeshAndShardings(const CompileOptions &options, std::string &error);
+
 /// True when `options` asks for a partitioned program (several devices, or a
 /// mesh or shardings given explicitly).
 bool isMultiDevice(const CompileOptions &options);
@@ -99,12 +104,9 @@ mlir::LogicalResult annotateShardings(mlir::ModuleOp module,
 std::vector<std::pair<std::string, int64_t>> effectiveMesh(const CompileOptions &options);
 
 /// Partitions a module that carries `pmc.pipeline` (set by the planner or by
-/// `--stages`) and `pmc.stage` on its ops: checks the stages, microbatches
-/// through a virtual `mb` mesh axis, propagates and partitions, rejects
-/// collectives over `mb` (a planner plan is retried with one microbatch),
-/// removes `mb`, marks microbatched arguments and results with
-/// `pmc.microbatched` and runs `pmc-split-stages`. Shardings on the
-/// arguments are the plan's. docs/design/pipeline.md, "Compiler".
+/// `--stages`) and `pmc.stage` on its ops: runs the passes
+/// `pmc-partition-pipeline,pmc-split-stages` (Passes.td says what they do;
+/// docs/design/pipeline.md, "Compiler").
 mlir::LogicalResult partitionPipeline(mlir::ModuleOp module,
                                       PassManagerConfigurator configure = nullptr);
 

@@ -30,6 +30,10 @@ struct ArenaPlan {
 /// Every byte placed in the arena starts at a multiple of this.
 inline constexpr size_t kArenaAlignment = 64;
 
+/// Bytes all temps of `buffers` take without reuse (each rounded up to
+/// kArenaAlignment): what the arena would be without liveness.
+size_t tempBytesWithoutReuse(const std::vector<BufferDesc> &buffers);
+
 /// Lifetimes of the temps of a validated program. Program outputs stay live to
 /// the end (`commands.size()`). Views extend the lifetime of their root.
 std::vector<Lifetime>

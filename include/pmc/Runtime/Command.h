@@ -88,6 +88,9 @@ using CommandFactory =
 /// Registers the factory of commands whose "op" is `op` (the built-in ones are
 /// registered already; collectives and device executors add theirs).
 void registerCommand(const std::string &op, CommandFactory factory);
+/// The "op" of every collective command (all_reduce, ..., shard), in the
+/// order they are registered: what a plan summary counts as communication.
+const std::vector<std::string> &collectiveCommandOps();
 /// Parses one command object, dispatching on its "op".
 std::unique_ptr<Command> parseCommand(const nlohmann::json &object, int index);
 

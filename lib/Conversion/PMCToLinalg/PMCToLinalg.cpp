@@ -24,7 +24,7 @@ using namespace mlir::pmc;
 /// reads them.
 static bool inMain(Operation *op) {
   auto func = op->getParentOfType<func::FuncOp>();
-  return func && func.getSymName() == "main";
+  return func && func.getSymName() == kEntryFunctionName;
 }
 
 namespace {
@@ -73,7 +73,7 @@ struct ConvertPMCToLinalg
     target.addLegalOp<UnrealizedConversionCastOp>();
     target.addDynamicallyLegalDialect<PMCDialect>(inMain);
     target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp func) {
-      return func.getSymName() == "main" ||
+      return func.getSymName() == kEntryFunctionName ||
              converter.isSignatureLegal(func.getFunctionType());
     });
     target.addDynamicallyLegalOp<func::ReturnOp, func::CallOp>(

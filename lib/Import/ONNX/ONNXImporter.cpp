@@ -4,6 +4,7 @@
 #include "ImporterImpl.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Location.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
@@ -321,7 +322,7 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     argInfos.push_back(&in);
     argNames.push_back(in.name());
   }
-  auto func = func::FuncOp::create(builder, fileLoc, "main",
+  auto func = func::FuncOp::create(builder, fileLoc, mlir::pmc::kEntryFunctionName,
                                    builder.getFunctionType(argTypes, {}));
   Block *entry = func.addEntryBlock();
   for (auto [i, n] : llvm::enumerate(argNames)) {

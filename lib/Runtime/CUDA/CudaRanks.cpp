@@ -218,6 +218,22 @@ std::string describeCudaProgram(const Manifest &manifest, const bundle::BundleRe
   return text + "\n";
 }
 
+/// The program of rank `rank`, which must be run here.
+static const CudaProgram &loadedProgram(const std::vector<std::unique_ptr<CudaProgram>> &programs,
+                                        int rank) {
+  if (rank < 0 || rank >= static_cast<int>(programs.size()) || !programs[rank])
+    throw RuntimeError("rank " + std::to_string(rank) + " is not run by this session");
+  return *programs[rank];
+}
+
+size_t CudaRanks::arenaBytes(int rank) const {
+  return loadedProgram(impl->programs, rank).plan().arenaBytes;
+}
+
+size_t CudaRanks::tempBytes(int rank) const {
+  return tempBytesWithoutReuse(loadedProgram(impl->programs, rank).buffers());
+}
+
 std::string CudaRanks::describe() const {
   std::string text;
   for (size_t r = 0; r < impl->executors.size(); ++r) {

@@ -36,6 +36,10 @@ bool CudaRanks::readsInput(int, size_t) const { return false; }
 
 std::string CudaRanks::describe() const { return {}; }
 
+size_t CudaRanks::arenaBytes(int) const { return 0; }
+
+size_t CudaRanks::tempBytes(int) const { return 0; }
+
 std::string describeCudaProgram(const Manifest &, const bundle::BundleReader &, int) {
   throw RuntimeError("this bundle targets CUDA; this pmc was built without CUDA support");
 }

@@ -16,6 +16,8 @@
 #include "pmc/Runtime/Communicator.h"
 #include "pmc/Runtime/Mesh.h"
 
+#include <optional>
+
 namespace pmc::runtime {
 
 namespace {
@@ -220,16 +222,40 @@ CommandFactory collective(CollectiveKind kind, const char *name) {
   };
 }
 
+/// The collective commands by op: the one table of their names.
+struct CollectiveOp {
+  const char *op;
+  std::optional<CollectiveKind> kind; // none: shard (a local slice)
+};
+constexpr CollectiveOp kCollectiveOps[] = {
+    {"all_reduce", CollectiveKind::AllReduce},
+    {"all_gather", CollectiveKind::AllGather},
+    {"reduce_scatter", CollectiveKind::ReduceScatter},
+    {"all_to_all", CollectiveKind::AllToAll},
+    {"shard", std::nullopt},
+};
+
 } // namespace
 
+const std::vector<std::string> &collectiveCommandOps() {
+  static const std::vector<std::string> ops = [] {
+    std::vector<std::string> names;
+    for (const CollectiveOp &c : kCollectiveOps)
+      names.push_back(c.op);
+    return names;
+  }();
+  return ops;
+}
+
 void registerCollectiveCommands(std::map<std::string, CommandFactory> &factories) {
-  factories["all_reduce"] = collective(CollectiveKind::AllReduce, "all_reduce");
-  factories["all_gather"] = collective(CollectiveKind::AllGather, "all_gather");
-  factories["reduce_scatter"] = collective(CollectiveKind::ReduceScatter, "reduce_scatter");
-  factories["all_to_all"] = collective(CollectiveKind::AllToAll, "all_to_all");
-  factories["shard"] = [](const nlohmann::json &o, int index) -> std::unique_ptr<Command> {
-    return std::make_unique<ShardCommand>(o, index);
-  };
+  for (const CollectiveOp &c : kCollectiveOps) {
+    if (c.kind)
+      factories[c.op] = collective(*c.kind, c.op);
+    else
+      factories[c.op] = [](const nlohmann::json &o, int index) -> std::unique_ptr<Command> {
+        return std::make_unique<ShardCommand>(o, index);
+      };
+  }
 }
 
 } // namespace pmc::runtime

@@ -408,7 +408,7 @@ static FailureOr<PipelineInfo> pipelineInfo(ModuleOp module, MeshAttr mesh) {
 FailureOr<::pmc::BundleImage>
 (::pmc::buildBundleImage)(ModuleOp module, std::string kernelLibrary,
                       const BundleOptions &options) {
-  auto main = module.lookupSymbol<func::FuncOp>("main");
+  auto main = module.lookupSymbol<func::FuncOp>(mlir::pmc::kEntryFunctionName);
   if (!main || main.isExternal() || !main.getBody().hasOneBlock())
     return module.emitError("the bundle needs a @main function with one block");
   auto mesh = module->getAttrOfType<MeshAttr>(mlir::pmc::kMeshAttrName);

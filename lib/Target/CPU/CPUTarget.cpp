@@ -288,7 +288,7 @@ FailureOr<std::string> (::pmc::compileKernelsToSharedLibrary)(
   std::vector<std::pair<std::string, std::string>> names;
   for (func::FuncOp func :
        llvm::make_early_inc_range(kernels->getOps<func::FuncOp>())) {
-    if (func.getSymName() == "main") {
+    if (func.getSymName() == mlir::pmc::kEntryFunctionName) {
       func.erase();
       continue;
     }

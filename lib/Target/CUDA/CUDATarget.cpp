@@ -6,6 +6,7 @@
 #include "pmc/Target/LaunchVectorization.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -84,7 +85,7 @@ FailureOr<::pmc::CUDAKernels> (::pmc::compileKernelsToPTX)(
   result.producer = "MLIR/LLVM " LLVM_VERSION_STRING " (gpu-module-to-binary, NVPTX)";
   for (func::FuncOp func :
        llvm::make_early_inc_range(kernels->getOps<func::FuncOp>())) {
-    if (func.getSymName() == "main") {
+    if (func.getSymName() == mlir::pmc::kEntryFunctionName) {
       func.erase();
       continue;
     }

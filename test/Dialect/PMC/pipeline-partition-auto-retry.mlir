@@ -1,4 +1,4 @@
-// RUN: pmc-opt compile %s --devices 2 --emit mlir -o - | FileCheck %s
+// RUN: pmc-opt %s --pmc-partition-pipeline --pmc-split-stages | FileCheck %s
 
 // A planner plan (pmc.plan_source = "auto") whose model sums over the batch:
 // 2 microbatches would need a collective over `mb`, so the compiler falls

@@ -1,4 +1,4 @@
-// RUN: not pmc-opt compile %s --devices 2 --emit mlir -o - 2>&1 | FileCheck %s
+// RUN: not pmc-opt %s --pmc-partition-pipeline 2>&1 | FileCheck %s
 
 // A user plan that sums over the batch cannot run in microbatches: the error
 // names the collective over `mb`.

@@ -1,4 +1,4 @@
-// RUN: not pmc-opt compile %s --devices 2 --emit mlir -o - 2>&1 | FileCheck %s
+// RUN: not pmc-opt %s --pmc-partition-pipeline 2>&1 | FileCheck %s
 
 // A planned pipeline whose stages decrease along a use-def edge.
 // CHECK: error: 'pmc.exp' op in stage 0 reads operand 0, computed by 'pmc.relu' in the later stage 1

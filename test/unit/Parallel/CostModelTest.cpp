@@ -6,6 +6,7 @@
 //
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
+#include "pmc/Dialect/PMC/Transforms/Stages.h"
 #include "pmc/Parallel/CostModel.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -69,6 +70,30 @@ TEST_F(CostModelTest, MatmulRooflineComputeBound) {
   EXPECT_CLOSE(work.flops, 137438953472.0);
   EXPECT_CLOSE(work.bytes, 100663296.0);
   EXPECT_CLOSE(rooflineSeconds(work, spec), 137438953472.0 / 989.4e12 + 5e-6);
+}
+
+// One FLOP formula (CostOpInterface) for the cost model and the stage
+// splitter: a transposed A (k x m) contracts over its first dimension.
+//   flops = 2 * 8 * 4 * 16 = 1024
+TEST_F(CostModelTest, FlopsAreTheOpsFormulaForCostAndStages) {
+  func::FuncOp func = parse(R"(
+    func.func @f(%a: tensor<16x8xf32>, %b: tensor<16x4xf32>, %x: tensor<8x4xf32>) -> tensor<8x4xf32> {
+      %c = pmc.matmul %a, %b {transpose_a} : (tensor<16x8xf32>, tensor<16x4xf32>) -> tensor<8x4xf32>
+      %e = pmc.exp %c : tensor<8x4xf32>
+      %t = pmc.transpose %e {perm = array<i64: 1, 0>} : (tensor<8x4xf32>) -> tensor<4x8xf32>
+      return %c : tensor<8x4xf32>
+    })");
+  ASSERT_TRUE(func);
+  for (Operation &op : func.getBody().front().without_terminator()) {
+    OpWork work = opWork(&op, shapesOf(op.getOperands()), shapesOf(op.getResults()));
+    EXPECT_CLOSE(work.flops, opFlops(&op)) << op.getName().getStringRef().str();
+    EXPECT_CLOSE(estimateFlops(&op), std::max(work.flops, 1.0));
+  }
+  auto mm = first<MatMulOp>(func);
+  EXPECT_CLOSE(opFlops(mm), 1024.0);
+  EXPECT_TRUE(cast<CostOpInterface>(mm.getOperation()).usesMatrixUnits());
+  EXPECT_CLOSE(opFlops(first<ExpOp>(func)), 4.0 * 32);
+  EXPECT_CLOSE(opFlops(first<TransposeOp>(func)), 0.0);
 }
 
 // A skinny 8x4096 @ 4096x4096 bf16 matmul is memory bound:

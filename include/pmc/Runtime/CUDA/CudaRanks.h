@@ -72,6 +72,10 @@ public:
                               int64_t microbatch = 0);
   /// Whether rank `rank`'s program reads manifest input `input`.
   bool readsInput(int rank, size_t input) const;
+  /// Bytes of rank `rank`'s device arena (after liveness reuse) and of all
+  /// its temps without reuse; the rank must be run here.
+  size_t arenaBytes(int rank) const;
+  size_t tempBytes(int rank) const;
   /// One line per rank: device, PTX chip, graph decision.
   std::string describe() const;
 

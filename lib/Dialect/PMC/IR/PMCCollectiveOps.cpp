@@ -115,6 +115,14 @@ LogicalResult AllToAllOp::verify() {
   return success();
 }
 
+SmallVector<StringRef> ShardOp::getMeshAxes() {
+  SmallVector<StringRef> axes;
+  for (ArrayAttr dim : getSharding().getDims())
+    for (Attribute axis : dim)
+      axes.push_back(cast<StringAttr>(axis).getValue());
+  return axes;
+}
+
 LogicalResult ShardOp::verify() {
   MeshAttr mesh = getMesh(*this);
   if (!mesh)

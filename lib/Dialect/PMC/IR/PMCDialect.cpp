@@ -14,6 +14,7 @@ void PMCDialect::initialize() {
       >();
   registerAttributes();
   registerShardingRuleModels(getContext());
+  registerCostModels(getContext());
 }
 
 Operation *PMCDialect::materializeConstant(OpBuilder &builder, Attribute value,

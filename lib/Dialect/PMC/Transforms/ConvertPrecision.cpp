@@ -25,13 +25,9 @@ namespace mlir::pmc {
 using namespace mlir;
 using namespace mlir::pmc;
 
-/// True for ops whose numerics need f32: they accumulate many terms (the
-/// reductions, the statistics of LayerNorm, cumulative sums) or exponentiate
-/// and normalize (Softmax, LogSoftmax). They run on f32 operands.
-static bool keepsF32(Operation *op) {
-  return isa<ReduceSumOp, ReduceMeanOp, ReduceProdOp, ReduceMaxOp, ReduceMinOp,
-             SoftmaxOp, LogSoftmaxOp, LayerNormOp, CumSumOp>(op);
-}
+/// True for ops declared PMC_KeepsF32 (PMCInterfaces.td): they run on f32
+/// operands.
+static bool keepsF32(Operation *op) { return op->hasTrait<mlir::pmc::KeepsF32>(); }
 
 static bool isF32Tensor(Type type) {
   auto tensor = dyn_cast<RankedTensorType>(type);

@@ -1,5 +1,6 @@
 //===- EvenStages.cpp - --pmc-even-stages: cut @main by estimated FLOPs ---===//
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/Transforms/Stages.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -17,7 +18,7 @@ struct EvenStages : mlir::pmc::impl::PMCEvenStagesBase<EvenStages> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto main = module.lookupSymbol<func::FuncOp>("main");
+    auto main = module.lookupSymbol<func::FuncOp>(mlir::pmc::kEntryFunctionName);
     if (!main || main.isExternal()) {
       module.emitError("pmc-even-stages: the module has no @main function with a body");
       return signalPassFailure();

@@ -47,7 +47,7 @@ static bool staysInMain(Operation *op, const llvm::SetVector<Operation *> &run,
       epilogues.contains(op))
     return true;
   // Communication and per-rank slicing are runtime commands (parallel.md).
-  if (isa<AllReduceOp, AllGatherOp, ReduceScatterOp, AllToAllOp, ShardOp, TransferOp>(op))
+  if (isa<CollectiveOpInterface, TransferOp>(op))
     return true;
   if (auto matmul = dyn_cast<MatMulOp>(op))
     return isLibraryFloat(matmul.getType());
@@ -66,7 +66,7 @@ struct OutlineKernels : mlir::pmc::impl::PMCOutlineKernelsBase<OutlineKernels> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto main = module.lookupSymbol<func::FuncOp>("main");
+    auto main = module.lookupSymbol<func::FuncOp>(kEntryFunctionName);
     if (!main || main.isExternal()) {
       module.emitError("pmc-outline-kernels: the module has no @main function "
                        "with a body");

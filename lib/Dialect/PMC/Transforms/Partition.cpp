@@ -225,7 +225,7 @@ LogicalResult Partitioner::partitionReturn(func::ReturnOp op) {
 LogicalResult Partitioner::partitionOp(Operation *op) {
   if (auto ret = dyn_cast<func::ReturnOp>(op))
     return partitionReturn(ret);
-  if (isa<AllReduceOp, AllGatherOp, ReduceScatterOp, AllToAllOp, ShardOp>(op))
+  if (isa<CollectiveOpInterface>(op))
     return op->emitOpError("is already partitioned: the input of pmc-partition "
                            "must be the global program");
   if (op->getNumRegions() != 0)

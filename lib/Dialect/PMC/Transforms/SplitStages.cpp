@@ -88,7 +88,7 @@ struct SplitStages : mlir::pmc::impl::PMCSplitStagesBase<SplitStages> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto main = module.lookupSymbol<func::FuncOp>("main");
+    auto main = module.lookupSymbol<func::FuncOp>(kEntryFunctionName);
     if (!main || main.isExternal() || !main.getBody().hasOneBlock()) {
       module.emitError("pmc-split-stages: the module needs a @main function with "
                        "one block");

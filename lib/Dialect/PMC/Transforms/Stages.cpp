@@ -21,31 +21,9 @@ void mlir::pmc::setStage(Operation *op, int64_t stage) {
   op->setAttr(kStageAttrName, Builder(op->getContext()).getI64IntegerAttr(stage));
 }
 
-static double elementsOf(Type type) {
-  auto tensor = dyn_cast<RankedTensorType>(type);
-  return tensor && tensor.hasStaticShape() ? (double)tensor.getNumElements() : 1.0;
-}
 
 double mlir::pmc::estimateFlops(Operation *op) {
-  if (auto matmul = dyn_cast<MatMulOp>(op)) {
-    auto lhs = cast<RankedTensorType>(matmul.getLhs().getType());
-    int64_t k = lhs.getRank() == 0 ? 1
-                : matmul.getTransposeA() && lhs.getRank() >= 2
-                    ? lhs.getDimSize(lhs.getRank() - 2)
-                    : lhs.getDimSize(lhs.getRank() - 1);
-    return 2.0 * elementsOf(matmul.getType()) * (double)std::max<int64_t>(k, 1);
-  }
-  if (auto conv = dyn_cast<ConvOp>(op)) {
-    auto weight = cast<RankedTensorType>(conv.getWeight().getType());
-    double perOutput = 1;
-    for (int64_t d = 1; d < weight.getRank(); ++d)
-      perOutput *= (double)weight.getDimSize(d);
-    return 2.0 * elementsOf(conv.getType()) * perOutput;
-  }
-  double flops = 0;
-  for (Type type : op->getResultTypes())
-    flops += elementsOf(type);
-  return std::max(flops, 1.0);
+  return std::max(opFlops(op), 1.0);
 }
 
 /// True for the ops a stage is assigned to (not constants, not terminators).

@@ -12,9 +12,10 @@ include "pmc/Dialect/PMC/IR/PMCBase.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "pmc/Dialect/PMC/IR/PMCAttrs.td"
+include "pmc/Dialect/PMC/IR/PMCInterfaces.td"
 
 class PMC_CollectiveOp<string mnemonic, list<Trait> traits = []>
-    : PMC_Op<mnemonic, traits # [Pure]> {
+    : PMC_Op<mnemonic, traits # [Pure, PMC_CollectiveOpInterface]> {
   let hasVerifier = 1;
   code extraCollectiveDeclaration = [{
     /// The product of the sizes of `axes` in the module's mesh.
@@ -76,7 +77,8 @@ def PMC_AllToAllOp : PMC_CollectiveOp<"all_to_all"> {
   let assemblyFormat = "$input attr-dict `:` type($input) `to` type($output)";
 }
 
-def PMC_ShardOp : PMC_Op<"shard", [Pure]> {
+def PMC_ShardOp : PMC_Op<"shard", [Pure,
+    DeclareOpInterfaceMethods<PMC_CollectiveOpInterface, ["getMeshAxes"]>]> {
   let summary = "this rank's block of a tensor every rank holds whole (no communication)";
   // (A plain string: the example contains "}]", which ends a [{ }] block.)
   let description =

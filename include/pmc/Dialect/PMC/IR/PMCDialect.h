@@ -7,4 +7,10 @@
 
 #include "pmc/Dialect/PMC/IR/PMCOpsDialect.h.inc"
 
+namespace mlir::pmc {
+/// The function a module runs: the imported ONNX graph, later each rank's
+/// program (the stage functions of a pipeline are called from it).
+inline constexpr llvm::StringLiteral kEntryFunctionName = "main";
+} // namespace mlir::pmc
+
 #endif // PMC_DIALECT_PMC_IR_PMCDIALECT_H

@@ -14,6 +14,19 @@
 
 namespace mlir::pmc {
 
+/// PMC_KeepsF32 (PMCInterfaces.td): the op computes in f32 under any --dtype.
+template <typename ConcreteType>
+class KeepsF32 : public ::mlir::OpTrait::TraitBase<ConcreteType, KeepsF32> {};
+
+/// opFlops: the op's CostOpInterface formula, or one FLOP per element of
+/// its first result for ops without one.
+double opFlops(Operation *op, ArrayRef<SmallVector<int64_t>> operandShapes,
+               ArrayRef<SmallVector<int64_t>> resultShapes);
+/// opFlops on the op's own (static) types; dynamic dimensions count as 1.
+double opFlops(Operation *op);
+/// Attaches the CostOpInterface models (OpCosts.cpp); the dialect does.
+void registerCostModels(MLIRContext *context);
+
 /// Infers the numpy-broadcast shape of `operands` with element type
 /// `elementType`; fails (with a message at `loc`) when two dimensions differ and
 /// neither is 1.

@@ -241,7 +241,7 @@ def PMC_MaxPoolOp : PMC_PoolOp<"max_pool", "max">;
 def PMC_AvgPoolOp : PMC_PoolOp<"avg_pool", "average", (ins UnitAttr:$count_include_pad)>;
 
 class PMC_ReduceOp<string mnemonic, string text>
-    : PMC_Op<mnemonic, [Pure, InferTypeOpAdaptor]> {
+    : PMC_Op<mnemonic, [Pure, InferTypeOpAdaptor, PMC_KeepsF32]> {
   let summary = "reduction (" # text # ") over the listed axes";
   let description = [{
     `axes` are non-negative, sorted and unique; an empty list reduces nothing.
@@ -266,7 +266,7 @@ def PMC_ReduceProdOp : PMC_ReduceOp<"reduce_prod", "product">;
 //===----------------------------------------------------------------------===//
 
 class PMC_SoftmaxLikeOp<string mnemonic, string text>
-    : PMC_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+    : PMC_Op<mnemonic, [Pure, SameOperandsAndResultType, PMC_KeepsF32]> {
   let summary = text # " along one axis";
   let arguments = (ins PMC_FloatTensor:$input, I64Attr:$axis);
   let results = (outs PMC_FloatTensor:$output);
@@ -283,7 +283,7 @@ class PMC_SoftmaxLikeOp<string mnemonic, string text>
 def PMC_SoftmaxOp : PMC_SoftmaxLikeOp<"softmax", "softmax">;
 def PMC_LogSoftmaxOp : PMC_SoftmaxLikeOp<"log_softmax", "log of softmax">;
 
-def PMC_LayerNormOp : PMC_Op<"layer_norm", [Pure]> {
+def PMC_LayerNormOp : PMC_Op<"layer_norm", [Pure, PMC_KeepsF32]> {
   let summary = "layer normalization over the dimensions from `axis` on";
   let description = [{
     Results: the normalized tensor, then the mean and the inverse standard
@@ -493,7 +493,7 @@ def PMC_PadOp : PMC_Op<"pad", [Pure, InferTypeOpAdaptor]> {
   }];
 }
 
-def PMC_CumSumOp : PMC_Op<"cumsum", [Pure, SameOperandsAndResultType]> {
+def PMC_CumSumOp : PMC_Op<"cumsum", [Pure, SameOperandsAndResultType, PMC_KeepsF32]> {
   let summary = "cumulative sum along one axis";
   let description = [{
     With `exclusive` element i sums the elements before i only; with `reverse`

@@ -313,6 +313,39 @@ def PMCEvenStages : Pass<"pmc-even-stages", "ModuleOp"> {
   ];
 }
 
+def PMCPartitionPipeline : Pass<"pmc-partition-pipeline", "ModuleOp"> {
+  let summary = "SPMD partitioning of a pipeline: microbatches as a virtual mesh axis";
+  let description = [{
+    Runs on a module with `pmc.pipeline = {stages, microbatches, schedule}`,
+    a mesh whose first axis is `pp` and `pmc.stage` on the ops of `@main`
+    (set by pmc-auto-sharding, pmc-random-plan or `--stages`); a module
+    without `pmc.pipeline` is left alone. Then (docs/design/pipeline.md,
+    "Compiler"):
+    1. the microbatches M become a mesh axis `mb` (after `pp`) splitting dim 0
+       of every input of the batch's size;
+    2. pmc-sharding-propagation and pmc-partition run as a nested pipeline;
+    3. a collective over `mb` means the model mixes the examples of a batch:
+       an error naming the op for a user's plan; a planner's or random plan
+       is partitioned again with one microbatch (`pmc.plan_explain` says so);
+    4. `mb` leaves the mesh and the shardings; batched arguments and results
+       get `pmc.microbatched`. pmc-split-stages then inserts the transfers.
+
+    Before (M = 2 on a pp=2 mesh):
+    ```mlir
+    module attributes {pmc.mesh = #pmc.mesh<["pp" = 2]>,
+                       pmc.pipeline = {microbatches = 2 : i64, schedule = "1f1b", stages = 2 : i64}} {
+      func.func @main(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+        %a = pmc.relu %x {pmc.stage = 0 : i64} : tensor<4x8xf32>
+        %b = pmc.exp %a {pmc.stage = 1 : i64} : tensor<4x8xf32>
+        return %b : tensor<4x8xf32>
+    ```
+    After (one microbatch's local shapes):
+    ```mlir
+      func.func @main(%x: tensor<2x8xf32> {pmc.microbatched, ...}) -> (tensor<2x8xf32> {pmc.microbatched, ...})
+    ```
+  }];
+}
+
 def PMCSplitStages : Pass<"pmc-split-stages", "ModuleOp"> {
   let summary = "Completes pipeline stages and inserts pmc.transfer between them";
   let description = [{

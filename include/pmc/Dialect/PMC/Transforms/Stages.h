@@ -20,9 +20,8 @@ std::optional<int64_t> getStage(Operation *op);
 /// Sets `pmc.stage = stage` on `op`.
 void setStage(Operation *op, int64_t stage);
 
-/// A rough FLOP count of `op` used to balance stages: 2·m·n·k for a matmul,
-/// 2·output·(input channels / group)·kernel size for a convolution, the
-/// number of result elements otherwise.
+/// The FLOPs of `op` used to balance stages: the op's CostOpInterface
+/// formula (the cost model's) on its whole shapes, at least 1.
 double estimateFlops(Operation *op);
 
 /// Checks the stages of `func` against a pipeline of `numStages` stages:
