@@ -21,109 +21,112 @@
 
 namespace cl = llvm::cl;
 
-int pmc::runCompileCommand(int argc, char **argv) {
-  cl::opt<std::string> modelPath(cl::Positional, cl::desc("<model.onnx|model.mlir>"),
-                                 cl::Required);
-  cl::opt<std::string> outputPath(
+using namespace pmc;
+
+namespace {
+/// The flags of `pmc-opt compile`, registered while an instance lives.
+struct CompileFlags {
+  cl::opt<std::string> modelPath{cl::Positional, cl::desc("<model.onnx|model.mlir>"),
+                                 cl::Required};
+  cl::opt<std::string> outputPath{
       "o", cl::desc("Output file (default: the model's name with .pmc; stdout "
                     "for --emit mlir)"),
-      cl::value_desc("file"));
-  cl::opt<std::string> target("target", cl::desc("Target: cpu or cuda (PTX + launch lists; docs/design/bundle.md)"),
-                              cl::init("cpu"));
-  cl::opt<int> devices("devices",
+      cl::value_desc("file")};
+  cl::opt<std::string> target{"target", cl::desc("Target: cpu or cuda (PTX + launch lists; docs/design/bundle.md)"),
+                              cl::init("cpu")};
+  cl::opt<int> devices{"devices",
                        cl::desc("Number of devices; above 1 the model is "
                                 "partitioned (data parallel unless --mesh/--shard)"),
-                       cl::init(1));
-  cl::opt<std::string> mesh(
+                       cl::init(1)};
+  cl::opt<std::string> mesh{
       "mesh", cl::desc("Device mesh: named axes and sizes whose product is "
                        "--devices, e.g. dp=2,tp=2"),
-      cl::value_desc("AXIS=SIZE,..."));
-  cl::list<std::string> shards(
+      cl::value_desc("AXIS=SIZE,...")};
+  cl::list<std::string> shards{
       "shard",
       cl::desc("Sharding of a graph input or weight: per dimension the "
                "'+'-joined mesh axes it is split over (empty = replicated), "
                "dimensions separated by commas, e.g. w_fc=,tp or x=dp"),
-      cl::value_desc("NAME=DIMS"));
-  cl::opt<int> stages(
+      cl::value_desc("NAME=DIMS")};
+  cl::opt<int> stages{
       "stages",
       cl::desc("Pipeline stages: cut the model into K stages of about equal "
                "estimated FLOPs, one per pp coordinate (the mesh gets pp=K first; "
                "without --mesh it is pp=K,dp=devices/K); docs/design/pipeline.md"),
-      cl::value_desc("K"), cl::init(0));
-  cl::opt<int> microbatches(
+      cl::value_desc("K"), cl::init(0)};
+  cl::opt<int> microbatches{
       "microbatches",
       cl::desc("Microbatches per pipeline step: the batch is split into M parts "
                "that flow through the stages (needs --stages)"),
-      cl::value_desc("M"), cl::init(1));
-  cl::opt<std::string> schedule(
+      cl::value_desc("M"), cl::init(1)};
+  cl::opt<std::string> schedule{
       "schedule", cl::desc("Pipeline schedule: gpipe or 1f1b (default)"),
-      cl::init("1f1b"));
-  cl::opt<bool> verify(
+      cl::init("1f1b")};
+  cl::opt<bool> verify{
       "verify", cl::desc("Also compile for one device, run both bundles on "
                          "random inputs and fail when they differ"),
-      cl::init(false));
-  cl::opt<double> tolerance(
+      cl::init(false)};
+  cl::opt<double> tolerance{
       "verify-tolerance",
       cl::desc("Largest allowed difference for --verify: |a - b| <= tol * (1 + |b|)"),
-      cl::init(1e-4));
-  cl::list<std::string> inputShapes(
+      cl::init(1e-4)};
+  cl::list<std::string> inputShapes{
       "input-shape", cl::desc("Static shape of a dynamic input: name=1x128"),
-      cl::value_desc("name=DIMS"));
-  cl::list<std::string> bindings(
+      cl::value_desc("name=DIMS")};
+  cl::list<std::string> bindings{
       "bind",
       cl::desc("Specialize a graph input to the value in a .npy file (it leaves "
                "the signature and becomes a constant): name=value.npy"),
-      cl::value_desc("name=FILE"));
-  cl::opt<std::string> emit("emit",
+      cl::value_desc("name=FILE")};
+  cl::opt<std::string> emit{"emit",
                             cl::desc("What to write: bundle (default), or mlir "
                                      "(the module after outlining and lowering "
                                      "to linalg), or plan (the planner's JSON, "
                                      "stopping after planning)"),
-                            cl::init("bundle"));
-  cl::opt<std::string> plan(
+                            cl::init("bundle")};
+  cl::opt<std::string> plan{
       "plan",
       cl::desc("Without --mesh/--shard and with --devices N > 1: auto (the "
                "planner searches meshes and shardings, docs/design/planner.md), "
                "default (data parallel over the batch) or random[:SEED] (a random "
                "legal plan, for differential tests: test/plans)"),
-      cl::init("auto"));
-  cl::opt<std::string> deviceSpec(
+      cl::init("auto")};
+  cl::opt<std::string> deviceSpec{
       "device-spec",
       cl::desc("Device spec the planner scores with: h100-sxm, h100-pcie, h200, "
                "a100, cpu or a spec JSON file (default: h100-sxm for --target "
                "cuda, cpu for --target cpu)"),
-      cl::value_desc("NAME|FILE"));
-  cl::opt<bool> explain("explain",
+      cl::value_desc("NAME|FILE")};
+  cl::opt<bool> explain{"explain",
                         cl::desc("Print the planner's choice, predicted time and "
                                  "memory, and the alternatives with why they lost"),
-                        cl::init(false));
-  cl::opt<std::string> explainSVG(
+                        cl::init(false)};
+  cl::opt<std::string> explainSVG{
       "explain-svg", cl::desc("Write the planner's plan as an SVG picture (devices x "
                               "stages, what each holds, where it communicates)"),
-      cl::value_desc("plan.svg"), cl::init(""));
-  cl::opt<std::string> cpu("cpu",
+      cl::value_desc("plan.svg"), cl::init("")};
+  cl::opt<std::string> cpu{"cpu",
                            cl::desc("LLVM CPU the kernels target: host (default) "
                                     "or a name such as x86-64-v2 for portability"),
-                           cl::init("host"));
-  cl::opt<int> testLaunchVectorization(
+                           cl::init("host")};
+  cl::opt<int> testLaunchVectorization{
       "cpu-test-launch-vectorization",
       cl::desc("Test hook: run the CUDA launch vectorization with this many "
                "bytes per access on the CPU kernels (0: off)"),
-      cl::value_desc("BYTES"), cl::init(0), cl::Hidden);
-  cl::opt<std::string> dtype(
+      cl::value_desc("BYTES"), cl::init(0), cl::Hidden};
+  cl::opt<std::string> dtype{
       "dtype",
       cl::desc("Precision of weights and compute: fp32 (default), bf16 or fp16; "
                "reductions, softmax and LayerNorm statistics stay fp32, inputs and "
                "outputs stay float32"),
-      cl::init("fp32"));
-  mlir::registerAsmPrinterCLOptions();
-  mlir::registerMLIRContextCLOptions();
-  mlir::registerPassManagerCLOptions();
-  mlir::registerDefaultTimingManagerCLOptions();
-  cl::ParseCommandLineOptions(argc, argv,
-                              "pmc-opt compile: compiles a model into a bundle\n");
+      cl::init("fp32")};
 
-  CompileOptions options;
+  /// The CompileOptions the flags ask for; false (and `error`) on a bad value.
+  bool toOptions(CompileOptions &options, std::string &error);
+};
+} // namespace
+
+bool CompileFlags::toOptions(CompileOptions &options, std::string &error) {
   options.target = target;
   options.devices = devices;
   options.cpu.cpu = cpu;
@@ -135,129 +138,125 @@ int pmc::runCompileCommand(int argc, char **argv) {
   options.stages = stages;
   options.microbatches = microbatches;
   options.schedule = schedule;
-  std::string error;
   if (!parseInputShapes(inputShapes, options.import, error) ||
       !parseBindings(bindings, options.import, error) ||
       (!mesh.empty() && !parseMesh(mesh, options, error)) ||
-      !parseShardings(shards, options, error)) {
-    llvm::errs() << "error: " << error << "\n";
-    return 1;
-  }
-  if (testLaunchVectorization < 0 ||
-      (testLaunchVectorization > 0 && target != "cpu")) {
-    llvm::errs() << "error: --cpu-test-launch-vectorization=" << testLaunchVectorization
-                 << ": expected a byte count >= 0 with --target cpu\n";
-    return 1;
+      !parseShardings(shards, options, error))
+    return false;
+  if (testLaunchVectorization < 0 || (testLaunchVectorization > 0 && target != "cpu")) {
+    error = "--cpu-test-launch-vectorization=" + std::to_string(testLaunchVectorization) +
+            ": expected a byte count >= 0 with --target cpu";
+    return false;
   }
   if (emit != "bundle" && emit != "mlir" && emit != "plan") {
-    llvm::errs() << "error: --emit " << emit << ": expected bundle, mlir or plan\n";
-    return 1;
+    error = "--emit " + emit + ": expected bundle, mlir or plan";
+    return false;
   }
-  mlir::MLIRContext context;
-  prepareDriverContext(context);
-  llvm::SourceMgr sourceMgr;
-  mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  if (failed(checkCompileOptions(mlir::FileLineColLoc::get(&context, modelPath.getValue(), 0, 0), options)))
-    return 1;
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      loadModel(context, modelPath, options.import);
-  if (!module)
-    return 1;
-  auto configure = [](mlir::PassManager &pm) -> mlir::LogicalResult {
-    if (failed(mlir::applyPassManagerCLOptions(pm)))
-      return mlir::failure();
-    mlir::applyDefaultTimingPassManagerCLOptions(pm);
-    return mlir::success();
-  };
+  return true;
+}
 
-  auto printExplanation = [&] {
-    if (!explainSVG.empty()) {
-      auto json = (*module)->getAttrOfType<mlir::StringAttr>("pmc.plan_json");
-      llvm::Expected<std::string> svg =
-          json ? mlir::pmc::planJSONToSVG(json.getValue())
-               : llvm::Expected<std::string>(llvm::createStringError(
-                     "nothing was planned (one device, or --mesh/--shard given)"));
-      std::string svgError;
-      auto file = svg ? mlir::openOutputFile(explainSVG, &svgError) : nullptr;
-      if (!svg) {
-        llvm::errs() << "error: --explain-svg " << explainSVG << ": "
-                     << llvm::toString(svg.takeError()) << "\n";
-        return false;
-      }
-      if (!file) {
-        llvm::errs() << "error: --explain-svg: " << svgError << "\n";
-        return false;
-      }
-      file->os() << *svg;
-      file->keep();
+/// Adds the --mlir-print-ir-*, --mlir-timing, ... instrumentation.
+static mlir::LogicalResult configurePassManager(mlir::PassManager &pm) {
+  if (failed(mlir::applyPassManagerCLOptions(pm)))
+    return mlir::failure();
+  mlir::applyDefaultTimingPassManagerCLOptions(pm);
+  return mlir::success();
+}
+
+/// Writes to `path` ("-": stdout) what `write` prints; false after printing
+/// the error.
+static bool writeOutput(const std::string &path,
+                        llvm::function_ref<void(llvm::raw_ostream &)> write) {
+  std::string error;
+  auto output = mlir::openOutputFile(path, &error);
+  if (!output) {
+    llvm::errs() << "error: " << error << "\n";
+    return false;
+  }
+  write(output->os());
+  output->keep();
+  return true;
+}
+
+/// --explain-svg and --explain: the plan as a picture and as text.
+static bool printExplanation(mlir::ModuleOp module, const CompileFlags &flags) {
+  if (!flags.explainSVG.empty()) {
+    auto json = module->getAttrOfType<mlir::StringAttr>("pmc.plan_json");
+    llvm::Expected<std::string> svg =
+        json ? mlir::pmc::planJSONToSVG(json.getValue())
+             : llvm::Expected<std::string>(llvm::createStringError(
+                   "nothing was planned (one device, or --mesh/--shard given)"));
+    if (!svg) {
+      llvm::errs() << "error: --explain-svg " << flags.explainSVG << ": "
+                   << llvm::toString(svg.takeError()) << "\n";
+      return false;
     }
-    if (!explain)
-      return true;
-    if (auto text = (*module)->getAttrOfType<mlir::StringAttr>("pmc.plan_explain"))
-      llvm::outs() << text.getValue();
-    else if (auto text = (*module)->getAttrOfType<mlir::StringAttr>("pmc.plan"))
-      llvm::outs() << "plan: " << text.getValue() << "\n";
-    else
-      llvm::outs() << "plan: one device, nothing to plan\n";
+    std::string svgError;
+    auto file = mlir::openOutputFile(flags.explainSVG, &svgError);
+    if (!file) {
+      llvm::errs() << "error: --explain-svg: " << svgError << "\n";
+      return false;
+    }
+    file->os() << *svg;
+    file->keep();
+  }
+  if (!flags.explain)
     return true;
-  };
-  if (emit == "plan") {
-    if (options.devices < 1 || !options.mesh.empty() || !options.shardings.empty()) {
-      llvm::errs() << "error: --emit plan: the planner runs without --mesh/--shard\n";
-      return 1;
-    }
-    // The planner scores the types it will compile (--dtype halves weights
-    // and activations); with planOnly the conversion reads no weight bytes.
-    if (failed(convertPrecision(*module, options, configure)) ||
-        failed(partitionModule(*module, options, configure)))
-      return 1;
-    auto json = (*module)->getAttrOfType<mlir::StringAttr>("pmc.plan_json");
-    if (!json) {
-      llvm::errs() << "error: --emit plan: the model has a mesh already; nothing was planned\n";
-      return 1;
-    }
-    if (!printExplanation())
-      return 1;
-    std::string path = outputPath.empty() ? "-" : outputPath.getValue();
-    auto output = mlir::openOutputFile(path, &error);
-    if (!output) {
-      llvm::errs() << "error: " << error << "\n";
-      return 1;
-    }
-    output->os() << json.getValue() << "\n";
-    output->keep();
-    return 0;
-  }
-  if (emit == "mlir") {
-    if (failed(checkCompileOptions(module->getLoc(), options)) ||
-        failed(convertPrecision(*module, options, configure)) ||
-        failed(partitionModule(*module, options, configure)) ||
-        failed(outlineAndLower(*module, /*lowerKernels=*/true, configure, options.target)))
-      return 1;
-    std::string path = outputPath.empty() ? "-" : outputPath.getValue();
-    auto output = mlir::openOutputFile(path, &error);
-    if (!output) {
-      llvm::errs() << "error: " << error << "\n";
-      return 1;
-    }
-    module->print(output->os(), mlir::OpPrintingFlags().elideLargeElementsAttrs(16));
-    output->os() << "\n";
-    output->keep();
-    return 0;
-  }
-  std::string bundlePath = outputPath;
-  if (bundlePath.empty()) {
-    llvm::SmallString<128> path(llvm::sys::path::filename(modelPath.getValue()));
-    llvm::sys::path::replace_extension(path, "pmc");
-    bundlePath = path.str().str();
-  }
-  if (failed(compileModuleToBundle(*module, options, bundlePath, configure)))
+  if (auto text = module->getAttrOfType<mlir::StringAttr>("pmc.plan_explain"))
+    llvm::outs() << text.getValue();
+  else if (auto text = module->getAttrOfType<mlir::StringAttr>("pmc.plan"))
+    llvm::outs() << "plan: " << text.getValue() << "\n";
+  else
+    llvm::outs() << "plan: one device, nothing to plan\n";
+  return true;
+}
+
+/// --emit plan: the planner's JSON, nothing compiled.
+static int emitPlan(mlir::ModuleOp module, const CompileOptions &options,
+                    const CompileFlags &flags) {
+  if (options.devices < 1 || !options.mesh.empty() || !options.shardings.empty()) {
+    llvm::errs() << "error: --emit plan: the planner runs without --mesh/--shard\n";
     return 1;
-  if (!printExplanation())
+  }
+  // The planner scores the types it will compile (--dtype halves weights
+  // and activations); with planOnly the conversion reads no weight bytes.
+  if (failed(convertPrecision(module, options, configurePassManager)) ||
+      failed(partitionModule(module, options, configurePassManager)))
     return 1;
-  if (!verify)
-    return 0;
-  // The reference: the same model for one device, in a fresh module.
+  auto json = module->getAttrOfType<mlir::StringAttr>("pmc.plan_json");
+  if (!json) {
+    llvm::errs() << "error: --emit plan: the model has a mesh already; nothing was planned\n";
+    return 1;
+  }
+  if (!printExplanation(module, flags))
+    return 1;
+  std::string path = flags.outputPath.empty() ? "-" : flags.outputPath.getValue();
+  bool written =
+      writeOutput(path, [&](llvm::raw_ostream &os) { os << json.getValue() << "\n"; });
+  return written ? 0 : 1;
+}
+
+/// --emit mlir: the module after partitioning, outlining and lowering.
+static int emitMLIR(mlir::ModuleOp module, const CompileOptions &options,
+                    const CompileFlags &flags) {
+  if (failed(checkCompileOptions(module.getLoc(), options)) ||
+      failed(convertPrecision(module, options, configurePassManager)) ||
+      failed(partitionModule(module, options, configurePassManager)) ||
+      failed(outlineAndLower(module, /*lowerKernels=*/true, configurePassManager,
+                             options.target)))
+    return 1;
+  std::string path = flags.outputPath.empty() ? "-" : flags.outputPath.getValue();
+  bool written = writeOutput(path, [&](llvm::raw_ostream &os) {
+    module.print(os, mlir::OpPrintingFlags().elideLargeElementsAttrs(16));
+    os << "\n";
+  });
+  return written ? 0 : 1;
+}
+
+/// --verify: the same model compiled for one device, both bundles run on
+/// random inputs and compared.
+static int verifyAgainstOneDevice(mlir::MLIRContext &context, const CompileOptions &options,
+                                  const CompileFlags &flags, const std::string &bundlePath) {
   if (!isMultiDevice(options)) {
     llvm::errs() << "error: --verify compares a multi-device bundle with one "
                     "device; pass --devices N (N > 1)\n";
@@ -269,21 +268,22 @@ int pmc::runCompileCommand(int argc, char **argv) {
   single.shardings.clear();
   single.stages = 0;
   single.microbatches = 1;
+  // The reference: the same model for one device, in a fresh module.
   mlir::OwningOpRef<mlir::ModuleOp> reference =
-      loadModel(context, modelPath, options.import);
+      loadModel(context, flags.modelPath, options.import);
   if (!reference)
     return 1;
   if (reference->getOperation()->hasAttr("pmc.mesh")) {
-    llvm::errs() << "error: --verify: " << modelPath
+    llvm::errs() << "error: --verify: " << flags.modelPath
                  << " is partitioned already (it has pmc.mesh); there is no "
                     "1-device program to compare with\n";
     return 1;
   }
   std::string referencePath = bundlePath + ".1dev.tmp";
-  if (failed(compileModuleToBundle(*reference, single, referencePath, configure)))
+  if (failed(compileModuleToBundle(*reference, single, referencePath, configurePassManager)))
     return 1;
   VerifyReport report;
-  bool same = verifyBundles(bundlePath, referencePath, tolerance, report);
+  bool same = verifyBundles(bundlePath, referencePath, flags.tolerance, report);
   llvm::sys::fs::remove(referencePath);
   if (report.runFailed) {
     llvm::errs() << "error: " << report.text;
@@ -297,4 +297,45 @@ int pmc::runCompileCommand(int argc, char **argv) {
     return 1;
   }
   return 0;
+}
+
+int pmc::runCompileCommand(int argc, char **argv) {
+  CompileFlags flags;
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
+  mlir::registerPassManagerCLOptions();
+  mlir::registerDefaultTimingManagerCLOptions();
+  cl::ParseCommandLineOptions(argc, argv,
+                              "pmc-opt compile: compiles a model into a bundle\n");
+  CompileOptions options;
+  std::string error;
+  if (!flags.toOptions(options, error)) {
+    llvm::errs() << "error: " << error << "\n";
+    return 1;
+  }
+  mlir::MLIRContext context;
+  prepareDriverContext(context);
+  llvm::SourceMgr sourceMgr;
+  mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  mlir::Location loc = mlir::FileLineColLoc::get(&context, flags.modelPath.getValue(), 0, 0);
+  if (failed(checkCompileOptions(loc, options)))
+    return 1;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      loadModel(context, flags.modelPath, options.import);
+  if (!module)
+    return 1;
+  if (flags.emit == "plan")
+    return emitPlan(*module, options, flags);
+  if (flags.emit == "mlir")
+    return emitMLIR(*module, options, flags);
+  std::string bundlePath = flags.outputPath;
+  if (bundlePath.empty()) {
+    llvm::SmallString<128> path(llvm::sys::path::filename(flags.modelPath.getValue()));
+    llvm::sys::path::replace_extension(path, "pmc");
+    bundlePath = path.str().str();
+  }
+  if (failed(compileModuleToBundle(*module, options, bundlePath, configurePassManager)) ||
+      !printExplanation(*module, flags))
+    return 1;
+  return flags.verify ? verifyAgainstOneDevice(context, options, flags, bundlePath) : 0;
 }
