@@ -90,6 +90,460 @@ std::vector<PtxModule> parsePtxModules(std::string_view manifestJson,
   return modules;
 }
 
+/// Parses and validates the commands of one rank program into CudaSteps:
+/// one method per command kind, the access rules (reads after writes,
+/// temps written once) checked on every step.
+class CudaProgramLoader {
+public:
+  CudaProgramLoader(CudaProgram &p, const Manifest &manifest, int rank)
+      : p(p), buffers(p.bufferTable), manifest(manifest),
+        rank(rank), ctx{buffers, nullptr, manifest.mesh, rank,
+                        manifest.pipeline ? &*manifest.pipeline : nullptr},
+        writer(buffers.size(), -1), scratchOwner(buffers.size(), -1) {}
+
+  /// The step of command `o` at `index`, after its access checks.
+  CudaStep parse(const json::json &o, int index) {
+    CudaStep s;
+    s.index = index;
+    s.op = json::getString(o, "op", "command " + std::to_string(index));
+    if (s.op == "launch")
+      parseLaunch(s, o);
+    else if (s.op == "matmul")
+      parseMatmul(s, o);
+    else if (s.op == "conv")
+      parseConv(s, o);
+    else if (s.op == "send" || s.op == "recv")
+      parseTransfer(s, o);
+    else if (s.op == "kernel")
+      fail(s, "host kernels cannot run in a cuda bundle (expected 'launch' commands)");
+    else
+      parseHostCommand(s, o);
+    checkAccesses(s);
+    return s;
+  }
+
+  /// Command index of the last write of each buffer (-1: never written).
+  const std::vector<int> &writers() const { return writer; }
+
+  /// "buffer 3 (scratch float32[16])".
+  std::string describe(int id) const {
+    std::string d = buffers[id].describe();
+    if (p.scratch[id])
+      d.replace(d.find("(temp"), 5, "(scratch");
+    return d;
+  }
+
+private:
+  [[noreturn]] static void fail(const CudaStep &s, const std::string &msg) {
+    throw RuntimeError(s.where() + ": " + msg);
+  }
+  void checkId(const CudaStep &s, int id, const std::string &operand) const {
+    if (id < 0 || id >= static_cast<int>(buffers.size()))
+      fail(s, "operand '" + operand + "' refers to buffer " + std::to_string(id) +
+                  ", which does not exist (the program has " + std::to_string(buffers.size()) +
+                  " buffers)");
+  }
+
+  void parseLaunch(CudaStep &s, const json::json &o) {
+    const std::string where = s.where();
+    s.kind = CudaStepKind::Launch;
+    LaunchStep &l = s.launch;
+    l.kernel = json::getString(o, "kernel", where);
+    l.function = json::getString(o, "function", where);
+    l.grid = getDims(o, "grid", where, 2147483647);
+    l.block = getDims(o, "block", where, 1024);
+    if (static_cast<uint64_t>(l.block[0]) * l.block[1] * l.block[2] > 1024)
+      fail(s, "field 'block' has more than 1024 threads");
+    int64_t shared = json::getIntOr(o, "shared_bytes", 0, where);
+    if (shared < 0 || shared > (int64_t(1) << 30))
+      fail(s, "field 'shared_bytes' is " + std::to_string(shared) + ", out of range");
+    l.sharedBytes = static_cast<unsigned>(shared);
+    l.args = json::getIdList(o, "args", where);
+    l.writes = json::getIdList(o, "writes", where);
+    for (size_t a = 0; a < l.args.size(); ++a)
+      checkId(s, l.args[a], "args[" + std::to_string(a) + "]");
+    for (int w : l.writes) {
+      bool listed = false;
+      for (int a : l.args)
+        listed = listed || a == w;
+      if (!listed)
+        fail(s, "field 'writes' lists buffer " + std::to_string(w) +
+                    ", which is not one of its 'args'");
+    }
+    if (p.stepList.empty() || p.stepList.back().kind != CudaStepKind::Launch ||
+        p.stepList.back().launch.kernel != l.kernel) {
+      kernelRunStart = s.index;
+    }
+    for (int a : l.args) {
+      bool written = false;
+      for (int w : l.writes)
+        written = written || w == a;
+      if (!written)
+        s.reads.push_back(a);
+    }
+    s.writes = l.writes;
+    std::vector<int> touched = l.args;
+    for (int id : touched) {
+      int root = buffers[id].root;
+      if (!p.scratch[root])
+        continue;
+      if (scratchOwner[root] >= 0 && scratchOwner[root] != kernelRunStart)
+        fail(s, "uses " + describe(root) + ", the scratch of the kernel launched by command " +
+                    std::to_string(scratchOwner[root]) + " (scratch belongs to one kernel)");
+      scratchOwner[root] = kernelRunStart;
+    }
+  }
+
+  void parseMatmul(CudaStep &s, const json::json &o) {
+    const std::string where = s.where();
+    s.kind = CudaStepKind::Matmul;
+    MatmulStep &m = s.matmul;
+    m.a = json::getId(o, "a", where);
+    m.b = json::getId(o, "b", where);
+    m.c = json::getId(o, "c", where);
+    checkId(s, m.a, "a");
+    checkId(s, m.b, "b");
+    checkId(s, m.c, "c");
+    bool transA = json::getBoolOr(o, "trans_a", false, where);
+    bool transB = json::getBoolOr(o, "trans_b", false, where);
+    m.dtype = buffers[m.a].dtype;
+    for (int id : {m.b, m.c})
+      if (buffers[id].dtype != m.dtype)
+        fail(s, describe(id) + " has a different dtype than 'a' " + describe(m.a));
+    if (!gemmDType(m.dtype))
+      fail(s, "dtype " + std::string(dtypeName(m.dtype)) +
+                  " is not supported by cuBLASLt here (float32, float64, float16, bfloat16)");
+    m.bias = json::getIdOr(o, "bias", -1, where);
+    if (m.bias >= 0) {
+      checkId(s, m.bias, "bias");
+      if (buffers[m.bias].dtype != m.dtype)
+        fail(s, "'bias' " + describe(m.bias) + " has a different dtype than 'a' " +
+                    describe(m.a) + " (cuBLASLt's bias has the output's type)");
+    }
+    std::string activation =
+        o.contains("activation") ? json::getString(o, "activation", where) : "none";
+    try {
+      m.plan = planLtMatmul(buffers[m.a].shape, buffers[m.b].shape, buffers[m.c].shape, transA,
+                            transB);
+      m.epilogue =
+          planLtEpilogue(m.plan, activation, m.bias >= 0 ? &buffers[m.bias].shape : nullptr);
+    } catch (const RuntimeError &e) {
+      fail(s, e.what());
+    }
+    if (m.plan.k == 0 && m.epilogue.epilogue != LtEpilogue::Default)
+      fail(s, "has an empty contraction (k = 0) and an epilogue: cuBLASLt does not run "
+              "it, and the executor only clears 'c'");
+    s.reads = {m.a, m.b};
+    if (m.bias >= 0)
+      s.reads.push_back(m.bias);
+    s.writes = {m.c};
+  }
+
+  void parseConv(CudaStep &s, const json::json &o) {
+    const std::string where = s.where();
+    s.kind = CudaStepKind::Conv;
+    ConvStep &c = s.conv;
+    c.x = json::getId(o, "x", where);
+    c.w = json::getId(o, "w", where);
+    c.bias = json::getIdOr(o, "bias", -1, where);
+    c.y = json::getId(o, "y", where);
+    checkId(s, c.x, "x");
+    checkId(s, c.w, "w");
+    checkId(s, c.y, "y");
+    if (c.bias >= 0)
+      checkId(s, c.bias, "bias");
+    c.strides = json::getIntList(o, "strides", where);
+    c.pads = json::getIntList(o, "pads", where);
+    c.dilations = json::getIntList(o, "dilations", where);
+    c.group = json::getIntOr(o, "group", 1, where);
+    const BufferDesc &X = buffers[c.x], &W = buffers[c.w], &Y = buffers[c.y];
+    c.dtype = X.dtype;
+    if (!gemmDType(c.dtype))
+      fail(s, "dtype " + std::string(dtypeName(c.dtype)) +
+                  " is not supported by cuDNN here (float32, float64, float16, bfloat16)");
+    if (X.shape.size() < 3 || X.shape.size() > 5)
+      fail(s, "operand 'x' " + describe(c.x) +
+                  " must have rank 3 to 5 (N, C and 1 to 3 spatial dims)");
+    size_t rankS = X.shape.size() - 2;
+    for (int id : {c.w, c.y}) {
+      if (buffers[id].dtype != c.dtype)
+        fail(s, describe(id) + " has a different dtype than 'x' " + describe(c.x));
+      if (buffers[id].shape.size() != X.shape.size())
+        fail(s, describe(id) + " must have the rank of 'x' " + describe(c.x));
+    }
+    if (c.strides.empty())
+      c.strides.assign(rankS, 1);
+    if (c.dilations.empty())
+      c.dilations.assign(rankS, 1);
+    if (c.pads.empty())
+      c.pads.assign(2 * rankS, 0);
+    if (c.strides.size() != rankS || c.dilations.size() != rankS || c.pads.size() != 2 * rankS)
+      fail(s, "'strides' " + listToString(c.strides) + ", 'dilations' " +
+                  listToString(c.dilations) + " and 'pads' " + listToString(c.pads) +
+                  " must have " + std::to_string(rankS) + ", " + std::to_string(rankS) +
+                  " and " + std::to_string(2 * rankS) + " entries");
+    for (size_t d = 0; d < rankS; ++d) {
+      if (c.strides[d] < 1 || c.dilations[d] < 1 || c.pads[d] < 0 || c.strides[d] > 65535 ||
+          c.dilations[d] > 65535 || c.pads[d] > 65535)
+        fail(s,
+             "strides and dilations must be in [1, 65535] and pads in [0, 65535]: strides " +
+                 listToString(c.strides) + ", dilations " + listToString(c.dilations) +
+                 ", pads " + listToString(c.pads));
+      if (c.pads[d] != c.pads[rankS + d])
+        fail(s, "'pads' " + listToString(c.pads) + ": spatial dim " + std::to_string(d) +
+                    " pads " + std::to_string(c.pads[d]) + " before and " +
+                    std::to_string(c.pads[rankS + d]) +
+                    " after; cuDNN supports only symmetric padding");
+    }
+    int64_t channels = X.shape[1], filters = W.shape[0];
+    if (c.group < 1 || channels % c.group || filters % c.group)
+      fail(s, "group " + std::to_string(c.group) + " must divide the channels of 'x' (" +
+                  std::to_string(channels) + ") and the filters of 'w' (" +
+                  std::to_string(filters) + ")");
+    if (W.shape[1] * c.group != channels)
+      fail(s, "operand 'w' " + describe(c.w) + " must have " +
+                  std::to_string(channels / c.group) + " channels per filter (C/group)");
+    std::vector<int64_t> want = {X.shape[0], filters};
+    for (size_t d = 0; d < rankS; ++d) {
+      int64_t k = W.shape[2 + d];
+      int64_t span = c.dilations[d] * (k - 1) + 1;
+      int64_t padded = X.shape[2 + d] + 2 * c.pads[d];
+      if (k < 1 || padded < span)
+        fail(s, "spatial dim " + std::to_string(d) + ": kernel " + describe(c.w) +
+                    " does not fit the padded input (" + std::to_string(padded) + ")");
+      want.push_back((padded - span) / c.strides[d] + 1);
+    }
+    if (Y.shape != want)
+      fail(s, "operand 'y' " + describe(c.y) + " must have shape " + shapeToString(want));
+    if (c.bias >= 0 && (buffers[c.bias].dtype != c.dtype ||
+                        buffers[c.bias].shape != std::vector<int64_t>{filters}))
+      fail(s, "operand 'bias' " + describe(c.bias) + " must be " +
+                  std::string(dtypeName(c.dtype)) + "[" + std::to_string(filters) + "]");
+    c.xShape = X.shape;
+    c.wShape = W.shape;
+    c.yShape = Y.shape;
+    s.reads = {c.x, c.w};
+    if (c.bias >= 0)
+      s.reads.push_back(c.bias);
+    s.writes = {c.y};
+  }
+
+  void parseTransfer(CudaStep &s, const json::json &o) {
+    const std::string where = s.where();
+    // pipeline.md: the peer has this rank's coordinates but stage `t` on `pp`.
+    bool send = s.op == "send";
+    s.kind = send ? CudaStepKind::Send : CudaStepKind::Recv;
+    int id = json::getId(o, send ? "in" : "out", where);
+    checkId(s, id, send ? "in" : "out");
+    int64_t stage = json::getInt(o, send ? "to_stage" : "from_stage", where);
+    int64_t tag = json::getInt(o, "tag", where);
+    const std::string axis = manifest.pipeline ? manifest.pipeline->axis : "pp";
+    int pp = manifest.mesh.axisIndex(axis);
+    if (pp < 0)
+      fail(s, "the mesh " + manifest.mesh.toString() + " has no '" + axis + "' axis");
+    std::vector<int64_t> coords = manifest.mesh.coordinates(rank);
+    if (stage < 0 || stage >= manifest.mesh.axes[pp].size || stage == coords[pp])
+      fail(s, std::string(send ? "field 'to_stage'" : "field 'from_stage'") + " is " +
+                  std::to_string(stage) + "; expected another stage in [0, " +
+                  std::to_string(manifest.mesh.axes[pp].size) + ")");
+    if (tag < 0 || tag > std::numeric_limits<int>::max())
+      fail(s, "field 'tag' is " + std::to_string(tag) + ", out of range");
+    if (manifest.pipeline) {
+      // Every (edge, microbatch) needs its own wire tag.
+      const PipelineSpec &pipe = *manifest.pipeline;
+      try {
+        pipelineWireTag(tag, pipe.microbatches - 1, pipe.microbatches);
+      } catch (const RuntimeError &e) {
+        fail(s, std::string("field 'tag': ") + e.what());
+      }
+    }
+    auto [user, fresh] = tagUser.emplace(tag, s.index);
+    if (!fresh)
+      fail(s, "tag " + std::to_string(tag) + " is already used by command " +
+                  std::to_string(user->second) + " (a tag names one transfer edge)");
+    s.otherStage = stage;
+    coords[pp] = stage;
+    int64_t peer = 0;
+    for (size_t a = 0; a < coords.size(); ++a)
+      peer = peer * manifest.mesh.axes[a].size + coords[a];
+    s.peer = static_cast<int>(peer);
+    s.tag = static_cast<int>(tag);
+    s.bytes = buffers[id].bytes;
+    if (send)
+      s.reads = {id};
+    else
+      s.writes = {id};
+  }
+
+  /// copy, shard and the collectives: the host command validates them.
+  void parseHostCommand(CudaStep &s, const json::json &o) {
+    const std::string where = s.where();
+    // copy, shard and the collectives: the host command validates them.
+    std::unique_ptr<Command> host = parseCommand(o, s.index);
+    host->validate(ctx);
+    s.reads = host->reads();
+    s.writes = host->writes();
+    if (s.op == "copy") {
+      s.kind = CudaStepKind::Copy;
+      s.bytes = buffers[s.reads[0]].bytes;
+    } else if (s.op == "shard") {
+      s.kind = CudaStepKind::Shard;
+      const BufferDesc &in = buffers[s.reads[0]], &out = buffers[s.writes[0]];
+      Sharding sharding;
+      for (const json::json &dim : json::field(o, "sharding", where))
+        sharding.push_back(dim.get<std::vector<std::string>>());
+      s.copies = planBlockCopy(in.shape, shardOffsets(in.shape, sharding, manifest.mesh, rank),
+                               out.shape, dtypeSize(in.dtype));
+    } else {
+      s.kind = CudaStepKind::Collective;
+      CollectiveCall &call = s.call;
+      if (s.op == "all_reduce")
+        call.kind = CollectiveKind::AllReduce;
+      else if (s.op == "all_gather")
+        call.kind = CollectiveKind::AllGather;
+      else if (s.op == "reduce_scatter")
+        call.kind = CollectiveKind::ReduceScatter;
+      else if (s.op == "all_to_all")
+        call.kind = CollectiveKind::AllToAll;
+      else
+        fail(s, "is not supported by the CUDA runtime");
+      std::vector<std::string> axes =
+          json::field(o, "axes", where).get<std::vector<std::string>>();
+      const BufferDesc &in = buffers[s.reads[0]], &out = buffers[s.writes[0]];
+      call.dtype = in.dtype;
+      call.inShape = in.shape;
+      call.outShape = out.shape;
+      if (o.contains("reduction"))
+        call.reduction =
+            json::getString(o, "reduction", where) == "max" ? Reduction::Max : Reduction::Sum;
+      call.dim = static_cast<int>(json::getIntOr(o, "dim", 0, where));
+      call.splitDim = static_cast<int>(json::getIntOr(o, "split_dim", 0, where));
+      call.concatDim = static_cast<int>(json::getIntOr(o, "concat_dim", 0, where));
+      call.group = manifest.mesh.group(rank, axes);
+      call.position = static_cast<int>(manifest.mesh.positionInGroup(rank, axes));
+      call.site = CollectiveSite{s.op, s.index, axes};
+    }
+  }
+
+  /// Reads after writes; writes only to temps, once (launches of one kernel
+  /// may write a temp several times).
+  void checkAccesses(const CudaStep &s) {
+    // Reads after writes; writes only to temps, once (launches of one
+    // kernel may write a temp several times).
+    for (int id : s.reads) {
+      int root = buffers[id].root;
+      if (buffers[root].kind == BufferKind::Temp && writer[root] < 0 && !p.scratch[root])
+        fail(s, "reads " + describe(id) + " before any command writes it");
+    }
+    for (int id : s.writes) {
+      const BufferDesc &b = buffers[id];
+      if (b.kind == BufferKind::View)
+        fail(s, "writes through " + describe(id) + "; views are read-only");
+      if (b.kind != BufferKind::Temp)
+        fail(s, "writes " + describe(id) + "; only temps and scratch may be written");
+      if (writer[id] >= 0) {
+        bool sameKernel = s.kind == CudaStepKind::Launch && writer[id] >= kernelRunStart;
+        if (!sameKernel)
+          fail(s, "writes " + describe(id) + ", already written by command " +
+                      std::to_string(writer[id]) +
+                      " (a temp is written once, or by the launches of one kernel)");
+      }
+      if (s.kind != CudaStepKind::Launch)
+        for (int r : s.reads)
+          if (buffers[r].root == id)
+            fail(s, "writes " + describe(id) + ", which it also reads");
+      writer[id] = s.index;
+    }
+  }
+
+  CudaProgram &p;
+  std::vector<BufferDesc> &buffers;
+  const Manifest &manifest;
+  int rank;
+  ValidateContext ctx;
+  std::map<int64_t, int> tagUser; // transfer tag -> command
+  std::vector<int> writer;
+  /// The launches of one kernel: the first launch of the current run of
+  /// consecutive launches of the same kernel.
+  int kernelRunStart = -1;
+  std::vector<int> scratchOwner;
+};
+
+/// Buffers of a cuda rank program; scratch buffers are temps placed by
+/// liveness.
+static BufferTable parseCudaBuffers(const json::json &root, const Manifest &manifest,
+                                    const bundle::BundleReader &reader) {
+  BufferTableOptions tableOptions;
+  tableOptions.allowScratch = true;
+  tableOptions.readKindFields = [&](BufferDesc &b, const json::json &o) {
+    std::string where = "buffer " + std::to_string(b.id);
+    switch (b.kind) {
+    case BufferKind::Input: {
+      int64_t in = json::getInt(o, "input", where);
+      if (in < 0 || in >= static_cast<int64_t>(manifest.inputs.size()))
+        throw RuntimeError(where + ": input " + std::to_string(in) + " is out of range");
+      // Pipeline bundles: one microbatch's block (the step shape).
+      checkInputBuffer(b, manifest.inputs[in], manifest, where);
+      b.input = static_cast<int>(in);
+      break;
+    }
+    case BufferKind::Weight:
+      b.section = json::getString(o, "section", where);
+      if (!reader.hasSection(b.section))
+        throw RuntimeError(where + ": section '" + b.section +
+                           "' does not exist in the bundle");
+      if (reader.sectionSize(b.section) != b.bytes)
+        throw RuntimeError(where + ": section '" + b.section + "' holds " +
+                           std::to_string(reader.sectionSize(b.section)) +
+                           " bytes, expected " + std::to_string(b.bytes));
+      break;
+    case BufferKind::View:
+      b.of = json::getId(o, "of", where);
+      break;
+    case BufferKind::Temp:
+      break;
+    }
+  };
+  return parseBufferTable(root, tableOptions);
+}
+
+void CudaProgram::parse(const json::json &root, const Manifest &manifest,
+                        const bundle::BundleReader &reader) {
+  checkProgramRank(root, rankIndex);
+  BufferTable table = parseCudaBuffers(root, manifest, reader);
+  bufferTable = std::move(table.buffers);
+  scratch = std::move(table.scratch);
+
+  const json::json &cmds = json::field(root, "commands", "program");
+  if (!cmds.is_array())
+    throw RuntimeError("program: field 'commands' must be a list");
+  CudaProgramLoader loader(*this, manifest, rankIndex);
+  for (size_t i = 0; i < cmds.size(); ++i)
+    stepList.push_back(loader.parse(cmds[i], static_cast<int>(i)));
+
+  // Outputs.
+  ProgramOutputOptions outputOptions;
+  outputOptions.nameStageOfMissing = false;
+  outputOptions.check = [&](const std::string &where, const BufferDesc &b) {
+    if (scratch[b.root])
+      throw RuntimeError(where + ": " + loader.describe(b.id) + " is a scratch buffer");
+  };
+  outputIds = parseProgramOutputs(root, manifest, rankIndex, bufferTable, loader.writers(),
+                                  outputOptions);
+  std::vector<int> computed; // the outputs this program computes
+  for (int id : outputIds)
+    if (id >= 0)
+      computed.push_back(id);
+  if (has(CudaStepKind::Launch) && ptxModules.empty())
+    throw RuntimeError("program: it launches kernels but the manifest lists no PTX module");
+
+  std::vector<std::unique_ptr<Command>> access;
+  for (const CudaStep &s : stepList)
+    access.push_back(std::make_unique<StepAccess>(s));
+  arenaPlan =
+      assignOffsets(computeLifetimes(bufferTable, access, computed), bufferTable.size());
+}
+
 std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
                                                const bundle::BundleReader &reader, int rank) {
   const std::string &section = rankProgramSection(manifest, rank);
@@ -103,393 +557,7 @@ std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,
     throw RuntimeError(std::string("manifest: ") + e.what());
   }
   try {
-    json::json root = json::parse(reader.section(p->sectionName), "");
-    checkProgramRank(root, rank);
-
-    // Buffers; scratch buffers are temps placed by liveness.
-    BufferTableOptions tableOptions;
-    tableOptions.allowScratch = true;
-    tableOptions.readKindFields = [&](BufferDesc &b, const json::json &o) {
-      std::string where = "buffer " + std::to_string(b.id);
-      switch (b.kind) {
-      case BufferKind::Input: {
-        int64_t in = json::getInt(o, "input", where);
-        if (in < 0 || in >= static_cast<int64_t>(manifest.inputs.size()))
-          throw RuntimeError(where + ": input " + std::to_string(in) + " is out of range");
-        // Pipeline bundles: one microbatch's block (the step shape).
-        checkInputBuffer(b, manifest.inputs[in], manifest, where);
-        b.input = static_cast<int>(in);
-        break;
-      }
-      case BufferKind::Weight:
-        b.section = json::getString(o, "section", where);
-        if (!reader.hasSection(b.section))
-          throw RuntimeError(where + ": section '" + b.section +
-                             "' does not exist in the bundle");
-        if (reader.sectionSize(b.section) != b.bytes)
-          throw RuntimeError(where + ": section '" + b.section + "' holds " +
-                             std::to_string(reader.sectionSize(b.section)) +
-                             " bytes, expected " + std::to_string(b.bytes));
-        break;
-      case BufferKind::View:
-        b.of = json::getId(o, "of", where);
-        break;
-      case BufferKind::Temp:
-        break;
-      }
-    };
-    BufferTable table = parseBufferTable(root, tableOptions);
-    p->bufferTable = std::move(table.buffers);
-    p->scratch = std::move(table.scratch);
-    std::vector<BufferDesc> &buffers = p->bufferTable;
-    auto describe = [&](int id) {
-      std::string d = buffers[id].describe();
-      if (p->scratch[id])
-        d.replace(d.find("(temp"), 5, "(scratch");
-      return d;
-    };
-
-    // Commands.
-    const json::json &cmds = json::field(root, "commands", "program");
-    if (!cmds.is_array())
-      throw RuntimeError("program: field 'commands' must be a list");
-    ValidateContext ctx{buffers, nullptr, manifest.mesh, rank,
-                        manifest.pipeline ? &*manifest.pipeline : nullptr};
-    std::map<int64_t, int> tagUser; // transfer tag -> command
-    std::vector<int> writer(buffers.size(), -1);
-    // The launches of one kernel: the first launch of the current run of
-    // consecutive launches of the same kernel, and its name.
-    int kernelRunStart = -1;
-    std::vector<int> scratchOwner(buffers.size(), -1);
-    for (size_t i = 0; i < cmds.size(); ++i) {
-      const json::json &o = cmds[i];
-      CudaStep s;
-      s.index = static_cast<int>(i);
-      s.op = json::getString(o, "op", "command " + std::to_string(i));
-      const std::string where = s.where();
-      auto fail = [&](const std::string &msg) -> void { throw RuntimeError(where + ": " + msg); };
-      auto checkId = [&](int id, const std::string &operand) {
-        if (id < 0 || id >= static_cast<int>(buffers.size()))
-          fail("operand '" + operand + "' refers to buffer " + std::to_string(id) +
-               ", which does not exist (the program has " + std::to_string(buffers.size()) +
-               " buffers)");
-      };
-      if (s.op == "launch") {
-        s.kind = CudaStepKind::Launch;
-        LaunchStep &l = s.launch;
-        l.kernel = json::getString(o, "kernel", where);
-        l.function = json::getString(o, "function", where);
-        l.grid = getDims(o, "grid", where, 2147483647);
-        l.block = getDims(o, "block", where, 1024);
-        if (static_cast<uint64_t>(l.block[0]) * l.block[1] * l.block[2] > 1024)
-          fail("field 'block' has more than 1024 threads");
-        int64_t shared = json::getIntOr(o, "shared_bytes", 0, where);
-        if (shared < 0 || shared > (int64_t(1) << 30))
-          fail("field 'shared_bytes' is " + std::to_string(shared) + ", out of range");
-        l.sharedBytes = static_cast<unsigned>(shared);
-        l.args = json::getIdList(o, "args", where);
-        l.writes = json::getIdList(o, "writes", where);
-        for (size_t a = 0; a < l.args.size(); ++a)
-          checkId(l.args[a], "args[" + std::to_string(a) + "]");
-        for (int w : l.writes) {
-          bool listed = false;
-          for (int a : l.args)
-            listed = listed || a == w;
-          if (!listed)
-            fail("field 'writes' lists buffer " + std::to_string(w) +
-                 ", which is not one of its 'args'");
-        }
-        if (p->stepList.empty() || p->stepList.back().kind != CudaStepKind::Launch ||
-            p->stepList.back().launch.kernel != l.kernel) {
-          kernelRunStart = s.index;
-        }
-        for (int a : l.args) {
-          bool written = false;
-          for (int w : l.writes)
-            written = written || w == a;
-          if (!written)
-            s.reads.push_back(a);
-        }
-        s.writes = l.writes;
-        std::vector<int> touched = l.args;
-        for (int id : touched) {
-          int root = buffers[id].root;
-          if (!p->scratch[root])
-            continue;
-          if (scratchOwner[root] >= 0 && scratchOwner[root] != kernelRunStart)
-            fail("uses " + describe(root) + ", the scratch of the kernel launched by command " +
-                 std::to_string(scratchOwner[root]) + " (scratch belongs to one kernel)");
-          scratchOwner[root] = kernelRunStart;
-        }
-      } else if (s.op == "matmul") {
-        s.kind = CudaStepKind::Matmul;
-        MatmulStep &m = s.matmul;
-        m.a = json::getId(o, "a", where);
-        m.b = json::getId(o, "b", where);
-        m.c = json::getId(o, "c", where);
-        checkId(m.a, "a");
-        checkId(m.b, "b");
-        checkId(m.c, "c");
-        bool transA = json::getBoolOr(o, "trans_a", false, where);
-        bool transB = json::getBoolOr(o, "trans_b", false, where);
-        m.dtype = buffers[m.a].dtype;
-        for (int id : {m.b, m.c})
-          if (buffers[id].dtype != m.dtype)
-            fail(describe(id) + " has a different dtype than 'a' " + describe(m.a));
-        if (!gemmDType(m.dtype))
-          fail("dtype " + std::string(dtypeName(m.dtype)) +
-               " is not supported by cuBLASLt here (float32, float64, float16, bfloat16)");
-        m.bias = json::getIdOr(o, "bias", -1, where);
-        if (m.bias >= 0) {
-          checkId(m.bias, "bias");
-          if (buffers[m.bias].dtype != m.dtype)
-            fail("'bias' " + describe(m.bias) + " has a different dtype than 'a' " +
-                 describe(m.a) + " (cuBLASLt's bias has the output's type)");
-        }
-        std::string activation =
-            o.contains("activation") ? json::getString(o, "activation", where) : "none";
-        try {
-          m.plan = planLtMatmul(buffers[m.a].shape, buffers[m.b].shape, buffers[m.c].shape,
-                                transA, transB);
-          m.epilogue = planLtEpilogue(m.plan, activation,
-                                      m.bias >= 0 ? &buffers[m.bias].shape : nullptr);
-        } catch (const RuntimeError &e) {
-          fail(e.what());
-        }
-        if (m.plan.k == 0 && m.epilogue.epilogue != LtEpilogue::Default)
-          fail("has an empty contraction (k = 0) and an epilogue: cuBLASLt does not run "
-               "it, and the executor only clears 'c'");
-        s.reads = {m.a, m.b};
-        if (m.bias >= 0)
-          s.reads.push_back(m.bias);
-        s.writes = {m.c};
-      } else if (s.op == "conv") {
-        s.kind = CudaStepKind::Conv;
-        ConvStep &c = s.conv;
-        c.x = json::getId(o, "x", where);
-        c.w = json::getId(o, "w", where);
-        c.bias = json::getIdOr(o, "bias", -1, where);
-        c.y = json::getId(o, "y", where);
-        checkId(c.x, "x");
-        checkId(c.w, "w");
-        checkId(c.y, "y");
-        if (c.bias >= 0)
-          checkId(c.bias, "bias");
-        c.strides = json::getIntList(o, "strides", where);
-        c.pads = json::getIntList(o, "pads", where);
-        c.dilations = json::getIntList(o, "dilations", where);
-        c.group = json::getIntOr(o, "group", 1, where);
-        const BufferDesc &X = buffers[c.x], &W = buffers[c.w], &Y = buffers[c.y];
-        c.dtype = X.dtype;
-        if (!gemmDType(c.dtype))
-          fail("dtype " + std::string(dtypeName(c.dtype)) +
-               " is not supported by cuDNN here (float32, float64, float16, bfloat16)");
-        if (X.shape.size() < 3 || X.shape.size() > 5)
-          fail("operand 'x' " + describe(c.x) +
-               " must have rank 3 to 5 (N, C and 1 to 3 spatial dims)");
-        size_t rankS = X.shape.size() - 2;
-        for (int id : {c.w, c.y}) {
-          if (buffers[id].dtype != c.dtype)
-            fail(describe(id) + " has a different dtype than 'x' " + describe(c.x));
-          if (buffers[id].shape.size() != X.shape.size())
-            fail(describe(id) + " must have the rank of 'x' " + describe(c.x));
-        }
-        if (c.strides.empty())
-          c.strides.assign(rankS, 1);
-        if (c.dilations.empty())
-          c.dilations.assign(rankS, 1);
-        if (c.pads.empty())
-          c.pads.assign(2 * rankS, 0);
-        if (c.strides.size() != rankS || c.dilations.size() != rankS ||
-            c.pads.size() != 2 * rankS)
-          fail("'strides' " + listToString(c.strides) + ", 'dilations' " +
-               listToString(c.dilations) + " and 'pads' " + listToString(c.pads) +
-               " must have " + std::to_string(rankS) + ", " + std::to_string(rankS) + " and " +
-               std::to_string(2 * rankS) + " entries");
-        for (size_t d = 0; d < rankS; ++d) {
-          if (c.strides[d] < 1 || c.dilations[d] < 1 || c.pads[d] < 0 ||
-              c.strides[d] > 65535 || c.dilations[d] > 65535 || c.pads[d] > 65535)
-            fail("strides and dilations must be in [1, 65535] and pads in [0, 65535]: strides " +
-                 listToString(c.strides) + ", dilations " + listToString(c.dilations) +
-                 ", pads " + listToString(c.pads));
-          if (c.pads[d] != c.pads[rankS + d])
-            fail("'pads' " + listToString(c.pads) + ": spatial dim " + std::to_string(d) +
-                 " pads " + std::to_string(c.pads[d]) + " before and " +
-                 std::to_string(c.pads[rankS + d]) +
-                 " after; cuDNN supports only symmetric padding");
-        }
-        int64_t channels = X.shape[1], filters = W.shape[0];
-        if (c.group < 1 || channels % c.group || filters % c.group)
-          fail("group " + std::to_string(c.group) + " must divide the channels of 'x' (" +
-               std::to_string(channels) + ") and the filters of 'w' (" +
-               std::to_string(filters) + ")");
-        if (W.shape[1] * c.group != channels)
-          fail("operand 'w' " + describe(c.w) + " must have " +
-               std::to_string(channels / c.group) + " channels per filter (C/group)");
-        std::vector<int64_t> want = {X.shape[0], filters};
-        for (size_t d = 0; d < rankS; ++d) {
-          int64_t k = W.shape[2 + d];
-          int64_t span = c.dilations[d] * (k - 1) + 1;
-          int64_t padded = X.shape[2 + d] + 2 * c.pads[d];
-          if (k < 1 || padded < span)
-            fail("spatial dim " + std::to_string(d) + ": kernel " + describe(c.w) +
-                 " does not fit the padded input (" + std::to_string(padded) + ")");
-          want.push_back((padded - span) / c.strides[d] + 1);
-        }
-        if (Y.shape != want)
-          fail("operand 'y' " + describe(c.y) + " must have shape " + shapeToString(want));
-        if (c.bias >= 0 && (buffers[c.bias].dtype != c.dtype ||
-                            buffers[c.bias].shape != std::vector<int64_t>{filters}))
-          fail("operand 'bias' " + describe(c.bias) + " must be " +
-               std::string(dtypeName(c.dtype)) + "[" + std::to_string(filters) + "]");
-        c.xShape = X.shape;
-        c.wShape = W.shape;
-        c.yShape = Y.shape;
-        s.reads = {c.x, c.w};
-        if (c.bias >= 0)
-          s.reads.push_back(c.bias);
-        s.writes = {c.y};
-      } else if (s.op == "send" || s.op == "recv") {
-        // pipeline.md: the peer has this rank's coordinates but stage `t` on `pp`.
-        bool send = s.op == "send";
-        s.kind = send ? CudaStepKind::Send : CudaStepKind::Recv;
-        int id = json::getId(o, send ? "in" : "out", where);
-        checkId(id, send ? "in" : "out");
-        int64_t stage = json::getInt(o, send ? "to_stage" : "from_stage", where);
-        int64_t tag = json::getInt(o, "tag", where);
-        const std::string axis = manifest.pipeline ? manifest.pipeline->axis : "pp";
-        int pp = manifest.mesh.axisIndex(axis);
-        if (pp < 0)
-          fail("the mesh " + manifest.mesh.toString() + " has no '" + axis + "' axis");
-        std::vector<int64_t> coords = manifest.mesh.coordinates(rank);
-        if (stage < 0 || stage >= manifest.mesh.axes[pp].size || stage == coords[pp])
-          fail(std::string(send ? "field 'to_stage'" : "field 'from_stage'") + " is " +
-               std::to_string(stage) + "; expected another stage in [0, " +
-               std::to_string(manifest.mesh.axes[pp].size) + ")");
-        if (tag < 0 || tag > std::numeric_limits<int>::max())
-          fail("field 'tag' is " + std::to_string(tag) + ", out of range");
-        if (manifest.pipeline) {
-          // Every (edge, microbatch) needs its own wire tag.
-          const PipelineSpec &pipe = *manifest.pipeline;
-          try {
-            pipelineWireTag(tag, pipe.microbatches - 1, pipe.microbatches);
-          } catch (const RuntimeError &e) {
-            fail(std::string("field 'tag': ") + e.what());
-          }
-        }
-        auto [user, fresh] = tagUser.emplace(tag, s.index);
-        if (!fresh)
-          fail("tag " + std::to_string(tag) + " is already used by command " +
-               std::to_string(user->second) + " (a tag names one transfer edge)");
-        s.otherStage = stage;
-        coords[pp] = stage;
-        int64_t peer = 0;
-        for (size_t a = 0; a < coords.size(); ++a)
-          peer = peer * manifest.mesh.axes[a].size + coords[a];
-        s.peer = static_cast<int>(peer);
-        s.tag = static_cast<int>(tag);
-        s.bytes = buffers[id].bytes;
-        if (send)
-          s.reads = {id};
-        else
-          s.writes = {id};
-      } else if (s.op == "kernel") {
-        fail("host kernels cannot run in a cuda bundle (expected 'launch' commands)");
-      } else {
-        // copy, shard and the collectives: the host command validates them.
-        std::unique_ptr<Command> host = parseCommand(o, s.index);
-        host->validate(ctx);
-        s.reads = host->reads();
-        s.writes = host->writes();
-        if (s.op == "copy") {
-          s.kind = CudaStepKind::Copy;
-          s.bytes = buffers[s.reads[0]].bytes;
-        } else if (s.op == "shard") {
-          s.kind = CudaStepKind::Shard;
-          const BufferDesc &in = buffers[s.reads[0]], &out = buffers[s.writes[0]];
-          Sharding sharding;
-          for (const json::json &dim : json::field(o, "sharding", where))
-            sharding.push_back(dim.get<std::vector<std::string>>());
-          s.copies = planBlockCopy(in.shape, shardOffsets(in.shape, sharding, manifest.mesh, rank),
-                                   out.shape, dtypeSize(in.dtype));
-        } else {
-          s.kind = CudaStepKind::Collective;
-          CollectiveCall &call = s.call;
-          if (s.op == "all_reduce")
-            call.kind = CollectiveKind::AllReduce;
-          else if (s.op == "all_gather")
-            call.kind = CollectiveKind::AllGather;
-          else if (s.op == "reduce_scatter")
-            call.kind = CollectiveKind::ReduceScatter;
-          else if (s.op == "all_to_all")
-            call.kind = CollectiveKind::AllToAll;
-          else
-            fail("is not supported by the CUDA runtime");
-          std::vector<std::string> axes = json::field(o, "axes", where).get<std::vector<std::string>>();
-          const BufferDesc &in = buffers[s.reads[0]], &out = buffers[s.writes[0]];
-          call.dtype = in.dtype;
-          call.inShape = in.shape;
-          call.outShape = out.shape;
-          if (o.contains("reduction"))
-            call.reduction = json::getString(o, "reduction", where) == "max" ? Reduction::Max
-                                                                             : Reduction::Sum;
-          call.dim = static_cast<int>(json::getIntOr(o, "dim", 0, where));
-          call.splitDim = static_cast<int>(json::getIntOr(o, "split_dim", 0, where));
-          call.concatDim = static_cast<int>(json::getIntOr(o, "concat_dim", 0, where));
-          call.group = manifest.mesh.group(rank, axes);
-          call.position = static_cast<int>(manifest.mesh.positionInGroup(rank, axes));
-          call.site = CollectiveSite{s.op, s.index, axes};
-        }
-      }
-
-      // Reads after writes; writes only to temps, once (launches of one
-      // kernel may write a temp several times).
-      for (int id : s.reads) {
-        int root = buffers[id].root;
-        if (buffers[root].kind == BufferKind::Temp && writer[root] < 0 && !p->scratch[root])
-          fail("reads " + describe(id) + " before any command writes it");
-      }
-      for (int id : s.writes) {
-        const BufferDesc &b = buffers[id];
-        if (b.kind == BufferKind::View)
-          fail("writes through " + describe(id) + "; views are read-only");
-        if (b.kind != BufferKind::Temp)
-          fail("writes " + describe(id) + "; only temps and scratch may be written");
-        if (writer[id] >= 0) {
-          bool sameKernel = s.kind == CudaStepKind::Launch && writer[id] >= kernelRunStart;
-          if (!sameKernel)
-            fail("writes " + describe(id) + ", already written by command " +
-                 std::to_string(writer[id]) +
-                 " (a temp is written once, or by the launches of one kernel)");
-        }
-        if (s.kind != CudaStepKind::Launch)
-          for (int r : s.reads)
-            if (buffers[r].root == id)
-              fail("writes " + describe(id) + ", which it also reads");
-        writer[id] = s.index;
-      }
-      p->stepList.push_back(std::move(s));
-    }
-
-    // Outputs.
-    ProgramOutputOptions outputOptions;
-    outputOptions.nameStageOfMissing = false;
-    outputOptions.check = [&](const std::string &where, const BufferDesc &b) {
-      if (p->scratch[b.root])
-        throw RuntimeError(where + ": " + describe(b.id) + " is a scratch buffer");
-    };
-    p->outputIds = parseProgramOutputs(root, manifest, rank, buffers, writer, outputOptions);
-    std::vector<int> computed; // the outputs this program computes
-    for (int id : p->outputIds)
-      if (id >= 0)
-        computed.push_back(id);
-    if (p->has(CudaStepKind::Launch) && p->ptxModules.empty())
-      throw RuntimeError("program: it launches kernels but the manifest lists no PTX module");
-
-    std::vector<std::unique_ptr<Command>> access;
-    for (const CudaStep &s : p->stepList)
-      access.push_back(std::make_unique<StepAccess>(s));
-    p->arenaPlan = assignOffsets(computeLifetimes(buffers, access, computed), buffers.size());
+    p->parse(json::parse(reader.section(p->sectionName), ""), manifest, reader);
   } catch (const bundle::BundleError &e) {
     throw RuntimeError(p->sectionName + ": " + e.what());
   } catch (const RuntimeError &e) {

@@ -124,6 +124,12 @@ public:
   bool has(CudaStepKind kind) const;
 
 private:
+  friend class CudaProgramLoader;
+  /// Parses the program JSON `root` into this (load() adds the section name
+  /// to the errors).
+  void parse(const nlohmann::json &root, const Manifest &manifest,
+             const bundle::BundleReader &reader);
+
   int rankIndex = 0;
   std::string sectionName;
   std::vector<BufferDesc> bufferTable;
