@@ -2,6 +2,7 @@
 #include "Commands.h"
 
 #include "pmc/Driver/Compiler.h"
+#include "pmc/Driver/Driver.h"
 #include "pmc/Driver/Verify.h"
 #include "pmc/Parallel/Planner.h"
 
@@ -109,11 +110,12 @@ struct CompileFlags {
                            cl::desc("LLVM CPU the kernels target: host (default) "
                                     "or a name such as x86-64-v2 for portability"),
                            cl::init("host")};
-  cl::opt<int> testLaunchVectorization{
-      "cpu-test-launch-vectorization",
-      cl::desc("Test hook: run the CUDA launch vectorization with this many "
-               "bytes per access on the CPU kernels (0: off)"),
-      cl::value_desc("BYTES"), cl::init(0), cl::Hidden};
+  cl::opt<std::string> cpuKernelPipeline{
+      "cpu-kernel-pipeline",
+      cl::desc("The pass pipeline of the CPU kernels, as pmc-opt spells it (default: "
+               "pmc-cpu-kernels; pmc-test-cpu-vectorized-kernels{bytes=16} runs the CUDA "
+               "launch vectorization on the CPU, for tests)"),
+      cl::value_desc("PIPELINE"), cl::init(""), cl::Hidden};
   cl::opt<std::string> dtype{
       "dtype",
       cl::desc("Precision of weights and compute: fp32 (default), bf16 or fp16; "
@@ -130,7 +132,7 @@ bool CompileFlags::toOptions(CompileOptions &options, std::string &error) {
   options.target = target;
   options.devices = devices;
   options.cpu.cpu = cpu;
-  options.cpu.testLaunchVectorizationBytes = testLaunchVectorization;
+  options.cpu.kernelPipeline = cpuKernelPipeline;
   options.plan = plan;
   options.deviceSpec = deviceSpec;
   options.planOnly = emit == "plan";
@@ -143,10 +145,12 @@ bool CompileFlags::toOptions(CompileOptions &options, std::string &error) {
       (!mesh.empty() && !parseMesh(mesh, options, error)) ||
       !parseShardings(shards, options, error))
     return false;
-  if (testLaunchVectorization < 0 || (testLaunchVectorization > 0 && target != "cpu")) {
-    error = "--cpu-test-launch-vectorization=" + std::to_string(testLaunchVectorization) +
-            ": expected a byte count >= 0 with --target cpu";
-    return false;
+  if (!cpuKernelPipeline.empty()) {
+    if (target != "cpu") {
+      error = "--cpu-kernel-pipeline needs --target cpu";
+      return false;
+    }
+    registerPMCPassesOnce(); // the pipeline is looked up by name
   }
   if (emit != "bundle" && emit != "mlir" && emit != "plan") {
     error = "--emit " + emit + ": expected bundle, mlir or plan";

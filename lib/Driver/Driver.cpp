@@ -10,8 +10,11 @@
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
 #include "pmc/Parallel/Passes.h"
 #include "pmc/Parallel/TestPasses.h"
+#include "pmc/Target/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringRef.h"
+
+#include <mutex>
 
 void pmc::registerPMCDialects(mlir::DialectRegistry &registry) {
   mlir::registerAllDialects(registry);
@@ -25,6 +28,7 @@ void pmc::registerPMCPasses() {
   mlir::pmc::registerPMCConversionPasses();
   mlir::pmc::registerParallelTestPasses();
   mlir::pmc::registerPMCParallelPasses();
+  mlir::pmc::registerPMCTargetPassesAndPipelines();
   // Shardy's spelling of propagation that records every value's origin.
   mlir::PassPipelineRegistration<>(
       "pmc-debug-sharding-origins",
@@ -35,6 +39,11 @@ void pmc::registerPMCPasses() {
         options.debugShardingOrigins = true;
         pm.addPass(mlir::pmc::createPMCShardingPropagation(options));
       });
+}
+
+void pmc::registerPMCPassesOnce() {
+  static std::once_flag registered;
+  std::call_once(registered, [] { registerPMCPasses(); });
 }
 
 int pmc::runDriverSubcommand(int argc, char **argv) {

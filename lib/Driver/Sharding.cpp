@@ -15,7 +15,6 @@
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <mutex>
 
 using namespace mlir;
 
@@ -232,13 +231,6 @@ LogicalResult (::pmc::annotateShardings)(ModuleOp module, const CompileOptions &
   return success();
 }
 
-/// The subcommands run before pmc-opt registers its passes; the partitioning
-/// passes are looked up by name.
-static void ensurePassesRegistered() {
-  static std::once_flag registered;
-  std::call_once(registered, [] { ::pmc::registerPMCPasses(); });
-}
-
 /// True for a module with `pmc.pipeline` of several stages whose @main has
 /// no `pmc.transfer` yet: planned, not partitioned.
 static bool isPlannedPipeline(ModuleOp module) {
@@ -278,14 +270,14 @@ LogicalResult (::pmc::partitionModule)(ModuleOp module, const CompileOptions &op
     // A planned but unpartitioned pipeline (what the planner leaves: stages
     // on the ops, no pmc.transfer yet) is partitioned here.
     if (isPlannedPipeline(module)) {
-      ensurePassesRegistered();
+      ::pmc::registerPMCPassesOnce();
       return partitionPipeline(module, configure);
     }
     return success();
   }
   if (!isMultiDevice(options) && !options.planOnly)
     return success();
-  ensurePassesRegistered();
+  ::pmc::registerPMCPassesOnce();
 
   std::string pipeline;
   PassManager pm(module.getContext(), ModuleOp::getOperationName());

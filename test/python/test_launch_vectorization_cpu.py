@@ -2,8 +2,8 @@
 
 `vectorizeParallelLoops` (lib/Target/Vectorize) rewrites the elementwise
 scf.parallel loops of the CUDA kernels to load and store W elements at a time.
-`pmc-opt compile --cpu-test-launch-vectorization=16` (a hidden test hook,
-CPUTargetOptions::testLaunchVectorizationBytes) lowers the CPU kernels through
+`pmc-opt compile --cpu-kernel-pipeline='pmc-test-cpu-vectorized-kernels{bytes=16}'`
+(a registered test pipeline, lib/Target/CPU/KernelPipelines.cpp) lowers the CPU kernels through
 the same scf.parallel form, runs the same transformation, then lowers the
 vector ops to LLVM; kernels with temporaries first get the CUDA target's shape
 (temporaries as trailing parameters of `<kernel>_scratch`, as allocsToScratch
@@ -27,7 +27,7 @@ from conftest import assert_clean_failure, run_tool
 
 import pmc
 
-HOOK = "--cpu-test-launch-vectorization=16"
+HOOK = "--cpu-kernel-pipeline=pmc-test-cpu-vectorized-kernels{bytes=16}"
 REMARK = re.compile(r"launch vectorization \(cpu test hook\): (\d+) of (\d+) parallel loops"
                     r" vectorized in (\w+)")
 
@@ -277,8 +277,8 @@ def test_bf16_shapes(pmc_opt, tmp_path):
 
 def test_hook_rejects_bad_values(pmc_opt, zoo, tmp_path):
     proc = run_tool([pmc_opt, "compile", zoo["mlp"], "-o", tmp_path / "x.pmc",
-                     "--cpu-test-launch-vectorization=-4"])
-    assert_clean_failure(proc, "--cpu-test-launch-vectorization")
+                     "--cpu-kernel-pipeline=no-such-pipeline"])
+    assert_clean_failure(proc, "--cpu-kernel-pipeline", "no-such-pipeline")
     proc = run_tool([pmc_opt, "compile", zoo["mlp"], "-o", tmp_path / "x.pmc",
                      "--target", "cuda", HOOK])
     assert_clean_failure(proc, "--target cpu")

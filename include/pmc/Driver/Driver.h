@@ -13,6 +13,9 @@ void registerPMCDialects(mlir::DialectRegistry &registry);
 
 /// Registers pmc's passes and the upstream passes its pipelines use.
 void registerPMCPasses();
+/// registerPMCPasses() the first time it is called (the subcommands run
+/// before pmc-opt registers its passes, and look pipelines up by name).
+void registerPMCPassesOnce();
 
 /// Runs `pmc-opt <subcommand> ...` when argv[1] names a driver subcommand
 /// (`compile`, `import`); returns the process exit code. Returns -1 when argv[1]

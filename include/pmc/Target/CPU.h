@@ -21,28 +21,12 @@ struct CPUTargetOptions {
   unsigned optLevel = 2;
   /// C compiler driver that links the object into a shared library.
   std::string linker = "cc";
-  /// Test hook, not a feature: when above 0, the kernels are lowered the way
-  /// the CUDA target lowers them up to GPU mapping (linalg -> scf.parallel)
-  /// (temporaries moved to trailing parameters as the CUDA target's scratch
-  /// buffers are) and run through `vectorizeParallelLoops(func,
-  /// testLaunchVectorizationBytes)` before the usual CPU lowering, so that the CUDA launch vectorization can
-  /// be executed and compared on a machine without a GPU. Each kernel gets a
-  /// remark "launch vectorization (cpu test hook): N of M parallel loops
-  /// vectorized". Set by `pmc-opt compile --cpu-test-launch-vectorization=16`.
-  int64_t testLaunchVectorizationBytes = 0;
+  /// The pass pipeline that takes the outlined module to the LLVM dialect,
+  /// as pmc-opt spells it (a registered pipeline such as
+  /// `pmc-test-cpu-vectorized-kernels{bytes=16}`); empty: pmc-cpu-kernels.
+  /// The name must be registered (pmc::registerPMCPasses).
+  std::string kernelPipeline;
 };
-
-/// Adds the pipeline that takes kernels in the pmc dialect to the LLVM
-/// dialect: pmc-convert-to-linalg, elementwise fusion, one-shot bufferization
-/// (function boundaries, identity layouts), results to out-params, buffer
-/// deallocation, loops, and the conversions to LLVM with bare-pointer calls.
-/// `module` must hold only kernels (no @main).
-void buildCPUKernelPipeline(mlir::OpPassManager &pm);
-
-/// Adds the tensor-level half of that pipeline, shared with the CUDA target:
-/// pmc-convert-to-linalg, elementwise fusion, one-shot bufferization and
-/// results to out-params. Kernels come out as functions on memrefs.
-void buildKernelBufferizationPipeline(mlir::OpPassManager &pm);
 
 /// A kernel's zero-element operands and results (other than rank 1) have no
 /// bare-pointer form: inside `func` they become empty constants, in its

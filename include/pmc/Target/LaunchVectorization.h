@@ -23,9 +23,8 @@ namespace pmc {
 /// (loops with scf.for inside) and anything else are left unchanged.
 /// Returns the number of loops vectorized. `maxBytes` 0 disables it.
 /// Target-independent (scf/memref/vector only): the CUDA target runs it before
-/// GPU mapping, and the CPU target runs it under
-/// `CPUTargetOptions::testLaunchVectorizationBytes`, a test hook that executes
-/// the transformation on the host (test/python/test_launch_vectorization_cpu.py).
+/// GPU mapping, and the test pass pmc-test-launch-vectorization executes the
+/// transformation on CPU kernels (test/python/test_launch_vectorization_cpu.py).
 unsigned vectorizeParallelLoops(mlir::func::FuncOp func, int64_t maxBytes);
 
 } // namespace pmc

@@ -2,7 +2,7 @@
 #include "pmc/Target/CUDA.h"
 
 #include "LaunchOutlining.h"
-#include "pmc/Target/CPU.h"
+#include "pmc/Target/Passes.h"
 #include "pmc/Target/LaunchVectorization.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -10,7 +10,11 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 #include "mlir/Target/LLVM/NVVM/Target.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
@@ -31,15 +35,26 @@ static constexpr llvm::StringLiteral kGPUModuleName = "pmc_kernels";
 
 /// Loops: each linalg op becomes an scf.parallel over its parallel dimensions
 /// with its reduction dimensions as scf.for loops inside.
-static const char *kLoopsPipeline =
-    "func.func(convert-linalg-to-parallel-loops),canonicalize,cse";
+static void buildLoopsPipeline(OpPassManager &pm) {
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
 
 /// The device half: views and loops to plain LLVM, then NVVM with one pointer
 /// per memref argument (all shapes are static); gpu-module-to-binary follows.
-static const char *kDevicePipeline =
-    "gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,"
-    "convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv=true},canonicalize,cse,"
-    "reconcile-unrealized-casts)";
+static void buildDevicePipeline(OpPassManager &pm) {
+  OpPassManager &device = pm.nest<gpu::GPUModuleOp>();
+  device.addPass(memref::createExpandStridedMetadataPass());
+  device.addPass(createLowerAffinePass());
+  device.addPass(createSCFToControlFlowPass());
+  ConvertGpuOpsToNVVMOpsOptions nvvm;
+  nvvm.useBarePtrCallConv = true;
+  device.addPass(createConvertGpuOpsToNVVMOps(nvvm));
+  device.addPass(createCanonicalizerPass());
+  device.addPass(createCSEPass());
+  device.addPass(createReconcileUnrealizedCastsPass());
+}
 
 /// The CUDA toolkit whose libdevice the kernels link (math functions).
 static std::string findToolkit(const ::pmc::CUDATargetOptions &options) {
@@ -83,20 +98,6 @@ FailureOr<::pmc::CUDAKernels> (::pmc::compileKernelsToPTX)(
   OwningOpRef<ModuleOp> kernels = cast<ModuleOp>(module->clone());
   CUDAKernels result;
   result.producer = "MLIR/LLVM " LLVM_VERSION_STRING " (gpu-module-to-binary, NVPTX)";
-  for (func::FuncOp func :
-       llvm::make_early_inc_range(kernels->getOps<func::FuncOp>())) {
-    if (func.getSymName() == mlir::pmc::kEntryFunctionName) {
-      func.erase();
-      continue;
-    }
-    if (func.isExternal())
-      return func.emitOpError("is a kernel without a body");
-    result.kernels[func.getSymName().str()].numParams = func.getNumArguments() +
-                                                        func.getNumResults();
-    ::pmc::dropZeroSizeSignatures(func);
-    func.setPublic();
-  }
-
   auto runPipeline = [&](function_ref<void(OpPassManager &)> build) -> LogicalResult {
     PassManager pm(context, ModuleOp::getOperationName());
     build(pm);
@@ -104,16 +105,20 @@ FailureOr<::pmc::CUDAKernels> (::pmc::compileKernelsToPTX)(
       return failure();
     return pm.run(*kernels);
   };
-  auto parsed = [&](const char *pipeline) {
-    return [pipeline](OpPassManager &pm) { (void)parsePassPipeline(pipeline, pm); };
-  };
-  if (failed(runPipeline(::pmc::buildKernelBufferizationPipeline)))
+  if (failed(runPipeline([](OpPassManager &pm) {
+        mlir::pmc::PMCPrepareKernelsOptions prepare;
+        prepare.target = "cuda";
+        pm.addPass(mlir::pmc::createPMCPrepareKernels(prepare));
+        mlir::pmc::buildKernelBufferizationPipeline(pm);
+      })))
     return failure();
-  ::pmc::copiesToLinalg(*kernels);
+  for (func::FuncOp func : kernels->getOps<func::FuncOp>())
+    if (auto params = func->getAttrOfType<IntegerAttr>("pmc.kernel_params"))
+      result.kernels[func.getSymName().str()].numParams = params.getInt();
   for (func::FuncOp func : kernels->getOps<func::FuncOp>())
     if (failed(::pmc::allocsToScratch(func, result.kernels[func.getSymName().str()])))
       return failure();
-  if (failed(runPipeline(parsed(kLoopsPipeline))))
+  if (failed(runPipeline(buildLoopsPipeline)))
     return failure();
   for (func::FuncOp func : kernels->getOps<func::FuncOp>())
     ::pmc::vectorizeParallelLoops(func, options.vectorBytes);
@@ -148,7 +153,7 @@ FailureOr<::pmc::CUDAKernels> (::pmc::compileKernelsToPTX)(
   binaryOptions.linkFiles.push_back(libdevice.str().str());
   binaryOptions.compilationTarget = "isa";
   if (failed(runPipeline([&](OpPassManager &pm) {
-        (void)parsePassPipeline(kDevicePipeline, pm);
+        buildDevicePipeline(pm);
         pm.addPass(createGpuModuleToBinaryPass(binaryOptions));
       })))
     return failure();

@@ -1,13 +1,25 @@
-//===- LaunchVectorizationHook.cpp - CUDA launch vectorization on the CPU -===//
-#include "LaunchVectorizationHook.h"
-
+//===- TestLaunchVectorization.cpp - the CUDA vectorization on CPU kernels -===//
+//
+// pmc-test-launch-vectorization (Passes.td): the kernels take the shape the
+// CUDA target vectorizes (allocsToScratch): the work of a kernel with
+// top-level static temporaries moves into a private `@<kernel>_scratch` that
+// takes them as trailing parameters, and the kernel keeps only the
+// allocations, one call and the deallocations (its signature is unchanged).
+// Then `vectorizeParallelLoops` runs on every function.
+//
+#include "pmc/Target/Passes.h"
 #include "pmc/Target/LaunchVectorization.h"
-
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/SymbolTable.h"
+
+namespace mlir::pmc {
+#define GEN_PASS_DEF_PMCTESTLAUNCHVECTORIZATION
+#include "pmc/Target/Passes.h.inc"
+} // namespace mlir::pmc
 
 using namespace mlir;
 
@@ -71,17 +83,26 @@ static func::FuncOp splitScratch(func::FuncOp kernel, SymbolTable &symbols) {
   return work;
 }
 
-void ::pmc::runLaunchVectorizationHook(ModuleOp module, int64_t maxBytes) {
-  SymbolTable symbols(module);
-  for (func::FuncOp kernel : llvm::to_vector(module.getOps<func::FuncOp>())) {
-    if (kernel.isExternal())
-      continue;
-    func::FuncOp work = splitScratch(kernel, symbols);
-    func::FuncOp target = work ? work : kernel;
-    size_t loops = llvm::range_size(target.getBody().front().getOps<scf::ParallelOp>());
-    unsigned vectorized = ::pmc::vectorizeParallelLoops(target, maxBytes);
-    emitRemark(kernel.getLoc())
-        << "launch vectorization (cpu test hook): " << vectorized << " of " << loops
-        << " parallel loops vectorized in " << target.getSymName();
+namespace {
+struct TestLaunchVectorization
+    : public mlir::pmc::impl::PMCTestLaunchVectorizationBase<TestLaunchVectorization> {
+  using PMCTestLaunchVectorizationBase::PMCTestLaunchVectorizationBase;
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    int64_t maxBytes = bytes;
+
+    SymbolTable symbols(module);
+    for (func::FuncOp kernel : llvm::to_vector(module.getOps<func::FuncOp>())) {
+      if (kernel.isExternal())
+        continue;
+      func::FuncOp work = splitScratch(kernel, symbols);
+      func::FuncOp target = work ? work : kernel;
+      size_t loops = llvm::range_size(target.getBody().front().getOps<scf::ParallelOp>());
+      unsigned vectorized = ::pmc::vectorizeParallelLoops(target, maxBytes);
+      emitRemark(kernel.getLoc())
+          << "launch vectorization (cpu test hook): " << vectorized << " of " << loops
+          << " parallel loops vectorized in " << target.getSymName();
+    }
   }
-}
+};
+} // namespace

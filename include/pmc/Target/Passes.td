@@ -1,0 +1,93 @@
+//===- Passes.td - the steps of kernel code generation -----------*- tablegen -*-===//
+//
+// The kernel pipelines (pmc-cpu-kernels, pmc-bufferize-kernels, lib/Target/CPU/
+// KernelPipelines.cpp) are made of these passes and upstream ones; each runs
+// alone in pmc-opt on IR.
+//
+#ifndef PMC_TARGET_PASSES_TD
+#define PMC_TARGET_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def PMCPrepareKernels : Pass<"pmc-prepare-kernels", "ModuleOp"> {
+  let summary = "Keeps only the kernels of an outlined module, in the form code generation takes";
+  let description = [{
+    Runs on a copy of the module pmc-outline-kernels produced: `@main` (the
+    runtime's part) is erased, a kernel without a body is an error, and every
+    kernel gets `pmc.kernel_params` (its inputs + results, the pointers its
+    entry point takes) and is made public. Zero-element tensors of rank other
+    than 1 have no bare-pointer form: inside the kernel they become empty
+    constants, in its signature `tensor<0xT>`. With `target=cpu` each kernel
+    `@kernel_N` is renamed `@kernel_N_impl`; pmc-add-kernel-wrappers later
+    exports `kernel_N(void **args)` calling it.
+
+    ```mlir
+    func.func @kernel_0(%x: tensor<4x0xf32>) -> tensor<4x0xf32> { ... }
+    // after (target=cpu):
+    func.func @kernel_0_impl(%x: tensor<0xf32>) -> tensor<0xf32> attributes {pmc.kernel_params = 2 : i64}
+    ```
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "cpu (kernels renamed for their exported wrappers) or cuda">,
+  ];
+}
+
+def PMCCopiesToLinalg : Pass<"pmc-copies-to-linalg", "ModuleOp"> {
+  let summary = "Rewrites memref.copy into linalg.copy (plain loops)";
+  let description = [{
+    A memref.copy between buffers with non-identity layouts would become a
+    call into MLIR's C runner library; the kernels must not depend on it.
+    ```mlir
+    memref.copy %a, %b : memref<4xf32, strided<[2]>> to memref<4xf32>
+    // after:
+    linalg.copy ins(%a : memref<4xf32, strided<[2]>>) outs(%b : memref<4xf32>)
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
+def PMCExpandBFloat16Conversions : Pass<"pmc-expand-bf16-conversions", "ModuleOp"> {
+  let summary = "Expands bf16 <-> f32 conversions into integer arithmetic";
+  let description = [{
+    bf16 extensions become shifts and truncations the round-to-nearest-even of
+    arith's bf16 expansion: LLVM would otherwise call `__truncsfbf2`, which the
+    C runtime of older compilers (GCC 12) lacks, and the kernel library is
+    linked with no undefined symbols.
+    ```mlir
+    %f = arith.extf %b : bf16 to f32
+    // after: arith.bitcast / arith.extui / arith.shli ... : i16 -> i32 -> f32
+    ```
+  }];
+}
+
+def PMCAddKernelWrappers : Pass<"pmc-add-kernel-wrappers", "ModuleOp"> {
+  let summary = "Exports `void kernel_N(void **args)` for every LLVM function `kernel_N_impl`";
+  let description = [{
+    On the LLVM dialect (after convert-func-to-llvm with bare pointers): each
+    `llvm.func @kernel_N_impl(ptr, ..., ptr)` gets an exported wrapper
+    `llvm.func @kernel_N(%args: !llvm.ptr)` that loads one pointer per
+    parameter from `args` (inputs, then outputs; docs/design/bundle.md) and
+    calls it; `kernel_N_impl` becomes internal.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+def PMCTestLaunchVectorization : Pass<"pmc-test-launch-vectorization", "ModuleOp"> {
+  let summary = "Test: the CUDA launch vectorization on CPU kernels (scf.parallel loops)";
+  let description = [{
+    Runs `vectorizeParallelLoops` (the CUDA target's launch vectorization) on
+    every kernel, after moving its top-level temporaries to trailing
+    parameters as the CUDA target's scratch buffers are, so that vectorized
+    launches can be executed and compared on a machine without a GPU (the
+    test pipeline pmc-test-cpu-vectorized-kernels). Each kernel gets a remark
+    "launch vectorization (cpu test hook): N of M parallel loops vectorized".
+  }];
+  let options = [
+    Option<"bytes", "bytes", "int64_t", /*default=*/"16",
+           "Widest access in bytes (4, 8 or 16)">,
+  ];
+  let dependentDialects = ["::mlir::vector::VectorDialect"];
+}
+
+#endif // PMC_TARGET_PASSES_TD
