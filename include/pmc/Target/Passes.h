@@ -6,6 +6,8 @@
 #include "mlir/Pass/PassOptions.h"
 
 namespace mlir {
+namespace arith { class ArithDialect; }
+namespace gpu { class GPUDialect; }
 namespace linalg { class LinalgDialect; }
 namespace LLVM { class LLVMDialect; }
 namespace vector { class VectorDialect; }
@@ -39,6 +41,21 @@ void buildCPUKernelPipeline(OpPassManager &pm);
 /// lowered to scf.parallel and run through pmc-test-launch-vectorization.
 void buildTestVectorizedKernelPipeline(OpPassManager &pm,
                                        const TestVectorizedKernelsOptions &options);
+/// Options of pmc-cuda-kernels.
+struct CUDAKernelsOptions : public PassPipelineOptions<CUDAKernelsOptions> {
+  Option<int64_t> blockSize{*this, "block-size",
+                            llvm::cl::desc("Threads per block of an elementwise launch"),
+                            llvm::cl::init(256)};
+  Option<int64_t> vectorBytes{*this, "vector-bytes",
+                              llvm::cl::desc("Widest global memory access in bytes"),
+                              llvm::cl::init(16)};
+};
+/// pmc-cuda-kernels: an outlined module to host kernels of gpu.launch_func
+/// ops and a gpu.module of their gpu.funcs: pmc-prepare-kernels{target=cuda},
+/// pmc-bufferize-kernels, pmc-allocs-to-scratch, linalg -> scf.parallel,
+/// pmc-vectorize-parallel-loops, pmc-outline-launches.
+void buildCUDAKernelPipeline(OpPassManager &pm, const CUDAKernelsOptions &options);
+
 /// Registers the passes of Passes.td (registerPMCTargetPasses) and the
 /// pipelines above.
 void registerPMCTargetPassesAndPipelines();

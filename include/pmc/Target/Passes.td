@@ -73,6 +73,72 @@ def PMCAddKernelWrappers : Pass<"pmc-add-kernel-wrappers", "ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def PMCAllocsToScratch : Pass<"pmc-allocs-to-scratch", "ModuleOp"> {
+  let summary = "Turns the temporaries of bufferized kernels into scratch parameters";
+  let description = [{
+    For the cuda target: each top-level `memref.alloc` of a kernel becomes a
+    new trailing parameter (a scratch buffer the runtime provides, placed in
+    the arena by liveness) and the deallocations go. The kernel records how
+    many trailing parameters are scratch in `pmc.scratch_params`. Fails,
+    naming the op, on an allocation that is not static, dense and at the top
+    level.
+    ```mlir
+    func.func @kernel_0(%a: memref<8xf32>, %b: memref<8xf32>) {
+      %t = memref.alloc() : memref<8xf32>
+      ...
+    // after:
+    func.func @kernel_0(%a: memref<8xf32>, %b: memref<8xf32>, %t: memref<8xf32>)
+        attributes {pmc.scratch_params = 1 : i64}
+    ```
+  }];
+}
+
+def PMCVectorizeParallelLoops : Pass<"pmc-vectorize-parallel-loops", "ModuleOp"> {
+  let summary = "Elementwise scf.parallel loops load and store W elements per iteration";
+  let description = [{
+    The CUDA target's launch vectorization (`vectorizeParallelLoops`,
+    include/pmc/Target/LaunchVectorization.h) on every function: an
+    elementwise loop over buffers whose root is a function parameter steps W
+    = bytes / element size along its contiguous innermost dimension with
+    aligned vector.load / vector.store (16 bytes: `ld.global.v4.f32`).
+    ```mlir
+    scf.parallel (%i) = (%c0) to (%c64) step (%c1) { %x = memref.load %a[%i] ... }
+    // after (bytes=16, f32):
+    scf.parallel (%i) = (%c0) to (%c64) step (%c4) { %x = vector.load %a[%i] ... : vector<4xf32> }
+    ```
+  }];
+  let options = [
+    Option<"bytes", "bytes", "int64_t", /*default=*/"16",
+           "Widest access in bytes: 0 (off), 4, 8 or 16">,
+  ];
+  let dependentDialects = ["::mlir::vector::VectorDialect"];
+}
+
+def PMCOutlineLaunches : Pass<"pmc-outline-launches", "ModuleOp"> {
+  let summary = "Moves the loop nests of each kernel into gpu.func launches";
+  let description = [{
+    After convert-linalg-to-parallel-loops: each top-level scf.parallel of a
+    kernel becomes a `gpu.func` of the module's `gpu.module @pmc_kernels`
+    launched on a 1-D grid of `block-size`-thread blocks over its linearized
+    iterations; any other top-level op that writes memory a 1-thread launch.
+    The kernel keeps the `gpu.launch_func` ops in order, each with
+    `pmc.writes`: the kernel parameters it may write. Pure ops the launches
+    use are cloned into each gpu.func; memref.globals they read are copied.
+    These launches are what the bundle's `launch` commands list.
+    ```mlir
+    func.func @kernel_0(%a: memref<512xf32>, %b: memref<512xf32>) {
+      gpu.launch_func @pmc_kernels::@kernel_0_0 blocks in (%c2, %c1, %c1)
+          threads in (%c256, %c1, %c1) args(%a : memref<512xf32>, %b : memref<512xf32>)
+          {pmc.writes = array<i64: 1>}
+    ```
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
+           "Threads per block of an elementwise launch (1-1024)">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::arith::ArithDialect"];
+}
+
 def PMCTestLaunchVectorization : Pass<"pmc-test-launch-vectorization", "ModuleOp"> {
   let summary = "Test: the CUDA launch vectorization on CPU kernels (scf.parallel loops)";
   let description = [{

@@ -91,18 +91,3 @@ void mlir::pmc::buildTestVectorizedKernelPipeline(OpPassManager &pm,
   pm.addPass(createPMCAddKernelWrappers());
 }
 
-void mlir::pmc::registerPMCTargetPassesAndPipelines() {
-  registerPMCTargetPasses();
-  PassPipelineRegistration<>("pmc-bufferize-kernels",
-                             "Kernels in the pmc dialect to functions on memrefs "
-                             "(linalg, fusion, one-shot bufferization, out-params)",
-                             buildKernelBufferizationPipeline);
-  PassPipelineRegistration<>("pmc-cpu-kernels",
-                             "An outlined module to the LLVM dialect of the CPU kernel "
-                             "library (exported kernel_N(void **) entry points)",
-                             buildCPUKernelPipeline);
-  PassPipelineRegistration<TestVectorizedKernelsOptions>(
-      "pmc-test-cpu-vectorized-kernels",
-      "Test: pmc-cpu-kernels with the CUDA launch vectorization of scf.parallel loops",
-      buildTestVectorizedKernelPipeline);
-}

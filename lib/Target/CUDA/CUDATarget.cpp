@@ -30,16 +30,6 @@
 
 using namespace mlir;
 
-/// The name of the one gpu.module that holds every launch of the bundle.
-static constexpr llvm::StringLiteral kGPUModuleName = "pmc_kernels";
-
-/// Loops: each linalg op becomes an scf.parallel over its parallel dimensions
-/// with its reduction dimensions as scf.for loops inside.
-static void buildLoopsPipeline(OpPassManager &pm) {
-  pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
-}
 
 /// The device half: views and loops to plain LLVM, then NVVM with one pointer
 /// per memref argument (all shapes are static); gpu-module-to-binary follows.
@@ -78,13 +68,6 @@ FailureOr<::pmc::CUDAKernels> (::pmc::compileKernelsToPTX)(
     llvm::function_ref<LogicalResult(PassManager &)> configurePassManager) {
   MLIRContext *context = module.getContext();
   Location loc = module.getLoc();
-  if (options.vectorBytes != 0 && options.vectorBytes != 4 &&
-      options.vectorBytes != 8 && options.vectorBytes != 16)
-    return emitError(loc) << "cuda vector access width " << options.vectorBytes
-                          << " bytes is not 0, 4, 8 or 16";
-  if (options.blockSize < 1 || options.blockSize > 1024)
-    return emitError(loc) << "cuda block size " << options.blockSize
-                          << " is out of range (1-1024)";
   DialectRegistry registry;
   registry.insert<gpu::GPUDialect, NVVM::NVVMDialect, vector::VectorDialect>();
   registerBuiltinDialectTranslation(registry);
@@ -105,36 +88,22 @@ FailureOr<::pmc::CUDAKernels> (::pmc::compileKernelsToPTX)(
       return failure();
     return pm.run(*kernels);
   };
-  if (failed(runPipeline([](OpPassManager &pm) {
-        mlir::pmc::PMCPrepareKernelsOptions prepare;
-        prepare.target = "cuda";
-        pm.addPass(mlir::pmc::createPMCPrepareKernels(prepare));
-        mlir::pmc::buildKernelBufferizationPipeline(pm);
+  mlir::pmc::CUDAKernelsOptions kernelOptions;
+  kernelOptions.blockSize = options.blockSize;
+  kernelOptions.vectorBytes = options.vectorBytes;
+  if (failed(runPipeline([&](OpPassManager &pm) {
+        mlir::pmc::buildCUDAKernelPipeline(pm, kernelOptions);
       })))
     return failure();
-  for (func::FuncOp func : kernels->getOps<func::FuncOp>())
-    if (auto params = func->getAttrOfType<IntegerAttr>("pmc.kernel_params"))
-      result.kernels[func.getSymName().str()].numParams = params.getInt();
-  for (func::FuncOp func : kernels->getOps<func::FuncOp>())
-    if (failed(::pmc::allocsToScratch(func, result.kernels[func.getSymName().str()])))
-      return failure();
-  if (failed(runPipeline(buildLoopsPipeline)))
+  FailureOr<std::map<std::string, GPUKernel>> launches = ::pmc::collectKernels(*kernels);
+  if (failed(launches))
     return failure();
-  for (func::FuncOp func : kernels->getOps<func::FuncOp>())
-    ::pmc::vectorizeParallelLoops(func, options.vectorBytes);
-
-  OpBuilder builder(context);
-  builder.setInsertionPointToEnd(kernels->getBody());
-  auto gpuModule = gpu::GPUModuleOp::create(builder, loc, kGPUModuleName);
-  (*kernels)->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
-                      builder.getUnitAttr());
-  for (func::FuncOp func : llvm::to_vector(kernels->getOps<func::FuncOp>()))
-    if (failed(::pmc::outlineLaunches(func, gpuModule, options.blockSize,
-                                      result.kernels[func.getSymName().str()])))
-      return failure();
-  if (gpuModule.getBody()->getOps<gpu::GPUFuncOp>().empty())
+  result.kernels = std::move(*launches);
+  auto gpuModule = kernels->lookupSymbol<gpu::GPUModuleOp>(::pmc::kGPUModuleName);
+  if (!gpuModule || gpuModule.getBody()->getOps<gpu::GPUFuncOp>().empty())
     return result;
 
+  OpBuilder builder(context);
   SmallVector<Attribute> targets;
   for (const std::string &chip : options.chips)
     targets.push_back(NVVM::NVVMTargetAttr::get(
@@ -158,7 +127,7 @@ FailureOr<::pmc::CUDAKernels> (::pmc::compileKernelsToPTX)(
       })))
     return failure();
 
-  auto binary = kernels->lookupSymbol<gpu::BinaryOp>(kGPUModuleName);
+  auto binary = kernels->lookupSymbol<gpu::BinaryOp>(::pmc::kGPUModuleName);
   if (!binary)
     return emitError(loc) << "internal error: gpu-module-to-binary left no binary";
   for (Attribute attr : binary.getObjects()) {

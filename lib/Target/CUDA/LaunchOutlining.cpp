@@ -14,7 +14,7 @@
 
 using namespace mlir;
 
-LogicalResult (::pmc::allocsToScratch)(func::FuncOp func, GPUKernel &kernel) {
+LogicalResult (::pmc::allocsToScratch)(func::FuncOp func) {
   Block &body = func.getBody().front();
   SmallVector<Operation *> allocs;
   WalkResult walk = func.walk([&](Operation *op) {
@@ -31,6 +31,7 @@ LogicalResult (::pmc::allocsToScratch)(func::FuncOp func, GPUKernel &kernel) {
   });
   if (walk.wasInterrupted())
     return failure();
+  int64_t scratch = 0;
   for (Operation *op : allocs) {
     if (isa<memref::DeallocOp>(op)) {
       op->erase();
@@ -47,9 +48,9 @@ LogicalResult (::pmc::allocsToScratch)(func::FuncOp func, GPUKernel &kernel) {
       return alloc.emitOpError("cannot become a scratch parameter");
     alloc.getResult().replaceAllUsesWith(body.getArgument(index));
     alloc.erase();
-    kernel.scratch.push_back(
-        RankedTensorType::get(type.getShape(), type.getElementType()));
+    ++scratch;
   }
+  func->setAttr(kScratchParamsAttrName, Builder(func.getContext()).getI64IntegerAttr(scratch));
   return success();
 }
 
@@ -180,7 +181,8 @@ static void buildParallelBody(OpBuilder &b, Location loc, scf::ParallelOp loop,
 }
 
 LogicalResult (::pmc::outlineLaunches)(func::FuncOp func, gpu::GPUModuleOp gpuModule,
-                                       int64_t blockSize, GPUKernel &kernel) {
+                                       int64_t blockSize) {
+  int64_t launches = 0;
   Block &body = func.getBody().front();
   auto module = func->getParentOfType<ModuleOp>();
   SymbolTable symbols(gpuModule);
@@ -250,7 +252,7 @@ LogicalResult (::pmc::outlineLaunches)(func::FuncOp func, gpu::GPUModuleOp gpuMo
       paramTypes.push_back(arg.getType());
     OpBuilder b(gpuModule.getBody(), gpuModule.getBody()->end());
     std::string name =
-        (func.getSymName() + "_" + std::to_string(kernel.launches.size())).str();
+        (func.getSymName() + "_" + std::to_string(launches++)).str();
     auto gpuFunc = gpu::GPUFuncOp::create(b, loc, name,
                                           b.getFunctionType(paramTypes, {}));
     gpuFunc->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
@@ -274,23 +276,20 @@ LogicalResult (::pmc::outlineLaunches)(func::FuncOp func, gpu::GPUModuleOp gpuMo
     gpu::ReturnOp::create(b, loc);
     copyGlobals(gpuFunc, gpuModule, module);
 
-    // The launch, in place of the op.
-    GPULaunch launch;
-    launch.function = gpuFunc.getName().str();
-    launch.grid = {grid, 1, 1};
-    launch.block = {block, 1, 1};
-    for (BlockArgument arg : paramList)
-      launch.args.push_back(arg.getArgNumber());
+    // The launch, in place of the op; `pmc.writes` names the kernel
+    // parameters it may write.
+    SmallVector<int64_t> writes;
     for (int64_t p : writtenParameters(gpuFunc))
-      launch.writes.push_back(launch.args[p]);
-    kernel.launches.push_back(std::move(launch));
+      writes.push_back(paramList[p].getArgNumber());
     OpBuilder host(op);
     auto index = [&](int64_t v) { return arith::ConstantIndexOp::create(host, loc, v); };
     Value one = index(1);
-    gpu::LaunchFuncOp::create(host, loc, gpuFunc, gpu::KernelDim3{index(grid), one, one},
-                              gpu::KernelDim3{index(block), one, one},
-                              /*dynamicSharedMemorySize=*/Value(),
-                              SmallVector<Value>(paramList.begin(), paramList.end()));
+    auto launch = gpu::LaunchFuncOp::create(
+        host, loc, gpuFunc, gpu::KernelDim3{index(grid), one, one},
+        gpu::KernelDim3{index(block), one, one},
+        /*dynamicSharedMemorySize=*/Value(),
+        SmallVector<Value>(paramList.begin(), paramList.end()));
+    launch->setAttr(kWritesAttrName, host.getDenseI64ArrayAttr(writes));
     op->erase();
   }
   // What only the launches used is now dead on the host.
@@ -298,4 +297,58 @@ LogicalResult (::pmc::outlineLaunches)(func::FuncOp func, gpu::GPUModuleOp gpuMo
     if (op.use_empty() && !op.hasTrait<OpTrait::IsTerminator>() && isCloneable(&op))
       op.erase();
   return success();
+}
+
+/// The constant value of a launch dimension.
+static FailureOr<int64_t> constantDim(gpu::LaunchFuncOp launch, Value value) {
+  std::optional<int64_t> v = getConstantIntValue(value);
+  if (!v)
+    return launch.emitOpError("has a grid or block size that is not a constant");
+  return *v;
+}
+
+FailureOr<std::map<std::string, ::pmc::GPUKernel>>(::pmc::collectKernels)(ModuleOp kernels) {
+  std::map<std::string, GPUKernel> result;
+  for (func::FuncOp func : kernels.getOps<func::FuncOp>()) {
+    GPUKernel &kernel = result[func.getSymName().str()];
+    if (auto params = func->getAttrOfType<IntegerAttr>("pmc.kernel_params"))
+      kernel.numParams = params.getInt();
+    int64_t scratch = 0;
+    if (auto count = func->getAttrOfType<IntegerAttr>(kScratchParamsAttrName))
+      scratch = count.getInt();
+    for (unsigned i = func.getNumArguments() - scratch; i < func.getNumArguments(); ++i) {
+      auto type = cast<MemRefType>(func.getArgumentTypes()[i]);
+      kernel.scratch.push_back(RankedTensorType::get(type.getShape(), type.getElementType()));
+    }
+    WalkResult walk = func.walk([&](gpu::LaunchFuncOp op) {
+      GPULaunch launch;
+      launch.function = op.getKernelName().str();
+      gpu::KernelDim3 grid = op.getGridSizeOperandValues();
+      gpu::KernelDim3 block = op.getBlockSizeOperandValues();
+      Value dims[6] = {grid.x, grid.y, grid.z, block.x, block.y, block.z};
+      for (int d = 0; d < 6; ++d) {
+        FailureOr<int64_t> v = constantDim(op, dims[d]);
+        if (failed(v))
+          return WalkResult::interrupt();
+        (d < 3 ? launch.grid : launch.block)[d % 3] = *v;
+      }
+      for (Value arg : op.getKernelOperands()) {
+        auto param = dyn_cast<BlockArgument>(arg);
+        if (!param || param.getOwner()->getParentOp() != func) {
+          op.emitOpError("passes a value that is not a parameter of its kernel");
+          return WalkResult::interrupt();
+        }
+        launch.args.push_back(param.getArgNumber());
+      }
+      if (auto writes = op->getAttrOfType<DenseI64ArrayAttr>(kWritesAttrName))
+        launch.writes.assign(writes.asArrayRef().begin(), writes.asArrayRef().end());
+      else
+        launch.writes = launch.args; // unknown: it may write every argument
+      kernel.launches.push_back(std::move(launch));
+      return WalkResult::advance();
+    });
+    if (walk.wasInterrupted())
+      return failure();
+  }
+  return result;
 }
