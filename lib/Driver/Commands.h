@@ -25,10 +25,6 @@ int runCalibrateCommand(int argc, char **argv);
 /// values (docs/design/pipeline.md).
 mlir::LogicalResult checkPipelineOptions(mlir::Location loc, const CompileOptions &options);
 
-/// The `--stages` path: sets `pmc.pipeline`, shards the batch inputs over dp
-/// when the mesh was not given, and cuts @main evenly (pmc.stage).
-mlir::LogicalResult annotatePipeline(mlir::ModuleOp module, const CompileOptions &options);
-
 } // namespace pmc
 
 #endif // PMC_LIB_DRIVER_COMMANDS_H

@@ -90,32 +90,18 @@ bool checkMeshAndShardings(const CompileOptions &options, std::string &error);
 /// mesh or shardings given explicitly).
 bool isMultiDevice(const CompileOptions &options);
 
-/// Applies the user's mesh and shardings to the imported `module`: sets the
-/// module attribute `pmc.mesh`, the `pmc.sharding` argument attribute of the
-/// named graph inputs and `pmc.shardings` on the named weights (the
-/// `pmc.constant` whose location is the initializer's name). Fails with a
-/// diagnostic naming the input, weight or axis at fault.
-mlir::LogicalResult annotateShardings(mlir::ModuleOp module,
-                                      const CompileOptions &options);
-
 /// The mesh a compilation uses: `options.mesh`, with `pp=stages` prepended
 /// when `options.stages` > 1 and the mesh lacks it, or `pp=K,dp=devices/K`
 /// (dp omitted when 1) when stages are given without a mesh.
 std::vector<std::pair<std::string, int64_t>> effectiveMesh(const CompileOptions &options);
 
-/// Partitions a module that carries `pmc.pipeline` (set by the planner or by
-/// `--stages`) and `pmc.stage` on its ops: runs the passes
-/// `pmc-partition-pipeline,pmc-split-stages` (Passes.td says what they do;
-/// docs/design/pipeline.md, "Compiler").
-mlir::LogicalResult partitionPipeline(mlir::ModuleOp module,
-                                      PassManagerConfigurator configure = nullptr);
-
-/// Runs the multi-device planning on `module`: `pmc-default-sharding` when
-/// neither mesh nor shardings were given, then `pmc-sharding-propagation` and
-/// `pmc-partition`. Records the plan's source in the module attribute
-/// `pmc.plan_source` ("user" or "default"). A no-op for one device, and for a
-/// module that already has a `pmc.mesh` when no mesh or shardings are given
-/// (pmc-dialect input that is partitioned already: SPMD, local shapes).
+/// Plans and partitions `module` for `options` in one pass manager: the plan
+/// source (pmc-auto-sharding, pmc-default-sharding, pmc-apply-shardings
+/// with pmc-annotate-pipeline for --stages, or pmc-random-plan), then
+/// pmc-partition-program. A no-op for one device, and for a module that
+/// already has a `pmc.mesh` when no mesh or shardings are given (pmc-dialect
+/// input that is partitioned already: SPMD, local shapes) unless it is a
+/// planned, unpartitioned pipeline.
 mlir::LogicalResult partitionModule(mlir::ModuleOp module, const CompileOptions &options,
                                     PassManagerConfigurator configure = nullptr);
 

@@ -49,6 +49,56 @@ def PMCAutoSharding : Pass<"pmc-auto-sharding", "ModuleOp"> {
   let dependentDialects = ["::mlir::pmc::PMCDialect"];
 }
 
+def PMCApplyShardings : Pass<"pmc-apply-shardings", "ModuleOp"> {
+  let summary = "Applies a plan given by hand: the mesh and the shardings of named inputs and weights";
+  let description = [{
+    What `pmc-opt compile --mesh ... --shard ...` and `pmc.compile(mesh=,
+    shardings=)` do (include/pmc/Parallel/UserPlan.h): sets `pmc.mesh`, the
+    `pmc.sharding` of the named graph inputs (`pmc.name`) and `pmc.shardings`
+    of the named weights (the `pmc.constant` named after its initializer),
+    `pmc.plan` and `pmc.plan_source = "user"`. Propagation completes the rest.
+    ```
+    pmc-opt model.mlir --pmc-apply-shardings="mesh=dp=2,tp=2 shard={w_fc=,tp},x=dp"
+    ```
+    After it the module reads
+    `module attributes {pmc.mesh = #pmc.mesh<["dp"=2, "tp"=2]>, pmc.plan =
+    "mesh dp=2,tp=2; w_fc=,tp; x=dp", pmc.plan_source = "user"}` and `%x`
+    carries `pmc.sharding` with `"dp"` on its first dimension
+    (test/Parallel/apply-shardings.mlir).
+  }];
+  let options = [
+    Option<"mesh", "mesh", "std::string", /*default=*/"\"\"",
+           "The mesh, AXIS=SIZE,... (empty: nothing to apply)">,
+    ListOption<"shard", "shard", "std::string",
+               "NAME=DIMS entries, each in braces when it has commas: {w=,tp},x=dp">,
+  ];
+  let dependentDialects = ["::mlir::pmc::PMCDialect"];
+}
+
+def PMCAnnotatePipeline : Pass<"pmc-annotate-pipeline", "ModuleOp"> {
+  let summary = "A pipeline made by hand (--stages): pmc.pipeline and an even cut of @main";
+  let description = [{
+    Sets `pmc.pipeline = {stages, microbatches, schedule}` and cuts @main
+    into `stages` stages of about equal FLOPs (pmc.stage on the ops, as
+    pmc-even-stages does); with `data-parallel` the batch dimension of every
+    input divisible by the mesh's `dp` is split over it. Runs after the mesh
+    (with its `pp` axis) is set; pmc-partition-program partitions the result.
+    ```
+    pmc-opt model.mlir --pmc-apply-shardings="mesh=pp=2,dp=2" --pmc-annotate-pipeline="stages=2 microbatches=4"
+    ```
+  }];
+  let options = [
+    Option<"stages", "stages", "int64_t", /*default=*/"2", "Pipeline stages">,
+    Option<"microbatches", "microbatches", "int64_t", /*default=*/"1",
+           "Microbatches per step">,
+    Option<"schedule", "schedule", "std::string", /*default=*/"\"1f1b\"",
+           "gpipe or 1f1b">,
+    Option<"dataParallel", "data-parallel", "bool", /*default=*/"true",
+           "Split the batch of the inputs over the mesh's dp axis">,
+  ];
+  let dependentDialects = ["::mlir::pmc::PMCDialect"];
+}
+
 def PMCRandomPlan : Pass<"pmc-random-plan", "ModuleOp"> {
   let summary = "Draws a random legal plan (mesh, shardings, pipeline) for differential tests";
   let description = [{

@@ -19,6 +19,7 @@
 
 namespace mlir::pmc {
 #define GEN_PASS_DEF_PMCPARTITIONPIPELINE
+#define GEN_PASS_DEF_PMCPARTITIONPROGRAM
 #include "pmc/Dialect/PMC/Transforms/Passes.h.inc"
 } // namespace mlir::pmc
 
@@ -259,6 +260,25 @@ struct PartitionPipeline
     partitioning.addPass(createPMCShardingPropagation());
     partitioning.addPass(createPMCPartition());
     if (failed(partitionPipeline(module, [&] { return runPipeline(partitioning, module); })))
+      signalPassFailure();
+  }
+};
+} // namespace
+
+namespace {
+struct PartitionProgram
+    : public mlir::pmc::impl::PMCPartitionProgramBase<PartitionProgram> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    OpPassManager nested(ModuleOp::getOperationName());
+    if (module->hasAttr(kPipelineAttrName)) {
+      nested.addPass(createPMCPartitionPipeline());
+      nested.addPass(createPMCSplitStages());
+    } else {
+      nested.addPass(createPMCShardingPropagation());
+      nested.addPass(createPMCPartition());
+    }
+    if (failed(runPipeline(nested, module)))
       signalPassFailure();
   }
 };

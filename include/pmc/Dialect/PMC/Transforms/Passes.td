@@ -313,6 +313,20 @@ def PMCEvenStages : Pass<"pmc-even-stages", "ModuleOp"> {
   ];
 }
 
+def PMCPartitionProgram : Pass<"pmc-partition-program", "ModuleOp"> {
+  let summary = "Partitions a planned module: pipeline-aware when it has pmc.pipeline";
+  let description = [{
+    The step after planning (a planner, pmc-default-sharding, the user's
+    annotations, pmc-random-plan): a module with `pmc.pipeline` runs the
+    nested pipeline `pmc-partition-pipeline,pmc-split-stages`, any other
+    `pmc-sharding-propagation,pmc-partition`. The nested passes show in
+    `--mlir-print-ir-after-all` like any other.
+    ```
+    pmc-opt planned.mlir --pmc-partition-program
+    ```
+  }];
+}
+
 def PMCPartitionPipeline : Pass<"pmc-partition-pipeline", "ModuleOp"> {
   let summary = "SPMD partitioning of a pipeline: microbatches as a virtual mesh axis";
   let description = [{
