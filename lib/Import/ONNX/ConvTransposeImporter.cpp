@@ -20,11 +20,6 @@ using namespace mlir;
 using namespace mlir::pmc;
 using namespace ::pmc::onnx_import;
 
-namespace {
-RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
-ArrayRef<int64_t> shapeOf(Value v) { return tensorType(v).getShape(); }
-} // namespace
-
 LogicalResult NodeImporter::importConvTranspose() {
   if (failed(requireInputs(2)))
     return failure();

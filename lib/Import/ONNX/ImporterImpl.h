@@ -36,6 +36,27 @@ readTensor(onnx::TensorProto &tensor, llvm::StringRef modelDir,
            mlir::MLIRContext &context,
            llvm::function_ref<mlir::InFlightDiagnostic()> emitError);
 
+class OpImporterRegistry;
+
+inline mlir::RankedTensorType tensorType(mlir::Value v) {
+  return llvm::cast<mlir::RankedTensorType>(v.getType());
+}
+inline llvm::ArrayRef<int64_t> shapeOf(mlir::Value v) { return tensorType(v).getShape(); }
+inline mlir::Type elementOf(mlir::Value v) { return tensorType(v).getElementType(); }
+inline int64_t product(llvm::ArrayRef<int64_t> dims) {
+  int64_t n = 1;
+  for (int64_t d : dims)
+    n *= d;
+  return n;
+}
+
+/// Chains fallible steps: `TRY(v, expr)` declares `v` or returns failure.
+#define TRY(var, expr)                                                         \
+  auto var##OrFailure = (expr);                                                \
+  if (failed(var##OrFailure))                                                  \
+    return failure();                                                          \
+  mlir::Value var = *var##OrFailure;
+
 /// Imports one ONNX node: reads its inputs and attributes, builds pmc ops at the
 /// builder's insertion point and records one value per ONNX output.
 class NodeImporter {
@@ -49,8 +70,13 @@ public:
         inputs(std::move(inputs)), graphInputNames(std::move(graphInputNames)),
         modelDir(modelDir), outputs(node.output_size()) {}
 
-  /// Dispatches on the op type; on failure a diagnostic has been emitted.
+  /// Imports the node with the registry's importer for its op type and
+  /// opset (OpRegistry.h); on failure a diagnostic has been emitted.
   mlir::LogicalResult run();
+
+  /// Registers the importers of every operator family (one function per
+  /// family file); OpRegistry.cpp calls it once.
+  static void registerImporters(OpImporterRegistry &r);
 
   /// One value per ONNX output (null for outputs the node leaves unnamed).
   llvm::ArrayRef<mlir::Value> getOutputs() const { return outputs; }
@@ -132,19 +158,39 @@ private:
 
   mlir::LogicalResult setOutput(unsigned i, mlir::FailureOr<mlir::Value> v);
 
-  // --- Operators (OpImporters.cpp) --------------------------------------------
+  // --- Operator families (one file each; each registers its operators) -------
+  static void registerElementwiseImporters(OpImporterRegistry &r);
+  static void registerShapeImporters(OpImporterRegistry &r);
+  static void registerDataMovementImporters(OpImporterRegistry &r);
+  static void registerMatMulImporters(OpImporterRegistry &r);
+  static void registerNormalizationImporters(OpImporterRegistry &r);
+  static void registerReductionImporters(OpImporterRegistry &r);
+  static void registerConvImporters(OpImporterRegistry &r);
+
+  // ElementwiseImporters.cpp
+  mlir::LogicalResult importUnary(llvm::StringRef opName);
+  mlir::LogicalResult importIdentity();
   mlir::LogicalResult importElementwise(llvm::StringRef opType);
   mlir::LogicalResult importVariadic(llvm::StringRef opName);
   mlir::LogicalResult importCast();
+  mlir::LogicalResult importCastLike();
+  mlir::LogicalResult importGelu();
+  mlir::LogicalResult importClip();
+  /// Activations and elementwise math built from pmc ops (exact
+  /// decompositions) or the extension's unary ops.
+  mlir::LogicalResult importActivation(llvm::StringRef opType);
+  mlir::LogicalResult importIsInf();
+  mlir::LogicalResult importSumMean(bool mean);
+  mlir::LogicalResult importBinaryExtension(llvm::StringRef opType);
+  // ShapeImporters.cpp
   mlir::LogicalResult importConstant();
   mlir::LogicalResult importConstantOfShape();
   mlir::LogicalResult importShape();
-  mlir::LogicalResult importMatMul();
-  mlir::LogicalResult importGemm();
-  mlir::LogicalResult importSoftmax(bool log);
-  mlir::LogicalResult importLayerNorm();
-  mlir::LogicalResult importBatchNorm();
-  mlir::LogicalResult importReduce(llvm::StringRef opName);
+  mlir::LogicalResult importSize();
+  mlir::LogicalResult importRange();
+  mlir::LogicalResult importOneHot();
+  mlir::LogicalResult importEyeLike();
+  // DataMovementImporters.cpp
   mlir::LogicalResult importReshape();
   mlir::LogicalResult importTranspose();
   mlir::LogicalResult importFlatten();
@@ -154,45 +200,40 @@ private:
   mlir::LogicalResult importSlice();
   mlir::LogicalResult importGather();
   mlir::LogicalResult importExpand();
-  mlir::LogicalResult importRange();
-  mlir::LogicalResult importConv();
-  mlir::LogicalResult importPool(bool max);
-  mlir::LogicalResult importGlobalPool(bool max);
-  mlir::LogicalResult importDropout();
-  mlir::LogicalResult importGelu();
-
-  // --- Operator set extension (MoreOpImporters.cpp) ---------------------------
-  /// Activations and elementwise math built from pmc ops (exact decompositions)
-  /// or the extension's unary ops. Returns failure() with a diagnostic, or
-  /// std::nullopt when `opType` is not one of them.
-  std::optional<mlir::LogicalResult> importExtension(llvm::StringRef opType);
-  mlir::LogicalResult importClip();
-  mlir::LogicalResult importActivation(llvm::StringRef opType);
-  mlir::LogicalResult importIsInf();
-  mlir::LogicalResult importSumMean(bool mean);
-  mlir::LogicalResult importBinaryExtension(llvm::StringRef opType);
-  mlir::LogicalResult importReduceExtension(llvm::StringRef opType);
-  mlir::LogicalResult importArgReduce(bool max);
   mlir::LogicalResult importTile();
   mlir::LogicalResult importPad();
   mlir::LogicalResult importTrilu();
-  mlir::LogicalResult importHardmax();
-  mlir::LogicalResult importCumSum();
-  mlir::LogicalResult importInstanceNorm();
-  mlir::LogicalResult importGroupNorm();
   mlir::LogicalResult importDepthSpace(bool toSpace);
   mlir::LogicalResult importGatherElements();
   mlir::LogicalResult importGatherND();
-  /// ConvTransposeImporter.cpp: as a pmc.conv of the zero-spread input.
-  mlir::LogicalResult importConvTranspose();
-  mlir::LogicalResult importLRN();
-  mlir::LogicalResult importOneHot();
+  mlir::LogicalResult importDropout();
+  // MatMulImporters.cpp
+  mlir::LogicalResult importMatMul();
+  mlir::LogicalResult importGemm();
+  // NormalizationImporters.cpp
+  mlir::LogicalResult importSoftmax(bool log);
+  mlir::LogicalResult importHardmax();
+  mlir::LogicalResult importLayerNorm();
+  mlir::LogicalResult importBatchNorm();
+  mlir::LogicalResult importInstanceNorm();
+  mlir::LogicalResult importGroupNorm();
   mlir::LogicalResult importLpNorm();
   mlir::LogicalResult importMeanVarianceNorm();
-  mlir::LogicalResult importEyeLike();
   /// Normalizes layer_norm over dims [axis, rank) with unit scale (statistics
   /// in the input's type); the helper of the normalization importers.
   mlir::FailureOr<mlir::Value> normalize(mlir::Value x, int64_t axis, float epsilon);
+  // ReductionImporters.cpp
+  mlir::LogicalResult importReduce(llvm::StringRef opName);
+  mlir::LogicalResult importReduceExtension(llvm::StringRef opType);
+  mlir::LogicalResult importArgReduce(bool max);
+  mlir::LogicalResult importCumSum();
+  // ConvImporters.cpp (ConvTranspose: ConvTransposeImporter.cpp, as a
+  // pmc.conv of the zero-spread input)
+  mlir::LogicalResult importConv();
+  mlir::LogicalResult importConvTranspose();
+  mlir::LogicalResult importPool(bool max);
+  mlir::LogicalResult importGlobalPool(bool max);
+  mlir::LogicalResult importLRN();
   /// An i64 tensor 0..n-1 laid along dim `axis` of a rank-`rank` shape (other
   /// dims 1), for comparisons against indices.
   mlir::Value iota(int64_t n, int64_t axis, int64_t rank);

@@ -1,5 +1,6 @@
 //===- NodeImporter.cpp - operands, attributes and op building for one node ===//
 #include "ImporterImpl.h"
+#include "OpRegistry.h"
 
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/Verifier.h"
@@ -194,4 +195,36 @@ LogicalResult NodeImporter::setOutput(unsigned i, FailureOr<Value> v) {
   if (i < outputs.size())
     outputs[i] = *v;
   return success();
+}
+
+Value NodeImporter::iota(int64_t n, int64_t axis, int64_t rank) {
+  SmallVector<int64_t> shape(rank, 1);
+  shape[axis] = n;
+  SmallVector<int64_t> values(n);
+  std::iota(values.begin(), values.end(), 0);
+  auto type = RankedTensorType::get(shape, b.getI64Type());
+  return constant(DenseElementsAttr::get(type, ArrayRef<int64_t>(values)));
+}
+
+LogicalResult NodeImporter::run() {
+  StringRef op = node.op_type();
+  int64_t firstSince = 0;
+  if (const OpImportFn *importer = opImporters().lookup(op, opset, firstSince))
+    return (*importer)(*this);
+  if (firstSince > 0)
+    return emitError(loc) << "node '" << name << "' : ONNX operator '" << op
+                          << "' exists from opset " << firstSince
+                          << " on, but the model uses opset " << opset;
+  return emitError(loc) << "node '" << name << "' : unsupported ONNX operator '" << op
+                        << "' (domain '" << node.domain() << "', opset " << opset << ")";
+}
+
+void NodeImporter::registerImporters(OpImporterRegistry &r) {
+  registerElementwiseImporters(r);
+  registerShapeImporters(r);
+  registerDataMovementImporters(r);
+  registerMatMulImporters(r);
+  registerNormalizationImporters(r);
+  registerReductionImporters(r);
+  registerConvImporters(r);
 }
