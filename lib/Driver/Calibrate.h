@@ -9,7 +9,7 @@
 #define PMC_LIB_DRIVER_CALIBRATE_H
 
 #include "pmc/Parallel/DeviceSpec.h"
-#include "pmc/Runtime/CollectiveBench.h"
+#include "pmc/Runtime/Comm/CollectiveBench.h"
 
 #include <stdexcept>
 #include <string>

@@ -13,7 +13,7 @@
 
 #include "pmc/Parallel/DeviceSpec.h"
 #include "pmc/Runtime/CUDA/CudaCalibrate.h"
-#include "pmc/Runtime/CollectiveBench.h"
+#include "pmc/Runtime/Comm/CollectiveBench.h"
 
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/ADT/SmallString.h"

@@ -8,6 +8,7 @@
 #include "pmc/Conversion/Passes.h"
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Parallel/Partition/Passes.h"
 #include "pmc/Parallel/Passes.h"
 #include "pmc/Parallel/TestPasses.h"
 #include "pmc/Target/Passes.h"
@@ -25,6 +26,7 @@ void pmc::registerPMCDialects(mlir::DialectRegistry &registry) {
 void pmc::registerPMCPasses() {
   mlir::registerAllPasses();
   mlir::pmc::registerPMCPasses();
+  mlir::pmc::registerPMCPartitionPasses();
   mlir::pmc::registerPMCConversionPasses();
   mlir::pmc::registerParallelTestPasses();
   mlir::pmc::registerPMCParallelPasses();

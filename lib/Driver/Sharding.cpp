@@ -6,6 +6,7 @@
 #include "pmc/Dialect/PMC/IR/PMCAttrs.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Parallel/Partition/Passes.h"
 #include "pmc/Dialect/PMC/Transforms/Stages.h"
 #include "pmc/Parallel/Passes.h"
 #include "pmc/Parallel/UserPlan.h"

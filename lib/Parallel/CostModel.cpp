@@ -1,10 +1,10 @@
 //===- CostModel.cpp - roofline, alpha-beta and liveness cost estimates ----===//
 #include "pmc/Parallel/CostModel.h"
-#include "pmc/Dialect/PMC/Transforms/OpShardings.h"
+#include "pmc/Parallel/Partition/OpShardings.h"
 
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 #include "pmc/Dialect/PMC/IR/ShardingRule.h"
-#include "pmc/Dialect/PMC/Transforms/Reshard.h"
+#include "pmc/Parallel/Partition/Reshard.h"
 
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Format.h"

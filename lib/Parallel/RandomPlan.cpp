@@ -8,7 +8,7 @@
 #include "pmc/Dialect/PMC/IR/PMCAttrs.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 #include "pmc/Dialect/PMC/IR/ShardingRule.h"
-#include "pmc/Dialect/PMC/Transforms/OpShardings.h"
+#include "pmc/Parallel/Partition/OpShardings.h"
 #include "pmc/Dialect/PMC/Transforms/Stages.h"
 #include "pmc/Parallel/Passes.h"
 

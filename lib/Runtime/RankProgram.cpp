@@ -4,7 +4,7 @@
 #include "Json.h"
 #include "ProgramTable.h"
 #include "pmc/Bundle/Bundle.h"
-#include "pmc/Runtime/Communicator.h"
+#include "pmc/Runtime/Comm/Communicator.h"
 #include "pmc/Runtime/Error.h"
 #include "pmc/Runtime/TransferCommands.h"
 

@@ -23,7 +23,7 @@
 #include "pmc/Bundle/Bundle.h"
 #include "pmc/Runtime/CUDA/CudaRanks.h"
 #include "pmc/Runtime/Command.h"
-#include "pmc/Runtime/Communicator.h"
+#include "pmc/Runtime/Comm/Communicator.h"
 #include "pmc/Runtime/Manifest.h"
 #include "pmc/Runtime/RankProgram.h"
 #include "pmc/Runtime/Session.h"

@@ -1,6 +1,6 @@
 //===- CollectiveBenchTest.cpp - the collective bench and its alpha-beta fit ===//
 
-#include "pmc/Runtime/CollectiveBench.h"
+#include "pmc/Runtime/Comm/CollectiveBench.h"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 
 #include "pmc/Runtime/CUDA/CudaPlanning.h"
 #include "pmc/Runtime/Error.h"
-#include "pmc/Runtime/Mesh.h"
+#include "pmc/Runtime/Comm/Mesh.h"
 #include "pmc/Support/HostTensor.h"
 
 #include <gtest/gtest.h>

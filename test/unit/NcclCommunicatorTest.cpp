@@ -6,7 +6,7 @@
 // option parsing and LOCAL_RANK.
 //
 #include "pmc/Runtime/CUDA/NcclCommunicator.h"
-#include "pmc/Runtime/TcpRendezvous.h"
+#include "pmc/Runtime/Comm/TcpRendezvous.h"
 
 #include "../../lib/Runtime/CUDA/NcclLibrary.h"
 

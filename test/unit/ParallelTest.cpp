@@ -1,8 +1,8 @@
 //===- ParallelTest.cpp - mesh, shards, collectives, multi-rank Session ----===//
 
 #include "TestUtil.h"
-#include "pmc/Runtime/LocalCommunicator.h"
-#include "pmc/Runtime/Mesh.h"
+#include "pmc/Runtime/Comm/LocalCommunicator.h"
+#include "pmc/Runtime/Comm/Mesh.h"
 #include "pmc/Runtime/Session.h"
 
 #include <gtest/gtest.h>

@@ -6,7 +6,7 @@
 // outputs a (microbatched) and c = 3w (from a weight, not microbatched).
 //
 #include "TestUtil.h"
-#include "pmc/Runtime/LocalCommunicator.h"
+#include "pmc/Runtime/Comm/LocalCommunicator.h"
 #include "pmc/Runtime/Pipeline.h"
 #include "pmc/Runtime/RankProgram.h"
 #include "pmc/Runtime/Schedule.h"

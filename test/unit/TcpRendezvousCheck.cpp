@@ -7,7 +7,7 @@
 // makes the process exit with code 3 right after connecting (a rank that
 // dies). Errors print "error: <message>" and exit 1.
 //
-#include "pmc/Runtime/TcpRendezvous.h"
+#include "pmc/Runtime/Comm/TcpRendezvous.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -1,6 +1,6 @@
 //===- TcpRendezvousTest.cpp - torchrun variables and the in-process star ---===//
 
-#include "pmc/Runtime/TcpRendezvous.h"
+#include "pmc/Runtime/Comm/TcpRendezvous.h"
 
 #include <gtest/gtest.h>
 

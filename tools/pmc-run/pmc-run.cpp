@@ -11,14 +11,14 @@
 #include "pmc/Runtime/CUDA/CudaCalibrate.h"
 #include "pmc/Runtime/CUDA/CudaRanks.h"
 #include "pmc/Runtime/CUDA/NcclCommunicator.h"
-#include "pmc/Runtime/CollectiveBench.h"
-#include "pmc/Runtime/Communicator.h"
+#include "pmc/Runtime/Comm/CollectiveBench.h"
+#include "pmc/Runtime/Comm/Communicator.h"
 #include "pmc/Runtime/RankProgram.h"
 #include "pmc/Runtime/Session.h"
-#include "pmc/Runtime/TcpCommunicator.h"
+#include "pmc/Runtime/Comm/TcpCommunicator.h"
 #include "pmc/Support/Npy.h"
 #ifdef PMC_HAVE_MPI
-#include "pmc/Runtime/MPICommunicator.h"
+#include "pmc/Runtime/Comm/MPICommunicator.h"
 #endif
 
 #include <algorithm>

@@ -2,7 +2,7 @@
 #ifndef PMC_RUNTIME_MANIFEST_H
 #define PMC_RUNTIME_MANIFEST_H
 
-#include "pmc/Runtime/Mesh.h"
+#include "pmc/Runtime/Comm/Mesh.h"
 #include "pmc/Runtime/Schedule.h"
 #include "pmc/Support/HostTensor.h"
 

@@ -5,7 +5,7 @@
 #include "pmc/Runtime/Buffer.h"
 #include "pmc/Runtime/BufferPlan.h"
 #include "pmc/Runtime/Command.h"
-#include "pmc/Runtime/FaultInjection.h"
+#include "pmc/Runtime/Comm/FaultInjection.h"
 #include "pmc/Runtime/Manifest.h"
 #include "pmc/Runtime/Schedule.h"
 

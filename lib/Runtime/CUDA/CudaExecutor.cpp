@@ -10,7 +10,7 @@
 #include "pmc/Runtime/CUDA/CudaLibraries.h"
 #include "pmc/Runtime/CUDA/CudaProgram.h"
 #include "pmc/Runtime/CUDA/DeviceCollectives.h"
-#include "pmc/Runtime/Communicator.h"
+#include "pmc/Runtime/Comm/Communicator.h"
 #include "pmc/Runtime/Pipeline.h"
 
 #include <cstring>

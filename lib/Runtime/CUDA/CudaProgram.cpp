@@ -4,7 +4,7 @@
 #include "../Json.h"
 #include "../ProgramTable.h"
 #include "pmc/Bundle/Bundle.h"
-#include "pmc/Runtime/Mesh.h"
+#include "pmc/Runtime/Comm/Mesh.h"
 #include "pmc/Runtime/Pipeline.h"
 
 #include <limits>

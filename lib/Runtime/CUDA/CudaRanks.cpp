@@ -6,7 +6,7 @@
 #include "pmc/Runtime/CUDA/CudaProgram.h"
 #include "pmc/Runtime/CUDA/HostStagedCollectives.h"
 #include "pmc/Runtime/CUDA/NcclCommunicator.h"
-#include "pmc/Runtime/Communicator.h"
+#include "pmc/Runtime/Comm/Communicator.h"
 #include "pmc/Runtime/Session.h"
 
 #include <cstdlib>

@@ -4,9 +4,9 @@
 #include "NcclLibrary.h"
 #include "NcclPacking.h"
 
-#include "pmc/Runtime/Communicator.h"
-#include "pmc/Runtime/Mesh.h"
-#include "pmc/Runtime/TcpRendezvous.h"
+#include "pmc/Runtime/Comm/Communicator.h"
+#include "pmc/Runtime/Comm/Mesh.h"
+#include "pmc/Runtime/Comm/TcpRendezvous.h"
 
 #include <algorithm>
 #include <atomic>

@@ -10,7 +10,7 @@
 #ifndef PMC_LIB_RUNTIME_CUDA_NCCLPACKING_H
 #define PMC_LIB_RUNTIME_CUDA_NCCLPACKING_H
 
-#include "pmc/Runtime/Communicator.h"
+#include "pmc/Runtime/Comm/Communicator.h"
 
 #include <cstddef>
 #include <vector>

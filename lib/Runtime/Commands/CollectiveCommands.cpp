@@ -13,8 +13,8 @@
 //
 #include "BuiltinCommands.h"
 #include "../Json.h"
-#include "pmc/Runtime/Communicator.h"
-#include "pmc/Runtime/Mesh.h"
+#include "pmc/Runtime/Comm/Communicator.h"
+#include "pmc/Runtime/Comm/Mesh.h"
 
 #include <optional>
 

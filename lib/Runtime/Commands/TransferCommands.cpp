@@ -3,7 +3,7 @@
 #include "pmc/Runtime/TransferCommands.h"
 #include "BuiltinCommands.h"
 #include "../Json.h"
-#include "pmc/Runtime/Communicator.h"
+#include "pmc/Runtime/Comm/Communicator.h"
 #include "pmc/Runtime/Manifest.h"
 #include "pmc/Runtime/Pipeline.h"
 #include "pmc/Runtime/RankProgram.h"

@@ -10,7 +10,7 @@
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 #include "pmc/Dialect/PMC/IR/ShardingRule.h"
-#include "pmc/Dialect/PMC/Transforms/OpShardings.h"
+#include "pmc/Parallel/Partition/OpShardings.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"

@@ -7,7 +7,7 @@
 //
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
-#include "pmc/Dialect/PMC/Transforms/Reshard.h"
+#include "pmc/Parallel/Partition/Reshard.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"

@@ -16,7 +16,7 @@
 
 #include "pmc/Runtime/CUDA/CudaAllocator.h"
 #include "pmc/Runtime/CUDA/CudaPlanning.h"
-#include "pmc/Runtime/FaultInjection.h"
+#include "pmc/Runtime/Comm/FaultInjection.h"
 #include "pmc/Support/HostTensor.h"
 
 #include <memory>

@@ -14,7 +14,7 @@
 #include "pmc/Runtime/BufferPlan.h"
 #include "pmc/Runtime/CUDA/CudaPlanning.h"
 #include "pmc/Runtime/Command.h"
-#include "pmc/Runtime/Communicator.h"
+#include "pmc/Runtime/Comm/Communicator.h"
 #include "pmc/Runtime/Manifest.h"
 
 #include <array>

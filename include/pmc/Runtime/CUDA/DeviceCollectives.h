@@ -12,7 +12,7 @@
 #ifndef PMC_RUNTIME_CUDA_DEVICECOLLECTIVES_H
 #define PMC_RUNTIME_CUDA_DEVICECOLLECTIVES_H
 
-#include "pmc/Runtime/Communicator.h"
+#include "pmc/Runtime/Comm/Communicator.h"
 
 #include <cstddef>
 

@@ -6,8 +6,8 @@
 // with the message every rank then throws. An all-gather is Data from each
 // rank to rank 0 and one Result (all blobs) back.
 //
-#include "pmc/Runtime/TcpRendezvous.h"
-#include "pmc/Runtime/Communicator.h"
+#include "pmc/Runtime/Comm/TcpRendezvous.h"
+#include "pmc/Runtime/Comm/Communicator.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -1,14 +1,14 @@
 //===- DefaultSharding.cpp - data parallel over the batch for --devices N --===//
 #include "pmc/Dialect/PMC/IR/PMCAttrs.h"
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
-#include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Parallel/Partition/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 
 namespace mlir::pmc {
 #define GEN_PASS_DEF_PMCDEFAULTSHARDING
-#include "pmc/Dialect/PMC/Transforms/Passes.h.inc"
+#include "pmc/Parallel/Partition/Passes.h.inc"
 } // namespace mlir::pmc
 
 using namespace mlir;

@@ -1,7 +1,7 @@
 //===- Communicator.cpp - checked collectives and their shared arithmetic --===//
 
-#include "pmc/Runtime/Communicator.h"
-#include "pmc/Runtime/Mesh.h"
+#include "pmc/Runtime/Comm/Communicator.h"
+#include "pmc/Runtime/Comm/Mesh.h"
 
 #include <algorithm>
 #include <cmath>

@@ -25,7 +25,7 @@
 #ifndef PMC_RUNTIME_MPICOMMUNICATOR_H
 #define PMC_RUNTIME_MPICOMMUNICATOR_H
 
-#include "pmc/Runtime/Communicator.h"
+#include "pmc/Runtime/Comm/Communicator.h"
 
 #include <map>
 #include <memory>

@@ -6,7 +6,7 @@
 #include "pmc/Dialect/PMC/IR/PMCAttrs.h"
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/IR/ShardingRule.h"
-#include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Parallel/Partition/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -16,7 +16,7 @@
 
 namespace mlir::pmc {
 #define GEN_PASS_DEF_PMCSHARDINGPROPAGATION
-#include "pmc/Dialect/PMC/Transforms/Passes.h.inc"
+#include "pmc/Parallel/Partition/Passes.h.inc"
 } // namespace mlir::pmc
 
 using namespace mlir;

@@ -1,6 +1,6 @@
 //===- Mesh.cpp - mesh parsing, rank groups, shard geometry ----------------===//
 
-#include "pmc/Runtime/Mesh.h"
+#include "pmc/Runtime/Comm/Mesh.h"
 #include "../Json.h"
 
 #include <cstring>

@@ -1,7 +1,7 @@
 //===- MPICommunicator.cpp - polled MPI collectives with failure flags -----===//
 
-#include "pmc/Runtime/MPICommunicator.h"
-#include "pmc/Runtime/Mesh.h"
+#include "pmc/Runtime/Comm/MPICommunicator.h"
+#include "pmc/Runtime/Comm/Mesh.h"
 
 #include <mpi.h>
 

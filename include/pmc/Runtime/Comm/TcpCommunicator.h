@@ -17,8 +17,8 @@
 #ifndef PMC_RUNTIME_TCPCOMMUNICATOR_H
 #define PMC_RUNTIME_TCPCOMMUNICATOR_H
 
-#include "pmc/Runtime/Communicator.h"
-#include "pmc/Runtime/TcpRendezvous.h"
+#include "pmc/Runtime/Comm/Communicator.h"
+#include "pmc/Runtime/Comm/TcpRendezvous.h"
 
 #include <memory>
 

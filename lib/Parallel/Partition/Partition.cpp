@@ -15,9 +15,9 @@
 //
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 #include "pmc/Dialect/PMC/IR/ShardingRule.h"
-#include "pmc/Dialect/PMC/Transforms/Passes.h"
-#include "pmc/Dialect/PMC/Transforms/OpShardings.h"
-#include "pmc/Dialect/PMC/Transforms/Reshard.h"
+#include "pmc/Parallel/Partition/Passes.h"
+#include "pmc/Parallel/Partition/OpShardings.h"
+#include "pmc/Parallel/Partition/Reshard.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -27,7 +27,7 @@
 
 namespace mlir::pmc {
 #define GEN_PASS_DEF_PMCPARTITION
-#include "pmc/Dialect/PMC/Transforms/Passes.h.inc"
+#include "pmc/Parallel/Partition/Passes.h.inc"
 } // namespace mlir::pmc
 
 using namespace mlir;

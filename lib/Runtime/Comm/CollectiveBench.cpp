@@ -1,10 +1,10 @@
 //===- CollectiveBench.cpp - measure collectives, fit alpha and beta ------===//
 
-#include "pmc/Runtime/CollectiveBench.h"
+#include "pmc/Runtime/Comm/CollectiveBench.h"
 
 #include "../Json.h"
-#include "pmc/Runtime/LocalCommunicator.h"
-#include "pmc/Runtime/Mesh.h"
+#include "pmc/Runtime/Comm/LocalCommunicator.h"
+#include "pmc/Runtime/Comm/Mesh.h"
 
 #include <algorithm>
 #include <chrono>

@@ -5,7 +5,7 @@
 // Failure frames carry a rank's failure text; Bye says the peer is closing on
 // purpose, so that its EOF is not taken for a crash.
 //
-#include "pmc/Runtime/TcpCommunicator.h"
+#include "pmc/Runtime/Comm/TcpCommunicator.h"
 
 #include <poll.h>
 #include <sys/socket.h>

@@ -1,5 +1,5 @@
 //===- OpShardings.cpp - resolving an op's factors into shardings ----------===//
-#include "pmc/Dialect/PMC/Transforms/OpShardings.h"
+#include "pmc/Parallel/Partition/OpShardings.h"
 
 #include "llvm/ADT/StringSet.h"
 

@@ -1,6 +1,6 @@
 //===- SplitStages.cpp - --pmc-split-stages: stages and pmc.transfer ------===//
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
-#include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Parallel/Partition/Passes.h"
 #include "pmc/Dialect/PMC/Transforms/Stages.h"
 
 #include "mlir/IR/Builders.h"
@@ -14,7 +14,7 @@
 
 namespace mlir::pmc {
 #define GEN_PASS_DEF_PMCSPLITSTAGES
-#include "pmc/Dialect/PMC/Transforms/Passes.h.inc"
+#include "pmc/Parallel/Partition/Passes.h.inc"
 } // namespace mlir::pmc
 
 using namespace mlir;

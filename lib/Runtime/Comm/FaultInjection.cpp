@@ -1,6 +1,6 @@
 //===- FaultInjection.cpp - reading the test hooks from the environment ----===//
 
-#include "pmc/Runtime/FaultInjection.h"
+#include "pmc/Runtime/Comm/FaultInjection.h"
 #include "pmc/Runtime/Error.h"
 
 #include <cstdlib>

@@ -10,7 +10,7 @@
 //
 #include "pmc/Dialect/PMC/IR/PMCAttrs.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
-#include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Parallel/Partition/Passes.h"
 #include "pmc/Dialect/PMC/Transforms/Stages.h"
 
 #include "mlir/IR/Builders.h"
@@ -20,7 +20,7 @@
 namespace mlir::pmc {
 #define GEN_PASS_DEF_PMCPARTITIONPIPELINE
 #define GEN_PASS_DEF_PMCPARTITIONPROGRAM
-#include "pmc/Dialect/PMC/Transforms/Passes.h.inc"
+#include "pmc/Parallel/Partition/Passes.h.inc"
 } // namespace mlir::pmc
 
 using namespace mlir;

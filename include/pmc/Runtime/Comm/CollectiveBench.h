@@ -18,7 +18,7 @@
 #ifndef PMC_RUNTIME_COLLECTIVEBENCH_H
 #define PMC_RUNTIME_COLLECTIVEBENCH_H
 
-#include "pmc/Runtime/Communicator.h"
+#include "pmc/Runtime/Comm/Communicator.h"
 
 #include <cstdint>
 #include <string>

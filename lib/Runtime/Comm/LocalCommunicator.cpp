@@ -1,6 +1,6 @@
 //===- LocalCommunicator.cpp - rendezvous of thread ranks ------------------===//
 
-#include "pmc/Runtime/LocalCommunicator.h"
+#include "pmc/Runtime/Comm/LocalCommunicator.h"
 
 #include <chrono>
 #include <condition_variable>

@@ -1,13 +1,13 @@
 //===- TestPrintShardingRules.cpp - annotate ops with their sharding rule --===//
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 #include "pmc/Dialect/PMC/IR/ShardingRule.h"
-#include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Parallel/Partition/Passes.h"
 
 #include "mlir/IR/Builders.h"
 
 namespace mlir::pmc {
 #define GEN_PASS_DEF_PMCTESTPRINTSHARDINGRULES
-#include "pmc/Dialect/PMC/Transforms/Passes.h.inc"
+#include "pmc/Parallel/Partition/Passes.h.inc"
 } // namespace mlir::pmc
 
 using namespace mlir;

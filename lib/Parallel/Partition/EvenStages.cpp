@@ -1,5 +1,5 @@
 //===- EvenStages.cpp - --pmc-even-stages: cut @main by estimated FLOPs ---===//
-#include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Parallel/Partition/Passes.h"
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/Transforms/Stages.h"
 
@@ -7,7 +7,7 @@
 
 namespace mlir::pmc {
 #define GEN_PASS_DEF_PMCEVENSTAGES
-#include "pmc/Dialect/PMC/Transforms/Passes.h.inc"
+#include "pmc/Parallel/Partition/Passes.h.inc"
 } // namespace mlir::pmc
 
 using namespace mlir;

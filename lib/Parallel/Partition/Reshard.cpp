@@ -1,5 +1,5 @@
 //===- Reshard.cpp - plans and emits conversions between shardings --------===//
-#include "pmc/Dialect/PMC/Transforms/Reshard.h"
+#include "pmc/Parallel/Partition/Reshard.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 
 #include "llvm/ADT/STLExtras.h"

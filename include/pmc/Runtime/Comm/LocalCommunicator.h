@@ -14,7 +14,7 @@
 #ifndef PMC_RUNTIME_LOCALCOMMUNICATOR_H
 #define PMC_RUNTIME_LOCALCOMMUNICATOR_H
 
-#include "pmc/Runtime/Communicator.h"
+#include "pmc/Runtime/Comm/Communicator.h"
 
 #include <memory>
 
