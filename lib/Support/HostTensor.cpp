@@ -137,4 +137,11 @@ std::string shapeToString(const std::vector<int64_t> &shape) {
   return s + "]";
 }
 
+std::string listToString(const std::vector<int64_t> &values) {
+  std::string s = "[";
+  for (size_t i = 0; i < values.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(values[i]);
+  return s + "]";
+}
+
 } // namespace pmc

@@ -56,6 +56,8 @@ struct HostTensor {
 
 /// "[2x3]" for a 2x3 shape; used in error messages everywhere.
 std::string shapeToString(const std::vector<int64_t> &shape);
+/// "[1, 2, 3]": a list of integers (strides, pads) in error messages.
+std::string listToString(const std::vector<int64_t> &values);
 
 } // namespace pmc
 

@@ -14,13 +14,6 @@ namespace pmc::runtime::cuda {
 
 namespace {
 
-std::string listToString(const std::vector<int64_t> &v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + "]";
-}
-
 /// A Command that only reports what a step reads and writes (for the
 /// liveness of BufferPlan); it never executes on the host.
 class StepAccess : public Command {

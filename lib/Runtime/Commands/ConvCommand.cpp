@@ -11,13 +11,6 @@ namespace pmc::runtime {
 
 namespace {
 
-std::string listToString(const std::vector<int64_t> &v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + "]";
-}
-
 /// {"op": "conv", "x", "w", "bias" (or -1), "y", "strides", "pads",
 /// "dilations", "group"}: ONNX Conv on layout N C spatial...; per batch and
 /// group, y[Mg, P] = w[Mg, Cg*K] · im2col(x)[Cg*K, P] (+ bias).
