@@ -245,73 +245,39 @@ private:
     checkId(s, c.y, "y");
     if (c.bias >= 0)
       checkId(s, c.bias, "bias");
+    c.dtype = buffers[c.x].dtype;
+    if (!gemmDType(c.dtype))
+      fail(s, "dtype " + std::string(dtypeName(c.dtype)) +
+                  " is not supported by cuDNN here (float32, float64, float16, bfloat16)");
+    // Shapes, window, group and bias as the CPU command checks them: one
+    // validation of what a conv command means; cuDNN's own limits follow.
+    parseCommand(o, s.index)->validate(ctx);
+    const BufferDesc &X = buffers[c.x], &W = buffers[c.w], &Y = buffers[c.y];
+    if (X.shape.size() > 5)
+      fail(s, "operand 'x' " + describe(c.x) +
+                  " must have rank 3 to 5 (N, C and 1 to 3 spatial dims)");
+    size_t rankS = X.shape.size() - 2;
     c.strides = json::getIntList(o, "strides", where);
     c.pads = json::getIntList(o, "pads", where);
     c.dilations = json::getIntList(o, "dilations", where);
     c.group = json::getIntOr(o, "group", 1, where);
-    const BufferDesc &X = buffers[c.x], &W = buffers[c.w], &Y = buffers[c.y];
-    c.dtype = X.dtype;
-    if (!gemmDType(c.dtype))
-      fail(s, "dtype " + std::string(dtypeName(c.dtype)) +
-                  " is not supported by cuDNN here (float32, float64, float16, bfloat16)");
-    if (X.shape.size() < 3 || X.shape.size() > 5)
-      fail(s, "operand 'x' " + describe(c.x) +
-                  " must have rank 3 to 5 (N, C and 1 to 3 spatial dims)");
-    size_t rankS = X.shape.size() - 2;
-    for (int id : {c.w, c.y}) {
-      if (buffers[id].dtype != c.dtype)
-        fail(s, describe(id) + " has a different dtype than 'x' " + describe(c.x));
-      if (buffers[id].shape.size() != X.shape.size())
-        fail(s, describe(id) + " must have the rank of 'x' " + describe(c.x));
-    }
     if (c.strides.empty())
       c.strides.assign(rankS, 1);
     if (c.dilations.empty())
       c.dilations.assign(rankS, 1);
     if (c.pads.empty())
       c.pads.assign(2 * rankS, 0);
-    if (c.strides.size() != rankS || c.dilations.size() != rankS || c.pads.size() != 2 * rankS)
-      fail(s, "'strides' " + listToString(c.strides) + ", 'dilations' " +
-                  listToString(c.dilations) + " and 'pads' " + listToString(c.pads) +
-                  " must have " + std::to_string(rankS) + ", " + std::to_string(rankS) +
-                  " and " + std::to_string(2 * rankS) + " entries");
     for (size_t d = 0; d < rankS; ++d) {
-      if (c.strides[d] < 1 || c.dilations[d] < 1 || c.pads[d] < 0 || c.strides[d] > 65535 ||
-          c.dilations[d] > 65535 || c.pads[d] > 65535)
-        fail(s,
-             "strides and dilations must be in [1, 65535] and pads in [0, 65535]: strides " +
-                 listToString(c.strides) + ", dilations " + listToString(c.dilations) +
-                 ", pads " + listToString(c.pads));
+      if (c.strides[d] > 65535 || c.dilations[d] > 65535 || c.pads[d] > 65535)
+        fail(s, "strides, dilations and pads must be at most 65535 for cuDNN: strides " +
+                    listToString(c.strides) + ", dilations " + listToString(c.dilations) +
+                    ", pads " + listToString(c.pads));
       if (c.pads[d] != c.pads[rankS + d])
         fail(s, "'pads' " + listToString(c.pads) + ": spatial dim " + std::to_string(d) +
                     " pads " + std::to_string(c.pads[d]) + " before and " +
                     std::to_string(c.pads[rankS + d]) +
                     " after; cuDNN supports only symmetric padding");
     }
-    int64_t channels = X.shape[1], filters = W.shape[0];
-    if (c.group < 1 || channels % c.group || filters % c.group)
-      fail(s, "group " + std::to_string(c.group) + " must divide the channels of 'x' (" +
-                  std::to_string(channels) + ") and the filters of 'w' (" +
-                  std::to_string(filters) + ")");
-    if (W.shape[1] * c.group != channels)
-      fail(s, "operand 'w' " + describe(c.w) + " must have " +
-                  std::to_string(channels / c.group) + " channels per filter (C/group)");
-    std::vector<int64_t> want = {X.shape[0], filters};
-    for (size_t d = 0; d < rankS; ++d) {
-      int64_t k = W.shape[2 + d];
-      int64_t span = c.dilations[d] * (k - 1) + 1;
-      int64_t padded = X.shape[2 + d] + 2 * c.pads[d];
-      if (k < 1 || padded < span)
-        fail(s, "spatial dim " + std::to_string(d) + ": kernel " + describe(c.w) +
-                    " does not fit the padded input (" + std::to_string(padded) + ")");
-      want.push_back((padded - span) / c.strides[d] + 1);
-    }
-    if (Y.shape != want)
-      fail(s, "operand 'y' " + describe(c.y) + " must have shape " + shapeToString(want));
-    if (c.bias >= 0 && (buffers[c.bias].dtype != c.dtype ||
-                        buffers[c.bias].shape != std::vector<int64_t>{filters}))
-      fail(s, "operand 'bias' " + describe(c.bias) + " must be " +
-                  std::string(dtypeName(c.dtype)) + "[" + std::to_string(filters) + "]");
     c.xShape = X.shape;
     c.wShape = W.shape;
     c.yShape = Y.shape;
