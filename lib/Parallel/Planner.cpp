@@ -341,23 +341,178 @@ FailureOr<PlanCandidate> mlir::pmc::scorePlan(ModuleOp module, const PlannerOpti
   return scorer.score(dp, tp, choices);
 }
 
-FailureOr<Plan> mlir::pmc::searchPlan(ModuleOp module, const PlannerOptions &options) {
-  auto start = std::chrono::steady_clock::now();
-  func::FuncOp func = plannedFunction(module);
-  if (!func)
-    return module.emitError("pmc-auto-sharding: the module has no @main or public "
-                            "function to plan");
-  if (options.devices < 1)
-    return module.emitError() << "pmc-auto-sharding: devices must be >= 1, got "
-                              << options.devices;
-  auto weights = findWeights(func);
-  Plan plan;
-  plan.devices = options.devices;
-  plan.specName = options.spec.name;
-  plan.memoryBytes = options.spec.memoryBytes;
-  // Layer classes: weights with the same shape, consumer and Megatron role
-  // (on the largest tp) are tied in the coordinate descent.
-  std::vector<int> roles = megatronSeed(func, weights, options.devices);
+namespace {
+using WeightList = std::vector<std::pair<PlannedWeight, ConstantOp>>;
+
+/// The search of the weight shardings on one dp x tp mesh.
+class MeshSearch {
+public:
+  MeshSearch(ModuleOp module, const PlannerOptions &options, Scorer &scorer,
+             const WeightList &weights, const Plan &plan, ArrayRef<int> roles,
+             unsigned numClasses, int64_t dp, int64_t tp)
+      : module(module), options(options), scorer(scorer), weights(weights), plan(plan),
+        roles(roles), numClasses(numClasses), dp(dp), tp(tp) {}
+
+  /// The best candidate on this mesh; `method` says how it was found.
+  FailureOr<PlanCandidate> run(std::string &method);
+
+private:
+  /// Scores `choices`, keeping the best in `best`.
+  LogicalResult consider(ArrayRef<int> choices);
+  /// Per weight class, the choices every member allows.
+  SmallVector<SmallVector<int, 3>> classChoices(ArrayRef<SmallVector<int, 3>> valid) const;
+  /// Per-weight choices from per-class ones.
+  std::vector<int> expand(ArrayRef<int> perClass) const;
+  /// Seeds (Megatron roles, all replicated, all column-split), then
+  /// coordinate descent over the classes; returns the rounds it took.
+  FailureOr<unsigned> coordinateDescent(ArrayRef<SmallVector<int, 3>> classValid);
+
+  ModuleOp module;
+  const PlannerOptions &options;
+  Scorer &scorer;
+  const WeightList &weights;
+  const Plan &plan;
+  ArrayRef<int> roles;
+  unsigned numClasses;
+  int64_t dp, tp;
+  std::optional<PlanCandidate> best;
+};
+} // namespace
+
+LogicalResult MeshSearch::consider(ArrayRef<int> choices) {
+  FailureOr<PlanCandidate> candidate = scorer.score(dp, tp, choices);
+  if (failed(candidate))
+    return failure();
+  if (!best || better(*candidate, *best))
+    best = *candidate;
+  return success();
+}
+
+SmallVector<SmallVector<int, 3>>
+MeshSearch::classChoices(ArrayRef<SmallVector<int, 3>> valid) const {
+  SmallVector<SmallVector<int, 3>> classValid(numClasses);
+  std::vector<bool> seen(numClasses, false);
+  for (size_t i = 0; i < weights.size(); ++i) {
+    unsigned c = plan.weights[i].cls;
+    if (!seen[c]) {
+      classValid[c] = valid[i];
+      seen[c] = true;
+    } else {
+      llvm::erase_if(classValid[c], [&](int v) { return !llvm::is_contained(valid[i], v); });
+    }
+  }
+  return classValid;
+}
+
+std::vector<int> MeshSearch::expand(ArrayRef<int> perClass) const {
+  std::vector<int> choices(weights.size());
+  for (size_t i = 0; i < weights.size(); ++i)
+    choices[i] = perClass[plan.weights[i].cls];
+  return choices;
+}
+
+FailureOr<unsigned>
+MeshSearch::coordinateDescent(ArrayRef<SmallVector<int, 3>> classValid) {
+  std::vector<int> seeds[3];
+  for (unsigned c = 0; c < numClasses; ++c) {
+    int role = -1;
+    for (size_t i = 0; i < weights.size(); ++i)
+      if (plan.weights[i].cls == c)
+        role = roles[i];
+    seeds[0].push_back(llvm::is_contained(classValid[c], role) ? role : -1);
+    seeds[1].push_back(-1);
+    seeds[2].push_back(llvm::is_contained(classValid[c], 0) ? 0 : -1);
+  }
+  std::vector<int> current;
+  std::optional<PlanCandidate> currentScore;
+  for (auto &seed : seeds) {
+    FailureOr<PlanCandidate> scored = scorer.score(dp, tp, expand(seed));
+    if (failed(scored))
+      return failure();
+    if (!currentScore || better(*scored, *currentScore)) {
+      currentScore = *scored;
+      current = seed;
+    }
+  }
+  unsigned rounds = 0;
+  for (bool improved = true; improved && rounds < 4; ++rounds) {
+    improved = false;
+    for (unsigned c = 0; c < numClasses; ++c) {
+      for (int option : classValid[c]) {
+        if (option == current[c])
+          continue;
+        std::vector<int> trial = current;
+        trial[c] = option;
+        FailureOr<PlanCandidate> scored = scorer.score(dp, tp, expand(trial));
+        if (failed(scored))
+          return failure();
+        if (better(*scored, *currentScore)) {
+          currentScore = *scored;
+          current = trial;
+          improved = true;
+        }
+      }
+    }
+  }
+  if (failed(consider(expand(current))))
+    return failure();
+  return rounds;
+}
+
+FailureOr<PlanCandidate> MeshSearch::run(std::string &method) {
+  SmallVector<SmallVector<int, 3>> valid;
+  double combinations = 1;
+  for (auto &entry : weights) {
+    valid.push_back(validChoices(entry.first, tp));
+    combinations *= valid.back().size();
+  }
+  if (tp == 1) {
+    if (failed(consider(std::vector<int>(weights.size(), -1))))
+      return failure();
+    method = "single";
+  } else if (options.exhaustive || combinations <= kExactLimit) {
+    if (combinations > kExhaustiveLimit)
+      return module.emitError() << "pmc-auto-sharding{search=exhaustive}: "
+                                << llvm::formatv("{0:E}", combinations)
+                                << " combinations on " << meshName(1, dp, tp)
+                                << " is too many to enumerate";
+    LogicalResult status = success();
+    forEachCombination(valid, [&](ArrayRef<int> choices) {
+      if (failed(consider(choices)))
+        status = failure();
+    });
+    if (failed(status))
+      return failure();
+    method = "exact";
+  } else {
+    SmallVector<SmallVector<int, 3>> classValid = classChoices(valid);
+    double classCombinations = 1;
+    for (auto &v : classValid)
+      classCombinations *= v.size();
+    if (classCombinations <= kExactLimit) {
+      LogicalResult status = success();
+      forEachCombination(classValid, [&](ArrayRef<int> perClass) {
+        if (failed(consider(expand(perClass))))
+          status = failure();
+      });
+      if (failed(status))
+        return failure();
+      method = "exact over " + std::to_string(numClasses) + " layer classes";
+    } else {
+      FailureOr<unsigned> rounds = coordinateDescent(classValid);
+      if (failed(rounds))
+        return failure();
+      method = "coordinate descent over " + std::to_string(numClasses) +
+               " layer classes (" + std::to_string(*rounds) + " rounds)";
+    }
+  }
+  return *best;
+}
+
+/// Layer classes: weights with the same shape, consumer and Megatron role
+/// (on the largest tp) are tied in the coordinate descent. Fills
+/// `plan.weights`; returns the number of classes.
+static unsigned assignLayerClasses(WeightList &weights, ArrayRef<int> roles, Plan &plan) {
   std::map<std::string, unsigned> classes;
   for (auto [i, entry] : llvm::enumerate(weights)) {
     Operation *user = *entry.second->getUsers().begin();
@@ -366,126 +521,11 @@ FailureOr<Plan> mlir::pmc::searchPlan(ModuleOp module, const PlannerOptions &opt
     entry.first.cls = classes.try_emplace(key, classes.size()).first->second;
     plan.weights.push_back(entry.first);
   }
-  unsigned numClasses = classes.size();
+  return classes.size();
+}
 
-  Scorer scorer(module, options, plan.evaluations);
-  std::vector<std::string> methods;
-  // Meshes: dp descending (pure data parallel first, pure tensor last).
-  for (int64_t dp = options.devices; dp >= 1; --dp) {
-    if (options.devices % dp != 0)
-      continue;
-    int64_t tp = options.devices / dp;
-    SmallVector<SmallVector<int, 3>> valid;
-    double combinations = 1;
-    for (auto &entry : weights) {
-      valid.push_back(validChoices(entry.first, tp));
-      combinations *= valid.back().size();
-    }
-    std::optional<PlanCandidate> best;
-    LogicalResult status = success();
-    auto consider = [&](ArrayRef<int> choices) {
-      FailureOr<PlanCandidate> candidate = scorer.score(dp, tp, choices);
-      if (failed(candidate)) {
-        status = failure();
-        return;
-      }
-      if (!best || better(*candidate, *best))
-        best = *candidate;
-    };
-    std::string method;
-    if (tp == 1) {
-      consider(std::vector<int>(weights.size(), -1));
-      method = "single";
-    } else if (options.exhaustive || combinations <= kExactLimit) {
-      if (combinations > kExhaustiveLimit)
-        return module.emitError() << "pmc-auto-sharding{search=exhaustive}: "
-                                  << llvm::formatv("{0:E}", combinations)
-                                  << " combinations on " << meshName(1, dp, tp)
-                                  << " is too many to enumerate";
-      forEachCombination(valid, [&](ArrayRef<int> choices) { consider(choices); });
-      method = "exact";
-    } else {
-      // Per class, the options every member allows.
-      SmallVector<SmallVector<int, 3>> classValid(numClasses);
-      std::vector<bool> seen(numClasses, false);
-      for (auto [i, entry] : llvm::enumerate(weights)) {
-        unsigned c = plan.weights[i].cls;
-        if (!seen[c]) {
-          classValid[c] = valid[i];
-          seen[c] = true;
-        } else {
-          llvm::erase_if(classValid[c], [&](int v) { return !llvm::is_contained(valid[i], v); });
-        }
-      }
-      auto expand = [&](ArrayRef<int> perClass) {
-        std::vector<int> choices(weights.size());
-        for (size_t i = 0; i < weights.size(); ++i)
-          choices[i] = perClass[plan.weights[i].cls];
-        return choices;
-      };
-      double classCombinations = 1;
-      for (auto &v : classValid)
-        classCombinations *= v.size();
-      if (classCombinations <= kExactLimit) {
-        forEachCombination(classValid,
-                           [&](ArrayRef<int> perClass) { consider(expand(perClass)); });
-        method = "exact over " + std::to_string(numClasses) + " layer classes";
-      } else {
-        // Seeds: Megatron (per class, the role's choice when allowed), all
-        // replicated, all column-split; then coordinate descent over classes.
-        std::vector<int> seeds[3];
-        for (unsigned c = 0; c < numClasses; ++c) {
-          int role = -1;
-          for (size_t i = 0; i < weights.size(); ++i)
-            if (plan.weights[i].cls == c)
-              role = roles[i];
-          seeds[0].push_back(llvm::is_contained(classValid[c], role) ? role : -1);
-          seeds[1].push_back(-1);
-          seeds[2].push_back(llvm::is_contained(classValid[c], 0) ? 0 : -1);
-        }
-        std::vector<int> current;
-        std::optional<PlanCandidate> currentScore;
-        for (auto &seed : seeds) {
-          FailureOr<PlanCandidate> scored = scorer.score(dp, tp, expand(seed));
-          if (failed(scored))
-            return failure();
-          if (!currentScore || better(*scored, *currentScore)) {
-            currentScore = *scored;
-            current = seed;
-          }
-        }
-        unsigned rounds = 0;
-        for (bool improved = true; improved && rounds < 4; ++rounds) {
-          improved = false;
-          for (unsigned c = 0; c < numClasses; ++c) {
-            for (int option : classValid[c]) {
-              if (option == current[c])
-                continue;
-              std::vector<int> trial = current;
-              trial[c] = option;
-              FailureOr<PlanCandidate> scored = scorer.score(dp, tp, expand(trial));
-              if (failed(scored))
-                return failure();
-              if (better(*scored, *currentScore)) {
-                currentScore = *scored;
-                current = trial;
-                improved = true;
-              }
-            }
-          }
-        }
-        consider(expand(current));
-        method = "coordinate descent over " + std::to_string(numClasses) +
-                 " layer classes (" + std::to_string(rounds) + " rounds)";
-      }
-    }
-    if (failed(status))
-      return failure();
-    methods.push_back(meshName(1, dp, tp) + ": " + method);
-    plan.alternatives.push_back(*best);
-  }
-  // One stage holding every layer, for the JSON's stage_plans.
-  plan.layers = findLayers(func, weights);
+/// One stage holding every layer, for the JSON's stage_plans.
+static void addSingleStages(Plan &plan) {
   for (PlanCandidate &candidate : plan.alternatives) {
     StagePlan stage;
     stage.lastLayer = plan.layers.empty() ? 0 : plan.layers.size() - 1;
@@ -498,29 +538,10 @@ FailureOr<Plan> mlir::pmc::searchPlan(ModuleOp module, const PlannerOptions &opt
     stage.memoryBytes = candidate.memoryPerDeviceBytes.front();
     candidate.stages = {stage};
   }
-  if (options.pipeline && options.devices > 1) {
-    // Each stage sub-mesh with a given tp reuses the weight choices found
-    // for that tp on the whole mesh.
-    std::map<int64_t, std::vector<int>> choicesPerTp;
-    for (const PlanCandidate &candidate : plan.alternatives)
-      choicesPerTp.emplace(candidate.tp, candidate.choices);
-    if (failed(searchPipelines(module, options, scorer, plan, choicesPerTp,
-                               plan.alternatives, methods)))
-      return failure();
-  }
-  plan.method = llvm::join(methods, "; ");
+}
 
-  const PlanCandidate *chosen = &plan.alternatives.front();
-  for (const PlanCandidate &candidate : plan.alternatives)
-    if (better(candidate, *chosen))
-      chosen = &candidate;
-  if (!chosen->fits)
-    return module.emitError() << "pmc-auto-sharding: no plan for " << options.devices
-                              << " devices fits in " << gib(options.spec.memoryBytes)
-                              << " per device (" << options.spec.name
-                              << "); the smallest, " << chosen->name << ", "
-                              << chosen->reason;
-  plan.chosen = *chosen;
+/// Why each fitting alternative lost to `chosen` (the `reason` of each).
+static void explainAlternatives(Plan &plan, const PlanCandidate *chosen) {
   for (PlanCandidate &candidate : plan.alternatives) {
     if (!candidate.fits || &candidate == chosen)
       continue;
@@ -544,10 +565,71 @@ FailureOr<Plan> mlir::pmc::searchPlan(ModuleOp module, const PlannerOptions &opt
             " (less of the work is split)";
     candidate.reason = llvm::formatv("{0:F2}x slower: ", ratio).str() + why;
   }
-  plan.chosen.reason = "chosen";
   for (PlanCandidate &candidate : plan.alternatives)
     if (&candidate == chosen)
       candidate.reason = "chosen";
+}
+
+FailureOr<Plan> mlir::pmc::searchPlan(ModuleOp module, const PlannerOptions &options) {
+  auto start = std::chrono::steady_clock::now();
+  func::FuncOp func = plannedFunction(module);
+  if (!func)
+    return module.emitError("pmc-auto-sharding: the module has no @main or public "
+                            "function to plan");
+  if (options.devices < 1)
+    return module.emitError() << "pmc-auto-sharding: devices must be >= 1, got "
+                              << options.devices;
+  WeightList weights = findWeights(func);
+  Plan plan;
+  plan.devices = options.devices;
+  plan.specName = options.spec.name;
+  plan.memoryBytes = options.spec.memoryBytes;
+  std::vector<int> roles = megatronSeed(func, weights, options.devices);
+  unsigned numClasses = assignLayerClasses(weights, roles, plan);
+
+  Scorer scorer(module, options, plan.evaluations);
+  std::vector<std::string> methods;
+  // Meshes: dp descending (pure data parallel first, pure tensor last).
+  for (int64_t dp = options.devices; dp >= 1; --dp) {
+    if (options.devices % dp != 0)
+      continue;
+    int64_t tp = options.devices / dp;
+    std::string method;
+    FailureOr<PlanCandidate> best =
+        MeshSearch(module, options, scorer, weights, plan, roles, numClasses, dp, tp)
+            .run(method);
+    if (failed(best))
+      return failure();
+    methods.push_back(meshName(1, dp, tp) + ": " + method);
+    plan.alternatives.push_back(*best);
+  }
+  plan.layers = findLayers(func, weights);
+  addSingleStages(plan);
+  if (options.pipeline && options.devices > 1) {
+    // Each stage sub-mesh with a given tp reuses the weight choices found
+    // for that tp on the whole mesh.
+    std::map<int64_t, std::vector<int>> choicesPerTp;
+    for (const PlanCandidate &candidate : plan.alternatives)
+      choicesPerTp.emplace(candidate.tp, candidate.choices);
+    if (failed(searchPipelines(module, options, scorer, plan, choicesPerTp,
+                               plan.alternatives, methods)))
+      return failure();
+  }
+  plan.method = llvm::join(methods, "; ");
+
+  const PlanCandidate *chosen = &plan.alternatives.front();
+  for (const PlanCandidate &candidate : plan.alternatives)
+    if (better(candidate, *chosen))
+      chosen = &candidate;
+  if (!chosen->fits)
+    return module.emitError() << "pmc-auto-sharding: no plan for " << options.devices
+                              << " devices fits in " << gib(options.spec.memoryBytes)
+                              << " per device (" << options.spec.name
+                              << "); the smallest, " << chosen->name << ", "
+                              << chosen->reason;
+  plan.chosen = *chosen;
+  explainAlternatives(plan, chosen);
+  plan.chosen.reason = "chosen";
   plan.searchSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return plan;

@@ -123,6 +123,18 @@ private:
   std::optional<OpShardings> drawSplit(Operation *op, const ShardingRule &rule,
                                        std::mt19937_64 &rng, ArrayRef<StringRef> axes,
                                        MeshAttr mesh, llvm::raw_ostream &explain);
+  /// Draws the shardings of the graph inputs and (half of) the results.
+  static void drawBoundaryShardings(func::FuncOp main, Draws &draws, ArrayRef<StringRef> axes,
+                                    MeshAttr mesh, llvm::raw_ostream &explain);
+  /// Draws splits for a drawn share of the ops; returns how many were split.
+  int64_t drawOpSplits(Block &body, Draws &draws, const DenseMap<Operation *, std::string> &keys,
+                       ArrayRef<StringRef> axes, MeshAttr mesh, llvm::raw_ostream &explain);
+  /// A pipeline: stages cut before the ops of the smallest draws (never the
+  /// first), microbatches dividing every microbatched input's local batch.
+  static void drawPipeline(ModuleOp module, func::FuncOp main, Draws &draws,
+                           const DenseMap<Operation *, std::string> &keys,
+                           ArrayRef<Operation *> staged, int64_t numStages, MeshAttr mesh,
+                           llvm::raw_ostream &plan, llvm::raw_ostream &explain);
   /// Counts of split factors per op name and kind, for the explanation.
   std::map<std::string, int64_t> coverage;
 };
@@ -172,6 +184,131 @@ std::optional<OpShardings> RandomPlan::drawSplit(Operation *op, const ShardingRu
   }
   explain << "\n";
   return shardingsOfFactors(op->getContext(), rule, split);
+}
+
+void RandomPlan::drawBoundaryShardings(func::FuncOp main, Draws &draws,
+                                       ArrayRef<StringRef> axes, MeshAttr mesh,
+                                       llvm::raw_ostream &explain) {
+  MLIRContext *context = main.getContext();
+  explain << "  inputs:\n";
+  for (unsigned i = 0; i < main.getNumArguments(); ++i) {
+    auto type = dyn_cast<RankedTensorType>(main.getArgument(i).getType());
+    auto name = main.getArgAttrOfType<StringAttr>(i, "pmc.name");
+    if (!type)
+      continue;
+    std::string key = "arg:" + (name ? name.str() : std::to_string(i));
+    std::mt19937_64 rng = draws.forKey(key);
+    ShardingAttr sharding = randomSharding(context, rng, type.getShape(), axes, mesh);
+    main.setArgAttr(i, kShardingAttrName, sharding);
+    explain << "    " << (name ? name.getValue() : StringRef("?")) << ": " << sharding << "\n";
+  }
+  for (unsigned i = 0; i < main.getNumResults(); ++i) {
+    auto type = dyn_cast<RankedTensorType>(main.getResultTypes()[i]);
+    auto name = main.getResultAttrOfType<StringAttr>(i, "pmc.name");
+    std::mt19937_64 rng = draws.forKey("result:" + (name ? name.str() : std::to_string(i)));
+    if (type && chance(rng, 0.5))
+      main.setResultAttr(i, kShardingAttrName,
+                         randomSharding(context, rng, type.getShape(), axes, mesh));
+  }
+}
+
+int64_t RandomPlan::drawOpSplits(Block &body, Draws &draws,
+                                 const DenseMap<Operation *, std::string> &keys,
+                                 ArrayRef<StringRef> axes, MeshAttr mesh,
+                                 llvm::raw_ostream &explain) {
+  Builder b(body.getParentOp()->getContext());
+  std::mt19937_64 densityRng = draws.forKey("density");
+  const double densities[] = {0.3, 0.6, 1.0};
+  double density = densities[pick(densityRng, 3)];
+  explain << "  splits (density " << llvm::format("%.1f", density) << "):\n";
+  int64_t drawn = 0;
+  for (Operation &op : body) {
+    if (op.hasTrait<OpTrait::IsTerminator>() || op.getNumResults() == 0 ||
+        !llvm::all_of(op.getResultTypes(), llvm::IsaPred<RankedTensorType>))
+      continue;
+    std::mt19937_64 rng = draws.forKey("op:" + keys.lookup(&op));
+    std::optional<ShardingRule> rule = getShardingRule(&op);
+    if (!rule || !chance(rng, density))
+      continue;
+    std::optional<OpShardings> split = drawSplit(&op, *rule, rng, axes, mesh, explain);
+    if (!split)
+      continue;
+    ++drawn;
+    SmallVector<Attribute> results(split->produced.begin(), split->produced.end());
+    op.setAttr(kShardingsAttrName, b.getArrayAttr(results));
+  }
+  return drawn;
+}
+
+void RandomPlan::drawPipeline(ModuleOp module, func::FuncOp main, Draws &draws,
+                              const DenseMap<Operation *, std::string> &keys,
+                              ArrayRef<Operation *> staged, int64_t numStages, MeshAttr mesh,
+                              llvm::raw_ostream &plan, llvm::raw_ostream &explain) {
+  Builder b(module.getContext());
+  Block &body = main.getBody().front();
+  SmallVector<std::pair<uint64_t, size_t>> order;
+  for (size_t i = 1; i < staged.size(); ++i)
+    order.push_back({draws.forKey("cut:" + keys.lookup(staged[i]))(), i});
+  llvm::sort(order);
+  SmallVector<size_t> cuts;
+  for (int64_t k = 0; k < numStages - 1; ++k)
+    cuts.push_back(order[k].second);
+  llvm::sort(cuts);
+  DenseMap<Operation *, int64_t> stageOf;
+  int64_t stage = 0;
+  for (auto [i, op] : llvm::enumerate(staged)) {
+    while (stage < (int64_t)cuts.size() && cuts[stage] <= i)
+      ++stage;
+    stageOf[op] = stage;
+    setStage(op, stage);
+  }
+  for (Operation &op : body) {
+    if (!isa<ConstantOp>(op))
+      continue;
+    int64_t first = numStages - 1;
+    for (Operation *user : op.getUsers())
+      if (auto it = stageOf.find(user); it != stageOf.end())
+        first = std::min(first, it->second);
+    setStage(&op, op.use_empty() ? 0 : first);
+  }
+  // Microbatches: the batch is dim 0 of the first input of rank >= 1.
+  std::optional<int64_t> batch;
+  for (Type type : main.getArgumentTypes())
+    if (auto tensor = dyn_cast<RankedTensorType>(type); tensor && tensor.getRank() >= 1) {
+      batch = tensor.getDimSize(0);
+      break;
+    }
+  SmallVector<int64_t> counts;
+  for (int64_t m = 1; m <= 4 && batch; ++m) {
+    bool divides = true;
+    for (unsigned i = 0; i < main.getNumArguments(); ++i) {
+      auto type = dyn_cast<RankedTensorType>(main.getArgument(i).getType());
+      if (!type || type.getRank() < 1 || type.getDimSize(0) != *batch)
+        continue;
+      int64_t split = 1;
+      if (auto sharding = main.getArgAttrOfType<ShardingAttr>(i, kShardingAttrName))
+        for (StringRef axis : sharding.getDimAxes(0))
+          split *= mesh.getAxisSize(axis);
+      divides &= (*batch / split) % m == 0;
+    }
+    if (divides)
+      counts.push_back(m);
+  }
+  std::mt19937_64 rng = draws.forKey("pipeline");
+  int64_t microbatches = counts.empty() ? 1 : counts[pick(rng, counts.size())];
+  StringRef schedule = chance(rng, 0.5) ? "gpipe" : "1f1b";
+  module->setAttr(kPipelineAttrName,
+                  b.getDictionaryAttr(
+                      {b.getNamedAttr("stages", b.getI64IntegerAttr(numStages)),
+                       b.getNamedAttr("microbatches", b.getI64IntegerAttr(microbatches)),
+                       b.getNamedAttr("schedule", b.getStringAttr(schedule))}));
+  plan << "; pipeline " << numStages << " stages x " << microbatches << " microbatches ("
+       << schedule << ")";
+  explain << "  pipeline: " << numStages << " stages cut before ops";
+  for (size_t cut : cuts)
+    explain << " #" << cut;
+  explain << " (of " << staged.size() << "), " << microbatches << " microbatches, "
+          << schedule << "\n";
 }
 
 void RandomPlan::runOnOperation() {
@@ -250,49 +387,9 @@ void RandomPlan::runOnOperation() {
   explain << "plan for " << devices << " devices: random (seed " << seed << "), mesh "
           << mesh << "\n";
 
-  // Inputs and results.
-  explain << "  inputs:\n";
-  for (unsigned i = 0; i < main.getNumArguments(); ++i) {
-    auto type = dyn_cast<RankedTensorType>(main.getArgument(i).getType());
-    auto name = main.getArgAttrOfType<StringAttr>(i, "pmc.name");
-    if (!type)
-      continue;
-    std::string key = "arg:" + (name ? name.str() : std::to_string(i));
-    std::mt19937_64 rng = draws.forKey(key);
-    ShardingAttr sharding = randomSharding(context, rng, type.getShape(), axes, mesh);
-    main.setArgAttr(i, kShardingAttrName, sharding);
-    explain << "    " << (name ? name.getValue() : StringRef("?")) << ": " << sharding << "\n";
-  }
-  for (unsigned i = 0; i < main.getNumResults(); ++i) {
-    auto type = dyn_cast<RankedTensorType>(main.getResultTypes()[i]);
-    auto name = main.getResultAttrOfType<StringAttr>(i, "pmc.name");
-    std::mt19937_64 rng = draws.forKey("result:" + (name ? name.str() : std::to_string(i)));
-    if (type && chance(rng, 0.5))
-      main.setResultAttr(i, kShardingAttrName,
-                         randomSharding(context, rng, type.getShape(), axes, mesh));
-  }
+  drawBoundaryShardings(main, draws, axes, mesh, explain);
 
-  // Per-op splits, for a drawn share of the ops.
-  std::mt19937_64 densityRng = draws.forKey("density");
-  const double densities[] = {0.3, 0.6, 1.0};
-  double density = densities[pick(densityRng, 3)];
-  explain << "  splits (density " << llvm::format("%.1f", density) << "):\n";
-  int64_t drawn = 0;
-  for (Operation &op : body) {
-    if (op.hasTrait<OpTrait::IsTerminator>() || op.getNumResults() == 0 ||
-        !llvm::all_of(op.getResultTypes(), llvm::IsaPred<RankedTensorType>))
-      continue;
-    std::mt19937_64 rng = draws.forKey("op:" + keys[&op]);
-    std::optional<ShardingRule> rule = getShardingRule(&op);
-    if (!rule || !chance(rng, density))
-      continue;
-    std::optional<OpShardings> split = drawSplit(&op, *rule, rng, axes, mesh, explain);
-    if (!split)
-      continue;
-    ++drawn;
-    SmallVector<Attribute> results(split->produced.begin(), split->produced.end());
-    op.setAttr(kShardingsAttrName, b.getArrayAttr(results));
-  }
+  int64_t drawn = drawOpSplits(body, draws, keys, axes, mesh, explain);
 
   std::string planText = "random seed " + std::to_string(seed) + ": mesh ";
   llvm::raw_string_ostream plan(planText);
@@ -302,73 +399,8 @@ void RandomPlan::runOnOperation() {
       ",");
   plan << ", " << drawn << " ops split";
 
-  // A pipeline: stages cut before the ops of the smallest draws (never the
-  // first), microbatches dividing every microbatched input's local batch.
-  if (numStages > 1) {
-    SmallVector<std::pair<uint64_t, size_t>> order;
-    for (size_t i = 1; i < staged.size(); ++i)
-      order.push_back({draws.forKey("cut:" + keys[staged[i]])(), i});
-    llvm::sort(order);
-    SmallVector<size_t> cuts;
-    for (int64_t k = 0; k < numStages - 1; ++k)
-      cuts.push_back(order[k].second);
-    llvm::sort(cuts);
-    DenseMap<Operation *, int64_t> stageOf;
-    int64_t stage = 0;
-    for (auto [i, op] : llvm::enumerate(staged)) {
-      while (stage < (int64_t)cuts.size() && cuts[stage] <= i)
-        ++stage;
-      stageOf[op] = stage;
-      setStage(op, stage);
-    }
-    for (Operation &op : body) {
-      if (!isa<ConstantOp>(op))
-        continue;
-      int64_t first = numStages - 1;
-      for (Operation *user : op.getUsers())
-        if (auto it = stageOf.find(user); it != stageOf.end())
-          first = std::min(first, it->second);
-      setStage(&op, op.use_empty() ? 0 : first);
-    }
-    // Microbatches: the batch is dim 0 of the first input of rank >= 1.
-    std::optional<int64_t> batch;
-    for (Type type : main.getArgumentTypes())
-      if (auto tensor = dyn_cast<RankedTensorType>(type); tensor && tensor.getRank() >= 1) {
-        batch = tensor.getDimSize(0);
-        break;
-      }
-    SmallVector<int64_t> counts;
-    for (int64_t m = 1; m <= 4 && batch; ++m) {
-      bool divides = true;
-      for (unsigned i = 0; i < main.getNumArguments(); ++i) {
-        auto type = dyn_cast<RankedTensorType>(main.getArgument(i).getType());
-        if (!type || type.getRank() < 1 || type.getDimSize(0) != *batch)
-          continue;
-        int64_t split = 1;
-        if (auto sharding = main.getArgAttrOfType<ShardingAttr>(i, kShardingAttrName))
-          for (StringRef axis : sharding.getDimAxes(0))
-            split *= mesh.getAxisSize(axis);
-        divides &= (*batch / split) % m == 0;
-      }
-      if (divides)
-        counts.push_back(m);
-    }
-    std::mt19937_64 rng = draws.forKey("pipeline");
-    int64_t microbatches = counts.empty() ? 1 : counts[pick(rng, counts.size())];
-    StringRef schedule = chance(rng, 0.5) ? "gpipe" : "1f1b";
-    module->setAttr(kPipelineAttrName,
-                    b.getDictionaryAttr(
-                        {b.getNamedAttr("stages", b.getI64IntegerAttr(numStages)),
-                         b.getNamedAttr("microbatches", b.getI64IntegerAttr(microbatches)),
-                         b.getNamedAttr("schedule", b.getStringAttr(schedule))}));
-    plan << "; pipeline " << numStages << " stages x " << microbatches << " microbatches ("
-         << schedule << ")";
-    explain << "  pipeline: " << numStages << " stages cut before ops";
-    for (size_t cut : cuts)
-      explain << " #" << cut;
-    explain << " (of " << staged.size() << "), " << microbatches << " microbatches, "
-            << schedule << "\n";
-  }
+  if (numStages > 1)
+    drawPipeline(module, main, draws, keys, staged, numStages, mesh, plan, explain);
   explain << "  coverage:";
   for (const auto &[what, count] : coverage)
     explain << " " << what << "=" << count << ";";

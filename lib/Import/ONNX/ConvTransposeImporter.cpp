@@ -20,6 +20,68 @@ using namespace mlir;
 using namespace mlir::pmc;
 using namespace ::pmc::onnx_import;
 
+/// The convolution kernel of a ConvTranspose weight W [C, F/g, k...]:
+/// channels and filters swapped per group, spatial dims flipped.
+FailureOr<Value> NodeImporter::convTransposeKernel(Value w, int64_t group,
+                                                   ArrayRef<int64_t> kernel) {
+  ArrayRef<int64_t> wShape = shapeOf(w);
+  int64_t channels = wShape[0], filters = wShape[1] * group;
+  int64_t n = kernel.size(), rank = n + 2;
+  SmallVector<int64_t> grouped = {group, channels / group, filters / group};
+  llvm::append_range(grouped, kernel);
+  auto wg = reshape(w, grouped);
+  if (failed(wg))
+    return failure();
+  SmallVector<int64_t> perm = {0, 2, 1};
+  for (int64_t i = 0; i < n; ++i)
+    perm.push_back(3 + i);
+  auto swapped = inferred<TransposeOp>(*wg, {b.getNamedAttr("perm", b.getDenseI64ArrayAttr(perm))});
+  if (failed(swapped))
+    return failure();
+  SmallVector<int64_t> convShape = {filters, channels / group};
+  llvm::append_range(convShape, kernel);
+  auto kernelValue = reshape(*swapped, convShape);
+  if (failed(kernelValue))
+    return failure();
+  SmallVector<int64_t> starts(rank, 0), steps(rank, 1);
+  for (int64_t i = 0; i < n; ++i) {
+    starts[2 + i] = kernel[i] - 1;
+    steps[2 + i] = -1;
+  }
+  return typed<SliceOp>(tensorType(*kernelValue), *kernelValue,
+                        {b.getNamedAttr("starts", b.getDenseI64ArrayAttr(starts)),
+                         b.getNamedAttr("steps", b.getDenseI64ArrayAttr(steps))});
+
+}
+
+/// `x` with stride - 1 `zero`s after every element of each spatial dim.
+FailureOr<Value> NodeImporter::spreadInput(Value x, ArrayRef<int64_t> strides, Value zero) {
+  ArrayRef<int64_t> xShape = shapeOf(x);
+  int64_t n = strides.size(), channels = xShape[1];
+  if (llvm::none_of(strides, [](int64_t s) { return s > 1; }))
+    return x;
+  SmallVector<int64_t> interleaved = {xShape[0], channels}, spreadShape = {xShape[0], channels};
+  SmallVector<int64_t> gaps(2 * (2 + 2 * n), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    interleaved.push_back(xShape[2 + i]);
+    interleaved.push_back(1);
+    gaps[2 + 2 * n + 3 + 2 * i] = strides[i] - 1; // end pad of the 1
+    spreadShape.push_back(xShape[2 + i] * strides[i]);
+  }
+  auto split = reshape(x, interleaved);
+  if (failed(split))
+    return failure();
+  auto padded = inferred<PadOp>({*split, zero},
+                                {b.getNamedAttr("pads", b.getDenseI64ArrayAttr(gaps)),
+                                 b.getNamedAttr("mode", b.getStringAttr("constant"))});
+  if (failed(padded))
+    return failure();
+  auto merged = reshape(*padded, spreadShape);
+  if (failed(merged))
+    return failure();
+  return *merged;
+}
+
 LogicalResult NodeImporter::importConvTranspose() {
   if (failed(requireInputs(2)))
     return failure();
@@ -36,7 +98,6 @@ LogicalResult NodeImporter::importConvTranspose() {
   if (group < 1 || channels % group != 0 || wShape[0] != channels)
     return error() << "W's first dim (" << wShape[0] << ") must be the " << channels
                    << " input channels, and group (" << group << ") must divide them";
-  int64_t filters = wShape[1] * group;
   SmallVector<int64_t> kernel(wShape.drop_front(2));
   if (auto given = getInts("kernel_shape"); given && ArrayRef<int64_t>(*given) != ArrayRef<int64_t>(kernel))
     return error() << "kernel_shape [" << ArrayRef<int64_t>(*given)
@@ -89,60 +150,14 @@ LogicalResult NodeImporter::importConvTranspose() {
                    << "or VALID";
   }
 
-  // The kernel: channels swapped per group, spatial dims flipped.
-  SmallVector<int64_t> grouped = {group, channels / group, filters / group};
-  llvm::append_range(grouped, kernel);
-  auto wg = reshape(w, grouped);
-  if (failed(wg))
-    return failure();
-  SmallVector<int64_t> perm = {0, 2, 1};
-  for (int64_t i = 0; i < n; ++i)
-    perm.push_back(3 + i);
-  auto swapped = inferred<TransposeOp>(*wg, {b.getNamedAttr("perm", b.getDenseI64ArrayAttr(perm))});
-  if (failed(swapped))
-    return failure();
-  SmallVector<int64_t> convShape = {filters, channels / group};
-  llvm::append_range(convShape, kernel);
-  auto kernelValue = reshape(*swapped, convShape);
-  if (failed(kernelValue))
-    return failure();
-  SmallVector<int64_t> starts(rank, 0), steps(rank, 1);
-  for (int64_t i = 0; i < n; ++i) {
-    starts[2 + i] = kernel[i] - 1;
-    steps[2 + i] = -1;
-  }
-  auto flipped = typed<SliceOp>(tensorType(*kernelValue), *kernelValue,
-                                {b.getNamedAttr("starts", b.getDenseI64ArrayAttr(starts)),
-                                 b.getNamedAttr("steps", b.getDenseI64ArrayAttr(steps))});
+  FailureOr<Value> flipped = convTransposeKernel(w, group, kernel);
   if (failed(flipped))
     return failure();
-
-  // The input with stride - 1 zeros after every element of each spatial dim.
   Value zero = scalar(element, 0.0);
-  bool strided = llvm::any_of(*strides, [](int64_t s) { return s > 1; });
-  Value spread = x;
-  if (strided) {
-    SmallVector<int64_t> interleaved = {xShape[0], channels}, spreadShape = {xShape[0], channels};
-    SmallVector<int64_t> gaps(2 * (2 + 2 * n), 0);
-    for (int64_t i = 0; i < n; ++i) {
-      interleaved.push_back(xShape[2 + i]);
-      interleaved.push_back(1);
-      gaps[2 + 2 * n + 3 + 2 * i] = (*strides)[i] - 1; // end pad of the 1
-      spreadShape.push_back(xShape[2 + i] * (*strides)[i]);
-    }
-    auto split = reshape(x, interleaved);
-    if (failed(split))
-      return failure();
-    auto padded = inferred<PadOp>({*split, zero},
-                                  {b.getNamedAttr("pads", b.getDenseI64ArrayAttr(gaps)),
-                                   b.getNamedAttr("mode", b.getStringAttr("constant"))});
-    if (failed(padded))
-      return failure();
-    auto merged = reshape(*padded, spreadShape);
-    if (failed(merged))
-      return failure();
-    spread = *merged;
-  }
+  FailureOr<Value> spreadOrFailure = spreadInput(x, *strides, zero);
+  if (failed(spreadOrFailure))
+    return failure();
+  Value spread = *spreadOrFailure;
   // Padding of the equivalent convolution (negative: a crop), less the
   // zeros after the last element.
   SmallVector<int64_t> convPads(2 * rank, 0);

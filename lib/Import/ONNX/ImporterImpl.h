@@ -231,6 +231,10 @@ private:
   // pmc.conv of the zero-spread input)
   mlir::LogicalResult importConv();
   mlir::LogicalResult importConvTranspose();
+  mlir::FailureOr<mlir::Value> convTransposeKernel(mlir::Value w, int64_t group,
+                                                   llvm::ArrayRef<int64_t> kernel);
+  mlir::FailureOr<mlir::Value> spreadInput(mlir::Value x, llvm::ArrayRef<int64_t> strides,
+                                           mlir::Value zero);
   mlir::LogicalResult importPool(bool max);
   mlir::LogicalResult importGlobalPool(bool max);
   mlir::LogicalResult importLRN();

@@ -77,6 +77,136 @@ void CudaExecutor::State::release() {
   context = nullptr;
 }
 
+void CudaExecutor::openDevice(int device, int &major, int &minor, std::string &deviceName) {
+  State &s = *state;
+  const DriverApi &cu = s.cu;
+  int count = 0;
+  s.check(cu.deviceGetCount(&count), "cuDeviceGetCount");
+  if (count == 0)
+    throw RuntimeError("the CUDA driver sees no GPU");
+  if (device < 0 || device >= count)
+    throw RuntimeError("CUDA device " + std::to_string(device) +
+                       " does not exist (this machine has " + std::to_string(count) +
+                       " CUDA device(s))");
+  s.check(cu.deviceGet(&s.device, device), "cuDeviceGet");
+  char name[256] = {0};
+  s.check(cu.deviceGetName(name, sizeof(name) - 1, s.device), "cuDeviceGetName");
+  major = 0;
+  minor = 0;
+  s.check(cu.deviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, s.device),
+          "cuDeviceGetAttribute");
+  s.check(cu.deviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, s.device),
+          "cuDeviceGetAttribute");
+  deviceText = std::string(name) + " (device " + std::to_string(device) +
+               ", compute capability " + std::to_string(major) + "." + std::to_string(minor) +
+               ")";
+  s.check(cu.primaryCtxRetain(&s.context, s.device), "cuDevicePrimaryCtxRetain");
+  s.check(cu.ctxSetCurrent(s.context), "cuCtxSetCurrent");
+  s.check(cu.streamCreate(&s.compute, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+  s.check(cu.streamCreate(&s.comm, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+  deviceName = name;
+}
+
+void CudaExecutor::placeBuffers(const CudaProgram &program, const bundle::BundleReader &reader) {
+  State &s = *state;
+  const DriverApi &cu = s.cu;
+  // Memory: arena, weights (uploaded once), one buffer per input.
+  const DriverApi *api = &cu;
+  s.allocator = std::make_unique<CachingAllocator>(
+      [api](size_t bytes) -> uint64_t {
+        CUdeviceptr p = 0;
+        CUresult r = api->memAlloc(&p, bytes);
+        if (r == CUDA_ERROR_OUT_OF_MEMORY)
+          return 0;
+        checkCu(*api, r, "cuMemAlloc of " + std::to_string(bytes) + " bytes");
+        return p;
+      },
+      [api](uint64_t p) { api->memFree(static_cast<CUdeviceptr>(p)); });
+  const std::vector<BufferDesc> &buffers = program.buffers();
+  s.address.assign(buffers.size(), 0);
+  s.arena = s.allocator->allocate(program.plan().arenaBytes);
+  std::map<int, uint64_t> inputAddress;
+  for (const BufferDesc &b : buffers) {
+    switch (b.kind) {
+    case BufferKind::Temp:
+      if (program.plan().offsets[b.id] >= 0)
+        s.address[b.id] = s.arena + static_cast<uint64_t>(program.plan().offsets[b.id]);
+      break;
+    case BufferKind::Weight: {
+      s.address[b.id] = s.allocator->allocate(b.bytes);
+      std::string_view bytes = reader.section(b.section);
+      if (b.bytes)
+        s.check(cu.memcpyHtoDAsync(s.address[b.id], bytes.data(), b.bytes, s.compute),
+                b.describe() + ": uploading section '" + b.section + "'");
+      break;
+    }
+    case BufferKind::Input: {
+      auto it = inputAddress.find(b.input);
+      if (it == inputAddress.end())
+        it = inputAddress.emplace(b.input, s.allocator->allocate(b.bytes)).first;
+      s.address[b.id] = it->second;
+      break;
+    }
+    case BufferKind::View:
+      break;
+    }
+  }
+  for (const BufferDesc &b : buffers)
+    if (b.kind == BufferKind::View)
+      s.address[b.id] = s.address[b.root];
+}
+
+void CudaExecutor::loadKernels(const CudaProgram &program, const bundle::BundleReader &reader,
+                               int major, int minor, const std::string &name) {
+  State &s = *state;
+  const DriverApi &cu = s.cu;
+  const std::vector<CudaStep> &steps = program.steps();
+  if (!program.has(CudaStepKind::Launch))
+    return;
+  std::vector<std::string> chips;
+  for (const PtxModule &m : program.ptx())
+    chips.push_back(m.chip);
+  const PtxModule &m = program.ptx()[selectPtxChip(chips, major, minor, name)];
+  chip = m.chip;
+  std::string ptx(reader.section(m.section)); // NUL-terminated copy
+  std::vector<char> log(16384, 0);
+  CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void *values[] = {log.data(), reinterpret_cast<void *>(static_cast<uintptr_t>(log.size() - 1))};
+  CUresult r = cu.moduleLoadDataEx(&s.module, ptx.c_str(), 2, opts, values);
+  if (r != CUDA_SUCCESS) {
+    std::string jitLog(log.data());
+    try {
+      s.check(r, "loading PTX section '" + m.section + "' (cuModuleLoadDataEx)");
+    } catch (const RuntimeError &e) {
+      throw RuntimeError(std::string(e.what()) +
+                         (jitLog.empty() ? "" : "; JIT log: " + jitLog));
+    }
+  }
+  std::map<std::string, CUfunction> byName;
+  for (const CudaStep &st : steps) {
+    if (st.kind != CudaStepKind::Launch)
+      continue;
+    auto it = byName.find(st.launch.function);
+    if (it == byName.end()) {
+      CUfunction f = nullptr;
+      CUresult fr = cu.moduleGetFunction(&f, s.module, st.launch.function.c_str());
+      if (fr == CUDA_ERROR_NOT_FOUND)
+        throw RuntimeError(st.where() + ": function '" + st.launch.function +
+                           "' is not an entry of PTX section '" + m.section + "'");
+      s.check(fr, st.where() + ": cuModuleGetFunction('" + st.launch.function + "')");
+      it = byName.emplace(st.launch.function, f).first;
+    }
+    s.functions[st.index] = it->second;
+    // Dynamic shared memory above the default 48 KiB must be opted into.
+    if (st.launch.sharedBytes > 48u * 1024)
+      s.check(cu.funcSetAttribute(it->second, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                  static_cast<int>(st.launch.sharedBytes)),
+              st.where() + ": cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES, " +
+                  std::to_string(st.launch.sharedBytes) + ")");
+    s.params[st.index] = std::make_unique<KernelParams>(st.launch.args, s.address);
+  }
+}
+
 CudaExecutor::CudaExecutor(const CudaProgram &program, const bundle::BundleReader &reader,
                            const CudaExecutorOptions &options, DeviceCollectives *collectives,
                            bool collectivesCapturable) {
@@ -85,75 +215,11 @@ CudaExecutor::CudaExecutor(const CudaProgram &program, const bundle::BundleReade
   State &s = *state;
   const std::string &section = program.section();
   try {
-    int count = 0;
-    s.check(cu.deviceGetCount(&count), "cuDeviceGetCount");
-    if (count == 0)
-      throw RuntimeError("the CUDA driver sees no GPU");
-    if (options.device < 0 || options.device >= count)
-      throw RuntimeError("CUDA device " + std::to_string(options.device) +
-                         " does not exist (this machine has " + std::to_string(count) +
-                         " CUDA device(s))");
-    s.check(cu.deviceGet(&s.device, options.device), "cuDeviceGet");
-    char name[256] = {0};
-    s.check(cu.deviceGetName(name, sizeof(name) - 1, s.device), "cuDeviceGetName");
     int major = 0, minor = 0;
-    s.check(cu.deviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, s.device),
-            "cuDeviceGetAttribute");
-    s.check(cu.deviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, s.device),
-            "cuDeviceGetAttribute");
-    deviceText = std::string(name) + " (device " + std::to_string(options.device) +
-                 ", compute capability " + std::to_string(major) + "." + std::to_string(minor) +
-                 ")";
-    s.check(cu.primaryCtxRetain(&s.context, s.device), "cuDevicePrimaryCtxRetain");
-    s.check(cu.ctxSetCurrent(s.context), "cuCtxSetCurrent");
-    s.check(cu.streamCreate(&s.compute, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
-    s.check(cu.streamCreate(&s.comm, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+    std::string name;
+    openDevice(options.device, major, minor, name);
 
-    // Memory: arena, weights (uploaded once), one buffer per input.
-    const DriverApi *api = &cu;
-    s.allocator = std::make_unique<CachingAllocator>(
-        [api](size_t bytes) -> uint64_t {
-          CUdeviceptr p = 0;
-          CUresult r = api->memAlloc(&p, bytes);
-          if (r == CUDA_ERROR_OUT_OF_MEMORY)
-            return 0;
-          checkCu(*api, r, "cuMemAlloc of " + std::to_string(bytes) + " bytes");
-          return p;
-        },
-        [api](uint64_t p) { api->memFree(static_cast<CUdeviceptr>(p)); });
-    const std::vector<BufferDesc> &buffers = program.buffers();
-    s.address.assign(buffers.size(), 0);
-    s.arena = s.allocator->allocate(program.plan().arenaBytes);
-    std::map<int, uint64_t> inputAddress;
-    for (const BufferDesc &b : buffers) {
-      switch (b.kind) {
-      case BufferKind::Temp:
-        if (program.plan().offsets[b.id] >= 0)
-          s.address[b.id] = s.arena + static_cast<uint64_t>(program.plan().offsets[b.id]);
-        break;
-      case BufferKind::Weight: {
-        s.address[b.id] = s.allocator->allocate(b.bytes);
-        std::string_view bytes = reader.section(b.section);
-        if (b.bytes)
-          s.check(cu.memcpyHtoDAsync(s.address[b.id], bytes.data(), b.bytes, s.compute),
-                  b.describe() + ": uploading section '" + b.section + "'");
-        break;
-      }
-      case BufferKind::Input: {
-        auto it = inputAddress.find(b.input);
-        if (it == inputAddress.end())
-          it = inputAddress.emplace(b.input, s.allocator->allocate(b.bytes)).first;
-        s.address[b.id] = it->second;
-        break;
-      }
-      case BufferKind::View:
-        break;
-      }
-    }
-    for (const BufferDesc &b : buffers)
-      if (b.kind == BufferKind::View)
-        s.address[b.id] = s.address[b.root];
-
+    placeBuffers(program, reader);
     const std::vector<CudaStep> &steps = program.steps();
     s.functions.assign(steps.size(), nullptr);
     s.params.resize(steps.size());
@@ -161,50 +227,7 @@ CudaExecutor::CudaExecutor(const CudaProgram &program, const bundle::BundleReade
     s.done.assign(steps.size(), nullptr);
 
     // The PTX module of the newest chip the device runs.
-    if (program.has(CudaStepKind::Launch)) {
-      std::vector<std::string> chips;
-      for (const PtxModule &m : program.ptx())
-        chips.push_back(m.chip);
-      const PtxModule &m = program.ptx()[selectPtxChip(chips, major, minor, name)];
-      chip = m.chip;
-      std::string ptx(reader.section(m.section)); // NUL-terminated copy
-      std::vector<char> log(16384, 0);
-      CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
-      void *values[] = {log.data(), reinterpret_cast<void *>(static_cast<uintptr_t>(log.size() - 1))};
-      CUresult r = cu.moduleLoadDataEx(&s.module, ptx.c_str(), 2, opts, values);
-      if (r != CUDA_SUCCESS) {
-        std::string jitLog(log.data());
-        try {
-          s.check(r, "loading PTX section '" + m.section + "' (cuModuleLoadDataEx)");
-        } catch (const RuntimeError &e) {
-          throw RuntimeError(std::string(e.what()) +
-                             (jitLog.empty() ? "" : "; JIT log: " + jitLog));
-        }
-      }
-      std::map<std::string, CUfunction> byName;
-      for (const CudaStep &st : steps) {
-        if (st.kind != CudaStepKind::Launch)
-          continue;
-        auto it = byName.find(st.launch.function);
-        if (it == byName.end()) {
-          CUfunction f = nullptr;
-          CUresult fr = cu.moduleGetFunction(&f, s.module, st.launch.function.c_str());
-          if (fr == CUDA_ERROR_NOT_FOUND)
-            throw RuntimeError(st.where() + ": function '" + st.launch.function +
-                               "' is not an entry of PTX section '" + m.section + "'");
-          s.check(fr, st.where() + ": cuModuleGetFunction('" + st.launch.function + "')");
-          it = byName.emplace(st.launch.function, f).first;
-        }
-        s.functions[st.index] = it->second;
-        // Dynamic shared memory above the default 48 KiB must be opted into.
-        if (st.launch.sharedBytes > 48u * 1024)
-          s.check(cu.funcSetAttribute(it->second, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                      static_cast<int>(st.launch.sharedBytes)),
-                  st.where() + ": cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES, " +
-                      std::to_string(st.launch.sharedBytes) + ")");
-        s.params[st.index] = std::make_unique<KernelParams>(st.launch.args, s.address);
-      }
-    }
+    loadKernels(program, reader, major, minor, name);
 
     // Library plans (cuBLASLt, cuDNN).
     if (program.has(CudaStepKind::Matmul))

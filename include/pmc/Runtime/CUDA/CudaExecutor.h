@@ -87,6 +87,16 @@ public:
 
 private:
   struct State;
+  /// Opens CUDA device `device` (context, streams); sets deviceText and the
+  /// compute capability.
+  void openDevice(int device, int &major, int &minor, std::string &name);
+  /// Allocates the arena, uploads the weights and gives every buffer its
+  /// device address.
+  void placeBuffers(const CudaProgram &program, const bundle::BundleReader &reader);
+  /// Loads the PTX module of the newest chip the device runs and resolves
+  /// every launch's function and parameters.
+  void loadKernels(const CudaProgram &program, const bundle::BundleReader &reader, int major,
+                   int minor, const std::string &name);
   void enqueueProgram(int64_t microbatch);
   /// Fails or stalls before `step` when a test hook says so.
   void applyFaults(const CudaStep &step, int64_t microbatch);
