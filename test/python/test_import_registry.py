@@ -37,3 +37,24 @@ def test_unknown_operator_names_op_domain_and_opset(pmc_module):
     with pytest.raises(pmc_module.CompileError,
                        match=r"unsupported ONNX operator 'NoSuchOp' \(domain '', opset 17\)"):
         pmc_module.compile(model)
+
+
+@pytest.mark.parametrize("op, inputs, attrs", [
+    ("Hardmax", [("x", TensorProto.FLOAT, [2, 1 << 25])], {"axis": 1}),
+    ("EyeLike", [("x", TensorProto.FLOAT, [2, 1 << 25])], {}),
+])
+def test_index_tensors_beyond_2_24_elements_are_refused(pmc_module, op, inputs, attrs):
+    """The importer folds index tensors (iota) for these operators; one of a
+    huge dimension is an error, not a multi-gigabyte allocation (a fuzzer
+    found Hardmax over 747 million columns)."""
+    with pytest.raises(pmc_module.CompileError, match="too large to fold|too many to fold"):
+        pmc_module.import_model(_save(_model(op, 13, inputs, attrs)))
+
+
+def _save(model):
+    import os
+    import tempfile
+    from onnx import save
+    path = os.path.join(tempfile.mkdtemp(prefix="pmc-registry-"), "m.onnx")
+    save(model, path)
+    return path

@@ -451,7 +451,9 @@ LogicalResult NodeImporter::importTrilu() {
   }
   int64_t rows = shape[shape.size() - 2], cols = shape.back();
   // Keep x[i, j] where j - i >= k (upper) or j - i <= k (lower).
-  TRY(diff, inferred<SubOp>({iota(cols, 1, 2), iota(rows, 0, 2)}));
+  TRY(colIndex, iota(cols, 1, 2));
+  TRY(rowIndex, iota(rows, 0, 2));
+  TRY(diff, inferred<SubOp>({colIndex, rowIndex}));
   FailureOr<Value> mask = getInt("upper", 1)
                               ? inferred<GreaterEqualOp>({diff, i64Tensor({k})})
                               : inferred<LessEqualOp>({diff, i64Tensor({k})});

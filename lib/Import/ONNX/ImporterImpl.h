@@ -17,6 +17,10 @@ namespace pmc::onnx_import {
 /// The newest opset of the default domain the importer reads.
 constexpr int64_t kMaxOpset = 22;
 
+/// The most elements a constant the importer builds itself may have (index
+/// tensors of Hardmax, OneHot, EyeLike, Trilu, Range): a larger one is an error.
+constexpr int64_t kMaxFoldedElements = int64_t(1) << 24;
+
 /// Tensors with at most this many elements import as `DenseElementsAttr` (so
 /// folders can read them); larger ones become dense resource blobs.
 constexpr int64_t kMaxDenseElements = 1024;
@@ -240,7 +244,8 @@ private:
   mlir::LogicalResult importLRN();
   /// An i64 tensor 0..n-1 laid along dim `axis` of a rank-`rank` shape (other
   /// dims 1), for comparisons against indices.
-  mlir::Value iota(int64_t n, int64_t axis, int64_t rank);
+  /// Fails, naming the size, above kMaxFoldedElements.
+  mlir::FailureOr<mlir::Value> iota(int64_t n, int64_t axis, int64_t rank);
 
   /// Explicit [begin..., end...] pads of a window op from pads/auto_pad.
   mlir::FailureOr<llvm::SmallVector<int64_t>>

@@ -197,7 +197,10 @@ LogicalResult NodeImporter::setOutput(unsigned i, FailureOr<Value> v) {
   return success();
 }
 
-Value NodeImporter::iota(int64_t n, int64_t axis, int64_t rank) {
+FailureOr<Value> NodeImporter::iota(int64_t n, int64_t axis, int64_t rank) {
+  if (n > kMaxFoldedElements)
+    return error() << "an index tensor of " << n << " elements (dim " << axis
+                   << "), more than 2^24, is too large to fold";
   SmallVector<int64_t> shape(rank, 1);
   shape[axis] = n;
   SmallVector<int64_t> values(n);

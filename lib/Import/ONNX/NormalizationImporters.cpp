@@ -101,8 +101,8 @@ LogicalResult NodeImporter::importHardmax() {
   TRY(best, inferred<ArgMaxOp>(
                 work, {b.getNamedAttr("axis", b.getI64IntegerAttr(workAxis)),
                        b.getNamedAttr("keepdims", b.getUnitAttr())}));
-  TRY(mask, inferred<EqualOp>(
-                {iota(shapeOf(work)[workAxis], workAxis, workRank), best}));
+  TRY(index, iota(shapeOf(work)[workAxis], workAxis, workRank));
+  TRY(mask, inferred<EqualOp>({index, best}));
   TRY(y, typed<CastOp>(RankedTensorType::get(shapeOf(work), elementOf(x)), mask));
   return setOutput(0, reshape(y, shape));
 }

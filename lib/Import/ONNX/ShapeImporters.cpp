@@ -200,7 +200,8 @@ LogicalResult NodeImporter::importOneHot() {
   SmallVector<int64_t> expandedShape(shape);
   expandedShape.insert(expandedShape.begin() + *axis, 1);
   TRY(column, reshape(wrapped, expandedShape));
-  TRY(mask, inferred<EqualOp>({column, iota(depth, *axis, outRank)}));
+  TRY(index, iota(depth, *axis, outRank));
+  TRY(mask, inferred<EqualOp>({column, index}));
   TRY(flatValues, reshape(values, {2}));
   auto pick = [&](int64_t i) {
     return typed<SliceOp>(RankedTensorType::get({1}, elementOf(values)), flatValues,
@@ -231,7 +232,9 @@ LogicalResult NodeImporter::importEyeLike() {
   if (shape[0] > (1 << 24) || shape[1] > (1 << 24))
     return error() << "input shape [" << shape << "]: more than 2^24 rows or columns, "
                    << "too many to fold";
-  TRY(diff, inferred<SubOp>({iota(shape[1], 1, 2), iota(shape[0], 0, 2)}));
+  TRY(colIndex, iota(shape[1], 1, 2));
+  TRY(rowIndex, iota(shape[0], 0, 2));
+  TRY(diff, inferred<SubOp>({colIndex, rowIndex}));
   TRY(mask, inferred<EqualOp>({diff, i64Tensor({k})}));
   return setOutput(0, typed<CastOp>(RankedTensorType::get(shape, element), mask));
 }
