@@ -41,6 +41,8 @@ CASES = {
     "crash-dropout-training-mode-float.onnx": ("'dropout'", "training_mode", "bool"),
     # Out of memory (16 GB) from a 2^31 x 2 EyeLike folded into constants.
     "crash-eyelike-huge-dim.onnx": ("'eye'", "EyeLike", "2147483648"),
+    # Hardmax over 747579343 columns: a 6 GB folded index tensor.
+    "crash-hardmax-huge-axis.onnx": ("Hardmax", "747579343 elements", "too large to fold"),
     # LayerNorm scale [4] for the normalized shape [1]: the verifier broadcast
     # both ways, the linalg lowering then built invalid IR.
     "crash-layernorm-scale-shape.onnx": ("LayerNormalization", "scale", "[4]"),
