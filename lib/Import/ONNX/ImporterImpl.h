@@ -119,6 +119,9 @@ private:
   mlir::FailureOr<llvm::SmallVector<int64_t>> reductionAxes(int64_t rank);
   mlir::FailureOr<int64_t> normalizeAxis(int64_t axis, int64_t rank,
                                          llvm::StringRef what);
+  /// `axes` resolved against `rank` (errors name the axis), sorted, unique.
+  mlir::FailureOr<llvm::SmallVector<int64_t>> normalizeAxes(llvm::SmallVector<int64_t> axes,
+                                                            int64_t rank);
 
   // --- Building ----------------------------------------------------------------
   /// Builds an op whose result types are inferred; verifies and folds it.

@@ -274,15 +274,11 @@ LogicalResult NodeImporter::importMeanVarianceNorm() {
     return failure();
   Value x = input(0);
   int64_t rank = shapeOf(x).size();
-  SmallVector<int64_t> axes = getInts("axes").value_or(SmallVector<int64_t>{0, 2, 3});
-  for (int64_t &axis : axes) {
-    auto n = normalizeAxis(axis, rank, "axis");
-    if (failed(n))
-      return failure();
-    axis = *n;
-  }
-  llvm::sort(axes);
-  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+  FailureOr<SmallVector<int64_t>> normalized =
+      normalizeAxes(getInts("axes").value_or(SmallVector<int64_t>{0, 2, 3}), rank);
+  if (failed(normalized))
+    return failure();
+  SmallVector<int64_t> axes = std::move(*normalized);
   SmallVector<NamedAttribute> attrs = {
       b.getNamedAttr("axes", b.getDenseI64ArrayAttr(axes)),
       b.getNamedAttr("keepdims", b.getUnitAttr())};

@@ -44,6 +44,11 @@ FailureOr<SmallVector<int64_t>> NodeImporter::reductionAxes(int64_t rank) {
   if (axes.empty() && !getInt("noop_with_empty_axes", 0))
     for (int64_t d = 0; d < rank; ++d)
       axes.push_back(d);
+  return normalizeAxes(std::move(axes), rank);
+}
+
+FailureOr<SmallVector<int64_t>> NodeImporter::normalizeAxes(SmallVector<int64_t> axes,
+                                                            int64_t rank) {
   for (int64_t &axis : axes) {
     auto n = normalizeAxis(axis, rank, "axis");
     if (failed(n))
