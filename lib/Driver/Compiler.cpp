@@ -6,6 +6,7 @@
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
 #include "pmc/Target/BundleEmitter.h"
 #include "pmc/Target/CUDA.h"
+#include "pmc/Target/Passes.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -125,6 +126,12 @@ LogicalResult (::pmc::compileModuleToBundle)(ModuleOp module, const CompileOptio
     library = compileKernelsToSharedLibrary(module, options.cpu, configure);
   }
   if (failed(library))
+    return failure();
+  PassManager lower(module.getContext(), ModuleOp::getOperationName());
+  if (configure && failed(configure(lower)))
+    return failure();
+  lower.addPass(mlir::pmc::createPMCLowerToRuntimeProgram());
+  if (failed(lower.run(module)))
     return failure();
   FailureOr<BundleImage> image =
       buildBundleImage(module, std::move(*library), bundleOptions);

@@ -8,6 +8,7 @@
 #include "pmc/Conversion/Passes.h"
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Dialect/Runtime/IR/RuntimeDialect.h"
 #include "pmc/Parallel/Partition/Passes.h"
 #include "pmc/Parallel/Passes.h"
 #include "pmc/Parallel/TestPasses.h"
@@ -20,7 +21,7 @@
 void pmc::registerPMCDialects(mlir::DialectRegistry &registry) {
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
-  registry.insert<mlir::pmc::PMCDialect>();
+  registry.insert<mlir::pmc::PMCDialect, mlir::pmcrt::PMCRTDialect>();
 }
 
 void pmc::registerPMCPasses() {

@@ -1,6 +1,6 @@
 // RUN: pmc-opt compile %s -o %t.pmc
 // RUN: %python %S/Inputs/bundle_section.py %t.pmc manifest | FileCheck %s --check-prefix=MANIFEST
-// RUN: %python %S/Inputs/bundle_section.py %t.pmc rank0.program | FileCheck %s --check-prefix=PROGRAM
+// RUN: pmc-opt %s --pmc-outline-kernels --pmc-lower-to-runtime-program | FileCheck %s --check-prefix=PROGRAM
 // RUN: %python %S/Inputs/bundle_section.py %t.pmc kernels.cpu %t.so
 // RUN: llvm-nm -D --defined-only %t.so | FileCheck %s --check-prefix=SYMBOLS
 // RUN: %python -c "import numpy as np; np.save('%t.x.npy', np.array([[1, 2, 3, 4], [-1, 0.5, 0.25, 2]], np.float32))"
@@ -21,29 +21,17 @@
 // MANIFEST: "outputs": [
 // MANIFEST: "name": "y"
 
-// PROGRAM: "buffers": [
-// PROGRAM: "id": 0
-// PROGRAM-NEXT: "input": 0
-// PROGRAM-NEXT: "kind": "input"
-// PROGRAM: "id": 1
-// PROGRAM-NEXT: "kind": "weight"
-// PROGRAM-NEXT: "section": "w/0"
-// PROGRAM: "commands": [
-// PROGRAM: "a": 0,
-// PROGRAM-NEXT: "activation": "relu",
-// PROGRAM-NEXT: "b": 1,
-// PROGRAM-NEXT: "bias": 2,
-// PROGRAM-NEXT: "c": 3,
-// PROGRAM-NEXT: "op": "matmul"
-// PROGRAM: "inputs": [
-// PROGRAM-NEXT: 3
-// PROGRAM-NEXT: ],
-// PROGRAM-NEXT: "op": "kernel",
-// PROGRAM-NEXT: "outputs": [
-// PROGRAM-NEXT: 4
-// PROGRAM: "symbol": "kernel_0"
-// PROGRAM: "outputs": [
-// PROGRAM-NEXT: 4
+// The rank program (serialized as rank0.program): input, weights, the
+// matmul command with its epilogue, the softmax kernel.
+// PROGRAM: pmcrt.program stage 0 ranks [0] {
+// PROGRAM-NEXT: %[[X:.*]] = pmcrt.input 0 : memref<2x4xf32>
+// PROGRAM-NEXT: %[[W:.*]] = pmcrt.weight 0 =
+// PROGRAM-NEXT: %[[B:.*]] = pmcrt.weight 1 =
+// PROGRAM-NEXT: %[[H:.*]] = pmcrt.temp : memref<2x3xf32>
+// PROGRAM-NEXT: pmcrt.matmul %[[X]], %[[W]] bias %[[B]] -> %[[H]] {activation = "relu"}
+// PROGRAM-NEXT: %[[S:.*]] = pmcrt.temp : memref<2x3xf32>
+// PROGRAM-NEXT: pmcrt.kernel @kernel_0 ins(%[[H]] : memref<2x3xf32>) outs(%[[S]] : memref<2x3xf32>)
+// PROGRAM-NEXT: pmcrt.outputs %[[S]] at [0]
 
 // SYMBOLS: T kernel_0
 // SYMBOLS-NOT: kernel_0_impl

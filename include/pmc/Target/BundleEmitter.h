@@ -1,4 +1,4 @@
-//===- BundleEmitter.h - the outlined program as a bundle -------*- C++ -*-===//
+//===- BundleEmitter.h - the pmcrt programs as a bundle --------*- C++ -*-===//
 #ifndef PMC_TARGET_BUNDLEEMITTER_H
 #define PMC_TARGET_BUNDLEEMITTER_H
 
@@ -37,19 +37,17 @@ struct BundleImage {
   std::string sectionBytes(const std::string &name) const;
 };
 
-/// Builds the manifest, `rank<R>.program` and the `w/<N>` weight sections from
-/// the entry function `@main` of `module`, which pmc-outline-kernels has split
-/// into kernel calls, library calls (matmul, conv), views (reshape) and
-/// constants. `kernelLibrary` becomes the `kernels.cpu` section. Graph input
-/// and output names come from the `pmc.name` argument/result attributes.
-/// With a module attribute `pmc.mesh` (a partitioned, SPMD @main whose
-/// shapes are local), there is one program per rank: collectives become
-/// commands, `pmc.shard` of a `pmc.constant` becomes per-rank weight sections
-/// (sliced here; ranks holding the same block share one), manifest shapes
-/// are global and `pmc.sharding` argument/result attributes become the
-/// manifest's `sharding` (docs/design/parallel.md).
-/// Emits an error naming the op and returns failure when @main holds
-/// something the runtime cannot execute.
+/// Serializes a module that pmc-lower-to-runtime-program has lowered: each
+/// `pmcrt.program` becomes the `rank<R>.program` of each of its ranks (buffer
+/// ids in the order of the buffer ops; a sharded `pmcrt.weight` names each
+/// rank's block `w/<N>/r<R>`, sliced here, ranks holding the same block
+/// sharing one), `@main`'s signature the manifest (names from `pmc.name`,
+/// global shapes and `sharding` from `pmc.sharding` under the module's
+/// `pmc.mesh`, the pipeline from `pmc.pipeline`; docs/design/bundle.md).
+/// `kernelLibrary` becomes the `kernels.cpu` section; with `options.cuda`
+/// each `pmcrt.kernel` becomes the launches of its kernel.
+/// Emits an error naming the op and returns failure on a module that is not
+/// lowered or that the bundle cannot hold.
 mlir::FailureOr<BundleImage> buildBundleImage(mlir::ModuleOp module,
                                               std::string kernelLibrary,
                                               const BundleOptions &options);

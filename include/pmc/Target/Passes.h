@@ -11,6 +11,7 @@ namespace gpu { class GPUDialect; }
 namespace linalg { class LinalgDialect; }
 namespace LLVM { class LLVMDialect; }
 namespace vector { class VectorDialect; }
+namespace pmcrt { class PMCRTDialect; }
 } // namespace mlir
 
 namespace mlir::pmc {

@@ -139,6 +139,43 @@ def PMCOutlineLaunches : Pass<"pmc-outline-launches", "ModuleOp"> {
   let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::arith::ArithDialect"];
 }
 
+def PMCLowerToRuntimeProgram : Pass<"pmc-lower-to-runtime-program", "ModuleOp"> {
+  let summary = "Lowers the outlined @main into the pmcrt programs of its ranks";
+  let description = [{
+    After pmc-outline-kernels: every op of `@main` becomes buffers and
+    commands of the `pmcrt.program` of its pipeline stage (one program in all
+    without a pipeline): graph inputs become `pmcrt.input`, constants
+    `pmcrt.weight` (a `pmc.shard` of a constant: a sharded weight whose
+    blocks the bundle writer slices per rank), results `pmcrt.temp`, reshapes
+    `pmcrt.view`; kernel calls, float matmuls with their folded epilogue
+    (`pmc.epilogue`: the bias add and activation that follow become operands
+    and attributes of one `pmcrt.matmul`), convs and collectives become
+    commands; a `pmc.transfer` a `pmcrt.send` in the stage it leaves and a
+    `pmcrt.recv` in the stage it enters. `@main` keeps its signature (names,
+    shardings, microbatched inputs and outputs: the bundle's interface) and
+    loses its body. The bundle writer serializes the result.
+
+    ```mlir
+    func.func @main(%x: tensor<2x4xf32> {pmc.name = "x"}) -> tensor<2x4xf32> {
+      %w = pmc.constant dense<0.5> : tensor<4x4xf32>
+      %y = pmc.matmul %x, %w {pmc.epilogue = "relu"} : ...
+      %r = pmc.relu %y : tensor<2x4xf32>
+      return %r : tensor<2x4xf32>
+    }
+    // after:
+    func.func private @main(tensor<2x4xf32> {pmc.name = "x"}) -> tensor<2x4xf32>
+    pmcrt.program stage 0 ranks [0] {
+      %0 = pmcrt.input 0 : memref<2x4xf32>
+      %1 = pmcrt.weight 0 = dense<5.000000e-01> : tensor<4x4xf32> -> memref<4x4xf32>
+      %2 = pmcrt.temp : memref<2x4xf32>
+      pmcrt.matmul %0, %1 -> %2 {activation = "relu"} : ...
+      pmcrt.outputs %2 at [0] : memref<2x4xf32>
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::pmcrt::PMCRTDialect"];
+}
+
 def PMCTestLaunchVectorization : Pass<"pmc-test-launch-vectorization", "ModuleOp"> {
   let summary = "Test: the CUDA launch vectorization on CPU kernels (scf.parallel loops)";
   let description = [{

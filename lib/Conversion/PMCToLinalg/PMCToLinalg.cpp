@@ -20,7 +20,7 @@ namespace mlir::pmc {
 using namespace mlir;
 using namespace mlir::pmc;
 
-/// The entry function keeps its pmc ops: the runtime or the bundle emitter
+/// The entry function keeps its pmc ops: the runtime or the bundle writer
 /// reads them.
 static bool inMain(Operation *op) {
   auto func = op->getParentOfType<func::FuncOp>();

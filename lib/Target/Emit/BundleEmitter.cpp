@@ -1,33 +1,33 @@
-//===- BundleEmitter.cpp - manifest, rank programs and weights from @main --===//
+//===- BundleEmitter.cpp - the pmcrt programs serialized as a bundle -------===//
 //
-// One walk over the outlined @main: each op becomes buffers and commands of
-// the program of its pipeline stage (ProgramBuilder.h), then the manifest
-// and one `rank<R>.program` per rank are printed (docs/design/bundle.md).
+// The bundle writer: after pmc-lower-to-runtime-program, each pmcrt.program
+// is printed as the `rank<R>.program` of each of its ranks, the interface of
+// @main (its signature) as the manifest, and the weights of the programs as
+// `w/<N>` sections (docs/design/bundle.md). Buffer ids are the order in
+// which a program's buffer ops appear.
 //
 #include "pmc/Target/BundleEmitter.h"
-#include "ProgramBuilder.h"
+#include "EmitSupport.h"
+#include "WeightSections.h"
 #include "pmc/Support/Version.h"
 
 #include "pmc/Dialect/PMC/IR/PMCAttrs.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
-#include "pmc/Dialect/PMC/Transforms/MatmulEpilogue.h"
+#include "pmc/Dialect/Runtime/IR/RuntimeOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
-#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
+
+#include <map>
 
 using namespace mlir;
 using namespace ::pmc::bundle_emitter;
 using ::pmc::BundleImage;
 using ::pmc::BundleOptions;
-using mlir::pmc::ConstantOp;
-using mlir::pmc::ConvOp;
-using mlir::pmc::MatMulOp;
 using mlir::pmc::MeshAttr;
-using mlir::pmc::ReshapeOp;
 using mlir::pmc::ShardingAttr;
 
 std::string (::pmc::BundleImage::sectionBytes)(const std::string &name) const {
@@ -92,29 +92,147 @@ static json::Array strArray(ArrayAttr attr) {
   return array;
 }
 
-/// The cuda form of a kernel call: its launches, in order, each naming the
-/// buffers of its arguments; the kernel's scratch buffers become buffers of
-/// kind "scratch" (docs/design/bundle.md).
-static LogicalResult addLaunches(ProgramBuilder &program, func::CallOp call,
-                                 const json::Array &ins, const json::Array &outs,
-                                 const ::pmc::CUDAKernels &cuda) {
-  auto it = cuda.kernels.find(call.getCallee().str());
-  if (it == cuda.kernels.end())
-    return call.emitOpError() << "calls '" << call.getCallee()
-                              << "', which the cuda target did not compile";
-  const ::pmc::GPUKernel &kernel = it->second;
+namespace {
+/// One pmcrt.program as JSON: the buffer table (shared by its ranks but for
+/// the sections of sharded weights), the commands and the output buffers.
+struct SerializedProgram {
+  json::Array buffers;
+  json::Array commands;
+  /// The buffer of each manifest output (-1: another stage computes it).
+  json::Array outputs;
+  /// Buffer id -> the weight section of each rank (sharded weights).
+  std::map<int64_t, std::map<int64_t, std::string>> rankSections;
+
+  /// The buffer table of rank `r`.
+  json::Array buffersOfRank(int64_t r) const {
+    json::Array copy = buffers;
+    for (const auto &[id, names] : rankSections)
+      (*copy[id].getAsObject())["section"] = names.at(r);
+    return copy;
+  }
+};
+
+/// Serializes the programs and the manifest of a lowered module.
+class ProgramSerializer {
+public:
+  ProgramSerializer(ModuleOp module, func::FuncOp main, MeshAttr mesh,
+                    PipelineInfo pipeline, const BundleOptions &options)
+      : module(module), main(main), mesh(mesh), pipeline(std::move(pipeline)),
+        options(options), devices(mesh ? mesh.getNumDevices() : 1) {}
+
+  FailureOr<BundleImage> serialize(ArrayRef<pmcrt::ProgramOp> programs,
+                                   std::string kernelLibrary);
+
+private:
+  FailureOr<SerializedProgram> serializeProgram(pmcrt::ProgramOp program);
+  /// Adds a buffer for `value` to the table; returns its id.
+  int64_t addBuffer(SerializedProgram &out, Value value, json::Object fields);
+  int64_t addBufferOfType(SerializedProgram &out, ShapedType type, json::Object fields);
+  LogicalResult addWeight(SerializedProgram &out, pmcrt::WeightOp weight,
+                          ArrayRef<int64_t> ranks);
+  LogicalResult addCommand(SerializedProgram &out, Operation &op);
+  /// The cuda form of a kernel: its launches, in order, each naming the
+  /// buffers of its arguments; its scratch buffers become buffers of kind
+  /// "scratch".
+  LogicalResult addLaunches(SerializedProgram &out, pmcrt::KernelOp kernel,
+                            const json::Array &ins, const json::Array &outs);
+  /// The manifest entries of @main's inputs or outputs.
+  FailureOr<json::Array> interfaceEntries(bool results,
+                                          const std::vector<int64_t> &outputStage);
+  json::Object manifest(json::Array inputs, json::Array outputs);
+  /// How the plan was chosen (informational; the runtime ignores it).
+  json::Object planJSON();
+
+  ModuleOp module;
+  func::FuncOp main;
+  MeshAttr mesh;
+  PipelineInfo pipeline;
+  const BundleOptions &options;
+  int64_t devices;
+  /// The id of each buffer of the program being serialized.
+  DenseMap<Value, int64_t> ids;
+  std::vector<json::Value> microbatchedInputs, microbatchedOutputs;
+  /// Weight sections by index (`w/<index>`), written in that order.
+  std::map<int64_t, std::vector<BundleImage::Section>> weights;
+};
+} // namespace
+
+int64_t ProgramSerializer::addBufferOfType(SerializedProgram &out, ShapedType type,
+                                           json::Object fields) {
+  int64_t id = out.buffers.size();
+  fields["id"] = id;
+  fields["dtype"] = dtypeName(type.getElementType());
+  fields["shape"] = i64Array(type.getShape());
+  out.buffers.push_back(std::move(fields));
+  return id;
+}
+
+int64_t ProgramSerializer::addBuffer(SerializedProgram &out, Value value,
+                                     json::Object fields) {
+  int64_t id = addBufferOfType(out, cast<ShapedType>(value.getType()), std::move(fields));
+  ids[value] = id;
+  return id;
+}
+
+LogicalResult ProgramSerializer::addWeight(SerializedProgram &out, pmcrt::WeightOp weight,
+                                           ArrayRef<int64_t> ranks) {
+  std::string name = "w/" + std::to_string(weight.getIndex());
+  if (weights.count(weight.getIndex()))
+    return weight.emitOpError() << "reuses weight section " << name;
+  BundleImage::Section whole;
+  whole.name = name;
+  if (failed(weightBytes(weight.getValue(), weight, whole)))
+    return failure();
+  ShardingAttr sharding = weight.getShardingAttr();
+  if (!sharding) {
+    weights[weight.getIndex()].push_back(std::move(whole));
+    addBuffer(out, weight, json::Object{{"kind", "weight"}, {"section", name}});
+    return success();
+  }
+  if (!mesh)
+    return weight.emitOpError("is sharded, but the module has no pmc.mesh");
+  // Each rank's block is a section `w/<N>/r<R>`, R the first rank holding
+  // that block; ranks with the same block share it.
+  const char *bytes = whole.data ? (const char *)whole.data : whole.owned.data();
+  auto globalType = cast<ShapedType>(weight.getValue().getType());
+  ArrayRef<int64_t> global = globalType.getShape();
+  ArrayRef<int64_t> local = weight.getBuffer().getType().getShape();
+  size_t elementBytes = std::max<size_t>(1, globalType.getElementTypeBitWidth() / 8);
+  std::map<std::vector<int64_t>, std::string> blocks;
+  std::map<int64_t, std::string> names;
+  for (int64_t r : ranks) {
+    std::vector<int64_t> offsets = blockOffsets(mesh, sharding, local, r);
+    auto [it, inserted] = blocks.try_emplace(offsets, name + "/r" + std::to_string(r));
+    names[r] = it->second;
+    if (!inserted)
+      continue;
+    BundleImage::Section section;
+    section.name = it->second;
+    section.owned = sliceBlock(bytes, global, local, offsets, elementBytes);
+    weights[weight.getIndex()].push_back(std::move(section));
+  }
+  int64_t id =
+      addBuffer(out, weight, json::Object{{"kind", "weight"}, {"section", names.begin()->second}});
+  out.rankSections[id] = std::move(names);
+  return success();
+}
+
+LogicalResult ProgramSerializer::addLaunches(SerializedProgram &out, pmcrt::KernelOp kernel,
+                                             const json::Array &ins,
+                                             const json::Array &outs) {
+  auto it = options.cuda->kernels.find(kernel.getCallee().str());
+  if (it == options.cuda->kernels.end())
+    return kernel.emitOpError() << "calls '" << kernel.getCallee()
+                                << "', which the cuda target did not compile";
+  const ::pmc::GPUKernel &compiled = it->second;
   std::vector<json::Value> params(ins.begin(), ins.end());
   params.insert(params.end(), outs.begin(), outs.end());
-  if ((int64_t)params.size() != kernel.numParams)
-    return call.emitOpError() << "passes " << params.size() << " buffers to '"
-                              << call.getCallee() << "', which takes "
-                              << kernel.numParams;
-  for (RankedTensorType type : kernel.scratch) {
-    int64_t id = program.addBufferOfType(type, json::Object{{"kind", "scratch"}}, call);
-    if (id < 0)
-      return failure();
-    params.push_back(id);
-  }
+  if ((int64_t)params.size() != compiled.numParams)
+    return kernel.emitOpError() << "passes " << params.size() << " buffers to '"
+                                << kernel.getCallee() << "', which takes "
+                                << compiled.numParams;
+  for (RankedTensorType type : compiled.scratch)
+    params.push_back(addBufferOfType(out, type, json::Object{{"kind", "scratch"}}));
   auto buffers = [&](const std::vector<int64_t> &indices) {
     json::Array array;
     for (int64_t i : indices)
@@ -122,412 +240,181 @@ static LogicalResult addLaunches(ProgramBuilder &program, func::CallOp call,
     return array;
   };
   auto dim3 = [](const std::array<int64_t, 3> &d) { return json::Array{d[0], d[1], d[2]}; };
-  for (const ::pmc::GPULaunch &launch : kernel.launches)
-    program.commands.push_back(json::Object{{"op", "launch"},
-                                            {"kernel", call.getCallee()},
-                                            {"function", launch.function},
-                                            {"grid", dim3(launch.grid)},
-                                            {"block", dim3(launch.block)},
-                                            {"shared_bytes", launch.sharedBytes},
-                                            {"args", buffers(launch.args)},
-                                            {"writes", buffers(launch.writes)}});
+  for (const ::pmc::GPULaunch &launch : compiled.launches)
+    out.commands.push_back(json::Object{{"op", "launch"},
+                                        {"kernel", kernel.getCallee()},
+                                        {"function", launch.function},
+                                        {"grid", dim3(launch.grid)},
+                                        {"block", dim3(launch.block)},
+                                        {"shared_bytes", launch.sharedBytes},
+                                        {"args", buffers(launch.args)},
+                                        {"writes", buffers(launch.writes)}});
   return success();
 }
 
-namespace {
-/// The module's `pmc.pipeline`, checked against its mesh.
-struct PipelineInfo {
-  bool enabled = false;
-  int64_t stages = 1;
-  int64_t microbatches = 1;
-  std::string schedule;
-  /// The mesh axis `pp`, when the mesh has it.
-  std::optional<unsigned> ppAxis;
-  std::vector<json::Value> microbatchedInputs, microbatchedOutputs;
-};
-} // namespace
-
-static FailureOr<PipelineInfo> pipelineInfo(ModuleOp module, MeshAttr mesh) {
-  PipelineInfo info;
-  auto dict = module->getAttrOfType<DictionaryAttr>("pmc.pipeline");
-  if (!dict)
-    return info;
-  auto stages = dict.getAs<IntegerAttr>("stages");
-  auto microbatches = dict.getAs<IntegerAttr>("microbatches");
-  auto schedule = dict.getAs<StringAttr>("schedule");
-  if (!stages || !microbatches || !schedule || stages.getInt() < 1 ||
-      microbatches.getInt() < 1)
-    return module.emitError() << "pmc.pipeline must hold stages, microbatches and "
-                                 "schedule, got "
-                              << dict;
-  info.enabled = true;
-  info.stages = stages.getInt();
-  info.microbatches = microbatches.getInt();
-  info.schedule = schedule.str();
-  info.ppAxis = mesh ? mesh.findAxis("pp") : std::nullopt;
-  int64_t ppSize = info.ppAxis ? mesh.getAxisSize("pp") : 1;
-  if (ppSize != info.stages || (info.ppAxis && *info.ppAxis != 0))
-    return module.emitError() << "pmc.pipeline has " << info.stages
-                              << " stages, but the mesh " << mesh
-                              << " needs them as its first axis pp";
-  return info;
-}
-
-namespace {
-/// Walks @main once and fills the programs of every stage, then prints the
-/// manifest and the rank programs into a BundleImage.
-class BundleEmitter {
-public:
-  BundleEmitter(ModuleOp module, func::FuncOp main, MeshAttr mesh, PipelineInfo pipeline,
-                const BundleOptions &options);
-
-  /// The whole bundle, or failure after an error naming the op.
-  FailureOr<BundleImage> emit(std::string kernelLibrary);
-
-private:
-  /// Manifest entries of the graph inputs, and the input buffers of the
-  /// stages that read them.
-  LogicalResult addInputs();
-  /// An input buffer exists in the programs of the stages that read the input.
-  LogicalResult bindInput(ProgramBuilder &program, Value value);
-  LogicalResult emitOp(Operation &op);
-  LogicalResult emitTransfer(mlir::pmc::TransferOp transfer, ProgramBuilder &program);
-  LogicalResult emitConstant(ConstantOp constant, ProgramBuilder &program);
-  LogicalResult emitShard(mlir::pmc::ShardOp shard, ProgramBuilder &program);
-  /// A collective: `in` and `out` buffers plus the op's attributes.
-  LogicalResult emitCollective(Operation *op, StringRef kind, Value input, Value output,
-                               json::Object fields, ProgramBuilder &program);
-  LogicalResult emitCall(func::CallOp call, ProgramBuilder &program);
-  LogicalResult emitMatmul(MatMulOp matmul, ProgramBuilder &program);
-  LogicalResult emitConv(ConvOp conv, ProgramBuilder &program);
-  LogicalResult emitReshape(ReshapeOp reshape, ProgramBuilder &program);
-  LogicalResult emitReturn(func::ReturnOp ret);
-  /// The manifest (docs/design/bundle.md); `plan` and `pipeline` when set.
-  json::Object manifest();
-  /// How the plan was chosen (informational; the runtime ignores it).
-  json::Object planJSON();
-  int64_t stageOf(Operation *op) const;
-
-  ModuleOp module;
-  func::FuncOp main;
-  Block &body;
-  MeshAttr mesh;
-  PipelineInfo pipeline;
-  const BundleOptions &options;
-  int64_t devices;
-  BundleImage image;
-  /// Weight sections are numbered across all programs.
-  unsigned nextWeight = 0;
-  std::vector<int64_t> stageOfRank;
-  /// One program per stage (one in all without a pipeline), run by the
-  /// ranks whose pp coordinate is the stage.
-  std::vector<ProgramBuilder> programs;
-  json::Array inputs, outputs;
-  /// Per stage, the buffer of each manifest output (-1: another stage's).
-  std::vector<json::Array> programOutputs;
-  int64_t nextTag = 0;
-  /// The bias adds and activations folded into a matmul command.
-  llvm::SmallPtrSet<Operation *, 16> inEpilogue;
-};
-} // namespace
-
-BundleEmitter::BundleEmitter(ModuleOp module, func::FuncOp main, MeshAttr mesh,
-                             PipelineInfo pipeline, const BundleOptions &options)
-    : module(module), main(main), body(main.getBody().front()), mesh(mesh),
-      pipeline(std::move(pipeline)), options(options),
-      devices(mesh ? mesh.getNumDevices() : 1), stageOfRank(devices, 0),
-      programOutputs(this->pipeline.stages) {
-  // The manifest, the rank programs and the kernel library come first;
-  // weights are appended as found.
-  size_t kernelSections = options.cuda ? options.cuda->ptx.size() : 1;
-  image.sections.resize(devices + 1 + kernelSections);
-  std::vector<std::vector<int64_t>> stageRanks(this->pipeline.stages);
-  for (int64_t r = 0; r < devices; ++r) {
-    if (this->pipeline.ppAxis)
-      stageOfRank[r] = mesh.getCoordinates(r)[*this->pipeline.ppAxis];
-    stageRanks[stageOfRank[r]].push_back(r);
-  }
-  programs.reserve(this->pipeline.stages);
-  for (int64_t stage = 0; stage < this->pipeline.stages; ++stage)
-    programs.emplace_back(image, mesh, nextWeight, stageRanks[stage]);
-}
-
-int64_t BundleEmitter::stageOf(Operation *op) const {
-  if (auto stage = op->getAttrOfType<IntegerAttr>("pmc.stage"))
-    return stage.getInt();
-  return 0;
-}
-
-LogicalResult BundleEmitter::bindInput(ProgramBuilder &program, Value value) {
-  auto arg = dyn_cast<BlockArgument>(value);
-  if (!arg || arg.getOwner() != &body || program.hasId(arg))
+LogicalResult ProgramSerializer::addCommand(SerializedProgram &out, Operation &op) {
+  auto id = [&](Value value) -> json::Value { return value ? ids.lookup(value) : -1; };
+  auto collective = [&](StringRef kind, Value in, Value result, json::Object fields) {
+    fields["op"] = kind.str();
+    fields["in"] = id(in);
+    fields["out"] = id(result);
+    out.commands.push_back(std::move(fields));
     return success();
-  json::Object fields{{"kind", "input"}, {"input", (int64_t)arg.getArgNumber()}};
-  return success(program.addBuffer(arg, std::move(fields), main) >= 0);
+  };
+  return llvm::TypeSwitch<Operation *, LogicalResult>(&op)
+      .Case([&](pmcrt::KernelOp kernel) {
+        json::Array ins, outs;
+        for (Value input : kernel.getInputs())
+          ins.push_back(id(input));
+        for (Value output : kernel.getOutputs())
+          outs.push_back(id(output));
+        if (options.cuda)
+          return addLaunches(out, kernel, ins, outs);
+        out.commands.push_back(json::Object{{"op", "kernel"},
+                                            {"symbol", kernel.getCallee()},
+                                            {"inputs", std::move(ins)},
+                                            {"outputs", std::move(outs)}});
+        return success();
+      })
+      .Case([&](pmcrt::MatmulOp matmul) {
+        json::Object command{{"op", "matmul"},          {"a", id(matmul.getA())},
+                             {"b", id(matmul.getB())},  {"c", id(matmul.getC())},
+                             {"trans_a", matmul.getTransA()},
+                             {"trans_b", matmul.getTransB()}};
+        if (matmul.getBias())
+          command["bias"] = id(matmul.getBias());
+        if (matmul.getActivation() != "none")
+          command["activation"] = matmul.getActivation().str();
+        out.commands.push_back(std::move(command));
+        return success();
+      })
+      .Case([&](pmcrt::ConvOp conv) {
+        out.commands.push_back(json::Object{{"op", "conv"},
+                                            {"x", id(conv.getX())},
+                                            {"w", id(conv.getW())},
+                                            {"bias", id(conv.getBias())},
+                                            {"y", id(conv.getY())},
+                                            {"strides", i64Array(conv.getStrides())},
+                                            {"pads", i64Array(conv.getPads())},
+                                            {"dilations", i64Array(conv.getDilations())},
+                                            {"group", (int64_t)conv.getGroup()}});
+        return success();
+      })
+      .Case([&](pmcrt::AllReduceOp c) {
+        return collective("all_reduce", c.getInput(), c.getOutput(),
+                          json::Object{{"axes", strArray(c.getAxes())},
+                                       {"reduction", c.getReduction().str()}});
+      })
+      .Case([&](pmcrt::AllGatherOp c) {
+        return collective("all_gather", c.getInput(), c.getOutput(),
+                          json::Object{{"axes", strArray(c.getAxes())},
+                                       {"dim", (int64_t)c.getDim()}});
+      })
+      .Case([&](pmcrt::ReduceScatterOp c) {
+        return collective("reduce_scatter", c.getInput(), c.getOutput(),
+                          json::Object{{"axes", strArray(c.getAxes())},
+                                       {"dim", (int64_t)c.getDim()},
+                                       {"reduction", c.getReduction().str()}});
+      })
+      .Case([&](pmcrt::AllToAllOp c) {
+        return collective("all_to_all", c.getInput(), c.getOutput(),
+                          json::Object{{"axes", strArray(c.getAxes())},
+                                       {"split_dim", (int64_t)c.getSplitDim()},
+                                       {"concat_dim", (int64_t)c.getConcatDim()}});
+      })
+      .Case([&](pmcrt::ShardOp c) {
+        return collective("shard", c.getInput(), c.getOutput(),
+                          json::Object{{"sharding", shardingJSON(c.getSharding())}});
+      })
+      .Case([&](pmcrt::SendOp send) {
+        out.commands.push_back(json::Object{{"op", "send"},
+                                            {"in", id(send.getInput())},
+                                            {"to_stage", (int64_t)send.getToStage()},
+                                            {"tag", (int64_t)send.getTag()}});
+        return success();
+      })
+      .Case([&](pmcrt::RecvOp recv) {
+        out.commands.push_back(json::Object{{"op", "recv"},
+                                            {"out", id(recv.getOutput())},
+                                            {"from_stage", (int64_t)recv.getFromStage()},
+                                            {"tag", (int64_t)recv.getTag()}});
+        return success();
+      })
+      .Default([](Operation *op) {
+        return op->emitOpError("is not an op of a rank program");
+      });
 }
 
-LogicalResult BundleEmitter::addInputs() {
-  for (BlockArgument arg : body.getArguments()) {
-    unsigned i = arg.getArgNumber();
-    auto sharding = main.getArgAttrOfType<ShardingAttr>(i, mlir::pmc::kShardingAttrName);
-    bool microbatched = pipeline.enabled && main.getArgAttr(i, "pmc.microbatched");
+FailureOr<SerializedProgram> ProgramSerializer::serializeProgram(pmcrt::ProgramOp program) {
+  SerializedProgram out;
+  ids.clear();
+  for (unsigned i = 0; i < main.getNumResults(); ++i)
+    out.outputs.push_back(int64_t(-1));
+  for (Operation &op : program.getBody().front()) {
+    LogicalResult done =
+        llvm::TypeSwitch<Operation *, LogicalResult>(&op)
+            .Case([&](pmcrt::InputOp input) {
+              addBuffer(out, input,
+                        json::Object{{"kind", "input"}, {"input", (int64_t)input.getIndex()}});
+              return success();
+            })
+            .Case([&](pmcrt::WeightOp weight) {
+              return addWeight(out, weight, program.getRanks());
+            })
+            .Case([&](pmcrt::TempOp temp) {
+              addBuffer(out, temp, json::Object{{"kind", "temp"}});
+              return success();
+            })
+            .Case([&](pmcrt::ViewOp view) {
+              addBuffer(out, view,
+                        json::Object{{"kind", "view"}, {"of", ids.lookup(view.getSource())}});
+              return success();
+            })
+            .Case([&](pmcrt::OutputsOp outputs) -> LogicalResult {
+              for (auto [value, position] :
+                   llvm::zip(outputs.getValues(), outputs.getPositions())) {
+                if (position >= (int64_t)main.getNumResults())
+                  return outputs.emitOpError() << "lists output " << position << ", but @main has "
+                                               << main.getNumResults();
+                out.outputs[position] = ids.lookup(value);
+              }
+              return success();
+            })
+            .Default([&](Operation *command) { return addCommand(out, *command); });
+    if (failed(done))
+      return failure();
+  }
+  return out;
+}
+
+FailureOr<json::Array>
+ProgramSerializer::interfaceEntries(bool results, const std::vector<int64_t> &outputStage) {
+  json::Array entries;
+  unsigned count = results ? main.getNumResults() : main.getNumArguments();
+  for (unsigned i = 0; i < count; ++i) {
+    auto sharding =
+        results ? main.getResultAttrOfType<ShardingAttr>(i, mlir::pmc::kShardingAttrName)
+                : main.getArgAttrOfType<ShardingAttr>(i, mlir::pmc::kShardingAttrName);
+    bool microbatched =
+        pipeline.enabled && (results ? main.getResultAttr(i, "pmc.microbatched")
+                                     : main.getArgAttr(i, "pmc.microbatched"));
+    Type type = results ? main.getResultTypes()[i] : main.getArgumentTypes()[i];
+    std::string name = valueName(main, i, results);
     FailureOr<json::Object> entry =
-        tensorEntry(valueName(main, i, false), cast<RankedTensorType>(arg.getType()),
-                    sharding, mesh, main, "input", microbatched ? pipeline.microbatches : 1);
+        tensorEntry(name, cast<RankedTensorType>(type), sharding, mesh, main,
+                    results ? "output" : "input", microbatched ? pipeline.microbatches : 1);
     if (failed(entry))
       return failure();
+    if (results && pipeline.enabled)
+      (*entry)["stage"] = outputStage[i];
     if (microbatched)
-      pipeline.microbatchedInputs.push_back(valueName(main, i, false));
-    inputs.push_back(std::move(*entry));
+      (results ? microbatchedOutputs : microbatchedInputs).push_back(name);
+    entries.push_back(std::move(*entry));
   }
-  // Input buffers come first: every input without a pipeline, else in each
-  // stage the inputs it reads (an input returned as is: stage 0).
-  std::vector<llvm::SmallDenseSet<unsigned>> readBy(pipeline.stages);
-  for (Operation &op : body)
-    for (Value operand : op.getOperands())
-      if (auto arg = dyn_cast<BlockArgument>(operand); arg && arg.getOwner() == &body) {
-        int64_t stage = isa<func::ReturnOp>(op) ? 0 : stageOf(&op);
-        if (stage >= 0 && stage < pipeline.stages && !isa<mlir::pmc::TransferOp>(op))
-          readBy[stage].insert(arg.getArgNumber());
-      }
-  for (int64_t stage = 0; stage < pipeline.stages; ++stage)
-    for (BlockArgument arg : body.getArguments())
-      if (!pipeline.enabled || readBy[stage].contains(arg.getArgNumber()))
-        if (failed(bindInput(programs[stage], arg)))
-          return failure();
-  return success();
+  return entries;
 }
 
-LogicalResult BundleEmitter::emitOp(Operation &op) {
-  int64_t stage = stageOf(&op);
-  if (stage < 0 || stage >= pipeline.stages)
-    return op.emitOpError() << "has pmc.stage " << stage << ", but the pipeline has "
-                            << pipeline.stages << " stage(s)";
-  ProgramBuilder &program = programs[stage];
-  if (auto transfer = dyn_cast<mlir::pmc::TransferOp>(op))
-    return emitTransfer(transfer, program);
-  for (Value operand : op.getOperands())
-    if (failed(bindInput(program, operand)))
-      return failure();
-  LogicalResult emitted =
-      llvm::TypeSwitch<Operation *, LogicalResult>(&op)
-          .Case([&](ConstantOp c) { return emitConstant(c, program); })
-          .Case([&](mlir::pmc::ShardOp s) { return emitShard(s, program); })
-          .Case([&](mlir::pmc::AllReduceOp c) {
-            return emitCollective(c, "all_reduce", c.getInput(), c.getResult(),
-                                  json::Object{{"axes", strArray(c.getAxes())},
-                                               {"reduction", c.getReduction().str()}},
-                                  program);
-          })
-          .Case([&](mlir::pmc::AllGatherOp c) {
-            return emitCollective(c, "all_gather", c.getInput(), c.getResult(),
-                                  json::Object{{"axes", strArray(c.getAxes())},
-                                               {"dim", c.getDim()}},
-                                  program);
-          })
-          .Case([&](mlir::pmc::ReduceScatterOp c) {
-            return emitCollective(c, "reduce_scatter", c.getInput(), c.getResult(),
-                                  json::Object{{"axes", strArray(c.getAxes())},
-                                               {"dim", c.getDim()},
-                                               {"reduction", c.getReduction().str()}},
-                                  program);
-          })
-          .Case([&](mlir::pmc::AllToAllOp c) {
-            return emitCollective(c, "all_to_all", c.getInput(), c.getResult(),
-                                  json::Object{{"axes", strArray(c.getAxes())},
-                                               {"split_dim", c.getSplitDim()},
-                                               {"concat_dim", c.getConcatDim()}},
-                                  program);
-          })
-          .Case([&](func::CallOp c) { return emitCall(c, program); })
-          .Case([&](MatMulOp m) { return emitMatmul(m, program); })
-          .Case([&](ConvOp c) { return emitConv(c, program); })
-          .Case([&](ReshapeOp r) { return emitReshape(r, program); })
-          .Case([&](func::ReturnOp r) { return emitReturn(r); })
-          .Default([](Operation *op) {
-            return op->emitOpError()
-                   << "cannot be executed by the runtime: @main may only hold "
-                      "constants, kernel calls, float matmul/conv, reshapes, "
-                      "collectives and shards (run pmc-outline-kernels first)";
-          });
-  if (failed(emitted))
-    return failure();
-  // A return names buffers of several stages; a sharded weight has no
-  // buffer of the whole constant.
-  auto shard = dyn_cast<mlir::pmc::ShardOp>(op);
-  if (isa<func::ReturnOp>(op) || (shard && shard.getInput().getDefiningOp<ConstantOp>()))
-    return success();
-  for (Value operand : op.getOperands())
-    if (!program.hasId(operand))
-      return op.emitOpError("uses a value that has no buffer");
-  return success();
-}
-
-LogicalResult BundleEmitter::emitTransfer(mlir::pmc::TransferOp transfer,
-                                          ProgramBuilder &program) {
-  // A send in the programs of from_stage, a recv in those of to_stage.
-  int64_t from = transfer.getFromStage(), to = transfer.getToStage();
-  if (to != stageOf(transfer) || from < 0 || from >= to)
-    return transfer.emitOpError() << "moves stage " << from << " to " << to
-                                  << " but has pmc.stage " << stageOf(transfer);
-  ProgramBuilder &sender = programs[from];
-  if (failed(bindInput(sender, transfer.getInput())))
-    return failure();
-  if (!sender.hasId(transfer.getInput()))
-    return transfer.emitOpError() << "sends a value that stage " << from
-                                  << " does not compute";
-  int64_t tag = nextTag++;
-  sender.commands.push_back(json::Object{{"op", "send"},
-                                         {"in", sender.idOf(transfer.getInput())},
-                                         {"to_stage", to},
-                                         {"tag", tag}});
-  int64_t out = program.addTemp(transfer.getResult(), transfer);
-  if (out < 0)
-    return failure();
-  program.commands.push_back(
-      json::Object{{"op", "recv"}, {"out", out}, {"from_stage", from}, {"tag", tag}});
-  return success();
-}
-
-LogicalResult BundleEmitter::emitConstant(ConstantOp constant, ProgramBuilder &program) {
-  // A constant only ever sharded is stored as its ranks' blocks alone.
-  bool onlySharded = !constant->use_empty() &&
-                     llvm::all_of(constant->getUsers(), [](Operation *user) {
-                       return isa<mlir::pmc::ShardOp>(user);
-                     });
-  return onlySharded ? success() : program.addWeight(constant);
-}
-
-LogicalResult BundleEmitter::emitShard(mlir::pmc::ShardOp shard, ProgramBuilder &program) {
-  if (!mesh)
-    return shard.emitOpError("needs a pmc.mesh on the module");
-  if (auto constant = shard.getInput().getDefiningOp<ConstantOp>())
-    return program.addShardedWeight(constant, shard);
-  return emitCollective(shard, "shard", shard.getInput(), shard.getResult(),
-                        json::Object{{"sharding", shardingJSON(shard.getSharding())}},
-                        program);
-}
-
-LogicalResult BundleEmitter::emitCollective(Operation *op, StringRef kind, Value input,
-                                            Value output, json::Object fields,
-                                            ProgramBuilder &program) {
-  int64_t out = program.addTemp(output, op);
-  if (out < 0)
-    return failure();
-  fields["op"] = kind.str();
-  fields["in"] = program.idOf(input);
-  fields["out"] = out;
-  program.commands.push_back(std::move(fields));
-  return success();
-}
-
-LogicalResult BundleEmitter::emitCall(func::CallOp call, ProgramBuilder &program) {
-  json::Array ins, outs;
-  for (Value operand : call.getOperands())
-    ins.push_back(program.idOf(operand));
-  for (Value result : call.getResults()) {
-    int64_t id = program.addTemp(result, call);
-    if (id < 0)
-      return failure();
-    outs.push_back(id);
-  }
-  if (options.cuda)
-    return addLaunches(program, call, ins, outs, *options.cuda);
-  program.commands.push_back(json::Object{{"op", "kernel"},
-                                          {"symbol", call.getCallee()},
-                                          {"inputs", std::move(ins)},
-                                          {"outputs", std::move(outs)}});
-  return success();
-}
-
-LogicalResult BundleEmitter::emitMatmul(MatMulOp matmul, ProgramBuilder &program) {
-  // The bias add / activation pmc-outline-kernels folded into it write
-  // no buffer of their own: c is the chain's last value.
-  FailureOr<mlir::pmc::MatmulEpilogue> epilogue = mlir::pmc::resolveMatmulEpilogue(matmul);
-  if (failed(epilogue))
-    return failure();
-  json::Object command{{"op", "matmul"},
-                       {"a", program.idOf(matmul.getLhs())},
-                       {"b", program.idOf(matmul.getRhs())},
-                       {"trans_a", matmul.getTransposeA()},
-                       {"trans_b", matmul.getTransposeB()}};
-  if (Value bias = epilogue->bias) {
-    if (failed(bindInput(program, bias)))
-      return failure();
-    if (!program.hasId(bias))
-      return epilogue->biasAdd.emitOpError("adds a bias that has no buffer");
-    command["bias"] = program.idOf(bias);
-    inEpilogue.insert(epilogue->biasAdd);
-  }
-  if (epilogue->activation) {
-    command["activation"] = epilogue->activationName().str();
-    inEpilogue.insert(epilogue->activation);
-  }
-  int64_t c = program.addTemp(epilogue->result, matmul);
-  if (c < 0)
-    return failure();
-  command["c"] = c;
-  program.commands.push_back(std::move(command));
-  return success();
-}
-
-LogicalResult BundleEmitter::emitConv(ConvOp conv, ProgramBuilder &program) {
-  int64_t y = program.addTemp(conv.getResult(), conv);
-  if (y < 0)
-    return failure();
-  int64_t bias = conv.getBias() ? program.idOf(conv.getBias()) : -1;
-  program.commands.push_back(json::Object{{"op", "conv"},
-                                          {"x", program.idOf(conv.getInput())},
-                                          {"w", program.idOf(conv.getWeight())},
-                                          {"bias", bias},
-                                          {"y", y},
-                                          {"strides", i64Array(conv.getStrides())},
-                                          {"pads", i64Array(conv.getPads())},
-                                          {"dilations", i64Array(conv.getDilations())},
-                                          {"group", conv.getGroup()}});
-  return success();
-}
-
-LogicalResult BundleEmitter::emitReshape(ReshapeOp reshape, ProgramBuilder &program) {
-  // A view of the root buffer (never a view of a view).
-  int64_t of = program.idOf(reshape.getInput());
-  while (true) {
-    const json::Object *base = program.buffers[of].getAsObject();
-    if (base->getString("kind") != "view")
-      break;
-    of = *base->getInteger("of");
-  }
-  json::Object fields{{"kind", "view"}, {"of", of}};
-  return success(program.addBuffer(reshape.getResult(), std::move(fields), reshape) >= 0);
-}
-
-LogicalResult BundleEmitter::emitReturn(func::ReturnOp ret) {
-  for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
-    auto sharding = main.getResultAttrOfType<ShardingAttr>(i, mlir::pmc::kShardingAttrName);
-    bool microbatched = pipeline.enabled && main.getResultAttr(i, "pmc.microbatched");
-    FailureOr<json::Object> entry =
-        tensorEntry(valueName(main, i, true), cast<RankedTensorType>(value.getType()),
-                    sharding, mesh, ret, "output", microbatched ? pipeline.microbatches : 1);
-    if (failed(entry))
-      return failure();
-    // The stage that computes the output (an input returned as is: 0).
-    Operation *producer = value.getDefiningOp();
-    int64_t outputStage = producer ? stageOf(producer) : 0;
-    if (failed(bindInput(programs[outputStage], value)))
-      return failure();
-    if (pipeline.enabled) {
-      (*entry)["stage"] = outputStage;
-      if (microbatched)
-        pipeline.microbatchedOutputs.push_back(valueName(main, i, true));
-    }
-    outputs.push_back(std::move(*entry));
-    for (int64_t s = 0; s < pipeline.stages; ++s)
-      programOutputs[s].push_back(s == outputStage ? programs[s].idOf(value) : int64_t(-1));
-  }
-  return success();
-}
-
-json::Object BundleEmitter::planJSON() {
+json::Object ProgramSerializer::planJSON() {
   json::Object plan;
   auto source = module->getAttrOfType<StringAttr>("pmc.plan_source");
   plan["source"] = source ? source.str() : "partitioned input";
@@ -553,7 +440,7 @@ json::Object BundleEmitter::planJSON() {
   return plan;
 }
 
-json::Object BundleEmitter::manifest() {
+json::Object ProgramSerializer::manifest(json::Array inputs, json::Array outputs) {
   json::Array ranks;
   for (int64_t r = 0; r < devices; ++r)
     ranks.push_back(json::Object{{"rank", r},
@@ -587,8 +474,8 @@ json::Object BundleEmitter::manifest() {
                      {"axis", "pp"},
                      {"microbatches", pipeline.microbatches},
                      {"schedule", pipeline.schedule},
-                     {"microbatched_inputs", json::Array(pipeline.microbatchedInputs)},
-                     {"microbatched_outputs", json::Array(pipeline.microbatchedOutputs)}};
+                     {"microbatched_inputs", json::Array(microbatchedInputs)},
+                     {"microbatched_outputs", json::Array(microbatchedOutputs)}};
   if (mesh)
     manifest["plan"] = planJSON();
   return manifest;
@@ -601,44 +488,69 @@ static std::string printJSON(json::Value value) {
   return text;
 }
 
-FailureOr<BundleImage> BundleEmitter::emit(std::string kernelLibrary) {
-  if (failed(addInputs()))
-    return failure();
-  for (Operation &op : body)
-    if (!inEpilogue.contains(&op) && failed(emitOp(op)))
+FailureOr<BundleImage> ProgramSerializer::serialize(ArrayRef<pmcrt::ProgramOp> programs,
+                                                    std::string kernelLibrary) {
+  std::vector<SerializedProgram> serialized;
+  std::vector<int64_t> outputStage(main.getNumResults(), -1);
+  for (pmcrt::ProgramOp program : programs) {
+    FailureOr<SerializedProgram> out = serializeProgram(program);
+    if (failed(out))
       return failure();
-  image.sections[0].name = "manifest";
-  image.sections[0].owned = printJSON(manifest());
+    for (int64_t position : program.getOutputs().getPositions()) {
+      if (outputStage[position] >= 0)
+        return program.emitOpError() << "computes output " << position
+                                     << ", which stage " << outputStage[position]
+                                     << " computes too";
+      outputStage[position] = program.getStage();
+    }
+    serialized.push_back(std::move(*out));
+  }
+  for (auto [i, stage] : llvm::enumerate(outputStage))
+    if (stage < 0)
+      return main.emitOpError() << "output " << i << " is computed by no program";
+  FailureOr<json::Array> inputs = interfaceEntries(false, outputStage);
+  FailureOr<json::Array> outputs = interfaceEntries(true, outputStage);
+  if (failed(inputs) || failed(outputs))
+    return failure();
+
+  // The manifest, the rank programs and the kernel code come first, then
+  // the weights in the order of their numbers.
+  BundleImage image;
+  image.sections.push_back({"manifest", printJSON(manifest(std::move(*inputs),
+                                                           std::move(*outputs)))});
   // The SPMD program of a stage is the same on each of its ranks but for
   // their weight sections.
   for (int64_t r = 0; r < devices; ++r) {
-    int64_t stage = stageOfRank[r];
+    int64_t stage = stageOfRank(pipeline, mesh, r);
+    const SerializedProgram &program = serialized[stage];
     json::Object rank{{"rank", r},
-                      {"buffers", programs[stage].buffersOfRank(r)},
-                      {"commands", json::Array(programs[stage].commands)},
-                      {"outputs", json::Array(programOutputs[stage])}};
+                      {"buffers", program.buffersOfRank(r)},
+                      {"commands", json::Array(program.commands)},
+                      {"outputs", json::Array(program.outputs)}};
     if (pipeline.enabled)
       rank["stage"] = stage;
-    image.sections[1 + r].name = "rank" + std::to_string(r) + ".program";
-    image.sections[1 + r].owned = printJSON(std::move(rank));
+    image.sections.push_back(
+        {"rank" + std::to_string(r) + ".program", printJSON(std::move(rank))});
   }
   if (options.cuda) {
-    for (auto [i, ptx] : llvm::enumerate(options.cuda->ptx)) {
-      image.sections[1 + devices + i].name = "kernels.ptx." + ptx.first;
-      image.sections[1 + devices + i].owned = ptx.second;
-    }
+    for (const auto &[chip, ptx] : options.cuda->ptx)
+      image.sections.push_back({"kernels.ptx." + chip, ptx});
   } else {
-    image.sections[1 + devices].name = "kernels.cpu";
-    image.sections[1 + devices].owned = std::move(kernelLibrary);
+    image.sections.push_back({"kernels.cpu", std::move(kernelLibrary)});
   }
-  return std::move(image);
+  for (auto &[index, sections] : weights)
+    for (BundleImage::Section &section : sections)
+      image.sections.push_back(std::move(section));
+  return image;
 }
 
 FailureOr<BundleImage>(::pmc::buildBundleImage)(ModuleOp module, std::string kernelLibrary,
                                                 const BundleOptions &options) {
   auto main = module.lookupSymbol<func::FuncOp>(mlir::pmc::kEntryFunctionName);
-  if (!main || main.isExternal() || !main.getBody().hasOneBlock())
-    return module.emitError("the bundle needs a @main function with one block");
+  SmallVector<pmcrt::ProgramOp> programs(module.getOps<pmcrt::ProgramOp>());
+  if (!main || !main.isExternal() || programs.empty())
+    return module.emitError("the bundle writer needs the pmcrt programs of @main "
+                            "(run pmc-lower-to-runtime-program first)");
   auto mesh = module->getAttrOfType<MeshAttr>(mlir::pmc::kMeshAttrName);
   int64_t devices = mesh ? mesh.getNumDevices() : 1;
   if (!mesh && options.devices != 1)
@@ -650,6 +562,14 @@ FailureOr<BundleImage>(::pmc::buildBundleImage)(ModuleOp module, std::string ker
   FailureOr<PipelineInfo> pipeline = pipelineInfo(module, mesh);
   if (failed(pipeline))
     return failure();
-  return BundleEmitter(module, main, mesh, std::move(*pipeline), options)
-      .emit(std::move(kernelLibrary));
+  llvm::sort(programs, [](pmcrt::ProgramOp a, pmcrt::ProgramOp b) {
+    return a.getStage() < b.getStage();
+  });
+  for (auto [stage, program] : llvm::enumerate(programs))
+    if ((int64_t)program.getStage() != (int64_t)stage || (int64_t)programs.size() != pipeline->stages)
+      return program.emitOpError() << "is stage " << program.getStage() << " of "
+                                   << programs.size() << " programs, but the pipeline has "
+                                   << pipeline->stages << " stage(s), one program each";
+  return ProgramSerializer(module, main, mesh, std::move(*pipeline), options)
+      .serialize(programs, std::move(kernelLibrary));
 }

@@ -262,7 +262,8 @@ def PMCSplitStages : Pass<"pmc-split-stages", "ModuleOp"> {
        right after its producer, with `pmc.stage = t`); the users in stage t
        read `%y`.
     It fails, naming the op and the operand, when a use reads a later stage.
-    `@main` stays one function; the bundle emitter splits it into programs.
+    `@main` stays one function; pmc-lower-to-runtime-program splits it into
+    the programs of the stages.
 
     Before:
     ```mlir

@@ -8,9 +8,10 @@
 //   %z = pmc.add %y, %b : ...       // the only user of %y
 //   %g = pmc.gelu %z : ...          // the only user of %z
 //
-// and the bundle emitter writes one command for the three (c = %g). This
-// header resolves such a chain; it is header-only so that the emitter can use
-// it without linking the passes.
+// and pmc-lower-to-runtime-program makes one pmcrt.matmul of the three
+// (`bias %b -> %g {activation = "gelu"}`). This header resolves such a chain;
+// it is header-only so that the lowering can use it without linking the
+// passes.
 //
 #ifndef PMC_DIALECT_PMC_TRANSFORMS_MATMULEPILOGUE_H
 #define PMC_DIALECT_PMC_TRANSFORMS_MATMULEPILOGUE_H
