@@ -22,7 +22,7 @@ int64_t BufferDesc::numElements() const {
 }
 
 std::string BufferDesc::describe() const {
-  return "buffer " + std::to_string(id) + " (" + bufferKindName(kind) + " " +
+  return "buffer " + std::to_string(id) + " (" + (scratch ? "scratch" : bufferKindName(kind)) + " " +
          std::string(dtypeName(dtype)) + shapeToString(shape) + ")";
 }
 

@@ -22,11 +22,17 @@ size_t tempBytesWithoutReuse(const std::vector<BufferDesc> &buffers) {
   return total;
 }
 
-std::vector<Lifetime>
-computeLifetimes(const std::vector<BufferDesc> &buffers,
-                 const std::vector<std::unique_ptr<Command>> &commands,
-                 const std::vector<int> &outputs) {
-  const int end = static_cast<int>(commands.size());
+std::vector<BufferAccess> accessesOf(const std::vector<std::unique_ptr<Command>> &commands) {
+  std::vector<BufferAccess> accesses;
+  for (const std::unique_ptr<Command> &command : commands)
+    accesses.push_back({command->reads(), command->writes()});
+  return accesses;
+}
+
+std::vector<Lifetime> computeLifetimes(const std::vector<BufferDesc> &buffers,
+                                       const std::vector<BufferAccess> &accesses,
+                                       const std::vector<int> &outputs) {
+  const int end = static_cast<int>(accesses.size());
   std::vector<int> first(buffers.size(), -1), last(buffers.size(), -1);
   auto touch = [&](int id, int at) {
     int root = buffers[id].root;
@@ -35,9 +41,9 @@ computeLifetimes(const std::vector<BufferDesc> &buffers,
     last[root] = std::max(last[root], at);
   };
   for (int i = 0; i < end; ++i) {
-    for (int id : commands[i]->writes())
+    for (int id : accesses[i].writes)
       touch(id, i);
-    for (int id : commands[i]->reads())
+    for (int id : accesses[i].reads)
       touch(id, i);
   }
   for (int id : outputs)

@@ -23,8 +23,8 @@ BufferKind parseKind(const std::string &kind, bool allowScratch, const std::stri
 }
 
 /// Resolves each view to its root, rejecting cycles, size mismatches and
-/// (where `scratch` flags some buffers) views of scratch buffers.
-void resolveViews(std::vector<BufferDesc> &buffers, const std::vector<bool> &scratch) {
+/// views of scratch buffers.
+void resolveViews(std::vector<BufferDesc> &buffers) {
   for (BufferDesc &b : buffers) {
     if (b.kind != BufferKind::View)
       continue;
@@ -45,7 +45,7 @@ void resolveViews(std::vector<BufferDesc> &buffers, const std::vector<bool> &scr
                            std::to_string(cur) + ", which does not exist");
     }
     b.root = cur;
-    if (scratch[cur])
+    if (buffers[cur].scratch)
       throw RuntimeError(b.describe() + ": views of scratch buffers are not allowed");
   }
 }
@@ -103,12 +103,53 @@ BufferTable parseBufferTable(const json::json &root, const BufferTableOptions &o
     b.kind = parseKind(kind, options.allowScratch, where);
     b.bytes = denseByteSize(b.dtype, b.shape, where);
     b.root = b.id;
+    b.scratch = kind == "scratch";
     options.readKindFields(b, o);
     table.buffers.push_back(std::move(b));
-    table.scratch.push_back(kind == "scratch");
   }
-  resolveViews(table.buffers, table.scratch);
+  resolveViews(table.buffers);
   return table;
+}
+
+void ProgramRules::checkAccesses(const std::string &where, int index,
+                                 const std::vector<int> &reads, const std::vector<int> &writes,
+                                 int kernelRunStart) {
+  auto fail = [&](const std::string &message) {
+    throw RuntimeError(where + ": " + message);
+  };
+  for (int id : reads) {
+    const BufferDesc &b = buffers[id];
+    const BufferDesc &base = buffers[b.root];
+    if (base.kind == BufferKind::Temp && !base.scratch && writer[base.id] < 0)
+      fail("reads " + b.describe() + " before any command writes " +
+           (b.root == b.id ? "it" : base.describe()));
+  }
+  const bool launch = kernelRunStart >= 0;
+  for (int id : writes) {
+    const BufferDesc &b = buffers[id];
+    if (b.kind == BufferKind::View)
+      fail("writes through " + b.describe() + "; views are read-only");
+    if (b.kind != BufferKind::Temp)
+      fail("writes " + b.describe() + "; only temps may be written");
+    if (writer[id] >= 0 && !(launch && writer[id] >= kernelRunStart))
+      fail("writes " + b.describe() + ", already written by command " +
+           std::to_string(writer[id]) +
+           (launch ? " (a temp is written once, or by the launches of one kernel)"
+                   : " (a temp is written exactly once)"));
+    if (!launch)
+      for (int r : reads)
+        if (buffers[r].root == id)
+          fail("writes " + b.describe() + ", which it also reads (through " +
+               buffers[r].describe() + ")");
+    writer[id] = index;
+  }
+}
+
+void ProgramRules::checkTransferTag(const std::string &where, int index, int64_t tag) {
+  auto [user, fresh] = tagUser.emplace(tag, index);
+  if (!fresh)
+    throw RuntimeError(where + ": tag " + std::to_string(tag) + " is already used by command " +
+                       std::to_string(user->second) + " (a tag names one transfer edge)");
 }
 
 std::vector<int> parseProgramOutputs(const json::json &root, const Manifest &manifest, int rank,

@@ -18,6 +18,7 @@
 #include "pmc/Runtime/Manifest.h"
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,8 +42,8 @@ void checkInputBuffer(const BufferDesc &b, const TensorSpec &spec, const Manifes
 
 /// What a target adds to the parsing of the buffer table.
 struct BufferTableOptions {
-  /// Accept kind `scratch`: a temp (BufferKind::Temp) flagged in
-  /// BufferTable::scratch, which no view may alias.
+  /// Accept kind `scratch`: a temp (BufferKind::Temp) with
+  /// BufferDesc::scratch set, which no view may alias.
   bool allowScratch = false;
   /// Reads the fields of the buffer's kind from its JSON object `o` (`input`
   /// for inputs, `section` for weights, `of` for views) and checks them; called
@@ -51,11 +52,11 @@ struct BufferTableOptions {
   std::function<void(BufferDesc &b, const json::json &o)> readKindFields;
 };
 
-/// A parsed buffer table: ids 0..n-1 in order, views resolved to their roots.
+/// A parsed buffer table: ids 0..n-1 in order, views resolved to their roots
+/// (`scratch` buffers, only with BufferTableOptions::allowScratch, are temps
+/// with BufferDesc::scratch set).
 struct BufferTable {
   std::vector<BufferDesc> buffers;
-  /// True for `scratch` buffers (only with BufferTableOptions::allowScratch).
-  std::vector<bool> scratch;
 };
 
 /// Parses and validates the program's field `buffers`: ids in order, dtype,
@@ -63,6 +64,32 @@ struct BufferTable {
 /// resolves every view to its root, rejecting dangling references, cycles,
 /// size mismatches and views of scratch buffers.
 BufferTable parseBufferTable(const json::json &root, const BufferTableOptions &options);
+
+/// The rules every rank program obeys, checked command by command in program
+/// order (docs/design/bundle.md): a command reads a temp only after some
+/// command wrote it (scratch buffers excepted), writes only temps, each once
+/// and never one it also reads; a transfer tag names one edge. The host and
+/// the CUDA program loaders both check their commands with it.
+class ProgramRules {
+public:
+  explicit ProgramRules(const std::vector<BufferDesc> &buffers)
+      : buffers(buffers), writer(buffers.size(), -1) {}
+  /// Checks the accesses of command `index`, `where` naming it ("command 3
+  /// (matmul)"). A cuda launch passes `kernelRunStart`, the index of the
+  /// first of the consecutive launches of its kernel: those may write a temp
+  /// several times and read what they write. Throws RuntimeError.
+  void checkAccesses(const std::string &where, int index, const std::vector<int> &reads,
+                     const std::vector<int> &writes, int kernelRunStart = -1);
+  /// Checks that `tag`, the tag of transfer command `index`, is new.
+  void checkTransferTag(const std::string &where, int index, int64_t tag);
+  /// Command index of the last write of each buffer (-1: never written).
+  const std::vector<int> &writers() const { return writer; }
+
+private:
+  const std::vector<BufferDesc> &buffers;
+  std::vector<int> writer;
+  std::map<int64_t, int> tagUser;
+};
 
 /// What a target adds to the checks of the program's outputs.
 struct ProgramOutputOptions {

@@ -116,60 +116,31 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
       throw RuntimeError("program: field 'commands' must be a list");
     ValidateContext ctx{buffers, kernels, manifest.mesh, rank,
                         manifest.pipeline ? &*manifest.pipeline : nullptr};
-    std::vector<int> writer(buffers.size(), -1);
-    std::map<int64_t, int> tagUser; // transfer tag -> command
-
+    ProgramRules rules(buffers);
     for (size_t i = 0; i < cmds.size(); ++i) {
       std::unique_ptr<Command> cmd = parseCommand(cmds[i], static_cast<int>(i));
       cmd->validate(ctx);
-      std::vector<int> reads = cmd->reads(), writes = cmd->writes();
-      for (int id : reads) {
-        const BufferDesc &b = buffers[id];
-        const BufferDesc &base = buffers[b.root];
-        if (base.kind == BufferKind::Temp && writer[base.id] < 0)
-          cmd->fail("reads " + b.describe() + " before any command writes " +
-                    (b.root == b.id ? "it" : base.describe()));
-      }
-      for (int id : writes) {
-        const BufferDesc &b = buffers[id];
-        if (b.kind == BufferKind::View)
-          cmd->fail("writes through " + b.describe() + "; views are read-only");
-        if (b.kind != BufferKind::Temp)
-          cmd->fail("writes " + b.describe() + "; only temps may be written");
-        if (writer[id] >= 0)
-          cmd->fail("writes " + b.describe() + ", already written by command " +
-                    std::to_string(writer[id]) + " (a temp is written exactly once)");
-        for (int r : reads)
-          if (buffers[r].root == id)
-            cmd->fail("writes " + b.describe() + ", which it also reads (through " +
-                      buffers[r].describe() + ")");
-        writer[id] = static_cast<int>(i);
-      }
-      if (auto *t = dynamic_cast<const TransferCommand *>(cmd.get())) {
-        auto [it, fresh] = tagUser.emplace(t->tag(), static_cast<int>(i));
-        if (!fresh)
-          cmd->fail("tag " + std::to_string(t->tag()) + " is already used by command " +
-                    std::to_string(it->second) + " (a tag names one transfer edge)");
-      }
+      rules.checkAccesses(cmd->where(), cmd->index, cmd->reads(), cmd->writes());
+      if (auto *t = dynamic_cast<const TransferCommand *>(cmd.get()))
+        rules.checkTransferTag(cmd->where(), cmd->index, t->tag());
       p->scratchSize = std::max(p->scratchSize, cmd->scratchBytes());
       p->commandList.push_back(std::move(cmd));
     }
 
     // Outputs: one per manifest output, matching its dtype and shape.
-    p->outputIds = parseProgramOutputs(root, manifest, rank, buffers, writer, {});
+    p->outputIds = parseProgramOutputs(root, manifest, rank, buffers, rules.writers(), {});
     std::vector<int> computed; // the outputs this program computes
     for (int id : p->outputIds)
       if (id >= 0)
         computed.push_back(id);
-    for (const TensorSpec &spec : manifest.outputs)
-      p->microbatchedOutputs.push_back(spec.microbatched);
     p->readsInputs.assign(manifest.inputs.size(), false);
     for (const BufferDesc &b : buffers)
       if (b.kind == BufferKind::Input)
         p->readsInputs[b.input] = true;
 
     p->arenaPlan =
-        assignOffsets(computeLifetimes(buffers, p->commandList, computed), buffers.size());
+        assignOffsets(computeLifetimes(buffers, accessesOf(p->commandList), computed),
+                      buffers.size());
   } catch (const bundle::BundleError &e) {
     throw RuntimeError(section + ": " + withoutPath(e, reader.path()));
   } catch (const RuntimeError &e) {
@@ -254,9 +225,9 @@ void RankProgram::execute(const std::vector<void *> &ptrs, Communicator &comm,
 }
 
 std::vector<HostTensor> RankProgram::run(const std::vector<const void *> &inputs,
-                                         Communicator &comm) {
+                                         Communicator &comm, int64_t microbatch) {
   std::vector<void *> ptrs = bind(inputs);
-  execute(ptrs, comm, 0);
+  execute(ptrs, comm, microbatch);
   std::vector<HostTensor> results(outputIds.size());
   for (size_t o = 0; o < outputIds.size(); ++o) {
     if (outputIds[o] < 0)
@@ -305,22 +276,6 @@ void StackedOutputs::place(size_t o, int64_t microbatch, DType dtype,
   size_t at = stacks ? static_cast<size_t>(microbatch) * bytes : 0;
   if (bytes)
     std::memcpy(t.data.data() + at, data, bytes);
-}
-
-std::vector<HostTensor> RankProgram::runSteps(const std::vector<ScheduleStep> &steps,
-                                              const StepFeeds &feeds, Communicator &comm) {
-  StackedOutputs stacked(microbatchedOutputs, steps, sectionName);
-  for (const ScheduleStep &step : steps) {
-    std::vector<void *> ptrs = bind(feeds(step.microbatch));
-    execute(ptrs, comm, step.microbatch);
-    for (size_t o = 0; o < outputIds.size(); ++o) {
-      if (outputIds[o] < 0)
-        continue;
-      const BufferDesc &b = bufferTable[outputIds[o]];
-      stacked.place(o, step.microbatch, b.dtype, b.shape, ptrs[b.id]);
-    }
-  }
-  return stacked.take();
 }
 
 } // namespace pmc::runtime

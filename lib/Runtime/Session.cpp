@@ -8,6 +8,7 @@
 #include "pmc/Runtime/KernelLibrary.h"
 #include "pmc/Runtime/Comm/LocalCommunicator.h"
 #include "pmc/Runtime/Pipeline.h"
+#include "pmc/Runtime/RankExecutor.h"
 #include "pmc/Runtime/RankProgram.h"
 #include "pmc/Runtime/TransferCommands.h"
 
@@ -55,7 +56,6 @@ std::unique_ptr<Session> Session::open(const std::string &path, const SessionOpt
     double timeout =
         options.collectiveTimeout > 0 ? options.collectiveTimeout : defaultCollectiveTimeout();
     FaultInjection faults = FaultInjection::fromEnvironment();
-    s->programs.resize(n);
     s->comms.resize(n);
     if (s->distributed) {
       int r = options.communicator->rank();
@@ -69,21 +69,27 @@ std::unique_ptr<Session> Session::open(const std::string &path, const SessionOpt
       for (int r = 0; r < n; ++r)
         s->comms[r] = std::make_shared<LocalCommunicator>(s->world, r);
     }
-    for (int r : s->localRanks()) {
+    for (int r : s->localRanks())
       s->comms[r]->setTimeout(timeout);
-      if (s->info.target == "cuda")
-        continue;
-      s->programs[r] = RankProgram::load(s->info, *s->reader, r, s->kernels.get());
-      s->programs[r]->setFaultInjection(faults);
+    s->executors.resize(n);
+    if (s->info.target == "cuda") {
+      std::shared_ptr<cuda::CudaRanks> ranks =
+          cuda::CudaRanks::open(s->info, *s->reader, options, s->comms, faults);
+      for (int r : s->localRanks())
+        s->executors[r] = makeCudaExecutor(ranks, r);
+    } else {
+      std::vector<std::unique_ptr<RankProgram>> programs(n);
+      std::vector<const RankProgram *> loaded(n, nullptr);
+      for (int r : s->localRanks()) {
+        programs[r] = RankProgram::load(s->info, *s->reader, r, s->kernels.get());
+        programs[r]->setFaultInjection(faults);
+        loaded[r] = programs[r].get();
+      }
+      if (s->info.pipeline)
+        checkTransferPairs(s->info, loaded);
+      for (int r : s->localRanks())
+        s->executors[r] = makeHostExecutor(std::move(programs[r]), *s->comms[r]);
     }
-    if (s->info.pipeline && s->info.target != "cuda") {
-      std::vector<const RankProgram *> loaded;
-      for (const auto &p : s->programs)
-        loaded.push_back(p.get());
-      checkTransferPairs(s->info, loaded);
-    }
-    if (s->info.target == "cuda")
-      s->cudaRanks = cuda::CudaRanks::open(s->info, *s->reader, options, s->comms, faults);
   } catch (const bundle::BundleError &e) {
     throw RuntimeError(e.what()); // already names the file
   } catch (const RuntimeError &e) {
@@ -100,24 +106,24 @@ std::vector<int> Session::localRanks() const {
   return ranks;
 }
 
-const RankProgram &Session::program(int rank) const {
-  if (cudaRanks)
-    throw RuntimeError(filePath + ": the rank programs of a cuda bundle run on the GPU (see "
-                                  "`pmc-run --info` for their buffers and arena)");
-  if (rank < 0 || rank >= devices() || !programs[rank])
+RankExecutor &Session::executor(int rank) const {
+  if (rank < 0 || rank >= devices() || !executors[rank])
     throw RuntimeError(filePath + ": rank " + std::to_string(rank) +
                        " is not run by this session");
-  return *programs[rank];
+  return *executors[rank];
 }
 
-size_t Session::arenaBytes() const {
-  return cudaRanks ? cudaRanks->arenaBytes(rankIndex) : program().arenaBytes();
+const RankProgram &Session::program(int rank) const {
+  const RankProgram *program = executor(rank).hostProgram();
+  if (!program)
+    throw RuntimeError(filePath + ": the rank programs of a cuda bundle run on the GPU (see "
+                                  "`pmc-run --info` for their buffers and arena)");
+  return *program;
 }
 
-size_t Session::tempBytes() const {
-  return cudaRanks ? cudaRanks->tempBytes(rankIndex)
-                   : tempBytesWithoutReuse(program().buffers());
-}
+size_t Session::arenaBytes() const { return executor(rankIndex).arenaBytes(); }
+
+size_t Session::tempBytes() const { return executor(rankIndex).tempBytes(); }
 
 NamedOutputs Session::run(const std::map<std::string, HostTensor> &feeds) {
   std::map<std::string, TensorRef> refs;
@@ -176,7 +182,7 @@ std::vector<const void *> Session::shardFeeds(const std::vector<const void *> &f
                                               std::vector<HostTensor> &storage) const {
   std::vector<const void *> local(feeds.size(), nullptr);
   for (size_t i = 0; i < feeds.size(); ++i) {
-    if (!readsInput(rank, i))
+    if (!executors[rank]->readsInput(i))
       continue; // the program has no buffer for it
     const TensorSpec &spec = info.inputs[i];
     std::vector<int64_t> shape = spec.localShape(info.mesh);
@@ -203,11 +209,7 @@ std::vector<HostTensor> Session::runRank(const std::vector<const void *> &feeds,
   std::vector<HostTensor> storage;
   storage.reserve(feeds.size());
   std::vector<const void *> local = shardFeeds(feeds, rank, storage);
-  return cudaRanks ? cudaRanks->run(rank, local) : programs[rank]->run(local, *comms[rank]);
-}
-
-bool Session::readsInput(int rank, size_t input) const {
-  return cudaRanks ? cudaRanks->readsInput(rank, input) : programs[rank]->readsInput(input);
+  return executors[rank]->run(local, 0);
 }
 
 std::vector<HostTensor> Session::runPipelineRank(const std::vector<const void *> &feeds,
@@ -218,7 +220,7 @@ std::vector<HostTensor> Session::runPipelineRank(const std::vector<const void *>
   auto stepFeeds = [&](int64_t microbatch) {
     std::vector<const void *> local(feeds.size(), nullptr);
     for (size_t i = 0; i < feeds.size(); ++i) {
-      if (!readsInput(rank, i))
+      if (!executors[rank]->readsInput(i))
         continue; // another stage reads it
       const TensorSpec &spec = info.inputs[i];
       std::vector<int64_t> step = info.stepShape(spec);
@@ -248,17 +250,16 @@ std::vector<HostTensor> Session::runPipelineRank(const std::vector<const void *>
   };
   Schedule schedule(p.stages, p.microbatches, p.schedule);
   std::vector<ScheduleStep> steps = schedule.steps(info.stageOf(rank));
-  if (!cudaRanks)
-    return programs[rank]->runSteps(steps, stepFeeds, *comms[rank]);
-  // CUDA: one executor run per step. Transfers are ordered per (edge,
-  // microbatch): host-staged by wire tag, NCCL by program order (every
-  // stage runs the microbatches in the same order, cuda-runtime.md).
+  // One executor run per step. Transfers are ordered per (edge, microbatch):
+  // by wire tag on the host and host-staged on CUDA, by program order over
+  // NCCL (every stage runs the microbatches in the same order,
+  // cuda-runtime.md).
   std::vector<bool> microbatched;
   for (const TensorSpec &spec : info.outputs)
     microbatched.push_back(spec.microbatched);
   StackedOutputs stacked(microbatched, steps, info.rankPrograms[rank]);
   for (const ScheduleStep &step : steps) {
-    std::vector<HostTensor> outs = cudaRanks->run(rank, stepFeeds(step.microbatch), step.microbatch);
+    std::vector<HostTensor> outs = executors[rank]->run(stepFeeds(step.microbatch), step.microbatch);
     for (size_t o = 0; o < outs.size(); ++o)
       if (computesOutput(info, o, rank))
         stacked.place(o, step.microbatch, outs[o].dtype, outs[o].shape, outs[o].data.data());

@@ -31,6 +31,10 @@ struct BufferDesc {
   int root = 0;
   /// Dense byte size.
   size_t bytes = 0;
+  /// A temp that belongs to one kernel while it runs (cuda bundles' kind
+  /// `scratch`): placed by liveness like any temp, never a view's base, never
+  /// an output, and readable before a command writes it.
+  bool scratch = false;
 
   int64_t numElements() const;
   /// "buffer 3 (temp float32[2x2])", for messages.

@@ -34,12 +34,19 @@ inline constexpr size_t kArenaAlignment = 64;
 /// kArenaAlignment): what the arena would be without liveness.
 size_t tempBytesWithoutReuse(const std::vector<BufferDesc> &buffers);
 
-/// Lifetimes of the temps of a validated program. Program outputs stay live to
-/// the end (`commands.size()`). Views extend the lifetime of their root.
-std::vector<Lifetime>
-computeLifetimes(const std::vector<BufferDesc> &buffers,
-                 const std::vector<std::unique_ptr<Command>> &commands,
-                 const std::vector<int> &outputs);
+/// The buffers one command reads and writes, by id.
+struct BufferAccess {
+  std::vector<int> reads, writes;
+};
+/// The accesses of each of `commands`, in order.
+std::vector<BufferAccess> accessesOf(const std::vector<std::unique_ptr<Command>> &commands);
+
+/// Lifetimes of the temps of a validated program whose commands make the
+/// `accesses`, in order. Program outputs stay live to the end
+/// (`accesses.size()`). Views extend the lifetime of their root.
+std::vector<Lifetime> computeLifetimes(const std::vector<BufferDesc> &buffers,
+                                       const std::vector<BufferAccess> &accesses,
+                                       const std::vector<int> &outputs);
 
 /// Assigns offsets greedily by decreasing size: each temp goes to the lowest
 /// 64-byte aligned offset that does not overlap a placed temp whose lifetime

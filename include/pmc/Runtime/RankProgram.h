@@ -20,8 +20,8 @@ class BundleReader;
 
 namespace pmc::runtime {
 
-/// The outputs of a pipeline stage over its schedule (RankProgram::runSteps
-/// and the CUDA runtime's microbatch loop, Session.cpp): a microbatched
+/// The outputs of a pipeline stage over its schedule (the microbatch loop of
+/// Session.cpp, one RankExecutor::run per step): a microbatched
 /// output stacks step m at rows [m*b, (m+1)*b) of dimension 0 (b the step's
 /// rows; Pipeline.h's rankOutputShape), any other output keeps the last
 /// step's value, and outputs of other stages stay empty tensors.
@@ -70,23 +70,12 @@ public:
   /// Runs the commands. `inputs[i]` points to the dense bytes of this rank's
   /// local shard of manifest input i (already checked by the caller; may be
   /// null for inputs the program does not read); collectives go through
-  /// `comm`. Returns this rank's local shard of every manifest output, in
-  /// order (an empty tensor for outputs another pipeline stage computes).
-  std::vector<HostTensor> run(const std::vector<const void *> &inputs, Communicator &comm);
-
-  /// This rank's inputs of one microbatch step: `feeds(m)[i]` points to the
-  /// dense bytes of its block of input i in microbatch m (manifest.stepShape).
-  using StepFeeds = std::function<std::vector<const void *>(int64_t microbatch)>;
-  /// Pipeline bundles: runs the step once per entry of `steps` (forwards;
-  /// this runtime has no backward programs and rejects backward steps) with
-  /// the inputs of that entry's microbatch. Returns, per manifest output,
-  /// the stacked step outputs of a microbatched output (step m at rows
-  /// [m*b, (m+1)*b) of dimension 0, b the step's rows; Pipeline.h's
-  /// rankOutputShape), the last step's value of another output of this
-  /// stage, and an empty tensor for outputs of other stages.
-  std::vector<HostTensor> runSteps(const std::vector<ScheduleStep> &steps,
-                                   const StepFeeds &feeds, Communicator &comm);
-
+  /// `comm`. In a pipeline bundle this is one step, of `microbatch` (the
+  /// blocks of that microbatch; send/recv derive their wire tags from it).
+  /// Returns this rank's local shard of every manifest output, in order (an
+  /// empty tensor for outputs another pipeline stage computes).
+  std::vector<HostTensor> run(const std::vector<const void *> &inputs, Communicator &comm,
+                              int64_t microbatch = 0);
   /// Whether the program has a buffer for manifest input `input`.
   bool readsInput(size_t input) const {
     return input < readsInputs.size() && readsInputs[input];
@@ -119,8 +108,6 @@ private:
   std::vector<std::unique_ptr<Command>> commandList;
   /// Buffer of each manifest output; -1 for outputs of other stages.
   std::vector<int> outputIds;
-  /// Per manifest output (pipeline bundles): whether it is microbatched.
-  std::vector<bool> microbatchedOutputs;
   /// Per manifest input: whether a buffer reads it.
   std::vector<bool> readsInputs;
   ArenaPlan arenaPlan;

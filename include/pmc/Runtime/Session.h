@@ -42,10 +42,8 @@ namespace pmc::runtime {
 class Communicator;
 class KernelLibrary;
 class LocalWorld;
+class RankExecutor;
 class RankProgram;
-namespace cuda {
-class CudaRanks;
-}
 
 /// A borrowed dense row-major tensor (a feed that need not be copied).
 struct TensorRef {
@@ -137,10 +135,10 @@ private:
   /// Runs rank `rank` on the full `feeds`: its local outputs (stacked over
   /// the microbatches in a pipeline bundle, Pipeline.h).
   std::vector<HostTensor> runRank(const std::vector<const void *> &feeds, int rank);
-  /// Whether rank `rank`'s program (CPU or CUDA) reads manifest input `input`.
-  bool readsInput(int rank, size_t input) const;
-  /// runRank() of a pipeline bundle: one step per entry of the schedule (on
-  /// CUDA, one executor run per step, the outputs stacked by StackedOutputs).
+  /// The executor of rank `rank`, which must be run here.
+  RankExecutor &executor(int rank) const;
+  /// runRank() of a pipeline bundle: one executor run per entry of the
+  /// schedule, the outputs stacked by StackedOutputs.
   std::vector<HostTensor> runPipelineRank(const std::vector<const void *> &feeds, int rank);
   /// The full outputs from the local outputs of every rank (`locals[r]`, empty
   /// for ranks not needed).
@@ -151,15 +149,14 @@ private:
   Manifest info;
   std::unique_ptr<bundle::BundleReader> reader;
   std::unique_ptr<KernelLibrary> kernels;
-  /// By rank; null for ranks not run in this process.
-  std::vector<std::unique_ptr<RankProgram>> programs;
   /// Thread mode: the shared world and one communicator per rank.
   std::shared_ptr<LocalWorld> world;
   /// By rank; in distributed mode only the communicator's rank is set.
   std::vector<std::shared_ptr<Communicator>> comms;
-  /// cuda bundles: the ranks on GPUs (then `programs` stays empty); declared
-  /// after `comms` so that it is destroyed first.
-  std::unique_ptr<cuda::CudaRanks> cudaRanks;
+  /// By rank; null for ranks not run in this process. The host or CUDA
+  /// executor of each rank (only open() looks at the target); declared after
+  /// `comms` so that they are destroyed first.
+  std::vector<std::unique_ptr<RankExecutor>> executors;
   bool distributed = false;
   std::mutex runMutex;
 };

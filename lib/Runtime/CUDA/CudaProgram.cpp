@@ -2,10 +2,12 @@
 
 #include "pmc/Runtime/CUDA/CudaProgram.h"
 #include "../Json.h"
+#include "../Commands/CommandOperands.h"
 #include "../ProgramTable.h"
 #include "pmc/Bundle/Bundle.h"
 #include "pmc/Runtime/Comm/Mesh.h"
 #include "pmc/Runtime/Pipeline.h"
+#include "pmc/Runtime/TransferCommands.h"
 
 #include <limits>
 #include <map>
@@ -13,23 +15,6 @@
 namespace pmc::runtime::cuda {
 
 namespace {
-
-/// A Command that only reports what a step reads and writes (for the
-/// liveness of BufferPlan); it never executes on the host.
-class StepAccess : public Command {
-public:
-  explicit StepAccess(const CudaStep &step) : Command(step.index), step(step) {}
-  std::string_view op() const override { return step.op; }
-  std::vector<int> reads() const override { return step.reads; }
-  std::vector<int> writes() const override { return step.writes; }
-  void validate(const ValidateContext &) override {}
-  void execute(const ExecContext &) const override {
-    fail("runs only on a CUDA device");
-  }
-
-private:
-  const CudaStep &step;
-};
 
 std::array<unsigned, 3> getDims(const json::json &o, const char *key, const std::string &where,
                                 int64_t limitX) {
@@ -46,11 +31,6 @@ std::array<unsigned, 3> getDims(const json::json &o, const char *key, const std:
     dims[i] = static_cast<unsigned>(v[i]);
   }
   return dims;
-}
-
-bool gemmDType(DType t) {
-  return t == DType::Float32 || t == DType::Float64 || t == DType::Float16 ||
-         t == DType::BFloat16;
 }
 
 } // namespace
@@ -83,48 +63,57 @@ std::vector<PtxModule> parsePtxModules(std::string_view manifestJson,
   return modules;
 }
 
-/// Parses and validates the commands of one rank program into CudaSteps:
-/// one method per command kind, the access rules (reads after writes,
-/// temps written once) checked on every step.
+/// Parses and validates the commands of one rank program into CudaSteps.
+/// Every command but `launch` (the cuda target's own) is first the host
+/// runtime's Command, parsed and validated as the host program validates it
+/// (one meaning of a matmul, conv, transfer or collective command); the
+/// device's own limits (cuBLASLt, cuDNN) come after. The access rules are the
+/// host program's (ProgramRules), launches of one kernel may rewrite its
+/// outputs and share its scratch.
 class CudaProgramLoader {
 public:
   CudaProgramLoader(CudaProgram &p, const Manifest &manifest, int rank)
       : p(p), buffers(p.bufferTable), manifest(manifest),
-        rank(rank), ctx{buffers, nullptr, manifest.mesh, rank,
-                        manifest.pipeline ? &*manifest.pipeline : nullptr},
-        writer(buffers.size(), -1), scratchOwner(buffers.size(), -1) {}
+        ctx{buffers, nullptr, manifest.mesh, rank,
+            manifest.pipeline ? &*manifest.pipeline : nullptr},
+        rules(buffers), scratchOwner(buffers.size(), -1) {}
 
-  /// The step of command `o` at `index`, after its access checks.
+  /// The step of command `o` at `index`, after its checks.
   CudaStep parse(const json::json &o, int index) {
     CudaStep s;
     s.index = index;
     s.op = json::getString(o, "op", "command " + std::to_string(index));
-    if (s.op == "launch")
+    if (s.op == "launch") {
       parseLaunch(s, o);
-    else if (s.op == "matmul")
-      parseMatmul(s, o);
-    else if (s.op == "conv")
-      parseConv(s, o);
-    else if (s.op == "send" || s.op == "recv")
-      parseTransfer(s, o);
-    else if (s.op == "kernel")
+      rules.checkAccesses(s.where(), index, s.reads, s.writes, kernelRunStart);
+      return s;
+    }
+    if (s.op == "kernel")
       fail(s, "host kernels cannot run in a cuda bundle (expected 'launch' commands)");
+    std::unique_ptr<Command> command = parseCommand(o, index);
+    command->validate(ctx);
+    s.reads = command->reads();
+    s.writes = command->writes();
+    rules.checkAccesses(s.where(), index, s.reads, s.writes);
+    if (std::optional<MatmulOperands> matmul = matmulOperands(*command))
+      planMatmul(s, *matmul);
+    else if (std::optional<ConvOperands> conv = convOperands(*command))
+      planConv(s, *conv);
+    else if (auto *transfer = dynamic_cast<const TransferCommand *>(command.get()))
+      planTransfer(s, *transfer);
+    else if (std::optional<ShardOperands> shard = shardOperands(*command))
+      planShard(s, *shard);
+    else if (std::optional<CollectiveCall> call = collectiveCall(*command))
+      planCollective(s, std::move(*call));
+    else if (s.op == "copy")
+      planCopy(s);
     else
-      parseHostCommand(s, o);
-    checkAccesses(s);
+      fail(s, "is not supported by the CUDA runtime");
     return s;
   }
 
   /// Command index of the last write of each buffer (-1: never written).
-  const std::vector<int> &writers() const { return writer; }
-
-  /// "buffer 3 (scratch float32[16])".
-  std::string describe(int id) const {
-    std::string d = buffers[id].describe();
-    if (p.scratch[id])
-      d.replace(d.find("(temp"), 5, "(scratch");
-    return d;
-  }
+  const std::vector<int> &writers() const { return rules.writers(); }
 
 private:
   [[noreturn]] static void fail(const CudaStep &s, const std::string &msg) {
@@ -175,98 +164,58 @@ private:
         s.reads.push_back(a);
     }
     s.writes = l.writes;
-    std::vector<int> touched = l.args;
-    for (int id : touched) {
-      int root = buffers[id].root;
-      if (!p.scratch[root])
+    for (int id : l.args) {
+      const BufferDesc &root = buffers[buffers[id].root];
+      if (!root.scratch)
         continue;
-      if (scratchOwner[root] >= 0 && scratchOwner[root] != kernelRunStart)
-        fail(s, "uses " + describe(root) + ", the scratch of the kernel launched by command " +
-                    std::to_string(scratchOwner[root]) + " (scratch belongs to one kernel)");
-      scratchOwner[root] = kernelRunStart;
+      if (scratchOwner[root.id] >= 0 && scratchOwner[root.id] != kernelRunStart)
+        fail(s, "uses " + root.describe() + ", the scratch of the kernel launched by command " +
+                    std::to_string(scratchOwner[root.id]) + " (scratch belongs to one kernel)");
+      scratchOwner[root.id] = kernelRunStart;
     }
   }
 
-  void parseMatmul(CudaStep &s, const json::json &o) {
-    const std::string where = s.where();
+  /// A matmul the host command validated: cuBLASLt's layouts and epilogue.
+  void planMatmul(CudaStep &s, const MatmulOperands &operands) {
     s.kind = CudaStepKind::Matmul;
     MatmulStep &m = s.matmul;
-    m.a = json::getId(o, "a", where);
-    m.b = json::getId(o, "b", where);
-    m.c = json::getId(o, "c", where);
-    checkId(s, m.a, "a");
-    checkId(s, m.b, "b");
-    checkId(s, m.c, "c");
-    bool transA = json::getBoolOr(o, "trans_a", false, where);
-    bool transB = json::getBoolOr(o, "trans_b", false, where);
+    m.a = operands.a;
+    m.b = operands.b;
+    m.c = operands.c;
+    m.bias = operands.bias;
     m.dtype = buffers[m.a].dtype;
-    for (int id : {m.b, m.c})
-      if (buffers[id].dtype != m.dtype)
-        fail(s, describe(id) + " has a different dtype than 'a' " + describe(m.a));
-    if (!gemmDType(m.dtype))
-      fail(s, "dtype " + std::string(dtypeName(m.dtype)) +
-                  " is not supported by cuBLASLt here (float32, float64, float16, bfloat16)");
-    m.bias = json::getIdOr(o, "bias", -1, where);
-    if (m.bias >= 0) {
-      checkId(s, m.bias, "bias");
-      if (buffers[m.bias].dtype != m.dtype)
-        fail(s, "'bias' " + describe(m.bias) + " has a different dtype than 'a' " +
-                    describe(m.a) + " (cuBLASLt's bias has the output's type)");
-    }
-    std::string activation =
-        o.contains("activation") ? json::getString(o, "activation", where) : "none";
     try {
-      m.plan = planLtMatmul(buffers[m.a].shape, buffers[m.b].shape, buffers[m.c].shape, transA,
-                            transB);
-      m.epilogue =
-          planLtEpilogue(m.plan, activation, m.bias >= 0 ? &buffers[m.bias].shape : nullptr);
+      m.plan = planLtMatmul(buffers[m.a].shape, buffers[m.b].shape, buffers[m.c].shape,
+                            operands.transA, operands.transB);
+      m.epilogue = planLtEpilogue(m.plan, operands.activation,
+                                  m.bias >= 0 ? &buffers[m.bias].shape : nullptr);
     } catch (const RuntimeError &e) {
       fail(s, e.what());
     }
     if (m.plan.k == 0 && m.epilogue.epilogue != LtEpilogue::Default)
       fail(s, "has an empty contraction (k = 0) and an epilogue: cuBLASLt does not run "
               "it, and the executor only clears 'c'");
-    s.reads = {m.a, m.b};
-    if (m.bias >= 0)
-      s.reads.push_back(m.bias);
-    s.writes = {m.c};
   }
 
-  void parseConv(CudaStep &s, const json::json &o) {
-    const std::string where = s.where();
+  /// A conv the host command validated (shapes, window, group, bias):
+  /// cuDNN's own limits.
+  void planConv(CudaStep &s, const ConvOperands &operands) {
     s.kind = CudaStepKind::Conv;
     ConvStep &c = s.conv;
-    c.x = json::getId(o, "x", where);
-    c.w = json::getId(o, "w", where);
-    c.bias = json::getIdOr(o, "bias", -1, where);
-    c.y = json::getId(o, "y", where);
-    checkId(s, c.x, "x");
-    checkId(s, c.w, "w");
-    checkId(s, c.y, "y");
-    if (c.bias >= 0)
-      checkId(s, c.bias, "bias");
-    c.dtype = buffers[c.x].dtype;
-    if (!gemmDType(c.dtype))
-      fail(s, "dtype " + std::string(dtypeName(c.dtype)) +
-                  " is not supported by cuDNN here (float32, float64, float16, bfloat16)");
-    // Shapes, window, group and bias as the CPU command checks them: one
-    // validation of what a conv command means; cuDNN's own limits follow.
-    parseCommand(o, s.index)->validate(ctx);
+    c.x = operands.x;
+    c.w = operands.w;
+    c.bias = operands.bias;
+    c.y = operands.y;
+    c.strides = operands.strides;
+    c.pads = operands.pads;
+    c.dilations = operands.dilations;
+    c.group = operands.group;
     const BufferDesc &X = buffers[c.x], &W = buffers[c.w], &Y = buffers[c.y];
+    c.dtype = X.dtype;
     if (X.shape.size() > 5)
-      fail(s, "operand 'x' " + describe(c.x) +
+      fail(s, "operand 'x' " + X.describe() +
                   " must have rank 3 to 5 (N, C and 1 to 3 spatial dims)");
     size_t rankS = X.shape.size() - 2;
-    c.strides = json::getIntList(o, "strides", where);
-    c.pads = json::getIntList(o, "pads", where);
-    c.dilations = json::getIntList(o, "dilations", where);
-    c.group = json::getIntOr(o, "group", 1, where);
-    if (c.strides.empty())
-      c.strides.assign(rankS, 1);
-    if (c.dilations.empty())
-      c.dilations.assign(rankS, 1);
-    if (c.pads.empty())
-      c.pads.assign(2 * rankS, 0);
     for (size_t d = 0; d < rankS; ++d) {
       if (c.strides[d] > 65535 || c.dilations[d] > 65535 || c.pads[d] > 65535)
         fail(s, "strides, dilations and pads must be at most 65535 for cuDNN: strides " +
@@ -281,147 +230,38 @@ private:
     c.xShape = X.shape;
     c.wShape = W.shape;
     c.yShape = Y.shape;
-    s.reads = {c.x, c.w};
-    if (c.bias >= 0)
-      s.reads.push_back(c.bias);
-    s.writes = {c.y};
   }
 
-  void parseTransfer(CudaStep &s, const json::json &o) {
-    const std::string where = s.where();
-    // pipeline.md: the peer has this rank's coordinates but stage `t` on `pp`.
-    bool send = s.op == "send";
-    s.kind = send ? CudaStepKind::Send : CudaStepKind::Recv;
-    int id = json::getId(o, send ? "in" : "out", where);
-    checkId(s, id, send ? "in" : "out");
-    int64_t stage = json::getInt(o, send ? "to_stage" : "from_stage", where);
-    int64_t tag = json::getInt(o, "tag", where);
-    const std::string axis = manifest.pipeline ? manifest.pipeline->axis : "pp";
-    int pp = manifest.mesh.axisIndex(axis);
-    if (pp < 0)
-      fail(s, "the mesh " + manifest.mesh.toString() + " has no '" + axis + "' axis");
-    std::vector<int64_t> coords = manifest.mesh.coordinates(rank);
-    if (stage < 0 || stage >= manifest.mesh.axes[pp].size || stage == coords[pp])
-      fail(s, std::string(send ? "field 'to_stage'" : "field 'from_stage'") + " is " +
-                  std::to_string(stage) + "; expected another stage in [0, " +
-                  std::to_string(manifest.mesh.axes[pp].size) + ")");
-    if (tag < 0 || tag > std::numeric_limits<int>::max())
-      fail(s, "field 'tag' is " + std::to_string(tag) + ", out of range");
-    if (manifest.pipeline) {
-      // Every (edge, microbatch) needs its own wire tag.
-      const PipelineSpec &pipe = *manifest.pipeline;
-      try {
-        pipelineWireTag(tag, pipe.microbatches - 1, pipe.microbatches);
-      } catch (const RuntimeError &e) {
-        fail(s, std::string("field 'tag': ") + e.what());
-      }
-    }
-    auto [user, fresh] = tagUser.emplace(tag, s.index);
-    if (!fresh)
-      fail(s, "tag " + std::to_string(tag) + " is already used by command " +
-                  std::to_string(user->second) + " (a tag names one transfer edge)");
-    s.otherStage = stage;
-    coords[pp] = stage;
-    int64_t peer = 0;
-    for (size_t a = 0; a < coords.size(); ++a)
-      peer = peer * manifest.mesh.axes[a].size + coords[a];
-    s.peer = static_cast<int>(peer);
-    s.tag = static_cast<int>(tag);
-    s.bytes = buffers[id].bytes;
-    if (send)
-      s.reads = {id};
-    else
-      s.writes = {id};
+  /// A send or recv the host command validated (stage, tag, peer).
+  void planTransfer(CudaStep &s, const TransferCommand &transfer) {
+    s.kind = transfer.isSend() ? CudaStepKind::Send : CudaStepKind::Recv;
+    rules.checkTransferTag(s.where(), s.index, transfer.tag());
+    s.otherStage = transfer.otherStage();
+    s.peer = transfer.peer();
+    s.tag = static_cast<int>(transfer.tag());
+    s.bytes = buffers[transfer.buffer()].bytes;
   }
 
-  /// copy, shard and the collectives: the host command validates them.
-  void parseHostCommand(CudaStep &s, const json::json &o) {
-    const std::string where = s.where();
-    // copy, shard and the collectives: the host command validates them.
-    std::unique_ptr<Command> host = parseCommand(o, s.index);
-    host->validate(ctx);
-    s.reads = host->reads();
-    s.writes = host->writes();
-    if (s.op == "copy") {
-      s.kind = CudaStepKind::Copy;
-      s.bytes = buffers[s.reads[0]].bytes;
-    } else if (s.op == "shard") {
-      s.kind = CudaStepKind::Shard;
-      const BufferDesc &in = buffers[s.reads[0]], &out = buffers[s.writes[0]];
-      Sharding sharding;
-      for (const json::json &dim : json::field(o, "sharding", where))
-        sharding.push_back(dim.get<std::vector<std::string>>());
-      s.copies = planBlockCopy(in.shape, shardOffsets(in.shape, sharding, manifest.mesh, rank),
-                               out.shape, dtypeSize(in.dtype));
-    } else {
-      s.kind = CudaStepKind::Collective;
-      CollectiveCall &call = s.call;
-      if (s.op == "all_reduce")
-        call.kind = CollectiveKind::AllReduce;
-      else if (s.op == "all_gather")
-        call.kind = CollectiveKind::AllGather;
-      else if (s.op == "reduce_scatter")
-        call.kind = CollectiveKind::ReduceScatter;
-      else if (s.op == "all_to_all")
-        call.kind = CollectiveKind::AllToAll;
-      else
-        fail(s, "is not supported by the CUDA runtime");
-      std::vector<std::string> axes =
-          json::field(o, "axes", where).get<std::vector<std::string>>();
-      const BufferDesc &in = buffers[s.reads[0]], &out = buffers[s.writes[0]];
-      call.dtype = in.dtype;
-      call.inShape = in.shape;
-      call.outShape = out.shape;
-      if (o.contains("reduction"))
-        call.reduction =
-            json::getString(o, "reduction", where) == "max" ? Reduction::Max : Reduction::Sum;
-      call.dim = static_cast<int>(json::getIntOr(o, "dim", 0, where));
-      call.splitDim = static_cast<int>(json::getIntOr(o, "split_dim", 0, where));
-      call.concatDim = static_cast<int>(json::getIntOr(o, "concat_dim", 0, where));
-      call.group = manifest.mesh.group(rank, axes);
-      call.position = static_cast<int>(manifest.mesh.positionInGroup(rank, axes));
-      call.site = CollectiveSite{s.op, s.index, axes};
-    }
+  void planShard(CudaStep &s, const ShardOperands &shard) {
+    s.kind = CudaStepKind::Shard;
+    s.copies = planBlockCopy(shard.inShape, shard.offsets, shard.outShape, shard.elementSize);
   }
 
-  /// Reads after writes; writes only to temps, once (launches of one kernel
-  /// may write a temp several times).
-  void checkAccesses(const CudaStep &s) {
-    // Reads after writes; writes only to temps, once (launches of one
-    // kernel may write a temp several times).
-    for (int id : s.reads) {
-      int root = buffers[id].root;
-      if (buffers[root].kind == BufferKind::Temp && writer[root] < 0 && !p.scratch[root])
-        fail(s, "reads " + describe(id) + " before any command writes it");
-    }
-    for (int id : s.writes) {
-      const BufferDesc &b = buffers[id];
-      if (b.kind == BufferKind::View)
-        fail(s, "writes through " + describe(id) + "; views are read-only");
-      if (b.kind != BufferKind::Temp)
-        fail(s, "writes " + describe(id) + "; only temps and scratch may be written");
-      if (writer[id] >= 0) {
-        bool sameKernel = s.kind == CudaStepKind::Launch && writer[id] >= kernelRunStart;
-        if (!sameKernel)
-          fail(s, "writes " + describe(id) + ", already written by command " +
-                      std::to_string(writer[id]) +
-                      " (a temp is written once, or by the launches of one kernel)");
-      }
-      if (s.kind != CudaStepKind::Launch)
-        for (int r : s.reads)
-          if (buffers[r].root == id)
-            fail(s, "writes " + describe(id) + ", which it also reads");
-      writer[id] = s.index;
-    }
+  void planCollective(CudaStep &s, CollectiveCall call) {
+    s.kind = CudaStepKind::Collective;
+    s.call = std::move(call);
+  }
+
+  void planCopy(CudaStep &s) {
+    s.kind = CudaStepKind::Copy;
+    s.bytes = buffers[s.reads[0]].bytes;
   }
 
   CudaProgram &p;
   std::vector<BufferDesc> &buffers;
   const Manifest &manifest;
-  int rank;
   ValidateContext ctx;
-  std::map<int64_t, int> tagUser; // transfer tag -> command
-  std::vector<int> writer;
+  ProgramRules rules;
   /// The launches of one kernel: the first launch of the current run of
   /// consecutive launches of the same kernel.
   int kernelRunStart = -1;
@@ -469,9 +309,7 @@ static BufferTable parseCudaBuffers(const json::json &root, const Manifest &mani
 void CudaProgram::parse(const json::json &root, const Manifest &manifest,
                         const bundle::BundleReader &reader) {
   checkProgramRank(root, rankIndex);
-  BufferTable table = parseCudaBuffers(root, manifest, reader);
-  bufferTable = std::move(table.buffers);
-  scratch = std::move(table.scratch);
+  bufferTable = parseCudaBuffers(root, manifest, reader).buffers;
 
   const json::json &cmds = json::field(root, "commands", "program");
   if (!cmds.is_array())
@@ -484,8 +322,8 @@ void CudaProgram::parse(const json::json &root, const Manifest &manifest,
   ProgramOutputOptions outputOptions;
   outputOptions.nameStageOfMissing = false;
   outputOptions.check = [&](const std::string &where, const BufferDesc &b) {
-    if (scratch[b.root])
-      throw RuntimeError(where + ": " + loader.describe(b.id) + " is a scratch buffer");
+    if (bufferTable[b.root].scratch)
+      throw RuntimeError(where + ": " + b.describe() + " is a scratch buffer");
   };
   outputIds = parseProgramOutputs(root, manifest, rankIndex, bufferTable, loader.writers(),
                                   outputOptions);
@@ -496,11 +334,11 @@ void CudaProgram::parse(const json::json &root, const Manifest &manifest,
   if (has(CudaStepKind::Launch) && ptxModules.empty())
     throw RuntimeError("program: it launches kernels but the manifest lists no PTX module");
 
-  std::vector<std::unique_ptr<Command>> access;
+  std::vector<BufferAccess> accesses;
   for (const CudaStep &s : stepList)
-    access.push_back(std::make_unique<StepAccess>(s));
+    accesses.push_back({s.reads, s.writes});
   arenaPlan =
-      assignOffsets(computeLifetimes(bufferTable, access, computed), bufferTable.size());
+      assignOffsets(computeLifetimes(bufferTable, accesses, computed), bufferTable.size());
 }
 
 std::unique_ptr<CudaProgram> CudaProgram::load(const Manifest &manifest,

@@ -12,6 +12,7 @@
 // not communicate.
 //
 #include "BuiltinCommands.h"
+#include "CommandOperands.h"
 #include "../Json.h"
 #include "pmc/Runtime/Comm/Communicator.h"
 #include "pmc/Runtime/Comm/Mesh.h"
@@ -116,6 +117,25 @@ public:
            " (" + rule + ")");
     dtype = src.dtype;
     inShape = src.shape;
+    outShape = dst.shape;
+    position = static_cast<int>(ctx.mesh.positionInGroup(ctx.rank, axes));
+  }
+
+  /// This rank's call, but for the data pointers.
+  CollectiveCall call() const {
+    CollectiveCall call;
+    call.kind = kind;
+    call.dtype = dtype;
+    call.inShape = inShape;
+    call.outShape = outShape;
+    call.reduction = reduction;
+    call.dim = static_cast<int>(dim);
+    call.splitDim = static_cast<int>(splitDim);
+    call.concatDim = static_cast<int>(concatDim);
+    call.group = group;
+    call.position = position;
+    call.site = CollectiveSite{name, index, axes};
+    return call;
   }
 
   void execute(const ExecContext &ctx) const override {
@@ -145,8 +165,9 @@ private:
   int64_t dim = 0, splitDim = 0, concatDim = 0;
   // Set by validate().
   std::vector<int> group;
+  int position = 0;
   DType dtype = DType::Float32;
-  std::vector<int64_t> inShape;
+  std::vector<int64_t> inShape, outShape;
 };
 
 /// {"op": "shard", "in", "out", "sharding"}: this rank's block of `in`.
@@ -204,6 +225,8 @@ public:
     elementSize = dtypeSize(src.dtype);
   }
 
+  ShardOperands operands() const { return ShardOperands{inShape, offsets, outShape, elementSize}; }
+
   void execute(const ExecContext &ctx) const override {
     copyBlock(ctx.buffers[in], inShape, offsets, ctx.buffers[out], outShape,
               std::vector<int64_t>(outShape.size(), 0), outShape, elementSize);
@@ -236,6 +259,18 @@ constexpr CollectiveOp kCollectiveOps[] = {
 };
 
 } // namespace
+
+std::optional<CollectiveCall> collectiveCall(const Command &command) {
+  if (auto *collective = dynamic_cast<const CollectiveCommand *>(&command))
+    return collective->call();
+  return std::nullopt;
+}
+
+std::optional<ShardOperands> shardOperands(const Command &command) {
+  if (auto *shard = dynamic_cast<const ShardCommand *>(&command))
+    return shard->operands();
+  return std::nullopt;
+}
 
 const std::vector<std::string> &collectiveCommandOps() {
   static const std::vector<std::string> ops = [] {

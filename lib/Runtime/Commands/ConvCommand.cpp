@@ -1,6 +1,7 @@
 //===- ConvCommand.cpp - N-d grouped convolution as im2col + GEMM ----------===//
 
 #include "BuiltinCommands.h"
+#include "CommandOperands.h"
 #include "../BlasOps.h"
 #include "../Json.h"
 
@@ -27,6 +28,9 @@ public:
     group = json::getIntOr(o, "group", 1, where());
   }
   std::string_view op() const override { return "conv"; }
+  ConvOperands operands() const {
+    return ConvOperands{x, w, bias, y, strides, pads, dilations, group};
+  }
   std::vector<int> reads() const override {
     if (bias >= 0)
       return {x, w, bias};
@@ -198,6 +202,12 @@ private:
 };
 
 } // namespace
+
+std::optional<ConvOperands> convOperands(const Command &command) {
+  if (auto *conv = dynamic_cast<const ConvCommand *>(&command))
+    return conv->operands();
+  return std::nullopt;
+}
 
 std::unique_ptr<Command> makeConvCommand(const nlohmann::json &object, int index) {
   return std::make_unique<ConvCommand>(object, index);

@@ -1,6 +1,7 @@
 //===- MatmulCommand.cpp - batched, broadcasting GEMM through BLAS ---------===//
 
 #include "BuiltinCommands.h"
+#include "CommandOperands.h"
 #include "../BlasOps.h"
 #include "../Json.h"
 
@@ -27,6 +28,10 @@ public:
                                                 : std::string("none");
     if (!blas::parseActivation(name, activation))
       fail("unknown activation '" + name + "' (none, relu, gelu or gelu_tanh)");
+    activationName = name;
+  }
+  MatmulOperands operands() const {
+    return MatmulOperands{a, b, c, bias, transA, transB, activationName};
   }
   std::string_view op() const override { return "matmul"; }
   std::vector<int> reads() const override {
@@ -161,6 +166,7 @@ public:
 private:
   int a = 0, b = 0, c = 0, bias = -1;
   blas::Activation activation = blas::Activation::None;
+  std::string activationName;
   bool transA = false, transB = false;
   DType dtype = DType::Float32;
   int64_t m = 0, n = 0, k = 0, lda = 1, ldb = 1, ldc = 1;
@@ -169,6 +175,12 @@ private:
 };
 
 } // namespace
+
+std::optional<MatmulOperands> matmulOperands(const Command &command) {
+  if (auto *matmul = dynamic_cast<const MatmulCommand *>(&command))
+    return matmul->operands();
+  return std::nullopt;
+}
 
 std::unique_ptr<Command> makeMatmulCommand(const nlohmann::json &object, int index) {
   return std::make_unique<MatmulCommand>(object, index);

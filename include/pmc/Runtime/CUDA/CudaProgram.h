@@ -102,8 +102,8 @@ public:
   int rank() const { return rankIndex; }
   const std::string &section() const { return sectionName; }
   const std::vector<BufferDesc> &buffers() const { return bufferTable; }
-  /// True for `scratch` buffers (kept as BufferKind::Temp in buffers()).
-  bool isScratch(int id) const { return scratch[id]; }
+  /// True for `scratch` buffers (temps with BufferDesc::scratch).
+  bool isScratch(int id) const { return bufferTable[id].scratch; }
   const std::vector<CudaStep> &steps() const { return stepList; }
   /// Buffer of each manifest output; -1 for the outputs of other pipeline
   /// stages.
@@ -133,7 +133,6 @@ private:
   int rankIndex = 0;
   std::string sectionName;
   std::vector<BufferDesc> bufferTable;
-  std::vector<bool> scratch;
   std::vector<CudaStep> stepList;
   std::vector<int> outputIds;
   ArenaPlan arenaPlan;
