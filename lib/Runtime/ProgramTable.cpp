@@ -1,6 +1,7 @@
 //===- ProgramTable.cpp - the buffer table and outputs of a rank program -===//
 
 #include "ProgramTable.h"
+#include "pmc/Bundle/Bundle.h"
 #include "pmc/Runtime/Error.h"
 
 #include <limits>
@@ -84,7 +85,42 @@ void checkInputBuffer(const BufferDesc &b, const TensorSpec &spec, const Manifes
                        shapeToString(manifest.stepShape(spec)) + ")");
 }
 
-BufferTable parseBufferTable(const json::json &root, const BufferTableOptions &options) {
+/// Reads the fields of `b`'s kind from its object `o` and checks them.
+static void readKindFields(BufferDesc &b, const json::json &o, const Manifest &manifest,
+                           const bundle::BundleReader &reader) {
+  std::string where = b.describe();
+  switch (b.kind) {
+  case BufferKind::Input: {
+    int64_t in = json::getInt(o, "input", where);
+    if (in < 0 || in >= static_cast<int64_t>(manifest.inputs.size()))
+      throw RuntimeError(where + ": input " + std::to_string(in) +
+                         " is out of range (the manifest has " +
+                         std::to_string(manifest.inputs.size()) + " inputs)");
+    // Pipeline bundles: one microbatch's block (the step shape).
+    checkInputBuffer(b, manifest.inputs[in], manifest, where);
+    b.input = static_cast<int>(in);
+    break;
+  }
+  case BufferKind::Weight: {
+    b.section = json::getString(o, "section", where);
+    if (!reader.hasSection(b.section))
+      throw RuntimeError(where + ": section '" + b.section + "' does not exist in the bundle");
+    uint64_t size = reader.sectionSize(b.section);
+    if (size != b.bytes)
+      throw RuntimeError(where + ": section '" + b.section + "' holds " +
+                         std::to_string(size) + " bytes, expected " + std::to_string(b.bytes));
+    break;
+  }
+  case BufferKind::View:
+    b.of = json::getId(o, "of", where);
+    break;
+  case BufferKind::Temp:
+    break;
+  }
+}
+
+BufferTable parseBufferTable(const json::json &root, const Manifest &manifest,
+                             const bundle::BundleReader &reader, bool allowScratch) {
   const json::json &list = json::field(root, "buffers", "program");
   if (!list.is_array())
     throw RuntimeError("program: field 'buffers' must be a list");
@@ -100,11 +136,11 @@ BufferTable parseBufferTable(const json::json &root, const BufferTableOptions &o
     b.dtype = json::getDType(o, "dtype", where);
     b.shape = json::getShape(o, "shape", where);
     std::string kind = json::getString(o, "kind", where);
-    b.kind = parseKind(kind, options.allowScratch, where);
+    b.kind = parseKind(kind, allowScratch, where);
     b.bytes = denseByteSize(b.dtype, b.shape, where);
     b.root = b.id;
     b.scratch = kind == "scratch";
-    options.readKindFields(b, o);
+    readKindFields(b, o, manifest, reader);
     table.buffers.push_back(std::move(b));
   }
   resolveViews(table.buffers);
@@ -154,8 +190,7 @@ void ProgramRules::checkTransferTag(const std::string &where, int index, int64_t
 
 std::vector<int> parseProgramOutputs(const json::json &root, const Manifest &manifest, int rank,
                                      const std::vector<BufferDesc> &buffers,
-                                     const std::vector<int> &writer,
-                                     const ProgramOutputOptions &options) {
+                                     const std::vector<int> &writer) {
   std::vector<int64_t> outs = json::getIntList(root, "outputs", "program");
   if (outs.size() != manifest.outputs.size())
     throw RuntimeError("program: 'outputs' lists " + std::to_string(outs.size()) +
@@ -177,7 +212,7 @@ std::vector<int> parseProgramOutputs(const json::json &root, const Manifest &man
     }
     if (outs[i] < 0 || outs[i] >= static_cast<int64_t>(buffers.size()))
       throw RuntimeError(where + ": buffer " + std::to_string(outs[i]) + " does not exist" +
-                         (manifest.pipeline && options.nameStageOfMissing
+                         (manifest.pipeline
                               ? " (output '" + spec.name + "' is computed by this rank's stage " +
                                     std::to_string(stage) + ")"
                               : std::string()));
@@ -186,8 +221,8 @@ std::vector<int> parseProgramOutputs(const json::json &root, const Manifest &man
       throw RuntimeError(where + ": " + b.describe() + " does not match manifest output '" +
                          spec.toString() + "' (" + (manifest.pipeline ? "step" : "local") +
                          " shape " + shapeToString(manifest.stepShape(spec)) + ")");
-    if (options.check)
-      options.check(where, b);
+    if (buffers[b.root].scratch)
+      throw RuntimeError(where + ": " + b.describe() + " is a scratch buffer");
     if (buffers[b.root].kind == BufferKind::Temp && writer[b.root] < 0)
       throw RuntimeError(where + ": " + b.describe() + " is never written");
     ids.push_back(b.id);

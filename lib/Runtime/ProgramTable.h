@@ -1,12 +1,12 @@
 //===- ProgramTable.h - the buffer table and outputs of a rank program ---===//
 //
-// The parts of a rank program's JSON (docs/design/bundle.md) that every
-// executor reads the same way: the `rank` field, the buffer table with its
-// views, and the `outputs` list. The host program (RankProgram) and the CUDA
-// program (CudaProgram) differ where a target allows more (`scratch` buffers
-// on CUDA) and in the fields of each kind (`input`, `section`, `of`), which
-// each reads and checks with its own messages; those parts come in through
-// BufferTableOptions and ProgramOutputOptions.
+// The parts of a rank program (docs/design/bundle.md) that every executor
+// reads and checks the same way: the `rank` field, the buffer table with its
+// views, the access rules of the commands (ProgramRules) and the `outputs`
+// list. The host program (RankProgram) and the CUDA program (CudaProgram)
+// differ only where a target allows more (`scratch` buffers and `launch`
+// commands on CUDA); the commands themselves are the host runtime's
+// Commands on both.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,6 +16,10 @@
 #include "Json.h"
 #include "pmc/Runtime/Buffer.h"
 #include "pmc/Runtime/Manifest.h"
+
+namespace pmc::bundle {
+class BundleReader;
+}
 
 #include <functional>
 #include <map>
@@ -40,30 +44,20 @@ void checkProgramRank(const json::json &root, int rank);
 void checkInputBuffer(const BufferDesc &b, const TensorSpec &spec, const Manifest &manifest,
                       const std::string &where);
 
-/// What a target adds to the parsing of the buffer table.
-struct BufferTableOptions {
-  /// Accept kind `scratch`: a temp (BufferKind::Temp) with
-  /// BufferDesc::scratch set, which no view may alias.
-  bool allowScratch = false;
-  /// Reads the fields of the buffer's kind from its JSON object `o` (`input`
-  /// for inputs, `section` for weights, `of` for views) and checks them; called
-  /// for each buffer once id, dtype, shape, kind and bytes are set, before the
-  /// next buffer is read and before views are resolved. Required.
-  std::function<void(BufferDesc &b, const json::json &o)> readKindFields;
-};
-
 /// A parsed buffer table: ids 0..n-1 in order, views resolved to their roots
-/// (`scratch` buffers, only with BufferTableOptions::allowScratch, are temps
-/// with BufferDesc::scratch set).
+/// (`scratch` buffers, where allowed, are temps with BufferDesc::scratch set).
 struct BufferTable {
   std::vector<BufferDesc> buffers;
 };
 
 /// Parses and validates the program's field `buffers`: ids in order, dtype,
-/// shape, kind, byte sizes and (through the options) the kind's fields, then
-/// resolves every view to its root, rejecting dangling references, cycles,
-/// size mismatches and views of scratch buffers.
-BufferTable parseBufferTable(const json::json &root, const BufferTableOptions &options);
+/// shape, kind, byte sizes and each kind's fields (an input names a manifest
+/// input it matches, in its step shape for pipelines; a weight a section of
+/// `reader` of its byte size; a view its base), then resolves every view to
+/// its root, rejecting dangling references, cycles, size mismatches and views
+/// of scratch buffers. Kind `scratch` only with `allowScratch` (cuda).
+BufferTable parseBufferTable(const json::json &root, const Manifest &manifest,
+                             const bundle::BundleReader &reader, bool allowScratch);
 
 /// The rules every rank program obeys, checked command by command in program
 /// order (docs/design/bundle.md): a command reads a temp only after some
@@ -91,24 +85,13 @@ private:
   std::map<int64_t, int> tagUser;
 };
 
-/// What a target adds to the checks of the program's outputs.
-struct ProgramOutputOptions {
-  /// Append "(output 'y' is computed by this rank's stage s)" to the error for
-  /// a missing output buffer of a pipeline bundle.
-  bool nameStageOfMissing = true;
-  /// Called for each output buffer this program computes, after its dtype
-  /// and shape are checked; `where` is "outputs[i]".
-  std::function<void(const std::string &where, const BufferDesc &)> check;
-};
-
 /// The program's field `outputs`, one buffer id per manifest output: -1 for
 /// the outputs of other pipeline stages, else a buffer matching the output's
 /// dtype and step shape that some command writes (`writer[root] >= 0` for a
-/// temp root).
+/// temp root) and that is not a scratch buffer.
 std::vector<int> parseProgramOutputs(const json::json &root, const Manifest &manifest, int rank,
                                      const std::vector<BufferDesc> &buffers,
-                                     const std::vector<int> &writer,
-                                     const ProgramOutputOptions &options);
+                                     const std::vector<int> &writer);
 
 } // namespace pmc::runtime
 

@@ -63,46 +63,15 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
     checkProgramRank(root, rank);
 
     // Buffers, with their views resolved.
-    BufferTableOptions tableOptions;
-    tableOptions.readKindFields = [&](BufferDesc &b, const json::json &o) {
-      std::string where = b.describe();
-      switch (b.kind) {
-      case BufferKind::Input: {
-        int64_t in = json::getInt(o, "input", where);
-        if (in < 0 || in >= static_cast<int64_t>(manifest.inputs.size()))
-          throw RuntimeError(where + ": input " + std::to_string(in) +
-                             " is out of range (the manifest has " +
-                             std::to_string(manifest.inputs.size()) + " inputs)");
-        checkInputBuffer(b, manifest.inputs[in], manifest, where);
-        b.input = static_cast<int>(in);
-        break;
-      }
-      case BufferKind::Weight:
-        b.section = json::getString(o, "section", where);
-        break;
-      case BufferKind::View:
-        b.of = json::getId(o, "of", where);
-        break;
-      case BufferKind::Temp:
-        break;
-      }
-    };
-    p->bufferTable = parseBufferTable(root, tableOptions).buffers;
+    p->bufferTable = parseBufferTable(root, manifest, reader, /*allowScratch=*/false).buffers;
     std::vector<BufferDesc> &buffers = p->bufferTable;
 
-    // Weights: the section exists, has the buffer's size and a good checksum.
+    // Weights (sections checked to exist with the buffer's size): their
+    // bytes, mapped, with a good checksum.
     p->weightData.assign(buffers.size(), nullptr);
     for (const BufferDesc &b : buffers) {
       if (b.kind != BufferKind::Weight)
         continue;
-      if (!reader.hasSection(b.section))
-        throw RuntimeError(b.describe() + ": section '" + b.section +
-                           "' does not exist in the bundle");
-      uint64_t size = reader.sectionSize(b.section);
-      if (size != b.bytes)
-        throw RuntimeError(b.describe() + ": section '" + b.section + "' holds " +
-                           std::to_string(size) + " bytes, expected " +
-                           std::to_string(b.bytes));
       try {
         p->weightData[b.id] = reader.section(b.section).data();
       } catch (const bundle::BundleError &e) {
@@ -128,7 +97,7 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
     }
 
     // Outputs: one per manifest output, matching its dtype and shape.
-    p->outputIds = parseProgramOutputs(root, manifest, rank, buffers, rules.writers(), {});
+    p->outputIds = parseProgramOutputs(root, manifest, rank, buffers, rules.writers());
     std::vector<int> computed; // the outputs this program computes
     for (int id : p->outputIds)
       if (id >= 0)

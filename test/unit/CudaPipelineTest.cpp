@@ -140,7 +140,7 @@ TEST(CudaPipeline, RejectsBadPipelinePrograms) {
             std::string::npos);
   s0 = t.stage0();
   s0["buffers"][0]["shape"] = {8, 4}; // the full input, not one microbatch
-  EXPECT_NE(error(s0, t.stage1(), 0).find("buffer 0: does not match manifest input 'x: "
+  EXPECT_NE(error(s0, t.stage1(), 0).find("buffer 0 (input float32[8x4]): does not match manifest input 'x: "
                                           "float32[8x4]' (step shape [4x4])"),
             std::string::npos);
   s0 = t.stage0();

@@ -268,48 +268,11 @@ private:
   std::vector<int> scratchOwner;
 };
 
-/// Buffers of a cuda rank program; scratch buffers are temps placed by
-/// liveness.
-static BufferTable parseCudaBuffers(const json::json &root, const Manifest &manifest,
-                                    const bundle::BundleReader &reader) {
-  BufferTableOptions tableOptions;
-  tableOptions.allowScratch = true;
-  tableOptions.readKindFields = [&](BufferDesc &b, const json::json &o) {
-    std::string where = "buffer " + std::to_string(b.id);
-    switch (b.kind) {
-    case BufferKind::Input: {
-      int64_t in = json::getInt(o, "input", where);
-      if (in < 0 || in >= static_cast<int64_t>(manifest.inputs.size()))
-        throw RuntimeError(where + ": input " + std::to_string(in) + " is out of range");
-      // Pipeline bundles: one microbatch's block (the step shape).
-      checkInputBuffer(b, manifest.inputs[in], manifest, where);
-      b.input = static_cast<int>(in);
-      break;
-    }
-    case BufferKind::Weight:
-      b.section = json::getString(o, "section", where);
-      if (!reader.hasSection(b.section))
-        throw RuntimeError(where + ": section '" + b.section +
-                           "' does not exist in the bundle");
-      if (reader.sectionSize(b.section) != b.bytes)
-        throw RuntimeError(where + ": section '" + b.section + "' holds " +
-                           std::to_string(reader.sectionSize(b.section)) +
-                           " bytes, expected " + std::to_string(b.bytes));
-      break;
-    case BufferKind::View:
-      b.of = json::getId(o, "of", where);
-      break;
-    case BufferKind::Temp:
-      break;
-    }
-  };
-  return parseBufferTable(root, tableOptions);
-}
-
 void CudaProgram::parse(const json::json &root, const Manifest &manifest,
                         const bundle::BundleReader &reader) {
   checkProgramRank(root, rankIndex);
-  bufferTable = parseCudaBuffers(root, manifest, reader).buffers;
+  // Scratch buffers are temps placed by liveness.
+  bufferTable = parseBufferTable(root, manifest, reader, /*allowScratch=*/true).buffers;
 
   const json::json &cmds = json::field(root, "commands", "program");
   if (!cmds.is_array())
@@ -319,14 +282,7 @@ void CudaProgram::parse(const json::json &root, const Manifest &manifest,
     stepList.push_back(loader.parse(cmds[i], static_cast<int>(i)));
 
   // Outputs.
-  ProgramOutputOptions outputOptions;
-  outputOptions.nameStageOfMissing = false;
-  outputOptions.check = [&](const std::string &where, const BufferDesc &b) {
-    if (bufferTable[b.root].scratch)
-      throw RuntimeError(where + ": " + b.describe() + " is a scratch buffer");
-  };
-  outputIds = parseProgramOutputs(root, manifest, rankIndex, bufferTable, loader.writers(),
-                                  outputOptions);
+  outputIds = parseProgramOutputs(root, manifest, rankIndex, bufferTable, loader.writers());
   std::vector<int> computed; // the outputs this program computes
   for (int id : outputIds)
     if (id >= 0)

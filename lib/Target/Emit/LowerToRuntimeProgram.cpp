@@ -30,6 +30,7 @@ using mlir::pmc::MeshAttr;
 namespace {
 /// The program of one stage while it is built: its ops are appended in order.
 struct ProgramState {
+  ProgramState(pmcrt::ProgramOp op, Block *block) : op(op), builder(OpBuilder::atBlockEnd(block)) {}
   pmcrt::ProgramOp op;
   OpBuilder builder;
   /// The buffer holding each value of @main this program has.
@@ -107,7 +108,7 @@ void RuntimeProgramLowering::createPrograms() {
     Block *block = new Block();
     program.getBody().push_back(block);
     builder.setInsertionPointAfter(program);
-    programs.push_back(ProgramState{program, OpBuilder::atBlockEnd(block), {}});
+    programs.emplace_back(program, block);
   }
 }
 
