@@ -226,13 +226,9 @@ void mlir::pmc::foldMatmulEpilogues(func::FuncOp main, bool exactGelu,
                                     llvm::SmallPtrSetImpl<Operation *> &members) {
   SmallVector<MatMulOp> matmuls;
   for (Operation &op : main.getBody().front())
-    if (auto matmul = dyn_cast<MatMulOp>(op)) {
-      Type element = matmul.getType().getElementType();
-      bool libraryFloat = element.isF32() || element.isF64() || element.isBF16() ||
-                          element.isF16();
-      if (libraryFloat && !matmul->hasAttr(kEpilogueAttrName))
+    if (auto matmul = dyn_cast<MatMulOp>(op))
+      if (matmul.isLibraryCall() && !matmul->hasAttr(kEpilogueAttrName))
         matmuls.push_back(matmul);
-    }
   for (MatMulOp matmul : matmuls)
     foldOne(matmul, exactGelu, members);
 }

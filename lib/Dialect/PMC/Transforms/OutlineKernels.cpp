@@ -22,12 +22,6 @@ namespace mlir::pmc {
 using namespace mlir;
 using namespace mlir::pmc;
 
-/// Float types the runtime's BLAS / convolution library calls accept.
-static bool isLibraryFloat(Type type) {
-  Type element = cast<ShapedType>(type).getElementType();
-  return element.isF32() || element.isF64() || element.isBF16() || element.isF16();
-}
-
 /// True for a constant whose value is one repeated element: it is cheaper to
 /// clone it into each kernel than to pass it as a weight.
 static bool isSplatConstant(Operation *op) {
@@ -49,10 +43,9 @@ static bool staysInMain(Operation *op, const llvm::SetVector<Operation *> &run,
   // Communication and per-rank slicing are runtime commands (parallel.md).
   if (isa<CollectiveOpInterface, TransferOp>(op))
     return true;
-  if (auto matmul = dyn_cast<MatMulOp>(op))
-    return isLibraryFloat(matmul.getType());
-  if (auto conv = dyn_cast<ConvOp>(op))
-    return isLibraryFloat(conv.getType());
+  // Matmuls and convs of the libraries' types are library calls.
+  if (auto call = dyn_cast<LibraryCallOpInterface>(op))
+    return call.isLibraryCall();
   if (auto reshape = dyn_cast<ReshapeOp>(op)) {
     Operation *producer = reshape.getInput().getDefiningOp();
     return !producer || !run.contains(producer);

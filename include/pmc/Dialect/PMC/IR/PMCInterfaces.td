@@ -67,6 +67,26 @@ def PMC_CollectiveOpInterface : OpInterface<"CollectiveOpInterface"> {
   ];
 }
 
+def PMC_LibraryCallOpInterface : OpInterface<"LibraryCallOpInterface"> {
+  let cppNamespace = "::mlir::pmc";
+  let description = [{
+    An op the runtime may execute as a call into a library (BLAS or cuBLASLt
+    for pmc.matmul, im2col + GEMM or cuDNN for pmc.conv) instead of a
+    generated kernel. pmc-outline-kernels keeps such an op in @main when
+    `isLibraryCall()` holds; pmc-lower-to-runtime-program makes it the pmcrt
+    command of the same kind (docs/design/bundle.md).
+  }];
+  let methods = [
+    InterfaceMethod<[{True when the libraries take this op: its element type is
+                      f32, f64, f16 or bf16.}],
+                    "bool", "isLibraryCall", (ins), [{}], [{
+      ::mlir::Type element =
+          ::llvm::cast<::mlir::ShapedType>($_op->getResult(0).getType()).getElementType();
+      return element.isF32() || element.isF64() || element.isBF16() || element.isF16();
+    }]>,
+  ];
+}
+
 // Ops whose numerics need f32 whatever the program's dtype: they accumulate
 // many terms (reductions, LayerNorm statistics, cumulative sums) or
 // exponentiate and normalize (Softmax). pmc-convert-precision runs them on f32

@@ -173,7 +173,7 @@ def PMC_WhereOp : PMC_Op<"where", [Pure, InferTypeOpAdaptor]> {
 // Contractions (library calls: BLAS / oneDNN on CPU, cuBLASLt / cuDNN on CUDA)
 //===----------------------------------------------------------------------===//
 
-def PMC_MatMulOp : PMC_Op<"matmul", [Pure, InferTypeOpAdaptor]> {
+def PMC_MatMulOp : PMC_Op<"matmul", [Pure, InferTypeOpAdaptor, PMC_LibraryCallOpInterface]> {
   let summary = "batched matrix product with numpy batch broadcasting";
   let description = [{
     Both operands have rank >= 2; the last two dimensions multiply, the leading
@@ -192,7 +192,7 @@ def PMC_MatMulOp : PMC_Op<"matmul", [Pure, InferTypeOpAdaptor]> {
   }];
 }
 
-def PMC_ConvOp : PMC_Op<"conv", [Pure, InferTypeOpAdaptor]> {
+def PMC_ConvOp : PMC_Op<"conv", [Pure, InferTypeOpAdaptor, PMC_LibraryCallOpInterface]> {
   let summary = "N-d grouped convolution, NC(spatial) layout, explicit pads";
   let description = [{
     `pads` holds the begin pads of every spatial dimension, then the end pads
