@@ -23,13 +23,20 @@ import subprocess
 import sys
 import time
 
-# The conformance stage fails when fewer ONNX node tests pass. Raised by the
-# integrator as operator coverage grows (CI target: 300).
+# The conformance stages run two suites of ONNX node tests: Debian's files
+# (ONNX 1.12, /usr/share/libonnx-testdata) and the cases of the pinned onnx
+# package (opsets up to 28), written at test time into the build folder by
+# test/conformance/generate_onnx_suite.py. A stage fails when fewer cases pass
+# than the suite's minimum or more fail than its maximum; both move with
+# coverage (the minimum up, the maximum down to 0).
 CONFORMANCE_MIN_PASS = 655
+ONNX_SUITE_MIN_PASS = 1098
+ONNX_SUITE_MAX_FAIL = 0
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIT = "/usr/lib/llvm-22/bin/lit"
-STAGES = ("lit", "ctest", "pytest", "conformance", "conformance-2dev", "plans", "asan", "fuzz")
+STAGES = ("lit", "ctest", "pytest", "conformance", "conformance-2dev", "conformance-onnx",
+          "conformance-onnx-2dev", "plans", "asan", "fuzz")
 # The fixed-seed slice of the differential plan tests (test/plans/run_plans.py)
 # that every run makes: (families, random plans, seed). Cheap models get many
 # plans, heavy ones a few; every slice also checks the planner's own plan of
@@ -146,10 +153,27 @@ def run_pytest(args):
     return status, tail[-1].strip("= ") if tail else detail
 
 
-def run_conformance(args, devices=1):
+def onnx_suite_dir(args):
+    """The node tests of the pinned onnx package, written once per version."""
+    out = os.path.join(args.build_dir, "onnx-node-tests")
+    code, _ = stream([sys.executable, "test/conformance/generate_onnx_suite.py", "--output", out])
+    return os.path.join(out, "node") if code == 0 else None
+
+
+def run_conformance(args, devices=1, suite="debian"):
     cmd = [sys.executable, "test/conformance/run_node_tests.py", "--build-dir", args.build_dir,
-           "--jobs", str(args.jobs), "--min-pass", str(args.min_pass),
-           "--devices", str(devices)]
+           "--jobs", str(args.jobs), "--devices", str(devices)]
+    if suite == "onnx":
+        data_dir = onnx_suite_dir(args)
+        if data_dir is None:
+            return "failed", "generate_onnx_suite.py failed"
+        min_pass, max_fail = args.onnx_min_pass, args.onnx_max_fail
+        cmd += ["--data-dir", data_dir]
+    else:
+        min_pass, max_fail = args.min_pass, 0
+    cmd += ["--min-pass", str(min_pass)]
+    if max_fail is not None:
+        cmd += ["--max-fail", str(max_fail)]
     if args.conformance_filter:
         cmd += ["--filter", args.conformance_filter]
     code, lines = stream(cmd, env=test_env(args.build_dir))
@@ -158,7 +182,7 @@ def run_conformance(args, devices=1):
     unsupported = [ln for ln in lines if re.fullmatch(r"\d+ unsupported", ln)]
     if counts:
         detail = counts[-1] + (", " + unsupported[-1] if unsupported else "") + \
-            f" (min pass {args.min_pass})"
+            f" (min pass {min_pass}" + (f", max fail {max_fail})" if max_fail is not None else ")")
     return status, detail
 
 
@@ -260,6 +284,8 @@ RUNNERS = {"lit": run_lit, "ctest": run_ctest, "pytest": run_pytest,
            "conformance": run_conformance,
            # The same node tests on 2 devices with the default (data parallel) plan.
            "conformance-2dev": lambda args: run_conformance(args, devices=2),
+           "conformance-onnx": lambda args: run_conformance(args, suite="onnx"),
+           "conformance-onnx-2dev": lambda args: run_conformance(args, devices=2, suite="onnx"),
            "plans": run_plans, "asan": run_asan, "fuzz": run_fuzz}
 
 
@@ -271,6 +297,10 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=2, help="conformance cases in parallel")
     p.add_argument("--min-pass", type=int, default=CONFORMANCE_MIN_PASS,
                    help=f"conformance passes required (default {CONFORMANCE_MIN_PASS})")
+    p.add_argument("--onnx-min-pass", type=int, default=ONNX_SUITE_MIN_PASS,
+                   help="passes required of the onnx package's suite")
+    p.add_argument("--onnx-max-fail", type=int, default=ONNX_SUITE_MAX_FAIL,
+                   help="failures allowed in the onnx package's suite")
     p.add_argument("--conformance-filter", help="regex of conformance cases to run")
     p.add_argument("--asan-build-dir", default="build-asan",
                    help="the sanitizer build of the asan and fuzz stages (make build-asan)")

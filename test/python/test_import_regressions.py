@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import onnx
+import onnx.reference
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -186,15 +187,47 @@ def test_lp_normalization_zero_norm_is_zero(pmc_module, p):
 def test_opset_message_states_the_real_limit(pmc_opt, tmp_path):
     node = helper.make_node("Relu", ["x"], ["y"])
     model = _model([node], [_tensor("x", TensorProto.FLOAT, [3])],
-                   [_tensor("y", TensorProto.FLOAT, [3])], opset=23)
+                   [_tensor("y", TensorProto.FLOAT, [3])], opset=29)
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
     proc = run_tool([pmc_opt, "compile", path, "-o", tmp_path / "m.pmc"])
-    assert_clean_failure(proc, "opset 23", "up to 22")
-    # ... and 22 itself is accepted.
-    model.opset_import[0].version = 22
+    assert_clean_failure(proc, "opset 29", "up to 28")
+    # ... and 28, the newest of the pinned onnx package, is accepted.
+    assert onnx.defs.onnx_opset_version() == 28
+    model.opset_import[0].version = 28
     onnx.save(model, path)
     assert run_tool([pmc_opt, "compile", path, "-o", tmp_path / "m.pmc"]).returncode == 0
+
+
+def test_an_attribute_pmc_does_not_implement_is_an_error(pmc_opt, tmp_path):
+    # The schema has no 'bogus'; a new attribute of a later opset would read
+    # the same: named, never ignored.
+    node = helper.make_node("Relu", ["x"], ["y"], bogus=1)
+    model = _model([node], [_tensor("x", TensorProto.FLOAT, [3])],
+                   [_tensor("y", TensorProto.FLOAT, [3])], opset=22)
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    proc = run_tool([pmc_opt, "compile", path, "-o", tmp_path / "m.pmc"])
+    assert_clean_failure(proc, "has attribute 'bogus', which pmc does not implement for Relu")
+
+
+def test_space_to_depth_crd_mode_of_opset_28(pmc_opt, pmc_run, tmp_path):
+    x = np.arange(2 * 3 * 4 * 6, dtype=np.float32).reshape(2, 3, 4, 6)
+    for mode in ("DCR", "CRD"):
+        node = helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=2, mode=mode)
+        model = _model([node], [_tensor("x", TensorProto.FLOAT, [2, 3, 4, 6])],
+                       [_tensor("y", TensorProto.FLOAT, [2, 12, 2, 3])], opset=28)
+        path = tmp_path / f"s2d_{mode}.onnx"
+        onnx.save(model, path)
+        expected = onnx.reference.ReferenceEvaluator(model).run(None, {"x": x})[0]
+        bundle = tmp_path / f"s2d_{mode}.pmc"
+        assert run_tool([pmc_opt, "compile", path, "-o", bundle]).returncode == 0
+        np.save(tmp_path / "x.npy", x)
+        out = tmp_path / "y.npz"
+        proc = run_tool([pmc_run, bundle, "--input", f"x={tmp_path / 'x.npy'}",
+                         "--output", out])
+        assert proc.returncode == 0, proc.stderr
+        np.testing.assert_array_equal(np.load(out)["y"], expected)
 
 
 # --- ConvTranspose (pytorch-converted ConvTranspose2d, decoders) --------------

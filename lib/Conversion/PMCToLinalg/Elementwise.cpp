@@ -373,17 +373,25 @@ void mlir::pmc::populateElementwisePatterns(KernelTypeConverter &converter,
   add(name(BitwiseOrOp()), arithBinary<arith::OrIOp, arith::OrIOp, arith::OrIOp>());
   add(name(BitwiseXorOp()), arithBinary<arith::XOrIOp, arith::XOrIOp, arith::XOrIOp>());
   add(name(BitShiftOp()), [](OpBuilder &b, Location loc, ValueRange args,
-                             const Kinds &, Operation *op) -> Value {
+                             const Kinds &kinds, Operation *op) -> Value {
     Value x = args[0], n = args[1];
     Type t = x.getType();
     unsigned width = t.getIntOrFloatBitWidth();
-    Value shifted = cast<BitShiftOp>(op).getLeft()
-                        ? (Value)arith::ShLIOp::create(b, loc, x, n)
-                        : (Value)arith::ShRUIOp::create(b, loc, x, n);
-    // Shifting by the width or more is poison in arith; ONNX gives 0.
+    bool left = cast<BitShiftOp>(op).getLeft();
+    // A signed right shift is arithmetic (sign-extending).
+    bool arithmetic = !left && !kinds.operands[0].isUnsigned;
+    Value shifted = left         ? (Value)arith::ShLIOp::create(b, loc, x, n)
+                    : arithmetic ? (Value)arith::ShRSIOp::create(b, loc, x, n)
+                                 : (Value)arith::ShRUIOp::create(b, loc, x, n);
+    // Shifting by the width or more (or, signed, by a negative amount: a
+    // huge one unsigned) is poison in arith; ONNX gives what the sign fill
+    // alone gives: -1 for an arithmetic shift of a negative x, else 0.
     Value tooFar = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, n,
                                          scalarConstant(b, loc, t, width));
-    return arith::SelectOp::create(b, loc, tooFar, scalarConstant(b, loc, t, 0), shifted);
+    Value fill = arithmetic ? (Value)arith::ShRSIOp::create(
+                                  b, loc, x, scalarConstant(b, loc, t, width - 1))
+                            : scalarConstant(b, loc, t, 0);
+    return arith::SelectOp::create(b, loc, tooFar, fill, shifted);
   });
   add(name(ModOp()), [](OpBuilder &b, Location loc, ValueRange args,
                         const Kinds &kinds, Operation *op) -> Value {

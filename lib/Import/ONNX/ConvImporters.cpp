@@ -100,6 +100,9 @@ LogicalResult NodeImporter::importPool(bool max) {
     return failure();
   if (max && node.output_size() > 1 && !node.output(1).empty())
     return error() << "the optional output 'Indices' is unsupported";
+  // storage_order only orders the Indices output, which is refused above.
+  if (max)
+    acceptAttribute("storage_order");
   ArrayRef<int64_t> xShape = shapeOf(input(0));
   if (xShape.size() < 3)
     return error() << "X must have rank >= 3";

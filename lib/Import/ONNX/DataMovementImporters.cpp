@@ -474,18 +474,21 @@ LogicalResult NodeImporter::importDepthSpace(bool toSpace) {
     return error() << "blocksize must be positive";
   int64_t n = s[0], c = s[1], h = s[2], w = s[3];
   SmallVector<int64_t> split, perm, result;
+  // DepthToSpace has `mode` from opset 11, SpaceToDepth from opset 28.
+  std::string mode = getString("mode", "DCR");
+  if (mode != "DCR" && mode != "CRD")
+    return error() << "mode must be DCR or CRD, got '" << mode << "'";
   if (toSpace) {
     if (h % bs || w % bs)
       return error() << "H and W must be multiples of blocksize " << bs;
+    // DCR: channel (b1 * bs + b2) * C + c; CRD: c * bs * bs + b1 * bs + b2.
     split = {n, c, h / bs, bs, w / bs, bs};
-    perm = {0, 3, 5, 1, 2, 4};
+    perm = mode == "DCR" ? SmallVector<int64_t>{0, 3, 5, 1, 2, 4}
+                         : SmallVector<int64_t>{0, 1, 3, 5, 2, 4};
     result = {n, c * bs * bs, h / bs, w / bs};
   } else {
     if (c % (bs * bs))
       return error() << "C must be a multiple of blocksize^2 = " << bs * bs;
-    std::string mode = getString("mode", "DCR");
-    if (mode != "DCR" && mode != "CRD")
-      return error() << "mode must be DCR or CRD, got '" << mode << "'";
     if (mode == "DCR") {
       split = {n, bs, bs, c / (bs * bs), h, w};
       perm = {0, 3, 4, 1, 5, 2};
@@ -591,6 +594,10 @@ LogicalResult NodeImporter::importDropout() {
     return failure();
   if (getInt("is_test", 1) == 0 && opset < 7)
     return error() << "training mode (is_test = 0) is unsupported";
+  // The mask's seed and (before opset 12) its ratio only matter in training
+  // mode, which is refused here: inference Dropout is the identity.
+  acceptAttribute("seed");
+  acceptAttribute("ratio");
   if (Value training = input(2)) {
     DenseElementsAttr mode;
     if (!matchPattern(training, m_Constant(&mode)))

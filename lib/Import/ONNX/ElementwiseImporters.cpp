@@ -69,6 +69,9 @@ LogicalResult NodeImporter::importIdentity() {
 LogicalResult NodeImporter::importCastLike() {
   if (failed(requireInputs(2)))
     return failure();
+  // As for Cast: float8 targets only.
+  acceptAttribute("saturate");
+  acceptAttribute("round_mode");
   auto type = RankedTensorType::get(shapeOf(input(0)), elementOf(input(1)));
   if (type == input(0).getType())
     return setOutput(0, input(0));
@@ -120,6 +123,10 @@ LogicalResult NodeImporter::importCast() {
   if (failed(requireInputs(1)))
     return failure();
   int64_t to = getInt("to", 0);
+  // `saturate` (opset 19) and `round_mode` (opset 24) apply only to casts to
+  // the float8 types, which pmc does not have (an error below).
+  acceptAttribute("saturate");
+  acceptAttribute("round_mode");
   Type elementType = convertElementType(*b.getContext(), to);
   if (!elementType)
     return error() << "cannot cast to unsupported element type "
@@ -348,9 +355,8 @@ LogicalResult NodeImporter::importBinaryExtension(StringRef op) {
     return failure();
   SmallVector<Value, 2> operands = {input(0), input(1)};
   if (op == "Mod") {
+    // fmod = 0 on floats: the divisor's sign, as numpy's mod.
     bool fmod = getInt("fmod", 0) != 0;
-    if (!fmod && isa<FloatType>(elementOf(input(0))))
-      return error() << "fmod must be 1 for floating-point inputs";
     SmallVector<NamedAttribute> attrs;
     if (fmod)
       attrs.push_back(b.getNamedAttr("fmod", b.getUnitAttr()));
@@ -360,9 +366,11 @@ LogicalResult NodeImporter::importBinaryExtension(StringRef op) {
     std::string direction = getString("direction", "");
     if (direction != "LEFT" && direction != "RIGHT")
       return error() << "direction must be LEFT or RIGHT, got '" << direction << "'";
+    // Unsigned types from opset 11, signed ones (arithmetic right shift)
+    // from opset 28.
     auto element = dyn_cast<IntegerType>(elementOf(input(0)));
-    if (!element || !element.isUnsigned())
-      return error() << "BitShift takes unsigned integers";
+    if (!element || element.getWidth() == 1)
+      return error() << "BitShift takes integers";
     SmallVector<NamedAttribute> attrs;
     if (direction == "LEFT")
       attrs.push_back(b.getNamedAttr("left", b.getUnitAttr()));

@@ -6,6 +6,7 @@
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/ADT/StringSet.h"
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/SmallVector.h"
 
@@ -15,7 +16,7 @@
 namespace pmc::onnx_import {
 
 /// The newest opset of the default domain the importer reads.
-constexpr int64_t kMaxOpset = 22;
+constexpr int64_t kMaxOpset = 28;
 
 /// The most elements a constant the importer builds itself may have (index
 /// tensors of Hardmax, OneHot, EyeLike, Trilu, Range): a larger one is an error.
@@ -77,6 +78,9 @@ public:
   /// Imports the node with the registry's importer for its op type and
   /// opset (OpRegistry.h); on failure a diagnostic has been emitted.
   mlir::LogicalResult run();
+  /// Fails naming the first attribute of the node the importer did not ask
+  /// for: pmc never ignores an attribute it does not implement.
+  mlir::LogicalResult checkAttributesUnderstood();
 
   /// Registers the importers of every operator family (one function per
   /// family file); OpRegistry.cpp calls it once.
@@ -99,7 +103,12 @@ private:
   /// Fails unless the node has at least one input and none is empty: a
   /// variadic input list (Max, Min, Sum, Mean, Concat) has no optional entry.
   mlir::LogicalResult requireVariadicInputs();
+  /// The attribute `attrName`, or null. Every attribute the importer asks for
+  /// counts as understood; run() rejects a node with any other attribute.
   const onnx::AttributeProto *attr(llvm::StringRef attrName) const;
+  /// Marks `attrName` as understood without reading it: an attribute that
+  /// cannot change what pmc computes (say why at the call).
+  void acceptAttribute(llvm::StringRef attrName) const { understood.insert(attrName); }
   int64_t getInt(llvm::StringRef attrName, int64_t defaultValue) const;
   float getFloat(llvm::StringRef attrName, float defaultValue) const;
   std::string getString(llvm::StringRef attrName, llvm::StringRef defaultValue) const;
@@ -258,6 +267,8 @@ private:
   mlir::OpBuilder &b;
   mlir::Location loc;
   const onnx::NodeProto &node;
+  /// The attributes the importer asked for (attr(), acceptAttribute()).
+  mutable llvm::StringSet<> understood;
   std::string name;
   int64_t opset;
   llvm::SmallVector<mlir::Value> inputs;

@@ -56,6 +56,7 @@ LogicalResult NodeImporter::checkOperands(ValueRange operands) {
 }
 
 const onnx::AttributeProto *NodeImporter::attr(StringRef attrName) const {
+  understood.insert(attrName);
   for (const auto &a : node.attribute())
     if (a.name() == attrName)
       return &a;
@@ -213,13 +214,21 @@ LogicalResult NodeImporter::run() {
   StringRef op = node.op_type();
   int64_t firstSince = 0;
   if (const OpImportFn *importer = opImporters().lookup(op, opset, firstSince))
-    return (*importer)(*this);
+    return failure(failed((*importer)(*this)) || failed(checkAttributesUnderstood()));
   if (firstSince > 0)
     return emitError(loc) << "node '" << name << "' : ONNX operator '" << op
                           << "' exists from opset " << firstSince
                           << " on, but the model uses opset " << opset;
   return emitError(loc) << "node '" << name << "' : unsupported ONNX operator '" << op
                         << "' (domain '" << node.domain() << "', opset " << opset << ")";
+}
+
+LogicalResult NodeImporter::checkAttributesUnderstood() {
+  for (const onnx::AttributeProto &a : node.attribute())
+    if (!understood.contains(a.name()))
+      return error() << "has attribute '" << a.name()
+                     << "', which pmc does not implement for " << node.op_type();
+  return success();
 }
 
 void NodeImporter::registerImporters(OpImporterRegistry &r) {

@@ -141,6 +141,10 @@ LogicalResult NodeImporter::importBatchNorm() {
     return failure();
   if (getInt("training_mode", 0) != 0)
     return error() << "training_mode = 1 is unsupported (inference only)";
+  // momentum only updates the running statistics, in training.
+  acceptAttribute("momentum");
+  if (getInt("spatial", 1) != 1)
+    return error() << "spatial = 0 (statistics per element, opsets 7-8) is unsupported";
   for (int i = 1; i < node.output_size(); ++i)
     if (!node.output(i).empty())
       return error() << "output " << i

@@ -41,7 +41,8 @@ FailureOr<SmallVector<int64_t>> NodeImporter::reductionAxes(int64_t rank) {
   } else if (auto given = getInts("axes")) {
     axes = *given;
   }
-  if (axes.empty() && !getInt("noop_with_empty_axes", 0))
+  bool noop = getInt("noop_with_empty_axes", 0) != 0;
+  if (axes.empty() && !noop)
     for (int64_t d = 0; d < rank; ++d)
       axes.push_back(d);
   return normalizeAxes(std::move(axes), rank);
@@ -67,11 +68,12 @@ LogicalResult NodeImporter::importReduce(StringRef opName) {
   FailureOr<SmallVector<int64_t>> axes = reductionAxes(shapeOf(x).size());
   if (failed(axes))
     return failure();
-  if (axes->empty()) // noop_with_empty_axes
+  bool keepdims = getInt("keepdims", 1) != 0;
+  if (axes->empty()) // noop_with_empty_axes: no dimension to keep or drop
     return setOutput(0, x);
   SmallVector<NamedAttribute> attrs = {
       b.getNamedAttr("axes", b.getDenseI64ArrayAttr(*axes))};
-  if (getInt("keepdims", 1))
+  if (keepdims)
     attrs.push_back(b.getNamedAttr("keepdims", b.getUnitAttr()));
   FailureOr<Value> result = failure();
   if (opName == ReduceSumOp::getOperationName())

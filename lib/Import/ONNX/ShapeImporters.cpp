@@ -31,6 +31,7 @@ LogicalResult NodeImporter::importConstant() {
   if (node.attribute_size() != 1)
     return error() << "expects exactly one attribute, got " << node.attribute_size();
   const onnx::AttributeProto &a = node.attribute(0);
+  acceptAttribute(a.name());
   MLIRContext *context = b.getContext();
   if (node.output_size() < 1 || node.output(0).empty())
     return error() << "has no output";
@@ -134,6 +135,14 @@ LogicalResult NodeImporter::importRange() {
     operands.push_back(*v);
   }
   Type elementType = operands[0].getElementType();
+  // Opset 27: `stash_type` (1, float, by default) is the type float16 and
+  // bfloat16 ranges are computed in; pmc computes every float range in
+  // float64 and rounds each element once, which matches float computation.
+  int64_t stash = getInt("stash_type", 1);
+  if ((elementType.isF16() || elementType.isBF16()) && stash != 1)
+    return error() << "stash_type " << onnxTypeName(stash)
+                   << " (computing the range in that type) is not implemented; pmc "
+                      "computes float16 and bfloat16 ranges in float";
   SmallVector<Attribute> values;
   if (auto floatType = dyn_cast<FloatType>(elementType)) {
     double start = operands[0].getSplatValue<APFloat>().convertToDouble();

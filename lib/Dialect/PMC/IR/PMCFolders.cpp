@@ -166,6 +166,14 @@ OpFoldResult NegOp::fold(FoldAdaptor adaptor) {
   });
 }
 
+OpFoldResult NotOp::fold(FoldAdaptor adaptor) {
+  return foldElementwise(adaptor.getOperands(), getType(), [](ArrayRef<Attribute> a) -> Attribute {
+    if (auto i = dyn_cast<IntegerAttr>(a[0]))
+      return IntegerAttr::get(i.getType(), i.getValue().isZero() ? 1 : 0);
+    return {};
+  });
+}
+
 OpFoldResult AbsOp::fold(FoldAdaptor adaptor) {
   return foldElementwise(adaptor.getOperands(), getType(), [](ArrayRef<Attribute> a) -> Attribute {
     if (auto i = dyn_cast<IntegerAttr>(a[0]))

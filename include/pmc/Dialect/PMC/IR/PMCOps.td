@@ -64,7 +64,10 @@ def PMC_FloorOp : PMC_UnaryOp<"floor", PMC_FloatTensor, "floor">;
 def PMC_CeilOp : PMC_UnaryOp<"ceil", PMC_FloatTensor, "ceiling">;
 def PMC_SinOp : PMC_UnaryOp<"sin", PMC_FloatTensor, "sine">;
 def PMC_CosOp : PMC_UnaryOp<"cos", PMC_FloatTensor, "cosine">;
-def PMC_NotOp : PMC_UnaryOp<"not", PMC_BoolTensor, "logical not">;
+def PMC_NotOp : PMC_UnaryOp<"not", PMC_BoolTensor, "logical not"> {
+  // Shape computations (Attention's GQA condition) negate constant tests.
+  let hasFolder = 1;
+}
 
 def PMC_GeluOp : PMC_Op<"gelu", [Pure, Elementwise, SameOperandsAndResultType]> {
   let summary = "elementwise GELU, exact (erf) or with the tanh approximation";
@@ -424,10 +427,12 @@ def PMC_BitwiseXorOp : PMC_BroadcastBinaryOp<"bitwise_xor", PMC_IntegerTensor,
 
 def PMC_BitShiftOp : PMC_Op<"bit_shift", [Pure, SameOperandsElementType,
                                           InferTypeOpAdaptor]> {
-  let summary = "elementwise logical shift of unsigned integers, with broadcasting";
+  let summary = "elementwise bit shift of integers, with broadcasting";
   let description = [{
-    Shifts `lhs` left (with `left`) or right by `rhs` bits; shifting by the bit
-    width or more gives 0 (ONNX BitShift).
+    Shifts `lhs` left (with `left`) or right by `rhs` bits (ONNX BitShift); a
+    right shift of a signed type is arithmetic. Shifting by the bit width or
+    more, or by a negative amount, gives what the sign fill alone gives: -1
+    for a right shift of a negative signed value, else 0.
     ```mlir
     %z = pmc.bit_shift %x, %y {left} : (tensor<3xui8>, tensor<3xui8>) -> tensor<3xui8>
     ```
