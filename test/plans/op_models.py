@@ -16,10 +16,10 @@ OPSET = 18
 F = TensorProto.FLOAT
 
 
-def _model(name, nodes, inputs, output_names, inits=()):
+def _model(name, nodes, inputs, output_names, inits=(), opset=OPSET):
     """The model, its outputs typed by ONNX's shape inference."""
     graph = helper.make_graph(nodes, name, inputs, [], list(inits))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               ir_version=8)
     inferred = {vi.name: vi for vi in
                 onnx.shape_inference.infer_shapes(model, strict_mode=True).graph.value_info}
@@ -75,10 +75,11 @@ def models():
     """[(name, ModelProto, feeds)] in a fixed order."""
     out = []
 
-    def add(name, build):
+    def add(name, build, opset=OPSET):
         b = _Builder(len(out) + 1)
         nodes, inputs, feeds = build(b)
-        out.append((name, _model(name, nodes, inputs, list(nodes[-1].output), b.inits), feeds))
+        out.append((name, _model(name, nodes, inputs, list(nodes[-1].output), b.inits, opset),
+                    feeds))
 
     # Matrix products: plain, batched with broadcast, Gemm with transposes.
     add("matmul", lambda b: ([helper.make_node("MatMul", ["x", b.weight("w", [16, 8])], ["y"])],
@@ -131,6 +132,11 @@ def models():
         [helper.make_node("LayerNormalization", ["x", b.weight("g", [16], 1.0),
                                                  b.weight("be", [16], 1.0)], ["y"], axis=-1)],
         [_in("x", [4, 8, 16])], {"x": b.feed([4, 8, 16])}))
+    # RMSNormalization is an opset-23 operator.
+    add("rmsnorm", lambda b: (
+        [helper.make_node("RMSNormalization", ["x", b.weight("g", [4, 16], 1.0)], ["y"],
+                          axis=-2, epsilon=1e-5)],
+        [_in("x", [4, 8, 4, 16])], {"x": b.feed([4, 8, 4, 16])}), opset=23)
     add("instance_group_norm", lambda b: (
         [helper.make_node("InstanceNormalization", ["x", b.weight("s", [8], 1.0),
                                                     b.weight("t", [8], 1.0)], ["h"]),

@@ -235,6 +235,7 @@ private:
   mlir::LogicalResult importGroupNorm();
   mlir::LogicalResult importLpNorm();
   mlir::LogicalResult importMeanVarianceNorm();
+  mlir::LogicalResult importRMSNorm();
   /// Normalizes layer_norm over dims [axis, rank) with unit scale (statistics
   /// in the input's type); the helper of the normalization importers.
   mlir::FailureOr<mlir::Value> normalize(mlir::Value x, int64_t axis, float epsilon);

@@ -28,6 +28,7 @@ void NodeImporter::registerNormalizationImporters(OpImporterRegistry &r) {
   r.add("LpNormalization", 1, [](NodeImporter &n) { return n.importLpNorm(); });
   r.add("MeanVarianceNormalization", 1,
         [](NodeImporter &n) { return n.importMeanVarianceNorm(); });
+  r.add("RMSNormalization", 23, [](NodeImporter &n) { return n.importRMSNorm(); });
 }
 
 FailureOr<Value> NodeImporter::normalize(Value x, int64_t axis, float epsilon) {
@@ -297,4 +298,53 @@ LogicalResult NodeImporter::importMeanVarianceNorm() {
   TRY(den, inferred<AddOp>({sd, scalar(t, 1e-9)}));
   TRY(centered, inferred<SubOp>({x, mean}));
   return setOutput(0, inferred<DivOp>({centered, den}));
+}
+
+/// RMSNormalization (opset 23) as its ONNX function body: over the dims
+/// [axis, rank), normalized = x / sqrt(mean(x * x) + epsilon), computed in
+/// float (`stash_type` 1) and cast back to x's type, then y = normalized *
+/// scale. The reduction keeps f32 under --dtype (pmc.reduce_mean); sharding
+/// rules and costs are those of the ops it becomes.
+LogicalResult NodeImporter::importRMSNorm() {
+  if (failed(requireInputs(2)))
+    return failure();
+  Value x = input(0), scale = input(1);
+  Type t = elementOf(x);
+  if (!isa<FloatType>(t))
+    return error() << "X must be a float tensor, got " << x.getType();
+  int64_t rank = shapeOf(x).size();
+  FailureOr<int64_t> axis = normalizeAxis(getInt("axis", -1), rank, "axis");
+  if (failed(axis))
+    return failure();
+  float epsilon = getFloat("epsilon", 1e-5f);
+  int64_t stash = getInt("stash_type", 1);
+  if (stash != 1)
+    return error() << "stash_type " << onnxTypeName(stash)
+                   << " is unsupported (the statistics are computed in float, 1)";
+  bool widen = t.isF16() || t.isBF16();
+  Value xs = x;
+  if (widen) {
+    TRY(wide, typed<CastOp>(RankedTensorType::get(shapeOf(x), b.getF32Type()), x));
+    xs = wide;
+  }
+  SmallVector<int64_t> axes;
+  for (int64_t d = *axis; d < rank; ++d)
+    axes.push_back(d);
+  SmallVector<NamedAttribute> attrs = {b.getNamedAttr("axes", b.getDenseI64ArrayAttr(axes)),
+                                       b.getNamedAttr("keepdims", b.getUnitAttr())};
+  TRY(squared, inferred<MulOp>({xs, xs}));
+  TRY(meanSquare, inferred<ReduceMeanOp>(squared, attrs));
+  TRY(shifted, inferred<AddOp>({meanSquare, scalar(elementOf(xs), epsilon)}));
+  TRY(rms, unary(SqrtOp::getOperationName(), shifted));
+  TRY(normalized, inferred<DivOp>({xs, rms}));
+  Value result = normalized;
+  if (widen) {
+    TRY(narrow, typed<CastOp>(x.getType(), normalized));
+    result = narrow;
+  }
+  TRY(y, inferred<MulOp>({result, scale}));
+  if (y.getType() != x.getType())
+    return error() << "scale " << scale.getType() << " does not broadcast to X "
+                   << x.getType() << " (it may not add dimensions)";
+  return setOutput(0, y);
 }
