@@ -11,7 +11,7 @@ namespace pmc::runtime::cuda {
 void *openLibrary(const std::vector<std::string> &candidates, const std::string &purpose) {
   std::string firstError;
   for (const std::string &name : candidates) {
-    if (void *handle = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL))
+    if (void *handle = openVendorLibrary(name.c_str()))
       return handle;
     if (firstError.empty()) {
       const char *err = dlerror();
@@ -84,7 +84,7 @@ const DriverApi &CudaLibraries::driver() {
   static Loaded<DriverApi> slot;
   return load(slot, "", [](DriverApi &api) {
     const std::string name = "libcuda.so.1";
-    void *handle = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+    void *handle = openVendorLibrary(name.c_str());
     if (!handle) {
       const char *err = dlerror();
       throw CudaUnavailableError("no CUDA driver was found (libcuda.so.1 could not be loaded): " +

@@ -1,6 +1,7 @@
 //===- NcclLibrary.cpp - dlopen of libnccl.so.2 and libcuda.so.1 -----------===//
 
 #include "NcclLibrary.h"
+#include "pmc/Runtime/CUDA/VendorLibrary.h"
 
 #include "pmc/Runtime/Error.h"
 
@@ -54,7 +55,7 @@ const NcclApi &ncclApi() {
   std::call_once(once, [] {
     const char *env = std::getenv("PMC_NCCL_LIBRARY");
     std::string library = env && *env ? env : "libnccl.so.2";
-    void *lib = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+    void *lib = openVendorLibrary(library.c_str());
     if (!lib) {
       const char *why = dlerror();
       error = "cannot load NCCL (" + library + "): " + (why ? why : "unknown error") +
@@ -106,7 +107,7 @@ const DriverApi &driverApi() {
   static std::once_flag once;
   std::call_once(once, [] {
     const char *library = "libcuda.so.1";
-    void *lib = dlopen(library, RTLD_NOW | RTLD_LOCAL);
+    void *lib = openVendorLibrary(library);
     if (!lib) {
       const char *why = dlerror();
       error = std::string("no CUDA driver found (cannot load ") + library +

@@ -15,6 +15,7 @@
 #ifndef PMC_RUNTIME_CUDA_CUDALIBRARIES_H
 #define PMC_RUNTIME_CUDA_CUDALIBRARIES_H
 
+#include "pmc/Runtime/CUDA/VendorLibrary.h"
 #include "pmc/Runtime/Error.h"
 
 #include <cublasLt.h>
