@@ -75,11 +75,12 @@ def models():
     """[(name, ModelProto, feeds)] in a fixed order."""
     out = []
 
-    def add(name, build, opset=OPSET):
+    def add(name, build, opset=OPSET, outputs=None):
+        """`outputs`: the graph outputs (default: those of the last node)."""
         b = _Builder(len(out) + 1)
         nodes, inputs, feeds = build(b)
-        out.append((name, _model(name, nodes, inputs, list(nodes[-1].output), b.inits, opset),
-                    feeds))
+        names = outputs or [o for o in nodes[-1].output if o]
+        out.append((name, _model(name, nodes, inputs, names, b.inits, opset), feeds))
 
     # Matrix products: plain, batched with broadcast, Gemm with transposes.
     add("matmul", lambda b: ([helper.make_node("MatMul", ["x", b.weight("w", [16, 8])], ["y"])],
@@ -242,4 +243,50 @@ def models():
         b.inits.append(numpy_helper.from_array(mask, "mask"))
         return nodes, [_in("x", [2, s, d])], {"x": b.feed([2, s, d])}
     add("attention", attention)
+
+    # The same block with opset 23's operators: RoPE on 3-D Q and K, then
+    # Attention with GQA (4 query heads over 2 KV heads), a kv cache, a causal
+    # frontier offset by the cache and a boolean mask; the present cache and
+    # the softmax probabilities are outputs too.
+    def attention23(b):
+        d, h, kvh, s, past, hd = 32, 4, 2, 8, 4, 8
+        rng = b.rng
+        angles = np.arange(s + past)[:, None] * (10000.0 ** (-np.arange(hd // 2) / (hd // 2)))
+        b.inits.append(numpy_helper.from_array(np.cos(angles).astype(np.float32), "cos"))
+        b.inits.append(numpy_helper.from_array(np.sin(angles).astype(np.float32), "sin"))
+        b.ints("pos", np.tile(np.arange(past, past + s), (2, 1)))
+        nodes = [
+            helper.make_node("MatMul", ["x", b.weight("wq", [d, h * hd])], ["q"]),
+            helper.make_node("MatMul", ["x", b.weight("wk", [d, kvh * hd])], ["k"]),
+            helper.make_node("MatMul", ["x", b.weight("wv", [d, kvh * hd])], ["v"]),
+            helper.make_node("RotaryEmbedding", ["q", "cos", "sin", "pos"], ["qr"], num_heads=h),
+            helper.make_node("RotaryEmbedding", ["k", "cos", "sin", "pos"], ["kr"],
+                             num_heads=kvh, interleaved=1),
+            helper.make_node("Attention", ["qr", "kr", "v", "mask", "past_k", "past_v"],
+                             ["o", "present_k", "present_v", "probs"], q_num_heads=h,
+                             kv_num_heads=kvh, is_causal=1, qk_matmul_output_mode=3),
+            helper.make_node("MatMul", ["o", b.weight("wo", [h * hd, d])], ["y"]),
+        ]
+        mask = rng.random((2, 1, s, s + past)) > 0.2
+        inputs = [_in("x", [2, s, d]), _in("mask", [2, 1, s, s + past], TensorProto.BOOL),
+                  _in("past_k", [2, kvh, past, hd]), _in("past_v", [2, kvh, past, hd])]
+        feeds = {"x": b.feed([2, s, d]), "mask": mask, "past_k": b.feed([2, kvh, past, hd]),
+                 "past_v": b.feed([2, kvh, past, hd])}
+        return nodes, inputs, feeds
+    add("attention23", attention23, opset=23,
+        outputs=["y", "present_k", "present_v", "probs"])
+
+    # 4-D Attention with softcap, a float mask (onnxruntime needs it as long as the keys)
+    # and the biased scores as the extra output.
+    def attention23_4d(b):
+        bsz, h, s, kv, hd = 2, 4, 8, 6, 8
+        nodes = [helper.make_node("Attention", ["q", "k", "v", b.weight("fmask", [s, kv])],
+                                  ["y", "", "", "scores"], softcap=2.0,
+                                  qk_matmul_output_mode=2, scale=0.3)]
+        inputs = [_in("q", [bsz, h, s, hd]), _in("k", [bsz, h, kv, hd]),
+                  _in("v", [bsz, h, kv, hd])]
+        feeds = {"q": b.feed([bsz, h, s, hd]), "k": b.feed([bsz, h, kv, hd]),
+                 "v": b.feed([bsz, h, kv, hd])}
+        return nodes, inputs, feeds
+    add("attention23_4d", attention23_4d, opset=23)
     return out

@@ -182,6 +182,8 @@ private:
   static void registerNormalizationImporters(OpImporterRegistry &r);
   static void registerReductionImporters(OpImporterRegistry &r);
   static void registerConvImporters(OpImporterRegistry &r);
+  static void registerAttentionImporters(OpImporterRegistry &r);
+  static void registerRotaryEmbeddingImporters(OpImporterRegistry &r);
 
   // ElementwiseImporters.cpp
   mlir::LogicalResult importUnary(llvm::StringRef opName);
@@ -255,6 +257,12 @@ private:
   mlir::LogicalResult importPool(bool max);
   mlir::LogicalResult importGlobalPool(bool max);
   mlir::LogicalResult importLRN();
+  // AttentionImporter.cpp
+  mlir::LogicalResult importAttention();
+  /// [B, S, heads*D] -> [B, heads, S, D]; `what` names the input in errors.
+  mlir::FailureOr<mlir::Value> splitHeads(mlir::Value x, int64_t heads, llvm::StringRef what);
+  // RotaryEmbeddingImporter.cpp
+  mlir::LogicalResult importRotaryEmbedding();
   /// An i64 tensor 0..n-1 laid along dim `axis` of a rank-`rank` shape (other
   /// dims 1), for comparisons against indices.
   /// Fails, naming the size, above kMaxFoldedElements.

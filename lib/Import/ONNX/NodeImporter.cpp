@@ -239,4 +239,6 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerNormalizationImporters(r);
   registerReductionImporters(r);
   registerConvImporters(r);
+  registerAttentionImporters(r);
+  registerRotaryEmbeddingImporters(r);
 }
