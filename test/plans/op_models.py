@@ -121,6 +121,11 @@ def models():
          helper.make_node("AveragePool", ["m"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
          helper.make_node("GlobalAveragePool", ["a"], ["y"])],
         [_in("x", [4, 8, 8, 8])], {"x": b.feed([4, 8, 8, 8])}))
+    # LpPool with pads (they count as zeros) and p = 2 and 3.
+    add("lppool", lambda b: (
+        [helper.make_node("LpPool", ["x"], ["l"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], p=2),
+         helper.make_node("LpPool", ["l"], ["y"], kernel_shape=[2, 2], strides=[2, 2], p=3)],
+        [_in("x", [4, 8, 8, 8])], {"x": b.feed([4, 8, 8, 8])}))
 
     # Normalizations.
     add("batchnorm", lambda b: (

@@ -25,6 +25,7 @@ void NodeImporter::registerConvImporters(OpImporterRegistry &r) {
   r.add("AveragePool", 1, [](NodeImporter &n) { return n.importPool(false); });
   r.add("GlobalAveragePool", 1, [](NodeImporter &n) { return n.importGlobalPool(false); });
   r.add("GlobalMaxPool", 1, [](NodeImporter &n) { return n.importGlobalPool(true); });
+  r.add("LpPool", 1, [](NodeImporter &n) { return n.importPool(false, /*lp=*/true); });
   r.add("LRN", 1, [](NodeImporter &n) { return n.importLRN(); });
 }
 
@@ -95,7 +96,9 @@ LogicalResult NodeImporter::importConv() {
                            b.getNamedAttr("group", b.getI64IntegerAttr(getInt("group", 1)))}));
 }
 
-LogicalResult NodeImporter::importPool(bool max) {
+/// LpPool is (sum of |x|^p over the window)^(1/p): the sum is an average
+/// pool of |x|^p that counts the (zero) pads, times the window size.
+LogicalResult NodeImporter::importPool(bool max, bool lp) {
   if (failed(requireInputs(1)))
     return failure();
   if (max && node.output_size() > 1 && !node.output(1).empty())
@@ -127,6 +130,29 @@ LogicalResult NodeImporter::importPool(bool max) {
     attrs.push_back(b.getNamedAttr("ceil_mode", b.getUnitAttr()));
   if (max)
     return setOutput(0, inferred<MaxPoolOp>(input(0), attrs));
+  if (lp) {
+    Value x = input(0);
+    Type t = elementOf(x);
+    if (!isa<FloatType>(t))
+      return error() << "X must be a float tensor, got " << x.getType();
+    int64_t p = getInt("p", 2);
+    if (p <= 0)
+      return error() << "p must be positive, got " << p;
+    TRY(magnitude, unary(AbsOp::getOperationName(), x));
+    Value powered = magnitude;
+    for (int64_t i = 1; i < p; ++i) {
+      TRY(next, inferred<MulOp>({powered, magnitude}));
+      powered = next;
+    }
+    attrs.push_back(b.getNamedAttr("count_include_pad", b.getUnitAttr()));
+    TRY(mean, inferred<AvgPoolOp>(powered, attrs));
+    TRY(sum, inferred<MulOp>({mean, scalar(t, (double)product(*kernel))}));
+    if (p == 1)
+      return setOutput(0, sum);
+    if (p == 2)
+      return setOutput(0, unary(SqrtOp::getOperationName(), sum));
+    return setOutput(0, inferred<PowOp>({sum, scalar(t, 1.0 / p)}));
+  }
   if (getInt("count_include_pad", 0))
     attrs.push_back(b.getNamedAttr("count_include_pad", b.getUnitAttr()));
   return setOutput(0, inferred<AvgPoolOp>(input(0), attrs));

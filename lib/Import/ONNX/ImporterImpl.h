@@ -254,7 +254,7 @@ private:
                                                    llvm::ArrayRef<int64_t> kernel);
   mlir::FailureOr<mlir::Value> spreadInput(mlir::Value x, llvm::ArrayRef<int64_t> strides,
                                            mlir::Value zero);
-  mlir::LogicalResult importPool(bool max);
+  mlir::LogicalResult importPool(bool max, bool lp = false);
   mlir::LogicalResult importGlobalPool(bool max);
   mlir::LogicalResult importLRN();
   // AttentionImporter.cpp
