@@ -46,6 +46,8 @@ void NodeImporter::registerElementwiseImporters(OpImporterRegistry &r) {
                          "Sign", "Round", "IsNaN", "Tan", "Asin", "Acos", "Atan", "Sinh",
                          "Cosh", "Asinh", "Acosh", "Atanh", "BitwiseNot"})
     r.add(op, 1, [op](NodeImporter &n) { return n.importActivation(op); });
+  r.add("Swish", 24, [](NodeImporter &n) { return n.importActivation("Swish"); });
+  r.add("SwiGLU", 28, [](NodeImporter &n) { return n.importActivation("SwiGLU"); });
   r.add("Clip", 1, [](NodeImporter &n) { return n.importClip(); });
   r.add("IsInf", 1, [](NodeImporter &n) { return n.importIsInf(); });
   r.add("Sum", 1, [](NodeImporter &n) { return n.importSumMean(false); });
@@ -299,6 +301,19 @@ LogicalResult NodeImporter::importActivation(StringRef op) {
     TRY(a, unary(AbsOp::getOperationName(), x));
     TRY(d, inferred<AddOp>({a, c(1)}));
     return setOutput(0, inferred<DivOp>({x, d}));
+  }
+  if (op == "Swish" || op == "SwiGLU") {
+    // Swish(a) = a * sigmoid(alpha * a); SwiGLU(a, b) = Swish(a) * b, with no
+    // broadcasting between the gate and the value.
+    if (op == "SwiGLU" && (failed(requireInputs(2)) || input(1).getType() != x.getType()))
+      return error() << "SwiGLU's A and B must have one type (no broadcasting), got "
+                     << x.getType() << " and " << (input(1) ? input(1).getType() : Type());
+    TRY(scaled, inferred<MulOp>({x, c(getFloat("alpha", 1.0f))}));
+    TRY(gate, unary(SigmoidOp::getOperationName(), scaled));
+    TRY(swish, inferred<MulOp>({x, gate}));
+    if (op == "Swish")
+      return setOutput(0, swish);
+    return setOutput(0, inferred<MulOp>({swish, input(1)}));
   }
   if (op == "Mish") {
     TRY(sp, unary(SoftplusOp::getOperationName(), x));
