@@ -182,6 +182,7 @@ private:
   static void registerNormalizationImporters(OpImporterRegistry &r);
   static void registerReductionImporters(OpImporterRegistry &r);
   static void registerConvImporters(OpImporterRegistry &r);
+  static void registerResizeImporters(OpImporterRegistry &r);
 
   // ElementwiseImporters.cpp
   mlir::LogicalResult importUnary(llvm::StringRef opName);
@@ -255,6 +256,10 @@ private:
   mlir::LogicalResult importPool(bool max);
   mlir::LogicalResult importGlobalPool(bool max);
   mlir::LogicalResult importLRN();
+  // ResizeImporter.cpp
+  /// Resize (opsets 10-19) or, with `upsample`, Upsample (7, 9): per-axis
+  /// resampling matrices applied as gathers or matmuls.
+  mlir::LogicalResult importResize(bool upsample);
   /// An i64 tensor 0..n-1 laid along dim `axis` of a rank-`rank` shape (other
   /// dims 1), for comparisons against indices.
   /// Fails, naming the size, above kMaxFoldedElements.

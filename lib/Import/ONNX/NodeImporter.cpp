@@ -239,4 +239,5 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerNormalizationImporters(r);
   registerReductionImporters(r);
   registerConvImporters(r);
+  registerResizeImporters(r);
 }
