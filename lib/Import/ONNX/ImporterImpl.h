@@ -184,6 +184,7 @@ private:
   static void registerConvImporters(OpImporterRegistry &r);
   static void registerAttentionImporters(OpImporterRegistry &r);
   static void registerRotaryEmbeddingImporters(OpImporterRegistry &r);
+  static void registerResizeImporters(OpImporterRegistry &r);
 
   // ElementwiseImporters.cpp
   mlir::LogicalResult importUnary(llvm::StringRef opName);
@@ -263,6 +264,10 @@ private:
   mlir::FailureOr<mlir::Value> splitHeads(mlir::Value x, int64_t heads, llvm::StringRef what);
   // RotaryEmbeddingImporter.cpp
   mlir::LogicalResult importRotaryEmbedding();
+  // ResizeImporter.cpp
+  /// Resize (opsets 10-19) or, with `upsample`, Upsample (7, 9): per-axis
+  /// resampling matrices applied as gathers or matmuls.
+  mlir::LogicalResult importResize(bool upsample);
   /// An i64 tensor 0..n-1 laid along dim `axis` of a rank-`rank` shape (other
   /// dims 1), for comparisons against indices.
   /// Fails, naming the size, above kMaxFoldedElements.

@@ -241,4 +241,5 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerConvImporters(r);
   registerAttentionImporters(r);
   registerRotaryEmbeddingImporters(r);
+  registerResizeImporters(r);
 }
