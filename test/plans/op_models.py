@@ -121,6 +121,19 @@ def models():
          helper.make_node("AveragePool", ["m"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
          helper.make_node("GlobalAveragePool", ["a"], ["y"])],
         [_in("x", [4, 8, 8, 8])], {"x": b.feed([4, 8, 8, 8])}))
+    # Resize: linear 2x upsampling (a matmul per axis), nearest 2x (a gather)
+    # and a cubic downsampling to fixed sizes.
+    def resize(b):
+        b.inits.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "up"))
+        b.ints("small", [4, 8, 6, 5])
+        nodes = [
+            helper.make_node("Resize", ["x", "", "up"], ["lin"], mode="linear"),
+            helper.make_node("Resize", ["lin", "", "up"], ["near"], mode="nearest"),
+            helper.make_node("Resize", ["near", "", "", "small"], ["y"], mode="cubic",
+                             coordinate_transformation_mode="align_corners"),
+        ]
+        return nodes, [_in("x", [4, 8, 4, 4])], {"x": b.feed([4, 8, 4, 4])}
+    add("resize", resize)
     # LpPool with pads (they count as zeros) and p = 2 and 3.
     add("lppool", lambda b: (
         [helper.make_node("LpPool", ["x"], ["l"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], p=2),
@@ -248,6 +261,27 @@ def models():
         b.inits.append(numpy_helper.from_array(mask, "mask"))
         return nodes, [_in("x", [2, s, d])], {"x": b.feed([2, s, d])}
     add("attention", attention)
+
+    # Classification losses: NLL over [N, C, d] with class weights and an
+    # ignored label (some targets carry it), SCE with its log_prob output.
+    def losses(b):
+        n, c, d = 8, 16, 4
+        target = b.rng.integers(0, c, (n, d)).astype(np.int64)
+        target[b.rng.random((n, d)) < 0.25] = -1
+        nodes = [
+            helper.make_node("MatMul", ["x", b.weight("w", [c, c])], ["scores"]),
+            helper.make_node("Transpose", ["scores"], ["st"], perm=[0, 2, 1]),
+            helper.make_node("LogSoftmax", ["st"], ["lp"], axis=1),
+            helper.make_node("NegativeLogLikelihoodLoss", ["lp", "t", b.weight("cw", [c], 1.0)],
+                             ["nll"], ignore_index=-1, reduction="mean"),
+            helper.make_node("SoftmaxCrossEntropyLoss", ["st", "t"], ["sce", "logp"],
+                             ignore_index=-1, reduction="sum"),
+            helper.make_node("SoftmaxCrossEntropyLoss", ["st", "t"], ["sce_none"],
+                             ignore_index=-1, reduction="none"),
+        ]
+        inputs = [_in("x", [n, d, c]), _in("t", [n, d], TensorProto.INT64)]
+        return nodes, inputs, {"x": b.feed([n, d, c]), "t": target}
+    add("losses", losses, opset=13, outputs=["nll", "sce", "logp", "sce_none"])
 
     # The same block with opset 23's operators: RoPE on 3-D Q and K, then
     # Attention with GQA (4 query heads over 2 KV heads), a kv cache, a causal

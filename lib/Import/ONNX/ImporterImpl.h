@@ -185,6 +185,7 @@ private:
   static void registerAttentionImporters(OpImporterRegistry &r);
   static void registerRotaryEmbeddingImporters(OpImporterRegistry &r);
   static void registerResizeImporters(OpImporterRegistry &r);
+  static void registerLossImporters(OpImporterRegistry &r);
 
   // ElementwiseImporters.cpp
   mlir::LogicalResult importUnary(llvm::StringRef opName);
@@ -262,6 +263,9 @@ private:
   mlir::LogicalResult importAttention();
   /// [B, S, heads*D] -> [B, heads, S, D]; `what` names the input in errors.
   mlir::FailureOr<mlir::Value> splitHeads(mlir::Value x, int64_t heads, llvm::StringRef what);
+  // LossImporters.cpp
+  /// NegativeLogLikelihoodLoss or, with `softmax`, SoftmaxCrossEntropyLoss.
+  mlir::LogicalResult importClassificationLoss(bool softmax);
   // RotaryEmbeddingImporter.cpp
   mlir::LogicalResult importRotaryEmbedding();
   // ResizeImporter.cpp

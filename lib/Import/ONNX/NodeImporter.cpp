@@ -242,4 +242,5 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerAttentionImporters(r);
   registerRotaryEmbeddingImporters(r);
   registerResizeImporters(r);
+  registerLossImporters(r);
 }
