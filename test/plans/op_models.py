@@ -51,6 +51,10 @@ class _Builder:
         self.inits.append(numpy_helper.from_array(np.asarray(values, np.int64), name))
         return name
 
+    def floats(self, name, values):
+        self.inits.append(numpy_helper.from_array(np.asarray(values, np.float32), name))
+        return name
+
     def feed(self, shape):
         return self.rng.standard_normal(shape).astype(np.float32)
 
@@ -121,19 +125,6 @@ def models():
          helper.make_node("AveragePool", ["m"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
          helper.make_node("GlobalAveragePool", ["a"], ["y"])],
         [_in("x", [4, 8, 8, 8])], {"x": b.feed([4, 8, 8, 8])}))
-    # Resize: linear 2x upsampling (a matmul per axis), nearest 2x (a gather)
-    # and a cubic downsampling to fixed sizes.
-    def resize(b):
-        b.inits.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "up"))
-        b.ints("small", [4, 8, 6, 5])
-        nodes = [
-            helper.make_node("Resize", ["x", "", "up"], ["lin"], mode="linear"),
-            helper.make_node("Resize", ["lin", "", "up"], ["near"], mode="nearest"),
-            helper.make_node("Resize", ["near", "", "", "small"], ["y"], mode="cubic",
-                             coordinate_transformation_mode="align_corners"),
-        ]
-        return nodes, [_in("x", [4, 8, 4, 4])], {"x": b.feed([4, 8, 4, 4])}
-    add("resize", resize)
     # LpPool with pads (they count as zeros) and p = 2 and 3.
     add("lppool", lambda b: (
         [helper.make_node("LpPool", ["x"], ["l"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], p=2),
@@ -328,4 +319,26 @@ def models():
                  "v": b.feed([bsz, h, kv, hd])}
         return nodes, inputs, feeds
     add("attention23_4d", attention23_4d, opset=23)
+    # Resize: per-axis matrices (matmuls) for linear and cubic, gathers for
+    # nearest, where() for tf_crop_and_resize's extrapolation.
+    # (Last, so that the models before keep their seeds.)
+    add("resize_linear_up", lambda b: (
+        [helper.make_node("Resize", ["x", "", b.floats("sc", [1, 1, 2, 2])], ["y"],
+                          mode="linear")],
+        [_in("x", [4, 8, 4, 4])], {"x": b.feed([4, 8, 4, 4])}))
+    add("resize_cubic_down", lambda b: (
+        [helper.make_node("Resize", ["x", "", "", b.ints("sz", [4, 8, 4, 2])], ["y"],
+                          mode="cubic", antialias=1, exclude_outside=1)],
+        [_in("x", [4, 8, 8, 8])], {"x": b.feed([4, 8, 8, 8])}))
+    add("resize_nearest", lambda b: (
+        [helper.make_node("Resize", ["x", "", "", b.ints("sz", [6, 12])], ["y"],
+                          mode="nearest", axes=[3, 2], nearest_mode="round_prefer_ceil",
+                          coordinate_transformation_mode="asymmetric")],
+        [_in("x", [4, 8, 8, 4])], {"x": b.feed([4, 8, 8, 4])}))
+    add("resize_crop", lambda b: (
+        [helper.make_node("Resize", ["x", b.floats("roi", [0.2, -0.2, 0.9, 1.1]), "",
+                                     b.ints("sz", [4, 6])], ["y"],
+                          mode="linear", axes=[2, 3], extrapolation_value=2.0,
+                          coordinate_transformation_mode="tf_crop_and_resize")],
+        [_in("x", [4, 8, 8, 8])], {"x": b.feed([4, 8, 8, 8])}))
     return out

@@ -287,7 +287,8 @@ LogicalResult NodeImporter::importResize(bool upsample) {
                  (cm == "half_pixel_symmetric" && opset >= 19);
     if (!known)
       return error() << "coordinate_transformation_mode '" << cm
-                     << "' is unsupported at opset " << opset;
+                     << "' is unsupported at opset " << opset
+                     << " (tf_half_pixel_for_nn is of opsets 11-12, half_pixel_symmetric of 19 on)";
     StringRef nm = a.nearestMode;
     if (nm != "round_prefer_floor" && nm != "round_prefer_ceil" && nm != "floor" && nm != "ceil")
       return error() << "nearest_mode '" << nm << "' is unsupported";
@@ -457,7 +458,10 @@ LogicalResult NodeImporter::importResize(bool upsample) {
   bool isBool = intType && intType.getWidth() == 1;
   Type work = element;
   if (interpolates) {
-    if (isBool || !(isa<FloatType>(element) || intType))
+    if (isBool)
+      return error() << "interpolating (mode " << mode << ") a bool tensor is unsupported; "
+                     << "pmc interpolates floats and integers";
+    if (!isa<FloatType>(element) && !intType)
       return error() << "interpolating (mode " << mode << ") a tensor of " << element
                      << " is unsupported; pmc interpolates floats and integers";
     if (element.isF16() || element.isBF16())
