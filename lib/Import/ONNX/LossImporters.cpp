@@ -6,7 +6,7 @@
 //
 //   t      = target == ignore_index ? 0 : target       (never gather out of range)
 //   w      = weight[t] (or 1), 0 where ignored
-//   loss   = -input[n, t, d...] * w                     (a gather_elements on C)
+//   loss   = -(ignored ? 0 : input[n, t, d...]) * w     (a gather_elements on C)
 //   reduce = none: loss | sum: sum(loss) | mean: sum(loss) / sum(w)
 //
 // SoftmaxCrossEntropyLoss is the same on log_softmax(scores, axis 1), which is
@@ -79,7 +79,14 @@ LogicalResult NodeImporter::importClassificationLoss(bool softmax) {
   TRY(picked, inferred<GatherElementsOp>({logProb, index},
                                          {b.getNamedAttr("axis", b.getI64IntegerAttr(1))}));
   TRY(pickedFlat, reshape(picked, lossShape));
-  TRY(loss, unary(NegOp::getOperationName(), pickedFlat));
+  Value kept = pickedFlat;
+  if (ignored) {
+    // Zeroed before the weighting: an ignored target reads class 0, whose
+    // log-probability may be -inf (a masked logit), and 0 * inf is NaN.
+    TRY(masked, inferred<WhereOp>({ignored, scalar(t, 0), pickedFlat}));
+    kept = masked;
+  }
+  TRY(loss, unary(NegOp::getOperationName(), kept));
 
   Value w;  // [N, d...] per-element weights, when not all 1
   if (weight) {
