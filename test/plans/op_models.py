@@ -341,4 +341,21 @@ def models():
                           mode="linear", axes=[2, 3], extrapolation_value=2.0,
                           coordinate_transformation_mode="tf_crop_and_resize")],
         [_in("x", [4, 8, 8, 8])], {"x": b.feed([4, 8, 8, 8])}))
+    # More losses (the "losses" model is 3-D, weighted mean and SCE sum): a 4-D
+    # weighted mean NLL and an SCE mean with log_prob, targets carrying the
+    # ignored label -1 (outside [0, C): never gathered). Last, for the seeds.
+    def targets(b, shape, classes):
+        t = b.rng.integers(0, classes, size=shape)
+        t[b.rng.random(shape) < 0.25] = -1
+        return t.astype(np.int64)
+    add("nllloss_4d_weight_ii_mean", lambda b: (
+        [helper.make_node("NegativeLogLikelihoodLoss", ["x", "t", b.weight("w", [8], 1.0)],
+                          ["y"], reduction="mean", ignore_index=-1)],
+        [_in("x", [4, 8, 4, 4]), _in("t", [4, 4, 4], TensorProto.INT64)],
+        {"x": b.feed([4, 8, 4, 4]), "t": targets(b, [4, 4, 4], 8)}), opset=13)
+    add("sce_mean_log_prob", lambda b: (
+        [helper.make_node("SoftmaxCrossEntropyLoss", ["x", "t"], ["y", "log_prob"],
+                          reduction="mean", ignore_index=-1)],
+        [_in("x", [4, 8, 16]), _in("t", [4, 16], TensorProto.INT64)],
+        {"x": b.feed([4, 8, 16]), "t": targets(b, [4, 16], 8)}), opset=13)
     return out

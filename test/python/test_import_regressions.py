@@ -257,3 +257,62 @@ def test_conv_transpose_matches_onnxruntime(pmc_module, attrs, x_shape, w_shape,
     _check_against_onnxruntime(pmc_module, model,
                                {"x": rng.standard_normal(x_shape).astype(np.float32)},
                                rtol=1e-5, atol=1e-5)
+
+
+# --- Losses: ignored targets outside [0, C) -----------------------------------
+
+@pytest.mark.parametrize("op", ["NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"])
+@pytest.mark.parametrize("reduction,weighted,dtype,target_dtype", [
+    ("none", True, np.float32, np.int64),
+    ("sum", True, np.float16, np.int32),
+    ("mean", True, np.float64, np.int64),
+    # Without weights the mean divides by the count of targets not ignored (the
+    # function body, onnxruntime); onnx's reference divides by all of them when
+    # ignore_index is -1.
+    ("mean", False, np.float32, np.int32),
+])
+def test_loss_ignored_target_outside_classes(pmc_module, op, reduction, weighted, dtype,
+                                             target_dtype):
+    """An ignored target may be -1 (not a class): it must not be gathered, its
+    loss and weight are 0."""
+    rng = np.random.default_rng(7)
+    onnx_type = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    target = rng.integers(0, 5, (3, 4)).astype(target_dtype)
+    target[:, 1] = -1
+    feeds = {"x": rng.standard_normal((3, 5, 4)).astype(dtype), "t": target}
+    names, inputs = ["x", "t"], [_tensor("x", onnx_type, [3, 5, 4]),
+                                 _tensor("t", helper.np_dtype_to_tensor_dtype(target.dtype),
+                                         [3, 4])]
+    if weighted:
+        feeds["w"] = rng.random(5).astype(dtype)
+        names.append("w")
+        inputs.append(_tensor("w", onnx_type, [5]))
+    outputs = ["y", "log_prob"] if op == "SoftmaxCrossEntropyLoss" else ["y"]
+    node = helper.make_node(op, names, outputs, reduction=reduction, ignore_index=-1)
+    model = _model([node], inputs, [_tensor(n, onnx_type, None) for n in outputs], opset=13)
+    tol = 2e-3 if dtype == np.float16 else 1e-6
+    _check_against_onnxruntime(pmc_module, model, feeds, rtol=tol, atol=tol)
+
+
+def test_loss_target_of_the_wrong_shape_is_an_error(pmc_opt, tmp_path):
+    node = helper.make_node("NegativeLogLikelihoodLoss", ["x", "t"], ["y"], name="nll")
+    model = _model([node], [_tensor("x", TensorProto.FLOAT, [3, 5, 4]),
+                            _tensor("t", TensorProto.INT64, [3, 5])],
+                   [_tensor("y", TensorProto.FLOAT, [])], opset=13)
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    proc = run_tool([pmc_opt, "compile", path, "-o", tmp_path / "m.pmc"])
+    assert_clean_failure(proc, "nll", "target must be [N, d...]", "tensor<3x5xi64>")
+
+
+@pytest.mark.parametrize("op", ["NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"])
+def test_loss_ignored_target_over_minus_infinity(pmc_module, op):
+    """An ignored target reads class 0 (never out of range); where that
+    log-probability is -inf (a masked logit) the ignored loss is still 0, not
+    0 * inf = NaN."""
+    x = np.array([[-np.inf, 0.5, 1.0], [0.2, -1.0, 0.3]], np.float32)
+    node = helper.make_node(op, ["x", "t"], ["y"], reduction="sum", ignore_index=1)
+    model = _model([node], [_tensor("x", TensorProto.FLOAT, [2, 3]),
+                            _tensor("t", TensorProto.INT64, [2])],
+                   [_tensor("y", TensorProto.FLOAT, [])], opset=13)
+    _check_against_onnxruntime(pmc_module, model, {"x": x, "t": np.array([1, 2])})
