@@ -106,7 +106,8 @@ def make_options(*, devices=1, target="cpu", input_shapes=None, bind=None, mesh=
     options.target = target
     options.input_shapes = {k: [int(d) for d in v] for k, v in (input_shapes or {}).items()}
     for name, value in (bind or {}).items():
-        options.bind(name, np.ascontiguousarray(value))
+        # (np.ascontiguousarray would make a 0-d array 1-d.)
+        options.bind(name, np.require(value, requirements="C"))
     options.mesh = mesh_axes(mesh)
     options.shardings = sharding_dims(shardings)
     options.plan = plan

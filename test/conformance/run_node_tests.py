@@ -47,6 +47,12 @@ RTOL = 1e-3
 RTOL_FLOAT16 = 2 * 2.0 ** -10
 RTOL_BFLOAT16 = 2 * 2.0 ** -7
 ATOL = 1e-7
+# Cases whose expected values carry the generator's float32 rounding noise:
+# test_dft_inverse's zero imaginary parts are stored as up to 1.5e-6 (numpy's
+# double-precision ifft of the same input gives 1e-15, as pmc does), so
+# atol=1e-7 would fail the more exact result. onnxruntime's backend test
+# series overrides tolerances per case the same way.
+CASE_ATOL = {"test_dft_inverse": 2e-6, "test_dft_inverse_opset19": 2e-6}
 
 _REDUCE_OPS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
                "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")
@@ -416,7 +422,8 @@ def _run_case(case_dir, tools, work, deadline, bind_all=False):
             elif isinstance(expected, np.ndarray) and expected.dtype == np.float16:
                 problem = compare(out_name, expected, got, rtol=RTOL_FLOAT16)
             else:
-                problem = compare(out_name, expected, got)
+                problem = compare(out_name, expected, got,
+                                  atol=CASE_ATOL.get(os.path.basename(case_dir), ATOL))
             if problem:
                 return "fail", problem
     return "pass", ""

@@ -33,6 +33,25 @@ def PMCPrepareKernels : Pass<"pmc-prepare-kernels", "ModuleOp"> {
   ];
 }
 
+def PMCDistinctKernelResults : Pass<"pmc-distinct-kernel-results", "ModuleOp"> {
+  let summary = "Gives every kernel result its own tensor";
+  let description = [{
+    CSE merges equal computations, so a kernel computing two equal graph
+    outputs (`Tanh(a)` twice) returns one value twice; buffer results become
+    out-parameters only when each result is its own buffer. A repeated result
+    is returned as a copy.
+    ```mlir
+    return %t, %t : tensor<4xf32>, tensor<4xf32>
+    // after:
+    %e = tensor.empty() : tensor<4xf32>
+    %c = linalg.copy ins(%t : tensor<4xf32>) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+    return %t, %c : tensor<4xf32>, tensor<4xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def PMCCopiesToLinalg : Pass<"pmc-copies-to-linalg", "ModuleOp"> {
   let summary = "Rewrites memref.copy into linalg.copy (plain loops)";
   let description = [{

@@ -43,6 +43,18 @@ readTensor(onnx::TensorProto &tensor, llvm::StringRef modelDir,
 
 class OpImporterRegistry;
 
+/// Imports a subgraph (an If branch, a Loop or Scan body) inline at the
+/// builder's insertion point: its inputs are bound to `graphInputs`, names of
+/// the enclosing graphs stay visible, and its outputs are returned. `prefix`
+/// names the nodes' locations ("loop/body#3").
+class SubgraphImporter {
+public:
+  virtual ~SubgraphImporter() = default;
+  virtual mlir::FailureOr<llvm::SmallVector<mlir::Value>>
+  importInline(const onnx::GraphProto &graph, mlir::ValueRange graphInputs,
+               llvm::StringRef prefix) = 0;
+};
+
 inline mlir::RankedTensorType tensorType(mlir::Value v) {
   return llvm::cast<mlir::RankedTensorType>(v.getType());
 }
@@ -70,10 +82,10 @@ public:
                const onnx::NodeProto &node, std::string name, int64_t opset,
                llvm::SmallVector<mlir::Value> inputs,
                llvm::SmallVector<std::string> graphInputNames,
-               llvm::StringRef modelDir)
+               llvm::StringRef modelDir, SubgraphImporter *subgraphs = nullptr)
       : b(builder), loc(loc), node(node), name(std::move(name)), opset(opset),
         inputs(std::move(inputs)), graphInputNames(std::move(graphInputNames)),
-        modelDir(modelDir), outputs(node.output_size()) {}
+        modelDir(modelDir), subgraphs(subgraphs), outputs(node.output_size()) {}
 
   /// Imports the node with the registry's importer for its op type and
   /// opset (OpRegistry.h); on failure a diagnostic has been emitted.
@@ -118,6 +130,9 @@ private:
   /// error naming the operand when it is not a compile-time constant.
   mlir::FailureOr<llvm::SmallVector<int64_t>> constInts(unsigned i,
                                                         llvm::StringRef what);
+  /// Appends to `diag` which graph inputs `v` is computed from, so that the
+  /// user can bind them (or that it is computed at run time).
+  void explainNotConstant(mlir::InFlightDiagnostic &diag, mlir::Value v);
   /// The constant value of input `i`, or failure with the same error.
   mlir::FailureOr<mlir::DenseElementsAttr> constAttr(unsigned i,
                                                      llvm::StringRef what);
@@ -186,6 +201,8 @@ private:
   static void registerRotaryEmbeddingImporters(OpImporterRegistry &r);
   static void registerResizeImporters(OpImporterRegistry &r);
   static void registerLossImporters(OpImporterRegistry &r);
+  static void registerControlFlowImporters(OpImporterRegistry &r);
+  static void registerSpectralImporters(OpImporterRegistry &r);
 
   // ElementwiseImporters.cpp
   mlir::LogicalResult importUnary(llvm::StringRef opName);
@@ -266,6 +283,50 @@ private:
   // LossImporters.cpp
   /// NegativeLogLikelihoodLoss or, with `softmax`, SoftmaxCrossEntropyLoss.
   mlir::LogicalResult importClassificationLoss(bool softmax);
+  // ControlFlowImporters.cpp
+  mlir::LogicalResult importIf();
+  mlir::LogicalResult importLoop();
+  mlir::LogicalResult importScan();
+  /// The graph attribute `attrName` (an error when absent).
+  mlir::FailureOr<const onnx::GraphProto *> graphAttr(llvm::StringRef attrName);
+  /// Imports `graph` inline with its inputs bound to `graphInputs` (types
+  /// checked against its declarations); `what` names it in errors.
+  mlir::FailureOr<llvm::SmallVector<mlir::Value>>
+  importSubgraph(const onnx::GraphProto &graph, mlir::ValueRange graphInputs,
+                 llvm::StringRef what);
+  /// The value of a one-element bool that folded to a constant; failure
+  /// without a diagnostic when it is not constant.
+  mlir::FailureOr<bool> constantCondition(mlir::Value cond, llvm::StringRef what);
+  /// `values` stacked along a new dim `axis` (Unsqueeze + Concat).
+  mlir::FailureOr<mlir::Value> stack(llvm::ArrayRef<mlir::Value> values, int64_t axis);
+  /// Element `index` of dim `axis`, that dim removed.
+  mlir::FailureOr<mlir::Value> takeIndex(mlir::Value v, int64_t axis, int64_t index);
+  // SpectralImporters.cpp
+  mlir::LogicalResult importDFT();
+  mlir::LogicalResult importSTFT();
+  /// HannWindow, HammingWindow or BlackmanWindow of a constant size.
+  mlir::LogicalResult importWindow(llvm::StringRef opType);
+  mlir::LogicalResult importMelWeightMatrix();
+  /// The DFT of (real, imag) along `axis` (imag may be null: a real signal)
+  /// with transform length `n`; the imaginary result is null for the
+  /// one-sided inverse, whose output is real.
+  mlir::FailureOr<std::pair<mlir::Value, mlir::Value>>
+  applyDft(mlir::Value real, mlir::Value imag, int64_t axis, int64_t n, bool inverse,
+           bool onesided);
+  /// [..., 1 or 2] into its real and imaginary parts (imag null for 1).
+  mlir::FailureOr<std::pair<mlir::Value, mlir::Value>> splitComplex(mlir::Value x);
+  /// The inverse of splitComplex.
+  mlir::FailureOr<mlir::Value> joinComplex(mlir::Value real, mlir::Value imag);
+  /// The element type named by the output_datatype attribute (default FLOAT).
+  mlir::FailureOr<mlir::Type> outputDatatype();
+  /// A constant of `elementType` holding `values` (computed in double).
+  mlir::FailureOr<mlir::Value> floatConstant(llvm::ArrayRef<int64_t> shape,
+                                             llvm::ArrayRef<double> values,
+                                             mlir::Type elementType);
+  /// As floatConstant, for integer types too (values truncated).
+  mlir::FailureOr<mlir::Value> typedConstant(llvm::ArrayRef<int64_t> shape,
+                                             llvm::ArrayRef<double> values,
+                                             mlir::Type type);
   // RotaryEmbeddingImporter.cpp
   mlir::LogicalResult importRotaryEmbedding();
   // ResizeImporter.cpp
@@ -293,6 +354,8 @@ private:
   /// Graph input names that feed the func arguments, by argument number.
   llvm::SmallVector<std::string> graphInputNames;
   llvm::StringRef modelDir;
+  /// Imports If branches and Loop/Scan bodies (null: no subgraphs here).
+  SubgraphImporter *subgraphs;
   llvm::SmallVector<mlir::Value> outputs;
 };
 

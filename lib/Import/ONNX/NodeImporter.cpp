@@ -4,6 +4,7 @@
 
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/Verifier.h"
+#include "llvm/ADT/DenseSet.h"
 
 using namespace mlir;
 using namespace ::pmc::onnx_import;
@@ -95,12 +96,35 @@ FailureOr<DenseElementsAttr> NodeImporter::constAttr(unsigned i, StringRef what)
     return value;
   InFlightDiagnostic diag = error() << "operand " << i << " ('" << what
                                     << "') must be a compile-time constant";
-  if (auto arg = dyn_cast<BlockArgument>(v))
-    diag << "; bind the graph input '" << graphInputNames[arg.getArgNumber()]
-         << "' with --bind";
-  else
-    diag << " (it is computed from graph inputs that are not bound)";
+  explainNotConstant(diag, v);
   return failure();
+}
+
+void NodeImporter::explainNotConstant(InFlightDiagnostic &diag, Value v) {
+  // The graph inputs `v` is computed from: binding them makes it fold.
+  SmallVector<std::string> names;
+  SmallVector<Value> work{v};
+  llvm::DenseSet<Value> seen;
+  while (!work.empty()) {
+    Value next = work.pop_back_val();
+    if (!seen.insert(next).second)
+      continue;
+    if (auto arg = dyn_cast<BlockArgument>(next)) {
+      if (arg.getArgNumber() < graphInputNames.size())
+        names.push_back(graphInputNames[arg.getArgNumber()]);
+      continue;
+    }
+    if (Operation *op = next.getDefiningOp())
+      work.append(op->operand_begin(), op->operand_end());
+  }
+  llvm::sort(names);
+  if (names.empty()) {
+    diag << " (no graph input feeds it, but pmc cannot fold it)";
+    return;
+  }
+  diag << "; bind the graph input" << (names.size() > 1 ? "s " : " ");
+  llvm::interleaveComma(names, diag, [&](const std::string &n) { diag << "'" << n << "'"; });
+  diag << " with --bind";
 }
 
 FailureOr<SmallVector<int64_t>> NodeImporter::constInts(unsigned i, StringRef what) {
@@ -243,4 +267,6 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerRotaryEmbeddingImporters(r);
   registerResizeImporters(r);
   registerLossImporters(r);
+  registerControlFlowImporters(r);
+  registerSpectralImporters(r);
 }

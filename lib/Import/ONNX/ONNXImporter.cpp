@@ -8,6 +8,8 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Location.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Path.h"
@@ -176,7 +178,7 @@ FailureOr<DenseElementsAttr> boundValue(MLIRContext &context,
   return DenseElementsAttr::getFromRawBuffer(type, raw);
 }
 
-class GraphImporter {
+class GraphImporter : public SubgraphImporter {
 public:
   GraphImporter(MLIRContext &context, const std::string &path,
                 const ::pmc::ImportOptions &options)
@@ -189,8 +191,25 @@ public:
 
   OwningOpRef<ModuleOp> run();
 
+  FailureOr<SmallVector<Value>> importInline(const onnx::GraphProto &graph,
+                                             ValueRange graphInputs,
+                                             StringRef prefix) override;
+
 private:
+  /// The names one graph defines: the main graph's, or a subgraph's while it
+  /// is imported. Lookups walk from the innermost scope out, as ONNX's
+  /// scoping rules say.
+  struct Scope {
+    llvm::StringMap<Value> values;
+    llvm::StringMap<const onnx::TensorProto *> initializers;
+  };
+
   FailureOr<Value> lookup(const std::string &valueName, OpBuilder &builder);
+  void define(StringRef valueName, Value v) { scopes.back().values[valueName] = v; }
+  /// Whether any scope defines `valueName` (a value or an initializer).
+  bool isDefined(StringRef valueName) const;
+  /// Imports the nodes of `graph` in order; `prefix` names nested nodes.
+  LogicalResult importNodes(const onnx::GraphProto &graph, StringRef prefix);
   LogicalResult checkDeclaredType(const onnx::ValueInfoProto &info, Value v);
 
   MLIRContext &context;
@@ -198,8 +217,12 @@ private:
   const ::pmc::ImportOptions &options;
   Location fileLoc;
   onnx::ModelProto model;
-  llvm::StringMap<Value> values;
-  llvm::StringMap<onnx::TensorProto *> initializers;
+  SmallVector<Scope> scopes;
+  /// Initializers read so far: reading moves a large tensor's bytes out of
+  /// the proto, and an unrolled body reads its initializers once per
+  /// iteration.
+  llvm::DenseMap<const onnx::TensorProto *, Value> readInitializers;
+  OpBuilder *builder = nullptr;
   SmallVector<std::string> argNames;
   int64_t opset = 0;
 };
@@ -242,23 +265,110 @@ LogicalResult GraphImporter::checkDeclaredType(const onnx::ValueInfoProto &info,
 
 FailureOr<Value> GraphImporter::lookup(const std::string &valueName,
                                        OpBuilder &builder) {
-  auto it = values.find(valueName);
-  if (it != values.end())
-    return it->second;
-  auto init = initializers.find(valueName);
-  if (init == initializers.end())
+  for (Scope &scope : llvm::reverse(scopes)) {
+    auto it = scope.values.find(valueName);
+    if (it != scope.values.end())
+      return it->second;
+    auto init = scope.initializers.find(valueName);
+    if (init == scope.initializers.end())
+      continue;
+    auto read = readInitializers.find(init->second);
+    if (read != readInitializers.end())
+      return read->second;
+    // Initializers are read on first use, at the top of the function. The
+    // importer owns the model, and readTensor moves large raw_data out of it.
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToStart(builder.getInsertionBlock());
+    Location loc = NameLoc::get(StringAttr::get(&context, valueName), fileLoc);
+    auto attr = readTensor(const_cast<onnx::TensorProto &>(*init->second), modelDir,
+                           context, [&] { return emitError(loc) << "initializer: "; });
+    if (failed(attr))
+      return failure();
+    Value v = mlir::pmc::ConstantOp::create(builder, loc, *attr);
+    readInitializers[init->second] = v;
+    return v;
+  }
+  return failure();
+}
+
+bool GraphImporter::isDefined(StringRef valueName) const {
+  for (const Scope &scope : scopes)
+    if (scope.values.count(valueName) || scope.initializers.count(valueName))
+      return true;
+  return false;
+}
+
+LogicalResult GraphImporter::importNodes(const onnx::GraphProto &graph,
+                                         StringRef prefix) {
+  for (auto [index, node] : llvm::enumerate(graph.node())) {
+    std::string nodeName = node.name().empty()
+                               ? node.op_type() + "_" + std::to_string(index)
+                               : node.name();
+    if (!prefix.empty())
+      nodeName = (prefix + "/" + nodeName).str();
+    Location loc = NameLoc::get(builder->getStringAttr(nodeName), fileLoc);
+    if (!node.domain().empty() && node.domain() != "ai.onnx") {
+      int64_t version = 0;
+      for (const auto &import : model.opset_import())
+        if (import.domain() == node.domain())
+          version = import.version();
+      return emitError(loc) << "node '" << nodeName << "' : unsupported ONNX operator '"
+                            << node.op_type() << "' (domain '" << node.domain()
+                            << "', opset " << version << ")";
+    }
+    SmallVector<Value> nodeInputs;
+    for (const std::string &in : node.input()) {
+      if (in.empty()) {
+        nodeInputs.push_back(Value());
+        continue;
+      }
+      auto v = lookup(in, *builder);
+      if (failed(v)) {
+        if (!isDefined(in))
+          emitError(loc) << "node '" << nodeName << "' (" << node.op_type()
+                         << ", opset " << opset << "): input '" << in
+                         << "' is not produced by an earlier node, an "
+                            "initializer or a graph input";
+        return failure();
+      }
+      nodeInputs.push_back(*v);
+    }
+    NodeImporter importer(*builder, loc, node, nodeName, opset,
+                          std::move(nodeInputs), argNames, modelDir, this);
+    if (failed(importer.run()))
+      return failure();
+    for (auto [i, out] : llvm::enumerate(node.output()))
+      if (!out.empty() && importer.getOutputs()[i])
+        define(out, importer.getOutputs()[i]);
+  }
+  return success();
+}
+
+FailureOr<SmallVector<Value>>
+GraphImporter::importInline(const onnx::GraphProto &graph, ValueRange graphInputs,
+                            StringRef prefix) {
+  if (graph.sparse_initializer_size() > 0)
+    return emitError(fileLoc) << prefix << ": sparse initializers are unsupported";
+  scopes.emplace_back();
+  auto popScope = llvm::make_scope_exit([&] { scopes.pop_back(); });
+  for (const onnx::TensorProto &t : graph.initializer())
+    scopes.back().initializers[t.name()] = &t;
+  for (auto [info, v] : llvm::zip(graph.input(), graphInputs))
+    define(info.name(), v);
+  if (failed(importNodes(graph, prefix)))
     return failure();
-  // Initializers are read on first use, at the top of the function.
-  OpBuilder::InsertionGuard guard(builder);
-  builder.setInsertionPointToStart(builder.getInsertionBlock());
-  Location loc = NameLoc::get(StringAttr::get(&context, valueName), fileLoc);
-  auto attr = readTensor(*init->second, modelDir, context,
-                         [&] { return emitError(loc) << "initializer: "; });
-  if (failed(attr))
-    return failure();
-  Value v = mlir::pmc::ConstantOp::create(builder, loc, *attr);
-  values[valueName] = v;
-  return v;
+  SmallVector<Value> results;
+  for (const onnx::ValueInfoProto &out : graph.output()) {
+    auto v = lookup(out.name(), *builder);
+    if (failed(v)) {
+      if (!isDefined(out.name()))
+        emitError(fileLoc) << prefix << ": output '" << out.name()
+                           << "' is not produced by any node";
+      return failure();
+    }
+    results.push_back(*v);
+  }
+  return results;
 }
 
 OwningOpRef<ModuleOp> GraphImporter::run() {
@@ -280,7 +390,9 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     return nullptr;
   }
   onnx::GraphProto &graph = *model.mutable_graph();
-  for (onnx::TensorProto &t : *graph.mutable_initializer())
+  scopes.emplace_back();
+  llvm::StringMap<const onnx::TensorProto *> &initializers = scopes.back().initializers;
+  for (const onnx::TensorProto &t : graph.initializer())
     initializers[t.name()] = &t;
   if (graph.sparse_initializer_size() > 0) {
     emitError(fileLoc) << "sparse initializers ('"
@@ -307,6 +419,7 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
 
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
   OpBuilder builder(&context);
+  this->builder = &builder;
   builder.setInsertionPointToEnd(module->getBody());
 
   // Signature: graph inputs that are neither initializers nor bound.
@@ -327,7 +440,7 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   Block *entry = func.addEntryBlock();
   for (auto [i, n] : llvm::enumerate(argNames)) {
     func.setArgAttr(i, "pmc.name", builder.getStringAttr(n));
-    values[n] = entry->getArgument(i);
+    define(n, entry->getArgument(i));
   }
   builder.setInsertionPointToEnd(entry);
   for (const auto &in : graph.input()) {
@@ -338,49 +451,11 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     auto attr = boundValue(context, in, bound->second, loc);
     if (failed(attr))
       return nullptr;
-    values[in.name()] = mlir::pmc::ConstantOp::create(builder, loc, *attr);
+    define(in.name(), mlir::pmc::ConstantOp::create(builder, loc, *attr));
   }
 
-  for (auto [index, node] : llvm::enumerate(graph.node())) {
-    std::string nodeName = node.name().empty()
-                               ? node.op_type() + "_" + std::to_string(index)
-                               : node.name();
-    Location loc = NameLoc::get(builder.getStringAttr(nodeName), fileLoc);
-    if (!node.domain().empty() && node.domain() != "ai.onnx") {
-      int64_t version = 0;
-      for (const auto &import : model.opset_import())
-        if (import.domain() == node.domain())
-          version = import.version();
-      emitError(loc) << "node '" << nodeName << "' : unsupported ONNX operator '"
-                     << node.op_type() << "' (domain '" << node.domain()
-                     << "', opset " << version << ")";
-      return nullptr;
-    }
-    SmallVector<Value> nodeInputs;
-    for (const std::string &in : node.input()) {
-      if (in.empty()) {
-        nodeInputs.push_back(Value());
-        continue;
-      }
-      auto v = lookup(in, builder);
-      if (failed(v)) {
-        if (!values.count(in) && !initializers.count(in))
-          emitError(loc) << "node '" << nodeName << "' (" << node.op_type()
-                         << ", opset " << opset << "): input '" << in
-                         << "' is not produced by an earlier node, an "
-                            "initializer or a graph input";
-        return nullptr;
-      }
-      nodeInputs.push_back(*v);
-    }
-    NodeImporter importer(builder, loc, node, nodeName, opset,
-                          std::move(nodeInputs), argNames, modelDir);
-    if (failed(importer.run()))
-      return nullptr;
-    for (auto [i, out] : llvm::enumerate(node.output()))
-      if (!out.empty() && importer.getOutputs()[i])
-        values[out] = importer.getOutputs()[i];
-  }
+  if (failed(importNodes(graph, "")))
+    return nullptr;
 
   SmallVector<Value> results;
   for (const auto &out : graph.output()) {

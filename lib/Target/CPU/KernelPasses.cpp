@@ -15,6 +15,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/TypeUtilities.h"
@@ -23,6 +24,7 @@
 namespace mlir::pmc {
 #define GEN_PASS_DEF_PMCPREPAREKERNELS
 #define GEN_PASS_DEF_PMCCOPIESTOLINALG
+#define GEN_PASS_DEF_PMCDISTINCTKERNELRESULTS
 #define GEN_PASS_DEF_PMCEXPANDBFLOAT16CONVERSIONS
 #define GEN_PASS_DEF_PMCADDKERNELWRAPPERS
 #include "pmc/Target/Passes.h.inc"
@@ -125,6 +127,25 @@ struct PrepareKernels : public mlir::pmc::impl::PMCPrepareKernelsBase<PrepareKer
         func.setSymName((func.getSymName() + kImplSuffix).str());
       func.setPublic();
     }
+  }
+};
+
+struct DistinctKernelResults
+    : public mlir::pmc::impl::PMCDistinctKernelResultsBase<DistinctKernelResults> {
+  void runOnOperation() override {
+    getOperation().walk([](func::ReturnOp ret) {
+      llvm::SmallPtrSet<Value, 8> seen;
+      OpBuilder b(ret);
+      for (OpOperand &operand : ret->getOpOperands()) {
+        Value v = operand.get();
+        auto type = dyn_cast<RankedTensorType>(v.getType());
+        if (!type || seen.insert(v).second)
+          continue;
+        Value empty = tensor::EmptyOp::create(b, ret.getLoc(), type.getShape(),
+                                              type.getElementType());
+        operand.set(linalg::CopyOp::create(b, ret.getLoc(), v, empty).getResult(0));
+      }
+    });
   }
 };
 

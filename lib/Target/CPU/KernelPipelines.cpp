@@ -28,6 +28,8 @@ void mlir::pmc::buildKernelBufferizationPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(bufferization::createEmptyTensorEliminationPass());
+  // After empty-tensor elimination, which would write the copy in place.
+  pm.addPass(createPMCDistinctKernelResults());
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =

@@ -184,6 +184,42 @@ OpFoldResult AbsOp::fold(FoldAdaptor adaptor) {
   });
 }
 
+OpFoldResult ReluOp::fold(FoldAdaptor adaptor) {
+  return foldElementwise(adaptor.getOperands(), getType(), [](ArrayRef<Attribute> a) -> Attribute {
+    if (auto i = dyn_cast<IntegerAttr>(a[0]))
+      return isUnsigned(i.getType()) || !i.getValue().isNegative()
+                 ? i
+                 : IntegerAttr::get(i.getType(), 0);
+    if (auto f = dyn_cast<FloatAttr>(a[0]))
+      return f.getValue().isNegative() && !f.getValue().isNaN()
+                 ? FloatAttr::get(f.getType(), 0.0)
+                 : f;
+    return {};
+  });
+}
+
+/// Floor or ceiling of a float element.
+static Attribute roundElement(Attribute value, llvm::RoundingMode mode) {
+  auto f = dyn_cast<FloatAttr>(value);
+  if (!f)
+    return {};
+  APFloat rounded = f.getValue();
+  rounded.roundToIntegral(mode);
+  return FloatAttr::get(f.getType(), rounded);
+}
+
+OpFoldResult FloorOp::fold(FoldAdaptor adaptor) {
+  return foldElementwise(adaptor.getOperands(), getType(), [](ArrayRef<Attribute> a) {
+    return roundElement(a[0], llvm::RoundingMode::TowardNegative);
+  });
+}
+
+OpFoldResult CeilOp::fold(FoldAdaptor adaptor) {
+  return foldElementwise(adaptor.getOperands(), getType(), [](ArrayRef<Attribute> a) {
+    return roundElement(a[0], llvm::RoundingMode::TowardPositive);
+  });
+}
+
 /// ONNX Cast of one element: float to integer truncates toward zero, anything
 /// to bool is `x != 0`.
 static Attribute castElement(Attribute value, Type to) {

@@ -183,7 +183,9 @@ static bool foldOne(MatMulOp matmul, bool exactGelu,
   AddOp biasAdd;
   if (auto add = dyn_cast_or_null<AddOp>(sole(current))) {
     Value bias = otherOperand(add, current);
-    if (bias && add.getType() == current.getType() &&
+    // add(matmul, matmul): only the first matmul takes the add (the other is
+    // its bias); folding it into both would make each the other's bias.
+    if (bias && !members.contains(add) && add.getType() == current.getType() &&
         isLastDimBias(bias.getType(), current.getType())) {
       biasAdd = add;
       current = add.getResult();

@@ -52,7 +52,11 @@ def PMC_AbsOp : PMC_UnaryOp<"abs", PMC_NumericTensor, "absolute value"> {
 def PMC_NegOp : PMC_UnaryOp<"neg", PMC_NumericTensor, "negation"> {
   let hasFolder = 1;
 }
-def PMC_ReluOp : PMC_UnaryOp<"relu", PMC_NumericTensor, "max(x, 0)">;
+// Relu, Floor and Ceil fold too: exporters' shape arithmetic (Range and
+// Resize expansions) computes element counts with them.
+def PMC_ReluOp : PMC_UnaryOp<"relu", PMC_NumericTensor, "max(x, 0)"> {
+  let hasFolder = 1;
+}
 def PMC_SqrtOp : PMC_UnaryOp<"sqrt", PMC_FloatTensor, "square root">;
 def PMC_ExpOp : PMC_UnaryOp<"exp", PMC_FloatTensor, "exponential">;
 def PMC_LogOp : PMC_UnaryOp<"log", PMC_FloatTensor, "natural logarithm">;
@@ -60,8 +64,12 @@ def PMC_TanhOp : PMC_UnaryOp<"tanh", PMC_FloatTensor, "hyperbolic tangent">;
 def PMC_ErfOp : PMC_UnaryOp<"erf", PMC_FloatTensor, "error function">;
 def PMC_SigmoidOp : PMC_UnaryOp<"sigmoid", PMC_FloatTensor, "1 / (1 + exp(-x))">;
 def PMC_ReciprocalOp : PMC_UnaryOp<"reciprocal", PMC_FloatTensor, "1 / x">;
-def PMC_FloorOp : PMC_UnaryOp<"floor", PMC_FloatTensor, "floor">;
-def PMC_CeilOp : PMC_UnaryOp<"ceil", PMC_FloatTensor, "ceiling">;
+def PMC_FloorOp : PMC_UnaryOp<"floor", PMC_FloatTensor, "floor"> {
+  let hasFolder = 1;
+}
+def PMC_CeilOp : PMC_UnaryOp<"ceil", PMC_FloatTensor, "ceiling"> {
+  let hasFolder = 1;
+}
 def PMC_SinOp : PMC_UnaryOp<"sin", PMC_FloatTensor, "sine">;
 def PMC_CosOp : PMC_UnaryOp<"cos", PMC_FloatTensor, "cosine">;
 def PMC_NotOp : PMC_UnaryOp<"not", PMC_BoolTensor, "logical not"> {
