@@ -186,6 +186,7 @@ private:
   static void registerRotaryEmbeddingImporters(OpImporterRegistry &r);
   static void registerResizeImporters(OpImporterRegistry &r);
   static void registerLossImporters(OpImporterRegistry &r);
+  static void registerRecurrentImporters(OpImporterRegistry &r);
 
   // ElementwiseImporters.cpp
   mlir::LogicalResult importUnary(llvm::StringRef opName);
@@ -266,6 +267,10 @@ private:
   // LossImporters.cpp
   /// NegativeLogLikelihoodLoss or, with `softmax`, SoftmaxCrossEntropyLoss.
   mlir::LogicalResult importClassificationLoss(bool softmax);
+  // RecurrentImporters.cpp
+  /// RNN, GRU or LSTM (`opType`), unrolled over the static sequence length,
+  /// sequence_lens applied as per-row masks.
+  mlir::LogicalResult importRecurrent(llvm::StringRef opType);
   // RotaryEmbeddingImporter.cpp
   mlir::LogicalResult importRotaryEmbedding();
   // ResizeImporter.cpp
