@@ -380,7 +380,6 @@ LogicalResult NodeImporter::importRecurrent(StringRef op) {
   };
   TRY(h0Major, toDirectionMajor(h0));
   TRY(c0Major, toDirectionMajor(c0));
-  TRY(xFlat, reshape(xTime, {seq * batch, inputSize}));
   bool wantY = node.output_size() > 0 && !node.output(0).empty();
   auto stateType = RankedTensorType::get({batch, hidden}, t);
   Value zeroState = constant(DenseElementsAttr::get(
@@ -392,7 +391,10 @@ LogicalResult NodeImporter::importRecurrent(StringRef op) {
     ArrayRef<Activation> act = ArrayRef<Activation>(acts).slice(d * perDirection, perDirection);
     TRY(wd, ofDirection(w, d));  // [G*H, I]
     TRY(rd, ofDirection(r, d));  // [G*H, H]
-    TRY(projected, matmulT(xFlat, wd));  // [S*B, G*H]
+    // [S, B, G*H], as a batched product: a [B, G*H] step of it is then a
+    // reshape, never the matmul itself, whose other addend at the step is the
+    // recurrent matmul (the epilogue folding would take either for a bias).
+    TRY(projected, matmulT(xTime, wd));
     Value rbh;                           // GRU's Rbh when linear_before_reset
     if (bias) {
       TRY(bd, ofDirection(bias, d));  // [2*G*H]
@@ -414,7 +416,7 @@ LogicalResult NodeImporter::importRecurrent(StringRef op) {
       TRY(withBias, inferred<AddOp>({projected, combined}));
       projected = withBias;
     }
-    TRY(xw, reshape(projected, {seq, batch, gates * hidden}));
+    Value xw = projected;
     Value rZR, rH;  // GRU without linear_before_reset: R[z|r] and Rh apart
     if (gru && !linearBeforeReset) {
       TRY(zr, sliceAxis(rd, 0, 0, 2 * hidden));
