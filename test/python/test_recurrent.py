@@ -330,6 +330,41 @@ def test_rows_of_length_zero_end_at_zero(pmc_module, op, lens_input):
     assert not np.take(got["Y_h"], 0, axis=0 if layout else 1).any()
 
 
+@pytest.mark.parametrize("seq,direction", [(1, "forward"), (3, "reverse"), (1, "bidirectional")])
+@pytest.mark.parametrize("op", ["RNN", "GRU", "LSTM"])
+def test_final_state_that_equals_frame_zero(pmc_module, op, seq, direction):
+    """Where step 0 comes last (reverse, or one step) the masked Y_h is Y's
+    frame 0, and with no initial_h the first masked state is that frame:
+    each is built once (two kernel results that CSE merges crashed the CPU
+    kernel compilation)."""
+    rng = np.random.default_rng(seq)
+    for with_h0 in (True, False):
+        cfg = _tame_config(rng, op, seq=seq, batch=3, direction=direction, layout=0, lens=True,
+                           activations=False)
+        D = 2 if direction == "bidirectional" else 1
+        H = cfg["R"].shape[-1]
+        cfg["h0"] = rng.standard_normal((D, 3, H)).astype(np.float32) if with_h0 else None
+        cfg["lens"] = np.array([seq, 0 if op != "RNN" else 1, 1], np.int32)
+        model, feeds, _ = _model(op, cfg)
+        got = pmc_module.compile(model).run_dict(feeds)
+        _assert_outputs(got, _onnxruntime(op, cfg), rtol=1e-4, atol=1e-5)
+
+
+def test_first_masked_step_without_initial_h(pmc_module):
+    """Found by the random test: with no initial_h, step 0's masked state and
+    its Y frame are one value (built once), not two kernel results that CSE
+    merges (that crashed the CPU kernel compilation)."""
+    rng = np.random.default_rng(5)
+    r = lambda *shape: rng.standard_normal(shape).astype(np.float32)  # noqa: E731
+    cfg = {"X": r(2, 2, 4), "W": r(1, 4, 4), "R": r(1, 4, 4), "B": r(1, 8),
+           "lens": np.array([2, 2], np.int32),
+           "attrs": {"hidden_size": 4, "activations": ["ThresholdedRelu"],
+                     "activation_alpha": [0.995]}}
+    model, feeds, _ = _model("RNN", cfg, ["Y", "Y_h"])
+    got = pmc_module.compile(model).run_dict(feeds)
+    _assert_outputs(got, _onnxruntime("RNN", cfg, ["Y", "Y_h"]), rtol=1e-4, atol=1e-5)
+
+
 def test_bidirectional_lstm_at_two_devices(pmc_module):
     """Batch and hidden sizes divisible by 2: every output against onnxruntime."""
     rng = np.random.default_rng(11)
@@ -421,8 +456,12 @@ def test_constant_sequence_lens_masks_only_the_short_steps(pmc_opt, tmp_path):
     cfg["lens"] = np.array([3, 2], np.int32)
     one_short = _imported(pmc_opt, _model("GRU", cfg, ["Y_h"], lens_input=False)[0], tmp_path)
     assert one_short.count("pmc.where") == 1      # the state at step 2
+    cfg.pop("h0", None)
     runtime = _imported(pmc_opt, _model("GRU", cfg, ["Y_h"])[0], tmp_path)
-    assert runtime.count("pmc.where") == 3 + 1    # each step, and Y_h of empty rows
+    assert runtime.count("pmc.where") == 3        # each step
+    cfg["h0"] = np.ones((1, 2, cfg["R"].shape[-1]), np.float32)
+    runtime = _imported(pmc_opt, _model("GRU", cfg, ["Y_h"])[0], tmp_path)
+    assert runtime.count("pmc.where") == 3 + 1    # and Y_h of empty rows
 
 
 # --- Errors -----------------------------------------------------------------------------------

@@ -43,6 +43,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 
 using namespace mlir;
 using namespace mlir::pmc;
@@ -229,6 +230,9 @@ LogicalResult NodeImporter::importRecurrent(StringRef op) {
       std::optional<float> consumed;
       if (next < values.size())
         consumed = values[next++];
+      if (consumed && !std::isfinite(*consumed))
+        return error() << attrName << " value " << *consumed << " of activation " << k << " ("
+                       << kind->name << ") is not finite";
       if (rnn) {
         // onnxruntime's RNN reads value k for activation k (0 when the
         // attribute is absent); the ONNX reading consumes values only for
@@ -264,7 +268,15 @@ LogicalResult NodeImporter::importRecurrent(StringRef op) {
   }
 
   // --- Building blocks -------------------------------------------------------------
-  auto c = [&](double v) { return scalar(t, v); };
+  // Scalars of X's type and step masks are built once and shared by all steps
+  // (they are defined before every later use: one block, in order).
+  std::map<double, Value> scalars;
+  auto c = [&](double v) {
+    Value &s = scalars[v];
+    if (!s)
+      s = scalar(t, v);
+    return s;
+  };
   auto sliceAxis = [&](Value v, int64_t axis, int64_t start, int64_t size) -> FailureOr<Value> {
     ArrayRef<int64_t> s = shapeOf(v);
     if (start == 0 && size == s[axis])
@@ -350,21 +362,27 @@ LogicalResult NodeImporter::importRecurrent(StringRef op) {
     TRY(column, reshape(lens, {batch, 1}));
     lensColumn = column;
   }
+  std::map<int64_t, Value> masks;
   auto stepMask = [&](int64_t step, bool &noneValid) -> FailureOr<Value> {
     noneValid = false;
     if (!lens)
       return Value();
-    if (constLens) {
-      SmallVector<bool> valid;
-      for (int64_t n : *constLens)
-        valid.push_back(step < n);
-      if (llvm::all_of(valid, [](bool v) { return v; }))
-        return Value();
-      noneValid = llvm::none_of(valid, [](bool v) { return v; });
-      return constant(DenseElementsAttr::get(RankedTensorType::get({batch, 1}, b.getI1Type()),
-                                             valid));
+    if (!constLens) {
+      Value &mask = masks[step];
+      if (!mask) {
+        TRY(less, inferred<LessOp>({scalar(elementOf(lens), (double)step), lensColumn}));
+        mask = less;
+      }
+      return mask;
     }
-    return inferred<LessOp>({scalar(elementOf(lens), (double)step), lensColumn});
+    SmallVector<bool> valid;
+    for (int64_t n : *constLens)
+      valid.push_back(step < n);
+    if (llvm::all_of(valid, [](bool v) { return v; }))
+      return Value();
+    noneValid = llvm::none_of(valid, [](bool v) { return v; });
+    return constant(DenseElementsAttr::get(RankedTensorType::get({batch, 1}, b.getI1Type()),
+                                           valid));
   };
 
   // --- The recurrence ------------------------------------------------------------------
@@ -544,7 +562,9 @@ LogicalResult NodeImporter::importRecurrent(StringRef op) {
       }
       if (mask) {
         TRY(hm, inferred<WhereOp>({mask, hNext, hState}));
-        if (wantY) {
+        if (wantY && hState == zeroState) {
+          ys[step] = hm;  // the same value: built once (see below)
+        } else if (wantY) {
           TRY(ym, inferred<WhereOp>({mask, hNext, c(0)}));
           ys[step] = ym;
         }
@@ -561,23 +581,35 @@ LogicalResult NodeImporter::importRecurrent(StringRef op) {
       }
     }
 
-    // Y_h and Y_c: zero for rows of length 0 (the mask of step 0 is len > 0).
+    // Y_h and Y_c: zero for rows of length 0 (the mask of step 0 is len > 0),
+    // which keep their initial state, so only a given one needs the mask.
+    // Where step 0 came last (reverse, or one step), the masked Y_h equals
+    // Y's frame 0 and is taken from it.
+    //
+    // Values equal by construction are built once on purpose: two kernel
+    // results that CSE makes one value crash the CPU kernel compilation
+    // (promoteBufferResultsToOutParams; two Tanh(a) graph outputs do too).
     bool noneValid = false;
     TRY(started, stepMask(0, noneValid));
-    auto finalState = [&](Value state) -> FailureOr<Value> {
+    bool stepZeroLast = reverse || seq == 1;
+    auto finalState = [&](Value state, bool given, Value frameZero) -> FailureOr<Value> {
       Value v = state;
       if (noneValid) {
         v = zeroState;
-      } else if (started) {
-        TRY(masked, inferred<WhereOp>({started, state, c(0)}));
-        v = masked;
+      } else if (started && given) {
+        if (frameZero && stepZeroLast) {
+          v = frameZero;
+        } else {
+          TRY(masked, inferred<WhereOp>({started, state, c(0)}));
+          v = masked;
+        }
       }
       return reshape(v, {1, batch, hidden});
     };
-    TRY(hFinal, finalState(hState));
+    TRY(hFinal, finalState(hState, bool(h0), wantY ? ys[0] : Value()));
     hPerDirection.push_back(hFinal);
     if (lstm) {
-      TRY(cFinal, finalState(cState));
+      TRY(cFinal, finalState(cState, bool(c0), Value()));
       cPerDirection.push_back(cFinal);
     }
     if (wantY) {
