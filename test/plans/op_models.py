@@ -358,4 +358,24 @@ def models():
                           reduction="mean", ignore_index=-1)],
         [_in("x", [4, 8, 16]), _in("t", [4, 16], TensorProto.INT64)],
         {"x": b.feed([4, 8, 16]), "t": targets(b, [4, 16], 8)}), opset=13)
+    # Recurrent operators, unrolled over time (per step a matmul, gate
+    # elementwise ops and where() masks of the per-row sequence_lens): an LSTM
+    # with peepholes and initial states, a bidirectional GRU with
+    # linear_before_reset. Batch and hidden sizes split 4 ways. Last, for the seeds.
+    def lens(b, batch, seq):
+        return b.rng.integers(1, seq + 1, size=batch).astype(np.int32)
+    add("lstm_peepholes_seq_lens", lambda b: (
+        [helper.make_node("LSTM", ["x", b.weight("w", [1, 32, 16]), b.weight("r", [1, 32, 8]),
+                                   b.weight("b", [1, 64]), "lens", b.weight("h0", [1, 8, 8], 0.5),
+                                   b.weight("c0", [1, 8, 8], 0.5), b.weight("p", [1, 24], 0.5)],
+                          ["y", "y_h", "y_c"], hidden_size=8)],
+        [_in("x", [5, 8, 16]), _in("lens", [8], TensorProto.INT32)],
+        {"x": b.feed([5, 8, 16]), "lens": lens(b, 8, 5)}), opset=14)
+    add("gru_bidirectional", lambda b: (
+        [helper.make_node("GRU", ["x", b.weight("w", [2, 24, 12]), b.weight("r", [2, 24, 8]),
+                                  b.weight("b", [2, 48]), "lens"],
+                          ["y", "y_h"], hidden_size=8, direction="bidirectional",
+                          linear_before_reset=1)],
+        [_in("x", [4, 8, 12]), _in("lens", [8], TensorProto.INT32)],
+        {"x": b.feed([4, 8, 12]), "lens": lens(b, 8, 4)}), opset=14)
     return out

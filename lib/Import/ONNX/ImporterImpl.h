@@ -203,6 +203,7 @@ private:
   static void registerLossImporters(OpImporterRegistry &r);
   static void registerControlFlowImporters(OpImporterRegistry &r);
   static void registerSpectralImporters(OpImporterRegistry &r);
+  static void registerRecurrentImporters(OpImporterRegistry &r);
 
   // ElementwiseImporters.cpp
   mlir::LogicalResult importUnary(llvm::StringRef opName);
@@ -327,6 +328,10 @@ private:
   mlir::FailureOr<mlir::Value> typedConstant(llvm::ArrayRef<int64_t> shape,
                                              llvm::ArrayRef<double> values,
                                              mlir::Type type);
+  // RecurrentImporters.cpp
+  /// RNN, GRU or LSTM (`opType`), unrolled over the static sequence length,
+  /// sequence_lens applied as per-row masks.
+  mlir::LogicalResult importRecurrent(llvm::StringRef opType);
   // RotaryEmbeddingImporter.cpp
   mlir::LogicalResult importRotaryEmbedding();
   // ResizeImporter.cpp

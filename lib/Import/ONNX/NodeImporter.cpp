@@ -269,4 +269,5 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerLossImporters(r);
   registerControlFlowImporters(r);
   registerSpectralImporters(r);
+  registerRecurrentImporters(r);
 }
