@@ -298,6 +298,9 @@ private:
   mlir::FailureOr<mlir::Value> saturate(mlir::Value q, mlir::Value zp, mlir::Type out);
   /// Exact float64 integers to int32 (through int64, wrapping as int32 sums).
   mlir::FailureOr<mlir::Value> exactToInt32(mlir::Value acc);
+  /// (inScale * weightScale) / outScale in float32.
+  mlir::FailureOr<mlir::Value> requantScale(mlir::Value inScale, mlir::Value weightScale,
+                                            mlir::Value outScale);
   /// saturate(round(f32(int32 acc) * f32(multiplier)) + zp).
   mlir::FailureOr<mlir::Value> requantize(mlir::Value acc, mlir::Value multiplier,
                                           mlir::Value zp, mlir::Type out);

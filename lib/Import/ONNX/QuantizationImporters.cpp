@@ -15,7 +15,7 @@
 //               terms), so the float64 result is the exact integer; it goes
 //               to int32 through int64 (wrapping as an int32 accumulator)
 //   requantize  y = saturate(round_half_even(f32(acc) * (s_a * s_b / s_y)) + zp_y)
-//               (float32, as MLAS's requantization)
+//               (float32, float16 scales widened first: MLAS's requantization)
 //
 // saturate clamps to the output type's range in float (NaN to the minimum, as
 // onnxruntime), then casts. pmc has no float8, 4-bit or 2-bit element types:
@@ -171,6 +171,18 @@ FailureOr<Value> NodeImporter::requantize(Value acc, Value multiplier, Value zp,
   TRY(scaled, inferred<MulOp>({accF, mult}));
   TRY(rounded, unary(RoundOp::getOperationName(), scaled));
   return saturate(rounded, zp, out);
+}
+
+FailureOr<Value> NodeImporter::requantScale(Value inScale, Value weightScale, Value outScale) {
+  // (s_in * s_w) / s_out in float32 whatever the scales' type (onnxruntime
+  // widens float16 scales first; the reference's float16 arithmetic rounds
+  // the multiplier to float16, which moves about one case in four by 1).
+  Type f32 = b.getF32Type();
+  TRY(in, castElements(inScale, f32));
+  TRY(w, castElements(weightScale, f32));
+  TRY(out, castElements(outScale, f32));
+  TRY(product, inferred<MulOp>({in, w}));
+  return inferred<DivOp>({product, out});
 }
 
 /// "int8", "uint8": for messages.
@@ -516,9 +528,7 @@ LogicalResult NodeImporter::importQLinearMatMul() {
   TRY(ac, centered(a, az));
   TRY(bc, centered(bv, bz));
   TRY(acc, integerMatMul(ac, bc));
-  // (a_scale * b_scale) / y_scale in the scales' type, as onnxruntime.
-  TRY(ab, inferred<MulOp>({asr, bsr}));
-  TRY(multiplier, inferred<DivOp>({ab, ysr}));
+  TRY(multiplier, requantScale(asr, bsr, ysr));
   return setOutput(0, requantize(acc, multiplier, yz, elementOf(yzp)));
 }
 
@@ -553,9 +563,8 @@ LogicalResult NodeImporter::importQLinearConv() {
   TRY(wc, centered(w, wz));
   TRY(bc, castElements(bias, b.getF64Type()));
   TRY(acc, integerConv(xc, wc, bc));
-  // (x_scale * w_scale) / y_scale per output channel, along dim 1 of y.
-  TRY(xw, inferred<MulOp>({xsr, wsr}));
-  TRY(multiplier, inferred<DivOp>({xw, ysr}));
+  // Per output channel, along dim 1 of y.
+  TRY(multiplier, requantScale(xsr, wsr, ysr));
   SmallVector<int64_t> channel(rank, 1);
   channel[1] = product(shapeOf(multiplier));
   TRY(perChannel, reshape(multiplier, channel));
