@@ -426,6 +426,27 @@ def test_two_devices(pmc_module):
     _check(pmc_module, model, {"x": x}, devices=2)
 
 
+def test_integer_products_are_float64_contractions(pmc_opt, tmp_path):
+    """QLinearMatMul imports as a float64 matmul of the centered operands, to
+    int32 through int64, then float32 requantization."""
+    a = np.zeros((4, 8), np.uint8)
+    consts = {"as": np.array(0.1, np.float32), "az": np.array(1, np.uint8),
+              "b": np.ones((8, 2), np.uint8), "bs": np.array(0.1, np.float32),
+              "bz": np.array(1, np.uint8), "ys": np.array(0.1, np.float32),
+              "yz": np.array(1, np.uint8)}
+    model = _model("QLinearMatMul", {"a": a}, opset=10, consts=consts,
+                   order=["a", "as", "az", "b", "bs", "bz", "ys", "yz"])
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    proc = run_tool([pmc_opt, "import", path])
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "(tensor<4x8xf64>, tensor<8x2xf64>) -> tensor<4x2xf64>" in text
+    assert "tensor<4x2xf64> to tensor<4x2xi64>" in text
+    assert "tensor<4x2xi64> to tensor<4x2xi32>" in text
+    assert "pmc.round" in text and "tensor<4x2xf32> to tensor<4x2xui8>" in text
+
+
 def _compile_error(pmc_opt, model, tmp_path, *needles):
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
