@@ -378,4 +378,56 @@ def models():
                           linear_before_reset=1)],
         [_in("x", [4, 8, 12]), _in("lens", [8], TensorProto.INT32)],
         {"x": b.feed([4, 8, 12]), "lens": lens(b, 8, 4)}), opset=14)
+    # Quantization (last, for the seeds). The integer products are exact float64
+    # matmuls / convs, so every sharding gives the same integers; the
+    # DequantizeLinear -> MatMul -> QuantizeLinear chain uses power-of-two
+    # scales, which keep its float32 sums exact in any order too.
+    U8 = TensorProto.UINT8
+
+    def qparam(b, name, values, dtype):
+        b.inits.append(numpy_helper.from_array(np.asarray(values, dtype), name))
+        return name
+
+    def u8(b, shape):
+        return b.rng.integers(0, 256, size=shape).astype(np.uint8)
+
+    def qlinear_matmul(b):
+        b.inits.append(numpy_helper.from_array(u8(b, [16, 8]), "w"))
+        names = ["a", qparam(b, "as", 0.02, np.float32), qparam(b, "az", 120, np.uint8), "w",
+                 qparam(b, "ws", b.rng.random(8) * 0.02 + 0.01, np.float32),
+                 qparam(b, "wz", b.rng.integers(100, 150, 8), np.uint8),
+                 qparam(b, "ys", 0.4, np.float32), qparam(b, "yz", 128, np.uint8)]
+        return ([helper.make_node("QLinearMatMul", names, ["y"])],
+                [_in("a", [4, 8, 16], U8)], {"a": u8(b, [4, 8, 16])})
+    add("qlinear_matmul", qlinear_matmul)
+
+    def dq_matmul_q(b):
+        b.inits.append(numpy_helper.from_array(u8(b, [16, 8]), "wq"))
+        nodes = [
+            helper.make_node("DequantizeLinear", ["xq", qparam(b, "xs", 2.0 ** -4, np.float32),
+                                                  qparam(b, "xz", 128, np.uint8)], ["x"]),
+            helper.make_node("DequantizeLinear",
+                             ["wq", qparam(b, "ws", 2.0 ** -b.rng.integers(5, 8, 8), np.float32),
+                              qparam(b, "wz", b.rng.integers(110, 140, 8), np.uint8)], ["w"],
+                             axis=1),
+            helper.make_node("MatMul", ["x", "w"], ["m"]),
+            helper.make_node("QuantizeLinear", ["m", qparam(b, "ys", 0.5, np.float32),
+                                                qparam(b, "yz", 128, np.uint8)], ["y"])]
+        return nodes, [_in("xq", [8, 16], U8)], {"xq": u8(b, [8, 16])}
+    add("dq_matmul_q", dq_matmul_q, opset=13)
+
+    def qlinear_conv(b):
+        b.inits.append(numpy_helper.from_array(u8(b, [8, 4, 3, 3]), "w"))
+        names = ["x", qparam(b, "xs", 0.02, np.float32), qparam(b, "xz", 128, np.uint8), "w",
+                 qparam(b, "ws", b.rng.random(8) * 0.02 + 0.01, np.float32),
+                 qparam(b, "wz", b.rng.integers(100, 150, 8), np.uint8),
+                 qparam(b, "ys", 0.4, np.float32), qparam(b, "yz", 128, np.uint8),
+                 qparam(b, "B", b.rng.integers(-2000, 2000, 8), np.int32)]
+        return ([helper.make_node("QLinearConv", names, ["y"], group=2, pads=[1, 1, 1, 1])],
+                [_in("x", [4, 8, 4, 4], U8)], {"x": u8(b, [4, 8, 4, 4])})
+    add("qlinear_conv", qlinear_conv)
+    add("dynamic_quantize", lambda b: (
+        [helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "ys", "yz"])],
+        [_in("x", [4, 8, 16])], {"x": b.feed([4, 8, 16])}), opset=11,
+        outputs=["y", "ys", "yz"])
     return out

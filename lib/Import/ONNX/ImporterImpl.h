@@ -204,6 +204,7 @@ private:
   static void registerControlFlowImporters(OpImporterRegistry &r);
   static void registerSpectralImporters(OpImporterRegistry &r);
   static void registerRecurrentImporters(OpImporterRegistry &r);
+  static void registerQuantizationImporters(OpImporterRegistry &r);
 
   // ElementwiseImporters.cpp
   mlir::LogicalResult importUnary(llvm::StringRef opName);
@@ -332,6 +333,47 @@ private:
   /// RNN, GRU or LSTM (`opType`), unrolled over the static sequence length,
   /// sequence_lens applied as per-row masks.
   mlir::LogicalResult importRecurrent(llvm::StringRef opType);
+  // QuantizationImporters.cpp
+  mlir::LogicalResult importQuantizeLinear();
+  mlir::LogicalResult importDequantizeLinear();
+  mlir::LogicalResult importDynamicQuantizeLinear();
+  mlir::LogicalResult importMatMulInteger();
+  mlir::LogicalResult importConvInteger();
+  mlir::LogicalResult importQLinearMatMul();
+  mlir::LogicalResult importQLinearConv();
+  /// `v` converted to element type `t` (itself when it has it; null stays null).
+  mlir::FailureOr<mlir::Value> castElements(mlir::Value v, mlir::Type t);
+  /// A scale or zero point made to broadcast against an input of `shape`:
+  /// per tensor (one element), per axis (1-D along `axis`) or blocked
+  /// (`blockSize` > 0: repeated along `axis`, the last block cut).
+  mlir::FailureOr<mlir::Value> quantParam(mlir::Value p, llvm::ArrayRef<int64_t> shape,
+                                          int64_t axis, int64_t blockSize,
+                                          llvm::StringRef what);
+  /// A zero point or scale of a matrix operand: per tensor, per row of `a`
+  /// (`perRow`) or per column of `b`, reshaped to broadcast against it.
+  mlir::FailureOr<mlir::Value> matmulParam(mlir::Value p, mlir::Value operand, bool perRow,
+                                           llvm::StringRef what);
+  mlir::FailureOr<mlir::Value> perTensor(mlir::Value p, llvm::StringRef what);
+  /// A scalar, or [M] of a conv weight [M, ...] reshaped to rank `rank` along dim 0.
+  mlir::FailureOr<mlir::Value> perOutputChannel(mlir::Value p, mlir::Value w, int64_t rank,
+                                                llvm::StringRef what);
+  mlir::LogicalResult checkScales(llvm::ArrayRef<mlir::Value> scales);
+  /// f64(v) - f64(zp) (zp may be null): exact for integer operands.
+  mlir::FailureOr<mlir::Value> centered(mlir::Value v, mlir::Value zp);
+  /// Integer-valued float q: clamp(q + zp) to `out`'s range, NaN to its minimum, cast.
+  mlir::FailureOr<mlir::Value> saturate(mlir::Value q, mlir::Value zp, mlir::Type out);
+  /// Exact float64 integers to int32 (through int64, wrapping as int32 sums).
+  mlir::FailureOr<mlir::Value> exactToInt32(mlir::Value acc);
+  /// (inScale * weightScale) / outScale in float32.
+  mlir::FailureOr<mlir::Value> requantScale(mlir::Value inScale, mlir::Value weightScale,
+                                            mlir::Value outScale);
+  /// saturate(round(f32(int32 acc) * f32(multiplier)) + zp).
+  mlir::FailureOr<mlir::Value> requantize(mlir::Value acc, mlir::Value multiplier,
+                                          mlir::Value zp, mlir::Type out);
+  /// The float64 matmul / conv of centered integers (numpy vectors; the
+  /// node's conv attributes).
+  mlir::FailureOr<mlir::Value> integerMatMul(mlir::Value a, mlir::Value b);
+  mlir::FailureOr<mlir::Value> integerConv(mlir::Value x, mlir::Value w, mlir::Value bias);
   // RotaryEmbeddingImporter.cpp
   mlir::LogicalResult importRotaryEmbedding();
   // ResizeImporter.cpp

@@ -270,4 +270,5 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerControlFlowImporters(r);
   registerSpectralImporters(r);
   registerRecurrentImporters(r);
+  registerQuantizationImporters(r);
 }

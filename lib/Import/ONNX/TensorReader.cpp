@@ -16,6 +16,7 @@
 #include "llvm/Support/Path.h"
 
 #include <cstring>
+#include <iterator>
 
 using namespace mlir;
 using namespace ::pmc::onnx_import;
@@ -45,6 +46,12 @@ Type onnx_import::convertElementType(MLIRContext &context, int32_t onnxType) {
 std::string onnx_import::onnxTypeName(int32_t onnxType) {
   if (TensorProto::DataType_IsValid(onnxType))
     return TensorProto::DataType_Name(static_cast<TensorProto::DataType>(onnxType));
+  // The types of onnx 1.14 and later, which Debian's onnx.proto (1.12) lacks.
+  static const char *const kLater[] = {
+      "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4", "INT4",
+      "FLOAT4E2M1", "FLOAT8E8M0", "UINT2", "INT2", "FLOAT6E2M3", "FLOAT6E3M2"};
+  if (onnxType >= 17 && onnxType < 17 + (int32_t)std::size(kLater))
+    return kLater[onnxType - 17];
   return "type " + std::to_string(onnxType);
 }
 
