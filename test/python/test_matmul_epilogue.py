@@ -127,3 +127,47 @@ def test_linear_activation_matches_onnxruntime(activation, gemm, expect, pmc_opt
     assert proc.returncode == 0, proc.stderr
     with np.load(tmp_path / "out.npz") as npz:
         assert_matches(reference, {k: npz[k] for k in npz.files})
+
+
+def _ort_check(pmc_module, model, feeds):
+    import onnxruntime as ort
+    expected = ort.InferenceSession(model.SerializeToString(),
+                                    providers=["CPUExecutionProvider"]).run(None, feeds)
+    got = pmc_module.compile(model).run_dict(feeds)
+    for out, ref in zip(model.graph.output, expected):
+        np.testing.assert_allclose(got[out.name], ref, rtol=1e-5, atol=1e-5)
+
+
+def test_sum_of_two_matmuls_folds_one_bias(pmc_module):
+    """add(matmul, matmul) with a [1, N] result: each matmul's result is a
+    last-dim bias of the other; only the first may take the add (both did,
+    and the compile failed)."""
+    rng = np.random.default_rng(3)
+    vi = helper.make_tensor_value_info
+    model = helper.make_model(helper.make_graph(
+        [helper.make_node("MatMul", ["a", "w1"], ["p"]),
+         helper.make_node("MatMul", ["b", "w2"], ["q"]),
+         helper.make_node("Add", ["p", "q"], ["y"])], "two_matmuls",
+        [vi("a", TensorProto.FLOAT, [1, 4]), vi("b", TensorProto.FLOAT, [1, 4]),
+         vi("w1", TensorProto.FLOAT, [4, 8]), vi("w2", TensorProto.FLOAT, [4, 8])],
+        [vi("y", TensorProto.FLOAT, [1, 8])]),
+        opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+    feeds = {n: rng.standard_normal(s).astype(np.float32)
+             for n, s in [("a", (1, 4)), ("b", (1, 4)), ("w1", (4, 8)), ("w2", (4, 8))]}
+    _ort_check(pmc_module, model, feeds)
+
+
+def test_equal_outputs_get_their_own_buffers(pmc_module):
+    """Two graph outputs computing the same thing: CSE merges them inside the
+    kernel, which then returns one value twice (buffer-results-to-out-params
+    crashed on it)."""
+    vi = helper.make_tensor_value_info
+    model = helper.make_model(helper.make_graph(
+        [helper.make_node("Tanh", ["a"], ["y1"]), helper.make_node("Tanh", ["a"], ["y2"]),
+         helper.make_node("MatMul", ["a", "a"], ["m1"]),
+         helper.make_node("MatMul", ["a", "a"], ["m2"])], "equal_outputs",
+        [vi("a", TensorProto.FLOAT, [4, 4])],
+        [vi(n, TensorProto.FLOAT, [4, 4]) for n in ("y1", "y2", "m1", "m2")]),
+        opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+    _ort_check(pmc_module, model,
+               {"a": np.random.default_rng(4).standard_normal((4, 4)).astype(np.float32)})
