@@ -203,6 +203,7 @@ private:
   static void registerLossImporters(OpImporterRegistry &r);
   static void registerControlFlowImporters(OpImporterRegistry &r);
   static void registerSpectralImporters(OpImporterRegistry &r);
+  static void registerTfIdfVectorizerImporters(OpImporterRegistry &r);
   static void registerRecurrentImporters(OpImporterRegistry &r);
   static void registerQuantizationImporters(OpImporterRegistry &r);
 
@@ -303,6 +304,8 @@ private:
   mlir::FailureOr<mlir::Value> stack(llvm::ArrayRef<mlir::Value> values, int64_t axis);
   /// Element `index` of dim `axis`, that dim removed.
   mlir::FailureOr<mlir::Value> takeIndex(mlir::Value v, int64_t axis, int64_t index);
+  // TfIdfVectorizerImporter.cpp
+  mlir::LogicalResult importTfIdfVectorizer();
   // SpectralImporters.cpp
   mlir::LogicalResult importDFT();
   mlir::LogicalResult importSTFT();

@@ -269,6 +269,7 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerLossImporters(r);
   registerControlFlowImporters(r);
   registerSpectralImporters(r);
+  registerTfIdfVectorizerImporters(r);
   registerRecurrentImporters(r);
   registerQuantizationImporters(r);
 }
