@@ -358,4 +358,13 @@ def models():
                           reduction="mean", ignore_index=-1)],
         [_in("x", [4, 8, 16]), _in("t", [4, 16], TensorProto.INT64)],
         {"x": b.feed([4, 8, 16]), "t": targets(b, [4, 16], 8)}), opset=13)
+    # TopK (K rounds of arg_max over a score), the scatters (comparisons of
+    # every data position with every update's target, then a select or a
+    # reduction) and Einsum (diagonal, sums, matmuls). Last, for the seeds.
+    add("topk_largest", lambda b: (
+        [helper.make_node("TopK", ["x", b.ints("k", [3])], ["v", "i"], axis=1)],
+        [_in("x", [4, 8, 16])], {"x": b.feed([4, 8, 16])}), opset=11)
+    add("topk_smallest_last_axis", lambda b: (
+        [helper.make_node("TopK", ["x", b.ints("k", [4])], ["v", "i"], axis=-1, largest=0)],
+        [_in("x", [4, 8, 16])], {"x": b.feed([4, 8, 16])}), opset=11)
     return out

@@ -186,6 +186,7 @@ private:
   static void registerRotaryEmbeddingImporters(OpImporterRegistry &r);
   static void registerResizeImporters(OpImporterRegistry &r);
   static void registerLossImporters(OpImporterRegistry &r);
+  static void registerTopKImporters(OpImporterRegistry &r);
 
   // ElementwiseImporters.cpp
   mlir::LogicalResult importUnary(llvm::StringRef opName);
@@ -266,6 +267,11 @@ private:
   // LossImporters.cpp
   /// NegativeLogLikelihoodLoss or, with `softmax`, SoftmaxCrossEntropyLoss.
   mlir::LogicalResult importClassificationLoss(bool softmax);
+  // TopKImporter.cpp
+  mlir::LogicalResult importTopK();
+  /// A 0-d constant: the lowest (or highest) value of `elementType` (-inf and
+  /// +inf for floats, the integer range's ends otherwise).
+  mlir::Value extremeScalar(mlir::Type elementType, bool lowest);
   // RotaryEmbeddingImporter.cpp
   mlir::LogicalResult importRotaryEmbedding();
   // ResizeImporter.cpp

@@ -243,4 +243,5 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerRotaryEmbeddingImporters(r);
   registerResizeImporters(r);
   registerLossImporters(r);
+  registerTopKImporters(r);
 }
