@@ -367,4 +367,25 @@ def models():
     add("topk_smallest_last_axis", lambda b: (
         [helper.make_node("TopK", ["x", b.ints("k", [4])], ["v", "i"], axis=-1, largest=0)],
         [_in("x", [4, 8, 16])], {"x": b.feed([4, 8, 16])}), opset=11)
+    add("scatter_elements_none", lambda b: (
+        [helper.make_node("ScatterElements", ["x", "idx", "u"], ["y"], axis=1)],
+        [_in("x", [4, 8, 16]), _in("idx", [4, 4, 16], TensorProto.INT64), _in("u", [4, 4, 16])],
+        {"x": b.feed([4, 8, 16]), "u": b.feed([4, 4, 16]),
+         "idx": b.rng.integers(-8, 8, size=(4, 4, 16)).astype(np.int64)}))
+    add("scatter_elements_add", lambda b: (
+        [helper.make_node("ScatterElements", ["x", "idx", "u"], ["y"], axis=2,
+                          reduction="add")],
+        [_in("x", [4, 8, 16]), _in("idx", [4, 4, 8], TensorProto.INT64), _in("u", [4, 4, 8])],
+        {"x": b.feed([4, 8, 16]), "u": b.feed([4, 4, 8]),
+         "idx": b.rng.integers(-16, 16, size=(4, 4, 8)).astype(np.int64)}))
+    add("scatter_nd_none", lambda b: (
+        [helper.make_node("ScatterND", ["x", b.ints("idx", [[[1, 2]], [[3, 0]], [[0, 5]],
+                                                            [[2, 7]]]), "u"], ["y"])],
+        [_in("x", [4, 8, 16]), _in("u", [4, 1, 16])],
+        {"x": b.feed([4, 8, 16]), "u": b.feed([4, 1, 16])}))
+    add("scatter_nd_max", lambda b: (
+        [helper.make_node("ScatterND", ["x", "idx", "u"], ["y"], reduction="max")],
+        [_in("x", [8, 4, 8]), _in("idx", [4, 2, 1], TensorProto.INT64), _in("u", [4, 2, 4, 8])],
+        {"x": b.feed([8, 4, 8]), "u": b.feed([4, 2, 4, 8]),
+         "idx": b.rng.integers(-8, 8, size=(4, 2, 1)).astype(np.int64)}))
     return out

@@ -158,3 +158,144 @@ def test_topk_errors(pmc_module):
     _compile_error(pmc_module, _topk_model(x, 5, axis=1), "K = 5", "size 4")
     runtime_k = _model("TopK", [("x", x), ("k", np.array([2], np.int64))], 2, opset=11)
     _compile_error(pmc_module, runtime_k, "K")
+
+
+# --- ScatterElements / Scatter ----------------------------------------------------
+
+def _scatter_elements(data, indices, updates, opset=18, op="ScatterElements", **attrs):
+    return _model(op, [("data", data), ("indices", indices), ("updates", updates)],
+                  opset=opset, **attrs)
+
+
+def _unique_targets(data_shape, index_shape, axis):
+    """Indices along `axis`, distinct within every line (no duplicates)."""
+    idx = np.empty(index_shape, np.int64)
+    moved = np.moveaxis(idx, axis, -1)
+    for pos in np.ndindex(moved.shape[:-1]):
+        moved[pos] = RNG.permutation(data_shape[axis])[:index_shape[axis]]
+    return idx
+
+
+@pytest.mark.parametrize("data_shape,index_shape,axis", [
+    ((5,), (3,), 0), ((4, 6), (4, 6), 1), ((4, 6), (2, 3), 0), ((4, 6), (3, 2), -1),
+    ((3, 4, 5), (2, 4, 3), 2), ((3, 4, 5), (3, 2, 1), -2), ((2, 1, 4), (2, 1, 4), 1)])
+@pytest.mark.parametrize("opset", [11, 13, 16, 18])
+def test_scatter_elements_random_match_onnxruntime(pmc_module, data_shape, index_shape,
+                                                     axis, opset):
+    data = RNG.standard_normal(data_shape).astype(np.float32)
+    idx = _unique_targets(data_shape, index_shape, axis)
+    idx = np.where(RNG.random(index_shape) < 0.5, idx - data_shape[axis], idx)  # negatives
+    updates = RNG.standard_normal(index_shape).astype(np.float32)
+    model = _scatter_elements(data, idx, updates, opset=opset, axis=axis)
+    feeds = {"data": data, "indices": idx, "updates": updates}
+    np.testing.assert_array_equal(_pmc(pmc_module, model, feeds)[0], _ort(model, feeds)[0])
+
+
+@pytest.mark.parametrize("reduction", ["none", "add", "mul", "max", "min"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+def test_scatter_elements_duplicates_reduce_like_onnxruntime(pmc_module, reduction, dtype):
+    """Many updates to few positions; `none` keeps the last one written."""
+    data = RNG.integers(-4, 5, (4, 5)).astype(dtype)
+    idx = RNG.integers(-5, 5, (3, 7)).astype(np.int64)
+    updates = RNG.integers(-3, 4, (3, 7)).astype(dtype)
+    model = _scatter_elements(data, idx, updates, axis=1, reduction=reduction)
+    feeds = {"data": data, "indices": idx, "updates": updates}
+    want = _ort(model, feeds)[0]
+    got = _pmc(pmc_module, model, feeds)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_scatter_elements_int32_indices_and_bool_data(pmc_module):
+    data = RNG.random((3, 5)) < 0.5
+    idx = _unique_targets((3, 5), (3, 3), 1).astype(np.int32)
+    updates = RNG.random((3, 3)) < 0.5
+    model = _scatter_elements(data, idx, updates, axis=1)
+    feeds = {"data": data, "indices": idx, "updates": updates}
+    np.testing.assert_array_equal(_pmc(pmc_module, model, feeds)[0], _ort(model, feeds)[0])
+
+
+def test_scatter_9_is_scatter_elements(pmc_module):
+    data = RNG.standard_normal((4, 4)).astype(np.float32)
+    idx = _unique_targets((4, 4), (2, 4), 0)
+    updates = RNG.standard_normal((2, 4)).astype(np.float32)
+    model = _scatter_elements(data, idx, updates, opset=9, op="Scatter", axis=0)
+    feeds = {"data": data, "indices": idx, "updates": updates}
+    np.testing.assert_array_equal(_pmc(pmc_module, model, feeds)[0], _ort(model, feeds)[0])
+
+
+def test_scatter_elements_two_devices(pmc_module):
+    data = RNG.standard_normal((8, 12)).astype(np.float32)
+    idx = RNG.integers(-12, 12, (8, 4)).astype(np.int64)
+    updates = RNG.standard_normal((8, 4)).astype(np.float32)
+    model = _scatter_elements(data, idx, updates, axis=1, reduction="add")
+    feeds = {"data": data, "indices": idx, "updates": updates}
+    np.testing.assert_allclose(_pmc(pmc_module, model, feeds, devices=2)[0],
+                               _ort(model, feeds)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_scatter_errors(pmc_module):
+    data = np.zeros((3, 4), np.float32)
+    idx = np.zeros((2, 2), np.int64)
+    upd = np.zeros((2, 2), np.float32)
+    _compile_error(pmc_module, _scatter_elements(data, idx, upd, opset=16, reduction="max"),
+                   "reduction 'max'", "opset 16")
+    const_idx = _model("ScatterElements", [("data", data), ("updates", upd)], opset=18,
+                       consts=[("indices", np.array([[0, 4], [1, 1]], np.int64))],
+                       order=["data", "indices", "updates"], axis=1)
+    _compile_error(pmc_module, const_idx, "index 4", "size 4")
+
+
+# --- ScatterND ----------------------------------------------------------------
+
+def _scatter_nd(data, indices, updates, opset=18, **attrs):
+    return _model("ScatterND", [("data", data), ("indices", indices), ("updates", updates)],
+                  opset=opset, **attrs)
+
+
+@pytest.mark.parametrize("data_shape,index_shape", [
+    ((8,), (3, 1)), ((4, 5), (2, 1)), ((4, 5), (3, 2)), ((4, 5, 6), (2, 2, 1)),
+    ((4, 5, 6), (3, 2)), ((4, 5, 6), (2, 3)), ((2, 3, 4, 2), (1, 2, 2))])
+@pytest.mark.parametrize("opset", [11, 13, 16, 18])
+def test_scatter_nd_random_match_onnxruntime(pmc_module, data_shape, index_shape, opset):
+    q = index_shape[-1]
+    rows = int(np.prod(data_shape[:q]))
+    count = int(np.prod(index_shape[:-1]))
+    flat = RNG.permutation(rows)[:count]
+    idx = np.stack(np.unravel_index(flat, data_shape[:q]), -1).reshape(index_shape)
+    idx = np.where(RNG.random(index_shape) < 0.5, idx - np.array(data_shape[:q]), idx)
+    data = RNG.standard_normal(data_shape).astype(np.float32)
+    updates = RNG.standard_normal(index_shape[:-1] + data_shape[q:]).astype(np.float32)
+    model = _scatter_nd(data, idx.astype(np.int64), updates, opset=opset)
+    feeds = {"data": data, "indices": idx.astype(np.int64), "updates": updates}
+    np.testing.assert_array_equal(_pmc(pmc_module, model, feeds)[0], _ort(model, feeds)[0])
+
+
+@pytest.mark.parametrize("reduction", ["none", "add", "mul", "max", "min"])
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_scatter_nd_duplicates_reduce_like_onnxruntime(pmc_module, reduction, dtype):
+    data = RNG.integers(-4, 5, (3, 4, 2)).astype(dtype)
+    idx = np.stack([RNG.integers(-3, 3, (5,)), RNG.integers(-4, 4, (5,))], -1).astype(np.int64)
+    updates = RNG.integers(-3, 4, (5, 2)).astype(dtype)
+    model = _scatter_nd(data, idx, updates, reduction=reduction)
+    feeds = {"data": data, "indices": idx, "updates": updates}
+    np.testing.assert_allclose(_pmc(pmc_module, model, feeds)[0], _ort(model, feeds)[0],
+                               rtol=1e-6)
+
+
+def test_scatter_nd_two_devices(pmc_module):
+    data = RNG.standard_normal((8, 4, 4)).astype(np.float32)
+    idx = np.array([[1], [5], [-1], [0]], np.int64)
+    updates = RNG.standard_normal((4, 4, 4)).astype(np.float32)
+    model = _scatter_nd(data, idx, updates)
+    feeds = {"data": data, "indices": idx, "updates": updates}
+    np.testing.assert_array_equal(_pmc(pmc_module, model, feeds, devices=2)[0],
+                                  _ort(model, feeds)[0])
+
+
+def test_scatter_nd_errors(pmc_module):
+    data = np.zeros((3, 4), np.float32)
+    _compile_error(pmc_module, _scatter_nd(data, np.zeros((2, 1), np.int64),
+                                           np.zeros((2, 3), np.float32)), "updates must be")
+    _compile_error(pmc_module, _scatter_nd(data, np.zeros((2, 1), np.int64),
+                                           np.zeros((2, 4), np.float32), opset=13,
+                                           reduction="add"), "reduction")

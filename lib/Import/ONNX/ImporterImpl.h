@@ -187,6 +187,7 @@ private:
   static void registerResizeImporters(OpImporterRegistry &r);
   static void registerLossImporters(OpImporterRegistry &r);
   static void registerTopKImporters(OpImporterRegistry &r);
+  static void registerScatterImporters(OpImporterRegistry &r);
 
   // ElementwiseImporters.cpp
   mlir::LogicalResult importUnary(llvm::StringRef opName);
@@ -272,6 +273,19 @@ private:
   /// A 0-d constant: the lowest (or highest) value of `elementType` (-inf and
   /// +inf for floats, the integer range's ends otherwise).
   mlir::Value extremeScalar(mlir::Type elementType, bool lowest);
+  // ScatterImporters.cpp
+  mlir::LogicalResult importScatterElements();
+  mlir::LogicalResult importScatterND();
+  /// The `reduction` attribute of a scatter (none before opset 16), checked
+  /// against what the opset allows.
+  mlir::FailureOr<std::string> scatterReduction(mlir::Type elementType);
+  /// `data` combined (add, mul, max, min) with the reduction over dim `axis`
+  /// of where(mask, updates, identity).
+  mlir::FailureOr<mlir::Value> scatterCombine(llvm::StringRef reduction, mlir::Value data,
+                                              mlir::Value mask, mlir::Value updates,
+                                              int64_t axis);
+  /// i64 indices, negative ones plus `sizes` (broadcast against them).
+  mlir::FailureOr<mlir::Value> wrapIndices(mlir::Value indices, mlir::Value sizes);
   // RotaryEmbeddingImporter.cpp
   mlir::LogicalResult importRotaryEmbedding();
   // ResizeImporter.cpp

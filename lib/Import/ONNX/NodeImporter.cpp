@@ -244,4 +244,5 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerResizeImporters(r);
   registerLossImporters(r);
   registerTopKImporters(r);
+  registerScatterImporters(r);
 }
