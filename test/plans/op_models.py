@@ -388,4 +388,13 @@ def models():
         [_in("x", [8, 4, 8]), _in("idx", [4, 2, 1], TensorProto.INT64), _in("u", [4, 2, 4, 8])],
         {"x": b.feed([8, 4, 8]), "u": b.feed([4, 2, 4, 8]),
          "idx": b.rng.integers(-8, 8, size=(4, 2, 1)).astype(np.int64)}))
+    add("einsum_attention_scores", lambda b: (
+        [helper.make_node("Einsum", ["q", "k"], ["y"], equation="bhqd,bhkd->bhqk")],
+        [_in("q", [4, 2, 8, 16]), _in("k", [4, 2, 8, 16])],
+        {"q": b.feed([4, 2, 8, 16]), "k": b.feed([4, 2, 8, 16])}), opset=12)
+    add("einsum_diag_sum_chain", lambda b: (
+        [helper.make_node("Einsum", ["x", b.weight("w", [8, 16]), "z"], ["y"],
+                          equation="...ii,ij,bj->b...")],
+        [_in("x", [4, 8, 8]), _in("z", [4, 16])],
+        {"x": b.feed([4, 8, 8]), "z": b.feed([4, 16])}), opset=12)
     return out

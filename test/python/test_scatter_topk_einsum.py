@@ -299,3 +299,74 @@ def test_scatter_nd_errors(pmc_module):
     _compile_error(pmc_module, _scatter_nd(data, np.zeros((2, 1), np.int64),
                                            np.zeros((2, 4), np.float32), opset=13,
                                            reduction="add"), "reduction")
+
+
+# --- Einsum -------------------------------------------------------------------
+
+def _einsum(equation, *operands):
+    return _model("Einsum", [(f"x{i}", v) for i, v in enumerate(operands)], opset=12,
+                  equation=equation)
+
+
+@pytest.mark.parametrize("equation,shapes", [
+    ("ij,jk->ik", [(3, 4), (4, 5)]),
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("bhqd,bhkd->bhqk", [(2, 3, 4, 5), (2, 3, 6, 5)]),
+    ("ij,jk", [(3, 4), (4, 5)]),                 # implicit: ik
+    ("ba", [(3, 4)]),                            # implicit: ab, a transpose
+    ("i,i", [(5,)]*2),                           # inner product, implicit scalar
+    ("i,j->ij", [(3,), (4,)]),                   # outer
+    ("ij,ij->ij", [(3, 4)]*2),                   # elementwise
+    ("ij->", [(3, 4)]),
+    ("ii->i", [(4, 4)]),
+    ("ii", [(4, 4)]),                            # trace
+    ("iij->ji", [(3, 3, 2)]),
+    ("ijji->ij", [(2, 3, 3, 2)]),
+    ("...ij,...jk->...ik", [(1, 3, 4), (2, 4, 5)]),   # ellipsis broadcast
+    ("...ii->...i", [(2, 3, 4, 4)]),
+    ("ij...,jk...->ik...", [(3, 4, 2), (4, 5, 2)]),
+    ("i...j,j...->...i", [(3, 2, 4), (4, 2)]),
+    ("...,...->...", [(2, 3), (1, 3)]),
+    ("ijk,ikl,ilm->ijm", [(2, 3, 4), (2, 4, 5), (2, 5, 3)]),
+    ("abc,cd,b->ad", [(2, 3, 4), (4, 5), (3,)]),
+    ("ab,cd->", [(2, 3), (4, 5)]),
+    ("Ab,bA->A", [(3, 4), (4, 3)]),
+    ("ab,ab,ab->a", [(2, 3)]*3),
+])
+def test_einsum_matches_numpy_and_onnxruntime(pmc_module, equation, shapes):
+    operands = [RNG.standard_normal(s).astype(np.float32) for s in shapes]
+    model = _einsum(equation, *operands)
+    feeds = {f"x{i}": v for i, v in enumerate(operands)}
+    got = _pmc(pmc_module, model, feeds)[0]
+    want = np.einsum(equation, *[v.astype(np.float64) for v in operands])
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got, _ort(model, feeds)[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.float64, np.float16])
+def test_einsum_dtypes(pmc_module, dtype):
+    a = RNG.integers(-5, 6, (2, 3, 4)).astype(dtype)
+    b = RNG.integers(-5, 6, (2, 4, 3)).astype(dtype)
+    model = _einsum("bij,bjk->bik", a, b)
+    got = _pmc(pmc_module, model, {"x0": a, "x1": b})[0]
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, np.einsum("bij,bjk->bik", a, b))
+
+
+def test_einsum_two_devices(pmc_module):
+    a = RNG.standard_normal((4, 8, 16)).astype(np.float32)
+    b = RNG.standard_normal((4, 16, 8)).astype(np.float32)
+    model = _einsum("bij,bjk->bki", a, b)
+    got = _pmc(pmc_module, model, {"x0": a, "x1": b}, devices=2)[0]
+    np.testing.assert_allclose(got, np.einsum("bij,bjk->bki", a, b), rtol=1e-4, atol=1e-4)
+
+
+def test_einsum_errors(pmc_module):
+    a = np.zeros((3, 4), np.float32)
+    _compile_error(pmc_module, _einsum("ij,jk->ik", a), "2 operand terms for 1")
+    _compile_error(pmc_module, _einsum("ij->k", a), "output label 'k'")
+    _compile_error(pmc_module, _einsum("ijk->i", a), "names 3 dims")
+    _compile_error(pmc_module, _einsum("ii->i", a), "label 'i'", "sizes 3 and 4")
+    _compile_error(pmc_module, _einsum("ij,ij->ij", a, np.zeros((3, 5), np.float32)),
+                   "label 'j'", "sizes 4 and 5")

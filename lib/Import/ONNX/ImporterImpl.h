@@ -188,6 +188,7 @@ private:
   static void registerLossImporters(OpImporterRegistry &r);
   static void registerTopKImporters(OpImporterRegistry &r);
   static void registerScatterImporters(OpImporterRegistry &r);
+  static void registerEinsumImporters(OpImporterRegistry &r);
 
   // ElementwiseImporters.cpp
   mlir::LogicalResult importUnary(llvm::StringRef opName);
@@ -286,6 +287,8 @@ private:
                                               int64_t axis);
   /// i64 indices, negative ones plus `sizes` (broadcast against them).
   mlir::FailureOr<mlir::Value> wrapIndices(mlir::Value indices, mlir::Value sizes);
+  // EinsumImporter.cpp
+  mlir::LogicalResult importEinsum();
   // RotaryEmbeddingImporter.cpp
   mlir::LogicalResult importRotaryEmbedding();
   // ResizeImporter.cpp

@@ -245,4 +245,5 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerLossImporters(r);
   registerTopKImporters(r);
   registerScatterImporters(r);
+  registerEinsumImporters(r);
 }
