@@ -241,14 +241,13 @@ LogicalResult NodeImporter::importEinsum() {
       if (failed(flat))
         return failure();
       int64_t rank = flatShape.size();
-      SmallVector<int64_t> starts(rank, 0), limits(flatShape), steps(rank, 1);
+      SmallVector<int64_t> starts(rank, 0), steps(rank, 1);
       steps.back() = n + 1;
       SmallVector<int64_t> diagShape(flatShape);
       diagShape.back() = n;
       auto diag = typed<SliceOp>(RankedTensorType::get(diagShape, elementOf(term.value)),
                                  *flat,
                                  {b.getNamedAttr("starts", b.getDenseI64ArrayAttr(starts)),
-                                  b.getNamedAttr("limits", b.getDenseI64ArrayAttr(limits)),
                                   b.getNamedAttr("steps", b.getDenseI64ArrayAttr(steps))});
       if (failed(diag))
         return failure();
