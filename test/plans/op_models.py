@@ -397,4 +397,9 @@ def models():
                           equation="...ii,ij,bj->b...")],
         [_in("x", [4, 8, 8]), _in("z", [4, 16])],
         {"x": b.feed([4, 8, 8]), "z": b.feed([4, 16])}), opset=12)
+    # CumProd (pmc.cumprod, its axis whole). Last, for the seeds.
+    add("cumprod_exclusive_reverse", lambda b: (
+        [helper.make_node("CumProd", ["x", b.ints("ax", 1)], ["y"], exclusive=1, reverse=1)],
+        [_in("x", [4, 8, 16])], {"x": b.rng.uniform(0.5, 1.5, (4, 8, 16)).astype(np.float32)}),
+        opset=26)
     return out

@@ -251,6 +251,8 @@ private:
   mlir::LogicalResult importReduceExtension(llvm::StringRef opType);
   mlir::LogicalResult importArgReduce(bool max);
   mlir::LogicalResult importCumSum();
+  /// CumSum or, with `product`, CumProd (opset 26).
+  mlir::LogicalResult importCumulative(bool product);
   // ConvImporters.cpp (ConvTranspose: ConvTransposeImporter.cpp, as a
   // pmc.conv of the zero-spread input)
   mlir::LogicalResult importConv();
