@@ -397,9 +397,27 @@ def models():
                           equation="...ii,ij,bj->b...")],
         [_in("x", [4, 8, 8]), _in("z", [4, 16])],
         {"x": b.feed([4, 8, 8]), "z": b.feed([4, 16])}), opset=12)
-    # CumProd (pmc.cumprod, its axis whole). Last, for the seeds.
+    # CumProd (pmc.cumprod, its axis whole) and GridSample (gathers of the
+    # neighbours from X as rows [N * S, C], weighted sums). Last, for the seeds.
     add("cumprod_exclusive_reverse", lambda b: (
         [helper.make_node("CumProd", ["x", b.ints("ax", 1)], ["y"], exclusive=1, reverse=1)],
         [_in("x", [4, 8, 16])], {"x": b.rng.uniform(0.5, 1.5, (4, 8, 16)).astype(np.float32)}),
         opset=26)
+    add("gridsample_bilinear_zeros", lambda b: (
+        [helper.make_node("GridSample", ["x", "g"], ["y"], mode="bilinear")],
+        [_in("x", [4, 8, 8, 8]), _in("g", [4, 4, 8, 2])],
+        {"x": b.feed([4, 8, 8, 8]),
+         "g": b.rng.uniform(-1.2, 1.2, (4, 4, 8, 2)).astype(np.float32)}), opset=16)
+    add("gridsample_cubic_reflection", lambda b: (
+        [helper.make_node("GridSample", ["x", "g"], ["y"], mode="cubic",
+                          padding_mode="reflection", align_corners=1)],
+        [_in("x", [4, 8, 4, 8]), _in("g", [4, 8, 4, 2])],
+        {"x": b.feed([4, 8, 4, 8]),
+         "g": b.rng.uniform(-1.5, 1.5, (4, 8, 4, 2)).astype(np.float32)}), opset=20)
+    add("gridsample_volume_nearest_border", lambda b: (
+        [helper.make_node("GridSample", ["x", "g"], ["y"], mode="nearest",
+                          padding_mode="border")],
+        [_in("x", [4, 4, 4, 4, 8]), _in("g", [4, 4, 4, 4, 3])],
+        {"x": b.feed([4, 4, 4, 4, 8]),
+         "g": b.rng.uniform(-1.3, 1.3, (4, 4, 4, 4, 3)).astype(np.float32)}), opset=20)
     return out

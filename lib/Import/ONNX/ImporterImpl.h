@@ -189,6 +189,7 @@ private:
   static void registerTopKImporters(OpImporterRegistry &r);
   static void registerScatterImporters(OpImporterRegistry &r);
   static void registerEinsumImporters(OpImporterRegistry &r);
+  static void registerGridSampleImporters(OpImporterRegistry &r);
 
   // ElementwiseImporters.cpp
   mlir::LogicalResult importUnary(llvm::StringRef opName);
@@ -291,6 +292,8 @@ private:
   mlir::FailureOr<mlir::Value> wrapIndices(mlir::Value indices, mlir::Value sizes);
   // EinsumImporter.cpp
   mlir::LogicalResult importEinsum();
+  // GridSampleImporter.cpp
+  mlir::LogicalResult importGridSample();
   // RotaryEmbeddingImporter.cpp
   mlir::LogicalResult importRotaryEmbedding();
   // ResizeImporter.cpp

@@ -246,4 +246,5 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerTopKImporters(r);
   registerScatterImporters(r);
   registerEinsumImporters(r);
+  registerGridSampleImporters(r);
 }
