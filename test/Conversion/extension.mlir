@@ -137,6 +137,19 @@ func.func @cumsum(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
 
 // -----
 
+// CumProd: the same iteration space, starting from 1 and multiplying.
+// CHECK-LABEL: func.func @cumprod
+// CHECK: arith.constant 1.000000e+00 : f32
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK: arith.cmpi ule
+// CHECK: arith.mulf
+func.func @cumprod(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  %0 = pmc.cumprod %x {axis = 0 : i64} : tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
 // GatherElements reads data at the index position with the axis replaced.
 // CHECK-LABEL: func.func @gather_elements
 // CHECK: linalg.generic

@@ -430,4 +430,66 @@ def models():
         [helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "ys", "yz"])],
         [_in("x", [4, 8, 16])], {"x": b.feed([4, 8, 16])}), opset=11,
         outputs=["y", "ys", "yz"])
+    # TopK (K rounds of arg_max over a score), the scatters (comparisons of
+    # every data position with every update's target, then a select or a
+    # reduction) and Einsum (diagonal, sums, matmuls). Last, for the seeds.
+    add("topk_largest", lambda b: (
+        [helper.make_node("TopK", ["x", b.ints("k", [3])], ["v", "i"], axis=1)],
+        [_in("x", [4, 8, 16])], {"x": b.feed([4, 8, 16])}), opset=11)
+    add("topk_smallest_last_axis", lambda b: (
+        [helper.make_node("TopK", ["x", b.ints("k", [4])], ["v", "i"], axis=-1, largest=0)],
+        [_in("x", [4, 8, 16])], {"x": b.feed([4, 8, 16])}), opset=11)
+    add("scatter_elements_none", lambda b: (
+        [helper.make_node("ScatterElements", ["x", "idx", "u"], ["y"], axis=1)],
+        [_in("x", [4, 8, 16]), _in("idx", [4, 4, 16], TensorProto.INT64), _in("u", [4, 4, 16])],
+        {"x": b.feed([4, 8, 16]), "u": b.feed([4, 4, 16]),
+         "idx": b.rng.integers(-8, 8, size=(4, 4, 16)).astype(np.int64)}))
+    add("scatter_elements_add", lambda b: (
+        [helper.make_node("ScatterElements", ["x", "idx", "u"], ["y"], axis=2,
+                          reduction="add")],
+        [_in("x", [4, 8, 16]), _in("idx", [4, 4, 8], TensorProto.INT64), _in("u", [4, 4, 8])],
+        {"x": b.feed([4, 8, 16]), "u": b.feed([4, 4, 8]),
+         "idx": b.rng.integers(-16, 16, size=(4, 4, 8)).astype(np.int64)}))
+    add("scatter_nd_none", lambda b: (
+        [helper.make_node("ScatterND", ["x", b.ints("idx", [[[1, 2]], [[3, 0]], [[0, 5]],
+                                                            [[2, 7]]]), "u"], ["y"])],
+        [_in("x", [4, 8, 16]), _in("u", [4, 1, 16])],
+        {"x": b.feed([4, 8, 16]), "u": b.feed([4, 1, 16])}))
+    add("scatter_nd_max", lambda b: (
+        [helper.make_node("ScatterND", ["x", "idx", "u"], ["y"], reduction="max")],
+        [_in("x", [8, 4, 8]), _in("idx", [4, 2, 1], TensorProto.INT64), _in("u", [4, 2, 4, 8])],
+        {"x": b.feed([8, 4, 8]), "u": b.feed([4, 2, 4, 8]),
+         "idx": b.rng.integers(-8, 8, size=(4, 2, 1)).astype(np.int64)}))
+    add("einsum_attention_scores", lambda b: (
+        [helper.make_node("Einsum", ["q", "k"], ["y"], equation="bhqd,bhkd->bhqk")],
+        [_in("q", [4, 2, 8, 16]), _in("k", [4, 2, 8, 16])],
+        {"q": b.feed([4, 2, 8, 16]), "k": b.feed([4, 2, 8, 16])}), opset=12)
+    add("einsum_diag_sum_chain", lambda b: (
+        [helper.make_node("Einsum", ["x", b.weight("w", [8, 16]), "z"], ["y"],
+                          equation="...ii,ij,bj->b...")],
+        [_in("x", [4, 8, 8]), _in("z", [4, 16])],
+        {"x": b.feed([4, 8, 8]), "z": b.feed([4, 16])}), opset=12)
+    # CumProd (pmc.cumprod, its axis whole) and GridSample (gathers of the
+    # neighbours from X as rows [N * S, C], weighted sums). Last, for the seeds.
+    add("cumprod_exclusive_reverse", lambda b: (
+        [helper.make_node("CumProd", ["x", b.ints("ax", 1)], ["y"], exclusive=1, reverse=1)],
+        [_in("x", [4, 8, 16])], {"x": b.rng.uniform(0.5, 1.5, (4, 8, 16)).astype(np.float32)}),
+        opset=26)
+    add("gridsample_bilinear_zeros", lambda b: (
+        [helper.make_node("GridSample", ["x", "g"], ["y"], mode="bilinear")],
+        [_in("x", [4, 8, 8, 8]), _in("g", [4, 4, 8, 2])],
+        {"x": b.feed([4, 8, 8, 8]),
+         "g": b.rng.uniform(-1.2, 1.2, (4, 4, 8, 2)).astype(np.float32)}), opset=16)
+    add("gridsample_cubic_reflection", lambda b: (
+        [helper.make_node("GridSample", ["x", "g"], ["y"], mode="cubic",
+                          padding_mode="reflection", align_corners=1)],
+        [_in("x", [4, 8, 4, 8]), _in("g", [4, 8, 4, 2])],
+        {"x": b.feed([4, 8, 4, 8]),
+         "g": b.rng.uniform(-1.5, 1.5, (4, 8, 4, 2)).astype(np.float32)}), opset=20)
+    add("gridsample_volume_nearest_border", lambda b: (
+        [helper.make_node("GridSample", ["x", "g"], ["y"], mode="nearest",
+                          padding_mode="border")],
+        [_in("x", [4, 4, 4, 4, 8]), _in("g", [4, 4, 4, 4, 3])],
+        {"x": b.feed([4, 4, 4, 4, 8]),
+         "g": b.rng.uniform(-1.3, 1.3, (4, 4, 4, 4, 3)).astype(np.float32)}), opset=20)
     return out

@@ -2,7 +2,7 @@
 //
 // Ops whose bodies compute indices: ArgMax/ArgMin are reductions carrying a
 // (value, index) pair; Pad, GatherElements read their input with tensor.extract
-// at computed positions; CumSum is a reduction over a second copy of the axis
+// at computed positions; CumSum/CumProd are reductions over a second copy of the axis
 // masked to the elements before (or after) the output position.
 //
 #include "Common.h"
@@ -201,17 +201,21 @@ struct PadLowering : OpConversionPattern<PadOp> {
   }
 };
 
-/// CumSum: out[.., i, ..] = sum over k of x[.., k, ..] where k <= i (k < i when
-/// exclusive; k >= i / k > i when reversed). The axis appears twice in the
-/// iteration space: as the output position and as a reduction dim.
-struct CumSumLowering : OpConversionPattern<CumSumOp> {
-  using OpConversionPattern::OpConversionPattern;
+/// CumSum / CumProd: out[.., i, ..] = sum (product) over k of x[.., k, ..]
+/// where k <= i (k < i when exclusive; k >= i / k > i when reversed). The axis
+/// appears twice in the iteration space: as the output position and as a
+/// reduction dim, which runs in order, so a product multiplies in the order of
+/// a sequential loop.
+template <typename OpTy, bool isProduct>
+struct CumulativeLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
 
   LogicalResult
-  matchAndRewrite(CumSumOp op, OpAdaptor adaptor,
+  matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    auto type = cast<RankedTensorType>(getTypeConverter()->convertType(op.getType()));
+    auto type =
+        cast<RankedTensorType>(this->getTypeConverter()->convertType(op.getType()));
     int64_t rank = type.getRank(), axis = op.getAxis();
     if (axis < 0 || axis >= rank)
       return op.emitOpError() << "axis " << axis << " is out of range for rank " << rank;
@@ -226,7 +230,7 @@ struct CumSumLowering : OpConversionPattern<CumSumOp> {
     SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
     iterators.push_back(utils::IteratorType::reduction);
     Value init = filledTensor(rewriter, loc, type.getShape(),
-                              scalarConstant(rewriter, loc, kind.compute, 0));
+                              scalarConstant(rewriter, loc, kind.compute, isProduct ? 1 : 0));
     bool exclusive = op.getExclusive(), reverse = op.getReverse();
     using P = arith::CmpIPredicate;
     P predicate = reverse ? (exclusive ? P::ugt : P::uge) : (exclusive ? P::ult : P::ule);
@@ -239,8 +243,13 @@ struct CumSumLowering : OpConversionPattern<CumSumOp> {
               Value k = linalg::IndexOp::create(b, l, rank);
               Value take = arith::CmpIOp::create(b, l, predicate, k, i);
               Value x = toCompute(b, l, args[0], kind);
-              Value sum = kind.isFloat ? (Value)arith::AddFOp::create(b, l, args[1], x)
-                                       : (Value)arith::AddIOp::create(b, l, args[1], x);
+              Value sum;
+              if (isProduct)
+                sum = kind.isFloat ? (Value)arith::MulFOp::create(b, l, args[1], x)
+                                   : (Value)arith::MulIOp::create(b, l, args[1], x);
+              else
+                sum = kind.isFloat ? (Value)arith::AddFOp::create(b, l, args[1], x)
+                                   : (Value)arith::AddIOp::create(b, l, args[1], x);
               linalg::YieldOp::create(b, l,
                                       arith::SelectOp::create(b, l, take, sum, args[1])
                                           .getResult());
@@ -307,6 +316,7 @@ struct GatherElementsLowering : OpConversionPattern<GatherElementsOp> {
 void mlir::pmc::populateIndexingPatterns(KernelTypeConverter &converter,
                                          RewritePatternSet &patterns) {
   patterns.add<ArgReduceLowering<ArgMaxOp, true>, ArgReduceLowering<ArgMinOp, false>,
-               PadLowering, CumSumLowering, GatherElementsLowering>(
+               PadLowering, CumulativeLowering<CumSumOp, false>,
+               CumulativeLowering<CumProdOp, true>, GatherElementsLowering>(
       converter, patterns.getContext());
 }

@@ -206,6 +206,10 @@ private:
   static void registerTfIdfVectorizerImporters(OpImporterRegistry &r);
   static void registerRecurrentImporters(OpImporterRegistry &r);
   static void registerQuantizationImporters(OpImporterRegistry &r);
+  static void registerTopKImporters(OpImporterRegistry &r);
+  static void registerScatterImporters(OpImporterRegistry &r);
+  static void registerEinsumImporters(OpImporterRegistry &r);
+  static void registerGridSampleImporters(OpImporterRegistry &r);
 
   // ElementwiseImporters.cpp
   mlir::LogicalResult importUnary(llvm::StringRef opName);
@@ -268,6 +272,8 @@ private:
   mlir::LogicalResult importReduceExtension(llvm::StringRef opType);
   mlir::LogicalResult importArgReduce(bool max);
   mlir::LogicalResult importCumSum();
+  /// CumSum or, with `product`, CumProd (opset 26).
+  mlir::LogicalResult importCumulative(bool product);
   // ConvImporters.cpp (ConvTranspose: ConvTransposeImporter.cpp, as a
   // pmc.conv of the zero-spread input)
   mlir::LogicalResult importConv();
@@ -377,6 +383,28 @@ private:
   /// node's conv attributes).
   mlir::FailureOr<mlir::Value> integerMatMul(mlir::Value a, mlir::Value b);
   mlir::FailureOr<mlir::Value> integerConv(mlir::Value x, mlir::Value w, mlir::Value bias);
+  // TopKImporter.cpp
+  mlir::LogicalResult importTopK();
+  /// A 0-d constant: the lowest (or highest) value of `elementType` (-inf and
+  /// +inf for floats, the integer range's ends otherwise).
+  mlir::Value extremeScalar(mlir::Type elementType, bool lowest);
+  // ScatterImporters.cpp
+  mlir::LogicalResult importScatterElements();
+  mlir::LogicalResult importScatterND();
+  /// The `reduction` attribute of a scatter (none before opset 16), checked
+  /// against what the opset allows.
+  mlir::FailureOr<std::string> scatterReduction(mlir::Type elementType);
+  /// `data` combined (add, mul, max, min) with the reduction over dim `axis`
+  /// of where(mask, updates, identity).
+  mlir::FailureOr<mlir::Value> scatterCombine(llvm::StringRef reduction, mlir::Value data,
+                                              mlir::Value mask, mlir::Value updates,
+                                              int64_t axis);
+  /// i64 indices, negative ones plus `sizes` (broadcast against them).
+  mlir::FailureOr<mlir::Value> wrapIndices(mlir::Value indices, mlir::Value sizes);
+  // EinsumImporter.cpp
+  mlir::LogicalResult importEinsum();
+  // GridSampleImporter.cpp
+  mlir::LogicalResult importGridSample();
   // RotaryEmbeddingImporter.cpp
   mlir::LogicalResult importRotaryEmbedding();
   // ResizeImporter.cpp

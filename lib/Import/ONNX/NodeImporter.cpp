@@ -272,4 +272,8 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerTfIdfVectorizerImporters(r);
   registerRecurrentImporters(r);
   registerQuantizationImporters(r);
+  registerTopKImporters(r);
+  registerScatterImporters(r);
+  registerEinsumImporters(r);
+  registerGridSampleImporters(r);
 }

@@ -1,4 +1,4 @@
-//===- ReductionImporters.cpp - Reductions: Reduce*, ArgMax/ArgMin, CumSum ---===//
+//===- ReductionImporters.cpp - Reduce*, ArgMax/ArgMin, CumSum/CumProd ------===//
 //
 // The reduced axes come from the attribute or input 1 (by opset,
 // `reductionAxes`); L1/L2/LogSum/LogSumExp/SumSquare are compositions.
@@ -29,6 +29,7 @@ void NodeImporter::registerReductionImporters(OpImporterRegistry &r) {
   r.add("ArgMax", 1, [](NodeImporter &n) { return n.importArgReduce(true); });
   r.add("ArgMin", 1, [](NodeImporter &n) { return n.importArgReduce(false); });
   r.add("CumSum", 1, [](NodeImporter &n) { return n.importCumSum(); });
+  r.add("CumProd", 26, [](NodeImporter &n) { return n.importCumulative(/*product=*/true); });
 }
 
 FailureOr<SmallVector<int64_t>> NodeImporter::reductionAxes(int64_t rank) {
@@ -159,7 +160,9 @@ LogicalResult NodeImporter::importArgReduce(bool max) {
   return setOutput(0, inferred<ArgMinOp>(input(0), attrs));
 }
 
-LogicalResult NodeImporter::importCumSum() {
+LogicalResult NodeImporter::importCumSum() { return importCumulative(/*product=*/false); }
+
+LogicalResult NodeImporter::importCumulative(bool product) {
   if (failed(requireInputs(2)))
     return failure();
   auto axisValue = constInts(1, "axis");
@@ -175,5 +178,7 @@ LogicalResult NodeImporter::importCumSum() {
     attrs.push_back(b.getNamedAttr("exclusive", b.getUnitAttr()));
   if (getInt("reverse", 0))
     attrs.push_back(b.getNamedAttr("reverse", b.getUnitAttr()));
+  if (product)
+    return setOutput(0, typed<CumProdOp>(input(0).getType(), input(0), attrs));
   return setOutput(0, typed<CumSumOp>(input(0).getType(), input(0), attrs));
 }

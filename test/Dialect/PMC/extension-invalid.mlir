@@ -46,6 +46,14 @@ func.func @cumsum_axis(%x: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
+func.func @cumprod_axis(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{axis -1 is out of range for rank 1}}
+  %0 = pmc.cumprod %x {axis = -1 : i64} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
 func.func @gather_elements_rank(%d: tensor<2x3xf32>, %i: tensor<2xi64>) -> tensor<2xf32> {
   // expected-error @+2 {{indices must have the data's rank 2, got 1}}
   // expected-error @+1 {{failed to infer returned types}}

@@ -171,11 +171,12 @@ func.func @elementwise(%x: tensor<4x1x8xf32>, %y: tensor<3x1xf32>, %c: tensor<4x
 // -----
 
 // The operator-set extension: unary and binary elementwise ops share the
-// elementwise rules; cumsum keeps its axis whole.
+// elementwise rules; cumsum and cumprod keep their axis whole.
 // CHECK-LABEL: func @extension
 // CHECK: pmc.tan {{.*}}pmc.sharding_rule = "([i, j]) -> ([i, j]) {i=4, j=8}"
 // CHECK: pmc.mod {{.*}}pmc.sharding_rule = "([i, j], [j]) -> ([i, j]) {i=4, j=8}"
 // CHECK: pmc.cumsum {{.*}}pmc.sharding_rule = "([i, j]) -> ([i, j]) {i=4, j=8} whole={j}"
+// CHECK: pmc.cumprod {{.*}}pmc.sharding_rule = "([i, j]) -> ([i, j]) {i=4, j=8} whole={i}"
 // CHECK: pmc.pad {{.*}}pmc.sharding_rule = "([i, j]) -> ([i, k]) {i=4, j=8, k=10} whole={j, k}"
 // CHECK: pmc.arg_max {{.*}}pmc.sharding_rule = "([i, j]) -> ([i, 1]) {i=4, j=8} whole={j}"
 // CHECK: pmc.gather_elements {{.*}}pmc.sharding_rule = "([i, j], [i, k]) -> ([i, k]) {i=4, j=8, k=2} whole={j, k}"
@@ -183,6 +184,7 @@ func.func @extension(%x: tensor<4x8xf32>, %v: tensor<8xf32>, %ids: tensor<4x2xi6
   %t = pmc.tan %x : tensor<4x8xf32>
   %m = pmc.mod %x, %v {fmod} : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
   %c = pmc.cumsum %x {axis = 1 : i64} : tensor<4x8xf32>
+  %cp = pmc.cumprod %x {axis = 0 : i64, exclusive} : tensor<4x8xf32>
   %p = pmc.pad %x {pads = array<i64: 0, 1, 0, 1>, mode = "constant"} : (tensor<4x8xf32>) -> tensor<4x10xf32>
   %a = pmc.arg_max %x {axis = 1 : i64, keepdims} : (tensor<4x8xf32>) -> tensor<4x1xi64>
   %g = pmc.gather_elements %x, %ids {axis = 1 : i64} : (tensor<4x8xf32>, tensor<4x2xi64>) -> tensor<4x2xf32>

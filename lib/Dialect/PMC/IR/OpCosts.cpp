@@ -127,7 +127,8 @@ void mlir::pmc::registerCostModels(MLIRContext *context) {
   attachPerResultElement<5, SoftmaxOp, LogSoftmaxOp>(context);
   attachPerInputElement<8, LayerNormOp>(context);
   attachPerInputElement<1, ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp,
-                        ReduceProdOp, ArgMaxOp, ArgMinOp, CumSumOp>(context);
+                        ReduceProdOp, ArgMaxOp, ArgMinOp, CumSumOp,
+                        CumProdOp>(context);
   attachPerResultElement<8, GeluOp>(context);
   attachPerResultElement<4, ExpOp, LogOp, TanhOp, ErfOp, SigmoidOp, SinOp, CosOp, TanOp,
                          AsinOp, AcosOp, AtanOp, SinhOp, CoshOp, AsinhOp, AcoshOp,

@@ -502,10 +502,6 @@ LogicalResult PadOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc
   return success();
 }
 
-LogicalResult CumSumOp::verify() {
-  return verifyAxisInRange(*this, getAxis(), getInput().getType().getRank());
-}
-
 LogicalResult GatherElementsOp::inferReturnTypes(MLIRContext *,
                                                  std::optional<Location> loc,
                                                  Adaptor adaptor,

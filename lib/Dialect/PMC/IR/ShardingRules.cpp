@@ -560,6 +560,7 @@ void mlir::pmc::registerShardingRuleModels(MLIRContext *context) {
   attach<SoftmaxOp, softmaxLike<SoftmaxOp>>(context);
   attach<LogSoftmaxOp, softmaxLike<LogSoftmaxOp>>(context);
   attach<CumSumOp, softmaxLike<CumSumOp>>(context);
+  attach<CumProdOp, softmaxLike<CumProdOp>>(context);
   attach<LayerNormOp, layerNormRule>(context);
   attach<TransposeOp, transposeRule>(context);
   attach<ReshapeOp, reshapeRule>(context);

@@ -254,9 +254,8 @@ def main():
         "escape": external(out, "../outside.bin", "escape", write=False),
         "absolute": external(out, "/etc/passwd", "absolute", write=False),
         "unsupported": model("unsupported", [
-            helper.make_node("TopK", ["x", "k"], ["v", "i"], name="n0")],
-            [vi("x", F, [4])], [vi("v", F, [2]), vi("i", I64, [2])],
-            [const("k", np.array([2], np.int64))]),
+            helper.make_node("Unique", ["x"], ["v"], name="n0")],
+            [vi("x", F, [4])], [vi("v", F, [2])]),
         "dynamic": model("dynamic", [helper.make_node("Relu", ["x"], ["y"], name="r")],
                          [vi("x", F, ["batch", 4])], [vi("y", F, ["batch", 4])]),
         "shape_input": model("shape_input", [

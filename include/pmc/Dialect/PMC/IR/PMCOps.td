@@ -506,13 +506,15 @@ def PMC_PadOp : PMC_Op<"pad", [Pure, InferTypeOpAdaptor]> {
   }];
 }
 
-def PMC_CumSumOp : PMC_Op<"cumsum", [Pure, SameOperandsAndResultType, PMC_KeepsF32]> {
-  let summary = "cumulative sum along one axis";
+class PMC_CumulativeOp<string mnemonic, string text, string identity>
+    : PMC_Op<mnemonic, [Pure, SameOperandsAndResultType, PMC_KeepsF32]> {
+  let summary = "cumulative " # text # " along one axis";
   let description = [{
-    With `exclusive` element i sums the elements before i only; with `reverse`
-    the sum runs from the end.
+    With `exclusive` element i combines the elements before i only (the first
+    is }] # identity # [{); with `reverse` it runs from the end. The elements
+    combine in order along the axis.
     ```mlir
-    %y = pmc.cumsum %x {axis = 0 : i64, reverse} : tensor<5xf32>
+    %y = pmc.}] # mnemonic # [{ %x {axis = 0 : i64, reverse} : tensor<5xf32>
     ```
   }];
   let arguments = (ins PMC_NumericTensor:$input, I64Attr:$axis, UnitAttr:$exclusive,
@@ -520,7 +522,16 @@ def PMC_CumSumOp : PMC_Op<"cumsum", [Pure, SameOperandsAndResultType, PMC_KeepsF
   let results = (outs PMC_NumericTensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($output)";
   let hasVerifier = 1;
+  let extraClassDefinition = [{
+    ::llvm::LogicalResult $cppClass::verify() {
+      return ::mlir::pmc::verifyAxisInRange(getOperation(), getAxis(),
+                                            getInput().getType().getRank());
+    }
+  }];
 }
+
+def PMC_CumSumOp : PMC_CumulativeOp<"cumsum", "sum", "0">;
+def PMC_CumProdOp : PMC_CumulativeOp<"cumprod", "product", "1">;
 
 def PMC_GatherElementsOp : PMC_Op<"gather_elements", [Pure, InferTypeOpAdaptor]> {
   let summary = "ONNX GatherElements: out[i] = data[i with i[axis] = indices[i]]";
