@@ -204,6 +204,7 @@ private:
   static void registerControlFlowImporters(OpImporterRegistry &r);
   static void registerSpectralImporters(OpImporterRegistry &r);
   static void registerTfIdfVectorizerImporters(OpImporterRegistry &r);
+  static void registerAffineGridImporters(OpImporterRegistry &r);
   static void registerRecurrentImporters(OpImporterRegistry &r);
   static void registerQuantizationImporters(OpImporterRegistry &r);
   static void registerTopKImporters(OpImporterRegistry &r);
@@ -310,6 +311,8 @@ private:
   mlir::FailureOr<mlir::Value> stack(llvm::ArrayRef<mlir::Value> values, int64_t axis);
   /// Element `index` of dim `axis`, that dim removed.
   mlir::FailureOr<mlir::Value> takeIndex(mlir::Value v, int64_t axis, int64_t index);
+  // AffineGridImporter.cpp
+  mlir::LogicalResult importAffineGrid();
   // TfIdfVectorizerImporter.cpp
   mlir::LogicalResult importTfIdfVectorizer();
   // SpectralImporters.cpp

@@ -270,6 +270,7 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerControlFlowImporters(r);
   registerSpectralImporters(r);
   registerTfIdfVectorizerImporters(r);
+  registerAffineGridImporters(r);
   registerRecurrentImporters(r);
   registerQuantizationImporters(r);
   registerTopKImporters(r);
