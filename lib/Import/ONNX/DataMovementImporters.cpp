@@ -37,6 +37,7 @@ void NodeImporter::registerDataMovementImporters(OpImporterRegistry &r) {
   r.add("DepthToSpace", 1, [](NodeImporter &n) { return n.importDepthSpace(false); });
   r.add("SpaceToDepth", 1, [](NodeImporter &n) { return n.importDepthSpace(true); });
   r.add("Dropout", 1, [](NodeImporter &n) { return n.importDropout(); });
+  r.add("ReverseSequence", 10, [](NodeImporter &n) { return n.importReverseSequence(); });
 }
 
 LogicalResult NodeImporter::importReshape() {
@@ -523,6 +524,43 @@ LogicalResult NodeImporter::importGatherElements() {
   return setOutput(0, inferred<GatherElementsOp>(
                           {input(0), input(1)},
                           {b.getNamedAttr("axis", b.getI64IntegerAttr(*axis))}));
+}
+
+/// ReverseSequence as a gather_elements along time_axis with indices computed
+/// at run time from sequence_lens: idx[b, t] = t < len[b] ? len[b] - 1 - t : t
+/// (len clamped to [0, T], so that an invalid length never reads out of range).
+LogicalResult NodeImporter::importReverseSequence() {
+  if (failed(requireInputs(2)))
+    return failure();
+  Value x = input(0), lens = input(1);
+  ArrayRef<int64_t> shape = shapeOf(x);
+  int64_t rank = shape.size();
+  if (rank < 2)
+    return error() << "input must have rank >= 2, got " << rank;
+  int64_t batchAxis = getInt("batch_axis", 1), timeAxis = getInt("time_axis", 0);
+  if (!((batchAxis == 0 && timeAxis == 1) || (batchAxis == 1 && timeAxis == 0)))
+    return error() << "batch_axis = " << batchAxis << " and time_axis = " << timeAxis
+                   << " must be 0 and 1 or 1 and 0";
+  if (!elementOf(lens).isInteger(64))
+    return error() << "sequence_lens (input 1) must be int64, got " << elementOf(lens);
+  if (shapeOf(lens) != ArrayRef<int64_t>{shape[batchAxis]})
+    return error() << "sequence_lens (input 1) must have shape [" << shape[batchAxis] << "]";
+  int64_t steps = shape[timeAxis];
+  Type i64 = b.getI64Type();
+  SmallVector<int64_t> lenShape(rank, 1);
+  lenShape[batchAxis] = shape[batchAxis];
+  TRY(len, reshape(lens, lenShape));
+  TRY(lenLow, inferred<MaxOp>({len, scalar(i64, 0)}));
+  TRY(lenClamped, inferred<MinOp>({lenLow, scalar(i64, steps)}));
+  TRY(t, iota(steps, timeAxis, rank));
+  TRY(inside, inferred<LessOp>({t, lenClamped}));
+  TRY(last, inferred<SubOp>({lenClamped, scalar(i64, 1)}));
+  TRY(reversed, inferred<SubOp>({last, t}));
+  TRY(idx, inferred<WhereOp>({inside, reversed, t}));
+  TRY(full, typed<BroadcastOp>(RankedTensorType::get(shape, i64), idx));
+  return setOutput(0, inferred<GatherElementsOp>(
+                          {x, full},
+                          {b.getNamedAttr("axis", b.getI64IntegerAttr(timeAxis))}));
 }
 
 /// GatherND as a Gather along one flattened axis: data [b.., d0..dq-1, r..]

@@ -18,6 +18,11 @@ namespace pmc::onnx_import {
 /// The newest opset of the default domain the importer reads.
 constexpr int64_t kMaxOpset = 28;
 
+/// The domain of the optimizer operators (Momentum, Adagrad, Adam); they are
+/// registered as "ai.onnx.preview.training.<op type>" (TrainingImporters.cpp),
+/// so that no default-domain operator of the same name can be taken for them.
+constexpr const char *kTrainingDomain = "ai.onnx.preview.training";
+
 /// The most elements a constant the importer builds itself may have (index
 /// tensors of Hardmax, OneHot, EyeLike, Trilu, Range): a larger one is an error.
 constexpr int64_t kMaxFoldedElements = int64_t(1) << 24;
@@ -211,6 +216,7 @@ private:
   static void registerScatterImporters(OpImporterRegistry &r);
   static void registerEinsumImporters(OpImporterRegistry &r);
   static void registerGridSampleImporters(OpImporterRegistry &r);
+  static void registerTrainingImporters(OpImporterRegistry &r);
 
   // ElementwiseImporters.cpp
   mlir::LogicalResult importUnary(llvm::StringRef opName);
@@ -252,6 +258,7 @@ private:
   mlir::LogicalResult importGatherElements();
   mlir::LogicalResult importGatherND();
   mlir::LogicalResult importDropout();
+  mlir::LogicalResult importReverseSequence();
   // MatMulImporters.cpp
   mlir::LogicalResult importMatMul();
   mlir::LogicalResult importGemm();
@@ -408,6 +415,9 @@ private:
   mlir::LogicalResult importEinsum();
   // GridSampleImporter.cpp
   mlir::LogicalResult importGridSample();
+  // TrainingImporters.cpp
+  /// Momentum, Adagrad or Adam (`opType`) of ai.onnx.preview.training.
+  mlir::LogicalResult importOptimizer(llvm::StringRef opType);
   // RotaryEmbeddingImporter.cpp
   mlir::LogicalResult importRotaryEmbedding();
   // ResizeImporter.cpp

@@ -235,7 +235,12 @@ FailureOr<Value> NodeImporter::iota(int64_t n, int64_t axis, int64_t rank) {
 }
 
 LogicalResult NodeImporter::run() {
-  StringRef op = node.op_type();
+  std::string key = node.op_type();
+  // Operators of another domain are registered as "<domain>.<op type>"
+  // (only kTrainingDomain gets here: GraphImporter::importNodes).
+  if (!node.domain().empty() && node.domain() != "ai.onnx")
+    key = node.domain() + "." + key;
+  StringRef op = key;
   int64_t firstSince = 0;
   if (const OpImportFn *importer = opImporters().lookup(op, opset, firstSince))
     return failure(failed((*importer)(*this)) || failed(checkAttributesUnderstood()));
@@ -277,4 +282,5 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerScatterImporters(r);
   registerEinsumImporters(r);
   registerGridSampleImporters(r);
+  registerTrainingImporters(r);
 }

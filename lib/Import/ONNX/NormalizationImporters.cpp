@@ -140,16 +140,20 @@ LogicalResult NodeImporter::importLayerNorm() {
 LogicalResult NodeImporter::importBatchNorm() {
   if (failed(requireInputs(5)))
     return failure();
-  if (getInt("training_mode", 0) != 0)
-    return error() << "training_mode = 1 is unsupported (inference only)";
+  int64_t trainingMode = getInt("training_mode", 0);
+  if (trainingMode != 0 && trainingMode != 1)
+    return error() << "training_mode = " << trainingMode << " must be 0 or 1";
+  bool training = trainingMode == 1;
   // momentum only updates the running statistics, in training.
-  acceptAttribute("momentum");
+  float momentum = getFloat("momentum", 0.9f);
   if (getInt("spatial", 1) != 1)
     return error() << "spatial = 0 (statistics per element, opsets 7-8) is unsupported";
-  for (int i = 1; i < node.output_size(); ++i)
-    if (!node.output(i).empty())
-      return error() << "output " << i
-                     << " (running statistics) is unsupported (inference only)";
+  if (!training)
+    for (int i = 1; i < node.output_size(); ++i)
+      if (!node.output(i).empty())
+        return error() << "output " << i << " (running statistics, or the saved statistics "
+                       << "of opsets 6-13) is only computed with training_mode = 1 "
+                       << "(opset 14 on)";
   Value x = input(0);
   ArrayRef<int64_t> shape = shapeOf(x);
   if (shape.size() < 2)
@@ -171,6 +175,40 @@ LogicalResult NodeImporter::importBatchNorm() {
   }
   Type elementType = tensorType(x).getElementType();
   float epsilon = getFloat("epsilon", 1e-5f);
+  if (training) {
+    // Batch statistics over every dim but 1 (the biased variance, two-pass as
+    // the reference); the running statistics become
+    // input_mean * momentum + mean * (1 - momentum) (likewise the variance).
+    for (unsigned i = 1; i < 5; ++i)
+      if (elementOf(input(i)) != elementType)
+        return error() << "operand " << i << " ('" << names[i - 1]
+                       << "') must have the element type of X in training mode, got "
+                       << elementOf(input(i)) << " and " << elementType;
+    SmallVector<int64_t> axes;
+    for (int64_t d = 0; d < (int64_t)shape.size(); ++d)
+      if (d != 1)
+        axes.push_back(d);
+    SmallVector<NamedAttribute> attrs = {
+        b.getNamedAttr("axes", b.getDenseI64ArrayAttr(axes)),
+        b.getNamedAttr("keepdims", b.getUnitAttr())};
+    TRY(meanKeep, inferred<ReduceMeanOp>(x, attrs));
+    TRY(diff, inferred<SubOp>({x, meanKeep}));
+    TRY(sq, inferred<MulOp>({diff, diff}));
+    TRY(varKeep, inferred<ReduceMeanOp>(sq, attrs));
+    TRY(mean, reshape(meanKeep, paramShape));
+    TRY(var, reshape(varKeep, paramShape));
+    params[2] = mean;
+    params[3] = var;
+    Value keep = scalar(elementType, momentum);
+    Value take = scalar(elementType, 1.0 - (double)momentum);
+    for (unsigned k = 0; k < 2; ++k) {
+      TRY(batch, reshape(k == 0 ? meanKeep : varKeep, {channels}));
+      TRY(old, inferred<MulOp>({input(3 + k), keep}));
+      TRY(fresh, inferred<MulOp>({batch, take}));
+      if (failed(setOutput(1 + k, inferred<AddOp>({old, fresh}))))
+        return failure();
+    }
+  }
   // y = (x - mean) * (scale / sqrt(var + epsilon)) + bias
   auto varEps = inferred<AddOp>({params[3], scalar(elementType, epsilon)});
   if (failed(varEps)) return failure();

@@ -307,14 +307,19 @@ LogicalResult GraphImporter::importNodes(const onnx::GraphProto &graph,
     if (!prefix.empty())
       nodeName = (prefix + "/" + nodeName).str();
     Location loc = NameLoc::get(builder->getStringAttr(nodeName), fileLoc);
+    int64_t nodeOpset = opset;
     if (!node.domain().empty() && node.domain() != "ai.onnx") {
       int64_t version = 0;
       for (const auto &import : model.opset_import())
         if (import.domain() == node.domain())
           version = import.version();
-      return emitError(loc) << "node '" << nodeName << "' : unsupported ONNX operator '"
-                            << node.op_type() << "' (domain '" << node.domain()
-                            << "', opset " << version << ")";
+      // The training operators are registered as "<domain>.<op type>" and
+      // imported with the opset of their domain (NodeImporter::run).
+      if (node.domain() != kTrainingDomain || version <= 0)
+        return emitError(loc) << "node '" << nodeName << "' : unsupported ONNX operator '"
+                              << node.op_type() << "' (domain '" << node.domain()
+                              << "', opset " << version << ")";
+      nodeOpset = version;
     }
     SmallVector<Value> nodeInputs;
     for (const std::string &in : node.input()) {
@@ -333,7 +338,7 @@ LogicalResult GraphImporter::importNodes(const onnx::GraphProto &graph,
       }
       nodeInputs.push_back(*v);
     }
-    NodeImporter importer(*builder, loc, node, nodeName, opset,
+    NodeImporter importer(*builder, loc, node, nodeName, nodeOpset,
                           std::move(nodeInputs), argNames, modelDir, this);
     if (failed(importer.run()))
       return failure();
