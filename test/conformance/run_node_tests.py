@@ -199,8 +199,9 @@ def constant_candidates(inputs):
     """Graph inputs that may be bound as constants when the compiler needs a
     value: integer tensors and scalars (one element) of any numeric type."""
     return sorted(n for n, v in inputs.items()
-                  if isinstance(v, np.ndarray) and v.dtype.kind in "biuf"
-                  and (v.dtype.kind in "biu" or v.size == 1))
+                  if isinstance(v, np.ndarray)
+                  and ((v.dtype.kind in "biuf" and (v.dtype.kind in "biu" or v.size == 1))
+                       or (v.dtype.name == "bfloat16" and v.size == 1)))
 
 
 def compare(name, expected, actual, rtol=RTOL, atol=ATOL):
@@ -313,9 +314,30 @@ def run_case(case_dir, tools, work_root):
             "seconds": round(time.monotonic() - start, 3)}
 
 
+def _repair_adam_multiple(model):
+    """ONNX 1.12's test_adam_multiple computed its expected outputs with
+    epsilon=0.01 but left the attribute off the node (so the default 1e-6
+    applies to the model); onnx 1.13 added it. Returns True if it was added."""
+    node = model.graph.node[0]
+    if node.op_type != "Adam" or any(a.name == "epsilon" for a in node.attribute):
+        return False
+    node.attribute.append(onnx.helper.make_attribute("epsilon", 0.01))
+    return True
+
+
+# Cases whose model disagrees with its own expected data, and the repair that
+# onnx itself made later: the repaired model is what runs, so the case still
+# tests pmc (against data that matches its model).
+REPAIRS = {"test_adam_multiple": _repair_adam_multiple}
+
+
 def _run_case(case_dir, tools, work, deadline, bind_all=False):
     model_path = os.path.join(case_dir, "model.onnx")
     model = onnx.load(model_path, load_external_data=False)
+    repair = REPAIRS.get(os.path.basename(case_dir))
+    if repair and repair(model):
+        model_path = os.path.join(work, "repaired.onnx")
+        onnx.save(model, model_path)
     bound = shape_operand_inputs(model)
     bound_all = bind_all  # binds every integer/scalar input when set
     static = {vi.name: declared_shape(vi) for vi in graph_inputs(model)
@@ -369,7 +391,10 @@ def _run_case(case_dir, tools, work, deadline, bind_all=False):
                 cmd += ["--input-shape", f"{n}=" + "x".join(str(d) for d in shape)]
             for i, n in enumerate(sorted(binds)):
                 path = os.path.join(work, f"bind{len(compiled)}_{i}.npy")
-                np.save(path, binds[n], allow_pickle=False)
+                value = binds[n]
+                if value.dtype.name == "bfloat16":  # bit patterns, as pmc takes them
+                    value = value.view(np.uint16)
+                np.save(path, value, allow_pickle=False)
                 cmd += ["--bind", f"{n}={path}"]
             status, text = _call(cmd, deadline)
             if status == "error" and CONSTANT_RE.search(text) and not bound_all:

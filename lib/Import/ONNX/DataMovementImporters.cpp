@@ -644,8 +644,18 @@ LogicalResult NodeImporter::importDropout() {
     if (!mode.getElementType().isInteger(1) || mode.getNumElements() != 1)
       return error() << "operand 2 ('training_mode') must be a bool scalar, got "
                      << mode.getType();
-    if (mode.getSplatValue<bool>())
-      return error() << "training_mode = true is unsupported (inference only)";
+    if (mode.getSplatValue<bool>()) {
+      // Training with a ratio of exactly 0 drops nothing: the identity with an
+      // all-true mask, as in inference. Any other ratio draws random masks.
+      DenseElementsAttr ratio;
+      bool zeroRatio = input(1) && matchPattern(input(1), m_Constant(&ratio)) &&
+                       ratio.getNumElements() == 1 &&
+                       isa<FloatType>(ratio.getElementType()) &&
+                       (*ratio.getValues<APFloat>().begin()).isZero();
+      if (!zeroRatio)
+        return error() << "training_mode = true is unsupported unless the ratio is a "
+                          "constant 0 (random masks are not implemented)";
+    }
   }
   if (failed(setOutput(0, input(0))))
     return failure();

@@ -146,6 +146,9 @@ FailureOr<DenseElementsAttr> boundValue(MLIRContext &context,
   case DType::Float64: elementType = b.getF64Type(); break;
   }
   Type declared = convertElementType(context, info.type().tensor_type().elem_type());
+  // numpy has no bfloat16: its values are bound as uint16 bit patterns.
+  if (declared && declared.isBF16() && value.dtype == DType::UInt16)
+    elementType = declared;
   if (declared && declared != elementType)
     return emitError(loc) << "bound input '" << info.name() << "' has element type "
                           << elementType << ", the model declares " << declared;
