@@ -358,7 +358,7 @@ GraphImporter::importInline(const onnx::GraphProto &graph, ValueRange graphInput
   if (graph.sparse_initializer_size() > 0)
     return emitError(fileLoc) << prefix << ": sparse initializers are unsupported";
   scopes.emplace_back();
-  auto popScope = llvm::make_scope_exit([&] { scopes.pop_back(); });
+  llvm::scope_exit popScope([&] { scopes.pop_back(); });
   for (const onnx::TensorProto &t : graph.initializer())
     scopes.back().initializers[t.name()] = &t;
   for (auto [info, v] : llvm::zip(graph.input(), graphInputs))
