@@ -2,6 +2,7 @@
 
 #include "pmc/Runtime/KernelLibrary.h"
 #include "pmc/Runtime/Error.h"
+#include "pmc/Support/CPUFeatures.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -65,7 +66,33 @@ std::unique_ptr<KernelLibrary> KernelLibrary::load(std::string_view bytes,
     throw RuntimeError("section '" + section + "': cannot load the kernel library: " +
                        (err ? err : "unknown dlopen error"));
   }
+  lib->checkTarget();
   return lib;
+}
+
+void KernelLibrary::checkTarget() {
+  const std::string where = "section '" + sectionName + "': ";
+  const char *record = static_cast<const char *>(::dlsym(handle, kKernelTargetSymbol));
+  if (!record)
+    throw RuntimeError(where + "the kernel library does not say which CPU it was "
+                               "compiled for (no '" +
+                       kKernelTargetSymbol +
+                       "'; an older pmc made it): compile the model again");
+  std::optional<KernelTarget> parsed = parseKernelTarget(record);
+  if (!parsed)
+    throw RuntimeError(where + "the kernel library's CPU record '" +
+                       std::string(record).substr(0, 200) + "' is malformed");
+  target = std::move(*parsed);
+  std::vector<std::string> missing = missingFeatures(target);
+  if (missing.empty())
+    return;
+  std::string list;
+  for (size_t i = 0; i < missing.size(); ++i)
+    list += (i ? ", " : "") + missing[i];
+  throw RuntimeError(where + "the kernels were compiled for CPU '" + target.cpu +
+                     "' and use " + list + ", which this CPU does not support; "
+                     "compile the model on this machine, or with --cpu x86-64-v2 "
+                     "(or another CPU this one covers) for a portable bundle");
 }
 
 KernelLibrary::~KernelLibrary() {

@@ -20,6 +20,10 @@ namespace pmc::runtime {
 Session::Session() = default;
 Session::~Session() = default;
 
+const KernelTarget *Session::kernelTarget() const {
+  return kernels ? &kernels->cpuTarget() : nullptr;
+}
+
 std::unique_ptr<Session> Session::open(const std::string &path, int rank) {
   SessionOptions options;
   options.rank = rank;

@@ -222,6 +222,7 @@ def compile(  # noqa: A001, PLR0913 - the compiler's options, each documented be
         schedule: str = "1f1b",
         bind: Optional[Mapping[str, object]] = None,
         base_dir: Union[str, os.PathLike, None] = None,
+        cpu: str = "host",
         verify: bool = False) -> Executable:
     """Compiles an ONNX model (a path or an `onnx.ModelProto`) into an Executable.
 
@@ -259,6 +260,10 @@ def compile(  # noqa: A001, PLR0913 - the compiler's options, each documented be
         leave the executable's inputs), e.g. a Reshape's shape.
       base_dir: for a ModelProto whose external data is not loaded, the folder
         its data files are relative to.
+      cpu: the LLVM CPU the CPU kernels are generated for: "host" (default,
+        this machine's CPU and every extension it has) or a name such as
+        "x86-64-v2" or "skylake-avx512"; an executable run on a CPU without
+        one of the extensions it uses raises RuntimeError when it is opened.
       verify: also compile for one device, run both on random inputs and raise
         CompileError when they differ by more than 1e-4 * (1 + |reference|).
 
@@ -269,7 +274,7 @@ def compile(  # noqa: A001, PLR0913 - the compiler's options, each documented be
     _check_int("stages", stages, 0)
     _check_int("microbatches", microbatches, 1)
     for name, value in (("target", target), ("plan", plan), ("dtype", dtype),
-                        ("schedule", schedule)):
+                        ("schedule", schedule), ("cpu", cpu)):
         _check_str(name, value)
     if not isinstance(verify, bool):
         raise TypeError(f"verify must be a bool, got {verify!r}")
@@ -277,7 +282,7 @@ def compile(  # noqa: A001, PLR0913 - the compiler's options, each documented be
     bound = _bound_values(bind)
     options = dict(target=target, input_shapes=shapes, bind=bound, mesh=mesh,
                    shardings=shardings, plan=plan, device_spec=device_spec, dtype=dtype,
-                   stages=stages, microbatches=microbatches, schedule=schedule)
+                   stages=stages, microbatches=microbatches, schedule=schedule, cpu=cpu)
     temp_dir = tempfile.mkdtemp(prefix="pmc-")
     try:
         model_path = _model_file(model, temp_dir, base_dir)

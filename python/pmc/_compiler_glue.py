@@ -98,7 +98,7 @@ def sharding_dims(shardings: Optional[ShardingsLike]) -> list[tuple[str, list[li
 
 def make_options(*, devices=1, target="cpu", input_shapes=None, bind=None, mesh=None,
                  shardings=None, plan="auto", device_spec=None, dtype="fp32", stages=0,
-                 microbatches=1, schedule="1f1b"):
+                 microbatches=1, schedule="1f1b", cpu="host"):
     """The `pmc._compiler.CompileOptions` of these (already checked) values;
     `bind` maps input names to arrays."""
     options = _extension().CompileOptions()
@@ -116,6 +116,7 @@ def make_options(*, devices=1, target="cpu", input_shapes=None, bind=None, mesh=
     options.stages = stages
     options.microbatches = microbatches
     options.schedule = schedule
+    options.cpu = cpu
     return options
 
 

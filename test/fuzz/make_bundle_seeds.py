@@ -7,8 +7,11 @@ Tiny models (so that the kernel libraries stay small) compiled for one
 device, two devices (data parallel, and tensor parallel with collectives), a
 two-stage pipeline with microbatches, a 2x2 pipeline x data mesh, a
 convolution, a matmul-only model, and a cuda bundle when the compiler can
-emit one. Every bundle is checked with `pmc-run --info` (and cpu ones run
-once) before it is kept. The output is checked in, so CI never needs this
+emit one. The cpu seeds are compiled for x86-64-v2, so that their kernels
+run on every machine CI may get (a library compiled for this machine's
+AVX-512 is refused on a CPU without it, and the fuzzer would never run its
+kernels there). Every bundle is checked with `pmc-run --info` (and cpu ones
+run once) before it is kept. The output is checked in, so CI never needs this
 script; rerun it when the bundle format or the compiler's output changes
 (the fuzzer trusts only the kernel libraries of these seeds).
 """
@@ -123,7 +126,8 @@ def main(argv=None):
             onnx_path = os.path.join(tmp, name + ".onnx")
             onnx.save(model, onnx_path)
             bundle = os.path.join(args.out, name + ".pmc")
-            proc = run([pmc_opt, "compile", onnx_path, "-o", bundle, *flags])
+            portable = [] if "cuda" in flags else ["--cpu", "x86-64-v2"]
+            proc = run([pmc_opt, "compile", onnx_path, "-o", bundle, *flags, *portable])
             if proc.returncode != 0:
                 cuda = "--target" in flags
                 print(f"{'skip' if cuda else 'FAIL'} {name}: {proc.stderr.strip()[:300]}",

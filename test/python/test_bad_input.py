@@ -32,14 +32,14 @@ def not_onnx(tmp_path):
 
 @pytest.fixture
 def unsupported_op_model(tmp_path):
-    """A valid opset-17 model using Det, which pmc does not implement."""
+    """A valid opset-17 model using Unique, which pmc does not implement."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 3])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [])
-    node = helper.make_node("Det", ["x"], ["y"], name="my_det_node")
-    model = helper.make_model(helper.make_graph([node], "det", [x], [y]),
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n"])
+    node = helper.make_node("Unique", ["x"], ["y"], name="my_unique_node")
+    model = helper.make_model(helper.make_graph([node], "unique", [x], [y]),
                               opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)
-    path = tmp_path / "det.onnx"
+    path = tmp_path / "unique.onnx"
     onnx.save(model, path)
     return path
 
@@ -100,10 +100,10 @@ def test_missing_model_file(pmc_opt, tmp_path):
 
 def test_unsupported_op(unsupported_op_model, pmc_opt, pmc_module, tmp_path):
     proc = run_tool([pmc_opt, "compile", unsupported_op_model, "-o", tmp_path / "m.pmc"])
-    assert_clean_failure(proc, "Det", "my_det_node", "17", "unsupported")
+    assert_clean_failure(proc, "Unique", "my_unique_node", "17", "unsupported")
     with pytest.raises(pmc_module.CompileError) as info:
         pmc_module.compile(str(unsupported_op_model))
-    for needle in ("Det", "my_det_node", "17"):
+    for needle in ("Unique", "my_unique_node", "17"):
         assert needle in str(info.value)
 
 

@@ -2,6 +2,10 @@
 
 #include "TestUtil.h"
 #include "pmc/Runtime/Session.h"
+#include "pmc/Support/CPUFeatures.h"
+
+#include <algorithm>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -52,8 +56,12 @@ protected:
   /// Writes `f` and expects Session::open to fail with `needle` in the message.
   void expectRejected(const Fixture &f, const std::string &needle, int rank = 0,
                       bool withKernels = true) {
-    std::string path = writeBundle(dir, "v.pmc", f.manifest, f.program,
-                                   withKernels ? lib : "", f.extra);
+    expectRejectedWith(f, withKernels ? lib : "", needle, rank);
+  }
+  /// The same with the kernel library `kernels`.
+  void expectRejectedWith(const Fixture &f, const std::string &kernels,
+                          const std::string &needle, int rank = 0) {
+    std::string path = writeBundle(dir, "v.pmc", f.manifest, f.program, kernels, f.extra);
     try {
       Session::open(path, rank);
       FAIL() << "expected RuntimeError containing '" << needle << "'";
@@ -178,6 +186,79 @@ TEST_F(Validation, CommandErrors) {
       {{"op", "conv"}, {"x", 3}, {"w", 3}, {"y", 5}, {"strides", json::array({1})}, {"pads", json::array({})},
        {"dilations", json::array({})}, {"group", 1}});
   expectRejected(f, "command 2 (conv): operand 'x' buffer 3 (view float32[2x4]) must have rank >= 3");
+}
+
+// The kernel library says which CPU its code needs (pmc/Support/CPUFeatures.h);
+// the runtime refuses it, before any kernel runs, on a CPU that lacks an
+// extension, instead of dying of an illegal instruction.
+TEST_F(Validation, KernelCpuRecord) {
+  Fixture f;
+  auto s = Session::open(writeBundle(dir, "ok.pmc", f.manifest, f.program, lib, f.extra));
+  ASSERT_NE(s->kernelTarget(), nullptr);
+  EXPECT_EQ(s->kernelTarget()->cpu, "x86-64");
+  EXPECT_TRUE(s->kernelTarget()->features.empty());
+
+  expectRejectedWith(f, compileKernelLibrary(dir, kKernels, std::nullopt),
+                     "section 'kernels.cpu': the kernel library does not say which CPU it "
+                     "was compiled for (no 'pmc_kernel_target'");
+  expectRejectedWith(f, compileKernelLibrary(dir, kKernels, "features=avx"),
+                     "section 'kernels.cpu': the kernel library's CPU record "
+                     "'features=avx' is malformed");
+  // sse2 is part of x86-64 (every host passes it); the second name is no
+  // extension any CPU reports.
+  expectRejectedWith(f,
+                     compileKernelLibrary(dir, kKernels,
+                                          "cpu=futurelake;features=sse2,no-such-isa"),
+                     "section 'kernels.cpu': the kernels were compiled for CPU 'futurelake' "
+                     "and use no-such-isa, which this CPU does not support; compile the "
+                     "model on this machine, or with --cpu x86-64-v2");
+}
+
+TEST(KernelTarget, RecordRoundTrips) {
+  KernelTarget target{"sapphirerapids", {"avx", "avx2", "avx512f"}};
+  std::string text = formatKernelTarget(target);
+  EXPECT_EQ(text, "cpu=sapphirerapids;features=avx,avx2,avx512f");
+  std::optional<KernelTarget> parsed = parseKernelTarget(text);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->cpu, target.cpu);
+  EXPECT_EQ(parsed->features, target.features);
+  parsed = parseKernelTarget("cpu=x86-64;features=");
+  ASSERT_TRUE(parsed);
+  EXPECT_TRUE(parsed->features.empty());
+  for (const char *bad : {"", "cpu=;features=", "cpu=a", "features=avx", "cpu=a;features=avx,",
+                          "cpu=a;features=,avx", "cpu=a;features=avx,,sse2",
+                          "cpu=a;b;features=avx", "cpu=a;features=x=y"})
+    EXPECT_FALSE(parseKernelTarget(bad)) << "'" << bad << "'";
+}
+
+TEST(KernelTarget, MissingFeaturesKeepTheRecordsOrder) {
+  KernelTarget target{"znver4", {"avx2", "avx512f", "bmi2", "avx512bw"}};
+  auto host = [](std::string_view name) { return name == "avx2" || name == "bmi2"; };
+  EXPECT_EQ(missingFeatures(target, host),
+            (std::vector<std::string>{"avx512f", "avx512bw"}));
+  EXPECT_TRUE(missingFeatures({"x86-64", {}}, host).empty());
+}
+
+TEST(KernelTarget, HostFeatures) {
+#if defined(__x86_64__)
+  // x86-64 guarantees SSE2 and CMOV; an AVX-512 subset implies AVX-512F;
+  // AVX2 and AVX-512F need the OS to save their registers, which CPUID's own
+  // bits do not say, so these implications also test the XCR0 check.
+  EXPECT_TRUE(hostHasX86Feature("sse2"));
+  EXPECT_TRUE(hostHasX86Feature("cmov"));
+  if (hostHasX86Feature("avx512bw"))
+    EXPECT_TRUE(hostHasX86Feature("avx512f"));
+  if (hostHasX86Feature("avx2"))
+    EXPECT_TRUE(hostHasX86Feature("avx"));
+  if (hostHasX86Feature("avx10.2"))
+    EXPECT_TRUE(hostHasX86Feature("avx10.1"));
+#endif
+  EXPECT_FALSE(hostHasX86Feature("no-such-isa"));
+  EXPECT_FALSE(hostHasX86Feature("evex512")); // an LLVM name, no CPUID bit
+  const auto &names = checkableX86Features();
+  EXPECT_NE(std::find(names.begin(), names.end(), "avx512f"), names.end());
+  EXPECT_EQ(std::set<std::string_view>(names.begin(), names.end()).size(), names.size())
+      << "X86Features.def names an extension twice";
 }
 
 TEST_F(Validation, SyntaxErrors) {

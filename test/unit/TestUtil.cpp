@@ -2,6 +2,8 @@
 
 #include "TestUtil.h"
 
+#include "pmc/Support/CPUFeatures.h"
+
 #include <cstdlib>
 #include <filesystem>
 
@@ -40,10 +42,15 @@ void writeBytes(const std::string &path, const std::string &bytes) {
     throw std::runtime_error("cannot write " + path);
 }
 
-std::string compileKernelLibrary(const TempDir &dir, const std::string &source) {
+std::string compileKernelLibrary(const TempDir &dir, const std::string &source,
+                                 const std::optional<std::string> &targetRecord) {
   static int counter = 0;
   std::string base = dir.file("kernels" + std::to_string(counter++));
-  writeBytes(base + ".c", source);
+  std::string record;
+  if (targetRecord)
+    record = "\nconst char " + std::string(kKernelTargetSymbol) + "[] = \"" + *targetRecord +
+             "\";\n";
+  writeBytes(base + ".c", source + record);
   std::string cmd = std::string(PMC_TEST_C_COMPILER) + " -shared -fPIC -O1 -o " + base +
                     ".so " + base + ".c";
   if (std::system(cmd.c_str()) != 0)

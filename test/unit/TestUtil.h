@@ -11,6 +11,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -34,9 +35,16 @@ private:
 std::string readBytes(const std::string &path);
 void writeBytes(const std::string &path, const std::string &bytes);
 
+/// The CPU record (pmc/Support/CPUFeatures.h) of a kernel library built by
+/// the C compiler for its baseline, which needs no ISA extension.
+inline const std::string kBaselineTargetRecord = "cpu=x86-64;features=";
+
 /// Compiles C `source` into a shared library with `cc -shared -fPIC` and
-/// returns its bytes.
-std::string compileKernelLibrary(const TempDir &dir, const std::string &source);
+/// returns its bytes. The library defines `pmc_kernel_target` as
+/// `targetRecord` (the runtime requires it), or not at all for nullopt.
+std::string compileKernelLibrary(
+    const TempDir &dir, const std::string &source,
+    const std::optional<std::string> &targetRecord = kBaselineTargetRecord);
 
 /// A manifest for a single-rank CPU bundle.
 json manifest(const json &inputs, const json &outputs, bool kernels = true);

@@ -171,7 +171,9 @@ def _compile(tmp_path, source):
     if cc is None:
         pytest.skip("no C compiler")
     c = tmp_path / "k.c"
-    c.write_text(source)
+    # The CPU record the runtime requires of a kernel library
+    # (pmc/Support/CPUFeatures.h): a baseline build needs no ISA extension.
+    c.write_text(source + '\nconst char pmc_kernel_target[] = "cpu=x86-64;features=";\n')
     so = tmp_path / "k.so"
     subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(so), str(c)], check=True)
     return so.read_bytes()

@@ -242,8 +242,14 @@ void printInfo(const runtime::Session &s) {
             << s.program().buffers().size() << " buffers, "
             << s.program().commands().size() << " commands\n"
             << "producer: " << m.producer << "\n"
-            << "target:   " << m.target << "\n"
-            << "devices:  " << m.devices << "\n"
+            << "target:   " << m.target << "\n";
+  if (const KernelTarget *cpu = s.kernelTarget()) {
+    std::cout << "kernels:  CPU " << cpu->cpu << " (";
+    for (size_t i = 0; i < cpu->features.size(); ++i)
+      std::cout << (i ? " " : "") << cpu->features[i];
+    std::cout << (cpu->features.empty() ? "no ISA extensions recorded" : "") << ")\n";
+  }
+  std::cout << "devices:  " << m.devices << "\n"
             << "mesh:     " << m.meshJson << "\n";
   if (m.pipeline)
     std::cout << "pipeline: " << m.pipeline->stages << " stage(s) over axis '"

@@ -24,6 +24,7 @@
 
 #include "pmc/Runtime/Error.h"
 #include "pmc/Runtime/Manifest.h"
+#include "pmc/Support/CPUFeatures.h"
 #include "pmc/Support/HostTensor.h"
 
 #include <map>
@@ -114,6 +115,8 @@ public:
   /// The program of rank() (or of `rank`, which must be run here).
   const RankProgram &program() const { return program(rankIndex); }
   const RankProgram &program(int rank) const;
+  /// The CPU the kernel library was compiled for; null without one (cuda).
+  const KernelTarget *kernelTarget() const;
 
   /// Runs with `feeds` keyed by graph-input name; every input must be fed with
   /// its exact dtype and full shape. Throws FeedError for bad feeds, and

@@ -217,6 +217,8 @@ private:
   static void registerEinsumImporters(OpImporterRegistry &r);
   static void registerGridSampleImporters(OpImporterRegistry &r);
   static void registerTrainingImporters(OpImporterRegistry &r);
+  static void registerDataDependentImporters(OpImporterRegistry &r);
+  static void registerDeterminantImporters(OpImporterRegistry &r);
 
   // ElementwiseImporters.cpp
   mlir::LogicalResult importUnary(llvm::StringRef opName);
@@ -413,6 +415,12 @@ private:
   mlir::FailureOr<mlir::Value> wrapIndices(mlir::Value indices, mlir::Value sizes);
   // EinsumImporter.cpp
   mlir::LogicalResult importEinsum();
+  // DataDependentImporters.cpp
+  mlir::LogicalResult importCompress();
+  mlir::LogicalResult importNonZero();
+  mlir::LogicalResult importMaxUnpool();
+  // DeterminantImporter.cpp
+  mlir::LogicalResult importDet();
   // GridSampleImporter.cpp
   mlir::LogicalResult importGridSample();
   // TrainingImporters.cpp

@@ -283,4 +283,6 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerEinsumImporters(r);
   registerGridSampleImporters(r);
   registerTrainingImporters(r);
+  registerDataDependentImporters(r);
+  registerDeterminantImporters(r);
 }

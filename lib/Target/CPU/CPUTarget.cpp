@@ -6,6 +6,7 @@
 #include "pmc/Target/CPU.h"
 
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
+#include "pmc/Support/CPUFeatures.h"
 #include "pmc/Target/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -14,9 +15,12 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/GlobalVariable.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/FileSystem.h"
@@ -61,9 +65,46 @@ createTargetMachine(const ::pmc::CPUTargetOptions &options, std::string &error) 
   std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
       triple, cpu, features.getString(), targetOptions, llvm::Reloc::PIC_,
       std::nullopt, level));
-  if (!machine)
+  if (!machine) {
     error = "LLVM has no target machine for CPU '" + cpu + "'";
+    return nullptr;
+  }
+  // LLVM would only warn and generate for its generic CPU.
+  if (!machine->getMCSubtargetInfo()->isCPUStringValid(cpu)) {
+    error = "'" + cpu + "' is not a CPU LLVM knows for " + triple.str() +
+            " (--cpu takes LLVM's names, such as x86-64-v2, x86-64-v3, skylake-avx512, "
+            "znver4, or host)";
+    return nullptr;
+  }
   return machine;
+}
+
+/// What the kernels `machine` generates may need of the CPU: its name and the
+/// x86 extensions of X86Features.def it enables (none off x86, where the
+/// runtime checks nothing).
+static ::pmc::KernelTarget kernelTargetOf(const llvm::TargetMachine &machine) {
+  ::pmc::KernelTarget target;
+  target.cpu = machine.getTargetCPU().str();
+  if (!machine.getTargetTriple().isX86())
+    return target;
+  const llvm::MCSubtargetInfo *subtarget = machine.getMCSubtargetInfo();
+  for (std::string_view name : ::pmc::checkableX86Features())
+    if (subtarget->checkFeatures("+" + std::string(name)))
+      target.features.emplace_back(name);
+  llvm::sort(target.features);
+  return target;
+}
+
+/// Adds the record the runtime checks before it calls a kernel
+/// (pmc/Support/CPUFeatures.h): `const char pmc_kernel_target[]`.
+static void addKernelTargetRecord(llvm::Module &module,
+                                  const llvm::TargetMachine &machine) {
+  std::string text = ::pmc::formatKernelTarget(kernelTargetOf(machine));
+  llvm::Constant *value =
+      llvm::ConstantDataArray::getString(module.getContext(), text, /*AddNull=*/true);
+  new llvm::GlobalVariable(module, value->getType(), /*isConstant=*/true,
+                           llvm::GlobalValue::ExternalLinkage, value,
+                           ::pmc::kKernelTargetSymbol);
 }
 
 static void optimize(llvm::Module &module, llvm::TargetMachine &machine,
@@ -164,9 +205,10 @@ FailureOr<std::string> (::pmc::compileKernelsToSharedLibrary)(
   std::string error;
   std::unique_ptr<llvm::TargetMachine> machine = createTargetMachine(options, error);
   if (!machine)
-    return emitError(loc) << "cannot target the host CPU: " << error;
+    return emitError(loc) << "cannot generate the CPU kernels: " << error;
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(machine->getTargetTriple());
+  addKernelTargetRecord(*llvmModule, *machine);
   optimize(*llvmModule, *machine, options.optLevel);
 
   SmallString<0> object;
