@@ -72,8 +72,16 @@ struct CompileFlags {
       cl::desc("Largest allowed difference for --verify: |a - b| <= tol * (1 + |b|)"),
       cl::init(1e-4)};
   cl::list<std::string> inputShapes{
-      "input-shape", cl::desc("Static shape of a dynamic input: name=1x128"),
+      "input-shape", cl::desc("Static shape of a dynamic input: name=1x128 (name= for a scalar)"),
       cl::value_desc("name=DIMS")};
+  cl::list<std::string> sequenceLengths{
+      "sequence-length",
+      cl::desc("Length of a sequence graph input: name=N; its elements are the "
+               "inputs name[0] ... name[N-1] (shapes from the model or --input-shape)"),
+      cl::value_desc("name=N")};
+  cl::list<std::string> absentInputs{
+      "absent", cl::desc("An optional graph input given no value"),
+      cl::value_desc("name")};
   cl::list<std::string> bindings{
       "bind",
       cl::desc("Specialize a graph input to the value in a .npy file (it leaves "
@@ -141,6 +149,7 @@ bool CompileFlags::toOptions(CompileOptions &options, std::string &error) {
   options.microbatches = microbatches;
   options.schedule = schedule;
   if (!parseInputShapes(inputShapes, options.import, error) ||
+      !parseSequenceInputs(sequenceLengths, absentInputs, options.import, error) ||
       !parseBindings(bindings, options.import, error) ||
       (!mesh.empty() && !parseMesh(mesh, options, error)) ||
       !parseShardings(shards, options, error))

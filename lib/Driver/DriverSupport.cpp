@@ -13,13 +13,15 @@ bool pmc::parseInputShapes(const std::vector<std::string> &values,
     llvm::StringRef(value).split(items, ',', -1, /*KeepEmpty=*/false);
     for (llvm::StringRef item : items) {
       auto [name, dims] = item.split('=');
-      if (name.empty() || dims.empty()) {
-        error = "--input-shape expects name=DIMxDIM..., got '" + item.str() + "'";
+      if (name.empty() || !item.contains('=')) {
+        error = "--input-shape expects name=DIMxDIM... (name= for a scalar), got '" +
+                item.str() + "'";
         return false;
       }
       std::vector<int64_t> shape;
       llvm::SmallVector<llvm::StringRef> parts;
-      dims.split(parts, 'x');
+      if (!dims.empty()) // "name=" is a scalar (rank 0)
+        dims.split(parts, 'x');
       for (llvm::StringRef part : parts) {
         int64_t dim;
         if (part.getAsInteger(10, dim) || dim < 0) {
@@ -32,6 +34,27 @@ bool pmc::parseInputShapes(const std::vector<std::string> &values,
       options.inputShapes[name.str()] = std::move(shape);
     }
   }
+  return true;
+}
+
+bool pmc::parseSequenceInputs(const std::vector<std::string> &lengths,
+                              const std::vector<std::string> &absent,
+                              ImportOptions &options, std::string &error) {
+  for (const std::string &value : lengths) {
+    llvm::SmallVector<llvm::StringRef> items;
+    llvm::StringRef(value).split(items, ',', -1, /*KeepEmpty=*/false);
+    for (llvm::StringRef item : items) {
+      auto [name, count] = item.split('=');
+      int64_t length;
+      if (name.empty() || count.getAsInteger(10, length) || length < 0) {
+        error = "--sequence-length expects name=N (N >= 0), got '" + item.str() + "'";
+        return false;
+      }
+      options.sequenceLengths[name.str()] = length;
+    }
+  }
+  for (const std::string &name : absent)
+    options.absentInputs.insert(name);
   return true;
 }
 

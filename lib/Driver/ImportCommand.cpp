@@ -18,8 +18,16 @@ int pmc::runImportCommand(int argc, char **argv) {
   cl::opt<std::string> outputPath("o", cl::desc("Output file (default: stdout)"),
                                   cl::value_desc("file"), cl::init("-"));
   cl::list<std::string> inputShapes(
-      "input-shape", cl::desc("Static shape of a dynamic input: name=1x128"),
+      "input-shape", cl::desc("Static shape of a dynamic input: name=1x128 (name= for a scalar)"),
       cl::value_desc("name=DIMS"));
+  cl::list<std::string> sequenceLengths(
+      "sequence-length",
+      cl::desc("Length of a sequence graph input: name=N; its elements are the "
+               "inputs name[0] ... name[N-1] (shapes from the model or --input-shape)"),
+      cl::value_desc("name=N"));
+  cl::list<std::string> absentInputs(
+      "absent", cl::desc("An optional graph input given no value"),
+      cl::value_desc("name"));
   cl::list<std::string> bindings(
       "bind",
       cl::desc("Specialize a graph input to the value in a .npy file (it leaves "
@@ -39,6 +47,7 @@ int pmc::runImportCommand(int argc, char **argv) {
   ImportOptions options;
   std::string error;
   if (!parseInputShapes(inputShapes, options, error) ||
+      !parseSequenceInputs(sequenceLengths, absentInputs, options, error) ||
       !parseBindings(bindings, options, error)) {
     llvm::errs() << "error: " << error << "\n";
     return 1;

@@ -223,6 +223,8 @@ def compile(  # noqa: A001, PLR0913 - the compiler's options, each documented be
         bind: Optional[Mapping[str, object]] = None,
         base_dir: Union[str, os.PathLike, None] = None,
         cpu: str = "host",
+        sequence_lengths: Optional[Mapping[str, int]] = None,
+        absent: Optional[Sequence[str]] = None,
         verify: bool = False) -> Executable:
     """Compiles an ONNX model (a path or an `onnx.ModelProto`) into an Executable.
 
@@ -264,6 +266,11 @@ def compile(  # noqa: A001, PLR0913 - the compiler's options, each documented be
         this machine's CPU and every extension it has) or a name such as
         "x86-64-v2" or "skylake-avx512"; an executable run on a CPU without
         one of the extensions it uses raises RuntimeError when it is opened.
+      sequence_lengths: {sequence input name: length N}: the sequence's
+        elements are the inputs "name[0]" ... "name[N-1]" (their shapes from the
+        model or from input_shapes["name[i]"]); sequence outputs come back as
+        "name[i]" too.
+      absent: names of optional graph inputs given no value.
       verify: also compile for one device, run both on random inputs and raise
         CompileError when they differ by more than 1e-4 * (1 + |reference|).
 
@@ -280,9 +287,12 @@ def compile(  # noqa: A001, PLR0913 - the compiler's options, each documented be
         raise TypeError(f"verify must be a bool, got {verify!r}")
     shapes = _normalize_shapes(input_shapes)
     bound = _bound_values(bind)
+    sequences = dict(sequence_lengths=dict(sequence_lengths or {}),
+                     absent=list(absent or ()))
     options = dict(target=target, input_shapes=shapes, bind=bound, mesh=mesh,
                    shardings=shardings, plan=plan, device_spec=device_spec, dtype=dtype,
-                   stages=stages, microbatches=microbatches, schedule=schedule, cpu=cpu)
+                   stages=stages, microbatches=microbatches, schedule=schedule, cpu=cpu,
+                   **sequences)
     temp_dir = tempfile.mkdtemp(prefix="pmc-")
     try:
         model_path = _model_file(model, temp_dir, base_dir)
@@ -297,7 +307,7 @@ def compile(  # noqa: A001, PLR0913 - the compiler's options, each documented be
             reference_path = os.path.join(temp_dir, "reference.pmc")
             compile_bundle(model_path, reference_path,
                            make_options(target=target, input_shapes=shapes, bind=bound,
-                                        dtype=dtype))
+                                        dtype=dtype, **sequences))
             report = verify_against_one_device(exe, Executable(reference_path))
             exe.verify_report = report
             if not report["ok"]:

@@ -98,7 +98,8 @@ def sharding_dims(shardings: Optional[ShardingsLike]) -> list[tuple[str, list[li
 
 def make_options(*, devices=1, target="cpu", input_shapes=None, bind=None, mesh=None,
                  shardings=None, plan="auto", device_spec=None, dtype="fp32", stages=0,
-                 microbatches=1, schedule="1f1b", cpu="host"):
+                 microbatches=1, schedule="1f1b", cpu="host", sequence_lengths=None,
+                 absent=None):
     """The `pmc._compiler.CompileOptions` of these (already checked) values;
     `bind` maps input names to arrays."""
     options = _extension().CompileOptions()
@@ -117,6 +118,8 @@ def make_options(*, devices=1, target="cpu", input_shapes=None, bind=None, mesh=
     options.microbatches = microbatches
     options.schedule = schedule
     options.cpu = cpu
+    options.sequence_lengths = {k: int(v) for k, v in (sequence_lengths or {}).items()}
+    options.absent = set(absent or ())
     return options
 
 

@@ -22,6 +22,7 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/pair.h>
+#include <nanobind/stl/set.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -136,6 +137,17 @@ NB_MODULE(_compiler, m) {
           "input_shapes", [](const CompileOptions &o) { return o.import.inputShapes; },
           [](CompileOptions &o, const std::map<std::string, std::vector<int64_t>> &shapes) {
             o.import.inputShapes = shapes;
+          })
+      .def_prop_rw(
+          "sequence_lengths",
+          [](const CompileOptions &o) { return o.import.sequenceLengths; },
+          [](CompileOptions &o, const std::map<std::string, int64_t> &lengths) {
+            o.import.sequenceLengths = lengths;
+          })
+      .def_prop_rw(
+          "absent", [](const CompileOptions &o) { return o.import.absentInputs; },
+          [](CompileOptions &o, const std::set<std::string> &names) {
+            o.import.absentInputs = names;
           })
       .def_prop_rw(
           "cpu", [](const CompileOptions &o) { return o.cpu.cpu; },

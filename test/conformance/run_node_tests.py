@@ -351,6 +351,26 @@ def _onnxruntime_outputs(model_path, inputs, outputs):
     return list(zip([n for n, _ in outputs], values))
 
 
+def flatten_outputs(outputs, actual):
+    """The expected outputs as pmc names them: a sequence `y` as its elements
+    y[0], y[1], ...; an empty optional as nothing. Returns (pairs, problem),
+    problem naming what pmc-run gave beyond that (`actual`'s names)."""
+    flat = []
+    for name, expected in outputs:
+        if not isinstance(expected, list) and expected is not None:
+            flat.append((name, expected))
+            continue
+        elements = expected or []
+        extra = sorted(k for k in actual
+                       if k == name or (re.fullmatch(re.escape(name) + r"\[\d+\]", k)
+                                        and int(k[len(name) + 1:-1]) >= len(elements)))
+        if extra:
+            return flat, f"output '{name}' should have {len(elements)} elements, " \
+                         f"pmc-run also gave {', '.join(extra)}"
+        flat += [(f"{name}[{i}]", e) for i, e in enumerate(elements)]
+    return flat, None
+
+
 def _run_case(case_dir, tools, work, deadline, bind_all=False):
     model_path = os.path.join(case_dir, "model.onnx")
     model = onnx.load(model_path, load_external_data=False)
@@ -378,14 +398,24 @@ def _run_case(case_dir, tools, work, deadline, bind_all=False):
         if bound_all:
             bound = constant_candidates(inputs)
         binds = {n: inputs[n] for n in bound if n in inputs}
-        shapes = {n: tuple(v.shape) for n, v in inputs.items()
+        # A sequence input is fed as its elements n[0], n[1], ... (pmc-opt
+        # --sequence-length), an empty optional not at all (--absent).
+        lengths = {n: len(v) for n, v in inputs.items() if isinstance(v, list)}
+        absent = sorted(n for n, v in inputs.items() if v is None)
+        feeds = {}
+        for n, v in inputs.items():
+            if isinstance(v, list):
+                feeds.update({f"{n}[{i}]": e for i, e in enumerate(v)})
+            elif v is not None:
+                feeds[n] = v
+        shapes = {n: tuple(v.shape) for n, v in feeds.items()
                   if n not in binds and isinstance(v, np.ndarray)
                   and static.get(n) != tuple(v.shape)}
         key = hashlib.sha256()
         for n in sorted(binds):
             key.update(n.encode() + str(binds[n].dtype).encode() + str(binds[n].shape).encode()
                        + np.ascontiguousarray(binds[n]).tobytes())
-        key.update(repr(sorted(shapes.items())).encode())
+        key.update(repr((sorted(shapes.items()), sorted(lengths.items()), absent)).encode())
         key = key.hexdigest()
         # A few cases feed data whose rank differs from the declared input
         # shape; the data wins: compile a copy declaring the data's shapes.
@@ -411,6 +441,10 @@ def _run_case(case_dir, tools, work, deadline, bind_all=False):
                    "--target", "cpu", "--devices", str(tools.devices)]
             for n, shape in sorted(shapes.items()):
                 cmd += ["--input-shape", f"{n}=" + "x".join(str(d) for d in shape)]
+            for n, length in sorted(lengths.items()):
+                cmd += ["--sequence-length", f"{n}={length}"]
+            for n in absent:
+                cmd += ["--absent", n]
             for i, n in enumerate(sorted(binds)):
                 path = os.path.join(work, f"bind{len(compiled)}_{i}.npy")
                 value = binds[n]
@@ -432,7 +466,7 @@ def _run_case(case_dir, tools, work, deadline, bind_all=False):
             compiled[key] = bundle
 
         cmd = [tools.pmc_run, compiled[key]]
-        for i, (n, value) in enumerate(sorted(inputs.items())):
+        for i, (n, value) in enumerate(sorted(feeds.items())):
             if n in binds:
                 continue
             if not isinstance(value, np.ndarray):
@@ -453,7 +487,10 @@ def _run_case(case_dir, tools, work, deadline, bind_all=False):
                 actual = {k: npz[k] for k in npz.files}
         except (OSError, ValueError) as e:
             return "fail", f"cannot read pmc-run's output {os.path.basename(out_path)}: {e}"
-        for out_name, expected in outputs:
+        flat_outputs, problem = flatten_outputs(outputs, actual)
+        if problem:
+            return "fail", problem
+        for out_name, expected in flat_outputs:
             if out_name not in actual:
                 return "fail", f"output '{out_name}' missing from pmc-run's results " \
                                f"(got: {', '.join(sorted(actual)) or 'none'})"

@@ -531,13 +531,24 @@ def vocabulary_size(model, input_name="input_ids"):
     return 2
 
 
+def feed_shapes(model):
+    """{input: shape} of the `pmc.feed_shapes` metadata (name=DIMS;...) that a
+    model exported with dynamic dims carries: the shapes the corpus feeds it."""
+    for p in model.metadata_props:
+        if p.key == "pmc.feed_shapes":
+            return {n: tuple(int(d) for d in dims.split("x"))
+                    for n, dims in (item.split("=") for item in p.value.split(";"))}
+    return {}
+
+
 def _load_exported(entry, seed):
     rng = entry.rng(seed)
     model = onnx.load(entry.path)
     fill_skeleton(model, rng)
     feeds = {}
+    given = feed_shapes(model)
     for vi in run_node_tests.graph_inputs(model):
-        shape = run_node_tests.declared_shape(vi)
+        shape = given.get(vi.name) or run_node_tests.declared_shape(vi)
         dtype = _NP_OF_ONNX[vi.type.tensor_type.elem_type]
         if vi.name == "attention_mask":
             mask = np.ones(shape, dtype)

@@ -30,7 +30,11 @@ non-finite or huge values (|x| > 1e4, attention-mask fills).
 Each model is exported with torch's default exporter (`dynamo=True`) as
 `<name>.onnx`; with `--torchscript` (the default) also with the TorchScript
 exporter (`dynamo=False`) as `<name>_ts.onnx` when that gives a different graph
-(other operators, e.g. GatherND from the transformers mask code).
+(other operators, e.g. GatherND from the transformers mask code). The text
+models of DYNAMIC are also exported with dynamic batch and sequence dims
+(`dynamic_shapes`, dims named "batch" and "sequence") as `<name>_dyn.onnx`, the
+shapes users' exports have; the `pmc.feed_shapes` metadata gives the shapes
+the corpus feeds them (name=DIMS;...), which pmc compiles with --input-shape.
 """
 
 import argparse
@@ -130,6 +134,7 @@ def _text(name, attn=None):
 
 VISION = ("resnet50", "mobilenet_v2", "vit")
 TEXT = ("gpt2", "bert", "llama", "distilbert", "t5_encoder")
+DYNAMIC = ("gpt2", "bert")
 ALL = VISION + TEXT
 
 
@@ -157,12 +162,18 @@ def randomise(model, seed=SEED):
 
 # --- Export ---------------------------------------------------------------------
 
-def export(model, args, input_names, output_names, dynamo):
+def export(model, args, input_names, output_names, dynamo, dynamic=False):
     import torch
 
     if dynamo:
+        dynamic_shapes = None
+        if dynamic:
+            from torch.export import Dim
+            batch, sequence = Dim("batch"), Dim("sequence", max=64)
+            dynamic_shapes = {n: {0: batch, 1: sequence} for n in input_names}
         program = torch.onnx.export(model, args, dynamo=True, input_names=input_names,
-                                    output_names=output_names, external_data=False)
+                                    output_names=output_names, external_data=False,
+                                    dynamic_shapes=dynamic_shapes)
         return program.model_proto
     buf = io.BytesIO()
     torch.onnx.export(model, args, buf, dynamo=False, input_names=input_names,
@@ -234,13 +245,17 @@ def export_one(name, out_dir, torchscript=True):
     model, args, input_names, output_names, meta = build(name)
     randomise(model)
     lines = []
-    variants = [("", True)] + ([("_ts", False)] if torchscript else [])
+    variants = [("", True, False)] + ([("_ts", False, False)] if torchscript else []) \
+        + ([("_dyn", True, True)] if name in DYNAMIC else [])
     first_ops = None
-    for suffix, dynamo in variants:
+    for suffix, dynamo, dynamic in variants:
+        if dynamic:
+            meta = {**meta, "feed_shapes": ";".join(
+                f"{n}=" + "x".join(str(d) for d in a.shape) for n, a in zip(input_names, args))}
         file_name = f"{name}{suffix}.onnx"
         try:
             try:
-                proto = export(model, args, input_names, output_names, dynamo)
+                proto = export(model, args, input_names, output_names, dynamo, dynamic)
             except Exception as e:  # noqa: BLE001
                 if name not in TEXT:
                     raise
@@ -252,7 +267,7 @@ def export_one(name, out_dir, torchscript=True):
                 torch.manual_seed(SEED)
                 eager, *_ = build(name, attn="eager")
                 eager.load_state_dict(model.state_dict())
-                proto = export(eager.eval(), args, input_names, output_names, dynamo)
+                proto = export(eager.eval(), args, input_names, output_names, dynamo, dynamic)
         except Exception as e:  # noqa: BLE001 - a failed export is reported, not fatal
             msg = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
             lines.append(f"{file_name}: export failed ({'dynamo' if dynamo else 'torchscript'}"
@@ -260,7 +275,7 @@ def export_one(name, out_dir, torchscript=True):
             traceback.print_exc()
             continue
         ops = op_counts(proto)
-        if suffix and first_ops is not None and set(ops) == set(first_ops):
+        if suffix == "_ts" and first_ops is not None and set(ops) == set(first_ops):
             lines.append(f"{file_name}: not kept, same operators as {name}.onnx")
             continue
         if not suffix:
@@ -289,12 +304,16 @@ def main(argv=None):
                         help="skip the dynamo=False variants")
     args = parser.parse_args(argv)
     import torch
-    import torchvision
     import transformers
+    try:
+        import torchvision  # noqa: PLC0415 - only the vision models need it
+        vision = torchvision.__version__
+    except ImportError:
+        vision = "absent"
 
     torch.set_num_threads(1)
     os.makedirs(args.out_dir, exist_ok=True)
-    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, "
+    print(f"torch {torch.__version__}, torchvision {vision}, "
           f"transformers {transformers.__version__}, onnx {onnx.__version__}")
     for name in args.only or ALL:
         for line in export_one(name, args.out_dir, args.torchscript):

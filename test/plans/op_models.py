@@ -492,4 +492,94 @@ def models():
         [_in("x", [4, 4, 4, 4, 8]), _in("g", [4, 4, 4, 4, 3])],
         {"x": b.feed([4, 4, 4, 4, 8]),
          "g": b.rng.uniform(-1.3, 1.3, (4, 4, 4, 4, 3)).astype(np.float32)}), opset=20)
+    # Det (an unrolled LU over the batch), the ops whose shapes come from a
+    # constant operand (Compress, NonZero, MaxUnpool), control flow unrolled
+    # while importing (If, Loop, Scan), spectral ops and sequences.
+    add("det_batched", lambda b: (
+        [helper.make_node("MatMul", ["x", b.weight("w", [4, 4], scale=0.7)], ["xw"]),
+         helper.make_node("Det", ["xw"], ["y"])],
+        [_in("x", [8, 4, 4])], {"x": b.feed([8, 4, 4])}))
+    add("compress_nonzero_gather", _compress_nonzero)
+    add("maxunpool", _maxunpool, opset=11)
+    add("if_loop_scan", _control_flow, outputs=["y_if", "h_final", "s_final", "s_steps"])
+    add("dft_stft", _spectral, opset=20, outputs=["spectrum", "frames"])
+    add("sequence_map_concat", _sequence_map)
     return out
+
+
+def _compress_nonzero(b):
+    mask = (b.rng.uniform(size=16) < 0.5) | (np.arange(16) % 5 == 0)
+    b.inits.append(numpy_helper.from_array(mask, "mask"))
+    return ([helper.make_node("Compress", ["x", "mask"], ["kept"], axis=1),
+             helper.make_node("NonZero", ["mask"], ["nz"]),
+             helper.make_node("Squeeze", ["nz", b.ints("zero", [0])], ["idx"]),
+             helper.make_node("Gather", ["x", "idx"], ["gathered"], axis=1),
+             helper.make_node("Mul", ["kept", "gathered"], ["y"])],
+            [_in("x", [8, 16])], {"x": b.feed([8, 16])})
+
+
+def _maxunpool(b):
+    # Indices as MaxPool(kernel 2, stride 2) gives them: one position of each
+    # 2x2 window of the 8x8 output, flattened over N, C, H, W.
+    n, c, h, w = 4, 8, 4, 4
+    nn, cc, ii, jj = np.meshgrid(range(n), range(c), range(h), range(w), indexing="ij")
+    di, dj = b.rng.integers(0, 2, (n, c, h, w)), b.rng.integers(0, 2, (n, c, h, w))
+    index = (((nn * c + cc) * 2 * h + 2 * ii + di) * 2 * w + 2 * jj + dj).astype(np.int64)
+    b.inits.append(numpy_helper.from_array(index, "indices"))
+    return ([helper.make_node("MaxUnpool", ["x", "indices"], ["y"], kernel_shape=[2, 2],
+                              strides=[2, 2])],
+            [_in("x", [n, c, h, w])], {"x": b.feed([n, c, h, w])})
+
+
+def _control_flow(b):
+    """If on a constant condition, a Loop of 3 steps h <- tanh(h w), a Scan
+    summing the rows of x."""
+    w = b.weight("w", [16, 16])
+    then_branch = helper.make_graph(
+        [helper.make_node("MatMul", ["x", w], ["t"])], "then", [], [_in("t", [8, 16])])
+    else_branch = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["e"])], "else", [], [_in("e", [8, 16])])
+    loop_body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("MatMul", ["h", w], ["hw"]),
+         helper.make_node("Tanh", ["hw"], ["h_next"])],
+        "loop_body", [_in("i", [], TensorProto.INT64), _in("cond_in", [], TensorProto.BOOL),
+                      _in("h", [8, 16])],
+        [_in("cond_out", [], TensorProto.BOOL), _in("h_next", [8, 16])])
+    scan_body = helper.make_graph(
+        [helper.make_node("Add", ["s", "row"], ["s_next"]),
+         helper.make_node("Mul", ["s_next", "row"], ["step"])],
+        "scan_body", [_in("s", [16]), _in("row", [16])], [_in("s_next", [16]), _in("step", [16])])
+    b.inits.append(numpy_helper.from_array(np.array(True), "yes"))
+    b.inits.append(numpy_helper.from_array(np.array(3, np.int64), "trips"))
+    b.inits.append(numpy_helper.from_array(np.zeros(16, np.float32), "s0"))
+    return ([helper.make_node("If", ["yes"], ["y_if"], then_branch=then_branch,
+                              else_branch=else_branch),
+             helper.make_node("Loop", ["trips", "", "y_if"], ["h_final"], body=loop_body),
+             helper.make_node("Scan", ["s0", "x"], ["s_final", "s_steps"], body=scan_body,
+                              num_scan_inputs=1)],
+            [_in("x", [8, 16])], {"x": b.feed([8, 16])})
+
+
+def _spectral(b):
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(16) / 16)).astype(np.float32)
+    b.inits.append(numpy_helper.from_array(window, "window"))
+    return ([helper.make_node("DFT", ["x", "", b.ints("axis", 1)], ["spectrum"]),
+             # (onesided=0: onnx 1.23's shape inference ignores onesided.)
+             helper.make_node("STFT", ["signal", b.ints("step", 8), "window"], ["frames"],
+                              onesided=0)],
+            [_in("x", [4, 16, 1]), _in("signal", [4, 64, 1])],
+            {"x": b.feed([4, 16, 1]), "signal": b.feed([4, 64, 1])})
+
+
+def _sequence_map(b):
+    w = b.weight("w", [16, 8])
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["e", w], ["ew"]), helper.make_node("Relu", ["ew"], ["o"])],
+        "body", [helper.make_tensor_value_info("e", F, None)],
+        [helper.make_tensor_value_info("o", F, None)])
+    return ([helper.make_node("SplitToSequence", ["x", b.ints("sizes", [2, 2, 4])], ["seq"],
+                              axis=0),
+             helper.make_node("SequenceMap", ["seq"], ["mapped"], body=body),
+             helper.make_node("ConcatFromSequence", ["mapped"], ["y"], axis=0)],
+            [_in("x", [8, 16])], {"x": b.feed([8, 16])})

@@ -124,9 +124,17 @@ class Case:
         self.folder = folder
         self.model_path = os.path.join(folder, "model.onnx")
         onnx.save(model, self.model_path)
+        # Inputs with dynamic dims (exports with dynamic batch or sequence)
+        # compile for the feeds' shapes.
         self.bind_args = []
-        for name in bind:
-            path = os.path.join(folder, f"bind_{len(self.bind_args) // 2}.npy")
+        for vi in model.graph.input:
+            dims = vi.type.tensor_type.shape.dim if vi.type.HasField("tensor_type") else []
+            if vi.name in feeds and vi.name not in bind and \
+                    any(not d.HasField("dim_value") for d in dims):
+                self.bind_args += ["--input-shape", f"{vi.name}=" +
+                                   "x".join(str(d) for d in np.shape(feeds[vi.name]))]
+        for i, name in enumerate(bind):
+            path = os.path.join(folder, f"bind_{i}.npy")
             np.save(path, feeds[name])
             self.bind_args += ["--bind", f"{name}={path}"]
         self.feeds = {k: v for k, v in feeds.items() if k not in bind}

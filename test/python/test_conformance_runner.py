@@ -82,6 +82,20 @@ def test_compare():
     assert rnt.compare("b", np.array([True]), np.array([True])) is None
 
 
+def test_sequence_and_optional_outputs_are_flattened():
+    a, b = np.zeros(2), np.ones(3)
+    flat, problem = rnt.flatten_outputs([("s", [a, b]), ("t", a), ("o", None)],
+                                        {"s[0]": a, "s[1]": b, "t": a})
+    assert problem is None
+    assert [n for n, _ in flat] == ["s[0]", "s[1]", "t"]
+    # Elements beyond the expected length, or a value for an empty optional,
+    # are a failure naming them.
+    _, problem = rnt.flatten_outputs([("s", [a])], {"s[0]": a, "s[1]": b})
+    assert "'s' should have 1 elements" in problem and "s[1]" in problem
+    _, problem = rnt.flatten_outputs([("o", None)], {"o": a})
+    assert "'o' should have 0 elements" in problem
+
+
 def test_select_cases(tmp_path):
     cases = ["test_add", "test_add_bcast", "test_relu", "test_abs"]
     assert rnt.select_cases(cases, "^test_add") == ["test_add", "test_add_bcast"]

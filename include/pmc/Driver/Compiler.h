@@ -62,6 +62,13 @@ struct CompileOptions {
 bool parseInputShapes(const std::vector<std::string> &values,
                       ImportOptions &options, std::string &error);
 
+/// Parses `--sequence-length` values (`name=N`, or several joined by commas)
+/// into `options.sequenceLengths` and `--absent` names into
+/// `options.absentInputs`; on a malformed value returns false and sets `error`.
+bool parseSequenceInputs(const std::vector<std::string> &lengths,
+                         const std::vector<std::string> &absent, ImportOptions &options,
+                         std::string &error);
+
 /// Reads `--bind` values (`name=value.npy`) into `options.boundInputs`; on a
 /// malformed value or an unreadable file returns false and sets `error`.
 bool parseBindings(const std::vector<std::string> &values, ImportOptions &options,

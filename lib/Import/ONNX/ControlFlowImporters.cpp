@@ -34,7 +34,9 @@ constexpr int64_t kMaxUnrolledIterations = 4096;
 
 void NodeImporter::registerControlFlowImporters(OpImporterRegistry &r) {
   r.add("If", 1, [](NodeImporter &n) { return n.importIf(); });
-  r.add("Loop", 1, [](NodeImporter &n) { return n.importLoop(); });
+  // Loop-carried values may be sequences or optionals (SequenceImporters.cpp).
+  r.add("Loop", 1, [](NodeImporter &n) { return n.importLoop(); },
+        OperandKinds::SequencesAndOptionals);
   r.add("Scan", 8, [](NodeImporter &n) { return n.importScan(); });
 }
 
@@ -55,11 +57,26 @@ NodeImporter::importSubgraph(const onnx::GraphProto &graph, ValueRange graphInpu
                    << " inputs, the operator passes " << graphInputs.size();
   for (auto [i, v] : llvm::enumerate(graphInputs)) {
     const onnx::ValueInfoProto &info = graph.input(i);
-    // A body input may leave its type to inference (no type at all).
-    if (info.type().value_case() != onnx::TypeProto::VALUE_NOT_SET &&
-        !info.type().has_tensor_type())
+    switch (info.type().value_case()) {
+    case onnx::TypeProto::VALUE_NOT_SET: // left to inference
+    case onnx::TypeProto::kOptionalType:
+      continue;
+    case onnx::TypeProto::kSequenceType:
+      if (!isSequence(v))
+        return error() << what << " input '" << info.name()
+                       << "' is declared a sequence, the operator passes "
+                       << (isEmptyOptional(v) ? "an empty optional" : "a tensor");
+      continue;
+    case onnx::TypeProto::kTensorType:
+      break;
+    default:
       return error() << what << " input '" << info.name()
-                     << "' is not a tensor (sequences and optionals are unsupported)";
+                     << "' is a map or sparse tensor, which pmc does not implement";
+    }
+    if (!isa<RankedTensorType>(v.getType()))
+      return error() << what << " input '" << info.name()
+                     << "' is declared a tensor, the operator passes "
+                     << (isSequence(v) ? "a sequence" : "an empty optional");
     int32_t declared = info.type().tensor_type().elem_type();
     if (declared != 0 &&
         convertElementType(*b.getContext(), declared) != elementOf(v))
@@ -68,10 +85,9 @@ NodeImporter::importSubgraph(const onnx::GraphProto &graph, ValueRange graphInpu
                      << elementOf(v);
   }
   for (const onnx::ValueInfoProto &out : graph.output())
-    if (out.type().value_case() != onnx::TypeProto::VALUE_NOT_SET &&
-        !out.type().has_tensor_type())
+    if (out.type().has_map_type() || out.type().has_sparse_tensor_type())
       return error() << what << " output '" << out.name()
-                     << "' is not a tensor (sequences and optionals are unsupported)";
+                     << "' is a map or sparse tensor, which pmc does not implement";
   return subgraphs->importInline(graph, graphInputs, name + "/" + what.str());
 }
 
@@ -120,6 +136,12 @@ LogicalResult NodeImporter::importIf() {
   TRY(scalarCond, reshape(cond, {}));
   for (unsigned i = 0; i < outputs.size(); ++i) {
     Value t = (*onTrue)[i], f = (*onFalse)[i];
+    if (!isa<RankedTensorType>(t.getType()) || !isa<RankedTensorType>(f.getType())) {
+      InFlightDiagnostic diag = error() << "output " << i << " is a sequence or optional: "
+                                           "the condition must be a compile-time constant";
+      explainNotConstant(diag, cond);
+      return failure();
+    }
     if (t.getType() != f.getType())
       return error() << "output " << i << " is " << t.getType()
                      << " in then_branch and " << f.getType()
@@ -168,6 +190,9 @@ LogicalResult NodeImporter::importLoop() {
     return failure();
   if (inputs.size() < 2)
     return error() << "expects the inputs M and cond (either may be empty)";
+  for (unsigned i = 0; i < 2; ++i)
+    if (input(i) && !isa<RankedTensorType>(input(i).getType()))
+      return error() << "input " << i << " (" << (i ? "cond" : "M") << ") must be a tensor";
   std::optional<int64_t> tripCount;
   if (Value m = input(0)) {
     DenseElementsAttr value;
@@ -248,10 +273,16 @@ LogicalResult NodeImporter::importLoop() {
     if (failed(results))
       return failure();
     cond = (*results)[0];
+    if (!isa<RankedTensorType>(cond.getType()))
+      return error() << "the body's condition output must be a tensor";
     for (unsigned i = 0; i < carried; ++i)
       state[i] = (*results)[1 + i];
-    for (unsigned k = 0; k < scans; ++k)
-      scanValues[k].push_back((*results)[1 + carried + k]);
+    for (unsigned k = 0; k < scans; ++k) {
+      Value v = (*results)[1 + carried + k];
+      if (!isa<RankedTensorType>(v.getType()))
+        return error() << "scan output " << k << " must be a tensor";
+      scanValues[k].push_back(v);
+    }
   }
   for (unsigned i = 0; i < carried && i < outputs.size(); ++i)
     outputs[i] = state[i];

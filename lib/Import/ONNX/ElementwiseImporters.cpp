@@ -37,7 +37,9 @@ void NodeImporter::registerElementwiseImporters(OpImporterRegistry &r) {
     r.add(op, 1, [op](NodeImporter &n) { return n.importElementwise(op); });
   r.add("Min", 1, [](NodeImporter &n) { return n.importVariadic(MinOp::getOperationName()); });
   r.add("Max", 1, [](NodeImporter &n) { return n.importVariadic(MaxOp::getOperationName()); });
-  r.add("Identity", 1, [](NodeImporter &n) { return n.importIdentity(); });
+  // Identity passes sequences and optionals through (SequenceImporters.cpp).
+  r.add("Identity", 1, [](NodeImporter &n) { return n.importIdentity(); },
+        OperandKinds::SequencesAndOptionals);
   r.add("Cast", 1, [](NodeImporter &n) { return n.importCast(); });
   r.add("CastLike", 15, [](NodeImporter &n) { return n.importCastLike(); });
   r.add("Gelu", 1, [](NodeImporter &n) { return n.importGelu(); });

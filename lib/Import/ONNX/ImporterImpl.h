@@ -48,6 +48,27 @@ readTensor(onnx::TensorProto &tensor, llvm::StringRef modelDir,
 
 class OpImporterRegistry;
 
+// --- Sequences and optionals ---------------------------------------------------
+// pmc programs hold tensors only. An ONNX sequence has a length known at
+// compile time here, so while importing it is the list of its element values:
+// a `builtin.unrealized_conversion_cast` of the elements to a `tuple<...>`,
+// with the element type in the attribute `pmc.sequence_element`. An optional
+// is its value, or (empty) a cast of nothing to `none`. Sequence operators
+// read the casts' operands; every cast is dead once the graph is imported and
+// is erased with the other dead ops (SequenceImporters.cpp).
+
+/// A sequence of `elements` (all of `elementType`).
+mlir::Value buildSequence(mlir::OpBuilder &b, mlir::Location loc,
+                          mlir::ValueRange elements, mlir::Type elementType);
+/// An empty optional.
+mlir::Value buildEmptyOptional(mlir::OpBuilder &b, mlir::Location loc);
+bool isSequence(mlir::Value v);
+bool isEmptyOptional(mlir::Value v);
+/// The elements of a sequence value.
+llvm::SmallVector<mlir::Value> sequenceElements(mlir::Value sequence);
+/// The element type (a tensor's element type) of a sequence value.
+mlir::Type sequenceElementType(mlir::Value sequence);
+
 /// Imports a subgraph (an If branch, a Loop or Scan body) inline at the
 /// builder's insertion point: its inputs are bound to `graphInputs`, names of
 /// the enclosing graphs stay visible, and its outputs are returned. `prefix`
@@ -219,6 +240,7 @@ private:
   static void registerTrainingImporters(OpImporterRegistry &r);
   static void registerDataDependentImporters(OpImporterRegistry &r);
   static void registerDeterminantImporters(OpImporterRegistry &r);
+  static void registerSequenceImporters(OpImporterRegistry &r);
 
   // ElementwiseImporters.cpp
   mlir::LogicalResult importUnary(llvm::StringRef opName);
@@ -421,6 +443,30 @@ private:
   mlir::LogicalResult importMaxUnpool();
   // DeterminantImporter.cpp
   mlir::LogicalResult importDet();
+  // SequenceImporters.cpp
+  mlir::LogicalResult importSequenceConstruct();
+  mlir::LogicalResult importSequenceEmpty();
+  mlir::LogicalResult importSequenceInsert();
+  mlir::LogicalResult importSequenceAt();
+  mlir::LogicalResult importSequenceErase();
+  mlir::LogicalResult importSequenceLength();
+  mlir::LogicalResult importSplitToSequence();
+  mlir::LogicalResult importConcatFromSequence();
+  mlir::LogicalResult importSequenceMap();
+  mlir::LogicalResult importOptional();
+  mlir::LogicalResult importOptionalHasElement();
+  mlir::LogicalResult importOptionalGetElement();
+  /// The elements of input `i`, or an error naming it when it is not a
+  /// sequence.
+  mlir::FailureOr<llvm::SmallVector<mlir::Value>> sequenceInput(unsigned i);
+  /// The constant position operand `i` of a sequence of `length` elements,
+  /// resolved (negative counts from the end) against [0, length] when
+  /// `forInsert`, [0, length) otherwise; `fallback` when the input is absent.
+  mlir::FailureOr<int64_t> sequencePosition(unsigned i, int64_t length, bool forInsert,
+                                            int64_t fallback);
+  /// Dims [start, start + size) of `v` along `axis`.
+  mlir::FailureOr<mlir::Value> sliceAxis(mlir::Value v, int64_t axis, int64_t start,
+                                         int64_t size);
   // GridSampleImporter.cpp
   mlir::LogicalResult importGridSample();
   // TrainingImporters.cpp

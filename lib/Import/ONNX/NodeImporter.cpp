@@ -242,8 +242,15 @@ LogicalResult NodeImporter::run() {
     key = node.domain() + "." + key;
   StringRef op = key;
   int64_t firstSince = 0;
-  if (const OpImportFn *importer = opImporters().lookup(op, opset, firstSince))
-    return failure(failed((*importer)(*this)) || failed(checkAttributesUnderstood()));
+  if (const OpImporter *importer = opImporters().lookup(op, opset, firstSince)) {
+    if (importer->operands == OperandKinds::Tensors)
+      for (auto [i, v] : llvm::enumerate(inputs))
+        if (v && !isa<RankedTensorType>(v.getType()))
+          return error() << "input " << i << " ('" << node.input(i) << "') is "
+                         << (isSequence(v) ? "a sequence" : "an empty optional")
+                         << "; " << node.op_type() << " takes tensors";
+    return failure(failed(importer->fn(*this)) || failed(checkAttributesUnderstood()));
+  }
   if (firstSince > 0)
     return emitError(loc) << "node '" << name << "' : ONNX operator '" << op
                           << "' exists from opset " << firstSince
@@ -285,4 +292,5 @@ void NodeImporter::registerImporters(OpImporterRegistry &r) {
   registerTrainingImporters(r);
   registerDataDependentImporters(r);
   registerDeterminantImporters(r);
+  registerSequenceImporters(r);
 }

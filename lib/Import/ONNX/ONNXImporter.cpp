@@ -57,22 +57,18 @@ LogicalResult parseModel(const std::string &path, onnx::ModelProto &model,
   return success();
 }
 
-/// A `tensor<...>` type of a graph input or output, with --input-shape applied.
+/// The `tensor<...>` type of graph input `name` (or of a sequence input's
+/// element `name[i]`) of ONNX type `tensor`, with --input-shape applied.
 FailureOr<RankedTensorType>
-valueInfoType(MLIRContext &context, const onnx::ValueInfoProto &info,
-              const ::pmc::ImportOptions &options, Location loc) {
-  const auto &type = info.type();
-  if (!type.has_tensor_type())
-    return emitError(loc) << "graph input '" << info.name()
-                          << "' is not a tensor (sequences, maps and optionals "
-                             "are unsupported)";
-  const auto &tensor = type.tensor_type();
+tensorInputType(MLIRContext &context, const std::string &name,
+                const onnx::TypeProto_Tensor &tensor,
+                const ::pmc::ImportOptions &options, Location loc) {
   Type elementType = convertElementType(context, tensor.elem_type());
   if (!elementType)
-    return emitError(loc) << "graph input '" << info.name()
+    return emitError(loc) << "graph input '" << name
                           << "' has unsupported element type "
                           << onnxTypeName(tensor.elem_type());
-  auto given = options.inputShapes.find(info.name());
+  auto given = options.inputShapes.find(name);
   SmallVector<int64_t> shape;
   if (tensor.has_shape()) {
     for (auto [i, dim] : llvm::enumerate(tensor.shape().dim())) {
@@ -82,29 +78,29 @@ valueInfoType(MLIRContext &context, const onnx::ValueInfoProto &info,
       }
       if (given == options.inputShapes.end()) {
         InFlightDiagnostic d = emitError(loc)
-                               << "input '" << info.name()
+                               << "input '" << name
                                << "' has a dynamic dimension " << i;
         if (dim.has_dim_param())
           d << " ('" << dim.dim_param() << "')";
-        d << "; give its shape with --input-shape " << info.name() << "=...";
+        d << "; give its shape with --input-shape " << name << "=...";
         return failure();
       }
       shape.push_back(ShapedType::kDynamic);
     }
   } else if (given == options.inputShapes.end()) {
-    return emitError(loc) << "input '" << info.name()
+    return emitError(loc) << "input '" << name
                           << "' has no shape; give its shape with --input-shape "
-                          << info.name() << "=...";
+                          << name << "=...";
   }
   if (given != options.inputShapes.end()) {
     const std::vector<int64_t> &dims = given->second;
     if (tensor.has_shape() && dims.size() != shape.size())
-      return emitError(loc) << "--input-shape " << info.name() << " gives rank "
+      return emitError(loc) << "--input-shape " << name << " gives rank "
                             << dims.size() << ", the model declares rank "
                             << shape.size();
     for (size_t i = 0; i < shape.size(); ++i)
       if (shape[i] != ShapedType::kDynamic && shape[i] != dims[i])
-        return emitError(loc) << "--input-shape " << info.name() << " gives dim "
+        return emitError(loc) << "--input-shape " << name << " gives dim "
                               << i << " = " << dims[i]
                               << ", the model fixes it to " << shape[i];
     shape.assign(dims.begin(), dims.end());
@@ -116,7 +112,7 @@ valueInfoType(MLIRContext &context, const onnx::ValueInfoProto &info,
     if (d <= 0)
       continue;
     if (d > kMaxElements / elements)
-      return emitError(loc) << "input '" << info.name() << "' has shape ["
+      return emitError(loc) << "input '" << name << "' has shape ["
                             << ArrayRef<int64_t>(shape) << "]: more than 2^40 elements";
     elements *= d;
   }
@@ -128,6 +124,9 @@ FailureOr<DenseElementsAttr> boundValue(MLIRContext &context,
                                         const onnx::ValueInfoProto &info,
                                         const ::pmc::HostTensor &value, Location loc) {
   using ::pmc::DType;
+  if (!info.type().has_tensor_type())
+    return emitError(loc) << "--bind '" << info.name()
+                          << "': only tensor inputs can be bound, it is a sequence or optional";
   Builder b(&context);
   Type elementType;
   switch (value.dtype) {
@@ -410,18 +409,46 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   }
 
   // Names given on the command line must exist.
-  llvm::StringSet<> inputNames;
+  llvm::StringMap<const onnx::ValueInfoProto *> inputInfos;
   for (const auto &in : graph.input())
-    inputNames.insert(in.name());
-  for (const auto &[n, shape] : options.inputShapes)
-    if (!inputNames.contains(n)) {
-      emitError(fileLoc) << "--input-shape names '" << n
-                         << "', which is not a graph input";
+    inputInfos[in.name()] = &in;
+  for (const auto &[n, value] : options.boundInputs)
+    if (!inputInfos.count(n)) {
+      emitError(fileLoc) << "--bind names '" << n << "', which is not a graph input";
       return nullptr;
     }
-  for (const auto &[n, value] : options.boundInputs)
-    if (!inputNames.contains(n)) {
-      emitError(fileLoc) << "--bind names '" << n << "', which is not a graph input";
+  for (const auto &[n, length] : options.sequenceLengths) {
+    auto it = inputInfos.find(n);
+    const onnx::TypeProto *type = it == inputInfos.end() ? nullptr : &it->second->type();
+    if (type && type->has_optional_type())
+      type = &type->optional_type().elem_type();
+    if (!type || !type->has_sequence_type()) {
+      emitError(fileLoc) << "--sequence-length names '" << n
+                         << "', which is not a sequence graph input";
+      return nullptr;
+    }
+  }
+  for (const std::string &n : options.absentInputs) {
+    auto it = inputInfos.find(n);
+    if (it == inputInfos.end() || !it->second->type().has_optional_type()) {
+      emitError(fileLoc) << "--absent names '" << n
+                         << "', which is not an optional graph input";
+      return nullptr;
+    }
+  }
+
+  // --input-shape may also name an element s[i] of a sequence input.
+  llvm::StringSet<> shapeNames;
+  for (const auto &in : graph.input())
+    shapeNames.insert(in.name());
+  for (const auto &[n, length] : options.sequenceLengths)
+    for (int64_t i = 0; i < length; ++i)
+      shapeNames.insert(n + "[" + std::to_string(i) + "]");
+  for (const auto &[n, shape] : options.inputShapes)
+    if (!shapeNames.contains(n)) {
+      emitError(fileLoc) << "--input-shape names '" << n
+                         << "', which is not a graph input (nor an element name[i] of a "
+                            "sequence input)";
       return nullptr;
     }
 
@@ -430,27 +457,92 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   this->builder = &builder;
   builder.setInsertionPointToEnd(module->getBody());
 
-  // Signature: graph inputs that are neither initializers nor bound.
+  // Signature: graph inputs that are neither initializers nor bound. A
+  // sequence of length N gives the N arguments `name[0]` ... `name[N-1]`; an
+  // optional is its element, or (--absent) no argument.
+  struct SignatureInput {
+    std::string name;
+    enum Kind { Tensor, Sequence, EmptyOptional } kind;
+    unsigned firstArg = 0, numArgs = 0;
+    Type elementType;
+  };
   SmallVector<Type> argTypes;
-  SmallVector<const onnx::ValueInfoProto *> argInfos;
+  SmallVector<SignatureInput> signatureInputs;
   for (const auto &in : graph.input()) {
     if (initializers.count(in.name()) || options.boundInputs.count(in.name()))
       continue;
-    auto type = valueInfoType(context, in, options, fileLoc);
-    if (failed(type))
+    const onnx::TypeProto *type = &in.type();
+    if (type->has_optional_type()) {
+      if (options.absentInputs.count(in.name())) {
+        signatureInputs.push_back({in.name(), SignatureInput::EmptyOptional});
+        continue;
+      }
+      type = &type->optional_type().elem_type();
+    }
+    if (type->has_tensor_type()) {
+      auto t = tensorInputType(context, in.name(), type->tensor_type(), options, fileLoc);
+      if (failed(t))
+        return nullptr;
+      signatureInputs.push_back({in.name(), SignatureInput::Tensor,
+                                 (unsigned)argTypes.size(), 1});
+      argTypes.push_back(*t);
+      argNames.push_back(in.name());
+      continue;
+    }
+    if (!type->has_sequence_type() || !type->sequence_type().elem_type().has_tensor_type()) {
+      emitError(fileLoc) << "graph input '" << in.name()
+                         << "' is a map, a sparse tensor or a sequence of non-tensors, "
+                            "which pmc does not implement";
       return nullptr;
-    argTypes.push_back(*type);
-    argInfos.push_back(&in);
-    argNames.push_back(in.name());
+    }
+    const onnx::TypeProto_Tensor &element = type->sequence_type().elem_type().tensor_type();
+    auto length = options.sequenceLengths.find(in.name());
+    if (length == options.sequenceLengths.end()) {
+      emitError(fileLoc) << "graph input '" << in.name() << "' is a sequence; give its "
+                         << "length with --sequence-length " << in.name()
+                         << "=N (its elements are the inputs " << in.name() << "[0] ... "
+                         << in.name() << "[N-1])";
+      return nullptr;
+    }
+    Type elementType = convertElementType(context, element.elem_type());
+    if (!elementType) {
+      emitError(fileLoc) << "graph input '" << in.name() << "' has unsupported element type "
+                         << onnxTypeName(element.elem_type());
+      return nullptr;
+    }
+    signatureInputs.push_back({in.name(), SignatureInput::Sequence, (unsigned)argTypes.size(),
+                               (unsigned)length->second, elementType});
+    for (int64_t i = 0; i < length->second; ++i) {
+      std::string elementName = in.name() + "[" + std::to_string(i) + "]";
+      auto t = tensorInputType(context, elementName, element, options, fileLoc);
+      if (failed(t))
+        return nullptr;
+      argTypes.push_back(*t);
+      argNames.push_back(elementName);
+    }
   }
   auto func = func::FuncOp::create(builder, fileLoc, mlir::pmc::kEntryFunctionName,
                                    builder.getFunctionType(argTypes, {}));
   Block *entry = func.addEntryBlock();
-  for (auto [i, n] : llvm::enumerate(argNames)) {
+  for (auto [i, n] : llvm::enumerate(argNames))
     func.setArgAttr(i, "pmc.name", builder.getStringAttr(n));
-    define(n, entry->getArgument(i));
-  }
   builder.setInsertionPointToEnd(entry);
+  for (const SignatureInput &in : signatureInputs) {
+    Location loc = NameLoc::get(builder.getStringAttr(in.name), fileLoc);
+    switch (in.kind) {
+    case SignatureInput::Tensor:
+      define(in.name, entry->getArgument(in.firstArg));
+      break;
+    case SignatureInput::Sequence:
+      define(in.name, buildSequence(builder, loc,
+                                    entry->getArguments().slice(in.firstArg, in.numArgs),
+                                    in.elementType));
+      break;
+    case SignatureInput::EmptyOptional:
+      define(in.name, buildEmptyOptional(builder, loc));
+      break;
+    }
+  }
   for (const auto &in : graph.input()) {
     auto bound = options.boundInputs.find(in.name());
     if (bound == options.boundInputs.end() || initializers.count(in.name()))
@@ -465,7 +557,10 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   if (failed(importNodes(graph, "")))
     return nullptr;
 
+  // Outputs: a sequence gives one result per element (`name[i]`), an empty
+  // optional none.
   SmallVector<Value> results;
+  SmallVector<std::string> resultNames;
   for (const auto &out : graph.output()) {
     auto v = lookup(out.name(), builder);
     if (failed(v)) {
@@ -474,19 +569,35 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
                            << "' is not produced by any node";
       return nullptr;
     }
+    if (isEmptyOptional(*v))
+      continue;
+    if (isSequence(*v)) {
+      for (auto [i, element] : llvm::enumerate(sequenceElements(*v))) {
+        results.push_back(element);
+        resultNames.push_back(out.name() + "[" + std::to_string(i) + "]");
+      }
+      continue;
+    }
     if (failed(checkDeclaredType(out, *v)))
       return nullptr;
     results.push_back(*v);
+    resultNames.push_back(out.name());
   }
   func::ReturnOp::create(builder, fileLoc, results);
-  // Constants that only fed folded shape arithmetic are dead now.
+  // Constants that only fed folded shape arithmetic are dead now, and so are
+  // the casts that held sequences and optionals (SequenceImporters.cpp).
   for (Operation &op : llvm::make_early_inc_range(llvm::reverse(*entry)))
     if (isOpTriviallyDead(&op))
       op.erase();
+  WalkResult leftover = func.walk([&](UnrealizedConversionCastOp cast) {
+    cast.emitError("pmc internal error: a sequence or optional is used after import");
+    return WalkResult::interrupt();
+  });
+  if (leftover.wasInterrupted())
+    return nullptr;
   func.setFunctionType(builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
-  for (auto [i, out] : llvm::enumerate(graph.output()))
-    func.setResultAttr(i, "pmc.name", builder.getStringAttr(out.name()));
-  (void)argInfos;
+  for (auto [i, n] : llvm::enumerate(resultNames))
+    func.setResultAttr(i, "pmc.name", builder.getStringAttr(n));
   return module;
 }
 

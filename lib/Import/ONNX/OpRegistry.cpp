@@ -6,25 +6,26 @@
 
 using namespace ::pmc::onnx_import;
 
-void OpImporterRegistry::add(llvm::StringRef opType, int64_t sinceOpset, OpImportFn fn) {
+void OpImporterRegistry::add(llvm::StringRef opType, int64_t sinceOpset, OpImportFn fn,
+                             OperandKinds operands) {
   auto &versions = entries[opType];
   auto at = std::upper_bound(versions.begin(), versions.end(), sinceOpset,
-                             [](int64_t since, const auto &e) { return since < e.first; });
-  versions.insert(at, {sinceOpset, std::move(fn)});
+                             [](int64_t since, const auto &e) { return since < e.sinceOpset; });
+  versions.insert(at, {sinceOpset, std::move(fn), operands});
 }
 
-const OpImportFn *OpImporterRegistry::lookup(llvm::StringRef opType, int64_t opset,
+const OpImporter *OpImporterRegistry::lookup(llvm::StringRef opType, int64_t opset,
                                              int64_t &firstSince) const {
   firstSince = 0;
   auto it = entries.find(opType);
   if (it == entries.end())
     return nullptr;
   const auto &versions = it->second;
-  firstSince = versions.front().first;
-  const OpImportFn *found = nullptr;
-  for (const auto &[since, fn] : versions)
-    if (since <= opset)
-      found = &fn;
+  firstSince = versions.front().sinceOpset;
+  const OpImporter *found = nullptr;
+  for (const OpImporter &entry : versions)
+    if (entry.sinceOpset <= opset)
+      found = &entry;
   return found;
 }
 

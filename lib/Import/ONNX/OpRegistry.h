@@ -25,20 +25,32 @@ class NodeImporter;
 /// Imports one node; on failure a diagnostic naming the node was emitted.
 using OpImportFn = std::function<mlir::LogicalResult(NodeImporter &)>;
 
+/// What an operator's inputs may be. Sequences and optionals exist only while
+/// importing (SequenceImporters.cpp); an operator that does not declare
+/// `SequencesAndOptionals` is given tensors only (NodeImporter::run checks).
+enum class OperandKinds { Tensors, SequencesAndOptionals };
+
+struct OpImporter {
+  int64_t sinceOpset;
+  OpImportFn fn;
+  OperandKinds operands;
+};
+
 class OpImporterRegistry {
 public:
   /// Registers `fn` for `opType` of the default domain from `sinceOpset` on.
-  void add(llvm::StringRef opType, int64_t sinceOpset, OpImportFn fn);
+  void add(llvm::StringRef opType, int64_t sinceOpset, OpImportFn fn,
+           OperandKinds operands = OperandKinds::Tensors);
   /// The importer of `opType` in a model of `opset`, or null; then
   /// `firstSince` is the oldest opset that has one (0: the operator is
   /// unknown).
-  const OpImportFn *lookup(llvm::StringRef opType, int64_t opset, int64_t &firstSince) const;
+  const OpImporter *lookup(llvm::StringRef opType, int64_t opset, int64_t &firstSince) const;
   /// Every registered operator, sorted.
   std::vector<std::string> opTypes() const;
 
 private:
-  /// Per op type, (since opset, importer) sorted by since opset.
-  llvm::StringMap<llvm::SmallVector<std::pair<int64_t, OpImportFn>, 1>> entries;
+  /// Per op type, its importers sorted by since opset.
+  llvm::StringMap<llvm::SmallVector<OpImporter, 1>> entries;
 };
 
 /// The importers of every family, registered once.

@@ -7,6 +7,7 @@
 #include "pmc/Support/HostTensor.h"
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,12 @@ struct ImportOptions {
   /// Graph inputs specialized to constant values (`--bind name=value.npy`):
   /// they leave the function's signature and become constants.
   std::map<std::string, HostTensor> boundInputs;
+  /// Lengths of sequence graph inputs (`--sequence-length name=N`): input
+  /// `name` becomes the N inputs `name[0]` ... `name[N-1]`, whose shapes come
+  /// from the model or from --input-shape 'name[i]=...'.
+  std::map<std::string, int64_t> sequenceLengths;
+  /// Optional graph inputs given no value (`--absent name`).
+  std::set<std::string> absentInputs;
 };
 
 /// Imports the ONNX model file at `path` into a module holding one

@@ -243,6 +243,34 @@ def extension():
          const("pads", np.array([0, 1, 0, 2], np.int64))])
 
 
+def sequences():
+    """A sequence graph input (elements s[i]), sequence operators that fold
+    away, and a sequence output."""
+    seq = helper.make_tensor_sequence_value_info("s", F, [2, 3])
+    out_seq = helper.make_tensor_sequence_value_info("rest", F, None)
+    return model("sequences", [
+        helper.make_node("SequenceLength", ["s"], ["n"], name="len"),
+        helper.make_node("ConcatFromSequence", ["s"], ["stacked"], name="stack", axis=0,
+                         new_axis=1),
+        helper.make_node("SplitToSequence", ["x"], ["rows"], name="split", axis=0,
+                         keepdims=0),
+        helper.make_node("SequenceAt", ["rows", "last"], ["row"], name="at"),
+        helper.make_node("SequenceErase", ["s", "zero"], ["rest"], name="erase"),
+        helper.make_node("OptionalHasElement", ["s"], ["has"], name="has"),
+    ], [seq, vi("x", F, [3, 4])],
+        [vi("n", I64, []), vi("stacked", F, [2, 2, 3]), vi("row", F, [4]), out_seq,
+         vi("has", TensorProto.BOOL, [])],
+        [const("last", np.array(-1, np.int64)), const("zero", np.array(0, np.int64))],
+        opset=18)
+
+
+def sequence_into_tensor_op():
+    return model("sequence_relu", [
+        helper.make_node("SequenceConstruct", ["x", "x"], ["s"], name="make"),
+        helper.make_node("Relu", ["s"], ["y"], name="relu")],
+        [vi("x", F, [2])], [vi("y", F, [2])])
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -264,6 +292,7 @@ def main():
         "bad_broadcast": model("bad_broadcast", [
             helper.make_node("Add", ["x", "z"], ["y"], name="add_12")],
             [vi("x", F, [2, 3]), vi("z", F, [4])], [vi("y", F, [2, 3])]),
+        "sequences": sequences(), "sequence_relu": sequence_into_tensor_op(),
         "wrong_output": model("wrong_output", [
             helper.make_node("Transpose", ["x"], ["y"], name="t")],
             [vi("x", F, [2, 3])], [vi("y", F, [2, 3])]),
