@@ -1,6 +1,7 @@
 //===- PMCDialect.cpp - the pmc dialect -----------------------------------===//
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
+#include "pmc/Dialect/PMC/IR/Gradient.h"
 
 using namespace mlir;
 using namespace mlir::pmc;
@@ -15,6 +16,7 @@ void PMCDialect::initialize() {
   registerAttributes();
   registerShardingRuleModels(getContext());
   registerCostModels(getContext());
+  registerGradientModels(getContext());
 }
 
 Operation *PMCDialect::materializeConstant(OpBuilder &builder, Attribute value,

@@ -123,4 +123,51 @@ def PMCConvertPrecision : Pass<"pmc-convert-precision", "ModuleOp"> {
   let dependentDialects = ["::mlir::pmc::PMCDialect"];
 }
 
+def PMCAutodiff : Pass<"pmc-autodiff", "ModuleOp"> {
+  let summary = "appends the gradients of the loss w.r.t. the float arguments";
+  let description = [{
+    Reverse-mode differentiation of `@main` on tensors, from the gradient rules
+    the ops declare (GradientOpInterface, lib/Dialect/PMC/IR/Gradients.cpp).
+    The loss is result `loss-index` (its elements are summed: the seed
+    gradient is ones); the gradient is taken with respect to every float
+    argument, and appended as a result named `<argument name>.grad`.
+
+    - Activity analysis: only ops on a path from a differentiated argument to
+      the loss get backward ops; integer, bool and shape operands get none.
+    - Fan-out: the gradients of a value used several times are summed.
+    - Broadcast operands' gradients are summed over the broadcast axes.
+    - An active op without a gradient rule is an error naming it.
+
+    Before:
+    ```mlir
+    func.func @main(%x: tensor<2x3xf32> {pmc.name = "x"}) -> tensor<f32> {
+      %t = pmc.tanh %x : tensor<2x3xf32>
+      %l = pmc.reduce_sum %t {axes = array<i64: 0, 1>} : (tensor<2x3xf32>) -> tensor<f32>
+      return %l : tensor<f32>
+    }
+    ```
+    After `--pmc-autodiff`:
+    ```mlir
+    func.func @main(%x: tensor<2x3xf32> {pmc.name = "x"})
+        -> (tensor<f32>, tensor<2x3xf32> {pmc.name = "x.grad"}) {
+      %t = pmc.tanh %x : tensor<2x3xf32>
+      %l = pmc.reduce_sum %t {axes = array<i64: 0, 1>} : (tensor<2x3xf32>) -> tensor<f32>
+      %seed = pmc.constant dense<1.0> : tensor<f32>
+      %g1 = pmc.reshape %seed : tensor<f32> to tensor<1x1xf32>
+      %g2 = pmc.broadcast %g1 : tensor<1x1xf32> to tensor<2x3xf32>
+      %one = pmc.constant dense<1.0> : tensor<f32>
+      %tt = pmc.mul %t, %t : ...
+      %d = pmc.sub %one, %tt : ...
+      %dx = pmc.mul %g2, %d : ...
+      return %l, %dx : tensor<f32>, tensor<2x3xf32>
+    }
+    ```
+  }];
+  let options = [
+    Option<"lossIndex", "loss-index", "unsigned", /*default=*/"0",
+           "The result of @main that is the loss">,
+  ];
+  let dependentDialects = ["::mlir::pmc::PMCDialect"];
+}
+
 #endif // PMC_DIALECT_PMC_TRANSFORMS_PASSES_TD

@@ -1,0 +1,445 @@
+//===- Gradients.cpp - reverse-mode derivative of each pmc op ---------------===//
+//
+// One rule per op, attached as an external model of GradientOpInterface
+// (PMCGradientInterface.td), beside the op's sharding rule (ShardingRules.cpp)
+// and cost (OpCosts.cpp). A rule reads the op, its operands and results (the
+// forward values stay live for the backward pass) and the gradient `g` of each
+// result, and builds the operands' gradients:
+//
+//   z = pmc.mul %x, %y         dx = sumToShape(g * y),  dy = sumToShape(g * x)
+//   y = pmc.tanh %x            dx = g * (1 - y * y)
+//   c = pmc.matmul %a, %b      da = g b^T,  db = a^T g  (batch dims summed)
+//   s = pmc.softmax %x {axis}  dx = s * (g - reduce_sum(g * s, axis))
+//
+// Integer, bool and shape operands get no gradient (null). An op without a
+// rule stops the autodiff pass with an error naming it.
+//
+//===----------------------------------------------------------------------===//
+#include "pmc/Dialect/PMC/IR/Gradient.h"
+#include "pmc/Dialect/PMC/IR/PMCOps.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+#include <numeric>
+
+using namespace mlir;
+using namespace mlir::pmc;
+
+#include "pmc/Dialect/PMC/IR/PMCGradientInterface.cpp.inc"
+
+namespace {
+
+RankedTensorType tensorOf(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+bool isFloatTensor(Value v) {
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  return t && isa<FloatType>(t.getElementType());
+}
+
+/// A 0-d constant of `like`'s element type.
+Value scalar(OpBuilder &b, Location loc, Value like, double value) {
+  Type element = tensorOf(like).getElementType();
+  auto type = RankedTensorType::get({}, element);
+  return ConstantOp::create(b, loc,
+                            DenseElementsAttr::get(type, b.getFloatAttr(element, value)));
+}
+
+template <typename OpTy> Value binary(OpBuilder &b, Location loc, Value lhs, Value rhs) {
+  return OpTy::create(b, loc, lhs, rhs).getResult();
+}
+Value mul(OpBuilder &b, Location loc, Value x, Value y) { return binary<MulOp>(b, loc, x, y); }
+Value sub(OpBuilder &b, Location loc, Value x, Value y) { return binary<SubOp>(b, loc, x, y); }
+Value div(OpBuilder &b, Location loc, Value x, Value y) { return binary<DivOp>(b, loc, x, y); }
+Value neg(OpBuilder &b, Location loc, Value x) { return NegOp::create(b, loc, x).getResult(); }
+
+Value reduceSum(OpBuilder &b, Location loc, Value x, ArrayRef<int64_t> axes, bool keepDims) {
+  SmallVector<NamedAttribute> attrs{b.getNamedAttr("axes", b.getDenseI64ArrayAttr(axes))};
+  if (keepDims)
+    attrs.push_back(b.getNamedAttr("keepdims", b.getUnitAttr()));
+  return ReduceSumOp::create(b, loc, ValueRange{x}, attrs).getResult();
+}
+
+Value reshape(OpBuilder &b, Location loc, Value x, ArrayRef<int64_t> shape) {
+  auto type = tensorOf(x).clone(shape);
+  if (type == x.getType())
+    return x;
+  return ReshapeOp::create(b, loc, type, x).getResult();
+}
+
+/// `g` of `x`'s shape where `cond` holds, 0 elsewhere (`g` where not `onTrue`).
+Value select(OpBuilder &b, Location loc, Value cond, Value g, bool onTrue) {
+  Value zero = scalar(b, loc, g, 0.0);
+  return WhereOp::create(b, loc, cond, onTrue ? g : zero, onTrue ? zero : g).getResult();
+}
+
+/// Attaches a rule given as a function of the op.
+template <typename OpTy,
+          LogicalResult (*rule)(OpTy, OpBuilder &, ArrayRef<Value>, SmallVectorImpl<Value> &)>
+struct RuleModel
+    : public GradientOpInterface::ExternalModel<RuleModel<OpTy, rule>, OpTy> {
+  LogicalResult buildGradients(Operation *op, OpBuilder &b, ArrayRef<Value> resultGradients,
+                               SmallVectorImpl<Value> &operandGradients) const {
+    operandGradients.assign(op->getNumOperands(), Value());
+    if (resultGradients.empty() || !resultGradients.front())
+      return success();
+    return rule(cast<OpTy>(op), b, resultGradients, operandGradients);
+  }
+};
+
+template <typename OpTy,
+          LogicalResult (*rule)(OpTy, OpBuilder &, ArrayRef<Value>, SmallVectorImpl<Value> &)>
+void attach(MLIRContext *context) {
+  OpTy::template attachInterface<RuleModel<OpTy, rule>>(*context);
+}
+
+// --- Elementwise ----------------------------------------------------------------
+
+/// dx = g * f'(x, y) for a unary op y = f(x); `derivative` builds f'.
+template <typename OpTy, Value (*derivative)(OpBuilder &, Location, Value x, Value y)>
+LogicalResult unaryRule(OpTy op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &dx) {
+  if (!isFloatTensor(op.getInput()))
+    return success();
+  dx[0] = mul(b, op.getLoc(), g[0], derivative(b, op.getLoc(), op.getInput(), op.getOutput()));
+  return success();
+}
+
+Value dExp(OpBuilder &, Location, Value, Value y) { return y; }
+Value dLog(OpBuilder &b, Location loc, Value x, Value) {
+  return ReciprocalOp::create(b, loc, x).getResult();
+}
+Value dTanh(OpBuilder &b, Location loc, Value, Value y) {
+  return sub(b, loc, scalar(b, loc, y, 1.0), mul(b, loc, y, y));
+}
+Value dSigmoid(OpBuilder &b, Location loc, Value, Value y) {
+  return mul(b, loc, y, sub(b, loc, scalar(b, loc, y, 1.0), y));
+}
+Value dSqrt(OpBuilder &b, Location loc, Value, Value y) {
+  return div(b, loc, scalar(b, loc, y, 0.5), y);
+}
+Value dReciprocal(OpBuilder &b, Location loc, Value, Value y) {
+  return neg(b, loc, mul(b, loc, y, y));
+}
+Value dSin(OpBuilder &b, Location loc, Value x, Value) {
+  return CosOp::create(b, loc, x).getResult();
+}
+Value dCos(OpBuilder &b, Location loc, Value x, Value) {
+  return neg(b, loc, SinOp::create(b, loc, x).getResult());
+}
+Value dAbs(OpBuilder &b, Location loc, Value x, Value) {
+  return SignOp::create(b, loc, x).getResult();
+}
+Value dErf(OpBuilder &b, Location loc, Value x, Value) {
+  // 2 / sqrt(pi) * exp(-x^2)
+  Value e = ExpOp::create(b, loc, neg(b, loc, mul(b, loc, x, x))).getResult();
+  return mul(b, loc, scalar(b, loc, x, 1.1283791670955126), e);
+}
+Value dSoftplus(OpBuilder &b, Location loc, Value x, Value) {
+  return SigmoidOp::create(b, loc, x).getResult();
+}
+Value dSinh(OpBuilder &b, Location loc, Value x, Value) {
+  return CoshOp::create(b, loc, x).getResult();
+}
+Value dCosh(OpBuilder &b, Location loc, Value x, Value) {
+  return SinhOp::create(b, loc, x).getResult();
+}
+
+LogicalResult negRule(NegOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &dx) {
+  if (isFloatTensor(op.getInput()))
+    dx[0] = neg(b, op.getLoc(), g[0]);
+  return success();
+}
+
+LogicalResult reluRule(ReluOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &dx) {
+  if (!isFloatTensor(op.getInput()))
+    return success();
+  Location loc = op.getLoc();
+  // (x > 0): the subgradient 0 at x = 0, as PyTorch.
+  Value positive =
+      GreaterOp::create(b, loc, op.getInput(), scalar(b, loc, g[0], 0.0)).getResult();
+  dx[0] = select(b, loc, positive, g[0], /*onTrue=*/true);
+  return success();
+}
+
+/// Rules that are exactly zero almost everywhere: Floor, Ceil, Round, Sign.
+template <typename OpTy>
+LogicalResult zeroRule(OpTy op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &dx) {
+  if (isFloatTensor(op.getInput()))
+    dx[0] = mul(b, op.getLoc(), g[0], scalar(b, op.getLoc(), g[0], 0.0));
+  return success();
+}
+
+LogicalResult castRule(CastOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &dx) {
+  // Only float -> float casts carry a gradient (back in the input's type).
+  if (!isFloatTensor(op.getInput()) || !isFloatTensor(op.getOutput()))
+    return success();
+  dx[0] = CastOp::create(b, op.getLoc(), op.getInput().getType(), g[0]).getResult();
+  return success();
+}
+
+// --- Broadcasting binary ops ----------------------------------------------------
+
+/// Sets the gradient of operand `i` to `g` summed to its shape (float only).
+void setBroadcastGradient(Operation *op, OpBuilder &b, unsigned i, Value g,
+                          SmallVectorImpl<Value> &d) {
+  Value operand = op->getOperand(i);
+  if (isFloatTensor(operand))
+    d[i] = sumToShape(b, op->getLoc(), g, tensorOf(operand));
+}
+
+LogicalResult addRule(AddOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
+  setBroadcastGradient(op, b, 0, g[0], d);
+  setBroadcastGradient(op, b, 1, g[0], d);
+  return success();
+}
+
+LogicalResult subRule(SubOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
+  setBroadcastGradient(op, b, 0, g[0], d);
+  if (isFloatTensor(op.getRhs()))
+    setBroadcastGradient(op, b, 1, neg(b, op.getLoc(), g[0]), d);
+  return success();
+}
+
+LogicalResult mulRule(MulOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getOutput()))
+    return success();
+  setBroadcastGradient(op, b, 0, mul(b, op.getLoc(), g[0], op.getRhs()), d);
+  setBroadcastGradient(op, b, 1, mul(b, op.getLoc(), g[0], op.getLhs()), d);
+  return success();
+}
+
+LogicalResult divRule(DivOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getOutput()))
+    return success();
+  Location loc = op.getLoc();
+  Value gOverR = div(b, loc, g[0], op.getRhs());
+  setBroadcastGradient(op, b, 0, gOverR, d);
+  // d(l / r)/dr = -(l / r) / r = -y / r
+  setBroadcastGradient(op, b, 1, neg(b, loc, mul(b, loc, gOverR, op.getOutput())), d);
+  return success();
+}
+
+LogicalResult whereRule(WhereOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getOutput()))
+    return success();
+  Location loc = op.getLoc();
+  Value cond = op.getCondition();
+  setBroadcastGradient(op, b, 1, select(b, loc, cond, g[0], /*onTrue=*/true), d);
+  setBroadcastGradient(op, b, 2, select(b, loc, cond, g[0], /*onTrue=*/false), d);
+  return success();
+}
+
+// --- Matrix products ------------------------------------------------------------
+
+/// `x` with its last two dims swapped.
+Value swapLastTwo(OpBuilder &b, Location loc, Value x) {
+  int64_t rank = tensorOf(x).getRank();
+  SmallVector<int64_t> perm(rank);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::swap(perm[rank - 1], perm[rank - 2]);
+  return TransposeOp::create(b, loc, ValueRange{x},
+                             {b.getNamedAttr("perm", b.getDenseI64ArrayAttr(perm))})
+      .getResult();
+}
+
+Value matmul(OpBuilder &b, Location loc, Value lhs, Value rhs, bool transposeA,
+             bool transposeB) {
+  SmallVector<NamedAttribute> attrs;
+  if (transposeA)
+    attrs.push_back(b.getNamedAttr("transpose_a", b.getUnitAttr()));
+  if (transposeB)
+    attrs.push_back(b.getNamedAttr("transpose_b", b.getUnitAttr()));
+  return MatMulOp::create(b, loc, ValueRange{lhs, rhs}, attrs).getResult();
+}
+
+LogicalResult matmulRule(MatMulOp op, OpBuilder &b, ArrayRef<Value> g,
+                         SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getOutput()))
+    return success();
+  Location loc = op.getLoc();
+  Value a = op.getLhs(), bm = op.getRhs();
+  // With A, B the matrices multiplied (after the transposes): dA = g B^T and
+  // dB = A^T g. An operand given transposed gets the transpose of that.
+  bool ta = op.getTransposeA(), tb = op.getTransposeB();
+  Value dA = ta ? matmul(b, loc, bm, g[0], tb, /*transposeB=*/true)    // B g^T
+                : matmul(b, loc, g[0], bm, false, /*transposeB=*/!tb); // g B^T
+  Value dB = tb ? matmul(b, loc, g[0], a, /*transposeA=*/true, ta)    // g^T A
+                : matmul(b, loc, a, g[0], /*transposeA=*/!ta, false); // A^T g
+  d[0] = sumToShape(b, loc, dA, tensorOf(a));
+  d[1] = sumToShape(b, loc, dB, tensorOf(bm));
+  return success();
+}
+
+// --- Reductions and normalizations ------------------------------------------------
+
+/// `g` (of a reduction over `axes` of `input`) broadcast back to the input.
+Value unreduce(OpBuilder &b, Location loc, Value g, Value input, ArrayRef<int64_t> axes,
+               bool keepDims) {
+  SmallVector<int64_t> kept(tensorOf(input).getShape());
+  for (int64_t a : axes)
+    kept[a] = 1;
+  if (!keepDims)
+    g = reshape(b, loc, g, kept);
+  return BroadcastOp::create(b, loc, tensorOf(g).clone(tensorOf(input).getShape()), g)
+      .getResult();
+}
+
+LogicalResult reduceSumRule(ReduceSumOp op, OpBuilder &b, ArrayRef<Value> g,
+                            SmallVectorImpl<Value> &d) {
+  if (isFloatTensor(op.getInput()))
+    d[0] = unreduce(b, op.getLoc(), g[0], op.getInput(), op.getAxes(), op.getKeepdims());
+  return success();
+}
+
+LogicalResult reduceMeanRule(ReduceMeanOp op, OpBuilder &b, ArrayRef<Value> g,
+                             SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getInput()))
+    return success();
+  int64_t count = 1;
+  for (int64_t a : op.getAxes())
+    count *= tensorOf(op.getInput()).getDimSize(a);
+  Location loc = op.getLoc();
+  Value scaled = mul(b, loc, g[0], scalar(b, loc, g[0], 1.0 / double(count)));
+  d[0] = unreduce(b, loc, scaled, op.getInput(), op.getAxes(), op.getKeepdims());
+  return success();
+}
+
+LogicalResult softmaxRule(SoftmaxOp op, OpBuilder &b, ArrayRef<Value> g,
+                          SmallVectorImpl<Value> &d) {
+  Location loc = op.getLoc();
+  Value s = op.getOutput();
+  Value dot = reduceSum(b, loc, mul(b, loc, g[0], s), {op.getAxis()}, /*keepDims=*/true);
+  d[0] = mul(b, loc, s, sub(b, loc, g[0], dot));
+  return success();
+}
+
+LogicalResult logSoftmaxRule(LogSoftmaxOp op, OpBuilder &b, ArrayRef<Value> g,
+                             SmallVectorImpl<Value> &d) {
+  Location loc = op.getLoc();
+  Value total = reduceSum(b, loc, g[0], {op.getAxis()}, /*keepDims=*/true);
+  Value softmax = ExpOp::create(b, loc, op.getOutput()).getResult();
+  d[0] = sub(b, loc, g[0], mul(b, loc, softmax, total));
+  return success();
+}
+
+// --- Data movement ----------------------------------------------------------------
+
+LogicalResult reshapeRule(ReshapeOp op, OpBuilder &b, ArrayRef<Value> g,
+                          SmallVectorImpl<Value> &d) {
+  if (isFloatTensor(op.getInput()))
+    d[0] = reshape(b, op.getLoc(), g[0], tensorOf(op.getInput()).getShape());
+  return success();
+}
+
+LogicalResult transposeRule(TransposeOp op, OpBuilder &b, ArrayRef<Value> g,
+                            SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getInput()))
+    return success();
+  ArrayRef<int64_t> perm = op.getPerm();
+  SmallVector<int64_t> inverse(perm.size());
+  for (auto [i, p] : llvm::enumerate(perm))
+    inverse[p] = i;
+  d[0] = TransposeOp::create(b, op.getLoc(), ValueRange{g[0]},
+                             {b.getNamedAttr("perm", b.getDenseI64ArrayAttr(inverse))})
+             .getResult();
+  return success();
+}
+
+LogicalResult broadcastRule(BroadcastOp op, OpBuilder &b, ArrayRef<Value> g,
+                            SmallVectorImpl<Value> &d) {
+  if (isFloatTensor(op.getInput()))
+    d[0] = sumToShape(b, op.getLoc(), g[0], tensorOf(op.getInput()));
+  return success();
+}
+
+LogicalResult concatRule(ConcatOp op, OpBuilder &b, ArrayRef<Value> g,
+                         SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getOutput()))
+    return success();
+  int64_t axis = op.getAxis();
+  int64_t offset = 0;
+  for (auto [i, operand] : llvm::enumerate(op->getOperands())) {
+    RankedTensorType type = tensorOf(operand);
+    SmallVector<int64_t> starts(type.getRank(), 0), steps(type.getRank(), 1);
+    starts[axis] = offset;
+    offset += type.getDimSize(axis);
+    d[i] = SliceOp::create(b, op.getLoc(), type, g[0], b.getDenseI64ArrayAttr(starts),
+                           b.getDenseI64ArrayAttr(steps))
+               .getResult();
+  }
+  return success();
+}
+
+LogicalResult sliceRule(SliceOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getInput()))
+    return success();
+  if (llvm::any_of(op.getSteps(), [](int64_t s) { return s != 1; }))
+    return op.emitOpError("has no gradient rule for steps other than 1 yet");
+  // The slice's gradient is g padded with zeros back to the input's shape.
+  ArrayRef<int64_t> in = tensorOf(op.getInput()).getShape();
+  ArrayRef<int64_t> out = tensorOf(op.getOutput()).getShape();
+  SmallVector<int64_t> pads(2 * in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    pads[i] = op.getStarts()[i];
+    pads[in.size() + i] = in[i] - op.getStarts()[i] - out[i];
+  }
+  d[0] = PadOp::create(b, op.getLoc(), ValueRange{g[0]},
+                       {b.getNamedAttr("pads", b.getDenseI64ArrayAttr(pads)),
+                        b.getNamedAttr("mode", b.getStringAttr("constant"))})
+             .getResult();
+  return success();
+}
+
+} // namespace
+
+Value mlir::pmc::sumToShape(OpBuilder &b, Location loc, Value gradient,
+                            RankedTensorType type) {
+  ArrayRef<int64_t> from = tensorOf(gradient).getShape(), to = type.getShape();
+  if (from == to)
+    return gradient;
+  int64_t lead = from.size() - to.size();
+  SmallVector<int64_t> axes;
+  for (int64_t i = 0, e = from.size(); i < e; ++i)
+    if (i < lead || (to[i - lead] == 1 && from[i] != 1))
+      axes.push_back(i);
+  Value summed = axes.empty() ? gradient : reduceSum(b, loc, gradient, axes, /*keepDims=*/true);
+  return reshape(b, loc, summed, to);
+}
+
+void mlir::pmc::registerGradientModels(MLIRContext *context) {
+  attach<ExpOp, unaryRule<ExpOp, dExp>>(context);
+  attach<LogOp, unaryRule<LogOp, dLog>>(context);
+  attach<TanhOp, unaryRule<TanhOp, dTanh>>(context);
+  attach<SigmoidOp, unaryRule<SigmoidOp, dSigmoid>>(context);
+  attach<SqrtOp, unaryRule<SqrtOp, dSqrt>>(context);
+  attach<ReciprocalOp, unaryRule<ReciprocalOp, dReciprocal>>(context);
+  attach<SinOp, unaryRule<SinOp, dSin>>(context);
+  attach<CosOp, unaryRule<CosOp, dCos>>(context);
+  attach<AbsOp, unaryRule<AbsOp, dAbs>>(context);
+  attach<ErfOp, unaryRule<ErfOp, dErf>>(context);
+  attach<SoftplusOp, unaryRule<SoftplusOp, dSoftplus>>(context);
+  attach<SinhOp, unaryRule<SinhOp, dSinh>>(context);
+  attach<CoshOp, unaryRule<CoshOp, dCosh>>(context);
+  attach<NegOp, negRule>(context);
+  attach<ReluOp, reluRule>(context);
+  attach<FloorOp, zeroRule<FloorOp>>(context);
+  attach<CeilOp, zeroRule<CeilOp>>(context);
+  attach<RoundOp, zeroRule<RoundOp>>(context);
+  attach<SignOp, zeroRule<SignOp>>(context);
+  attach<CastOp, castRule>(context);
+  attach<AddOp, addRule>(context);
+  attach<SubOp, subRule>(context);
+  attach<MulOp, mulRule>(context);
+  attach<DivOp, divRule>(context);
+  attach<WhereOp, whereRule>(context);
+  attach<MatMulOp, matmulRule>(context);
+  attach<ReduceSumOp, reduceSumRule>(context);
+  attach<ReduceMeanOp, reduceMeanRule>(context);
+  attach<SoftmaxOp, softmaxRule>(context);
+  attach<LogSoftmaxOp, logSoftmaxRule>(context);
+  attach<ReshapeOp, reshapeRule>(context);
+  attach<TransposeOp, transposeRule>(context);
+  attach<BroadcastOp, broadcastRule>(context);
+  attach<ConcatOp, concatRule>(context);
+  attach<SliceOp, sliceRule>(context);
+}
