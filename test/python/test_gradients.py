@@ -101,11 +101,12 @@ def test_unary(pmc_module, pmc_opt, tmp_path, op):
     _check_gradients(pmc_module, pmc_opt, model, {"x": x}, tmp_path)
 
 
-@pytest.mark.parametrize("op", ["Add", "Sub", "Mul", "Div"])
+@pytest.mark.parametrize("op", ["Add", "Sub", "Mul", "Div", "Max", "Min", "Pow"])
 @pytest.mark.parametrize("rhs_shape", [(3, 4), (4,), (3, 1), (1, 1)])
 def test_broadcasting_binary(pmc_module, pmc_opt, tmp_path, op, rhs_shape):
     rng = np.random.default_rng(2)
-    x, y = _x(rng, 3, 4), _x(rng, *rhs_shape, positive=op == "Div")
+    x = _x(rng, 3, 4, positive=op == "Pow")
+    y = _x(rng, *rhs_shape, positive=op == "Div")
     model = _model([helper.make_node(op, ["x", "y"], ["z"])], {"x": x, "y": y}, "z", (3, 4), rng)
     _check_gradients(pmc_module, pmc_opt, model, {"x": x, "y": y}, tmp_path)
 
@@ -197,7 +198,7 @@ def test_mlp_gradients_partitioned(pmc_module, pmc_opt, tmp_path):
 def test_op_without_rule_is_an_error(pmc_opt, tmp_path):
     rng = np.random.default_rng(10)
     x = _x(rng, 3, 4)
-    model = _model([helper.make_node("ReduceMax", ["x"], ["y"], axes=[1], keepdims=1)],
+    model = _model([helper.make_node("ReduceProd", ["x"], ["y"], axes=[1], keepdims=1)],
                    {"x": x}, "y", (3, 1), rng)
     onnx.save(model, tmp_path / "m.onnx")
     imported = subprocess.run([pmc_opt, "import", str(tmp_path / "m.onnx")],
@@ -205,4 +206,95 @@ def test_op_without_rule_is_an_error(pmc_opt, tmp_path):
     grad = subprocess.run([pmc_opt, "-", "--pmc-autodiff"], input=imported.stdout,
                           capture_output=True, text=True, timeout=120)
     assert grad.returncode != 0
-    assert "pmc.reduce_max has no gradient rule" in grad.stderr
+    assert "pmc.reduce_prod has no gradient rule" in grad.stderr
+
+
+@pytest.mark.parametrize("op", ["ReduceMax", "ReduceMin"])
+@pytest.mark.parametrize("axes,keepdims", [([1], 1), ([0, 2], 0)])
+def test_reduce_extremes(pmc_module, pmc_opt, tmp_path, op, axes, keepdims):
+    rng = np.random.default_rng(11)
+    x = _x(rng, 2, 3, 4)
+    shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape) if keepdims or i not in axes)
+    model = _model([helper.make_node(op, ["x", "axes"], ["y"], keepdims=keepdims)], {"x": x},
+                   "y", shape, rng, inits=[("axes", np.array(axes, np.int64))])
+    model.opset_import[0].version = 18
+    _check_gradients(pmc_module, pmc_opt, model, {"x": x}, tmp_path)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu(pmc_module, pmc_opt, tmp_path, approximate):
+    rng = np.random.default_rng(12)
+    x = _x(rng, 3, 4)
+    model = _model([helper.make_node("Gelu", ["x"], ["y"], approximate=approximate)], {"x": x},
+                   "y", x.shape, rng)
+    model.opset_import[0].version = 20
+    _check_gradients(pmc_module, pmc_opt, model, {"x": x}, tmp_path)
+
+
+@pytest.mark.parametrize("axis,bias", [(-1, True), (1, True), (2, False)])
+def test_layer_norm(pmc_module, pmc_opt, tmp_path, axis, bias):
+    rng = np.random.default_rng(13)
+    x = _x(rng, 2, 3, 4)
+    norm_shape = x.shape[axis:]
+    feeds = {"x": x, "scale": _x(rng, *norm_shape)}
+    if bias:
+        feeds["bias"] = _x(rng, *norm_shape)
+    model = _model([helper.make_node("LayerNormalization", list(feeds), ["y"], axis=axis,
+                                     epsilon=1e-5)], feeds, "y", x.shape, rng)
+    _check_gradients(pmc_module, pmc_opt, model, feeds, tmp_path)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_gather(pmc_module, pmc_opt, tmp_path, axis):
+    """An embedding-style gather: repeated and negative indices add up."""
+    rng = np.random.default_rng(14)
+    table = _x(rng, 5, 3)
+    ids = np.array([[0, 2, -1], [2, 2, 1]], np.int64)
+    out = np.take(table, ids, axis=axis).shape
+    model = _model([helper.make_node("Gather", ["table", "ids"], ["y"], axis=axis)],
+                   {"table": table}, "y", out, rng, inits=[("ids", ids)])
+    _check_gradients(pmc_module, pmc_opt, model, {"table": table}, tmp_path)
+
+
+def test_gather_elements(pmc_module, pmc_opt, tmp_path):
+    rng = np.random.default_rng(15)
+    x = _x(rng, 3, 5)
+    idx = np.array([[0, 4, 4], [1, -1, 2], [3, 3, 3]], np.int64)
+    model = _model([helper.make_node("GatherElements", ["x", "idx"], ["y"], axis=1)],
+                   {"x": x}, "y", idx.shape, rng, inits=[("idx", idx[:, :3])])
+    # indices narrower than the data on the axis (3 of 5 columns): rows match.
+    _check_gradients(pmc_module, pmc_opt, model, {"x": x}, tmp_path)
+
+
+@pytest.mark.parametrize("pads", [[0, 1, 2, 0], [1, -1, 0, 2]])
+def test_pad(pmc_module, pmc_opt, tmp_path, pads):
+    rng = np.random.default_rng(16)
+    x = _x(rng, 3, 4)
+    shape = (3 + pads[0] + pads[2], 4 + pads[1] + pads[3])
+    model = _model([helper.make_node("Pad", ["x", "pads", "value"], ["y"])],
+                   {"x": x, "value": np.array(0.5)}, "y", shape, rng,
+                   inits=[("pads", np.array(pads, np.int64))])
+    _check_gradients(pmc_module, pmc_opt, model, {"x": x, "value": np.array(0.5)}, tmp_path)
+
+
+@pytest.mark.parametrize("exclusive,reverse", [(0, 0), (1, 0), (0, 1), (1, 1)])
+def test_cumsum(pmc_module, pmc_opt, tmp_path, exclusive, reverse):
+    rng = np.random.default_rng(17)
+    x = _x(rng, 3, 4)
+    model = _model([helper.make_node("CumSum", ["x", "axis"], ["y"], exclusive=exclusive,
+                                     reverse=reverse)], {"x": x}, "y", x.shape, rng,
+                   inits=[("axis", np.array(1, np.int64))])
+    _check_gradients(pmc_module, pmc_opt, model, {"x": x}, tmp_path)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_softmax_cross_entropy_loss(pmc_module, pmc_opt, tmp_path, reduction):
+    """ONNX's SoftmaxCrossEntropyLoss with an ignored label: the loss a
+    training graph ends in."""
+    rng = np.random.default_rng(18)
+    scores = _x(rng, 4, 5)
+    labels = np.array([1, 4, -100, 0], np.int64)
+    model = _model([helper.make_node("SoftmaxCrossEntropyLoss", ["scores", "labels"], ["l"],
+                                     reduction=reduction, ignore_index=-100)],
+                   {"scores": scores}, "l", (), rng, inits=[("labels", labels)])
+    _check_gradients(pmc_module, pmc_opt, model, {"scores": scores}, tmp_path)

@@ -80,8 +80,11 @@ struct RuleModel
     : public GradientOpInterface::ExternalModel<RuleModel<OpTy, rule>, OpTy> {
   LogicalResult buildGradients(Operation *op, OpBuilder &b, ArrayRef<Value> resultGradients,
                                SmallVectorImpl<Value> &operandGradients) const {
+    // A result no gradient flows to has a null gradient; a rule of an op with
+    // several results sees which (LayerNorm's statistics), the others run
+    // only with their one result's gradient.
     operandGradients.assign(op->getNumOperands(), Value());
-    if (resultGradients.empty() || !resultGradients.front())
+    if (llvm::none_of(resultGradients, [](Value g) { return static_cast<bool>(g); }))
       return success();
     return rule(cast<OpTy>(op), b, resultGradients, operandGradients);
   }
@@ -231,17 +234,6 @@ LogicalResult whereRule(WhereOp op, OpBuilder &b, ArrayRef<Value> g, SmallVector
 
 // --- Matrix products ------------------------------------------------------------
 
-/// `x` with its last two dims swapped.
-Value swapLastTwo(OpBuilder &b, Location loc, Value x) {
-  int64_t rank = tensorOf(x).getRank();
-  SmallVector<int64_t> perm(rank);
-  std::iota(perm.begin(), perm.end(), 0);
-  std::swap(perm[rank - 1], perm[rank - 2]);
-  return TransposeOp::create(b, loc, ValueRange{x},
-                             {b.getNamedAttr("perm", b.getDenseI64ArrayAttr(perm))})
-      .getResult();
-}
-
 Value matmul(OpBuilder &b, Location loc, Value lhs, Value rhs, bool transposeA,
              bool transposeB) {
   SmallVector<NamedAttribute> attrs;
@@ -308,7 +300,7 @@ LogicalResult softmaxRule(SoftmaxOp op, OpBuilder &b, ArrayRef<Value> g,
                           SmallVectorImpl<Value> &d) {
   Location loc = op.getLoc();
   Value s = op.getOutput();
-  Value dot = reduceSum(b, loc, mul(b, loc, g[0], s), {op.getAxis()}, /*keepDims=*/true);
+  Value dot = reduceSum(b, loc, mul(b, loc, g[0], s), {static_cast<int64_t>(op.getAxis())}, /*keepDims=*/true);
   d[0] = mul(b, loc, s, sub(b, loc, g[0], dot));
   return success();
 }
@@ -316,7 +308,7 @@ LogicalResult softmaxRule(SoftmaxOp op, OpBuilder &b, ArrayRef<Value> g,
 LogicalResult logSoftmaxRule(LogSoftmaxOp op, OpBuilder &b, ArrayRef<Value> g,
                              SmallVectorImpl<Value> &d) {
   Location loc = op.getLoc();
-  Value total = reduceSum(b, loc, g[0], {op.getAxis()}, /*keepDims=*/true);
+  Value total = reduceSum(b, loc, g[0], {static_cast<int64_t>(op.getAxis())}, /*keepDims=*/true);
   Value softmax = ExpOp::create(b, loc, op.getOutput()).getResult();
   d[0] = sub(b, loc, g[0], mul(b, loc, softmax, total));
   return success();
@@ -390,6 +382,282 @@ LogicalResult sliceRule(SliceOp op, OpBuilder &b, ArrayRef<Value> g, SmallVector
   return success();
 }
 
+// --- Rules that select: max/min, reduce_max/min, pow, gelu ------------------------
+
+/// Where `lhs` wins a binary max (or min with `greater` = less), `g`; where
+/// they tie, half of it each (as PyTorch's maximum/minimum).
+Value winnerShare(OpBuilder &b, Location loc, Value g, Value mine, Value other, bool max) {
+  Value wins = max ? GreaterOp::create(b, loc, mine, other).getResult()
+                   : LessOp::create(b, loc, mine, other).getResult();
+  Value ties = EqualOp::create(b, loc, mine, other).getResult();
+  Value half = mul(b, loc, g, scalar(b, loc, g, 0.5));
+  Value onTie = select(b, loc, ties, half, /*onTrue=*/true);
+  return WhereOp::create(b, loc, wins, g, onTie).getResult();
+}
+
+template <typename OpTy, bool max>
+LogicalResult minMaxRule(OpTy op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getOutput()))
+    return success();
+  Location loc = op.getLoc();
+  setBroadcastGradient(op, b, 0, winnerShare(b, loc, g[0], op.getLhs(), op.getRhs(), max), d);
+  setBroadcastGradient(op, b, 1, winnerShare(b, loc, g[0], op.getRhs(), op.getLhs(), max), d);
+  return success();
+}
+
+/// Of a max/min reduction: g spread evenly over the elements that equal the
+/// result (PyTorch's amax/amin).
+template <typename OpTy>
+LogicalResult reduceExtremeRule(OpTy op, OpBuilder &b, ArrayRef<Value> g,
+                                SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getInput()))
+    return success();
+  Location loc = op.getLoc();
+  Value x = op.getInput();
+  ArrayRef<int64_t> axes = op.getAxes();
+  bool keep = op.getKeepdims();
+  Value extreme = unreduce(b, loc, op.getOutput(), x, axes, keep);
+  Value hits = EqualOp::create(b, loc, x, extreme).getResult();
+  Value mask = CastOp::create(b, loc, tensorOf(x), hits).getResult();
+  Value count = unreduce(b, loc, reduceSum(b, loc, mask, axes, keep), x, axes, keep);
+  Value spread = unreduce(b, loc, g[0], x, axes, keep);
+  d[0] = div(b, loc, mul(b, loc, spread, mask), count);
+  return success();
+}
+
+LogicalResult powRule(PowOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getOutput()))
+    return success();
+  Location loc = op.getLoc();
+  Value x = op.getLhs(), p = op.getRhs(), y = op.getOutput();
+  // dy/dx = p x^(p - 1); dy/dp = y log(x) (x > 0).
+  Value pm1 = sub(b, loc, p, scalar(b, loc, p, 1.0));
+  Value dx = mul(b, loc, p, PowOp::create(b, loc, x, pm1).getResult());
+  setBroadcastGradient(op, b, 0, mul(b, loc, g[0], dx), d);
+  Value logX = LogOp::create(b, loc, x).getResult();
+  setBroadcastGradient(op, b, 1, mul(b, loc, g[0], mul(b, loc, y, logX)), d);
+  return success();
+}
+
+LogicalResult geluRule(GeluOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
+  Location loc = op.getLoc();
+  Value x = op.getInput();
+  auto c = [&](double v) { return scalar(b, loc, x, v); };
+  Value derivative;
+  if (op.getTanhApproximation()) {
+    // u = sqrt(2/pi) (x + 0.044715 x^3), t = tanh(u):
+    // d = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+    Value x2 = mul(b, loc, x, x);
+    Value inner = mul(b, loc, x, binary<AddOp>(b, loc, c(1.0), mul(b, loc, c(0.044715), x2)));
+    Value t = TanhOp::create(b, loc, mul(b, loc, c(0.7978845608028654), inner)).getResult();
+    Value left = mul(b, loc, c(0.5), binary<AddOp>(b, loc, c(1.0), t));
+    Value du = mul(b, loc, c(0.7978845608028654),
+                   binary<AddOp>(b, loc, c(1.0), mul(b, loc, c(3 * 0.044715), x2)));
+    Value right = mul(b, loc, mul(b, loc, c(0.5), x),
+                      mul(b, loc, sub(b, loc, c(1.0), mul(b, loc, t, t)), du));
+    derivative = binary<AddOp>(b, loc, left, right);
+  } else {
+    // d = Phi(x) + x phi(x) = 0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi)
+    Value erf = ErfOp::create(b, loc, mul(b, loc, x, c(0.7071067811865476))).getResult();
+    Value cdf = mul(b, loc, c(0.5), binary<AddOp>(b, loc, c(1.0), erf));
+    Value pdf = mul(b, loc, c(0.3989422804014327),
+                    ExpOp::create(b, loc, mul(b, loc, c(-0.5), mul(b, loc, x, x))).getResult());
+    derivative = binary<AddOp>(b, loc, cdf, mul(b, loc, x, pdf));
+  }
+  d[0] = mul(b, loc, g[0], derivative);
+  return success();
+}
+
+// --- Layer normalization ------------------------------------------------------------
+
+LogicalResult layerNormRule(LayerNormOp op, OpBuilder &b, ArrayRef<Value> g,
+                            SmallVectorImpl<Value> &d) {
+  if ((g.size() > 1 && g[1]) || (g.size() > 2 && g[2]))
+    return op.emitOpError("has no gradient rule through its mean and inv_std_dev results");
+  if (!g[0])
+    return success();
+  Location loc = op.getLoc();
+  Value x = op.getInput();
+  RankedTensorType type = tensorOf(x);
+  auto asX = [&](Value v) -> Value {
+    RankedTensorType t = tensorOf(v);
+    if (t.getElementType() == type.getElementType())
+      return v;
+    return CastOp::create(b, loc, t.clone(type.getElementType()), v).getResult();
+  };
+  Value mean = asX(op.getMean()), inv = asX(op.getInvStdDev());
+  SmallVector<int64_t> axes;
+  int64_t n = 1;
+  for (int64_t a = op.getAxis(); a < type.getRank(); ++a) {
+    axes.push_back(a);
+    n *= type.getDimSize(a);
+  }
+  // xhat = (x - mean) inv; y = xhat scale + bias.
+  Value xhat = mul(b, loc, sub(b, loc, x, mean), inv);
+  if (op.getBias())
+    d[2] = sumToShape(b, loc, g[0], tensorOf(op.getBias()));
+  d[1] = sumToShape(b, loc, mul(b, loc, g[0], xhat), tensorOf(op.getScale()));
+  // dx = inv (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), means over the
+  // normalized dims.
+  Value dxhat = mul(b, loc, g[0], op.getScale());
+  Value scale = scalar(b, loc, x, 1.0 / double(n));
+  Value meanD = mul(b, loc, reduceSum(b, loc, dxhat, axes, true), scale);
+  Value meanDX = mul(b, loc, reduceSum(b, loc, mul(b, loc, dxhat, xhat), axes, true), scale);
+  d[0] = mul(b, loc, inv, sub(b, loc, sub(b, loc, dxhat, meanD), mul(b, loc, xhat, meanDX)));
+  return success();
+}
+
+// --- Gathers: one-hot products --------------------------------------------------------
+
+/// Indices as i64 with negative ones wrapped by `size`.
+Value wrapIndices(OpBuilder &b, Location loc, Value indices, int64_t size) {
+  RankedTensorType type = tensorOf(indices);
+  Type i64 = b.getI64Type();
+  if (type.getElementType() != i64)
+    indices = CastOp::create(b, loc, type.clone(i64), indices).getResult();
+  auto scalarType = RankedTensorType::get({}, i64);
+  Value zero = ConstantOp::create(b, loc, DenseElementsAttr::get(scalarType, int64_t(0)));
+  Value n = ConstantOp::create(b, loc, DenseElementsAttr::get(scalarType, size));
+  Value negative = LessOp::create(b, loc, indices, zero).getResult();
+  return WhereOp::create(b, loc, negative, binary<AddOp>(b, loc, indices, n), indices)
+      .getResult();
+}
+
+/// 0, 1, ..., n - 1 (i64) laid along dim `axis` of a rank-`rank` shape.
+Value iota(OpBuilder &b, Location loc, int64_t n, int64_t axis, int64_t rank) {
+  SmallVector<int64_t> shape(rank, 1);
+  shape[axis] = n;
+  SmallVector<int64_t> values(n);
+  std::iota(values.begin(), values.end(), 0);
+  return ConstantOp::create(
+      b, loc, DenseElementsAttr::get(RankedTensorType::get(shape, b.getI64Type()),
+                                     ArrayRef<int64_t>(values)));
+}
+
+Value transpose(OpBuilder &b, Location loc, Value x, ArrayRef<int64_t> perm) {
+  return TransposeOp::create(b, loc, ValueRange{x},
+                             {b.getNamedAttr("perm", b.getDenseI64ArrayAttr(perm))})
+      .getResult();
+}
+
+LogicalResult gatherRule(GatherOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getData()))
+    return success();
+  Location loc = op.getLoc();
+  RankedTensorType data = tensorOf(op.getData());
+  int64_t axis = op.getAxis(), rank = data.getRank();
+  int64_t size = data.getDimSize(axis);
+  RankedTensorType indexType = tensorOf(op.getIndices());
+  int64_t k = indexType.getRank(), n = indexType.getNumElements();
+  // g: pre + indices + post. Move the index dims first, flatten to [n, rest],
+  // and sum the rows of each index with a one-hot product:
+  //   dData[v, rest] = sum_i (indices[i] == v) g[i, rest].
+  SmallVector<int64_t> perm, pre, post;
+  for (int64_t i = 0; i < k; ++i)
+    perm.push_back(axis + i);
+  for (int64_t i = 0; i < axis; ++i) {
+    perm.push_back(i);
+    pre.push_back(data.getDimSize(i));
+  }
+  for (int64_t i = axis + 1; i < rank; ++i) {
+    perm.push_back(k + i - 1);
+    post.push_back(data.getDimSize(i));
+  }
+  int64_t rest = 1;
+  for (int64_t dim : llvm::concat<int64_t>(pre, post))
+    rest *= dim;
+  Value rows = reshape(b, loc, transpose(b, loc, g[0], perm), {n, rest});
+  Value flat = reshape(b, loc, wrapIndices(b, loc, op.getIndices(), size), {n, 1});
+  Value hits = EqualOp::create(b, loc, flat, iota(b, loc, size, 1, 2)).getResult();
+  Value oneHot =
+      CastOp::create(b, loc, RankedTensorType::get({n, size}, data.getElementType()), hits)
+          .getResult();
+  Value summed = matmul(b, loc, oneHot, rows, /*transposeA=*/true, false); // [size, rest]
+  SmallVector<int64_t> axisFirst{size};
+  axisFirst.append(pre);
+  axisFirst.append(post);
+  Value shaped = reshape(b, loc, summed, axisFirst);
+  // [size] + pre + post back to pre + [size] + post.
+  SmallVector<int64_t> back;
+  for (int64_t i = 0; i < axis; ++i)
+    back.push_back(i + 1);
+  back.push_back(0);
+  for (int64_t i = axis + 1; i < rank; ++i)
+    back.push_back(i);
+  d[0] = transpose(b, loc, shaped, back);
+  return success();
+}
+
+LogicalResult gatherElementsRule(GatherElementsOp op, OpBuilder &b, ArrayRef<Value> g,
+                                 SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getData()))
+    return success();
+  Location loc = op.getLoc();
+  RankedTensorType data = tensorOf(op.getData()), indexType = tensorOf(op.getIndices());
+  int64_t axis = op.getAxis(), rank = data.getRank(), size = data.getDimSize(axis);
+  for (int64_t i = 0; i < rank; ++i)
+    if (i != axis && indexType.getDimSize(i) != data.getDimSize(i))
+      return op.emitOpError("has no gradient rule for indices smaller than the data off "
+                            "the gather axis yet");
+  // dData[.., v, ..] = sum_k (indices[.., k, ..] == v) g[.., k, ..]: a one-hot
+  // dim of `size` after the axis, summed over the indices' axis.
+  SmallVector<int64_t> expanded(indexType.getShape());
+  expanded.insert(expanded.begin() + axis + 1, 1);
+  Value idx = reshape(b, loc, wrapIndices(b, loc, op.getIndices(), size), expanded);
+  Value hits = EqualOp::create(b, loc, idx, iota(b, loc, size, axis + 1, rank + 1)).getResult();
+  SmallVector<int64_t> hitShape(expanded);
+  hitShape[axis + 1] = size;
+  Value oneHot =
+      CastOp::create(b, loc, RankedTensorType::get(hitShape, data.getElementType()), hits)
+          .getResult();
+  Value weighted = mul(b, loc, oneHot, reshape(b, loc, g[0], expanded));
+  Value summed = reduceSum(b, loc, weighted, {axis}, /*keepDims=*/false);
+  d[0] = summed;
+  return success();
+}
+
+// --- Pad and cumulative sums ---------------------------------------------------------
+
+LogicalResult padRule(PadOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getInput()))
+    return success();
+  if (op.getMode() != "constant")
+    return op.emitOpError("has no gradient rule for mode '") << op.getMode() << "' yet";
+  Location loc = op.getLoc();
+  // Padding by -pads crops back (and pads with zeros what was cropped).
+  SmallVector<int64_t> negated;
+  for (int64_t p : op.getPads())
+    negated.push_back(-p);
+  d[0] = PadOp::create(b, loc, ValueRange{g[0]},
+                       {b.getNamedAttr("pads", b.getDenseI64ArrayAttr(negated)),
+                        b.getNamedAttr("mode", b.getStringAttr("constant"))})
+             .getResult();
+  if (Value value = op.getValue(); value && isFloatTensor(value)) {
+    // The fill value's gradient: what g holds outside the input's elements.
+    int64_t rank = tensorOf(g[0]).getRank();
+    SmallVector<int64_t> all(rank);
+    std::iota(all.begin(), all.end(), 0);
+    Value total = reduceSum(b, loc, g[0], all, false);
+    Value inside = reduceSum(b, loc, d[0], all, false);
+    d[1] = reshape(b, loc, sub(b, loc, total, inside), tensorOf(value).getShape());
+  }
+  return success();
+}
+
+LogicalResult cumSumRule(CumSumOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getInput()))
+    return success();
+  // y_i = sum_{j <= i} x_j  =>  dx_j = sum_{i >= j} g_i: the cumsum the other way.
+  SmallVector<NamedAttribute> attrs{b.getNamedAttr("axis", op.getAxisAttr())};
+  if (op.getExclusive())
+    attrs.push_back(b.getNamedAttr("exclusive", b.getUnitAttr()));
+  if (!op.getReverse())
+    attrs.push_back(b.getNamedAttr("reverse", b.getUnitAttr()));
+  d[0] = CumSumOp::create(b, op.getLoc(), TypeRange{g[0].getType()}, ValueRange{g[0]}, attrs)
+             .getResult();
+  return success();
+}
+
 } // namespace
 
 Value mlir::pmc::sumToShape(OpBuilder &b, Location loc, Value gradient,
@@ -442,4 +710,15 @@ void mlir::pmc::registerGradientModels(MLIRContext *context) {
   attach<BroadcastOp, broadcastRule>(context);
   attach<ConcatOp, concatRule>(context);
   attach<SliceOp, sliceRule>(context);
+  attach<MaxOp, minMaxRule<MaxOp, true>>(context);
+  attach<MinOp, minMaxRule<MinOp, false>>(context);
+  attach<ReduceMaxOp, reduceExtremeRule<ReduceMaxOp>>(context);
+  attach<ReduceMinOp, reduceExtremeRule<ReduceMinOp>>(context);
+  attach<PowOp, powRule>(context);
+  attach<GeluOp, geluRule>(context);
+  attach<LayerNormOp, layerNormRule>(context);
+  attach<GatherOp, gatherRule>(context);
+  attach<GatherElementsOp, gatherElementsRule>(context);
+  attach<PadOp, padRule>(context);
+  attach<CumSumOp, cumSumRule>(context);
 }

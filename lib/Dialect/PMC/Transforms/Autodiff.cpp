@@ -126,11 +126,6 @@ struct Autodiff : public mlir::pmc::impl::PMCAutodiffBase<Autodiff> {
         return op->emitError() << op->getName()
                                << " has no gradient rule; the loss depends on it through "
                                   "a differentiated argument";
-      // Every result needs a gradient in the rules' view: zeros where none flows.
-      for (unsigned i = 0; i < op->getNumResults(); ++i)
-        if (!resultGradients[i] && isFloatTensor(op->getResult(i)))
-          resultGradients[i] = splat(b, op->getLoc(),
-                                     cast<RankedTensorType>(op->getResult(i).getType()), 0.0);
       SmallVector<Value> operandGradients;
       if (failed(rule.buildGradients(b, resultGradients, operandGradients)))
         return failure();
