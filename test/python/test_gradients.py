@@ -298,3 +298,74 @@ def test_softmax_cross_entropy_loss(pmc_module, pmc_opt, tmp_path, reduction):
                                      reduction=reduction, ignore_index=-100)],
                    {"scores": scores}, "l", (), rng, inits=[("labels", labels)])
     _check_gradients(pmc_module, pmc_opt, model, {"scores": scores}, tmp_path)
+
+
+# --- Whole models ----------------------------------------------------------------
+
+def _trainable_f64(model, rng):
+    """The zoo model in float64 with its float initializers as graph inputs
+    (the parameters) and loss = sum(output * R). Returns (model, feeds)."""
+    import make_zoo  # noqa: PLC0415 - conftest puts test/zoo on the path
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    feeds = {vi.name: v for vi, v in zip(g.input, make_zoo.make_inputs(model).values())}
+    params = [t for t in g.initializer if t.data_type == TensorProto.FLOAT]
+    for t in params:
+        feeds[t.name] = numpy_helper.to_array(t).astype(np.float64)
+    kept = [t for t in g.initializer if t.data_type != TensorProto.FLOAT]
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    for name, v in list(feeds.items()):
+        if v.dtype == np.float32:
+            feeds[name] = v.astype(np.float64)
+    existing = {vi.name for vi in g.input}
+    g.input.extend(helper.make_tensor_value_info(t.name, D, t.dims) for t in params
+                   if t.name not in existing)
+    for vi in list(g.input) + list(g.output) + list(g.value_info):
+        if vi.type.tensor_type.elem_type == TensorProto.FLOAT:
+            vi.type.tensor_type.elem_type = D
+    for node in g.node:
+        for a in node.attribute:
+            if a.name == "to" and a.i == TensorProto.FLOAT:
+                a.i = D
+            if a.HasField("t") and a.t.data_type == TensorProto.FLOAT:
+                a.t.CopyFrom(numpy_helper.from_array(
+                    numpy_helper.to_array(a.t).astype(np.float64), a.t.name))
+    out = g.output[0]
+    shape = [d.dim_value for d in out.type.tensor_type.shape.dim]
+    r = rng.standard_normal(shape)
+    g.initializer.append(numpy_helper.from_array(r, "pmc_r"))
+    g.node.extend([helper.make_node("Mul", [out.name, "pmc_r"], ["pmc_weighted"]),
+                   helper.make_node("ReduceSum", ["pmc_weighted"], ["loss"], keepdims=0)])
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info("loss", D, []))
+    return m, feeds
+
+
+@pytest.mark.parametrize("name", ["mlp", "transformer_encoder", "gpt_decoder"])
+def test_zoo_model_directional_derivative(pmc_module, pmc_opt, tmp_path, name):
+    """d/de L(theta + e v) == <grad L, v> over every parameter of a zoo model
+    in float64, and the gradients at 2 and 4 devices (the planner's plans)
+    equal one device's."""
+    import make_zoo  # noqa: PLC0415
+
+    rng = np.random.default_rng(19)
+    model, feeds = _trainable_f64(getattr(make_zoo, f"make_{name}")(), rng)
+    path = _differentiate(pmc_opt, model, tmp_path)
+    exe = pmc_module.compile(path)
+    out = exe.run_dict(feeds)
+    trainable = [n for n, v in feeds.items() if v.dtype == np.float64]
+    assert set(out) == {"loss"} | {f"{n}.grad" for n in trainable}
+    direction = {n: rng.standard_normal(feeds[n].shape) for n in trainable}
+    analytic = sum(float(np.sum(out[f"{n}.grad"] * v)) for n, v in direction.items())
+    step = lambda sign: exe.run_dict(  # noqa: E731
+        {**feeds, **{n: feeds[n] + sign * EPS * v for n, v in direction.items()}})["loss"]
+    numeric = float(step(1) - step(-1)) / (2 * EPS)
+    assert abs(numeric - analytic) <= 1e-6 * max(1.0, abs(numeric)), (numeric, analytic)
+    for devices in (2, 4):
+        got = pmc_module.compile(path, devices=devices).run_dict(feeds)
+        for key, value in out.items():
+            np.testing.assert_allclose(got[key], value, rtol=1e-9, atol=1e-11,
+                                       err_msg=f"{key} at {devices} devices")
