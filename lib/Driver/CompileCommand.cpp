@@ -233,7 +233,8 @@ static int emitPlan(mlir::ModuleOp module, const CompileOptions &options,
   }
   // The planner scores the types it will compile (--dtype halves weights
   // and activations); with planOnly the conversion reads no weight bytes.
-  if (failed(convertPrecision(module, options, configurePassManager)) ||
+  if (failed(buildTrainStep(module, options, configurePassManager)) ||
+      failed(convertPrecision(module, options, configurePassManager)) ||
       failed(partitionModule(module, options, configurePassManager)))
     return 1;
   auto json = module->getAttrOfType<mlir::StringAttr>("pmc.plan_json");
@@ -253,6 +254,7 @@ static int emitPlan(mlir::ModuleOp module, const CompileOptions &options,
 static int emitMLIR(mlir::ModuleOp module, const CompileOptions &options,
                     const CompileFlags &flags) {
   if (failed(checkCompileOptions(module.getLoc(), options)) ||
+      failed(buildTrainStep(module, options, configurePassManager)) ||
       failed(convertPrecision(module, options, configurePassManager)) ||
       failed(partitionModule(module, options, configurePassManager)) ||
       failed(outlineAndLower(module, /*lowerKernels=*/true, configurePassManager,

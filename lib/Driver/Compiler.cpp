@@ -72,6 +72,31 @@ OwningOpRef<ModuleOp> (::pmc::loadModel)(MLIRContext &context, const std::string
   return importONNXFile(context, path, options);
 }
 
+LogicalResult (::pmc::buildTrainStep)(ModuleOp module, const CompileOptions &options,
+                                      PassManagerConfigurator configure) {
+  constexpr llvm::StringLiteral kBuilt = "pmc.train_step";
+  if (!options.train.enabled || module->hasAttr(kBuilt))
+    return success();
+  PassManager pm(module.getContext(), ModuleOp::getOperationName());
+  if (configure && failed(configure(pm)))
+    return failure();
+  mlir::pmc::PMCTrainStepOptions step;
+  const TrainOptions &t = options.train;
+  step.optimizer = t.optimizer;
+  step.momentum = t.momentum;
+  step.dampening = t.dampening;
+  step.nesterov = t.nesterov;
+  step.beta1 = t.beta1;
+  step.beta2 = t.beta2;
+  step.eps = t.eps;
+  step.weightDecay = t.weightDecay;
+  pm.addPass(mlir::pmc::createPMCTrainStep(step));
+  if (failed(pm.run(module)))
+    return failure();
+  module->setAttr(kBuilt, UnitAttr::get(module.getContext()));
+  return success();
+}
+
 LogicalResult (::pmc::convertPrecision)(ModuleOp module, const CompileOptions &options,
                                         PassManagerConfigurator configure) {
   if (options.dtype == "fp32")
@@ -106,7 +131,8 @@ LogicalResult (::pmc::compileModuleToBundle)(ModuleOp module, const CompileOptio
                                          PassManagerConfigurator configure) {
   if (failed(::pmc::checkCompileOptions(module.getLoc(), options)))
     return failure();
-  if (failed(::pmc::convertPrecision(module, options, configure)) ||
+  if (failed(::pmc::buildTrainStep(module, options, configure)) ||
+      failed(::pmc::convertPrecision(module, options, configure)) ||
       failed(::pmc::partitionModule(module, options, configure)))
     return failure();
   if (failed(::pmc::outlineAndLower(module, /*lowerKernels=*/false, configure,
@@ -179,7 +205,8 @@ bool (::pmc::planModelFile)(const std::string &modelPath, const CompileOptions &
   planning.planOnly = true;
   planning.plan = "auto";
   OwningOpRef<ModuleOp> module = loadModel(capture.context, modelPath, options.import);
-  if (module && succeeded(partitionModule(*module, planning))) {
+  if (module && succeeded(buildTrainStep(*module, planning)) &&
+      succeeded(partitionModule(*module, planning))) {
     if (auto json = (*module)->getAttrOfType<StringAttr>("pmc.plan_json")) {
       planJSON = json.str();
       ok = true;

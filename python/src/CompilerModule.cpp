@@ -152,6 +152,22 @@ NB_MODULE(_compiler, m) {
       .def_prop_rw(
           "cpu", [](const CompileOptions &o) { return o.cpu.cpu; },
           [](CompileOptions &o, const std::string &cpu) { o.cpu.cpu = cpu; })
+      .def_prop_rw(
+          "parameters", [](const CompileOptions &o) { return o.import.parameters; },
+          [](CompileOptions &o, const std::set<std::string> &names) {
+            o.import.parameters = names;
+          })
+      .def(
+          "set_train",
+          [](CompileOptions &o, const std::string &optimizer, double momentum,
+             double dampening, bool nesterov, double beta1, double beta2, double eps,
+             double weightDecay) {
+            o.train = {true, optimizer, momentum, dampening, nesterov,
+                       beta1, beta2, eps, weightDecay};
+          },
+          "optimizer"_a, "momentum"_a = 0.0, "dampening"_a = 0.0, "nesterov"_a = false,
+          "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8, "weight_decay"_a = 0.0,
+          "Compiles a train step (pmc-train-step) with this optimizer.")
       .def("bind", &bindInput, "name"_a, "value"_a,
            "Specializes input `name` to the constant `value` (an array, copied).");
   m.def("compile", &compile, "model_path"_a, "bundle_path"_a, "options"_a,

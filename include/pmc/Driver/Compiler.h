@@ -16,6 +16,18 @@
 
 namespace pmc {
 
+/// The train step to build (pmc-train-step, torch.optim semantics): with
+/// `enabled`, @main's result 0 is the loss and the import's parameters
+/// (ImportOptions::parameters) are trained.
+struct TrainOptions {
+  bool enabled = false;
+  std::string optimizer = "sgd"; // sgd, adam, adamw
+  double momentum = 0.0, dampening = 0.0;
+  bool nesterov = false;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double weightDecay = 0.0;
+};
+
 /// What `pmc-opt compile` and `pmc._compiler.compile` do.
 struct CompileOptions {
   /// "cpu" or "cuda" (compile-only here: PTX and launches, docs/design/bundle.md).
@@ -55,6 +67,8 @@ struct CompileOptions {
   CPUTargetOptions cpu;
   /// Code generation of the CUDA kernels (--target cuda).
   CUDATargetOptions cuda;
+  /// Compile a train step instead of the forward pass.
+  TrainOptions train;
 };
 
 /// Parses `--input-shape` values (`x=1x128`, or several joined by commas) into
@@ -123,6 +137,12 @@ mlir::LogicalResult checkCompileOptions(mlir::Location loc,
 mlir::OwningOpRef<mlir::ModuleOp> loadModel(mlir::MLIRContext &context,
                                             const std::string &path,
                                             const ImportOptions &options);
+
+/// With `options.train.enabled`, rewrites @main into one optimizer step
+/// (pmc-train-step) once; a no-op otherwise. Runs first, before precision
+/// conversion and partitioning, so that the whole step is planned.
+mlir::LogicalResult buildTrainStep(mlir::ModuleOp module, const CompileOptions &options,
+                                   PassManagerConfigurator configure = nullptr);
 
 /// Runs pmc-convert-precision for `options.dtype` (nothing for fp32). It runs
 /// before partitioning, so that collectives move the narrow type.

@@ -521,11 +521,32 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
       argNames.push_back(elementName);
     }
   }
+  // Parameters: float initializers that become arguments (training).
+  unsigned firstParameter = argTypes.size();
+  SmallVector<std::string> parameterNames;
+  for (const std::string &n : options.parameters) {
+    auto init = initializers.find(n);
+    Type element = init == initializers.end()
+                       ? Type()
+                       : convertElementType(context, init->second->data_type());
+    if (!element || !isa<FloatType>(element)) {
+      emitError(fileLoc) << "parameter '" << n << "' is not a float initializer of the model";
+      return nullptr;
+    }
+    SmallVector<int64_t> dims(init->second->dims().begin(), init->second->dims().end());
+    argTypes.push_back(RankedTensorType::get(dims, element));
+    argNames.push_back(n);
+    parameterNames.push_back(n);
+  }
   auto func = func::FuncOp::create(builder, fileLoc, mlir::pmc::kEntryFunctionName,
                                    builder.getFunctionType(argTypes, {}));
   Block *entry = func.addEntryBlock();
   for (auto [i, n] : llvm::enumerate(argNames))
     func.setArgAttr(i, "pmc.name", builder.getStringAttr(n));
+  for (auto [k, n] : llvm::enumerate(parameterNames)) {
+    func.setArgAttr(firstParameter + k, "pmc.parameter", builder.getUnitAttr());
+    define(n, entry->getArgument(firstParameter + k));
+  }
   builder.setInsertionPointToEnd(entry);
   for (const SignatureInput &in : signatureInputs) {
     Location loc = NameLoc::get(builder.getStringAttr(in.name), fileLoc);

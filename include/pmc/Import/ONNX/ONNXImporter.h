@@ -25,6 +25,10 @@ struct ImportOptions {
   std::map<std::string, int64_t> sequenceLengths;
   /// Optional graph inputs given no value (`--absent name`).
   std::set<std::string> absentInputs;
+  /// Float initializers imported as function arguments (after the graph
+  /// inputs, marked `pmc.parameter`) instead of constants: the trainable
+  /// parameters of a train step (pmc-train-step).
+  std::set<std::string> parameters;
 };
 
 /// Imports the ONNX model file at `path` into a module holding one

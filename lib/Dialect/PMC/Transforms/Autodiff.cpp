@@ -16,6 +16,7 @@
 #include "pmc/Dialect/PMC/IR/Gradient.h"
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
+#include "pmc/Dialect/PMC/Transforms/Autodiff.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -75,79 +76,22 @@ struct Autodiff : public mlir::pmc::impl::PMCAutodiffBase<Autodiff> {
     if (!isFloatTensor(loss))
       return func.emitError() << "the loss (result " << lossIndex
                               << ") must be a float tensor, it is " << loss.getType();
-
-    // 1. Activity: forward from the float arguments, backward from the loss.
     SmallVector<BlockArgument> wrt;
-    llvm::DenseSet<Value> varied;
     for (BlockArgument arg : body.getArguments())
-      if (isFloatTensor(arg)) {
+      if (isFloatTensor(arg))
         wrt.push_back(arg);
-        varied.insert(arg);
-      }
-    for (Operation &op : body.without_terminator())
-      if (llvm::any_of(op.getOperands(), [&](Value v) { return varied.contains(v); }))
-        for (Value r : op.getResults())
-          if (isFloatTensor(r))
-            varied.insert(r);
-    llvm::DenseSet<Value> useful{loss};
-    for (Operation &op : llvm::reverse(body.without_terminator()))
-      if (llvm::any_of(op.getResults(), [&](Value r) { return useful.contains(r); }))
-        for (Value v : op.getOperands())
-          useful.insert(v);
-    auto active = [&](Value v) {
-      return isFloatTensor(v) && varied.contains(v) && useful.contains(v);
-    };
+    auto gradients = buildGradients(body, loss, wrt);
+    if (failed(gradients))
+      return failure();
 
-    // 2. Reverse sweep.
+    // The loss and the other results, then one gradient per argument.
     OpBuilder b(ret);
-    llvm::DenseMap<Value, Value> gradients;
-    auto accumulate = [&](Value v, Value g, Location loc) {
-      auto [it, inserted] = gradients.try_emplace(v, g);
-      if (!inserted)
-        it->second = AddOp::create(b, loc, it->second, g).getResult();
-    };
-    if (active(loss))
-      gradients[loss] = splat(b, loss.getLoc(), cast<RankedTensorType>(loss.getType()), 1.0);
-    SmallVector<Operation *> forward;
-    for (Operation &op : body.without_terminator())
-      forward.push_back(&op);
-    for (Operation *op : llvm::reverse(forward)) {
-      SmallVector<Value> resultGradients;
-      bool any = false;
-      for (Value r : op->getResults()) {
-        Value g = active(r) ? gradients.lookup(r) : Value();
-        resultGradients.push_back(g);
-        any |= static_cast<bool>(g);
-      }
-      if (!any || llvm::none_of(op->getOperands(), active))
-        continue;
-      auto rule = dyn_cast<GradientOpInterface>(op);
-      if (!rule)
-        return op->emitError() << op->getName()
-                               << " has no gradient rule; the loss depends on it through "
-                                  "a differentiated argument";
-      SmallVector<Value> operandGradients;
-      if (failed(rule.buildGradients(b, resultGradients, operandGradients)))
-        return failure();
-      for (auto [operand, g] : llvm::zip(op->getOperands(), operandGradients)) {
-        if (!g || !active(operand))
-          continue;
-        if (g.getType() != operand.getType())
-          return op->emitError() << "pmc internal error: the gradient rule of "
-                                 << op->getName() << " gives " << g.getType()
-                                 << " for an operand of " << operand.getType();
-        accumulate(operand, g, op->getLoc());
-      }
-    }
-
-    // 3. Results: the loss and the rest, then one gradient per argument.
     SmallVector<Value> results(ret.getOperands());
     SmallVector<Type> resultTypes(func.getFunctionType().getResults());
     unsigned firstGradient = results.size();
-    for (BlockArgument arg : wrt) {
-      Value g = gradients.lookup(arg);
-      if (!g)
-        g = splat(b, func.getLoc(), cast<RankedTensorType>(arg.getType()), 0.0);
+    for (auto [arg, g] : llvm::zip(wrt, *gradients)) {
+      if (!g) // the loss does not depend on it
+        g = splat(b, arg.getLoc(), cast<RankedTensorType>(arg.getType()), 0.0);
       results.push_back(g);
       resultTypes.push_back(g.getType());
     }
@@ -170,3 +114,68 @@ struct Autodiff : public mlir::pmc::impl::PMCAutodiffBase<Autodiff> {
 };
 
 } // namespace
+
+FailureOr<SmallVector<Value>> mlir::pmc::buildGradients(Block &body, Value loss,
+                                                        ArrayRef<BlockArgument> wrt) {
+  Operation *terminator = body.getTerminator();
+  // 1. Activity: forward from `wrt`, backward from the loss.
+  llvm::DenseSet<Value> varied(wrt.begin(), wrt.end());
+  for (Operation &op : body.without_terminator())
+    if (llvm::any_of(op.getOperands(), [&](Value v) { return varied.contains(v); }))
+      for (Value r : op.getResults())
+        if (isFloatTensor(r))
+          varied.insert(r);
+  llvm::DenseSet<Value> useful{loss};
+  for (Operation &op : llvm::reverse(body.without_terminator()))
+    if (llvm::any_of(op.getResults(), [&](Value r) { return useful.contains(r); }))
+      for (Value v : op.getOperands())
+        useful.insert(v);
+  auto active = [&](Value v) {
+    return isFloatTensor(v) && varied.contains(v) && useful.contains(v);
+  };
+
+  // 2. Reverse sweep; gradients reaching a value from several uses add up.
+  OpBuilder b(terminator);
+  llvm::DenseMap<Value, Value> gradients;
+  if (active(loss))
+    gradients[loss] = splat(b, loss.getLoc(), cast<RankedTensorType>(loss.getType()), 1.0);
+  SmallVector<Operation *> forward;
+  for (Operation &op : body.without_terminator())
+    forward.push_back(&op);
+  for (Operation *op : llvm::reverse(forward)) {
+    SmallVector<Value> resultGradients;
+    bool any = false;
+    for (Value r : op->getResults()) {
+      Value g = active(r) ? gradients.lookup(r) : Value();
+      resultGradients.push_back(g);
+      any |= static_cast<bool>(g);
+    }
+    if (!any || llvm::none_of(op->getOperands(), active))
+      continue;
+    auto rule = dyn_cast<GradientOpInterface>(op);
+    if (!rule)
+      return op->emitError() << op->getName()
+                             << " has no gradient rule; the loss depends on it through "
+                                "a differentiated argument";
+    SmallVector<Value> operandGradients;
+    if (failed(rule.buildGradients(b, resultGradients, operandGradients)))
+      return failure();
+    for (auto [operand, g] : llvm::zip(op->getOperands(), operandGradients)) {
+      if (!g || !active(operand))
+        continue;
+      if (g.getType() != operand.getType())
+        return op->emitError() << "pmc internal error: the gradient rule of " << op->getName()
+                               << " gives " << g.getType() << " for an operand of "
+                               << operand.getType();
+      auto [it, inserted] = gradients.try_emplace(operand, g);
+      if (!inserted)
+        it->second = AddOp::create(b, op->getLoc(), it->second, g).getResult();
+    }
+  }
+
+  // 3. One gradient per `wrt`, null where the loss does not depend on it.
+  SmallVector<Value> result;
+  for (BlockArgument arg : wrt)
+    result.push_back(gradients.lookup(arg));
+  return result;
+}

@@ -170,4 +170,49 @@ def PMCAutodiff : Pass<"pmc-autodiff", "ModuleOp"> {
   let dependentDialects = ["::mlir::pmc::PMCDialect"];
 }
 
+def PMCTrainStep : Pass<"pmc-train-step", "ModuleOp"> {
+  let summary = "turns @main (result 0 a loss) into one optimizer step";
+  let description = [{
+    The train step as one program, planned and partitioned like any other:
+    forward, the loss (result 0 of @main, its elements summed), the backward
+    pass of --pmc-autodiff with respect to the arguments marked
+    `pmc.parameter` (ONNX initializers imported as parameters), and the
+    optimizer's update, with the semantics of PyTorch's `torch.optim`:
+
+    - `sgd`:   g += wd p; buf = t == 1 ? g : momentum buf + (1 - dampening) g;
+               g = nesterov ? g + momentum buf : buf (with momentum); p -= lr g
+    - `adam`:  g += wd p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+               p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    - `adamw`: p *= 1 - lr wd, then Adam's update without the L2 term
+
+    New arguments, after the others: `pmc.lr` and `pmc.step` (t, from 1),
+    f32 scalars given per step (so that a schedule needs no recompile), then
+    the optimizer state of each parameter: `<p>.momentum_buffer` (sgd with
+    momentum) or `<p>.exp_avg` and `<p>.exp_avg_sq` (adam, adamw). Results: the
+    loss, then the updated parameters and states under the names of their
+    arguments, so that a runtime feeds each step's results to the next.
+
+    ```mlir
+    // --pmc-train-step=optimizer=sgd
+    func.func @main(%x: tensor<4x3xf32> {pmc.name = "x"},
+                    %w: tensor<3x2xf32> {pmc.name = "w", pmc.parameter},
+                    %lr: tensor<f32> {pmc.name = "pmc.lr"}, %t: tensor<f32> {pmc.name = "pmc.step"})
+        -> (tensor<f32> {pmc.name = "loss"}, tensor<3x2xf32> {pmc.name = "w"})
+    ```
+  }];
+  let options = [
+    Option<"optimizer", "optimizer", "std::string", /*default=*/"\"sgd\"",
+           "sgd, adam or adamw">,
+    Option<"momentum", "momentum", "double", /*default=*/"0.0", "SGD momentum">,
+    Option<"dampening", "dampening", "double", /*default=*/"0.0", "SGD dampening">,
+    Option<"nesterov", "nesterov", "bool", /*default=*/"false", "SGD Nesterov momentum">,
+    Option<"beta1", "beta1", "double", /*default=*/"0.9", "Adam beta1">,
+    Option<"beta2", "beta2", "double", /*default=*/"0.999", "Adam beta2">,
+    Option<"eps", "eps", "double", /*default=*/"1e-8", "Adam epsilon">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"0.0",
+           "L2 penalty (sgd, adam) or decoupled decay (adamw)">,
+  ];
+  let dependentDialects = ["::mlir::pmc::PMCDialect"];
+}
+
 #endif // PMC_DIALECT_PMC_TRANSFORMS_PASSES_TD

@@ -1,0 +1,184 @@
+//===- TrainStep.cpp - forward, backward and optimizer as one program --------===//
+//
+// --pmc-train-step (Passes.td): @main's result 0 is the loss; its gradients
+// with respect to the `pmc.parameter` arguments come from buildGradients
+// (Autodiff.cpp), and the optimizer update is built here from pmc ops, with
+// PyTorch's torch.optim semantics. The result is an ordinary pmc program: the
+// planner and partitioner parallelize the step as a whole (a data-parallel
+// plan turns the gradient's partial sums into the all-reduce).
+//
+//===----------------------------------------------------------------------===//
+#include "pmc/Dialect/PMC/IR/PMCDialect.h"
+#include "pmc/Dialect/PMC/IR/PMCOps.h"
+#include "pmc/Dialect/PMC/Transforms/Autodiff.h"
+#include "pmc/Dialect/PMC/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+
+namespace mlir::pmc {
+#define GEN_PASS_DEF_PMCTRAINSTEP
+#include "pmc/Dialect/PMC/Transforms/Passes.h.inc"
+} // namespace mlir::pmc
+
+using namespace mlir;
+using namespace mlir::pmc;
+
+namespace {
+
+bool isFloatTensor(Value v) {
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  return t && isa<FloatType>(t.getElementType());
+}
+
+/// Builds the update of one parameter from pmc ops in its element type.
+struct UpdateBuilder {
+  OpBuilder &b;
+  Location loc;
+  Type element;
+
+  Value c(double v) {
+    auto type = RankedTensorType::get({}, element);
+    return ConstantOp::create(b, loc, DenseElementsAttr::get(type, b.getFloatAttr(element, v)));
+  }
+  /// A f32 scalar argument (lr, step) in the parameter's element type.
+  Value scalar(Value v) {
+    auto type = cast<RankedTensorType>(v.getType());
+    if (type.getElementType() == element)
+      return v;
+    return CastOp::create(b, loc, type.clone(element), v).getResult();
+  }
+  Value add(Value x, Value y) { return AddOp::create(b, loc, x, y).getResult(); }
+  Value sub(Value x, Value y) { return SubOp::create(b, loc, x, y).getResult(); }
+  Value mul(Value x, Value y) { return MulOp::create(b, loc, x, y).getResult(); }
+  Value div(Value x, Value y) { return DivOp::create(b, loc, x, y).getResult(); }
+  Value pow(Value x, Value y) { return PowOp::create(b, loc, x, y).getResult(); }
+  Value sqrt(Value x) { return SqrtOp::create(b, loc, x).getResult(); }
+  Value where(Value cond, Value x, Value y) {
+    return WhereOp::create(b, loc, cond, x, y).getResult();
+  }
+  Value equal(Value x, Value y) { return EqualOp::create(b, loc, x, y).getResult(); }
+};
+
+struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
+  using PMCTrainStepBase::PMCTrainStepBase;
+
+  void runOnOperation() override {
+    auto func = getOperation().lookupSymbol<func::FuncOp>(kEntryFunctionName);
+    if (!func || !func.getBody().hasOneBlock()) {
+      getOperation().emitError("pmc-train-step needs a func.func @main of one block");
+      return signalPassFailure();
+    }
+    if (failed(build(func)))
+      signalPassFailure();
+  }
+
+  LogicalResult build(func::FuncOp func) {
+    const std::string kind = optimizer;
+    if (kind != "sgd" && kind != "adam" && kind != "adamw")
+      return func.emitError() << "pmc-train-step: optimizer '" << kind
+                              << "' is not supported (expected sgd, adam or adamw)";
+    Block &body = func.getBody().front();
+    auto ret = cast<func::ReturnOp>(body.getTerminator());
+    if (ret.getNumOperands() == 0 || !isFloatTensor(ret.getOperand(0)) ||
+        cast<RankedTensorType>(ret.getOperand(0).getType()).getNumElements() != 1)
+      return func.emitError() << "pmc-train-step: result 0 of @main must be the loss, a float "
+                                 "tensor of one element"
+                              << (ret.getNumOperands() ? ", it is " : "")
+                              << (ret.getNumOperands() ? ret.getOperand(0).getType() : Type());
+    Value loss = ret.getOperand(0);
+    SmallVector<BlockArgument> params;
+    for (BlockArgument arg : body.getArguments())
+      if (func.getArgAttr(arg.getArgNumber(), "pmc.parameter")) {
+        if (!isFloatTensor(arg))
+          return func.emitError() << "pmc-train-step: parameter " << arg.getArgNumber()
+                                  << " is not a float tensor";
+        params.push_back(arg);
+      }
+    if (params.empty())
+      return func.emitError("pmc-train-step: @main has no pmc.parameter argument to train");
+    auto gradients = buildGradients(body, loss, params);
+    if (failed(gradients))
+      return failure();
+    if (llvm::none_of(*gradients, [](Value g) { return static_cast<bool>(g); }))
+      return func.emitError("pmc-train-step: the loss depends on no parameter");
+
+    MLIRContext *context = func.getContext();
+    OpBuilder b(ret);
+    auto named = [&](StringRef name) {
+      return DictionaryAttr::get(context, {b.getNamedAttr("pmc.name", b.getStringAttr(name))});
+    };
+    auto addArgument = [&](Type type, StringRef name) {
+      unsigned index = func.getNumArguments();
+      (void)func.insertArgument(index, type, named(name), func.getLoc());
+      return func.getArgument(index);
+    };
+    auto f32Scalar = RankedTensorType::get({}, b.getF32Type());
+    Value lr = addArgument(f32Scalar, "pmc.lr");
+    Value step = addArgument(f32Scalar, "pmc.step");
+
+    SmallVector<Value> results{loss};
+    SmallVector<DictionaryAttr> resultAttrs;
+    DictionaryAttr lossAttrs = func.getResultAttrDict(0);
+    resultAttrs.push_back(lossAttrs ? lossAttrs : DictionaryAttr::get(context));
+    SmallVector<std::pair<Value, std::string>> states; // (new value, name)
+    for (auto [p, g] : llvm::zip(params, *gradients)) {
+      std::string name = func.getArgAttrOfType<StringAttr>(p.getArgNumber(), "pmc.name")
+                             ? func.getArgAttrOfType<StringAttr>(p.getArgNumber(), "pmc.name")
+                                   .str()
+                             : "param" + std::to_string(p.getArgNumber());
+      auto type = cast<RankedTensorType>(p.getType());
+      Value next = p;
+      // PyTorch skips a parameter without a gradient (its .grad is None).
+      if (g) {
+        UpdateBuilder u{b, p.getLoc(), type.getElementType()};
+        Value lrT = u.scalar(lr), t = u.scalar(step);
+        if (kind == "sgd") {
+          if (weightDecay != 0.0)
+            g = u.add(g, u.mul(u.c(weightDecay), p));
+          if (momentum != 0.0) {
+            Value buf = addArgument(type, name + ".momentum_buffer");
+            // The first step's buffer is the gradient itself (torch.optim.SGD).
+            Value later = u.add(u.mul(u.c(momentum), buf), u.mul(u.c(1.0 - dampening), g));
+            Value nextBuf = u.where(u.equal(t, u.c(1.0)), g, later);
+            states.push_back({nextBuf, name + ".momentum_buffer"});
+            g = nesterov ? u.add(g, u.mul(u.c(momentum), nextBuf)) : nextBuf;
+          }
+          next = u.sub(p, u.mul(lrT, g));
+        } else {
+          Value base = p;
+          if (kind == "adamw" && weightDecay != 0.0)
+            base = u.mul(p, u.sub(u.c(1.0), u.mul(lrT, u.c(weightDecay))));
+          if (kind == "adam" && weightDecay != 0.0)
+            g = u.add(g, u.mul(u.c(weightDecay), p));
+          Value m = addArgument(type, name + ".exp_avg");
+          Value v = addArgument(type, name + ".exp_avg_sq");
+          Value nextM = u.add(u.mul(u.c(beta1), m), u.mul(u.c(1.0 - beta1), g));
+          Value nextV = u.add(u.mul(u.c(beta2), v), u.mul(u.c(1.0 - beta2), u.mul(g, g)));
+          Value correction1 = u.sub(u.c(1.0), u.pow(u.c(beta1), t));
+          Value correction2 = u.sub(u.c(1.0), u.pow(u.c(beta2), t));
+          Value denom = u.add(u.div(u.sqrt(nextV), u.sqrt(correction2)), u.c(eps));
+          Value stepSize = u.div(lrT, correction1);
+          next = u.sub(base, u.mul(stepSize, u.div(nextM, denom)));
+          states.push_back({nextM, name + ".exp_avg"});
+          states.push_back({nextV, name + ".exp_avg_sq"});
+        }
+      }
+      results.push_back(next);
+      resultAttrs.push_back(named(name));
+    }
+    for (auto &[value, name] : states) {
+      results.push_back(value);
+      resultAttrs.push_back(named(name));
+    }
+    func::ReturnOp::create(b, ret.getLoc(), results);
+    ret.erase();
+    func.setFunctionType(FunctionType::get(context, func.getArgumentTypes(),
+                                           ValueRange(results).getTypes()));
+    func.setAllResultAttrs(resultAttrs);
+    return success();
+  }
+};
+
+} // namespace

@@ -1,0 +1,209 @@
+"""pmc.compile_training: train steps against a numpy reference of PyTorch's
+update rules (torch.optim.SGD / Adam / AdamW, torch.nn losses) on models whose
+gradients are known in closed form, and loss curves of the zoo's models at 2
+and 4 devices equal to one device."""
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import make_zoo
+
+F = TensorProto.FLOAT
+RNG = np.random.default_rng(3)
+N, D, K = 8, 5, 3
+
+
+def _linear_model(w, b):
+    """y = x @ w + b with w, b initializers."""
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["y"])],
+        "linear", [helper.make_tensor_value_info("x", F, [N, D])],
+        [helper.make_tensor_value_info("y", F, [N, K])],
+        initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _loss_and_grads(kind, w, b, x, target):
+    """(loss, dL/dy) of the torch loss `kind` (mean reduction) at y = x w + b."""
+    y = x @ w + b
+    if kind == "mse":
+        return np.mean((y - target) ** 2), 2 * (y - target) / y.size
+    if kind == "l1":
+        return np.mean(np.abs(y - target)), np.sign(y - target) / y.size
+    if kind == "bce":
+        p = 1 / (1 + np.exp(-y))
+        loss = np.mean(np.maximum(y, 0) - y * target + np.log1p(np.exp(-np.abs(y))))
+        return loss, (p - target) / y.size
+    # cross entropy with ignore_index=-100 and label smoothing 0.1
+    kept = target != -100
+    logp = np.log(_softmax(y))
+    safe = np.where(kept, target, 0)
+    onehot = np.eye(K)[safe]
+    smooth = 0.1
+    soft = (1 - smooth) * onehot + smooth / K
+    per = -(soft * logp).sum(axis=1) * kept
+    loss = per.sum() / kept.sum()
+    grad = (_softmax(y) - soft) * kept[:, None] / kept.sum()
+    return loss, grad
+
+
+class _TorchRules:
+    """torch.optim's update rules for one parameter, in float64."""
+
+    def __init__(self, optimizer, value):
+        self.o, self.p, self.t = optimizer, value.astype(np.float64), 0
+        self.buf = self.m = self.v = None
+
+    def step(self, grad, lr):
+        import pmc  # noqa: PLC0415
+
+        o, p = self.o, self.p
+        self.t += 1
+        if isinstance(o, pmc.SGD):
+            g = grad + o.weight_decay * p
+            if o.momentum:
+                self.buf = g.copy() if self.buf is None else \
+                    o.momentum * self.buf + (1 - o.dampening) * g
+                g = g + o.momentum * self.buf if o.nesterov else self.buf
+            self.p = p - lr * g
+            return
+        b1, b2 = o.betas
+        g = grad
+        if isinstance(o, pmc.Adam):
+            g = g + o.weight_decay * p
+        else:
+            p = p * (1 - lr * o.weight_decay)
+        self.m = (1 - b1) * g if self.m is None else b1 * self.m + (1 - b1) * g
+        self.v = (1 - b2) * g * g if self.v is None else b2 * self.v + (1 - b2) * g * g
+        denom = np.sqrt(self.v) / np.sqrt(1 - b2 ** self.t) + o.eps
+        self.p = p - lr / (1 - b1 ** self.t) * self.m / denom
+
+
+def _optimizers(pmc):
+    warmup = pmc.schedules.WarmupCosine(lr=0.1, warmup_steps=2, total_steps=6, min_lr=0.01)
+    return {
+        "sgd": pmc.SGD(lr=0.1),
+        "sgd_momentum_wd": pmc.SGD(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01),
+        "sgd_nesterov": pmc.SGD(lr=0.05, momentum=0.8, nesterov=True),
+        "adam_l2": pmc.Adam(lr=0.01, weight_decay=0.05),
+        "adamw_schedule": pmc.AdamW(lr=warmup, betas=(0.8, 0.95), weight_decay=0.1),
+    }
+
+
+@pytest.mark.parametrize("loss_kind", ["cross_entropy", "mse", "l1", "bce"])
+@pytest.mark.parametrize("opt", ["sgd", "sgd_momentum_wd", "sgd_nesterov", "adam_l2",
+                                 "adamw_schedule"])
+def test_updates_match_torch_rules(pmc_module, loss_kind, opt):
+    pmc = pmc_module
+    optimizer = _optimizers(pmc)[opt]
+    w = RNG.standard_normal((D, K)).astype(np.float32) * 0.5
+    b = RNG.standard_normal(K).astype(np.float32) * 0.1
+    if loss_kind == "cross_entropy":
+        loss = pmc.CrossEntropyLoss(logits="y", labels="labels", label_smoothing=0.1)
+    else:
+        loss = {"mse": pmc.MSELoss, "l1": pmc.L1Loss, "bce": pmc.BCEWithLogitsLoss}[loss_kind](
+            output="y", target="t")
+    trainer = pmc.compile_training(_linear_model(w, b), loss=loss, optimizer=optimizer)
+    ref_w, ref_b = _TorchRules(optimizer, w), _TorchRules(optimizer, b)
+    for step in range(1, 7):
+        x = RNG.standard_normal((N, D)).astype(np.float32)
+        if loss_kind == "cross_entropy":
+            target = RNG.integers(0, K, N)
+            target[step % N] = -100  # one ignored label per batch
+            feeds = {"x": x, "labels": target}
+        else:
+            target = (RNG.uniform(size=(N, K)) if loss_kind == "bce"
+                      else RNG.standard_normal((N, K))).astype(np.float32)
+            feeds = {"x": x, "t": target}
+        want, dy = _loss_and_grads(loss_kind, ref_w.p, ref_b.p, x.astype(np.float64), target)
+        got = trainer.step(feeds)["loss"]
+        assert got == pytest.approx(want, rel=2e-5, abs=1e-6), f"step {step}"
+        lr = trainer.learning_rate(step)
+        ref_w.step(x.T.astype(np.float64) @ dy, lr)
+        ref_b.step(dy.sum(axis=0), lr)
+        params = trainer.parameters()
+        np.testing.assert_allclose(params["w"], ref_w.p, rtol=2e-4, atol=2e-6)
+        np.testing.assert_allclose(params["b"], ref_b.p, rtol=2e-4, atol=2e-6)
+    assert trainer.step_count == 6
+
+
+def _zoo_case(name, batch):
+    model = getattr(make_zoo, f"make_{name}")(batch=batch)
+    feeds = make_zoo.make_inputs(model, seed=1)
+    out = model.graph.output[0]
+    dims = [d.dim_value for d in out.type.tensor_type.shape.dim]
+    return model, feeds, out.name, dims
+
+
+@pytest.mark.parametrize("name", ["mlp", "transformer_encoder", "gpt_decoder"])
+def test_zoo_loss_curves_equal_one_device(pmc_module, name):
+    """20 AdamW steps (cross-entropy on the last dim): the loss curve and the
+    parameters at 2 and 4 devices (the planner's plans) equal one device's."""
+    pmc = pmc_module
+    model, feeds, logits, dims = _zoo_case(name, batch=4)
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, dims[-1], dims[:-1])
+    optimizer = pmc.AdamW(lr=3e-3, weight_decay=0.01)
+    curves, params = {}, {}
+    for devices in (1, 2, 4):
+        trainer = pmc.compile_training(model, loss=pmc.CrossEntropyLoss(logits=logits),
+                                       optimizer=optimizer, devices=devices)
+        curves[devices] = [trainer.step({**feeds, "labels": labels})["loss"]
+                           for _ in range(20)]
+        params[devices] = trainer.parameters()
+    assert curves[1][-1] < curves[1][0], "the loss does not decrease"
+    for devices in (2, 4):
+        np.testing.assert_allclose(curves[devices], curves[1], rtol=1e-5,
+                                   err_msg=f"loss curve at {devices} devices")
+        for key, value in params[1].items():
+            np.testing.assert_allclose(params[devices][key], value, rtol=1e-4, atol=1e-6,
+                                       err_msg=f"{key} at {devices} devices")
+
+
+def test_export_onnx_carries_the_trained_weights(pmc_module, tmp_path):
+    import onnxruntime as ort  # noqa: PLC0415
+
+    pmc = pmc_module
+    w = RNG.standard_normal((D, K)).astype(np.float32)
+    b = np.zeros(K, np.float32) + 0.1
+    trainer = pmc.compile_training(_linear_model(w, b), loss=pmc.MSELoss("y", "t"),
+                                   optimizer=pmc.SGD(lr=0.1))
+    x = RNG.standard_normal((N, D)).astype(np.float32)
+    for _ in range(3):
+        trainer.step({"x": x, "t": np.zeros((N, K), np.float32)})
+    trainer.export_onnx(tmp_path / "trained.onnx")
+    got = ort.InferenceSession(str(tmp_path / "trained.onnx"),
+                               providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    p = trainer.parameters()
+    np.testing.assert_allclose(got, x @ p["w"] + p["b"], rtol=1e-5, atol=1e-6)
+
+
+def test_bad_input_is_an_error(pmc_module):
+    pmc = pmc_module
+    model = _linear_model(np.ones((D, K), np.float32), np.ones(K, np.float32))
+    with pytest.raises(pmc.CompileError, match="'logits' is not an output"):
+        pmc.compile_training(model, loss=pmc.CrossEntropyLoss(logits="logits"),
+                             optimizer=pmc.SGD(lr=0.1))
+    with pytest.raises(TypeError, match="optimizer must be"):
+        pmc.compile_training(model, loss=pmc.MSELoss("y"), optimizer="sgd")
+    with pytest.raises(ValueError, match="frozen names"):
+        pmc.compile_training(model, loss=pmc.MSELoss("y"), optimizer=pmc.SGD(lr=0.1),
+                             frozen=["nope"])
+    with pytest.raises(pmc.CompileError, match="no float initializer to train"):
+        pmc.compile_training(model, loss=pmc.MSELoss("y"), optimizer=pmc.SGD(lr=0.1),
+                             frozen=["w", "b"])
+    trainer = pmc.compile_training(model, loss=pmc.MSELoss("y", "t"), optimizer=pmc.SGD(lr=0.1))
+    with pytest.raises(ValueError, match="missing input 't'"):
+        trainer.step({"x": np.zeros((N, D), np.float32)})
+    classifier = pmc.compile_training(model, loss=pmc.CrossEntropyLoss("y"),
+                                      optimizer=pmc.SGD(lr=0.1))
+    labels = np.array([0, 1, 2, 3, 0, 1, 2, -100])
+    with pytest.raises(ValueError, match=r"labels 'labels' hold 3 at \[3\]: outside \[0, 3\)"):
+        classifier.step({"x": np.zeros((N, D), np.float32), "labels": labels})
