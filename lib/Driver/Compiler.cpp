@@ -90,6 +90,7 @@ LogicalResult (::pmc::buildTrainStep)(ModuleOp module, const CompileOptions &opt
   step.beta2 = t.beta2;
   step.eps = t.eps;
   step.weightDecay = t.weightDecay;
+  step.gradClip = t.gradClip;
   pm.addPass(mlir::pmc::createPMCTrainStep(step));
   if (failed(pm.run(module)))
     return failure();

@@ -290,7 +290,9 @@ class Trainer:
     """A compiled train step and the state it updates (parameters, optimizer
     moments, step count)."""
 
-    def __init__(self, exe, model, parameters, optimizer, extra_inputs, loss=None, classes=0):
+    def __init__(self, exe, model, parameters, optimizer, extra_inputs, loss=None, classes=0,
+                 settings=None):
+        self._settings = settings or {}
         self._loss = loss
         self._classes = classes
         self._exe = exe
@@ -351,6 +353,12 @@ class Trainer:
     def optimizer_state(self) -> dict:
         return {k: np.array(v) for k, v in self._states.items()}
 
+    def save(self, path: Union[str, os.PathLike]) -> None:
+        """Writes a checkpoint: the forward model, the parameters, the optimizer
+        state and step, the loss and optimizer, each array checksummed
+        (pmc.load_training reads it, at any device count)."""
+        _checkpoint.save(self, os.fspath(path))
+
     def export_onnx(self, path: Union[str, os.PathLike]) -> None:
         """Writes the forward model with the trained parameters."""
         import onnx  # noqa: PLC0415
@@ -368,9 +376,11 @@ class Trainer:
 def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
                      target: str = "cpu", input_shapes=None, mesh=None, shardings=None,
                      plan: str = "auto", device_spec=None, frozen: Sequence[str] = (),
-                     cpu: str = "host") -> Trainer:
+                     grad_clip: Optional[float] = None, cpu: str = "host") -> Trainer:
     """Compiles the train step of `model` (a path or an onnx.ModelProto) with
-    `loss` and `optimizer` for `devices` devices; returns a Trainer."""
+    `loss` and `optimizer` for `devices` devices; returns a Trainer.
+    `grad_clip`: clip the gradients to this global L2 norm before the update
+    (torch.nn.utils.clip_grad_norm_)."""
     import onnx  # noqa: PLC0415
 
     from . import _check_int, _normalize_shapes  # noqa: PLC0415
@@ -399,11 +409,27 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
                            input_shapes=_normalize_shapes(input_shapes), mesh=mesh,
                            shardings=shardings, plan=plan, device_spec=device_spec, cpu=cpu)
     options.parameters = set(parameters)
-    options.set_train(**optimizer._settings())
+    if grad_clip is not None and not grad_clip > 0:
+        raise ValueError(f"grad_clip must be positive, got {grad_clip!r}")
+    options.set_train(**optimizer._settings(), grad_clip=float(grad_clip or 0.0))
     bundle = os.path.join(temp_dir, "train.pmc")
     compile_bundle(path, bundle, options)
     exe = Executable(bundle, _temp_dir=temp_dir)
     classes = 0
     if isinstance(loss, CrossEntropyLoss):
         classes = _value_info(forward.graph, loss.logits).type.tensor_type.shape.dim[-1].dim_value
-    return Trainer(exe, forward, parameters, optimizer, extra, loss, classes)
+    settings = dict(devices=devices, target=target, input_shapes=input_shapes, mesh=mesh,
+                    plan=plan, frozen=list(frozen), grad_clip=grad_clip, cpu=cpu)
+    return Trainer(exe, forward, parameters, optimizer, extra, loss, classes, settings)
+
+
+def load_training(path: Union[str, os.PathLike], devices: Optional[int] = None, *,
+                  lr: Optional[LearningRate] = None, **options) -> Trainer:
+    """Reads a checkpoint written by Trainer.save and compiles its train step
+    again, for `devices` (default: the count it was saved at) and `options`
+    (as compile_training's); training continues from the saved step. `lr`
+    replaces the learning rate (needed when it was a custom callable)."""
+    return _checkpoint.load(os.fspath(path), devices, lr, options)
+
+
+from . import _checkpoint  # noqa: E402 - it uses the classes above

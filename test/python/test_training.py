@@ -207,3 +207,71 @@ def test_bad_input_is_an_error(pmc_module):
     labels = np.array([0, 1, 2, 3, 0, 1, 2, -100])
     with pytest.raises(ValueError, match=r"labels 'labels' hold 3 at \[3\]: outside \[0, 3\)"):
         classifier.step({"x": np.zeros((N, D), np.float32), "labels": labels})
+
+
+def test_checkpoint_resume_equals_uninterrupted_run(pmc_module, tmp_path):
+    """save -> load (at another device count) -> continue gives the run that
+    was never interrupted; damaged checkpoints are errors naming the damage."""
+    pmc = pmc_module
+    model, feeds, logits, dims = _zoo_case("mlp", batch=4)
+    labels = np.random.default_rng(6).integers(0, dims[-1], dims[:-1])
+    batch = {**feeds, "labels": labels}
+    optimizer = pmc.AdamW(lr=pmc.schedules.WarmupCosine(lr=1e-2, warmup_steps=2,
+                                                        total_steps=8))
+    loss = pmc.CrossEntropyLoss(logits=logits)
+    straight = pmc.compile_training(model, loss=loss, optimizer=optimizer)
+    want = [straight.step(batch)["loss"] for _ in range(8)]
+
+    first = pmc.compile_training(model, loss=loss, optimizer=optimizer, devices=2)
+    got = [first.step(batch)["loss"] for _ in range(4)]
+    path = tmp_path / "ckpt.pmct"
+    first.save(path)
+    resumed = pmc.load_training(path, devices=4)
+    assert resumed.step_count == 4
+    got += [resumed.step(batch)["loss"] for _ in range(4)]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    for key, value in straight.parameters().items():
+        np.testing.assert_allclose(resumed.parameters()[key], value, rtol=1e-4, atol=1e-6)
+
+    data = path.read_bytes()
+    (tmp_path / "truncated.pmct").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a pmc training checkpoint|damaged|manifest"):
+        pmc.load_training(tmp_path / "truncated.pmct")
+    # One byte of the first array flipped: its checksum names it.
+    import zipfile  # noqa: PLC0415
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("arrays/0.npy")
+        offset = info.header_offset + 30 + len(info.filename) + len(info.extra) + 200
+    damaged = bytearray(data)
+    damaged[offset] ^= 0xFF
+    (tmp_path / "flipped.pmct").write_bytes(bytes(damaged))
+    with pytest.raises(ValueError, match=r"array '.*' \(arrays/0.npy\)"):
+        pmc.load_training(tmp_path / "flipped.pmct")
+    (tmp_path / "foreign.pmct").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a pmc training checkpoint"):
+        pmc.load_training(tmp_path / "foreign.pmct")
+
+
+@pytest.mark.parametrize("clip", [0.05, 100.0])
+def test_grad_clip_is_global_norm_clipping(pmc_module, clip):
+    """grad_clip as torch.nn.utils.clip_grad_norm_ over all parameters, before
+    the optimizer (so before SGD's weight decay)."""
+    pmc = pmc_module
+    w = RNG.standard_normal((D, K)).astype(np.float32)
+    b = RNG.standard_normal(K).astype(np.float32)
+    optimizer = pmc.SGD(lr=0.1, momentum=0.5, weight_decay=0.1)
+    trainer = pmc.compile_training(_linear_model(w, b), loss=pmc.MSELoss("y", "t"),
+                                   optimizer=optimizer, grad_clip=clip)
+    ref_w, ref_b = _TorchRules(optimizer, w), _TorchRules(optimizer, b)
+    for _ in range(3):
+        x = RNG.standard_normal((N, D)).astype(np.float32)
+        t = RNG.standard_normal((N, K)).astype(np.float32)
+        trainer.step({"x": x, "t": t})
+        _, dy = _loss_and_grads("mse", ref_w.p, ref_b.p, x.astype(np.float64), t)
+        gw, gb = x.T.astype(np.float64) @ dy, dy.sum(axis=0)
+        norm = np.sqrt(np.sum(gw * gw) + np.sum(gb * gb))
+        scale = min(1.0, clip / (norm + 1e-6))
+        ref_w.step(gw * scale, 0.1)
+        ref_b.step(gb * scale, 0.1)
+    np.testing.assert_allclose(trainer.parameters()["w"], ref_w.p, rtol=2e-4, atol=2e-6)
+    np.testing.assert_allclose(trainer.parameters()["b"], ref_b.p, rtol=2e-4, atol=2e-6)

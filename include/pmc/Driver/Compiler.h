@@ -26,6 +26,7 @@ struct TrainOptions {
   bool nesterov = false;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   double weightDecay = 0.0;
+  double gradClip = 0.0; // global L2 norm; 0 = none
 };
 
 /// What `pmc-opt compile` and `pmc._compiler.compile` do.

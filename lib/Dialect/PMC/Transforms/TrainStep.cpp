@@ -17,6 +17,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 
+#include <numeric>
+
 namespace mlir::pmc {
 #define GEN_PASS_DEF_PMCTRAINSTEP
 #include "pmc/Dialect/PMC/Transforms/Passes.h.inc"
@@ -74,6 +76,37 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
       signalPassFailure();
   }
 
+  /// torch.nn.utils.clip_grad_norm_: every gradient times
+  /// min(1, clip / (||all gradients||_2 + 1e-6)), in the first gradient's type.
+  void clipGradients(OpBuilder &b, SmallVectorImpl<Value> &gradients) {
+    Value first = *llvm::find_if(gradients, [](Value g) { return static_cast<bool>(g); });
+    auto type = cast<RankedTensorType>(first.getType());
+    UpdateBuilder u{b, first.getLoc(), type.getElementType()};
+    Value total;
+    for (Value g : gradients) {
+      if (!g)
+        continue;
+      auto gType = cast<RankedTensorType>(g.getType());
+      SmallVector<int64_t> all(gType.getRank());
+      std::iota(all.begin(), all.end(), 0);
+      Value squares = ReduceSumOp::create(
+          b, g.getLoc(), ValueRange{u.mul(g, g)},
+          {b.getNamedAttr("axes", b.getDenseI64ArrayAttr(all))}).getResult();
+      if (gType.getElementType() != type.getElementType())
+        squares = CastOp::create(b, g.getLoc(), RankedTensorType::get({}, type.getElementType()),
+                                 squares).getResult();
+      total = total ? u.add(total, squares) : squares;
+    }
+    Value coefficient = u.div(u.c(gradClip), u.add(u.sqrt(total), u.c(1e-6)));
+    Value scale = MinOp::create(b, first.getLoc(), coefficient, u.c(1.0)).getResult();
+    for (Value &g : gradients) {
+      if (!g)
+        continue;
+      UpdateBuilder gu{b, g.getLoc(), cast<RankedTensorType>(g.getType()).getElementType()};
+      g = gu.mul(g, gu.scalar(scale));
+    }
+  }
+
   LogicalResult build(func::FuncOp func) {
     const std::string kind = optimizer;
     if (kind != "sgd" && kind != "adam" && kind != "adamw")
@@ -106,6 +139,11 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
 
     MLIRContext *context = func.getContext();
     OpBuilder b(ret);
+    if (gradClip < 0.0)
+      return func.emitError() << "pmc-train-step: grad-clip " << gradClip.getValue()
+                              << " must be positive (0: no clipping)";
+    if (gradClip > 0.0)
+      clipGradients(b, *gradients);
     auto named = [&](StringRef name) {
       return DictionaryAttr::get(context, {b.getNamedAttr("pmc.name", b.getStringAttr(name))});
     };

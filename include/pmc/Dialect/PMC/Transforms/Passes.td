@@ -184,6 +184,8 @@ def PMCTrainStep : Pass<"pmc-train-step", "ModuleOp"> {
     - `adam`:  g += wd p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
                p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
     - `adamw`: p *= 1 - lr wd, then Adam's update without the L2 term
+    - with `grad-clip` c first: g *= min(1, c / (||g||_2 + 1e-6)), the norm over
+      every parameter's gradient
 
     New arguments, after the others: `pmc.lr` and `pmc.step` (t, from 1),
     f32 scalars given per step (so that a schedule needs no recompile), then
@@ -211,6 +213,9 @@ def PMCTrainStep : Pass<"pmc-train-step", "ModuleOp"> {
     Option<"eps", "eps", "double", /*default=*/"1e-8", "Adam epsilon">,
     Option<"weightDecay", "weight-decay", "double", /*default=*/"0.0",
            "L2 penalty (sgd, adam) or decoupled decay (adamw)">,
+    Option<"gradClip", "grad-clip", "double", /*default=*/"0.0",
+           "Clip the gradients to this global L2 norm first, as "
+           "torch.nn.utils.clip_grad_norm_ (0: no clipping)">,
   ];
   let dependentDialects = ["::mlir::pmc::PMCDialect"];
 }

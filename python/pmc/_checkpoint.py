@@ -1,0 +1,159 @@
+"""Training checkpoints (Trainer.save, pmc.load_training): one zip file.
+
+    manifest.json   format "pmc-training-checkpoint", version, step, the loss
+                    and optimizer (type and fields), compile settings, and per
+                    array its file, dtype, shape and sha256
+    model.onnx      the forward model (its weights: the trained ones)
+    arrays/N.npy    parameters, then optimizer states
+
+Everything read is validated (format, version, checksums, shapes) before it is
+used; a damaged or foreign file is a ValueError naming what is wrong.
+"""
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+
+FORMAT = "pmc-training-checkpoint"
+VERSION = 1
+
+
+def _describe(obj):
+    from . import training  # noqa: PLC0415
+
+    fields = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.name == "lr" and callable(value):
+            if not isinstance(value, (training.schedules.Constant,
+                                      training.schedules.WarmupCosine)):
+                value = None  # a custom callable: load_training(lr=...) gives it again
+            else:
+                value = {"schedule": type(value).__name__, **dataclasses.asdict(value)}
+        fields[f.name] = list(value) if isinstance(value, tuple) else value
+    return {"type": type(obj).__name__, "fields": fields}
+
+
+def _rebuild(description, lr=None):
+    from . import training  # noqa: PLC0415
+
+    if not isinstance(description, str):
+        kinds = {c.__name__: c for c in (training.CrossEntropyLoss, training.MSELoss,
+                                         training.L1Loss, training.BCEWithLogitsLoss,
+                                         training.SGD, training.Adam, training.AdamW)}
+        cls = kinds.get(description.get("type"))
+        if cls is None:
+            raise ValueError(f"checkpoint: unknown loss or optimizer {description.get('type')!r}")
+        fields = dict(description["fields"])
+        if "lr" in fields:
+            value = fields["lr"]
+            if lr is not None:
+                value = lr
+            elif isinstance(value, dict):
+                schedule = getattr(training.schedules, value.pop("schedule"))
+                value = schedule(**value)
+            elif value is None:
+                raise ValueError("checkpoint: the learning rate was a custom callable; pass "
+                                 "lr= to load_training")
+            fields["lr"] = value
+        if "betas" in fields:
+            fields["betas"] = tuple(fields["betas"])
+        return cls(**fields)
+    return description
+
+
+def save(trainer, path):
+    import onnx  # noqa: PLC0415
+
+    model = onnx.ModelProto()
+    model.CopyFrom(trainer._model)
+    from onnx import numpy_helper  # noqa: PLC0415
+    for t in model.graph.initializer:
+        if t.name in trainer._params:
+            t.CopyFrom(numpy_helper.from_array(trainer._params[t.name], t.name))
+    model_bytes = model.SerializeToString()
+    arrays = {**trainer._params, **trainer._states}
+    entries = {}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        for i, (name, value) in enumerate(arrays.items()):
+            buffer = io.BytesIO()
+            np.save(buffer, np.ascontiguousarray(value), allow_pickle=False)
+            data = buffer.getvalue()
+            file = f"arrays/{i}.npy"
+            z.writestr(file, data)
+            entries[name] = {"file": file, "dtype": str(value.dtype), "shape": list(value.shape),
+                             "sha256": hashlib.sha256(data).hexdigest()}
+        z.writestr("model.onnx", model_bytes)
+        loss = trainer._loss
+        manifest = {
+            "format": FORMAT, "version": VERSION, "step": trainer._step,
+            "loss": _describe(loss) if dataclasses.is_dataclass(loss) else loss,
+            "optimizer": _describe(trainer._optimizer),
+            "settings": trainer._settings,
+            "parameters": list(trainer._params), "states": list(trainer._states),
+            "arrays": entries, "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        }
+        z.writestr("manifest.json", json.dumps(manifest, indent=1))
+
+
+def load(path, devices, lr, options):
+    import onnx  # noqa: PLC0415
+
+    from . import training  # noqa: PLC0415
+
+    try:
+        z = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: not a pmc training checkpoint ({e})") from None
+    with z:
+        try:
+            manifest = json.loads(z.read("manifest.json"))
+        except (KeyError, ValueError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{path}: no readable manifest.json ({e})") from None
+        if manifest.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a pmc training checkpoint "
+                             f"(format {manifest.get('format')!r})")
+        if manifest.get("version") != VERSION:
+            raise ValueError(f"{path}: checkpoint version {manifest.get('version')!r}; this "
+                             f"pmc reads version {VERSION}")
+
+        def read(member, sha256, what):
+            try:
+                data = z.read(member)
+            except (KeyError, zipfile.BadZipFile) as e:
+                raise ValueError(f"{path}: {what} ({member}) is missing or damaged: {e}") from None
+            if hashlib.sha256(data).hexdigest() != sha256:
+                raise ValueError(f"{path}: {what} ({member}) fails its checksum: the file is "
+                                 "damaged")
+            return data
+
+        model = onnx.load_from_string(read("model.onnx", manifest["model_sha256"], "the model"))
+        arrays = {}
+        for name, entry in manifest["arrays"].items():
+            value = np.load(io.BytesIO(read(entry["file"], entry["sha256"], f"array '{name}'")),
+                            allow_pickle=False)
+            if list(value.shape) != entry["shape"] or str(value.dtype) != entry["dtype"]:
+                raise ValueError(f"{path}: array '{name}' is {value.dtype}{list(value.shape)}, "
+                                 f"the manifest says {entry['dtype']}{entry['shape']}")
+            arrays[name] = value
+    settings = dict(manifest["settings"])
+    settings.update(options)
+    if devices is not None:
+        settings["devices"] = devices
+    trainer = training.compile_training(model, loss=_rebuild(manifest["loss"]),
+                                        optimizer=_rebuild(manifest["optimizer"], lr),
+                                        **settings)
+    if sorted(trainer._params) != sorted(manifest["parameters"]) or \
+            sorted(trainer._states) != sorted(manifest["states"]):
+        raise ValueError(f"{path}: its parameters and states do not match the model's")
+    for name in trainer._params:
+        trainer._params[name] = arrays[name]
+    for name in trainer._states:
+        trainer._states[name] = arrays[name]
+    trainer._step = int(manifest["step"])
+    return trainer
