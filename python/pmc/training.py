@@ -17,7 +17,7 @@ gradient rules of lib/Dialect/PMC/IR/Gradients.cpp.
 
 The parameters are the model's float initializers with more than one element
 and finite values (weights and biases; not masks or fill values), less
-`frozen`. This version keeps them, and the optimizer state, on the host and
+BatchNormalization's running statistics and `frozen`. This version keeps them, and the optimizer state, on the host and
 feeds them to every step.
 """
 
@@ -273,9 +273,13 @@ def _default_parameters(model, frozen):
     unknown = sorted(set(frozen) - names)
     if unknown:
         raise ValueError(f"frozen names {unknown} are not initializers of the model")
+    # BatchNormalization's running mean and variance are buffers, not weights.
+    buffers = {n.input[i] for n in model.graph.node if n.op_type == "BatchNormalization"
+               for i in (3, 4) if len(n.input) > i}
     params = {}
     for t in model.graph.initializer:
-        if t.data_type not in floats or t.name in frozen or int(np.prod(t.dims)) < 2:
+        if t.data_type not in floats or t.name in frozen or t.name in buffers or \
+                int(np.prod(t.dims)) < 2:
             continue
         value = numpy_helper.to_array(t)
         if not np.isfinite(value).all():

@@ -344,7 +344,7 @@ def _trainable_f64(model, rng):
     return m, feeds
 
 
-@pytest.mark.parametrize("name", ["mlp", "transformer_encoder", "gpt_decoder"])
+@pytest.mark.parametrize("name", ["mlp", "resnet_cnn", "transformer_encoder", "gpt_decoder"])
 def test_zoo_model_directional_derivative(pmc_module, pmc_opt, tmp_path, name):
     """d/de L(theta + e v) == <grad L, v> over every parameter of a zoo model
     in float64, and the gradients at 2 and 4 devices (the planner's plans)
@@ -369,3 +369,59 @@ def test_zoo_model_directional_derivative(pmc_module, pmc_opt, tmp_path, name):
         for key, value in out.items():
             np.testing.assert_allclose(got[key], value, rtol=1e-9, atol=1e-11,
                                        err_msg=f"{key} at {devices} devices")
+
+
+@pytest.mark.parametrize("x_shape,w_shape,attrs", [
+    ((2, 3, 7, 6), (4, 3, 3, 3), dict(pads=[1, 1, 1, 1])),
+    ((2, 3, 8, 7), (4, 3, 3, 2), dict(strides=[2, 2], pads=[1, 0, 0, 1])),
+    ((1, 2, 9, 9), (2, 2, 3, 3), dict(dilations=[2, 1], strides=[1, 3])),
+    ((2, 4, 6, 6), (6, 2, 3, 3), dict(group=2, pads=[1, 1, 1, 1], strides=[2, 1])),
+    ((1, 3, 5, 5), (3, 1, 3, 3), dict(group=3)),
+    ((2, 3, 10), (2, 3, 4), dict(strides=[3], pads=[2, 1])),
+])
+def test_conv(pmc_module, pmc_opt, tmp_path, x_shape, w_shape, attrs):
+    rng = np.random.default_rng(20)
+    feeds = {"x": _x(rng, *x_shape), "w": _x(rng, *w_shape) / 3, "b": _x(rng, w_shape[0])}
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], **attrs)
+    probe = helper.make_model(helper.make_graph(
+        [node], "probe", [helper.make_tensor_value_info(k, D, v.shape) for k, v in feeds.items()],
+        [helper.make_tensor_value_info("y", D, None)]),
+        opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    inferred = onnx.shape_inference.infer_shapes(probe).graph.output[0]
+    shape = [d.dim_value for d in inferred.type.tensor_type.shape.dim]
+    model = _model([node], feeds, "y", shape, rng)
+    _check_gradients(pmc_module, pmc_opt, model, feeds, tmp_path)
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+@pytest.mark.parametrize("attrs", [
+    dict(kernel_shape=[2, 2], strides=[2, 2]),
+    dict(kernel_shape=[3, 3], strides=[2, 1], pads=[1, 1, 1, 0]),
+    dict(kernel_shape=[3, 2], strides=[2, 2], ceil_mode=1),
+    dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=1),
+    dict(kernel_shape=[2, 2], dilations=[2, 1], strides=[1, 2]),
+])
+def test_pooling(pmc_module, pmc_opt, tmp_path, op, attrs):
+    if op == "MaxPool" and "count_include_pad" in attrs:
+        attrs = {k: v for k, v in attrs.items() if k != "count_include_pad"}
+    rng = np.random.default_rng(21)
+    x = _x(rng, 2, 3, 7, 6)
+    node = helper.make_node(op, ["x"], ["y"], **attrs)
+    probe = helper.make_model(helper.make_graph(
+        [node], "probe", [helper.make_tensor_value_info("x", D, x.shape)],
+        [helper.make_tensor_value_info("y", D, None)]),
+        opset_imports=[helper.make_opsetid("", 19)], ir_version=9)
+    inferred = onnx.shape_inference.infer_shapes(probe).graph.output[0]
+    shape = [d.dim_value for d in inferred.type.tensor_type.shape.dim]
+    model = _model([node], {"x": x}, "y", shape, rng)
+    model.opset_import[0].version = 19
+    _check_gradients(pmc_module, pmc_opt, model, {"x": x}, tmp_path)
+
+
+def test_global_pools(pmc_module, pmc_opt, tmp_path):
+    rng = np.random.default_rng(22)
+    x = _x(rng, 2, 3, 4, 5)
+    model = _model([helper.make_node("GlobalAveragePool", ["x"], ["a"]),
+                    helper.make_node("GlobalMaxPool", ["x"], ["m"]),
+                    helper.make_node("Add", ["a", "m"], ["y"])], {"x": x}, "y", (2, 3, 1, 1), rng)
+    _check_gradients(pmc_module, pmc_opt, model, {"x": x}, tmp_path)

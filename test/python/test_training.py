@@ -142,7 +142,7 @@ def _zoo_case(name, batch):
     return model, feeds, out.name, dims
 
 
-@pytest.mark.parametrize("name", ["mlp", "transformer_encoder", "gpt_decoder"])
+@pytest.mark.parametrize("name", ["mlp", "resnet_cnn", "transformer_encoder", "gpt_decoder"])
 def test_zoo_loss_curves_equal_one_device(pmc_module, name):
     """20 AdamW steps (cross-entropy on the last dim): the loss curve and the
     parameters at 2 and 4 devices (the planner's plans) equal one device's."""

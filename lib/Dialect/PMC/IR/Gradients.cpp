@@ -21,6 +21,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
 
+#include <limits>
 #include <numeric>
 
 using namespace mlir;
@@ -658,6 +659,297 @@ LogicalResult cumSumRule(CumSumOp op, OpBuilder &b, ArrayRef<Value> g, SmallVect
   return success();
 }
 
+// --- Convolution ---------------------------------------------------------------------
+
+Value padBy(OpBuilder &b, Location loc, Value x, ArrayRef<int64_t> pads) {
+  if (llvm::all_of(pads, [](int64_t p) { return p == 0; }))
+    return x;
+  return PadOp::create(b, loc, ValueRange{x},
+                       {b.getNamedAttr("pads", b.getDenseI64ArrayAttr(pads)),
+                        b.getNamedAttr("mode", b.getStringAttr("constant"))})
+      .getResult();
+}
+
+/// Dims [start, start + size) of `x` along `axis` (step `step`).
+Value sliceDim(OpBuilder &b, Location loc, Value x, int64_t axis, int64_t start, int64_t size,
+               int64_t step = 1) {
+  RankedTensorType type = tensorOf(x);
+  SmallVector<int64_t> starts(type.getRank(), 0), steps(type.getRank(), 1);
+  SmallVector<int64_t> shape(type.getShape());
+  starts[axis] = start;
+  steps[axis] = step;
+  shape[axis] = size;
+  return SliceOp::create(b, loc, type.clone(shape), x, b.getDenseI64ArrayAttr(starts),
+                         b.getDenseI64ArrayAttr(steps))
+      .getResult();
+}
+
+/// `x` [N, C, o...] with s - 1 zeros after each element of each spatial dim:
+/// [.., o, ..] -> [.., o, 1, ..] padded to [.., o, s, ..] -> [.., o s, ..].
+Value dilateSpatial(OpBuilder &b, Location loc, Value x, ArrayRef<int64_t> strides) {
+  for (auto [i, s] : llvm::enumerate(strides)) {
+    if (s == 1)
+      continue;
+    int64_t axis = 2 + i;
+    SmallVector<int64_t> shape(tensorOf(x).getShape());
+    SmallVector<int64_t> split(shape);
+    split.insert(split.begin() + axis + 1, 1);
+    SmallVector<int64_t> padding(2 * split.size(), 0);
+    padding[split.size() + axis + 1] = s - 1;
+    Value spread = padBy(b, loc, reshape(b, loc, x, split), padding);
+    shape[axis] *= s;
+    x = reshape(b, loc, spread, shape);
+  }
+  return x;
+}
+
+Value conv(OpBuilder &b, Location loc, Value x, Value w, ArrayRef<int64_t> strides,
+           ArrayRef<int64_t> dilations, int64_t group) {
+  SmallVector<int64_t> pads(2 * strides.size(), 0);
+  return ConvOp::create(b, loc, ValueRange{x, w},
+                        {b.getNamedAttr("strides", b.getDenseI64ArrayAttr(strides)),
+                         b.getNamedAttr("pads", b.getDenseI64ArrayAttr(pads)),
+                         b.getNamedAttr("dilations", b.getDenseI64ArrayAttr(dilations)),
+                         b.getNamedAttr("group", b.getI64IntegerAttr(group))})
+      .getResult();
+}
+
+/// Transposes the first two dims.
+Value swapFirstTwo(OpBuilder &b, Location loc, Value x) {
+  SmallVector<int64_t> perm(tensorOf(x).getRank());
+  std::iota(perm.begin(), perm.end(), 0);
+  std::swap(perm[0], perm[1]);
+  return transpose(b, loc, x, perm);
+}
+
+LogicalResult convRule(ConvOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
+  Location loc = op.getLoc();
+  Value x = op.getInput(), w = op.getWeight(), dy = g[0];
+  RankedTensorType xType = tensorOf(x), wType = tensorOf(w), yType = tensorOf(dy);
+  const int64_t spatial = xType.getRank() - 2, group = op.getGroup();
+  ArrayRef<int64_t> strides = op.getStrides(), pads = op.getPads(),
+                    dilations = op.getDilations();
+  const int64_t c = xType.getDimSize(1), m = wType.getDimSize(0);
+  SmallVector<int64_t> ones(spatial, 1);
+
+  if (Value bias = op.getBias()) {
+    SmallVector<int64_t> axes{0};
+    for (int64_t i = 0; i < spatial; ++i)
+      axes.push_back(2 + i);
+    d[2] = reduceSum(b, loc, dy, axes, /*keepDims=*/false);
+  }
+
+  // dX: dy dilated by the strides, padded, convolved with the flipped weight
+  // whose in/out channels are swapped within each group.
+  {
+    Value dilated = dilateSpatial(b, loc, dy, strides);
+    // Pad so that a stride-1 conv gives the input's size: begin d(k-1) - pb,
+    // end d(k-1) - pe + r - (s - 1), r the input positions the windows skip.
+    SmallVector<int64_t> padding(2 * xType.getRank(), 0);
+    for (int64_t i = 0; i < spatial; ++i) {
+      int64_t k = wType.getDimSize(2 + i), s = strides[i], dl = dilations[i];
+      int64_t in = xType.getDimSize(2 + i), out = yType.getDimSize(2 + i);
+      int64_t r = in + pads[i] + pads[spatial + i] - dl * (k - 1) - 1 - (out - 1) * s;
+      padding[2 + i] = dl * (k - 1) - pads[i];
+      padding[xType.getRank() + 2 + i] = dl * (k - 1) - pads[spatial + i] + r - (s - 1);
+    }
+    Value padded = padBy(b, loc, dilated, padding);
+    // [M, C/g, k] -> [g, M/g, C/g, k] -> [g, C/g, M/g, k] -> [C, M/g, k], flipped.
+    SmallVector<int64_t> grouped{group, m / group, c / group};
+    SmallVector<int64_t> kernel(wType.getShape().drop_front(2));
+    grouped.append(kernel);
+    SmallVector<int64_t> perm{0, 2, 1};
+    for (int64_t i = 0; i < spatial; ++i)
+      perm.push_back(3 + i);
+    SmallVector<int64_t> flatShape{c, m / group};
+    flatShape.append(kernel);
+    Value flipped = reshape(b, loc, transpose(b, loc, reshape(b, loc, w, grouped), perm),
+                            flatShape);
+    for (int64_t i = 0; i < spatial; ++i)
+      flipped = sliceDim(b, loc, flipped, 2 + i, kernel[i] - 1, kernel[i], -1);
+    d[0] = conv(b, loc, padded, flipped, ones, dilations, group);
+  }
+
+  // dW per group: the input's channels as the batch, the batch as channels:
+  // dW^T[c, m, k] = conv(x_pad^T, dy^T, stride = dilations, dilation = strides).
+  {
+    SmallVector<int64_t> padding(2 * xType.getRank(), 0);
+    for (int64_t i = 0; i < spatial; ++i) {
+      padding[2 + i] = pads[i];
+      padding[xType.getRank() + 2 + i] = pads[spatial + i];
+    }
+    Value xPadded = padBy(b, loc, x, padding);
+    SmallVector<Value> parts;
+    int64_t cg = c / group, mg = m / group;
+    for (int64_t j = 0; j < group; ++j) {
+      Value xj = group == 1 ? xPadded : sliceDim(b, loc, xPadded, 1, j * cg, cg);
+      Value gj = group == 1 ? dy : sliceDim(b, loc, dy, 1, j * mg, mg);
+      Value full = conv(b, loc, swapFirstTwo(b, loc, xj), swapFirstTwo(b, loc, gj),
+                        dilations, strides, 1); // [C/g, M/g, k' >= k]
+      for (int64_t i = 0; i < spatial; ++i)
+        if (tensorOf(full).getDimSize(2 + i) != wType.getDimSize(2 + i))
+          full = sliceDim(b, loc, full, 2 + i, 0, wType.getDimSize(2 + i));
+      parts.push_back(swapFirstTwo(b, loc, full)); // [M/g, C/g, k]
+    }
+    d[1] = parts.size() == 1
+               ? parts.front()
+               : ConcatOp::create(b, loc, ValueRange(parts),
+                                  {b.getNamedAttr("axis", b.getI64IntegerAttr(0))})
+                     .getResult();
+  }
+  return success();
+}
+
+// --- Pooling: one contribution per window offset -------------------------------------
+
+/// Every kernel offset (row-major over the spatial dims).
+SmallVector<SmallVector<int64_t>> kernelOffsets(ArrayRef<int64_t> kernel) {
+  SmallVector<SmallVector<int64_t>> offsets{{}};
+  for (int64_t k : kernel) {
+    SmallVector<SmallVector<int64_t>> next;
+    for (const auto &prefix : offsets)
+      for (int64_t i = 0; i < k; ++i) {
+        next.push_back(prefix);
+        next.back().push_back(i);
+      }
+    offsets = std::move(next);
+  }
+  return offsets;
+}
+
+/// `contribution` [N, C, out...] of window offset `offset` placed where the
+/// pool read it: output o of dim i at input o s + offset dl - pb (positions
+/// in the padding dropped), zeros elsewhere: a tensor of `inputType`.
+Value placeAtWindowOffset(OpBuilder &b, Location loc, Value contribution,
+                          ArrayRef<int64_t> offset, RankedTensorType inputType,
+                          ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations,
+                          ArrayRef<int64_t> pads) {
+  int64_t rank = inputType.getRank(), spatial = rank - 2;
+  Value spread = dilateSpatial(b, loc, contribution, strides);
+  SmallVector<int64_t> padding(2 * rank, 0);
+  for (int64_t i = 0; i < spatial; ++i) {
+    int64_t begin = offset[i] * dilations[i] - pads[i];
+    padding[2 + i] = begin;
+    padding[rank + 2 + i] = inputType.getDimSize(2 + i) - (tensorOf(spread).getDimSize(2 + i) + begin);
+  }
+  return padBy(b, loc, spread, padding);
+}
+
+/// The input elements window offset `offset` read, [N, C, out...], from the
+/// input padded (by `fill`) as the pool pads it.
+Value readAtWindowOffset(OpBuilder &b, Location loc, Value padded, ArrayRef<int64_t> offset,
+                         RankedTensorType outType, ArrayRef<int64_t> strides,
+                         ArrayRef<int64_t> dilations) {
+  RankedTensorType type = tensorOf(padded);
+  SmallVector<int64_t> starts(type.getRank(), 0), steps(type.getRank(), 1);
+  for (size_t i = 0; i < offset.size(); ++i) {
+    starts[2 + i] = offset[i] * dilations[i];
+    steps[2 + i] = strides[i];
+  }
+  return SliceOp::create(b, loc, type.clone(outType.getShape()), padded,
+                         b.getDenseI64ArrayAttr(starts), b.getDenseI64ArrayAttr(steps))
+      .getResult();
+}
+
+LogicalResult avgPoolRule(AvgPoolOp op, OpBuilder &b, ArrayRef<Value> g,
+                          SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getInput()))
+    return success();
+  Location loc = op.getLoc();
+  RankedTensorType inType = tensorOf(op.getInput()), outType = tensorOf(op.getOutput());
+  ArrayRef<int64_t> kernel = op.getKernelShape(), strides = op.getStrides(),
+                    pads = op.getPads(), dilations = op.getDilations();
+  int64_t spatial = kernel.size();
+  // The divisors, as the lowering (PMCToLinalg/Windows.cpp) computes them.
+  bool includePad = op.getCountIncludePad();
+  SmallVector<int64_t> outSpatial(outType.getShape().drop_front(2));
+  SmallVector<SmallVector<int64_t>> counts(spatial);
+  for (int64_t i = 0; i < spatial; ++i) {
+    int64_t size = inType.getDimSize(2 + i);
+    int64_t lo = includePad ? -pads[i] : 0, hi = includePad ? size + pads[spatial + i] : size;
+    for (int64_t o = 0; o < outSpatial[i]; ++o) {
+      int64_t c = 0;
+      for (int64_t w = 0; w < kernel[i]; ++w) {
+        int64_t p = o * strides[i] - pads[i] + w * dilations[i];
+        c += p >= lo && p < hi;
+      }
+      counts[i].push_back(std::max<int64_t>(c, 1));
+    }
+  }
+  int64_t total = 1;
+  for (int64_t n : outSpatial)
+    total *= n;
+  SmallVector<double> inverse(total);
+  for (int64_t flat = 0; flat < total; ++flat) {
+    int64_t rest = flat;
+    double divisor = 1;
+    for (int64_t i = spatial - 1; i >= 0; --i) {
+      divisor *= counts[i][rest % outSpatial[i]];
+      rest /= outSpatial[i];
+    }
+    inverse[flat] = 1.0 / divisor;
+  }
+  Type element = inType.getElementType();
+  auto inverseType = RankedTensorType::get(outSpatial, element);
+  SmallVector<Attribute> values;
+  for (double v : inverse)
+    values.push_back(b.getFloatAttr(element, v));
+  Value scale = ConstantOp::create(b, loc, DenseElementsAttr::get(inverseType, values));
+  Value share = mul(b, loc, g[0], scale);
+  Value sum;
+  for (const auto &offset : kernelOffsets(kernel)) {
+    Value placed = placeAtWindowOffset(b, loc, share, offset, inType, strides, dilations, pads);
+    sum = sum ? binary<AddOp>(b, loc, sum, placed) : placed;
+  }
+  d[0] = sum;
+  return success();
+}
+
+LogicalResult maxPoolRule(MaxPoolOp op, OpBuilder &b, ArrayRef<Value> g,
+                          SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getInput()))
+    return success();
+  Location loc = op.getLoc();
+  Value x = op.getInput(), y = op.getOutput();
+  RankedTensorType inType = tensorOf(x), outType = tensorOf(y);
+  ArrayRef<int64_t> kernel = op.getKernelShape(), strides = op.getStrides(),
+                    pads = op.getPads(), dilations = op.getDilations();
+  int64_t rank = inType.getRank(), spatial = kernel.size();
+  // The input padded with -inf as far as the windows reach (ceil_mode's last
+  // windows may reach past the end padding).
+  SmallVector<int64_t> padding(2 * rank, 0);
+  for (int64_t i = 0; i < spatial; ++i) {
+    int64_t reach = (outType.getDimSize(2 + i) - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1;
+    padding[2 + i] = pads[i];
+    padding[rank + 2 + i] = reach - inType.getDimSize(2 + i) - pads[i];
+  }
+  Value lowest = scalar(b, loc, x, -std::numeric_limits<double>::infinity());
+  Value padded = PadOp::create(b, loc, ValueRange{x, lowest},
+                               {b.getNamedAttr("pads", b.getDenseI64ArrayAttr(padding)),
+                                b.getNamedAttr("mode", b.getStringAttr("constant"))})
+                     .getResult();
+  // The gradient goes to the first element of each window that equals the
+  // maximum (PyTorch's argmax), in row-major window order.
+  Value taken, sum;
+  for (const auto &offset : kernelOffsets(kernel)) {
+    Value read = readAtWindowOffset(b, loc, padded, offset, outType, strides, dilations);
+    Value hit = EqualOp::create(b, loc, read, y).getResult();
+    Value first = hit;
+    if (taken) {
+      Value fresh = NotOp::create(b, loc, taken).getResult();
+      first = AndOp::create(b, loc, hit, fresh).getResult();
+      taken = OrOp::create(b, loc, taken, hit).getResult();
+    } else {
+      taken = hit;
+    }
+    Value share = select(b, loc, first, g[0], /*onTrue=*/true);
+    Value placed = placeAtWindowOffset(b, loc, share, offset, inType, strides, dilations, pads);
+    sum = sum ? binary<AddOp>(b, loc, sum, placed) : placed;
+  }
+  d[0] = sum;
+  return success();
+}
+
 } // namespace
 
 Value mlir::pmc::sumToShape(OpBuilder &b, Location loc, Value gradient,
@@ -721,4 +1013,7 @@ void mlir::pmc::registerGradientModels(MLIRContext *context) {
   attach<GatherElementsOp, gatherElementsRule>(context);
   attach<PadOp, padRule>(context);
   attach<CumSumOp, cumSumRule>(context);
+  attach<ConvOp, convRule>(context);
+  attach<AvgPoolOp, avgPoolRule>(context);
+  attach<MaxPoolOp, maxPoolRule>(context);
 }
