@@ -275,3 +275,23 @@ def test_grad_clip_is_global_norm_clipping(pmc_module, clip):
         ref_b.step(gb * scale, 0.1)
     np.testing.assert_allclose(trainer.parameters()["w"], ref_w.p, rtol=2e-4, atol=2e-6)
     np.testing.assert_allclose(trainer.parameters()["b"], ref_b.p, rtol=2e-4, atol=2e-6)
+
+
+@pytest.mark.parametrize("name", ["mlp", "resnet_cnn", "transformer_encoder", "gpt_decoder"])
+@pytest.mark.parametrize("seed", [11, 12])
+def test_train_step_under_random_plans(pmc_module, name, seed):
+    """The train step partitioned by random legal plans (shardings drawn from
+    the ops' rules, over forward, backward and update) gives one device's loss
+    curve."""
+    pmc = pmc_module
+    model, feeds, logits, dims = _zoo_case(name, batch=4)
+    labels = np.random.default_rng(5).integers(0, dims[-1], dims[:-1])
+    optimizer = pmc.AdamW(lr=3e-3, weight_decay=0.01)
+    loss = pmc.CrossEntropyLoss(logits=logits)
+    one = pmc.compile_training(model, loss=loss, optimizer=optimizer)
+    want = [one.step({**feeds, "labels": labels})["loss"] for _ in range(4)]
+    for devices in (2, 4):
+        trainer = pmc.compile_training(model, loss=loss, optimizer=optimizer, devices=devices,
+                                       plan=f"random:{seed}")
+        got = [trainer.step({**feeds, "labels": labels})["loss"] for _ in range(4)]
+        np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=f"{devices} devices")
