@@ -138,6 +138,37 @@ Value dErf(OpBuilder &b, Location loc, Value x, Value) {
   Value e = ExpOp::create(b, loc, neg(b, loc, mul(b, loc, x, x))).getResult();
   return mul(b, loc, scalar(b, loc, x, 1.1283791670955126), e);
 }
+Value dTan(OpBuilder &b, Location loc, Value, Value y) {
+  return binary<AddOp>(b, loc, scalar(b, loc, y, 1.0), mul(b, loc, y, y));
+}
+/// 1 / sqrt(sign * (x^2 - 1)) (asin, acos: sign -1 gives 1 - x^2; acosh: +1).
+Value inverseSqrtOfSquareMinusOne(OpBuilder &b, Location loc, Value x, double sign) {
+  Value xx = mul(b, loc, x, x);
+  Value inner = sign > 0 ? sub(b, loc, xx, scalar(b, loc, x, 1.0))
+                         : sub(b, loc, scalar(b, loc, x, 1.0), xx);
+  return ReciprocalOp::create(b, loc, SqrtOp::create(b, loc, inner).getResult()).getResult();
+}
+Value dAsin(OpBuilder &b, Location loc, Value x, Value) {
+  return inverseSqrtOfSquareMinusOne(b, loc, x, -1.0);
+}
+Value dAcos(OpBuilder &b, Location loc, Value x, Value) {
+  return neg(b, loc, inverseSqrtOfSquareMinusOne(b, loc, x, -1.0));
+}
+Value dAcosh(OpBuilder &b, Location loc, Value x, Value) {
+  return inverseSqrtOfSquareMinusOne(b, loc, x, 1.0);
+}
+Value dAsinh(OpBuilder &b, Location loc, Value x, Value) {
+  Value inner = binary<AddOp>(b, loc, mul(b, loc, x, x), scalar(b, loc, x, 1.0));
+  return ReciprocalOp::create(b, loc, SqrtOp::create(b, loc, inner).getResult()).getResult();
+}
+Value dAtan(OpBuilder &b, Location loc, Value x, Value) {
+  Value inner = binary<AddOp>(b, loc, scalar(b, loc, x, 1.0), mul(b, loc, x, x));
+  return ReciprocalOp::create(b, loc, inner).getResult();
+}
+Value dAtanh(OpBuilder &b, Location loc, Value x, Value) {
+  Value inner = sub(b, loc, scalar(b, loc, x, 1.0), mul(b, loc, x, x));
+  return ReciprocalOp::create(b, loc, inner).getResult();
+}
 Value dSoftplus(OpBuilder &b, Location loc, Value x, Value) {
   return SigmoidOp::create(b, loc, x).getResult();
 }
@@ -617,6 +648,59 @@ LogicalResult gatherElementsRule(GatherElementsOp op, OpBuilder &b, ArrayRef<Val
   return success();
 }
 
+/// Of reduce_prod: g times the product of the other reduced elements, built
+/// without dividing by x (exact with zeros): the reduced axes moved last and
+/// flattened to one, the exclusive products from the left and from the right.
+LogicalResult reduceProdRule(ReduceProdOp op, OpBuilder &b, ArrayRef<Value> g,
+                             SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getInput()))
+    return success();
+  Location loc = op.getLoc();
+  Value x = op.getInput();
+  RankedTensorType type = tensorOf(x);
+  ArrayRef<int64_t> axes = op.getAxes();
+  if (axes.empty()) {
+    d[0] = g[0];
+    return success();
+  }
+  SmallVector<int64_t> perm, kept, moved;
+  int64_t reduced = 1;
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    if (!llvm::is_contained(axes, i)) {
+      perm.push_back(i);
+      kept.push_back(type.getDimSize(i));
+    }
+  for (int64_t a : axes) {
+    perm.push_back(a);
+    reduced *= type.getDimSize(a);
+  }
+  SmallVector<int64_t> flatShape(kept);
+  flatShape.push_back(reduced);
+  Value flat = reshape(b, loc, transpose(b, loc, x, perm), flatShape);
+  int64_t last = flatShape.size() - 1;
+  auto cumprod = [&](bool reverse) {
+    SmallVector<NamedAttribute> attrs{b.getNamedAttr("axis", b.getI64IntegerAttr(last)),
+                                      b.getNamedAttr("exclusive", b.getUnitAttr())};
+    if (reverse)
+      attrs.push_back(b.getNamedAttr("reverse", b.getUnitAttr()));
+    return CumProdOp::create(b, loc, TypeRange{flat.getType()}, ValueRange{flat}, attrs)
+        .getResult();
+  };
+  Value others = mul(b, loc, cumprod(false), cumprod(true));
+  // g over the kept dims, broadcast along the flattened reduced dim.
+  SmallVector<int64_t> gShape(kept);
+  gShape.push_back(1);
+  Value spread = mul(b, loc, others, reshape(b, loc, g[0], gShape));
+  SmallVector<int64_t> movedShape(kept);
+  for (int64_t a : axes)
+    movedShape.push_back(type.getDimSize(a));
+  SmallVector<int64_t> inverse(perm.size());
+  for (auto [i, p] : llvm::enumerate(perm))
+    inverse[p] = i;
+  d[0] = transpose(b, loc, reshape(b, loc, spread, movedShape), inverse);
+  return success();
+}
+
 // --- Pad and cumulative sums ---------------------------------------------------------
 
 LogicalResult padRule(PadOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
@@ -978,6 +1062,14 @@ void mlir::pmc::registerGradientModels(MLIRContext *context) {
   attach<AbsOp, unaryRule<AbsOp, dAbs>>(context);
   attach<ErfOp, unaryRule<ErfOp, dErf>>(context);
   attach<SoftplusOp, unaryRule<SoftplusOp, dSoftplus>>(context);
+  attach<TanOp, unaryRule<TanOp, dTan>>(context);
+  attach<AsinOp, unaryRule<AsinOp, dAsin>>(context);
+  attach<AcosOp, unaryRule<AcosOp, dAcos>>(context);
+  attach<AtanOp, unaryRule<AtanOp, dAtan>>(context);
+  attach<AsinhOp, unaryRule<AsinhOp, dAsinh>>(context);
+  attach<AcoshOp, unaryRule<AcoshOp, dAcosh>>(context);
+  attach<AtanhOp, unaryRule<AtanhOp, dAtanh>>(context);
+  attach<ReduceProdOp, reduceProdRule>(context);
   attach<SinhOp, unaryRule<SinhOp, dSinh>>(context);
   attach<CoshOp, unaryRule<CoshOp, dCosh>>(context);
   attach<NegOp, negRule>(context);
