@@ -380,11 +380,15 @@ class Trainer:
 def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
                      target: str = "cpu", input_shapes=None, mesh=None, shardings=None,
                      plan: str = "auto", device_spec=None, frozen: Sequence[str] = (),
-                     grad_clip: Optional[float] = None, cpu: str = "host") -> Trainer:
+                     grad_clip: Optional[float] = None, dtype: str = "fp32",
+                     cpu: str = "host") -> Trainer:
     """Compiles the train step of `model` (a path or an onnx.ModelProto) with
     `loss` and `optimizer` for `devices` devices; returns a Trainer.
     `grad_clip`: clip the gradients to this global L2 norm before the update
-    (torch.nn.utils.clip_grad_norm_)."""
+    (torch.nn.utils.clip_grad_norm_). `dtype="bf16"`: forward and backward in
+    bfloat16 (reductions, softmax and LayerNorm statistics in f32, as
+    pmc.compile's), gradient sums, master weights, optimizer state and update
+    in float32."""
     import onnx  # noqa: PLC0415
 
     from . import _check_int, _normalize_shapes  # noqa: PLC0415
@@ -411,8 +415,12 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
     onnx.save(training, path)
     options = make_options(devices=devices, target=target,
                            input_shapes=_normalize_shapes(input_shapes), mesh=mesh,
-                           shardings=shardings, plan=plan, device_spec=device_spec, cpu=cpu)
+                           shardings=shardings, plan=plan, device_spec=device_spec, cpu=cpu,
+                           dtype=dtype)
     options.parameters = set(parameters)
+    if dtype not in ("fp32", "bf16"):
+        raise ValueError(f"dtype must be 'fp32' or 'bf16', got {dtype!r} (fp16 training "
+                         "needs loss scaling, which pmc does not implement yet)")
     if grad_clip is not None and not grad_clip > 0:
         raise ValueError(f"grad_clip must be positive, got {grad_clip!r}")
     options.set_train(**optimizer._settings(), grad_clip=float(grad_clip or 0.0))
@@ -423,7 +431,8 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
     if isinstance(loss, CrossEntropyLoss):
         classes = _value_info(forward.graph, loss.logits).type.tensor_type.shape.dim[-1].dim_value
     settings = dict(devices=devices, target=target, input_shapes=input_shapes, mesh=mesh,
-                    plan=plan, frozen=list(frozen), grad_clip=grad_clip, cpu=cpu)
+                    plan=plan, frozen=list(frozen), grad_clip=grad_clip, dtype=dtype,
+                    cpu=cpu)
     return Trainer(exe, forward, parameters, optimizer, extra, loss, classes, settings)
 
 

@@ -1,10 +1,10 @@
 // RUN: not pmc-opt %s --pmc-autodiff --split-input-file 2>&1 | FileCheck %s
 
 // An op on the loss's path without a gradient rule is an error naming it.
-// CHECK: error: pmc.reduce_prod has no gradient rule; the loss depends on it through a differentiated argument
-func.func @main(%x: tensor<3x4xf32>) -> tensor<3xf32> {
-  %m = pmc.reduce_prod %x {axes = array<i64: 1>} : (tensor<3x4xf32>) -> tensor<3xf32>
-  return %m : tensor<3xf32>
+// CHECK: error: pmc.cumprod has no gradient rule; the loss depends on it through a differentiated argument
+func.func @main(%x: tensor<3x4xf32>) -> tensor<3x4xf32> {
+  %m = pmc.cumprod %x {axis = 1 : i64} : tensor<3x4xf32>
+  return %m : tensor<3x4xf32>
 }
 
 // -----

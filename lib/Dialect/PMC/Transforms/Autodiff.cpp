@@ -168,8 +168,12 @@ FailureOr<SmallVector<Value>> mlir::pmc::buildGradients(Block &body, Value loss,
                                << " gives " << g.getType() << " for an operand of "
                                << operand.getType();
       auto [it, inserted] = gradients.try_emplace(operand, g);
-      if (!inserted)
-        it->second = AddOp::create(b, op->getLoc(), it->second, g).getResult();
+      if (!inserted) {
+        // Fan-out sums stay f32 under --dtype bf16/fp16 (ConvertPrecision.cpp).
+        auto sum = AddOp::create(b, op->getLoc(), it->second, g);
+        sum->setAttr("pmc.keep_f32", b.getUnitAttr());
+        it->second = sum.getResult();
+      }
     }
   }
 

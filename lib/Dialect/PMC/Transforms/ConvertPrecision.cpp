@@ -25,9 +25,12 @@ namespace mlir::pmc {
 using namespace mlir;
 using namespace mlir::pmc;
 
-/// True for ops declared PMC_KeepsF32 (PMCInterfaces.td): they run on f32
-/// operands.
-static bool keepsF32(Operation *op) { return op->hasTrait<mlir::pmc::KeepsF32>(); }
+/// True for ops declared PMC_KeepsF32 (PMCInterfaces.td), and for ops marked
+/// `pmc.keep_f32` (a train step's optimizer update and gradient sums: fp32
+/// master weights and optimizer state): they run on f32 operands.
+static bool keepsF32(Operation *op) {
+  return op->hasTrait<mlir::pmc::KeepsF32>() || op->hasAttr("pmc.keep_f32");
+}
 
 static bool isF32Tensor(Type type) {
   auto tensor = dyn_cast<RankedTensorType>(type);
@@ -178,6 +181,13 @@ private:
         continue;
       if (auto constant = dyn_cast<ConstantOp>(op)) {
         if (!isF32Tensor(constant.getType()))
+          continue;
+        // A constant only a train step's f32 ops read stays f32 (an optimizer's
+        // beta2 = 0.999 would round to 1 in bf16). Weights stay narrow, even
+        // those only KeepsF32 ops read (LayerNorm's scale).
+        if (!constant->use_empty() &&
+            llvm::all_of(constant->getUsers(),
+                         [](Operation *user) { return user->hasAttr("pmc.keep_f32"); }))
           continue;
         ElementsAttr value =
             typesOnly ? DenseElementsAttr::get(

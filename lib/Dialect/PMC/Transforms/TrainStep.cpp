@@ -142,6 +142,9 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
     if (gradClip < 0.0)
       return func.emitError() << "pmc-train-step: grad-clip " << gradClip.getValue()
                               << " must be positive (0: no clipping)";
+    // Everything built from here on (clipping, the update) runs in f32 under
+    // --dtype bf16: pmc.keep_f32 (ConvertPrecision.cpp), fp32 master weights.
+    Operation *lastBackward = ret->getPrevNode();
     if (gradClip > 0.0)
       clipGradients(b, *gradients);
     auto named = [&](StringRef name) {
@@ -210,6 +213,18 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
       results.push_back(value);
       resultAttrs.push_back(named(name));
     }
+    for (Operation *op = lastBackward ? lastBackward->getNextNode() : &body.front(); op != ret;
+         op = op->getNextNode())
+      op->setAttr("pmc.keep_f32", b.getUnitAttr());
+    // So does scalar arithmetic (the loss's reduction and mean): the loss is
+    // reported at f32 precision.
+    for (Operation &op : body)
+      if (op.getNumResults() > 0 && !isa<ConstantOp>(op) &&
+          llvm::all_of(op.getResults(), [](Value r) {
+            auto t = dyn_cast<RankedTensorType>(r.getType());
+            return t && t.getNumElements() == 1;
+          }))
+        op.setAttr("pmc.keep_f32", b.getUnitAttr());
     func::ReturnOp::create(b, ret.getLoc(), results);
     ret.erase();
     func.setFunctionType(FunctionType::get(context, func.getArgumentTypes(),
