@@ -397,6 +397,10 @@ LogicalResult NodeImporter::importScan() {
                                     (what + "#" + std::to_string(t)).str());
       if (failed(results))
         return failure();
+      for (auto [i, r] : llvm::enumerate(*results))
+        if (!isa<RankedTensorType>(r.getType()))
+          return error() << "body output " << i << " must be a tensor (Scan carries and "
+                            "stacks tensors only)";
       for (unsigned i = 0; i < states; ++i)
         state[i] = (*results)[i];
       for (unsigned k = 0; k < scanOutputs; ++k)
