@@ -8,6 +8,7 @@
 #include "Common.h"
 
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
+#include "pmc/Dialect/PMC/IR/PoolWindows.h"
 
 #include <limits>
 
@@ -130,37 +131,10 @@ struct PoolLowering : OpConversionPattern<OpTy> {
       return success();
     }
     // The divisor of each output position is known at compile time.
-    bool includePad = false;
+    SmallVector<double> divisors;
     if constexpr (!isMax)
-      includePad = op.getCountIncludePad();
-    SmallVector<SmallVector<int64_t>> counts(k);
-    for (int64_t i = 0; i < k; ++i) {
-      int64_t size = inputType.getDimSize(2 + i);
-      int64_t lo = includePad ? -pads[i] : 0;
-      int64_t hi = includePad ? size + pads[k + i] : size;
-      for (int64_t o = 0; o < outShape[2 + i]; ++o) {
-        int64_t c = 0;
-        for (int64_t w = 0; w < kernel[i]; ++w) {
-          int64_t p = o * strides[i] - pads[i] + w * dilations[i];
-          c += p >= lo && p < hi;
-        }
-        counts[i].push_back(std::max<int64_t>(c, 1));
-      }
-    }
+      divisors = avgPoolDivisors(op);
     SmallVector<int64_t> spatial(outShape.drop_front(2));
-    int64_t total = 1;
-    for (int64_t s : spatial)
-      total *= s;
-    SmallVector<double> divisors(total);
-    for (int64_t flat = 0; flat < total; ++flat) {
-      int64_t rest = flat;
-      double d = 1;
-      for (int64_t i = k - 1; i >= 0; --i) {
-        d *= counts[i][rest % spatial[i]];
-        rest /= spatial[i];
-      }
-      divisors[flat] = d;
-    }
     auto divisorType = RankedTensorType::get(spatial, kind.compute);
     DenseElementsAttr divisorAttr;
     if (kind.compute.isF64())

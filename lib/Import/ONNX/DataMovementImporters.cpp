@@ -70,6 +70,11 @@ LogicalResult NodeImporter::importReshape() {
     } else if (d < 0) {
       return error() << "shape[" << i << "] = " << d << " is invalid";
     }
+    // The element count must not overflow (a reshape keeps the input's count,
+    // at most 2^40, so a larger product is an error either way).
+    if (d != 0 && known > kMaxTensorElements / d)
+      return error() << "shape [" << ArrayRef<int64_t>(shape) << "] has more than 2^40 "
+                     << "elements; the input has " << product(in);
     known *= d;
   }
   int64_t total = product(in);

@@ -27,6 +27,10 @@ constexpr const char *kTrainingDomain = "ai.onnx.preview.training";
 /// tensors of Hardmax, OneHot, EyeLike, Trilu, Range): a larger one is an error.
 constexpr int64_t kMaxFoldedElements = int64_t(1) << 24;
 
+/// The most elements a tensor of the model may have: shape arithmetic
+/// (element counts, offsets) then cannot overflow int64.
+constexpr int64_t kMaxTensorElements = int64_t(1) << 40;
+
 /// Tensors with at most this many elements import as `DenseElementsAttr` (so
 /// folders can read them); larger ones become dense resource blobs.
 constexpr int64_t kMaxDenseElements = 1024;

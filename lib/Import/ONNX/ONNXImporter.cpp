@@ -106,12 +106,11 @@ tensorInputType(MLIRContext &context, const std::string &name,
     shape.assign(dims.begin(), dims.end());
   }
   // Shape arithmetic (element counts, offsets) must not overflow int64.
-  constexpr int64_t kMaxElements = int64_t(1) << 40; // as TensorReader.cpp
   int64_t elements = 1;
   for (int64_t d : shape) {
     if (d <= 0)
       continue;
-    if (d > kMaxElements / elements)
+    if (d > kMaxTensorElements / elements)
       return emitError(loc) << "input '" << name << "' has shape ["
                             << ArrayRef<int64_t>(shape) << "]: more than 2^40 elements";
     elements *= d;

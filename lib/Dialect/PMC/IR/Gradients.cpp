@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 #include "pmc/Dialect/PMC/IR/Gradient.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
+#include "pmc/Dialect/PMC/IR/PoolWindows.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -32,11 +33,6 @@ using namespace mlir::pmc;
 namespace {
 
 RankedTensorType tensorOf(Value v) { return cast<RankedTensorType>(v.getType()); }
-
-bool isFloatTensor(Value v) {
-  auto t = dyn_cast<RankedTensorType>(v.getType());
-  return t && isa<FloatType>(t.getElementType());
-}
 
 /// A 0-d constant of `like`'s element type.
 Value scalar(OpBuilder &b, Location loc, Value like, double value) {
@@ -943,36 +939,11 @@ LogicalResult avgPoolRule(AvgPoolOp op, OpBuilder &b, ArrayRef<Value> g,
   RankedTensorType inType = tensorOf(op.getInput()), outType = tensorOf(op.getOutput());
   ArrayRef<int64_t> kernel = op.getKernelShape(), strides = op.getStrides(),
                     pads = op.getPads(), dilations = op.getDilations();
-  int64_t spatial = kernel.size();
-  // The divisors, as the lowering (PMCToLinalg/Windows.cpp) computes them.
-  bool includePad = op.getCountIncludePad();
+  // The divisors of the forward (PoolWindows.h), inverted.
   SmallVector<int64_t> outSpatial(outType.getShape().drop_front(2));
-  SmallVector<SmallVector<int64_t>> counts(spatial);
-  for (int64_t i = 0; i < spatial; ++i) {
-    int64_t size = inType.getDimSize(2 + i);
-    int64_t lo = includePad ? -pads[i] : 0, hi = includePad ? size + pads[spatial + i] : size;
-    for (int64_t o = 0; o < outSpatial[i]; ++o) {
-      int64_t c = 0;
-      for (int64_t w = 0; w < kernel[i]; ++w) {
-        int64_t p = o * strides[i] - pads[i] + w * dilations[i];
-        c += p >= lo && p < hi;
-      }
-      counts[i].push_back(std::max<int64_t>(c, 1));
-    }
-  }
-  int64_t total = 1;
-  for (int64_t n : outSpatial)
-    total *= n;
-  SmallVector<double> inverse(total);
-  for (int64_t flat = 0; flat < total; ++flat) {
-    int64_t rest = flat;
-    double divisor = 1;
-    for (int64_t i = spatial - 1; i >= 0; --i) {
-      divisor *= counts[i][rest % outSpatial[i]];
-      rest /= outSpatial[i];
-    }
-    inverse[flat] = 1.0 / divisor;
-  }
+  SmallVector<double> inverse = avgPoolDivisors(op);
+  for (double &v : inverse)
+    v = 1.0 / v;
   Type element = inType.getElementType();
   auto inverseType = RankedTensorType::get(outSpatial, element);
   SmallVector<Attribute> values;

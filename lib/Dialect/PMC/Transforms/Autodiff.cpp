@@ -35,11 +35,6 @@ using namespace mlir::pmc;
 
 namespace {
 
-bool isFloatTensor(Value v) {
-  auto t = dyn_cast<RankedTensorType>(v.getType());
-  return t && isa<FloatType>(t.getElementType());
-}
-
 /// The name of argument `i` for messages and gradient results.
 std::string argumentName(func::FuncOp func, unsigned i) {
   if (auto name = func.getArgAttrOfType<StringAttr>(i, "pmc.name"))

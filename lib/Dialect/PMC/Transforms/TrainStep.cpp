@@ -8,6 +8,7 @@
 // plan turns the gradient's partial sums into the all-reduce).
 //
 //===----------------------------------------------------------------------===//
+#include "pmc/Dialect/PMC/IR/Gradient.h"
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 #include "pmc/Dialect/PMC/Transforms/Autodiff.h"
@@ -28,11 +29,6 @@ using namespace mlir;
 using namespace mlir::pmc;
 
 namespace {
-
-bool isFloatTensor(Value v) {
-  auto t = dyn_cast<RankedTensorType>(v.getType());
-  return t && isa<FloatType>(t.getElementType());
-}
 
 /// Builds the update of one parameter from pmc ops in its element type.
 struct UpdateBuilder {

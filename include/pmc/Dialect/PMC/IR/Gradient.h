@@ -10,12 +10,19 @@
 #define PMC_DIALECT_PMC_IR_GRADIENT_H
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"
 #include "llvm/ADT/SmallVector.h"
 
 #include "pmc/Dialect/PMC/IR/PMCGradientInterface.h.inc"
 
 namespace mlir::pmc {
+
+/// True for a ranked tensor of floats: the values gradients flow through.
+inline bool isFloatTensor(Value v) {
+  auto t = llvm::dyn_cast<RankedTensorType>(v.getType());
+  return t && llvm::isa<FloatType>(t.getElementType());
+}
 
 /// Attaches the gradient rules to the pmc ops (called by the dialect).
 void registerGradientModels(MLIRContext *context);
