@@ -46,6 +46,8 @@ CASES = {
     # LayerNorm scale [4] for the normalized shape [1]: the verifier broadcast
     # both ways, the linalg lowering then built invalid IR.
     "crash-layernorm-scale-shape.onnx": ("LayerNormalization", "scale", "[4]"),
+    # UBSan signed overflow: Reshape's constant shape [34828261920790017, 9216].
+    "crash-reshape-shape-overflow.onnx": ("'n15'", "Reshape", "34828261920790017", "2^40"),
 }
 # Valid models that used to hang or exhaust memory: they compile, quickly.
 COMPILE_CASES = {
