@@ -207,6 +207,7 @@ bool (::pmc::planModelFile)(const std::string &modelPath, const CompileOptions &
   planning.plan = "auto";
   OwningOpRef<ModuleOp> module = loadModel(capture.context, modelPath, options.import);
   if (module && succeeded(buildTrainStep(*module, planning)) &&
+      succeeded(convertPrecision(*module, planning)) &&
       succeeded(partitionModule(*module, planning))) {
     if (auto json = (*module)->getAttrOfType<StringAttr>("pmc.plan_json")) {
       planJSON = json.str();

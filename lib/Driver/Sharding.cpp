@@ -142,6 +142,7 @@ static LogicalResult addPlanningPasses(ModuleOp module, const ::pmc::CompileOpti
     apply.mesh = mlir::pmc::formatMeshSpec(options.mesh);
     for (const auto &[name, dims] : options.shardings)
       apply.shard.push_back(mlir::pmc::formatShardingSpec(name, dims));
+    apply.zero = std::max(options.train.zero, 0);
     pm.addPass(mlir::pmc::createPMCApplyShardings(apply));
     return success();
   }
@@ -154,6 +155,7 @@ static LogicalResult addPlanningPasses(ModuleOp module, const ::pmc::CompileOpti
   }
   mlir::pmc::PMCAutoShardingOptions autoOptions;
   autoOptions.devices = options.devices;
+  autoOptions.zero = options.train.zero;
   autoOptions.spec = !options.deviceSpec.empty() ? options.deviceSpec
                      : options.target == "cuda"  ? "h100-sxm"
                                                  : "cpu";

@@ -60,6 +60,7 @@ struct AutoSharding : public mlir::pmc::impl::PMCAutoShardingBase<AutoSharding> 
       return signalPassFailure();
     }
     options.maxMicrobatches = maxMicrobatches;
+    options.zero = static_cast<int>(zero);
     FailureOr<Plan> plan = searchPlan(module, options);
     if (failed(plan) || failed(applyPlan(module, *plan)))
       return signalPassFailure();

@@ -2,10 +2,12 @@
 #include "pmc/Parallel/CostModel.h"
 #include "pmc/Parallel/Partition/OpShardings.h"
 
+#include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 #include "pmc/Dialect/PMC/IR/ShardingRule.h"
 #include "pmc/Parallel/Partition/Reshard.h"
 
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Format.h"
 
@@ -244,6 +246,9 @@ private:
   /// Live activation bytes per value, and the op of its last use.
   DenseMap<Value, double> liveBytes;
   DenseMap<Value, Operation *> lastUse;
+  /// A train step's state updates (kStateUpdateAttrName results): written
+  /// over their arguments, never live beside them.
+  llvm::DenseSet<Value> inPlace;
   double live = 0;
   CostEstimate estimate;
 };
@@ -397,6 +402,10 @@ LogicalResult Estimator::estimateOp(Operation *op) {
     cost.resultBytes += *bytes;
     if (isa<ConstantOp>(op)) {
       estimate.memory.weightBytes += *bytes;
+    } else if (op->hasAttr(kGradientOfAttrName)) {
+      estimate.memory.gradientBytes += *bytes;
+    } else if (inPlace.contains(result)) {
+      // Stored over its argument.
     } else if (lastUse.count(result)) {
       liveBytes[result] = *bytes;
       resultBytes += *bytes;
@@ -445,9 +454,18 @@ FailureOr<CostEstimate> Estimator::run() {
       return failure();
     held[arg] = sharding;
     double bytes = *localBytes(arg, sharding, func);
-    liveBytes[arg] = bytes;
-    live += bytes;
+    if (func.getArgAttr(arg.getArgNumber(), kParameterAttrName)) {
+      estimate.memory.weightBytes += bytes;
+    } else if (func.getArgAttr(arg.getArgNumber(), kOptimizerStateAttrName)) {
+      estimate.memory.optimizerStateBytes += bytes;
+    } else {
+      liveBytes[arg] = bytes;
+      live += bytes;
+    }
   }
+  for (auto [i, returned] : llvm::enumerate(body.getTerminator()->getOperands()))
+    if (func.getResultAttr(i, kStateUpdateAttrName))
+      inPlace.insert(returned);
   estimate.memory.peakActivationBytes = live;
   for (Operation &op : body) {
     if (op.getNumRegions() != 0)

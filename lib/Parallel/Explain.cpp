@@ -111,6 +111,11 @@ std::string mlir::pmc::planToJSON(const Plan &plan) {
                     {"memory_per_device_bytes", c.memoryPerDeviceBytes},
                     {"weight_bytes", c.weightBytes},
                     {"activation_bytes", c.activationBytes}};
+  if (plan.training) {
+    j["zero"] = c.zero;
+    j["predicted"]["gradient_bytes"] = c.gradientBytes;
+    j["predicted"]["optimizer_state_bytes"] = c.optimizerStateBytes;
+  }
   ordered_json weights = ordered_json::object();
   for (auto [i, w] : llvm::enumerate(plan.weights))
     weights[w.name] = dimsJSON(w, c.choices[i]);
@@ -137,6 +142,11 @@ std::string mlir::pmc::planToJSON(const Plan &plan) {
                             {"compute_s", a.computeS},
                             {"comm_s", a.commS},
                             {"memory_per_device_bytes", a.memoryPerDeviceBytes},
+                            {"weight_bytes", a.weightBytes},
+                            {"gradient_bytes", a.gradientBytes},
+                            {"optimizer_state_bytes", a.optimizerStateBytes},
+                            {"activation_bytes", a.activationBytes},
+                            {"zero", a.zero},
                             {"fits", a.fits},
                             {"chosen", a.reason == "chosen"},
                             {"reason", a.reason}});
@@ -155,10 +165,19 @@ std::string mlir::pmc::explainPlan(const Plan &plan) {
   os << llvm::formatv("  predicted step {0:F3} ms = compute {1:F3} ms + communication "
                       "{2:F3} ms ({3} collectives)\n",
                       c.stepTimeS * 1e3, c.computeS * 1e3, c.commS * 1e3, c.collectives);
-  os << llvm::formatv("  memory per device {0:F3} GiB of {1:F3} GiB (weights {2:F3} GiB, "
-                      "activations {3:F3} GiB)\n",
-                      memory / (1ull << 30), plan.memoryBytes / (1ull << 30),
-                      c.weightBytes / (1ull << 30), c.activationBytes / (1ull << 30));
+  if (plan.training)
+    os << llvm::formatv("  memory per device {0:F3} GiB of {1:F3} GiB (weights {2:F3} GiB, "
+                        "gradients {3:F3} GiB, optimizer state {4:F3} GiB, activations "
+                        "{5:F3} GiB); ZeRO stage {6}\n",
+                        memory / (1ull << 30), plan.memoryBytes / (1ull << 30),
+                        c.weightBytes / (1ull << 30), c.gradientBytes / (1ull << 30),
+                        c.optimizerStateBytes / (1ull << 30), c.activationBytes / (1ull << 30),
+                        c.zero);
+  else
+    os << llvm::formatv("  memory per device {0:F3} GiB of {1:F3} GiB (weights {2:F3} GiB, "
+                        "activations {3:F3} GiB)\n",
+                        memory / (1ull << 30), plan.memoryBytes / (1ull << 30),
+                        c.weightBytes / (1ull << 30), c.activationBytes / (1ull << 30));
   if (c.pp > 1)
     os << llvm::formatv("  pipeline: {0} stages of {1}, {2} microbatches, {3} schedule, "
                         "bubble {4:F1}% of the step\n",
@@ -232,7 +251,7 @@ LogicalResult mlir::pmc::applyPlan(ModuleOp module, const Plan &plan) {
   if (!func)
     return module.emitError("pmc-auto-sharding: no function to annotate");
   // The same attributes the --mesh/--shard flags write.
-  planner::annotate(module, c.pp, /*mb=*/1, c.dp, c.tp, c.choices);
+  planner::annotate(module, c.pp, /*mb=*/1, c.dp, c.tp, c.choices, c.zero);
   module->removeAttr("pmc.pipeline");
   if (c.pp > 1) {
     Builder b(context);

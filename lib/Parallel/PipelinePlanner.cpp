@@ -15,7 +15,7 @@ static constexpr size_t kMaxLayers = 256;
 
 std::vector<PlanLayer>
 planner::findLayers(func::FuncOp func,
-                    ArrayRef<std::pair<PlannedWeight, ConstantOp>> weights) {
+                    ArrayRef<std::pair<PlannedWeight, Value>> weights) {
   Block &body = func.getBody().front();
   llvm::DenseMap<Operation *, unsigned> position;
   for (auto [i, op] : llvm::enumerate(body.getOperations()))
@@ -69,7 +69,7 @@ planner::findLayers(func::FuncOp func,
   std::vector<unsigned> firstUse;
   for (auto [w, entry] : llvm::enumerate(weights)) {
     unsigned first = terminator;
-    for (Operation *user : entry.second->getUsers())
+    for (Operation *user : entry.second.getUsers())
       if (position.count(user))
         first = std::min(first, position[user]);
     // The computing op at or after the first user.

@@ -6,6 +6,7 @@
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
 #include "pmc/Parallel/Partition/Passes.h"
+#include "pmc/Parallel/TrainingState.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/Pass/PassManager.h"
@@ -38,32 +39,66 @@ static std::string constantName(ConstantOp constant, unsigned index) {
   return "constant#" + std::to_string(index);
 }
 
-std::vector<std::pair<PlannedWeight, ConstantOp>> planner::findWeights(func::FuncOp func) {
-  std::vector<std::pair<PlannedWeight, ConstantOp>> weights;
+bool planner::isTrainStep(func::FuncOp func) {
+  for (unsigned i = 0; i < func.getNumArguments(); ++i)
+    if (func.getArgAttr(i, kParameterAttrName))
+      return true;
+  return false;
+}
+
+/// The ops reading `value`, through the casts of mixed precision (a bf16
+/// train step reads each f32 parameter through one).
+static SmallVector<Operation *> readers(Value value) {
+  SmallVector<Operation *> result;
+  for (Operation *user : value.getUsers()) {
+    if (isa<CastOp>(user))
+      llvm::append_range(result, user->getResult(0).getUsers());
+    else
+      result.push_back(user);
+  }
+  return result;
+}
+
+/// The planned weight of `value` (type `type`), when a matmul or conv reads it.
+static std::optional<PlannedWeight> plannedWeight(Value value, std::string name) {
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  if (!type || type.getRank() < 2)
+    return std::nullopt;
+  int64_t rank = type.getRank();
+  bool matmul = false, conv = false;
+  for (Operation *reader : readers(value)) {
+    matmul |= isa<MatMulOp>(reader);
+    conv |= isa<ConvOp>(reader);
+  }
+  if (!matmul && !conv)
+    return std::nullopt;
+  PlannedWeight weight;
+  weight.name = std::move(name);
+  weight.shape.assign(type.getShape().begin(), type.getShape().end());
+  // Matmul B: columns (output features) then rows (contraction); conv
+  // filter: output then input channels.
+  if (matmul)
+    weight.dims = {rank - 1, rank - 2};
+  else
+    weight.dims = {0, 1};
+  return weight;
+}
+
+std::vector<std::pair<PlannedWeight, Value>> planner::findWeights(func::FuncOp func) {
+  std::vector<std::pair<PlannedWeight, Value>> weights;
+  for (BlockArgument arg : func.getArguments()) {
+    if (!func.getArgAttr(arg.getArgNumber(), kParameterAttrName))
+      continue;
+    auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "pmc.name");
+    if (auto weight = plannedWeight(
+            arg, name ? name.str() : "parameter#" + std::to_string(arg.getArgNumber())))
+      weights.emplace_back(std::move(*weight), arg);
+  }
   unsigned index = 0;
   func.walk([&](ConstantOp constant) {
     unsigned position = index++;
-    auto type = dyn_cast<RankedTensorType>(constant.getType());
-    if (!type || type.getRank() < 2)
-      return;
-    int64_t rank = type.getRank();
-    bool matmul = false, conv = false;
-    for (Operation *user : constant->getUsers()) {
-      matmul |= isa<MatMulOp>(user);
-      conv |= isa<ConvOp>(user);
-    }
-    if (!matmul && !conv)
-      return;
-    PlannedWeight weight;
-    weight.name = constantName(constant, position);
-    weight.shape.assign(type.getShape().begin(), type.getShape().end());
-    // Matmul B: columns (output features) then rows (contraction); conv
-    // filter: output then input channels.
-    if (matmul)
-      weight.dims = {rank - 1, rank - 2};
-    else
-      weight.dims = {0, 1};
-    weights.emplace_back(std::move(weight), constant);
+    if (auto weight = plannedWeight(constant.getResult(), constantName(constant, position)))
+      weights.emplace_back(std::move(*weight), constant.getResult());
   });
   return weights;
 }
@@ -146,21 +181,35 @@ static ShardingAttr inputSharding(MLIRContext *context, RankedTensorType type, i
 }
 
 void planner::annotate(ModuleOp module, int64_t pp, int64_t mb, int64_t dp, int64_t tp,
-                       ArrayRef<int> choices) {
+                       ArrayRef<int> choices, int zero) {
   MLIRContext *context = module.getContext();
   module->setAttr(kMeshAttrName, makeMesh(context, pp, mb, dp, tp));
   func::FuncOp func = plannedFunction(module);
   int64_t batch = batchSize(func);
+  auto isState = [&](unsigned i) {
+    return func.getArgAttr(i, kParameterAttrName) || func.getArgAttr(i, kOptimizerStateAttrName);
+  };
   for (unsigned i = 0; i < func.getNumArguments(); ++i)
-    if (auto type = dyn_cast<RankedTensorType>(func.getArgument(i).getType()))
+    if (auto type = dyn_cast<RankedTensorType>(func.getArgument(i).getType()); type && !isState(i))
       func.setArgAttr(i, kShardingAttrName, inputSharding(context, type, mb, dp, batch));
+  // Weights: constants get their choice; a train step's parameters theirs
+  // (replicated when not planned), and their state follows (ZeRO).
   auto weights = findWeights(func);
   for (auto [index, entry] : llvm::enumerate(weights)) {
     ShardingAttr sharding = weightSharding(context, entry.first, choices[index], tp);
     if (!sharding)
       sharding = ShardingAttr::getReplicated(context, entry.first.shape.size());
-    entry.second->setAttr(kShardingsAttrName, ArrayAttr::get(context, {sharding}));
+    if (auto arg = dyn_cast<BlockArgument>(entry.second))
+      func.setArgAttr(arg.getArgNumber(), kShardingAttrName, sharding);
+    else
+      entry.second.getDefiningOp()->setAttr(kShardingsAttrName,
+                                            ArrayAttr::get(context, {sharding}));
   }
+  for (unsigned i = 0; i < func.getNumArguments(); ++i)
+    if (auto type = dyn_cast<RankedTensorType>(func.getArgument(i).getType());
+        type && func.getArgAttr(i, kParameterAttrName) && !func.getArgAttr(i, kShardingAttrName))
+      func.setArgAttr(i, kShardingAttrName, ShardingAttr::getReplicated(context, type.getRank()));
+  shardTrainingState(func, module->getAttrOfType<MeshAttr>(kMeshAttrName), zero);
 }
 
 std::string planner::gib(double bytes) {
@@ -180,15 +229,15 @@ bool planner::better(const PlanCandidate &a, const PlanCandidate &b) {
 }
 
 FailureOr<const OpProfile *> Scorer::profile(int64_t microbatches, int64_t dp, int64_t tp,
-                                             ArrayRef<int> choices) {
-  auto key = std::make_tuple(microbatches, dp, tp,
+                                             ArrayRef<int> choices, int zero) {
+  auto key = std::make_tuple(microbatches, dp, tp, zero,
                              std::vector<int>(choices.begin(), choices.end()));
   auto it = profiles.find(key);
   if (it != profiles.end())
     return &it->second;
   ++evaluations;
   OwningOpRef<ModuleOp> clone(module.clone());
-  annotate(*clone, /*pp=*/1, microbatches, dp, tp, choices);
+  annotate(*clone, /*pp=*/1, microbatches, dp, tp, choices, zero);
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
   pm.enableVerifier(false);
   pm.addPass(createPMCShardingPropagation());
@@ -210,6 +259,8 @@ FailureOr<const OpProfile *> Scorer::profile(int64_t microbatches, int64_t dp, i
   result.computeS = estimate->computeS;
   result.commS = estimate->commS;
   result.weightBytes = estimate->memory.weightBytes;
+  result.gradientBytes = estimate->memory.gradientBytes;
+  result.optimizerStateBytes = estimate->memory.optimizerStateBytes;
   result.peakActivationBytes = estimate->memory.peakActivationBytes;
   for (const OpCost &op : estimate->ops) {
     result.commBytes += op.comm.bytesSent;
@@ -223,22 +274,29 @@ FailureOr<const OpProfile *> Scorer::profile(int64_t microbatches, int64_t dp, i
   return &profiles.emplace(std::move(key), std::move(result)).first->second;
 }
 
-FailureOr<PlanCandidate> Scorer::score(int64_t dp, int64_t tp, ArrayRef<int> choices) {
-  FailureOr<const OpProfile *> profiled = profile(1, dp, tp, choices);
+FailureOr<PlanCandidate> Scorer::score(int64_t dp, int64_t tp, ArrayRef<int> choices,
+                                       int zero) {
+  FailureOr<const OpProfile *> profiled = profile(1, dp, tp, choices, zero);
   if (failed(profiled))
     return failure();
   const OpProfile &p = **profiled;
   PlanCandidate candidate;
   candidate.name = meshName(1, dp, tp);
+  if (dp > 1 && zero > 0)
+    candidate.name += ", ZeRO-" + std::to_string(zero);
   candidate.dp = dp;
   candidate.tp = tp;
+  candidate.zero = zero;
   candidate.choices.assign(choices.begin(), choices.end());
   candidate.stepTimeS = p.computeS + p.commS;
   candidate.computeS = p.computeS;
   candidate.commS = p.commS;
   candidate.weightBytes = p.weightBytes;
+  candidate.gradientBytes = p.gradientBytes;
+  candidate.optimizerStateBytes = p.optimizerStateBytes;
   candidate.activationBytes = p.peakActivationBytes * options.cost.activationMultiplier;
-  double need = candidate.weightBytes + candidate.activationBytes;
+  double need = candidate.weightBytes + candidate.gradientBytes +
+                candidate.optimizerStateBytes + candidate.activationBytes;
   candidate.memoryPerDeviceBytes.assign(dp * tp, need);
   candidate.commBytes = p.commBytes;
   candidate.collectives = p.collectives;
@@ -266,11 +324,16 @@ SmallVector<int, 3> validChoices(const PlannedWeight &w, int64_t tp) {
 /// dimension; a weight whose matmul reads a split activation is row-split
 /// (index 1), else column-split (index 0). Conv filters alternate likewise.
 std::vector<int> megatronSeed(func::FuncOp func,
-                              const std::vector<std::pair<PlannedWeight, ConstantOp>> &weights,
+                              const std::vector<std::pair<PlannedWeight, Value>> &weights,
                               int64_t tp) {
-  llvm::DenseMap<Operation *, unsigned> weightIndex;
-  for (auto [i, entry] : llvm::enumerate(weights))
+  // A weight's value and its mixed-precision casts.
+  llvm::DenseMap<Value, unsigned> weightIndex;
+  for (auto [i, entry] : llvm::enumerate(weights)) {
     weightIndex[entry.second] = i;
+    for (Operation *user : entry.second.getUsers())
+      if (isa<CastOp>(user))
+        weightIndex[user->getResult(0)] = i;
+  }
   std::vector<int> choices(weights.size(), -1);
   llvm::DenseSet<Value> split;
   func.walk([&](Operation *op) {
@@ -279,8 +342,7 @@ std::vector<int> megatronSeed(func::FuncOp func,
     bool anySplit = llvm::any_of(op->getOperands(), [&](Value v) { return split.contains(v); });
     bool resultSplit = anySplit;
     if (isa<MatMulOp, ConvOp>(op) && op->getNumOperands() >= 2) {
-      Operation *def = op->getOperand(1).getDefiningOp();
-      auto it = def ? weightIndex.find(def) : weightIndex.end();
+      auto it = weightIndex.find(op->getOperand(1));
       if (it != weightIndex.end()) {
         bool inputSplit = split.contains(op->getOperand(0));
         int want = inputSplit ? 1 : 0;
@@ -338,20 +400,20 @@ FailureOr<PlanCandidate> mlir::pmc::scorePlan(ModuleOp module, const PlannerOpti
                                               int64_t dp, int64_t tp, ArrayRef<int> choices) {
   unsigned evaluations = 0;
   Scorer scorer(module, options, evaluations);
-  return scorer.score(dp, tp, choices);
+  return scorer.score(dp, tp, choices, std::max(options.zero, 0));
 }
 
 namespace {
-using WeightList = std::vector<std::pair<PlannedWeight, ConstantOp>>;
+using WeightList = std::vector<std::pair<PlannedWeight, Value>>;
 
 /// The search of the weight shardings on one dp x tp mesh.
 class MeshSearch {
 public:
   MeshSearch(ModuleOp module, const PlannerOptions &options, Scorer &scorer,
              const WeightList &weights, const Plan &plan, ArrayRef<int> roles,
-             unsigned numClasses, int64_t dp, int64_t tp)
+             unsigned numClasses, int64_t dp, int64_t tp, int zero)
       : module(module), options(options), scorer(scorer), weights(weights), plan(plan),
-        roles(roles), numClasses(numClasses), dp(dp), tp(tp) {}
+        roles(roles), numClasses(numClasses), dp(dp), tp(tp), zero(zero) {}
 
   /// The best candidate on this mesh; `method` says how it was found.
   FailureOr<PlanCandidate> run(std::string &method);
@@ -375,12 +437,13 @@ private:
   ArrayRef<int> roles;
   unsigned numClasses;
   int64_t dp, tp;
+  int zero;
   std::optional<PlanCandidate> best;
 };
 } // namespace
 
 LogicalResult MeshSearch::consider(ArrayRef<int> choices) {
-  FailureOr<PlanCandidate> candidate = scorer.score(dp, tp, choices);
+  FailureOr<PlanCandidate> candidate = scorer.score(dp, tp, choices, zero);
   if (failed(candidate))
     return failure();
   if (!best || better(*candidate, *best))
@@ -426,7 +489,7 @@ MeshSearch::coordinateDescent(ArrayRef<SmallVector<int, 3>> classValid) {
   std::vector<int> current;
   std::optional<PlanCandidate> currentScore;
   for (auto &seed : seeds) {
-    FailureOr<PlanCandidate> scored = scorer.score(dp, tp, expand(seed));
+    FailureOr<PlanCandidate> scored = scorer.score(dp, tp, expand(seed), zero);
     if (failed(scored))
       return failure();
     if (!currentScore || better(*scored, *currentScore)) {
@@ -443,7 +506,7 @@ MeshSearch::coordinateDescent(ArrayRef<SmallVector<int, 3>> classValid) {
           continue;
         std::vector<int> trial = current;
         trial[c] = option;
-        FailureOr<PlanCandidate> scored = scorer.score(dp, tp, expand(trial));
+        FailureOr<PlanCandidate> scored = scorer.score(dp, tp, expand(trial), zero);
         if (failed(scored))
           return failure();
         if (better(*scored, *currentScore)) {
@@ -515,7 +578,7 @@ FailureOr<PlanCandidate> MeshSearch::run(std::string &method) {
 static unsigned assignLayerClasses(WeightList &weights, ArrayRef<int> roles, Plan &plan) {
   std::map<std::string, unsigned> classes;
   for (auto [i, entry] : llvm::enumerate(weights)) {
-    Operation *user = *entry.second->getUsers().begin();
+    Operation *user = readers(entry.second).front();
     std::string key = shapeText(entry.first.shape) + "|" +
                       user->getName().getStringRef().str() + "|" + std::to_string(roles[i]);
     entry.first.cls = classes.try_emplace(key, classes.size()).first->second;
@@ -587,6 +650,10 @@ FailureOr<Plan> mlir::pmc::searchPlan(ModuleOp module, const PlannerOptions &opt
   std::vector<int> roles = megatronSeed(func, weights, options.devices);
   unsigned numClasses = assignLayerClasses(weights, roles, plan);
 
+  plan.training = isTrainStep(func);
+  if (options.zero > 3)
+    return module.emitError() << "pmc-auto-sharding: ZeRO stage " << options.zero
+                              << " does not exist (0-3)";
   Scorer scorer(module, options, plan.evaluations);
   std::vector<std::string> methods;
   // Meshes: dp descending (pure data parallel first, pure tensor last).
@@ -594,18 +661,31 @@ FailureOr<Plan> mlir::pmc::searchPlan(ModuleOp module, const PlannerOptions &opt
     if (options.devices % dp != 0)
       continue;
     int64_t tp = options.devices / dp;
+    // A train step's weights are searched at the requested ZeRO stage (the
+    // choices barely depend on it); with none requested every stage is then
+    // scored with those choices and each is an alternative.
+    int zero = !plan.training || dp == 1 ? 0 : std::max(options.zero, 0);
     std::string method;
     FailureOr<PlanCandidate> best =
-        MeshSearch(module, options, scorer, weights, plan, roles, numClasses, dp, tp)
+        MeshSearch(module, options, scorer, weights, plan, roles, numClasses, dp, tp, zero)
             .run(method);
     if (failed(best))
       return failure();
     methods.push_back(meshName(1, dp, tp) + ": " + method);
     plan.alternatives.push_back(*best);
+    if (plan.training && dp > 1 && options.zero < 0)
+      for (int stage = 1; stage <= 3; ++stage) {
+        FailureOr<PlanCandidate> staged = scorer.score(dp, tp, best->choices, stage);
+        if (failed(staged))
+          return failure();
+        plan.alternatives.push_back(*staged);
+      }
   }
   plan.layers = findLayers(func, weights);
   addSingleStages(plan);
-  if (options.pipeline && options.devices > 1) {
+  if (plan.training && options.devices > 1)
+    methods.push_back("pipelines: not searched for a train step");
+  else if (options.pipeline && options.devices > 1) {
     // Each stage sub-mesh with a given tp reuses the weight choices found
     // for that tp on the whole mesh.
     std::map<int64_t, std::vector<int>> choicesPerTp;

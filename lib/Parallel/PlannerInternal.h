@@ -19,8 +19,12 @@ namespace mlir::pmc::planner {
 /// The function planned: @main, else the first public function with a body.
 func::FuncOp plannedFunction(ModuleOp module);
 
-/// The weights of `func` in program order, with their constants.
-std::vector<std::pair<PlannedWeight, ConstantOp>> findWeights(func::FuncOp func);
+/// The weights of `func` in program order, with their values: the results
+/// of constants, and a train step's parameter arguments (kParameterAttrName).
+std::vector<std::pair<PlannedWeight, Value>> findWeights(func::FuncOp func);
+
+/// Whether `func` is a train step (it has parameter arguments).
+bool isTrainStep(func::FuncOp func);
 
 /// "data parallel (dp=8)", "dp=2 x tp=4", "pp=2 x dp=4", ...
 std::string meshName(int64_t pp, int64_t dp, int64_t tp);
@@ -36,8 +40,11 @@ int64_t batchSize(func::FuncOp func);
 /// Writes mesh (pp, mb, dp, tp) and the shardings of the arguments (dim 0 on
 /// ["mb", "dp"] where it divides; "mb" only on the microbatched inputs, whose
 /// dim 0 is the batch size) and of the weights (choices) onto `module`.
+/// In a train step, `zero` (0-3) shards optimizer state (>= 1), gradients
+/// (>= 2) and parameters (3) over dp as well; parameters and their state are
+/// never split over dp as batch inputs are.
 void annotate(ModuleOp module, int64_t pp, int64_t mb, int64_t dp, int64_t tp,
-              llvm::ArrayRef<int> choices);
+              llvm::ArrayRef<int> choices, int zero = 0);
 
 std::string gib(double bytes);
 std::string mb(double bytes);
@@ -54,6 +61,7 @@ struct OpProfile {
   double computeS = 0, commS = 0, commBytes = 0;
   unsigned collectives = 0;
   double weightBytes = 0, peakActivationBytes = 0;
+  double gradientBytes = 0, optimizerStateBytes = 0;
   int64_t devices = 1;
   std::vector<double> opSeconds;    // compute + collectives
   std::vector<double> opComputeS;
@@ -69,19 +77,21 @@ public:
   Scorer(ModuleOp module, const PlannerOptions &options, unsigned &evaluations)
       : module(module), options(options), evaluations(evaluations) {}
 
-  /// The plan without pipeline on dp x tp.
-  FailureOr<PlanCandidate> score(int64_t dp, int64_t tp, llvm::ArrayRef<int> choices);
+  /// The plan without pipeline on dp x tp (a train step: at ZeRO stage
+  /// `zero`).
+  FailureOr<PlanCandidate> score(int64_t dp, int64_t tp, llvm::ArrayRef<int> choices,
+                                 int zero = 0);
 
   /// The per-op profile on the mesh mb x dp x tp (mb = microbatches: every
   /// local shape is one microbatch's).
   FailureOr<const OpProfile *> profile(int64_t microbatches, int64_t dp, int64_t tp,
-                                       llvm::ArrayRef<int> choices);
+                                       llvm::ArrayRef<int> choices, int zero = 0);
 
 private:
   ModuleOp module;
   const PlannerOptions &options;
   unsigned &evaluations;
-  std::map<std::tuple<int64_t, int64_t, int64_t, std::vector<int>>, OpProfile> profiles;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int, std::vector<int>>, OpProfile> profiles;
 };
 
 /// For every body op of `func`: the index of its layer in `layers` (a
@@ -90,7 +100,7 @@ std::vector<int> opLayers(func::FuncOp func, llvm::ArrayRef<PlanLayer> layers);
 
 /// The layers of `func` (see PlanLayer); `weights` as findWeights returns.
 std::vector<PlanLayer>
-findLayers(func::FuncOp func, llvm::ArrayRef<std::pair<PlannedWeight, ConstantOp>> weights);
+findLayers(func::FuncOp func, llvm::ArrayRef<std::pair<PlannedWeight, Value>> weights);
 
 /// Inter-op search: for every stage count K (a divisor of the devices, 2 <= K
 /// <= layers), sub-mesh dp x tp = devices / K, microbatches M and schedule,

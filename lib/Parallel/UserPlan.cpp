@@ -1,6 +1,7 @@
 //===- UserPlan.cpp - --mesh/--shard/--stages applied to a module --------===//
 #include "pmc/Parallel/UserPlan.h"
 #include "pmc/Parallel/Passes.h"
+#include "pmc/Parallel/TrainingState.h"
 
 #include "pmc/Dialect/PMC/IR/PMCAttrs.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
@@ -118,7 +119,7 @@ static std::string weightName(ConstantOp constant) {
 }
 
 LogicalResult mlir::pmc::applyShardings(ModuleOp module, const MeshSpec &meshSpec,
-                                        const ShardingSpecs &shardings) {
+                                        const ShardingSpecs &shardings, int zero) {
   if (meshSpec.empty())
     return success();
   MLIRContext *context = module.getContext();
@@ -191,6 +192,7 @@ LogicalResult mlir::pmc::applyShardings(ModuleOp module, const MeshSpec &meshSpe
     else
       at->setAttr(kShardingsAttrName, ArrayAttr::get(context, {sharding}));
   }
+  shardTrainingState(main, mesh, zero);
   return success();
 }
 
@@ -247,7 +249,7 @@ struct ApplyShardings : public mlir::pmc::impl::PMCApplyShardingsBase<ApplyShard
       getOperation().emitError() << error;
       return signalPassFailure();
     }
-    if (failed(applyShardings(getOperation(), meshSpec, shardings)))
+    if (failed(applyShardings(getOperation(), meshSpec, shardings, zero)))
       signalPassFailure();
   }
 };

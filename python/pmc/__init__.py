@@ -27,7 +27,8 @@ from ._compiler_glue import import_model as _import_model_file
 from .bundle import BundleInfo
 from .executable import Executable, TensorSpec, as_numpy
 from .training import (SGD, Adam, AdamW, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss,
-                       MSELoss, Trainer, compile_training, load_training, schedules)
+                       MSELoss, Trainer, compile_training, load_training, plan_training,
+                       schedules)
 
 #: What pmc.compile and pmc.plan take as a model: a path or an onnx.ModelProto.
 ModelLike = Union[str, os.PathLike, "onnx.ModelProto"]  # noqa: F821
@@ -36,7 +37,7 @@ __version__ = "0.1.0"
 __all__ = ["compile", "plan", "load", "verify_against_one_device", "import_model", "Executable", "TensorSpec", "CompileError",
            "BundleInfo", "__version__", "compile_training", "Trainer", "CrossEntropyLoss",
            "MSELoss", "L1Loss", "BCEWithLogitsLoss", "SGD", "Adam", "AdamW", "schedules",
-           "load_training"]
+           "load_training", "plan_training"]
 
 def _is_model_proto(model):
     try:

@@ -31,7 +31,7 @@ from typing import Callable, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._compiler_glue import CompileError, compile_bundle, make_options
+from ._compiler_glue import CompileError, compile_bundle, make_options, plan_model
 from .executable import Executable
 
 LossLike = Union["CrossEntropyLoss", "MSELoss", "L1Loss", "BCEWithLogitsLoss", str]
@@ -166,7 +166,7 @@ def _value_info(graph, name):
     return None
 
 
-def _add_loss(model, loss):
+def _add_loss(model, loss, check=True):
     """`model` with one output, the scalar "loss", and the loss's extra inputs
     (labels, targets). Returns (model, names of the added inputs)."""
     import onnx  # noqa: PLC0415
@@ -261,11 +261,14 @@ def _add_loss(model, loss):
     g.initializer.extend(inits)
     del g.output[:]
     g.output.append(helper.make_tensor_value_info(result, t.elem_type, []))
-    onnx.checker.check_model(model)
+    if check:  # (planning: external data that is never read need not exist)
+        onnx.checker.check_model(model)
     return model, added
 
 
-def _default_parameters(model, frozen):
+def _default_parameters(model, frozen, values=True):
+    """{name: array} of the trainable initializers (`values=False`: {name:
+    None}, reading no tensor data, for planning)."""
     from onnx import TensorProto, numpy_helper  # noqa: PLC0415
 
     floats = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
@@ -280,6 +283,9 @@ def _default_parameters(model, frozen):
     for t in model.graph.initializer:
         if t.data_type not in floats or t.name in frozen or t.name in buffers or \
                 int(np.prod(t.dims)) < 2:
+            continue
+        if not values:
+            params[t.name] = None
             continue
         value = numpy_helper.to_array(t)
         if not np.isfinite(value).all():
@@ -377,18 +383,23 @@ class Trainer:
         onnx.save(model, os.fspath(path))
 
 
-def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
-                     target: str = "cpu", input_shapes=None, mesh=None, shardings=None,
-                     plan: str = "auto", device_spec=None, frozen: Sequence[str] = (),
-                     grad_clip: Optional[float] = None, dtype: str = "fp32",
-                     cpu: str = "host") -> Trainer:
-    """Compiles the train step of `model` (a path or an onnx.ModelProto) with
-    `loss` and `optimizer` for `devices` devices; returns a Trainer.
-    `grad_clip`: clip the gradients to this global L2 norm before the update
-    (torch.nn.utils.clip_grad_norm_). `dtype="bf16"`: forward and backward in
-    bfloat16 (reductions, softmax and LayerNorm statistics in f32, as
-    pmc.compile's), gradient sums, master weights, optimizer state and update
-    in float32."""
+def _load_forward(model, external_data=True):
+    import onnx  # noqa: PLC0415
+
+    if isinstance(model, (str, os.PathLike)):
+        return onnx.load(os.fspath(model), load_external_data=external_data)
+    if isinstance(model, onnx.ModelProto):
+        forward = onnx.ModelProto()
+        forward.CopyFrom(model)
+        return forward
+    raise TypeError(f"model must be a path or an onnx.ModelProto, got {type(model).__name__}")
+
+
+def _training_options(forward, parameters, loss, optimizer, temp_dir, *, devices, target,
+                      input_shapes, mesh, shardings, plan, device_spec, grad_clip, dtype,
+                      zero, cpu, check=True):
+    """(path of the ONNX model with the loss, its extra inputs, the compile
+    options of its train step)."""
     import onnx  # noqa: PLC0415
 
     from . import _check_int, _normalize_shapes  # noqa: PLC0415
@@ -397,20 +408,18 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
     if not isinstance(optimizer, (SGD, AdamW)):
         raise TypeError("optimizer must be pmc.SGD, pmc.Adam or pmc.AdamW, got "
                         f"{type(optimizer).__name__}")
-    if isinstance(model, (str, os.PathLike)):
-        forward = onnx.load(os.fspath(model))
-    elif isinstance(model, onnx.ModelProto):
-        forward = onnx.ModelProto()
-        forward.CopyFrom(model)
-    else:
-        raise TypeError(f"model must be a path or an onnx.ModelProto, got {type(model).__name__}")
-    parameters = _default_parameters(forward, set(frozen))
     if not parameters:
         raise CompileError("the model has no float initializer to train")
+    if dtype not in ("fp32", "bf16"):
+        raise ValueError(f"dtype must be 'fp32' or 'bf16', got {dtype!r} (fp16 training "
+                         "needs loss scaling, which pmc does not implement yet)")
+    if grad_clip is not None and not grad_clip > 0:
+        raise ValueError(f"grad_clip must be positive, got {grad_clip!r}")
+    if zero is not None and zero not in (0, 1, 2, 3):
+        raise ValueError(f"zero must be 0, 1, 2 or 3 (or None: the planner picks), got {zero!r}")
     training = onnx.ModelProto()
     training.CopyFrom(forward)
-    training, extra = _add_loss(training, loss)
-    temp_dir = tempfile.mkdtemp(prefix="pmc-train-")
+    training, extra = _add_loss(training, loss, check)
     path = os.path.join(temp_dir, "train.onnx")
     onnx.save(training, path)
     options = make_options(devices=devices, target=target,
@@ -418,12 +427,33 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
                            shardings=shardings, plan=plan, device_spec=device_spec, cpu=cpu,
                            dtype=dtype)
     options.parameters = set(parameters)
-    if dtype not in ("fp32", "bf16"):
-        raise ValueError(f"dtype must be 'fp32' or 'bf16', got {dtype!r} (fp16 training "
-                         "needs loss scaling, which pmc does not implement yet)")
-    if grad_clip is not None and not grad_clip > 0:
-        raise ValueError(f"grad_clip must be positive, got {grad_clip!r}")
-    options.set_train(**optimizer._settings(), grad_clip=float(grad_clip or 0.0))
+    options.set_train(**optimizer._settings(), grad_clip=float(grad_clip or 0.0),
+                      zero=-1 if zero is None else int(zero))
+    return path, extra, options
+
+
+def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
+                     target: str = "cpu", input_shapes=None, mesh=None, shardings=None,
+                     plan: str = "auto", device_spec=None, frozen: Sequence[str] = (),
+                     grad_clip: Optional[float] = None, dtype: str = "fp32",
+                     zero: Optional[int] = None, cpu: str = "host") -> Trainer:
+    """Compiles the train step of `model` (a path or an onnx.ModelProto) with
+    `loss` and `optimizer` for `devices` devices; returns a Trainer.
+    `grad_clip`: clip the gradients to this global L2 norm before the update
+    (torch.nn.utils.clip_grad_norm_). `dtype="bf16"`: forward and backward in
+    bfloat16 (reductions, softmax and LayerNorm statistics in f32, as
+    pmc.compile's), gradient sums, master weights, optimizer state and update
+    in float32. `zero=0|1|2|3`: the ZeRO stage of a plan with data parallelism
+    (1: optimizer state split over dp, 2: and gradients, reduce-scattered, 3:
+    and parameters, gathered before use); None lets the planner pick it (with
+    `mesh=`: stage 0)."""
+    forward = _load_forward(model)
+    parameters = _default_parameters(forward, set(frozen))
+    temp_dir = tempfile.mkdtemp(prefix="pmc-train-")
+    path, extra, options = _training_options(
+        forward, parameters, loss, optimizer, temp_dir, devices=devices, target=target,
+        input_shapes=input_shapes, mesh=mesh, shardings=shardings, plan=plan,
+        device_spec=device_spec, grad_clip=grad_clip, dtype=dtype, zero=zero, cpu=cpu)
     bundle = os.path.join(temp_dir, "train.pmc")
     compile_bundle(path, bundle, options)
     exe = Executable(bundle, _temp_dir=temp_dir)
@@ -432,8 +462,35 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
         classes = _value_info(forward.graph, loss.logits).type.tensor_type.shape.dim[-1].dim_value
     settings = dict(devices=devices, target=target, input_shapes=input_shapes, mesh=mesh,
                     plan=plan, frozen=list(frozen), grad_clip=grad_clip, dtype=dtype,
-                    cpu=cpu)
+                    zero=zero, cpu=cpu)
     return Trainer(exe, forward, parameters, optimizer, extra, loss, classes, settings)
+
+
+def plan_training(model, loss: LossLike, optimizer, devices: int, *, target: str = "cpu",
+                  input_shapes=None, device_spec=None, frozen: Sequence[str] = (),
+                  grad_clip: Optional[float] = None, dtype: str = "fp32",
+                  zero: Optional[int] = None) -> dict:
+    """Runs only the planner on the train step of `model` (as
+    compile_training would build it) and returns the plan as pmc.plan does,
+    with "zero" and, under "predicted", "weight_bytes" (the parameters'
+    shards), "gradient_bytes", "optimizer_state_bytes" and
+    "activation_bytes" per device. Reads no weight (external data need not
+    exist), so a model far larger than this machine can be planned."""
+    import json  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+
+    forward = _load_forward(model, external_data=False)
+    parameters = _default_parameters(forward, set(frozen), values=False)
+    temp_dir = tempfile.mkdtemp(prefix="pmc-plan-")
+    try:
+        path, _, options = _training_options(
+            forward, parameters, loss, optimizer, temp_dir, devices=devices, target=target,
+            input_shapes=input_shapes, mesh=None, shardings=None, plan="auto",
+            device_spec=device_spec, grad_clip=grad_clip, dtype=dtype, zero=zero, cpu="host",
+            check=False)
+        return json.loads(plan_model(path, options))
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def load_training(path: Union[str, os.PathLike], devices: Optional[int] = None, *,

@@ -161,13 +161,13 @@ NB_MODULE(_compiler, m) {
           "set_train",
           [](CompileOptions &o, const std::string &optimizer, double momentum,
              double dampening, bool nesterov, double beta1, double beta2, double eps,
-             double weightDecay, double gradClip) {
-            o.train = {true, optimizer, momentum, dampening, nesterov,
-                       beta1, beta2, eps, weightDecay, gradClip};
+             double weightDecay, double gradClip, int zero) {
+            o.train = {true, optimizer, momentum, dampening, nesterov, beta1,
+                       beta2, eps, weightDecay, gradClip, zero};
           },
           "optimizer"_a, "momentum"_a = 0.0, "dampening"_a = 0.0, "nesterov"_a = false,
           "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8, "weight_decay"_a = 0.0,
-          "grad_clip"_a = 0.0,
+          "grad_clip"_a = 0.0, "zero"_a = -1,
           "Compiles a train step (pmc-train-step) with this optimizer.")
       .def("bind", &bindInput, "name"_a, "value"_a,
            "Specializes input `name` to the constant `value` (an array, copied).");

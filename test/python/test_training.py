@@ -374,3 +374,121 @@ def test_bf16_training(pmc_module, name):
     for key, fp32 in moved["fp32"].items():
         if fp32 > 1e-7:
             assert moved["bf16"][key] == pytest.approx(fp32, rel=0.1), key
+
+
+def _collectives(plan_text):
+    line = next(x for x in plan_text.splitlines() if x.startswith("collectives per rank"))
+    return line.split(":", 1)[1]
+
+
+@pytest.mark.parametrize("name", ["mlp", "gpt_decoder"])
+@pytest.mark.parametrize("mesh", [{"dp": 4}, {"dp": 2, "tp": 2}])
+@pytest.mark.parametrize("zero", [1, 2, 3])
+def test_zero_stages_equal_one_device(pmc_module, name, mesh, zero):
+    """ZeRO's stages as shardings over dp (optimizer state; + gradients,
+    reduce-scattered; + parameters): the same loss curve and, under SGD with
+    momentum, the same parameters as one device."""
+    pmc = pmc_module
+    model, feeds, logits, dims = _zoo_case(name, batch=4)
+    labels = np.random.default_rng(5).integers(0, dims[-1], dims[:-1])
+    loss = pmc.CrossEntropyLoss(logits=logits)
+    shardings = {next(iter(feeds)): ("dp",)}
+    if "tp" in mesh:
+        shardings = {**make_zoo.megatron_shardings(name)[0], **shardings}
+    devices = int(np.prod(list(mesh.values())))
+    for optimizer in (pmc.AdamW(lr=3e-3, weight_decay=0.01), pmc.SGD(lr=0.05, momentum=0.9)):
+        one = pmc.compile_training(model, loss=loss, optimizer=optimizer)
+        want = [one.step({**feeds, "labels": labels})["loss"] for _ in range(5)]
+        trainer = pmc.compile_training(model, loss=loss, optimizer=optimizer, devices=devices,
+                                       mesh=mesh, shardings=shardings, zero=zero)
+        got = [trainer.step({**feeds, "labels": labels})["loss"] for _ in range(5)]
+        np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=f"ZeRO-{zero} on {mesh}")
+        collectives = _collectives(trainer.plan)
+        if zero >= 2:
+            assert "reduce_scatter" in collectives, collectives
+        assert "all_gather" in collectives, collectives
+    for key, value in one.parameters().items():
+        np.testing.assert_allclose(trainer.parameters()[key], value, rtol=1e-4, atol=1e-6,
+                                   err_msg=key)
+    for key, value in one.optimizer_state().items():
+        np.testing.assert_allclose(trainer.optimizer_state()[key], value, rtol=1e-4,
+                                   atol=1e-6, err_msg=key)
+
+
+def test_zero_under_bf16_and_the_planner(pmc_module):
+    """ZeRO-2 in bf16 equals one device in bf16; the planner's own choice of
+    mesh and stage (zero=None) trains like one device too."""
+    pmc = pmc_module
+    model, feeds, logits, dims = _zoo_case("gpt_decoder", batch=4)
+    labels = np.random.default_rng(5).integers(0, dims[-1], dims[:-1])
+    loss = pmc.CrossEntropyLoss(logits=logits)
+    optimizer = pmc.AdamW(lr=3e-3, weight_decay=0.01)
+    curves = {}
+    for key, kwargs in (("one", {}),
+                        ("zero2", dict(devices=4, mesh={"dp": 4}, zero=2,
+                                       shardings={"input_ids": ("dp",)})),
+                        ("auto", dict(devices=4, device_spec="h100-sxm"))):
+        trainer = pmc.compile_training(model, loss=loss, optimizer=optimizer, dtype="bf16",
+                                       **kwargs)
+        curves[key] = [trainer.step({**feeds, "labels": labels})["loss"] for _ in range(10)]
+    np.testing.assert_allclose(curves["zero2"], curves["one"], rtol=2e-2)
+    np.testing.assert_allclose(curves["auto"], curves["one"], rtol=2e-2)
+
+
+def test_plan_memory_per_zero_stage(pmc_module):
+    """The planner's memory per device of a train step: weights, gradients
+    and AdamW state (2 moments) at each ZeRO stage on dp=4 are the shards
+    the stage gives each device (every tensor here splits evenly)."""
+    pmc = pmc_module
+    w1 = RNG.standard_normal((64, 128)).astype(np.float32)
+    w2 = RNG.standard_normal((128, 16)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w1"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
+         helper.make_node("MatMul", ["r", "w2"], ["y"])],
+        "mlp2", [helper.make_tensor_value_info("x", F, [32, 64])],
+        [helper.make_tensor_value_info("y", F, [32, 16])],
+        initializer=[numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    weights = 4.0 * (w1.size + w2.size)
+    expected = {0: (1, 1, 1), 1: (1, 1, 4), 2: (1, 4, 4), 3: (4, 4, 4)}
+    for zero, (wd, gd, sd) in expected.items():
+        plan = pmc.plan_training(model, loss=pmc.MSELoss(output="y"),
+                                 optimizer=pmc.AdamW(lr=1e-3), devices=4, zero=zero)
+        dp4 = next(a for a in plan["alternatives"] if a["mesh"] == {"dp": 4})
+        assert dp4["zero"] == zero
+        # (weights: the parameters' shards and the step's few scalar constants)
+        assert dp4["weight_bytes"] == pytest.approx(weights / wd, abs=512), zero
+        assert dp4["gradient_bytes"] == pytest.approx(weights / gd), zero
+        assert dp4["optimizer_state_bytes"] == pytest.approx(2 * weights / sd), zero
+        assert max(dp4["memory_per_device_bytes"]) >= (
+            dp4["weight_bytes"] + dp4["gradient_bytes"] + dp4["optimizer_state_bytes"])
+
+
+def test_seven_billion_parameters_need_zero_or_tensor_parallelism(pmc_module):
+    """A 6.7e9-parameter GPT (make_gpt_shapes: weights never materialized)
+    planned for 8 x H100 80 GB with AdamW in bf16: plain data parallelism
+    needs 16 bytes per parameter (fp32 master weights 4, bf16 gradients 2,
+    fp32 moments 8, the bf16 weight copies 2 among the activations) and does
+    not fit; the plan chosen fits by ZeRO or tensor parallelism and shows the
+    breakdown."""
+    pmc = pmc_module
+    model = make_zoo.make_gpt_shapes()
+    psi = sum(int(np.prod(t.dims)) for t in model.graph.initializer
+              if t.data_type == TensorProto.FLOAT and int(np.prod(t.dims)) >= 2)
+    assert 6.5e9 < psi < 7e9
+    plan = pmc.plan_training(model, loss=pmc.CrossEntropyLoss(logits="logits"),
+                             optimizer=pmc.AdamW(lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1),
+                             devices=8, device_spec="h100-sxm", dtype="bf16", target="cuda")
+    plain = next(a for a in plan["alternatives"] if a["mesh"] == {"dp": 8} and a["zero"] == 0)
+    assert not plain["fits"] and "needs" in plain["reason"], plain["reason"]
+    assert plain["weight_bytes"] == pytest.approx(4 * psi, rel=1e-3)
+    assert plain["gradient_bytes"] == pytest.approx(2 * psi, rel=1e-3)
+    assert plain["optimizer_state_bytes"] == pytest.approx(8 * psi, rel=1e-3)
+    assert max(plain["memory_per_device_bytes"]) > 16 * psi
+    assert max(plain["memory_per_device_bytes"]) > 80e9
+    predicted = plan["predicted"]
+    assert plan["zero"] > 0 or plan["mesh"].get("tp", 1) > 1, plan["mesh"]
+    assert max(predicted["memory_per_device_bytes"]) <= 80e9
+    assert max(predicted["memory_per_device_bytes"]) >= (
+        predicted["weight_bytes"] + predicted["gradient_bytes"] +
+        predicted["optimizer_state_bytes"])

@@ -386,3 +386,62 @@ def main(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --- Shape-only models, for planning --------------------------------------------
+
+class _ShapeOnlyBuilder(GraphBuilder):
+    """Weights and biases are initializers whose data is external and absent
+    (`absent.bin`): the planner reads shapes only, so a model of billions of
+    parameters costs kilobytes."""
+
+    def _absent(self, shape, hint):
+        name = self.fresh(hint)
+        t = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=list(shape))
+        t.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", "absent.bin"), ("offset", "0"),
+                           ("length", str(4 * int(np.prod(shape))))):
+            entry = t.external_data.add()
+            entry.key, entry.value = key, value
+        self.initializers.append(t)
+        return name
+
+    def weight(self, shape, fan_in, hint="w"):
+        return self._absent(shape, hint)
+
+    def bias(self, size, hint="b"):
+        return self._absent((size,), hint)
+
+    def model(self):
+        graph = helper.make_graph(self.nodes, self.name, self.inputs, self.outputs,
+                                  initializer=self.initializers)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                                  producer_name="pmc-zoo")
+        model.ir_version = 8
+        return model
+
+
+def make_gpt_shapes(layers=32, d=4096, heads=32, vocab=32000, seq=1024, batch=8):
+    """make_gpt_decoder's architecture at any size, weights shape-only
+    (_ShapeOnlyBuilder): the default is a 6.7e9-parameter GPT (12 d^2 per
+    layer, 32 layers, tied to no embedding), for plans that are never run."""
+    g = _ShapeOnlyBuilder("gpt_shapes", SEED)
+    ids = g.input("input_ids", TensorProto.INT64, [batch, seq])
+    tok = g.op("Gather", [g.weight((vocab, d), d, "wte"), ids], "tok_emb", axis=0)
+    pos = g.op("Gather", [g.weight((seq, d), d, "wpe"),
+                          g.const(np.arange(seq, dtype=np.int64), "pos_ids")], "pos_emb", axis=0)
+    h = g.op("Add", [tok, pos], "emb")
+    mask = g.const(np.tril(np.ones((seq, seq), dtype=bool)).reshape(1, 1, seq, seq),
+                   "causal_mask")
+    for layer in range(layers):
+        a = _attention(g, _layer_norm(g, h, d, f"l{layer}_ln1"), batch, seq, d, heads,
+                       f"l{layer}_attn", mask=mask, mask_mode="where")
+        h = g.op("Add", [h, a], f"l{layer}_res1")
+        m = _linear(g, _layer_norm(g, h, d, f"l{layer}_ln2"), d, 4 * d, f"l{layer}_up")
+        m = _linear(g, _erf_gelu(g, m, f"l{layer}_gelu"), 4 * d, d, f"l{layer}_down")
+        h = g.op("Add", [h, m], f"l{layer}_res2")
+    h = _layer_norm(g, h, d, "ln_f")
+    g.op("MatMul", [h, g.weight((d, vocab), d, "lm_head")], "lm_head")
+    g.nodes[-1].output[0] = "logits"
+    g.output("logits", TensorProto.FLOAT, [batch, seq, vocab])
+    return g.model()

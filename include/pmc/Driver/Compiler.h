@@ -27,6 +27,8 @@ struct TrainOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   double weightDecay = 0.0;
   double gradClip = 0.0; // global L2 norm; 0 = none
+  /// ZeRO stage over dp (0-3); -1 = the planner's choice.
+  int zero = -1;
 };
 
 /// What `pmc-opt compile` and `pmc._compiler.compile` do.

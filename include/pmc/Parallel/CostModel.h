@@ -154,7 +154,8 @@ struct OpCost {
 };
 
 struct MemoryBreakdown {
-  /// Local shards of the constants (weights), per device.
+  /// Local shards of the constants (weights) and of a train step's
+  /// parameters, per device.
   double weightBytes = 0;
   /// Activations (arguments, op results, resharded copies) live at the peak
   /// of a program-order liveness walk, per device, for one microbatch.
@@ -162,9 +163,15 @@ struct MemoryBreakdown {
   /// The op at whose execution the peak occurs (null: the arguments alone).
   mlir::Operation *peakOp = nullptr;
   double activationMultiplier = 1;
+  /// A train step's (kGradientOfAttrName results, kOptimizerStateAttrName
+  /// arguments), per device, all counted live at once; its parameters are
+  /// in weightBytes and its state updates replace their arguments in place,
+  /// so neither is an activation.
+  double gradientBytes = 0, optimizerStateBytes = 0;
 
   double totalBytes() const {
-    return weightBytes + peakActivationBytes * activationMultiplier;
+    return weightBytes + gradientBytes + optimizerStateBytes +
+           peakActivationBytes * activationMultiplier;
   }
 };
 

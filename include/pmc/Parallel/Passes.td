@@ -45,6 +45,9 @@ def PMCAutoSharding : Pass<"pmc-auto-sharding", "ModuleOp"> {
            "The largest number of microbatches a pipeline plan may use">,
     Option<"allowTF32", "allow-tf32", "bool", /*default=*/"false",
            "Score f32 matmuls at the TF32 peak">,
+    Option<"zero", "zero", "int64_t", /*default=*/"-1",
+           "A train step's ZeRO stage (0-3: optimizer state, + gradients, + "
+           "parameters split over dp); -1: every stage is scored">,
   ];
   let dependentDialects = ["::mlir::pmc::PMCDialect"];
 }
@@ -71,6 +74,8 @@ def PMCApplyShardings : Pass<"pmc-apply-shardings", "ModuleOp"> {
            "The mesh, AXIS=SIZE,... (empty: nothing to apply)">,
     ListOption<"shard", "shard", "std::string",
                "NAME=DIMS entries, each in braces when it has commas: {w=,tp},x=dp">,
+    Option<"zero", "zero", "int64_t", /*default=*/"0",
+           "A train step's ZeRO stage over dp (include/pmc/Parallel/TrainingState.h)">,
   ];
   let dependentDialects = ["::mlir::pmc::PMCDialect"];
 }

@@ -36,6 +36,8 @@ struct PlannerOptions {
   bool pipeline = true;
   /// The largest number of microbatches tried.
   int64_t maxMicrobatches = 16;
+  /// A train step's ZeRO stage on dp (0-3); -1 = the search picks one.
+  int zero = -1;
 };
 
 /// A weight the planner decides: a pmc.constant of rank >= 2 that feeds a
@@ -88,7 +90,13 @@ struct PlanCandidate {
   /// Per weight: -1 replicated, else the index into PlannedWeight::dims.
   std::vector<int> choices;
   double stepTimeS = 0, computeS = 0, commS = 0;
+  /// Per device. A train step's weights are its parameters' shards; its
+  /// gradients and optimizer state are counted apart from the activations.
   double weightBytes = 0, activationBytes = 0;
+  double gradientBytes = 0, optimizerStateBytes = 0;
+  /// A train step's ZeRO stage (what of it is split over dp as well):
+  /// 1 optimizer state, 2 + gradients, 3 + parameters.
+  int zero = 0;
   std::vector<double> memoryPerDeviceBytes;
   double commBytes = 0;
   unsigned collectives = 0;
@@ -99,6 +107,8 @@ struct PlanCandidate {
 
 struct Plan {
   int64_t devices = 1;
+  /// The planned function is a train step (ZeRO stages are searched).
+  bool training = false;
   std::string specName;
   double memoryBytes = 0;
   std::vector<PlannedWeight> weights;

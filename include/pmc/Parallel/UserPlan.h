@@ -40,7 +40,7 @@ std::string formatShardingSpec(const std::string &name,
 /// `pmc.plan_source = "user"`. Fails with a diagnostic naming the input,
 /// weight or axis at fault. Nothing happens for an empty mesh.
 LogicalResult applyShardings(ModuleOp module, const MeshSpec &mesh,
-                             const ShardingSpecs &shardings);
+                             const ShardingSpecs &shardings, int zero = 0);
 
 /// Marks a hand-made pipeline: `pmc.pipeline = {stages, microbatches,
 /// schedule}`, the even cut of @main into `stages` (pmc.stage on the ops)

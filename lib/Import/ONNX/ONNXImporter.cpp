@@ -543,7 +543,7 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   for (auto [i, n] : llvm::enumerate(argNames))
     func.setArgAttr(i, "pmc.name", builder.getStringAttr(n));
   for (auto [k, n] : llvm::enumerate(parameterNames)) {
-    func.setArgAttr(firstParameter + k, "pmc.parameter", builder.getUnitAttr());
+    func.setArgAttr(firstParameter + k, mlir::pmc::kParameterAttrName, builder.getUnitAttr());
     define(n, entry->getArgument(firstParameter + k));
   }
   builder.setInsertionPointToEnd(entry);

@@ -3,13 +3,15 @@
 // RUN: not pmc-opt %s --pmc-train-step="optimizer=lion" 2>&1 | FileCheck %s --check-prefix=BAD
 
 // SGD with momentum: the step takes pmc.lr, pmc.step and the momentum buffer
-// of the parameter, and returns the loss, the parameter and the buffer under
-// their input names; the first step's buffer is the gradient itself.
+// of the parameter (pmc.optimizer_state names it), and returns the loss, the
+// parameter and the buffer under their input names (pmc.state_update); the
+// gradient as the update reads it is marked pmc.gradient_of; the first
+// step's buffer is the gradient itself.
 // CHECK-LABEL: func.func @main(
 // CHECK-SAME: {pmc.name = "w", pmc.parameter}
-// CHECK-SAME: %[[LR:.*]]: tensor<f32> {pmc.name = "pmc.lr"}, %[[T:.*]]: tensor<f32> {pmc.name = "pmc.step"}, %[[BUF:.*]]: tensor<3x2xf32> {pmc.name = "w.momentum_buffer"})
-// CHECK-SAME: -> (tensor<f32> {pmc.name = "loss"}, tensor<3x2xf32> {pmc.name = "w"}, tensor<3x2xf32> {pmc.name = "w.momentum_buffer"})
-// CHECK: %[[G:.*]] = pmc.matmul %arg0, {{.*}} {transpose_a}
+// CHECK-SAME: %[[LR:.*]]: tensor<f32> {pmc.name = "pmc.lr"}, %[[T:.*]]: tensor<f32> {pmc.name = "pmc.step"}, %[[BUF:.*]]: tensor<3x2xf32> {pmc.name = "w.momentum_buffer", pmc.optimizer_state = "w"})
+// CHECK-SAME: -> (tensor<f32> {pmc.name = "loss"}, tensor<3x2xf32> {pmc.name = "w", pmc.state_update}, tensor<3x2xf32> {pmc.name = "w.momentum_buffer", pmc.state_update})
+// CHECK: %[[G:.*]] = pmc.matmul %arg0, {{.*}} {pmc.gradient_of = "w", transpose_a}
 // CHECK: %[[FIRST:.*]] = pmc.equal %[[T]]
 // CHECK: %[[NEXT:.*]] = pmc.where %[[FIRST]], %[[G]], {{.*}}
 // CHECK: %[[STEP:.*]] = pmc.mul %[[LR]], %[[NEXT]]
@@ -17,7 +19,7 @@
 // CHECK: return %{{.*}}, %[[W]], %[[NEXT]]
 
 // AdamW: two moments per parameter, bias corrections from pmc.step.
-// ADAMW: {pmc.name = "w.exp_avg"}, %{{.*}}: tensor<3x2xf32> {pmc.name = "w.exp_avg_sq"})
+// ADAMW: {pmc.name = "w.exp_avg", pmc.optimizer_state = "w"}, %{{.*}}: tensor<3x2xf32> {pmc.name = "w.exp_avg_sq", pmc.optimizer_state = "w"})
 // ADAMW: pmc.pow
 // ADAMW: pmc.sqrt
 

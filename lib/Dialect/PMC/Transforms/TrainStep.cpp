@@ -119,7 +119,7 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
     Value loss = ret.getOperand(0);
     SmallVector<BlockArgument> params;
     for (BlockArgument arg : body.getArguments())
-      if (func.getArgAttr(arg.getArgNumber(), "pmc.parameter")) {
+      if (func.getArgAttr(arg.getArgNumber(), kParameterAttrName)) {
         if (!isFloatTensor(arg))
           return func.emitError() << "pmc-train-step: parameter " << arg.getArgNumber()
                                   << " is not a float tensor";
@@ -138,6 +138,14 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
     if (gradClip < 0.0)
       return func.emitError() << "pmc-train-step: grad-clip " << gradClip.getValue()
                               << " must be positive (0: no clipping)";
+    // The planner shards and prices each gradient as the update reads it
+    // (ZeRO's reduce-scatter); a gradient that is also an intermediate of
+    // the backward (read before the update exists) stays an activation.
+    for (auto [p, g] : llvm::zip(params, *gradients))
+      if (g && g.getDefiningOp() && g.use_empty() &&
+          !g.getDefiningOp()->hasAttr(kGradientOfAttrName))
+        if (auto name = func.getArgAttrOfType<StringAttr>(p.getArgNumber(), "pmc.name"))
+          g.getDefiningOp()->setAttr(kGradientOfAttrName, name);
     // Everything built from here on (clipping, the update) runs in f32 under
     // --dtype bf16: pmc.keep_f32 (ConvertPrecision.cpp), fp32 master weights.
     Operation *lastBackward = ret->getPrevNode();
@@ -146,10 +154,20 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
     auto named = [&](StringRef name) {
       return DictionaryAttr::get(context, {b.getNamedAttr("pmc.name", b.getStringAttr(name))});
     };
-    auto addArgument = [&](Type type, StringRef name) {
+    auto addArgument = [&](Type type, StringRef name, StringRef stateOf = {}) {
       unsigned index = func.getNumArguments();
-      (void)func.insertArgument(index, type, named(name), func.getLoc());
+      DictionaryAttr attrs = named(name);
+      if (!stateOf.empty())
+        attrs = DictionaryAttr::get(
+            context, {b.getNamedAttr("pmc.name", b.getStringAttr(name)),
+                      b.getNamedAttr(kOptimizerStateAttrName, b.getStringAttr(stateOf))});
+      (void)func.insertArgument(index, type, attrs, func.getLoc());
       return func.getArgument(index);
+    };
+    auto stateResult = [&](StringRef name) {
+      return DictionaryAttr::get(context,
+                                 {b.getNamedAttr("pmc.name", b.getStringAttr(name)),
+                                  b.getNamedAttr(kStateUpdateAttrName, b.getUnitAttr())});
     };
     auto f32Scalar = RankedTensorType::get({}, b.getF32Type());
     Value lr = addArgument(f32Scalar, "pmc.lr");
@@ -175,7 +193,7 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
           if (weightDecay != 0.0)
             g = u.add(g, u.mul(u.c(weightDecay), p));
           if (momentum != 0.0) {
-            Value buf = addArgument(type, name + ".momentum_buffer");
+            Value buf = addArgument(type, name + ".momentum_buffer", name);
             // The first step's buffer is the gradient itself (torch.optim.SGD).
             Value later = u.add(u.mul(u.c(momentum), buf), u.mul(u.c(1.0 - dampening), g));
             Value nextBuf = u.where(u.equal(t, u.c(1.0)), g, later);
@@ -189,8 +207,8 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
             base = u.mul(p, u.sub(u.c(1.0), u.mul(lrT, u.c(weightDecay))));
           if (kind == "adam" && weightDecay != 0.0)
             g = u.add(g, u.mul(u.c(weightDecay), p));
-          Value m = addArgument(type, name + ".exp_avg");
-          Value v = addArgument(type, name + ".exp_avg_sq");
+          Value m = addArgument(type, name + ".exp_avg", name);
+          Value v = addArgument(type, name + ".exp_avg_sq", name);
           Value nextM = u.add(u.mul(u.c(beta1), m), u.mul(u.c(1.0 - beta1), g));
           Value nextV = u.add(u.mul(u.c(beta2), v), u.mul(u.c(1.0 - beta2), u.mul(g, g)));
           Value correction1 = u.sub(u.c(1.0), u.pow(u.c(beta1), t));
@@ -203,11 +221,11 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
         }
       }
       results.push_back(next);
-      resultAttrs.push_back(named(name));
+      resultAttrs.push_back(stateResult(name));
     }
     for (auto &[value, name] : states) {
       results.push_back(value);
-      resultAttrs.push_back(named(name));
+      resultAttrs.push_back(stateResult(name));
     }
     for (Operation *op = lastBackward ? lastBackward->getNextNode() : &body.front(); op != ret;
          op = op->getNextNode())

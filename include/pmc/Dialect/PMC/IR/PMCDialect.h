@@ -11,6 +11,20 @@ namespace mlir::pmc {
 /// The function a module runs: the imported ONNX graph, later each rank's
 /// program (the stage functions of a pipeline are called from it).
 inline constexpr llvm::StringLiteral kEntryFunctionName = "main";
+
+// The roles of a train step's values (pmc-train-step), which the planner
+// shards and prices as weights, gradients and optimizer state (ZeRO) and the
+// runtime keeps across steps.
+/// Argument: a trainable parameter (unit).
+inline constexpr llvm::StringLiteral kParameterAttrName = "pmc.parameter";
+/// Argument: optimizer state of the parameter it names (exp_avg, ...).
+inline constexpr llvm::StringLiteral kOptimizerStateAttrName = "pmc.optimizer_state";
+/// Op: its result is the gradient of the parameter it names, as the update
+/// reads it (before clipping and weight decay).
+inline constexpr llvm::StringLiteral kGradientOfAttrName = "pmc.gradient_of";
+/// Result: the next value of the argument of the same pmc.name (a parameter
+/// or optimizer state), which it replaces in place across steps (unit).
+inline constexpr llvm::StringLiteral kStateUpdateAttrName = "pmc.state_update";
 } // namespace mlir::pmc
 
 #endif // PMC_DIALECT_PMC_IR_PMCDIALECT_H
