@@ -131,6 +131,38 @@ struct CompileFlags {
                "outputs stay float32"),
       cl::init("fp32")};
 
+  // Training (docs/user-guide.md, "Training"): the bundle is the train step.
+  cl::opt<bool> train{"train",
+                      cl::desc("Compile the train step: forward, --loss, backward and the "
+                               "--optimizer update as one program; its parameters (every "
+                               "float initializer of more than one element but "
+                               "BatchNormalization's running statistics and --frozen) and "
+                               "optimizer state become inputs that the runtime keeps"),
+                      cl::init(false)};
+  cl::opt<std::string> loss{
+      "loss",
+      cl::desc("With --train: cross_entropy:LOGITS[,LABELS], mse|l1|bce_with_logits:"
+               "OUTPUT[,TARGET] (PyTorch's losses; options reduction=mean|sum, "
+               "ignore_index=N, label_smoothing=E) or output:NAME (the model's own loss)"),
+      cl::value_desc("SPEC"), cl::init("")};
+  cl::opt<std::string> optimizer{
+      "optimizer",
+      cl::desc("With --train: sgd|adam|adamw[:key=value,...], torch.optim's semantics "
+               "and defaults (sgd: lr, momentum, dampening, nesterov, weight_decay; "
+               "adam/adamw: lr, betas=B1/B2, eps, weight_decay)"),
+      cl::value_desc("SPEC"), cl::init("sgd")};
+  cl::opt<int> zero{"zero",
+                    cl::desc("With --train: the ZeRO stage over dp, 0-3 (default: the "
+                             "planner's choice; 0 with --mesh)"),
+                    cl::init(-1)};
+  cl::opt<double> gradClip{"grad-clip",
+                           cl::desc("With --train: clip the gradients to this global L2 "
+                                    "norm (0: no clipping)"),
+                           cl::init(0.0)};
+  cl::list<std::string> frozen{"frozen",
+                               cl::desc("With --train: initializers that are not trained"),
+                               cl::value_desc("NAME"), cl::CommaSeparated};
+
   /// The CompileOptions the flags ask for; false (and `error`) on a bad value.
   bool toOptions(CompileOptions &options, std::string &error);
 };
@@ -144,6 +176,7 @@ bool CompileFlags::toOptions(CompileOptions &options, std::string &error) {
   options.plan = plan;
   options.deviceSpec = deviceSpec;
   options.planOnly = emit == "plan";
+  options.import.parameterValues = !options.planOnly; // planning reads shapes only
   options.dtype = dtype;
   options.stages = stages;
   options.microbatches = microbatches;
@@ -154,6 +187,34 @@ bool CompileFlags::toOptions(CompileOptions &options, std::string &error) {
       (!mesh.empty() && !parseMesh(mesh, options, error)) ||
       !parseShardings(shards, options, error))
     return false;
+  if (!train && (!loss.empty() || optimizer.getNumOccurrences() || zero >= 0 ||
+                 gradClip != 0.0 || !frozen.empty())) {
+    error = "--loss, --optimizer, --zero, --grad-clip and --frozen need --train";
+    return false;
+  }
+  if (train) {
+    if (loss.empty()) {
+      error = "--train needs --loss (e.g. --loss cross_entropy:logits,labels)";
+      return false;
+    }
+    LossSpec spec;
+    if (!parseLossSpec(loss, spec, error) ||
+        !parseOptimizerSpec(optimizer, options.train, error))
+      return false;
+    if (zero < -1 || zero > 3) {
+      error = "--zero " + std::to_string(zero) + ": expected 0, 1, 2 or 3";
+      return false;
+    }
+    if (gradClip < 0) {
+      error = "--grad-clip must be positive (0: no clipping)";
+      return false;
+    }
+    options.train.zero = zero;
+    options.train.gradClip = gradClip;
+    options.import.loss = spec;
+    options.import.trainInitializers = true;
+    options.import.frozen.insert(frozen.begin(), frozen.end());
+  }
   if (!cpuKernelPipeline.empty()) {
     if (target != "cpu") {
       error = "--cpu-kernel-pipeline needs --target cpu";

@@ -205,7 +205,8 @@ bool (::pmc::planModelFile)(const std::string &modelPath, const CompileOptions &
   CompileOptions planning = options;
   planning.planOnly = true;
   planning.plan = "auto";
-  OwningOpRef<ModuleOp> module = loadModel(capture.context, modelPath, options.import);
+  planning.import.parameterValues = false; // shapes only
+  OwningOpRef<ModuleOp> module = loadModel(capture.context, modelPath, planning.import);
   if (module && succeeded(buildTrainStep(*module, planning)) &&
       succeeded(convertPrecision(*module, planning)) &&
       succeeded(partitionModule(*module, planning))) {

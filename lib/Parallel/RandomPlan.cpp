@@ -6,6 +6,7 @@
 // test/plans compile such plans and compare them with one device.
 //
 #include "pmc/Dialect/PMC/IR/PMCAttrs.h"
+#include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 #include "pmc/Dialect/PMC/IR/ShardingRule.h"
 #include "pmc/Parallel/Partition/OpShardings.h"
@@ -206,6 +207,9 @@ void RandomPlan::drawBoundaryShardings(func::FuncOp main, Draws &draws,
     auto type = dyn_cast<RankedTensorType>(main.getResultTypes()[i]);
     auto name = main.getResultAttrOfType<StringAttr>(i, "pmc.name");
     std::mt19937_64 rng = draws.forKey("result:" + (name ? name.str() : std::to_string(i)));
+    // A state update keeps its argument's layout (propagation sets it).
+    if (main.getResultAttr(i, kStateUpdateAttrName))
+      continue;
     if (type && chance(rng, 0.5))
       main.setResultAttr(i, kShardingAttrName,
                          randomSharding(context, rng, type.getShape(), axes, mesh));

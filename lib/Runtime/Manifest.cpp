@@ -67,6 +67,17 @@ std::vector<TensorSpec> parseSpecs(const json::json &root, const char *key) {
     if (!names.insert(spec.name).second)
       throw RuntimeError(std::string("manifest: duplicate ") + key + " name '" +
                          spec.name + "'");
+    if (list[i].contains("state")) {
+      spec.state = json::getString(list[i], "state", where);
+      if (spec.state != "parameter" && spec.state != "optimizer_state")
+        throw RuntimeError(where + ": field 'state' must be \"parameter\" or "
+                                   "\"optimizer_state\", got \"" + spec.state + "\"");
+    }
+    if (list[i].contains("initial")) {
+      spec.initial = json::getString(list[i], "initial", where);
+      if (spec.state != "parameter")
+        throw RuntimeError(where + ": field 'initial' needs \"state\": \"parameter\"");
+    }
     specs.push_back(std::move(spec));
   }
   return specs;
@@ -164,6 +175,29 @@ void parsePipeline(const json::json &root, Manifest &m) {
     m.outputs[i].stage = stage;
   }
 }
+/// The outputs' `updates` fields: each names a state input of the same
+/// dtype, shape and sharding, updated by no other output.
+void parseStateUpdates(const json::json &root, Manifest &m) {
+  const json::json &outs = root["outputs"];
+  std::set<int64_t> updated;
+  for (size_t o = 0; o < m.outputs.size(); ++o) {
+    if (!outs[o].contains("updates"))
+      continue;
+    TensorSpec &out = m.outputs[o];
+    std::string w = "manifest: outputs[" + std::to_string(o) + "] '" + out.name + "'";
+    std::string name = json::getString(outs[o], "updates", w);
+    auto it = std::find_if(m.inputs.begin(), m.inputs.end(),
+                           [&](const TensorSpec &in) { return in.name == name; });
+    if (it == m.inputs.end() || it->state.empty())
+      throw RuntimeError(w + ": field 'updates' names '" + name + "', which is no state input");
+    if (it->dtype != out.dtype || it->shape != out.shape || it->sharding != out.sharding)
+      throw RuntimeError(w + " updates '" + name + "' but is " + out.toString() +
+                         ", the input " + it->toString());
+    out.updates = it - m.inputs.begin();
+    if (!updated.insert(out.updates).second)
+      throw RuntimeError(w + ": '" + name + "' is updated by two outputs");
+  }
+}
 } // namespace
 
 int64_t Manifest::stageOf(int rank) const {
@@ -212,6 +246,7 @@ Manifest Manifest::parse(std::string_view text) {
       checkSharding(spec.sharding, spec.shape, m.mesh,
                     std::string("manifest: ") + (list == &m.inputs ? "input" : "output") +
                         " '" + spec.name + "'");
+  parseStateUpdates(root, m);
   if (root.contains("pipeline") && !root["pipeline"].is_null()) {
     parsePipeline(root, m);
   } else {

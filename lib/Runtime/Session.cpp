@@ -76,6 +76,7 @@ std::unique_ptr<Session> Session::open(const std::string &path, const SessionOpt
     for (int r : s->localRanks())
       s->comms[r]->setTimeout(timeout);
     s->executors.resize(n);
+    s->stateShards.assign(n, std::vector<HostTensor>(s->info.inputs.size()));
     if (s->info.target == "cuda") {
       std::shared_ptr<cuda::CudaRanks> ranks =
           cuda::CudaRanks::open(s->info, *s->reader, options, s->comms, faults);
@@ -94,6 +95,7 @@ std::unique_ptr<Session> Session::open(const std::string &path, const SessionOpt
       for (int r : s->localRanks())
         s->executors[r] = makeHostExecutor(std::move(programs[r]), *s->comms[r]);
     }
+    s->loadInitialState();
   } catch (const bundle::BundleError &e) {
     throw RuntimeError(e.what()); // already names the file
   } catch (const RuntimeError &e) {
@@ -154,6 +156,10 @@ Session::checkFeeds(const std::map<std::string, TensorRef> &feeds) const {
   for (const TensorSpec &spec : info.inputs) {
     auto it = feeds.find(spec.name);
     std::string expected = std::string(dtypeName(spec.dtype)) + shapeToString(spec.shape);
+    if (it == feeds.end() && !spec.state.empty()) {
+      data.push_back(nullptr); // read from the ranks' state (prepareState)
+      continue;
+    }
     if (it == feeds.end())
       throw FeedError("missing input '" + spec.name + "' (expected " + expected + ")");
     const TensorRef &ref = it->second;
@@ -179,6 +185,7 @@ Session::checkFeeds(const std::map<std::string, TensorRef> &feeds) const {
 NamedOutputs Session::run(const std::map<std::string, TensorRef> &feeds) {
   std::vector<const void *> data = checkFeeds(feeds);
   std::lock_guard<std::mutex> lock(runMutex);
+  prepareState(feeds);
   return distributed ? runDistributed(data) : runThreads(data);
 }
 
@@ -188,6 +195,10 @@ std::vector<const void *> Session::shardFeeds(const std::vector<const void *> &f
   for (size_t i = 0; i < feeds.size(); ++i) {
     if (!executors[rank]->readsInput(i))
       continue; // the program has no buffer for it
+    if (i < residentThisRun.size() && residentThisRun[i]) {
+      local[i] = stateShards[rank][i].data.data(); // this rank's own shard
+      continue;
+    }
     const TensorSpec &spec = info.inputs[i];
     std::vector<int64_t> shape = spec.localShape(info.mesh);
     if (shape == spec.shape) {
@@ -274,6 +285,8 @@ std::vector<HostTensor> Session::runPipelineRank(const std::vector<const void *>
 NamedOutputs Session::assemble(std::vector<std::vector<HostTensor>> &locals) const {
   NamedOutputs named;
   for (size_t o = 0; o < info.outputs.size(); ++o) {
+    if (staysResident(o))
+      continue; // moved into the ranks' state (keepState)
     const TensorSpec &spec = info.outputs[o];
     HostTensor full;
     if (rankOutputShape(info, o) == spec.shape) {
@@ -322,6 +335,9 @@ NamedOutputs Session::runThreads(const std::vector<const void *> &feeds) {
       throw RuntimeError(filePath + ": " + failure->substr(15)); // no rank to name
     throw CollectiveError(filePath + ": " + *failure);
   }
+  // Only a run every rank finished updates the state.
+  for (int r = 0; r < n; ++r)
+    keepState(r, locals[r]);
   return assemble(locals);
 }
 
@@ -343,6 +359,8 @@ NamedOutputs Session::runDistributed(const std::vector<const void *> &feeds) {
     comm.setTimeout(2 * restore.seconds + 1);
     // In a pipeline bundle the sources are ranks of the output's stage.
     for (size_t o = 0; o < info.outputs.size(); ++o) {
+      if (staysResident(o))
+        continue;
       const TensorSpec &spec = info.outputs[o];
       for (int r = 1; r < devices(); ++r) {
         if (!isOutputSource(info, o, r))
@@ -368,6 +386,7 @@ NamedOutputs Session::runDistributed(const std::vector<const void *> &feeds) {
     comm.abort(e.what());
     throw RuntimeError(filePath + ": rank " + std::to_string(me) + ": " + e.what());
   }
+  keepState(me, locals[me]);
   if (me != 0)
     return {};
   return assemble(locals);

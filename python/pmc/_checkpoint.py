@@ -73,11 +73,12 @@ def save(trainer, path):
     model = onnx.ModelProto()
     model.CopyFrom(trainer._model)
     from onnx import numpy_helper  # noqa: PLC0415
+    params, states = trainer.parameters(), trainer.optimizer_state()
     for t in model.graph.initializer:
-        if t.name in trainer._params:
-            t.CopyFrom(numpy_helper.from_array(trainer._params[t.name], t.name))
+        if t.name in params:
+            t.CopyFrom(numpy_helper.from_array(params[t.name], t.name))
     model_bytes = model.SerializeToString()
-    arrays = {**trainer._params, **trainer._states}
+    arrays = {**params, **states}
     entries = {}
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
         for i, (name, value) in enumerate(arrays.items()):
@@ -95,7 +96,7 @@ def save(trainer, path):
             "loss": _describe(loss) if dataclasses.is_dataclass(loss) else loss,
             "optimizer": _describe(trainer._optimizer),
             "settings": trainer._settings,
-            "parameters": list(trainer._params), "states": list(trainer._states),
+            "parameters": list(params), "states": list(states),
             "arrays": entries, "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
         }
         z.writestr("manifest.json", json.dumps(manifest, indent=1))
@@ -148,12 +149,9 @@ def load(path, devices, lr, options):
     trainer = training.compile_training(model, loss=_rebuild(manifest["loss"]),
                                         optimizer=_rebuild(manifest["optimizer"], lr),
                                         **settings)
-    if sorted(trainer._params) != sorted(manifest["parameters"]) or \
-            sorted(trainer._states) != sorted(manifest["states"]):
+    if sorted(trainer._param_names) != sorted(manifest["parameters"]) or \
+            sorted(trainer._state_names) != sorted(manifest["states"]):
         raise ValueError(f"{path}: its parameters and states do not match the model's")
-    for name in trainer._params:
-        trainer._params[name] = arrays[name]
-    for name in trainer._states:
-        trainer._states[name] = arrays[name]
-    trainer._step = int(manifest["step"])
+    trainer._restore({n: arrays[n] for n in manifest["parameters"]},
+                     {n: arrays[n] for n in manifest["states"]}, int(manifest["step"]))
     return trainer

@@ -152,9 +152,48 @@ class Executable:
     def run_dict(self, feeds: Mapping[str, object],
                  output_names: Optional[Sequence[str]] = None) -> dict:
         """Runs the model on `feeds` (as `run`) and returns {output name: numpy
-        array} in graph output order (only `output_names` when given)."""
+        array} in graph output order (only `output_names` when given). The
+        updates of a train step's state kept on the ranks (see `set_state`)
+        are not returned."""
         results = self._run(feeds)
-        return {name: results[name] for name in self._output_names(output_names)}
+        names = self._output_names(output_names)
+        if output_names is None:
+            names = [n for n in names if n in results]
+        for name in names:
+            if name not in results:
+                raise ValueError(f"output '{name}' updates state kept on the ranks; read it "
+                                 f"with get_state('{name}')")
+        return {name: results[name] for name in names}
+
+    # --- A train step's state ---------------------------------------------------
+
+    @property
+    def state_names(self) -> list:
+        """The inputs of a train step that the runtime keeps on the ranks
+        across runs (parameters and optimizer state): each rank holds its own
+        shard; a run reads those not fed from there and writes their updates
+        back, without sending them to the host."""
+        return list(self._session.state_names)
+
+    def set_state(self, name: str, value) -> None:
+        """Sets state input `name` to the full array `value` (each rank keeps
+        its shard). Optimizer state starts at zeros."""
+        spec = next((s for s in self._inputs if s.name == name), None)
+        if spec is None or name not in self._session.state_names:
+            raise ValueError(f"'{name}' is no state input; the state inputs are: "
+                             f"{', '.join(self._session.state_names) or 'none'}")
+        array = as_numpy(value, f"state '{name}'", f"{spec.dtype} with shape {list(spec.shape)}")
+        if array.dtype != np.dtype(spec.dtype) or tuple(array.shape) != spec.shape:
+            raise ValueError(f"state '{name}': expected {spec.dtype} with shape "
+                             f"{list(spec.shape)}, got {array.dtype} {list(array.shape)}")
+        self._session.set_state(name, np.require(array, requirements="C"))
+
+    def get_state(self, name: str) -> np.ndarray:
+        """The full value of state input `name`, gathered from the ranks."""
+        if name not in self._session.state_names:
+            raise ValueError(f"'{name}' is no state input; the state inputs are: "
+                             f"{', '.join(self._session.state_names) or 'none'}")
+        return self._session.get_state(name)
 
     def _output_names(self, output_names) -> list:
         if output_names is None:
@@ -183,7 +222,10 @@ class Executable:
                 raise ValueError(f"unknown input '{name}'; the model's inputs are: "
                                  f"{', '.join(str(s) for s in self._inputs)}")
         prepared = {}
+        state = set(self._session.state_names)
         for spec in self._inputs:
+            if spec.name not in feeds and spec.name in state:
+                continue  # kept on the ranks
             if spec.name not in feeds:
                 raise ValueError(f"missing input '{spec.name}' (expected {spec.dtype} "
                                  f"with shape {list(spec.shape)})")

@@ -166,132 +166,42 @@ def _value_info(graph, name):
     return None
 
 
-def _add_loss(model, loss, check=True):
-    """`model` with one output, the scalar "loss", and the loss's extra inputs
-    (labels, targets). Returns (model, names of the added inputs)."""
-    import onnx  # noqa: PLC0415
-    from onnx import TensorProto, helper, numpy_helper  # noqa: PLC0415
-
-    g = model.graph
-    outputs = {o.name for o in g.output}
-    added, nodes, inits = [], [], []
-
-    def node(op, inputs, **attrs):
-        out = f"pmc_loss/{op}_{len(nodes)}"
-        nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
-        return out
-
-    def const(name, values):
-        inits.append(numpy_helper.from_array(np.asarray(values), f"pmc_loss/{name}"))
-        return f"pmc_loss/{name}"
-
-    def reduce(x, reduction):
-        return node("ReduceMean" if reduction == "mean" else "ReduceSum", [x], keepdims=0)
-
-    def output_info(name):
-        if name not in outputs:
-            raise CompileError(f"loss: '{name}' is not an output of the model "
-                               f"(outputs: {', '.join(sorted(outputs))})")
-        vi = _value_info(g, name)
-        return vi.type.tensor_type
-
+def _loss_spec(loss):
+    """(the compiler's loss spec, the inputs the loss adds) of `loss`; the
+    loss itself is built by the compiler (lib/Import/ONNX/TrainingLoss.cpp)."""
     if isinstance(loss, str):
-        if not loss.startswith("output:"):
+        if not loss.startswith("output:") or not loss[len("output:"):]:
             raise ValueError(f"loss must be a loss object or 'output:NAME', got {loss!r}")
-        result = loss[len("output:"):]
-        t = output_info(result)
-    elif isinstance(loss, CrossEntropyLoss):
+        return loss, []
+    if isinstance(loss, CrossEntropyLoss):
         _check_reduction(loss.reduction)
-        t = output_info(loss.logits)
-        dims = list(t.shape.dim)
-        if len(dims) < 2 or not dims[-1].HasField("dim_value"):
-            raise CompileError(f"loss: logits '{loss.logits}' needs rank >= 2 and a static "
-                               "class dimension (the last)")
-        classes = dims[-1].dim_value
-        labels = helper.make_tensor_value_info(loss.labels, TensorProto.INT64, None)
-        for d in dims[:-1]:
-            labels.type.tensor_type.shape.dim.add().CopyFrom(d)
-        g.input.append(labels)
-        added.append(loss.labels)
-        flat = node("Reshape", [loss.logits, const("class_shape", np.array([-1, classes], np.int64))])
-        targets = node("Reshape", [loss.labels, const("label_shape", np.array([-1], np.int64))])
-        if loss.label_smoothing == 0.0:
-            result = node("SoftmaxCrossEntropyLoss", [flat, targets], reduction=loss.reduction,
-                          ignore_index=loss.ignore_index)
-        else:
-            # (1 - e) nll + e mean_c(-log p), over the labels not ignored.
-            eps = float(loss.label_smoothing)
-            logp = node("LogSoftmax", [flat], axis=1)
-            nll = node("NegativeLogLikelihoodLoss", [logp, targets], reduction="none",
-                       ignore_index=loss.ignore_index)
-            # mean over the classes as a product with 1/C (no axes operand,
-            # which changed form at opset 18)
-            mean = node("MatMul", [logp, const("class_mean",
-                                               np.full((classes, 1), 1.0 / classes, np.float32))])
-            smooth = node("Neg", [node("Reshape", [mean, const("flat", np.array([-1], np.int64))])])
-            kept = node("Cast", [node("Not", [node("Equal", [
-                targets, const("ignore", np.array(loss.ignore_index, np.int64))])])],
-                        to=t.elem_type)
-            mixed = node("Add", [node("Mul", [nll, const("keep", np.array(1 - eps, np.float32))]),
-                                 node("Mul", [smooth, const("eps", np.array(eps, np.float32))])])
-            total = node("ReduceSum", [node("Mul", [mixed, kept])], keepdims=0)
-            result = total if loss.reduction == "sum" else \
-                node("Div", [total, node("ReduceSum", [kept], keepdims=0)])
-    elif isinstance(loss, (MSELoss, L1Loss, BCEWithLogitsLoss)):
+        if not 0.0 <= loss.label_smoothing <= 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1], got {loss.label_smoothing!r}")
+        return (f"cross_entropy:{loss.logits},{loss.labels},reduction={loss.reduction},"
+                f"ignore_index={int(loss.ignore_index)},"
+                f"label_smoothing={float(loss.label_smoothing)!r}"), [loss.labels]
+    kinds = {MSELoss: "mse", L1Loss: "l1", BCEWithLogitsLoss: "bce_with_logits"}
+    if type(loss) in kinds:
         _check_reduction(loss.reduction)
-        t = output_info(loss.output)
-        target = helper.make_tensor_value_info(loss.target, t.elem_type, None)
-        target.type.tensor_type.shape.CopyFrom(t.shape)
-        g.input.append(target)
-        added.append(loss.target)
-        x, y = loss.output, loss.target
-        if isinstance(loss, MSELoss):
-            diff = node("Sub", [x, y])
-            per = node("Mul", [diff, diff])
-        elif isinstance(loss, L1Loss):
-            per = node("Abs", [node("Sub", [x, y])])
-        else:  # max(x, 0) - x y + log(1 + exp(-|x|))
-            per = node("Add", [node("Sub", [node("Relu", [x]), node("Mul", [x, y])]),
-                               node("Softplus", [node("Neg", [node("Abs", [x])])])])
-        result = reduce(per, loss.reduction)
-    else:
-        raise TypeError(f"loss must be a pmc loss (CrossEntropyLoss, MSELoss, L1Loss, "
-                        f"BCEWithLogitsLoss) or 'output:NAME', got {type(loss).__name__}")
-    g.node.extend(nodes)
-    g.initializer.extend(inits)
-    del g.output[:]
-    g.output.append(helper.make_tensor_value_info(result, t.elem_type, []))
-    if check:  # (planning: external data that is never read need not exist)
-        onnx.checker.check_model(model)
-    return model, added
+        return (f"{kinds[type(loss)]}:{loss.output},{loss.target},"
+                f"reduction={loss.reduction}"), [loss.target]
+    raise TypeError(f"loss must be a pmc loss (CrossEntropyLoss, MSELoss, L1Loss, "
+                    f"BCEWithLogitsLoss) or 'output:NAME', got {type(loss).__name__}")
 
 
-def _default_parameters(model, frozen, values=True):
-    """{name: array} of the trainable initializers (`values=False`: {name:
-    None}, reading no tensor data, for planning)."""
-    from onnx import TensorProto, numpy_helper  # noqa: PLC0415
-
-    floats = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
+def _check_frozen(model, frozen):
     names = {t.name for t in model.graph.initializer}
     unknown = sorted(set(frozen) - names)
     if unknown:
         raise ValueError(f"frozen names {unknown} are not initializers of the model")
-    # BatchNormalization's running mean and variance are buffers, not weights.
-    buffers = {n.input[i] for n in model.graph.node if n.op_type == "BatchNormalization"
-               for i in (3, 4) if len(n.input) > i}
-    params = {}
-    for t in model.graph.initializer:
-        if t.data_type not in floats or t.name in frozen or t.name in buffers or \
-                int(np.prod(t.dims)) < 2:
-            continue
-        if not values:
-            params[t.name] = None
-            continue
-        value = numpy_helper.to_array(t)
-        if not np.isfinite(value).all():
-            continue
-        params[t.name] = np.array(value)
-    return params
+
+
+def _parameter_names(bundle_path):
+    """The parameters the compiler chose, in the bundle's input order."""
+    from .bundle import BundleInfo  # noqa: PLC0415
+
+    manifest = BundleInfo.read(bundle_path).manifest
+    return [e["name"] for e in manifest["inputs"] if e.get("state") == "parameter"]
 
 
 # --- The trainer ---------------------------------------------------------------------
@@ -307,10 +217,13 @@ class Trainer:
         self._classes = classes
         self._exe = exe
         self._model = model
-        self._params = parameters
         self._optimizer = optimizer
-        self._states = {f"{p}.{s}": np.zeros_like(v)
-                        for p, v in parameters.items() for s in optimizer._states()}
+        # Parameters and optimizer state live on the ranks (Executable.set_state):
+        # each keeps its shard across steps; none goes through the host per step.
+        self._param_names = list(parameters)
+        self._state_names = [n for n in exe.state_names if n not in parameters]
+        for name, value in parameters.items():
+            exe.set_state(name, value)
         self._step = 0
         self.extra_inputs = extra_inputs
 
@@ -340,28 +253,30 @@ class Trainer:
                     f"labels '{self._loss.labels}' hold {labels[where]} at {list(where)}: "
                     f"outside [0, {self._classes}) and not ignore_index "
                     f"({self._loss.ignore_index})")
-        for name in list(self._params) + list(self._states) + ["pmc.lr", "pmc.step"]:
+        for name in self._param_names + self._state_names + ["pmc.lr", "pmc.step"]:
             if name in inputs:
                 raise ValueError(f"feeds name '{name}', which the trainer provides")
-        inputs.update(self._params)
-        inputs.update(self._states)
         inputs["pmc.lr"] = np.array(self.learning_rate(t), np.float32)
         inputs["pmc.step"] = np.array(t, np.float32)
         out = self._exe.run_dict(inputs)
         loss = float(np.asarray(out.pop(next(iter(out)))))
-        for name in self._params:
-            self._params[name] = out[name]
-        for name in self._states:
-            self._states[name] = out[name]
         self._step = t
         return {"loss": loss}
 
     def parameters(self) -> dict:
-        """{name: array}: the full (unsharded) values of the parameters."""
-        return {k: np.array(v) for k, v in self._params.items()}
+        """{name: array}: the full (unsharded) values of the parameters,
+        gathered from the ranks."""
+        return {k: self._exe.get_state(k) for k in self._param_names}
 
     def optimizer_state(self) -> dict:
-        return {k: np.array(v) for k, v in self._states.items()}
+        """{"<parameter>.<state>": array}: the optimizer's full state."""
+        return {k: self._exe.get_state(k) for k in self._state_names}
+
+    def _restore(self, parameters: Mapping[str, np.ndarray], states: Mapping[str, np.ndarray],
+                 step: int) -> None:
+        for name, value in {**parameters, **states}.items():
+            self._exe.set_state(name, value)
+        self._step = step
 
     def save(self, path: Union[str, os.PathLike]) -> None:
         """Writes a checkpoint: the forward model, the parameters, the optimizer
@@ -376,10 +291,11 @@ class Trainer:
 
         model = onnx.ModelProto()
         model.CopyFrom(self._model)
+        params = self.parameters()
         for t in model.graph.initializer:
-            if t.name in self._params:
+            if t.name in params:
                 t.CopyFrom(numpy_helper.from_array(
-                    self._params[t.name].astype(numpy_helper.to_array(t).dtype), t.name))
+                    params[t.name].astype(numpy_helper.to_array(t).dtype), t.name))
         onnx.save(model, os.fspath(path))
 
 
@@ -395,10 +311,9 @@ def _load_forward(model, external_data=True):
     raise TypeError(f"model must be a path or an onnx.ModelProto, got {type(model).__name__}")
 
 
-def _training_options(forward, parameters, loss, optimizer, temp_dir, *, devices, target,
-                      input_shapes, mesh, shardings, plan, device_spec, grad_clip, dtype,
-                      zero, cpu, check=True):
-    """(path of the ONNX model with the loss, its extra inputs, the compile
+def _training_options(forward, loss, optimizer, temp_dir, *, devices, target, input_shapes,
+                      mesh, shardings, plan, device_spec, frozen, grad_clip, dtype, zero, cpu):
+    """(path of the forward model, the inputs the loss adds, the compile
     options of its train step)."""
     import onnx  # noqa: PLC0415
 
@@ -408,8 +323,6 @@ def _training_options(forward, parameters, loss, optimizer, temp_dir, *, devices
     if not isinstance(optimizer, (SGD, AdamW)):
         raise TypeError("optimizer must be pmc.SGD, pmc.Adam or pmc.AdamW, got "
                         f"{type(optimizer).__name__}")
-    if not parameters:
-        raise CompileError("the model has no float initializer to train")
     if dtype not in ("fp32", "bf16"):
         raise ValueError(f"dtype must be 'fp32' or 'bf16', got {dtype!r} (fp16 training "
                          "needs loss scaling, which pmc does not implement yet)")
@@ -417,16 +330,17 @@ def _training_options(forward, parameters, loss, optimizer, temp_dir, *, devices
         raise ValueError(f"grad_clip must be positive, got {grad_clip!r}")
     if zero is not None and zero not in (0, 1, 2, 3):
         raise ValueError(f"zero must be 0, 1, 2 or 3 (or None: the planner picks), got {zero!r}")
-    training = onnx.ModelProto()
-    training.CopyFrom(forward)
-    training, extra = _add_loss(training, loss, check)
-    path = os.path.join(temp_dir, "train.onnx")
-    onnx.save(training, path)
+    _check_frozen(forward, frozen)
+    spec, extra = _loss_spec(loss)
+    path = os.path.join(temp_dir, "forward.onnx")
+    onnx.save(forward, path)
     options = make_options(devices=devices, target=target,
                            input_shapes=_normalize_shapes(input_shapes), mesh=mesh,
                            shardings=shardings, plan=plan, device_spec=device_spec, cpu=cpu,
                            dtype=dtype)
-    options.parameters = set(parameters)
+    options.loss = spec
+    options.train_initializers = True
+    options.frozen = set(frozen)
     options.set_train(**optimizer._settings(), grad_clip=float(grad_clip or 0.0),
                       zero=-1 if zero is None else int(zero))
     return path, extra, options
@@ -438,7 +352,9 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
                      grad_clip: Optional[float] = None, dtype: str = "fp32",
                      zero: Optional[int] = None, cpu: str = "host") -> Trainer:
     """Compiles the train step of `model` (a path or an onnx.ModelProto) with
-    `loss` and `optimizer` for `devices` devices; returns a Trainer.
+    `loss` and `optimizer` for `devices` devices; returns a Trainer. The
+    parameters are the float initializers of more than one element, less
+    BatchNormalization's running statistics and `frozen`.
     `grad_clip`: clip the gradients to this global L2 norm before the update
     (torch.nn.utils.clip_grad_norm_). `dtype="bf16"`: forward and backward in
     bfloat16 (reductions, softmax and LayerNorm statistics in f32, as
@@ -447,16 +363,21 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
     (1: optimizer state split over dp, 2: and gradients, reduce-scattered, 3:
     and parameters, gathered before use); None lets the planner pick it (with
     `mesh=`: stage 0)."""
+    from onnx import numpy_helper  # noqa: PLC0415
+
     forward = _load_forward(model)
-    parameters = _default_parameters(forward, set(frozen))
     temp_dir = tempfile.mkdtemp(prefix="pmc-train-")
     path, extra, options = _training_options(
-        forward, parameters, loss, optimizer, temp_dir, devices=devices, target=target,
+        forward, loss, optimizer, temp_dir, devices=devices, target=target,
         input_shapes=input_shapes, mesh=mesh, shardings=shardings, plan=plan,
-        device_spec=device_spec, grad_clip=grad_clip, dtype=dtype, zero=zero, cpu=cpu)
+        device_spec=device_spec, frozen=frozen, grad_clip=grad_clip, dtype=dtype, zero=zero,
+        cpu=cpu)
     bundle = os.path.join(temp_dir, "train.pmc")
     compile_bundle(path, bundle, options)
     exe = Executable(bundle, _temp_dir=temp_dir)
+    names = set(_parameter_names(bundle))
+    parameters = {t.name: np.array(numpy_helper.to_array(t))
+                  for t in forward.graph.initializer if t.name in names}
     classes = 0
     if isinstance(loss, CrossEntropyLoss):
         classes = _value_info(forward.graph, loss.logits).type.tensor_type.shape.dim[-1].dim_value
@@ -480,14 +401,13 @@ def plan_training(model, loss: LossLike, optimizer, devices: int, *, target: str
     import shutil  # noqa: PLC0415
 
     forward = _load_forward(model, external_data=False)
-    parameters = _default_parameters(forward, set(frozen), values=False)
     temp_dir = tempfile.mkdtemp(prefix="pmc-plan-")
     try:
         path, _, options = _training_options(
-            forward, parameters, loss, optimizer, temp_dir, devices=devices, target=target,
+            forward, loss, optimizer, temp_dir, devices=devices, target=target,
             input_shapes=input_shapes, mesh=None, shardings=None, plan="auto",
-            device_spec=device_spec, grad_clip=grad_clip, dtype=dtype, zero=zero, cpu="host",
-            check=False)
+            device_spec=device_spec, frozen=frozen, grad_clip=grad_clip, dtype=dtype,
+            zero=zero, cpu="host")
         return json.loads(plan_model(path, options))
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)

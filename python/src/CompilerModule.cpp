@@ -157,6 +157,27 @@ NB_MODULE(_compiler, m) {
           [](CompileOptions &o, const std::set<std::string> &names) {
             o.import.parameters = names;
           })
+      .def_prop_rw(
+          "loss",
+          [](const CompileOptions &o) {
+            return o.import.loss ? ::pmc::formatLossSpec(*o.import.loss) : std::string();
+          },
+          [](CompileOptions &o, const std::string &text) {
+            ::pmc::LossSpec spec;
+            std::string error;
+            if (!::pmc::parseLossSpec(text, spec, error))
+              throw nb::value_error(error.c_str());
+            o.import.loss = spec;
+          })
+      .def_prop_rw(
+          "train_initializers",
+          [](const CompileOptions &o) { return o.import.trainInitializers; },
+          [](CompileOptions &o, bool on) { o.import.trainInitializers = on; })
+      .def_prop_rw(
+          "frozen", [](const CompileOptions &o) { return o.import.frozen; },
+          [](CompileOptions &o, const std::set<std::string> &names) {
+            o.import.frozen = names;
+          })
       .def(
           "set_train",
           [](CompileOptions &o, const std::string &optimizer, double momentum,

@@ -106,6 +106,29 @@ public:
     return result;
   }
 
+  void setState(const std::string &name, FeedArray value) {
+    std::optional<DType> dtype = fromDlpack(value.dtype());
+    if (!dtype)
+      throw FeedError("state '" + name + "': unsupported dtype");
+    TensorRef ref;
+    ref.dtype = *dtype;
+    for (size_t d = 0; d < value.ndim(); ++d)
+      ref.shape.push_back(static_cast<int64_t>(value.shape(d)));
+    ref.data = value.data();
+    ref.bytes = value.size() * dtypeSize(*dtype);
+    nb::gil_scoped_release release;
+    session->setState(name, ref);
+  }
+
+  nb::object getState(const std::string &name) {
+    HostTensor value;
+    {
+      nb::gil_scoped_release release;
+      value = session->getState(name);
+    }
+    return toNumpy(std::move(value));
+  }
+
   std::unique_ptr<Session> session;
 };
 
@@ -209,6 +232,14 @@ NB_MODULE(_runtime, m) {
       .def_prop_ro("target", [](const PySession &s) { return s.session->manifest().target; })
       .def_prop_ro("devices",
                    [](const PySession &s) { return s.session->manifest().devices; })
+      .def_prop_ro("state_names",
+                   [](const PySession &s) { return s.session->stateNames(); },
+                   "A train step's state inputs (parameters, optimizer state), which "
+                   "the session keeps on the ranks across runs.")
+      .def("set_state", &PySession::setState, "name"_a, "value"_a,
+           "Slices the full value of state input `name` into the ranks' shards.")
+      .def("get_state", &PySession::getState, "name"_a,
+           "The full value of state input `name`, assembled from the ranks' shards.")
       .def("run", &PySession::run, "feeds"_a,
            "Runs with `feeds` (name -> numpy array of the exact dtype and shape) and "
            "returns {output name: numpy array} in manifest order. Bad feeds raise "

@@ -29,7 +29,15 @@ struct TrainOptions {
   double gradClip = 0.0; // global L2 norm; 0 = none
   /// ZeRO stage over dp (0-3); -1 = the planner's choice.
   int zero = -1;
+  /// The learning rate a runner feeds as pmc.lr (`--optimizer adamw:lr=...`);
+  /// the step itself takes it as an input.
+  double lr = 1e-3;
 };
+
+/// Parses `--optimizer KIND[:key=value,...]` (sgd: lr, momentum, dampening,
+/// nesterov, weight_decay; adam and adamw: lr, betas=B1/B2, eps,
+/// weight_decay) into `train` (enabling it); false and `error` otherwise.
+bool parseOptimizerSpec(const std::string &text, TrainOptions &train, std::string &error);
 
 /// What `pmc-opt compile` and `pmc._compiler.compile` do.
 struct CompileOptions {

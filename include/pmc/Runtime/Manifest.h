@@ -26,6 +26,15 @@ struct TensorSpec {
   bool microbatched = false;
   /// Pipeline bundles, outputs only: the stage that computes it (-1 otherwise).
   int64_t stage = -1;
+  /// Inputs of a train step: "parameter" or "optimizer_state" for the state
+  /// a Session keeps across runs (Session::setState), else empty.
+  std::string state;
+  /// A parameter's value before the first step: the bundle section holding
+  /// its full row-major bytes, loaded when the session opens (else empty).
+  std::string initial;
+  /// Outputs: the index of the state input this output replaces after each
+  /// run (same dtype, shape and sharding), else -1.
+  int64_t updates = -1;
 
   /// The shape of one rank's local shard.
   std::vector<int64_t> localShape(const Mesh &mesh) const;

@@ -126,6 +126,23 @@ public:
   /// The same with borrowed feeds (no copy of the input bytes).
   NamedOutputs run(const std::map<std::string, TensorRef> &feeds);
 
+  /// A train step's state: the inputs with a TensorSpec::state. Each rank run
+  /// here keeps its own shard of them across runs. run() reads a state input
+  /// that is not fed from the shards and writes the output that updates it
+  /// over them, rank by rank, without assembling it (that output is then not
+  /// returned); a state input that is fed is read from the feed, and its
+  /// update returned, as any other. Optimizer state starts at zeros; a
+  /// parameter starts at its bundle's initial value (a train step compiled
+  /// from ONNX has it), else must be set, or fed, before its first run.
+  std::vector<std::string> stateNames() const;
+  /// Slices the full `value` of state input `name` into the local ranks'
+  /// shards. Throws FeedError for an unknown name or a wrong dtype or shape.
+  void setState(const std::string &name, const TensorRef &value);
+  /// The full value of state input `name`, assembled from the ranks' shards
+  /// (in distributed mode only a replicated one: each process holds its
+  /// rank's shard). Throws RuntimeError when it has no value yet.
+  HostTensor getState(const std::string &name) const;
+
 private:
   Session();
   std::vector<const void *> checkFeeds(const std::map<std::string, TensorRef> &feeds) const;
@@ -162,6 +179,23 @@ private:
   std::vector<std::unique_ptr<RankExecutor>> executors;
   bool distributed = false;
   std::mutex runMutex;
+  /// State (SessionState.cpp): per rank run here, per input, its shard
+  /// (empty for inputs that are no state or have no value yet); which state
+  /// inputs the current run reads from there.
+  std::vector<std::vector<HostTensor>> stateShards;
+  std::vector<bool> residentThisRun;
+  /// open(): the parameters' initial values from their bundle sections.
+  void loadInitialState();
+  /// Index of state input `name`; throws FeedError naming the state inputs.
+  size_t stateIndex(const std::string &name) const;
+  /// Before a run: the state inputs not fed are read from the shards (zeros
+  /// for optimizer state never set); fails for a parameter without a value.
+  void prepareState(const std::map<std::string, TensorRef> &feeds);
+  /// After rank `rank` ran: its outputs that update resident state replace
+  /// the shards (moved out of `outputs`).
+  void keepState(int rank, std::vector<HostTensor> &outputs);
+  /// Whether output `o` stays on the ranks this run (not returned).
+  bool staysResident(size_t o) const;
 };
 
 } // namespace pmc::runtime

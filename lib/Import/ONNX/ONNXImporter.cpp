@@ -396,6 +396,47 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     return nullptr;
   }
   onnx::GraphProto &graph = *model.mutable_graph();
+  std::set<std::string> parameters = options.parameters;
+  if (options.trainInitializers) {
+    std::set<std::string> names;
+    for (const onnx::TensorProto &t : graph.initializer())
+      names.insert(t.name());
+    for (const std::string &n : options.frozen)
+      if (!names.count(n)) {
+        emitError(fileLoc) << "--frozen names '" << n << "', which is no initializer";
+        return nullptr;
+      }
+    // BatchNormalization's running mean and variance are buffers, not weights.
+    std::set<std::string> buffers;
+    for (const onnx::NodeProto &n : graph.node())
+      if (n.op_type() == "BatchNormalization")
+        for (int i : {3, 4})
+          if (n.input_size() > i)
+            buffers.insert(n.input(i));
+    for (const onnx::TensorProto &t : graph.initializer()) {
+      int64_t elements = 1;
+      for (int64_t d : t.dims())
+        elements *= d;
+      Type element = convertElementType(context, t.data_type());
+      if (element && isa<FloatType>(element) && elements > 1 && !buffers.count(t.name()) &&
+          !options.frozen.count(t.name()))
+        parameters.insert(t.name());
+    }
+    if (parameters.empty()) {
+      emitError(fileLoc) << "the model has no float initializer to train (of more than one "
+                            "element, not BatchNormalization's running statistics, not "
+                            "frozen)";
+      return nullptr;
+    }
+  }
+  // After choosing the parameters: the loss's own constants are none.
+  if (options.loss) {
+    std::string error;
+    if (!::pmc::addTrainingLoss(model, *options.loss, error)) {
+      emitError(fileLoc) << error;
+      return nullptr;
+    }
+  }
   scopes.emplace_back();
   llvm::StringMap<const onnx::TensorProto *> &initializers = scopes.back().initializers;
   for (const onnx::TensorProto &t : graph.initializer())
@@ -523,7 +564,8 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   // Parameters: float initializers that become arguments (training).
   unsigned firstParameter = argTypes.size();
   SmallVector<std::string> parameterNames;
-  for (const std::string &n : options.parameters) {
+  SmallVector<Attribute> parameterValues;
+  for (const std::string &n : parameters) {
     auto init = initializers.find(n);
     Type element = init == initializers.end()
                        ? Type()
@@ -536,6 +578,15 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     argTypes.push_back(RankedTensorType::get(dims, element));
     argNames.push_back(n);
     parameterNames.push_back(n);
+    Attribute initial;
+    if (options.parameterValues) {
+      auto attr = readTensor(const_cast<onnx::TensorProto &>(*init->second), modelDir, context,
+                             [&] { return emitError(fileLoc) << "parameter '" << n << "': "; });
+      if (failed(attr))
+        return nullptr;
+      initial = *attr;
+    }
+    parameterValues.push_back(initial);
   }
   auto func = func::FuncOp::create(builder, fileLoc, mlir::pmc::kEntryFunctionName,
                                    builder.getFunctionType(argTypes, {}));
@@ -544,6 +595,8 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     func.setArgAttr(i, "pmc.name", builder.getStringAttr(n));
   for (auto [k, n] : llvm::enumerate(parameterNames)) {
     func.setArgAttr(firstParameter + k, mlir::pmc::kParameterAttrName, builder.getUnitAttr());
+    if (parameterValues[k])
+      func.setArgAttr(firstParameter + k, mlir::pmc::kInitialValueAttrName, parameterValues[k]);
     define(n, entry->getArgument(firstParameter + k));
   }
   builder.setInsertionPointToEnd(entry);

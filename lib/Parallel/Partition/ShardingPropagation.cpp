@@ -448,6 +448,14 @@ void Propagator::annotate(bool origins) {
     if (origins)
       op->setAttr(kOriginsAttrName, builder.getArrayAttr(texts));
   });
+  // A train step's state update leaves in its argument's layout, so that
+  // the state stays where it is across steps (the runtime keeps each rank's
+  // shard): the partitioner reshards the returned value into it.
+  llvm::StringMap<ShardingAttr> argumentShardings;
+  for (BlockArgument arg : func.getArguments())
+    if (auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "pmc.name"))
+      if (isa<RankedTensorType>(arg.getType()))
+        argumentShardings[name.getValue()] = shardingOf(arg);
   Operation *terminator = func.getBody().front().getTerminator();
   for (auto [i, returned] : llvm::enumerate(terminator->getOperands())) {
     if (!isa<RankedTensorType>(returned.getType()))
@@ -455,6 +463,15 @@ void Propagator::annotate(bool origins) {
     if (auto user = func.getResultAttrOfType<ShardingAttr>(i, kShardingAttrName)) {
       if (origins)
         func.setResultAttr(i, kOriginAttrName, builder.getStringAttr("user"));
+      continue;
+    }
+    auto name = func.getResultAttrOfType<StringAttr>(i, "pmc.name");
+    if (func.getResultAttr(i, kStateUpdateAttrName) && name &&
+        argumentShardings.count(name.getValue())) {
+      func.setResultAttr(i, kShardingAttrName, argumentShardings.lookup(name.getValue()));
+      if (origins)
+        func.setResultAttr(i, kOriginAttrName,
+                           builder.getStringAttr("the state argument it updates"));
       continue;
     }
     // Outputs are never partial: the partitioner reduces before returning.

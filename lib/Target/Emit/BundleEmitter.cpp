@@ -12,6 +12,7 @@
 #include "pmc/Support/Version.h"
 
 #include "pmc/Dialect/PMC/IR/PMCAttrs.h"
+#include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 #include "pmc/Dialect/Runtime/IR/RuntimeOps.h"
 
@@ -154,6 +155,8 @@ private:
   std::vector<json::Value> microbatchedInputs, microbatchedOutputs;
   /// Weight sections by index (`w/<index>`), written in that order.
   std::map<int64_t, std::vector<BundleImage::Section>> weights;
+  /// The initial values of a train step's parameters (`state/<input>`).
+  std::vector<BundleImage::Section> stateSections;
 };
 } // namespace
 
@@ -407,6 +410,26 @@ ProgramSerializer::interfaceEntries(bool results, const std::vector<int64_t> &ou
       return failure();
     if (results && pipeline.enabled)
       (*entry)["stage"] = outputStage[i];
+    // A train step's state (docs/design/bundle.md, "State"): the runtime
+    // keeps each rank's shard of these inputs across runs, and writes the
+    // outputs that update them over them.
+    if (!results && main.getArgAttr(i, mlir::pmc::kParameterAttrName)) {
+      (*entry)["state"] = "parameter";
+      // Its value before the first step: a section the runtime loads.
+      if (auto initial =
+              main.getArgAttrOfType<ElementsAttr>(i, mlir::pmc::kInitialValueAttrName)) {
+        BundleImage::Section section;
+        section.name = "state/" + std::to_string(i);
+        if (failed(weightBytes(initial, main, section)))
+          return failure();
+        (*entry)["initial"] = section.name;
+        stateSections.push_back(std::move(section));
+      }
+    }
+    else if (!results && main.getArgAttr(i, mlir::pmc::kOptimizerStateAttrName))
+      (*entry)["state"] = "optimizer_state";
+    else if (results && main.getResultAttr(i, mlir::pmc::kStateUpdateAttrName))
+      (*entry)["updates"] = name;
     if (microbatched)
       (results ? microbatchedOutputs : microbatchedInputs).push_back(name);
     entries.push_back(std::move(*entry));
@@ -541,6 +564,8 @@ FailureOr<BundleImage> ProgramSerializer::serialize(ArrayRef<pmcrt::ProgramOp> p
   for (auto &[index, sections] : weights)
     for (BundleImage::Section &section : sections)
       image.sections.push_back(std::move(section));
+  for (BundleImage::Section &section : stateSections)
+    image.sections.push_back(std::move(section));
   return image;
 }
 

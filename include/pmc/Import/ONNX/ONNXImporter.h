@@ -4,9 +4,11 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
+#include "pmc/Import/ONNX/TrainingLoss.h"
 #include "pmc/Support/HostTensor.h"
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -29,6 +31,17 @@ struct ImportOptions {
   /// inputs, marked `pmc.parameter`) instead of constants: the trainable
   /// parameters of a train step (pmc-train-step).
   std::set<std::string> parameters;
+  /// Training (pmc-opt compile --train): the loss appended to the graph
+  /// before import (TrainingLoss.h), which becomes its only output.
+  std::optional<LossSpec> loss;
+  /// Training: take as parameters every float initializer of more than one
+  /// element that no BatchNormalization reads as running statistics, less
+  /// these names (in addition to `parameters`).
+  bool trainInitializers = false;
+  std::set<std::string> frozen;
+  /// Read each parameter's initializer into its kInitialValueAttrName (the
+  /// bundle's initial state); planning reads none.
+  bool parameterValues = true;
 };
 
 /// Imports the ONNX model file at `path` into a module holding one

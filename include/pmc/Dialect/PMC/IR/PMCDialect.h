@@ -17,6 +17,9 @@ inline constexpr llvm::StringLiteral kEntryFunctionName = "main";
 // runtime keeps across steps.
 /// Argument: a trainable parameter (unit).
 inline constexpr llvm::StringLiteral kParameterAttrName = "pmc.parameter";
+/// Argument of a parameter: its value before the first step (an elements
+/// attribute: the ONNX initializer), which the bundle carries.
+inline constexpr llvm::StringLiteral kInitialValueAttrName = "pmc.initial_value";
 /// Argument: optimizer state of the parameter it names (exp_avg, ...).
 inline constexpr llvm::StringLiteral kOptimizerStateAttrName = "pmc.optimizer_state";
 /// Op: its result is the gradient of the parameter it names, as the update

@@ -1,0 +1,143 @@
+//===- SessionState.cpp - a train step's state, kept on the ranks ---------===//
+//
+// The inputs a manifest marks `state` (a train step's parameters and
+// optimizer state; docs/design/bundle.md, "State") live in the Session:
+// every rank run here holds its own shard, fed to each run in place of a
+// host feed, and the outputs that update them (`updates`) are moved over
+// them after the run without leaving the rank. Nothing is assembled on the
+// host unless getState() asks for it.
+//
+//===----------------------------------------------------------------------===//
+#include "pmc/Runtime/Session.h"
+#include "pmc/Bundle/Bundle.h"
+#include "pmc/Runtime/Comm/Mesh.h"
+
+namespace pmc::runtime {
+
+std::vector<std::string> Session::stateNames() const {
+  std::vector<std::string> names;
+  for (const TensorSpec &spec : info.inputs)
+    if (!spec.state.empty())
+      names.push_back(spec.name);
+  return names;
+}
+
+size_t Session::stateIndex(const std::string &name) const {
+  for (size_t i = 0; i < info.inputs.size(); ++i)
+    if (info.inputs[i].name == name && !info.inputs[i].state.empty())
+      return i;
+  std::string known;
+  for (const std::string &n : stateNames())
+    known += (known.empty() ? "" : ", ") + n;
+  throw FeedError("'" + name + "' is no state input of " + filePath + " (its state: " +
+                  (known.empty() ? "none, it is no train step" : known) + ")");
+}
+
+void Session::setState(const std::string &name, const TensorRef &value) {
+  size_t i = stateIndex(name);
+  const TensorSpec &spec = info.inputs[i];
+  bool bf16Bits = spec.dtype == DType::BFloat16 && value.dtype == DType::UInt16;
+  if ((value.dtype != spec.dtype && !bf16Bits) || value.shape != spec.shape ||
+      value.bytes != spec.numBytes() || (!value.data && value.bytes))
+    throw FeedError("state '" + name + "': expected " + spec.toString() + ", got " +
+                    std::string(dtypeName(value.dtype)) + shapeToString(value.shape));
+  std::lock_guard<std::mutex> lock(runMutex);
+  std::vector<int64_t> local = spec.localShape(info.mesh);
+  for (int r : localRanks()) {
+    HostTensor &shard = stateShards[r][i];
+    shard.dtype = spec.dtype;
+    shard.shape = local;
+    shard.data.resize(shard.numBytes());
+    copyBlock(value.data, spec.shape, shardOffsets(spec.shape, spec.sharding, info.mesh, r),
+              shard.data.data(), local, std::vector<int64_t>(local.size(), 0), local,
+              dtypeSize(spec.dtype));
+  }
+}
+
+HostTensor Session::getState(const std::string &name) const {
+  size_t i = stateIndex(name);
+  const TensorSpec &spec = info.inputs[i];
+  std::vector<int64_t> local = spec.localShape(info.mesh);
+  std::vector<int> ranks = localRanks();
+  size_t localBytes = dtypeSize(spec.dtype);
+  for (int64_t d : local)
+    localBytes *= static_cast<size_t>(d);
+  for (int r : ranks)
+    if (stateShards[r][i].shape != local || stateShards[r][i].data.size() != localBytes)
+      throw RuntimeError(filePath + ": state '" + name + "' has no value yet");
+  if (local == spec.shape)
+    return stateShards[ranks.front()][i];
+  if (distributed)
+    throw RuntimeError(filePath + ": state '" + name + "' is sharded " +
+                       shardingToString(spec.sharding) +
+                       "; in distributed mode each process holds only its rank's shard");
+  HostTensor full;
+  full.dtype = spec.dtype;
+  full.shape = spec.shape;
+  full.data.resize(full.numBytes());
+  for (int r : ranks)
+    copyBlock(stateShards[r][i].data.data(), local, std::vector<int64_t>(local.size(), 0),
+              full.data.data(), spec.shape,
+              shardOffsets(spec.shape, spec.sharding, info.mesh, r), local,
+              dtypeSize(spec.dtype));
+  return full;
+}
+
+void Session::loadInitialState() {
+  for (size_t i = 0; i < info.inputs.size(); ++i) {
+    const TensorSpec &spec = info.inputs[i];
+    if (spec.state == "optimizer_state") // starts at zeros
+      for (int r : localRanks()) {
+        HostTensor &shard = stateShards[r][i];
+        shard.dtype = spec.dtype;
+        shard.shape = spec.localShape(info.mesh);
+        shard.data.assign(shard.numBytes(), 0);
+      }
+    if (spec.initial.empty())
+      continue;
+    std::string_view bytes = reader->section(spec.initial);
+    if (bytes.size() != spec.numBytes())
+      throw RuntimeError("section '" + spec.initial + "' (the initial value of '" + spec.name +
+                         "', " + spec.toString() + ") holds " + std::to_string(bytes.size()) +
+                         " bytes, expected " + std::to_string(spec.numBytes()));
+    setState(spec.name, TensorRef{spec.dtype, spec.shape, bytes.data(), bytes.size()});
+  }
+}
+
+void Session::prepareState(const std::map<std::string, TensorRef> &feeds) {
+  residentThisRun.assign(info.inputs.size(), false);
+  for (size_t i = 0; i < info.inputs.size(); ++i) {
+    const TensorSpec &spec = info.inputs[i];
+    if (spec.state.empty() || feeds.count(spec.name))
+      continue;
+    if (info.pipeline)
+      throw FeedError("state input '" + spec.name + "' of a pipeline bundle must be fed");
+    std::vector<int64_t> local = spec.localShape(info.mesh);
+    for (int r : localRanks()) {
+      HostTensor &shard = stateShards[r][i];
+      if (shard.shape == local && !shard.data.empty())
+        continue;
+      if (spec.state == "parameter")
+        throw FeedError("parameter '" + spec.name + "' (" + spec.toString() +
+                        ") has no value: set it (Session::setState, "
+                        "Executable.set_state) or feed it");
+      shard.dtype = spec.dtype;
+      shard.shape = local;
+      shard.data.assign(shard.numBytes(), 0); // optimizer state starts at zeros
+    }
+    residentThisRun[i] = true;
+  }
+}
+
+bool Session::staysResident(size_t o) const {
+  int64_t in = info.outputs[o].updates;
+  return in >= 0 && static_cast<size_t>(in) < residentThisRun.size() && residentThisRun[in];
+}
+
+void Session::keepState(int rank, std::vector<HostTensor> &outputs) {
+  for (size_t o = 0; o < outputs.size() && o < info.outputs.size(); ++o)
+    if (staysResident(o))
+      stateShards[rank][info.outputs[o].updates] = std::move(outputs[o]);
+}
+
+} // namespace pmc::runtime
