@@ -95,6 +95,11 @@ LogicalResult (::pmc::buildTrainStep)(ModuleOp module, const CompileOptions &opt
   if (failed(pm.run(module)))
     return failure();
   module->setAttr(kBuilt, UnitAttr::get(module.getContext()));
+  // What a runner needs beside the step (the bundle's manifest "train").
+  Builder b(module.getContext());
+  module->setAttr("pmc.train",
+                  b.getDictionaryAttr({b.getNamedAttr("optimizer", b.getStringAttr(t.optimizer)),
+                                       b.getNamedAttr("lr", b.getF64FloatAttr(t.lr))}));
   return success();
 }
 

@@ -247,6 +247,16 @@ Manifest Manifest::parse(std::string_view text) {
                     std::string("manifest: ") + (list == &m.inputs ? "input" : "output") +
                         " '" + spec.name + "'");
   parseStateUpdates(root, m);
+  if (root.contains("train") && !root["train"].is_null()) {
+    const json::json &t = root["train"];
+    std::string w = "manifest: train";
+    Manifest::Train train;
+    train.optimizer = json::getString(t, "optimizer", w);
+    if (!t.contains("lr") || !t["lr"].is_number() || !(t["lr"].get<double>() > 0))
+      throw RuntimeError(w + ": field 'lr' must be a positive number");
+    train.lr = t["lr"].get<double>();
+    m.train = train;
+  }
   if (root.contains("pipeline") && !root["pipeline"].is_null()) {
     parsePipeline(root, m);
   } else {

@@ -85,3 +85,85 @@ def test_cli_train_flags_are_checked(gpt, pmc_opt, tmp_path, flags, needles):
     path, _ = gpt
     proc = run_tool([pmc_opt, "compile", path, *flags, "-o", tmp_path / "t.pmc"])
     assert_clean_failure(proc, *needles)
+
+
+def _losses(stdout):
+    return [float(line.split()[3]) for line in stdout.splitlines() if line.startswith("step ")]
+
+
+@pytest.fixture(scope="module")
+def cli_training(gpt, pmc_opt, tmp_path_factory):
+    """Train-step bundles of the zoo's GPT at 2 devices (dp, ZeRO-2) and 1,
+    and 3 stacked batches."""
+    path, model = gpt
+    out = tmp_path_factory.mktemp("cli_train")
+    bundles = {}
+    for devices, extra in ((2, ["--mesh", "dp=2", "--shard", "input_ids=dp", "--zero", "2"]),
+                           (1, [])):
+        bundles[devices] = out / f"train{devices}.pmc"
+        proc = run_tool([pmc_opt, "compile", path, "--train", "--loss", "cross_entropy:logits",
+                         "--optimizer", "adamw:lr=3e-3,weight_decay=0.01",
+                         "--devices", str(devices), *extra, "-o", bundles[devices]])
+        assert proc.returncode == 0, proc.stderr
+    ids = make_zoo.make_inputs(model, seed=1)["input_ids"]
+    rng = np.random.default_rng(5)
+    batches = {"input_ids": np.stack([ids, ids[::-1], ids]),
+               "labels": rng.integers(0, 50, (3, 4, 8))}
+    np.savez(out / "batches.npz", **batches)
+    return bundles, out / "batches.npz", batches, model, out
+
+
+def test_pmc_run_trains_like_python(cli_training, pmc_run, pmc_module):
+    """pmc-run --train: a progress line per step; the loss curve is
+    compile_training's over the same batches (batch t mod 3)."""
+    pmc = pmc_module
+    bundles, npz, batches, model, _ = cli_training
+    proc = run_tool([pmc_run, bundles[2], "--train", "--inputs", npz, "--steps", "6"])
+    assert proc.returncode == 0, proc.stderr
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("step ")]
+    assert len(lines) == 6 and "samples/s" in lines[0]
+    trainer = pmc.compile_training(model, loss=pmc.CrossEntropyLoss(logits="logits"),
+                                   optimizer=pmc.AdamW(lr=3e-3, weight_decay=0.01))
+    want = [trainer.step({k: v[t % 3] for k, v in batches.items()})["loss"] for t in range(6)]
+    np.testing.assert_allclose(_losses(proc.stdout), want, rtol=1e-5)
+
+
+def test_pmc_run_resume_equals_an_uninterrupted_run(cli_training, pmc_run):
+    """--save after 4 steps, --resume for 2 more (at 2 devices and at 1)
+    gives the last 2 of an uninterrupted run of 6; a damaged checkpoint is
+    an error naming it."""
+    bundles, npz, _, _, out = cli_training
+    full = run_tool([pmc_run, bundles[2], "--train", "--inputs", npz, "--steps", "6"])
+    assert full.returncode == 0, full.stderr
+    first = run_tool([pmc_run, bundles[2], "--train", "--inputs", npz, "--steps", "4",
+                      "--save", out / "ckpt.npz"])
+    assert first.returncode == 0, first.stderr
+    for devices in (2, 1):
+        rest = run_tool([pmc_run, bundles[devices], "--train", "--inputs", npz, "--steps", "2",
+                         "--resume", out / "ckpt.npz"])
+        assert rest.returncode == 0, rest.stderr
+        assert [x.split()[1] for x in rest.stdout.splitlines()] == ["5", "6"]
+        np.testing.assert_allclose(_losses(rest.stdout), _losses(full.stdout)[4:], rtol=1e-5,
+                                   err_msg=f"resumed at {devices} devices")
+    data = bytearray((out / "ckpt.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (out / "bad.npz").write_bytes(bytes(data))
+    proc = run_tool([pmc_run, bundles[2], "--train", "--inputs", npz, "--resume", out / "bad.npz"])
+    assert_clean_failure(proc, "bad.npz")
+
+
+def test_pmc_run_train_errors(cli_training, pmc_run, zoo, pmc_opt, tmp_path):
+    bundles, npz, batches, _, _ = cli_training
+    proc = run_tool([pmc_run, bundles[2], "--steps", "3", "--inputs", npz])
+    assert_clean_failure(proc, "go with --train")
+    np.savez(tmp_path / "ids.npz", input_ids=batches["input_ids"])
+    proc = run_tool([pmc_run, bundles[2], "--train", "--inputs", tmp_path / "ids.npz"])
+    assert_clean_failure(proc, "no feed for input 'labels'")
+    np.savez(tmp_path / "odd.npz", input_ids=batches["input_ids"][:, :2],
+             labels=batches["labels"])
+    proc = run_tool([pmc_run, bundles[2], "--train", "--inputs", tmp_path / "odd.npz"])
+    assert_clean_failure(proc, "input 'input_ids'", "K batches")
+    inference = tmp_path / "mlp.pmc"
+    assert run_tool([pmc_opt, "compile", zoo["mlp"], "-o", inference]).returncode == 0
+    proc = run_tool([pmc_run, inference, "--train", "--inputs", npz])
+    assert_clean_failure(proc, "train step")

@@ -3,10 +3,12 @@
 //   pmc-run model.pmc --input x=x.npy --output out.npz --print
 //   pmc-run model.pmc --inputs all.npz --output out.npz   # N ranks as threads
 //   mpirun -np 4 pmc-run model.pmc --inputs all.npz --output out.npz
+//   pmc-run train.pmc --train --inputs batches.npz --steps 100 --save ckpt.npz
 //   pmc-run model.pmc --info
 //   mpirun -np 2 pmc-run --calibrate-collectives -o links.json
 //   pmc-run --calibrate-device -o gpu.json
 //
+#include "TrainLoop.h"
 #include "pmc/Bundle/Bundle.h"
 #include "pmc/Runtime/CUDA/CudaCalibrate.h"
 #include "pmc/Runtime/CUDA/CudaRanks.h"
@@ -68,6 +70,17 @@ const char *kUsage =
     "  --no-cuda-graphs       cuda bundles: do not capture the program as a CUDA\n"
     "                         graph for repeated runs\n"
     "  --print                print each output's name, dtype, shape, first values\n"
+    "  --train                run a train step's bundle (pmc-opt compile --train) for\n"
+    "                         --steps steps, printing step, loss and samples/s; its\n"
+    "                         parameters stay on the ranks. A feed of an input's\n"
+    "                         shape is every step's batch; with an extra leading\n"
+    "                         dimension K it holds K batches, used in turn\n"
+    "  --steps N              --train: steps to run (default 1)\n"
+    "  --lr X                 --train: the learning rate (default: the bundle's)\n"
+    "  --save FILE.npz        --train: write the state (parameters, optimizer state,\n"
+    "                         step) after the last step\n"
+    "  --resume FILE.npz      --train: start from a --save checkpoint (at any device\n"
+    "                         count: it holds the full tensors)\n"
     "  --info                 print the bundle's manifest summary and exit\n"
     "  -h, --help             show this help\n"
     "\n"
@@ -106,6 +119,10 @@ struct Options {
   bool calibrateCollectives = false, calibrateDevice = false, quick = false;
   int ranks = 0; // 0: not given
   std::string levelName;
+  // Training (TrainLoop.h).
+  bool train = false;
+  bool trainFlags = false; // any of --steps, --lr, --save, --resume
+  pmc::run::TrainLoopOptions training;
 };
 
 struct UsageError : std::runtime_error {
@@ -218,6 +235,30 @@ Options parseArgs(int argc, char **argv) {
       o.levelName = next();
       if (o.levelName.empty())
         throw UsageError("--name expects a non-empty level name");
+    } else if (a == "--train") {
+      o.train = true;
+    } else if (a == "--steps") {
+      std::string v = next();
+      char *end = nullptr;
+      long long n = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end || n < 1)
+        throw UsageError("--steps expects a positive integer, got '" + v + "'");
+      o.training.steps = n;
+      o.trainFlags = true;
+    } else if (a == "--lr") {
+      std::string v = next();
+      char *end = nullptr;
+      double lr = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end || !(lr > 0) || !std::isfinite(lr))
+        throw UsageError("--lr expects a positive number, got '" + v + "'");
+      o.training.lr = lr;
+      o.trainFlags = true;
+    } else if (a == "--save") {
+      o.training.save = next();
+      o.trainFlags = true;
+    } else if (a == "--resume") {
+      o.training.resume = next();
+      o.trainFlags = true;
     } else if (a == "--print") {
       o.print = true;
     } else if (a == "--info") {
@@ -231,6 +272,8 @@ Options parseArgs(int argc, char **argv) {
     }
   }
   checkCalibrateArgs(o);
+  if (o.trainFlags && !o.train)
+    throw UsageError("--steps, --lr, --save and --resume go with --train");
   if (!o.help && o.bundle.empty() && !o.calibrateCollectives && !o.calibrateDevice)
     throw UsageError("no bundle given (see --help)");
   return o;
@@ -507,7 +550,9 @@ int runMain(const Options &o, const std::shared_ptr<runtime::Communicator> &comm
       add(name, std::move(t), npz);
   for (const auto &[name, file] : o.inputs)
     add(name, npy::readNpy(file), file);
-  runtime::NamedOutputs outputs = session->run(feeds);
+  runtime::NamedOutputs outputs = o.train
+                                      ? pmc::run::runTrainSteps(*session, feeds, o.training, leader)
+                                      : session->run(feeds);
   if (!leader)
     return 0; // rank 0 holds the assembled outputs
   if (o.print)

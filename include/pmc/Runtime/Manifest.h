@@ -74,6 +74,13 @@ struct Manifest {
   std::vector<std::string> rankPrograms;
   /// The pipeline, when the bundle has one.
   std::optional<PipelineSpec> pipeline;
+  /// A train step's `train` object: {"optimizer": "adamw", "lr": 3e-4}, the
+  /// learning rate a runner feeds as pmc.lr by default (pmc-run --train).
+  struct Train {
+    std::string optimizer;
+    double lr = 0;
+  };
+  std::optional<Train> train;
 
   /// The pipeline stage of `rank` (its coordinate on the pipeline axis); 0
   /// without a pipeline.

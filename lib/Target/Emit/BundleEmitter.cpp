@@ -501,6 +501,13 @@ json::Object ProgramSerializer::manifest(json::Array inputs, json::Array outputs
                      {"microbatched_outputs", json::Array(microbatchedOutputs)}};
   if (mesh)
     manifest["plan"] = planJSON();
+  if (auto train = module->getAttrOfType<DictionaryAttr>("pmc.train")) {
+    auto optimizer = train.getAs<StringAttr>("optimizer");
+    auto lr = train.getAs<FloatAttr>("lr");
+    if (optimizer && lr)
+      manifest["train"] = json::Object{{"optimizer", optimizer.str()},
+                                       {"lr", lr.getValueAsDouble()}};
+  }
   return manifest;
 }
 
