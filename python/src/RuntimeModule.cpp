@@ -55,6 +55,22 @@ nb::object toNumpy(HostTensor &&tensor) {
   return arr.cast();
 }
 
+/// The bytes of `arr`, borrowed (`what` names it in errors).
+TensorRef borrow(const FeedArray &arr, const std::string &what) {
+  std::optional<DType> dtype = fromDlpack(arr.dtype());
+  if (!dtype)
+    throw FeedError(what + ": unsupported dtype (DLPack code " +
+                    std::to_string(arr.dtype().code) + ", " +
+                    std::to_string(arr.dtype().bits) + " bits)");
+  TensorRef ref;
+  ref.dtype = *dtype;
+  for (size_t d = 0; d < arr.ndim(); ++d)
+    ref.shape.push_back(static_cast<int64_t>(arr.shape(d)));
+  ref.data = arr.data();
+  ref.bytes = arr.size() * dtypeSize(*dtype);
+  return ref;
+}
+
 /// Python face of runtime::Session.
 class PySession {
 public:
@@ -82,17 +98,7 @@ public:
       if (!nb::try_cast(value, arr, /*convert=*/true))
         throw FeedError("input '" + name + "': expected a numpy.ndarray, got " +
                         std::string(nb::str(value.type()).c_str()));
-      std::optional<DType> dtype = fromDlpack(arr.dtype());
-      if (!dtype)
-        throw FeedError("input '" + name + "': unsupported dtype " +
-                        std::string(nb::str(value.attr("dtype")).c_str()));
-      TensorRef ref;
-      ref.dtype = *dtype;
-      for (size_t d = 0; d < arr.ndim(); ++d)
-        ref.shape.push_back(static_cast<int64_t>(arr.shape(d)));
-      ref.data = arr.data();
-      ref.bytes = arr.size() * dtypeSize(*dtype);
-      refs[name] = std::move(ref);
+      refs[name] = borrow(arr, "input '" + name + "'");
       arrays.push_back(std::move(arr));
     }
     NamedOutputs outputs;
@@ -107,15 +113,7 @@ public:
   }
 
   void setState(const std::string &name, FeedArray value) {
-    std::optional<DType> dtype = fromDlpack(value.dtype());
-    if (!dtype)
-      throw FeedError("state '" + name + "': unsupported dtype");
-    TensorRef ref;
-    ref.dtype = *dtype;
-    for (size_t d = 0; d < value.ndim(); ++d)
-      ref.shape.push_back(static_cast<int64_t>(value.shape(d)));
-    ref.data = value.data();
-    ref.bytes = value.size() * dtypeSize(*dtype);
+    TensorRef ref = borrow(value, "state '" + name + "'");
     nb::gil_scoped_release release;
     session->setState(name, ref);
   }

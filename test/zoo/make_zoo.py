@@ -229,12 +229,10 @@ def make_transformer_encoder(scale=1, batch=2, seed=SEED):
     return g.model()
 
 
-def make_gpt_decoder(scale=1, batch=2, seed=SEED):
-    """A 2-layer pre-LN GPT: token Gather + position Gather, causal attention
-    (layer 0 masks with Where on a bool mask, layer 1 adds a 0/-1e9 mask), MLP with
-    erf gelu, final LayerNorm and an LM head MatMul to vocabulary logits."""
-    g = GraphBuilder("gpt_decoder", seed)
-    seq, d, heads, vocab, layers = 8, 32 * scale, ATTENTION_HEADS, 50 * scale, 2
+def _gpt(g, batch, seq, d, heads, vocab, layers, alternate_masks):
+    """make_gpt_decoder's architecture into `g`; `alternate_masks`: layer 0,
+    2, ... mask with Where on a bool mask, the others add a 0/-1e9 mask (else
+    all use the bool mask)."""
     ids = g.input("input_ids", TensorProto.INT64, [batch, seq])
     wte = g.weight((vocab, d), d, "wte")
     wpe = g.weight((seq, d), d, "wpe")
@@ -244,9 +242,10 @@ def make_gpt_decoder(scale=1, batch=2, seed=SEED):
     h = g.op("Add", [tok, pos], "emb")
     causal = np.tril(np.ones((seq, seq), dtype=bool)).reshape(1, 1, seq, seq)
     bool_mask = g.const(causal, "causal_mask")
-    add_mask = g.const(np.where(causal, 0.0, -1e9).astype(np.float32), "causal_bias")
+    if alternate_masks:
+        add_mask = g.const(np.where(causal, 0.0, -1e9).astype(np.float32), "causal_bias")
     for layer in range(layers):
-        mode = "where" if layer % 2 == 0 else "add"
+        mode = "where" if layer % 2 == 0 or not alternate_masks else "add"
         mask = bool_mask if mode == "where" else add_mask
         a = _attention(g, _layer_norm(g, h, d, f"l{layer}_ln1"), batch, seq, d, heads,
                        f"l{layer}_attn", mask=mask, mask_mode=mode)
@@ -259,6 +258,14 @@ def make_gpt_decoder(scale=1, batch=2, seed=SEED):
     g.nodes[-1].output[0] = "logits"
     g.output("logits", TensorProto.FLOAT, [batch, seq, vocab])
     return g.model()
+
+
+def make_gpt_decoder(scale=1, batch=2, seed=SEED):
+    """A 2-layer pre-LN GPT: token Gather + position Gather, causal attention
+    (layer 0 masks with Where on a bool mask, layer 1 adds a 0/-1e9 mask), MLP with
+    erf gelu, final LayerNorm and an LM head MatMul to vocabulary logits."""
+    return _gpt(GraphBuilder("gpt_decoder", seed), batch, seq=8, d=32 * scale,
+                heads=ATTENTION_HEADS, vocab=50 * scale, layers=2, alternate_masks=True)
 
 
 BUILDERS = {
@@ -422,26 +429,9 @@ class _ShapeOnlyBuilder(GraphBuilder):
 
 
 def make_gpt_shapes(layers=32, d=4096, heads=32, vocab=32000, seq=1024, batch=8):
-    """make_gpt_decoder's architecture at any size, weights shape-only
-    (_ShapeOnlyBuilder): the default is a 6.7e9-parameter GPT (12 d^2 per
-    layer, 32 layers, tied to no embedding), for plans that are never run."""
-    g = _ShapeOnlyBuilder("gpt_shapes", SEED)
-    ids = g.input("input_ids", TensorProto.INT64, [batch, seq])
-    tok = g.op("Gather", [g.weight((vocab, d), d, "wte"), ids], "tok_emb", axis=0)
-    pos = g.op("Gather", [g.weight((seq, d), d, "wpe"),
-                          g.const(np.arange(seq, dtype=np.int64), "pos_ids")], "pos_emb", axis=0)
-    h = g.op("Add", [tok, pos], "emb")
-    mask = g.const(np.tril(np.ones((seq, seq), dtype=bool)).reshape(1, 1, seq, seq),
-                   "causal_mask")
-    for layer in range(layers):
-        a = _attention(g, _layer_norm(g, h, d, f"l{layer}_ln1"), batch, seq, d, heads,
-                       f"l{layer}_attn", mask=mask, mask_mode="where")
-        h = g.op("Add", [h, a], f"l{layer}_res1")
-        m = _linear(g, _layer_norm(g, h, d, f"l{layer}_ln2"), d, 4 * d, f"l{layer}_up")
-        m = _linear(g, _erf_gelu(g, m, f"l{layer}_gelu"), 4 * d, d, f"l{layer}_down")
-        h = g.op("Add", [h, m], f"l{layer}_res2")
-    h = _layer_norm(g, h, d, "ln_f")
-    g.op("MatMul", [h, g.weight((d, vocab), d, "lm_head")], "lm_head")
-    g.nodes[-1].output[0] = "logits"
-    g.output("logits", TensorProto.FLOAT, [batch, seq, vocab])
-    return g.model()
+    """make_gpt_decoder's architecture at any size (every layer masking with
+    Where), weights shape-only (_ShapeOnlyBuilder): the default is a
+    6.7e9-parameter GPT (12 d^2 per layer, 32 layers), for plans that are
+    never run."""
+    return _gpt(_ShapeOnlyBuilder("gpt_shapes", SEED), batch, seq, d, heads, vocab, layers,
+                alternate_masks=False)
