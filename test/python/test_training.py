@@ -573,3 +573,23 @@ func.func @main(%x: tensor<4x3xf32> {pmc.name = "x"},
     assert float(loss) == 0.0
     # d(sum(x w))/dw = x^T 1 = 4 everywhere: w' = 0 - 0.1 * 4
     np.testing.assert_allclose(exe.get_state("w"), np.full((3, 2), -0.4), rtol=1e-6)
+
+
+@pytest.mark.parametrize("mesh, zero", [({"dp": 8}, 2), ({"dp": 2, "tp": 4}, 1), ({"tp": 8}, 0)])
+def test_eight_devices_equal_one_device(pmc_module, mesh, zero):
+    """8 devices (dp, dp x tp with Megatron's layout, tp) under ZeRO: the
+    loss curve of one device."""
+    pmc = pmc_module
+    model, feeds, logits, dims = _zoo_case("gpt_decoder", batch=8)
+    labels = np.random.default_rng(5).integers(0, dims[-1], dims[:-1])
+    loss = pmc.CrossEntropyLoss(logits=logits)
+    optimizer = pmc.AdamW(lr=3e-3, weight_decay=0.01)
+    one = pmc.compile_training(model, loss=loss, optimizer=optimizer)
+    want = [one.step({**feeds, "labels": labels})["loss"] for _ in range(5)]
+    shardings = make_zoo.megatron_shardings("gpt_decoder")[0] if "tp" in mesh else {}
+    if "dp" in mesh:
+        shardings = {**shardings, "input_ids": ("dp",)}
+    trainer = pmc.compile_training(model, loss=loss, optimizer=optimizer, devices=8, mesh=mesh,
+                                   shardings=shardings, zero=zero)
+    got = [trainer.step({**feeds, "labels": labels})["loss"] for _ in range(5)]
+    np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=f"{mesh}, ZeRO-{zero}")
