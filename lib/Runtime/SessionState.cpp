@@ -56,6 +56,7 @@ void Session::setState(const std::string &name, const TensorRef &value) {
 
 HostTensor Session::getState(const std::string &name) const {
   size_t i = stateIndex(name);
+  std::lock_guard<std::mutex> lock(runMutex); // not while a run moves the shards
   const TensorSpec &spec = info.inputs[i];
   std::vector<int64_t> local = spec.localShape(info.mesh);
   std::vector<int> ranks = localRanks();

@@ -178,7 +178,7 @@ private:
   /// `comms` so that they are destroyed first.
   std::vector<std::unique_ptr<RankExecutor>> executors;
   bool distributed = false;
-  std::mutex runMutex;
+  mutable std::mutex runMutex; // runs, and the state they update
   /// State (SessionState.cpp): per rank run here, per input, its shard
   /// (empty for inputs that are no state or have no value yet); which state
   /// inputs the current run reads from there.
