@@ -246,10 +246,17 @@ private:
   /// Live activation bytes per value, and the op of its last use.
   DenseMap<Value, double> liveBytes;
   DenseMap<Value, Operation *> lastUse;
-  /// A train step's state updates (kStateUpdateAttrName results): written
-  /// over their arguments, never live beside them.
-  llvm::DenseSet<Value> inPlace;
-  double live = 0;
+  /// A train step's state updates (kStateUpdateAttrName results): the
+  /// runtime writes them beside their arguments (in the arena) and copies
+  /// them over the state when the step ends, so they are live from their op
+  /// to the end.
+  llvm::DenseSet<Value> stateUpdates;
+  /// Gradients (results of kGradientOfAttrName ops), live as any value.
+  llvm::DenseSet<Value> gradients;
+  /// Live bytes: all values; of them gradients and state updates.
+  double live = 0, liveGradients = 0, liveUpdates = 0;
+  /// The most bytes live at once (what the breakdown describes).
+  double peakTransientBytes = 0;
   CostEstimate estimate;
 };
 } // namespace
@@ -372,7 +379,7 @@ LogicalResult Estimator::estimateOp(Operation *op) {
   }
 
   // Results: produced, then resharded to their annotation.
-  double resultBytes = 0;
+  double resultBytes = 0, gradientResultBytes = 0, updateResultBytes = 0;
   for (OpResult result : op->getResults()) {
     unsigned i = result.getResultNumber();
     auto type = cast<RankedTensorType>(result.getType());
@@ -402,13 +409,15 @@ LogicalResult Estimator::estimateOp(Operation *op) {
     cost.resultBytes += *bytes;
     if (isa<ConstantOp>(op)) {
       estimate.memory.weightBytes += *bytes;
-    } else if (op->hasAttr(kGradientOfAttrName)) {
-      estimate.memory.gradientBytes += *bytes;
-    } else if (inPlace.contains(result)) {
-      // Stored over its argument.
     } else if (lastUse.count(result)) {
       liveBytes[result] = *bytes;
       resultBytes += *bytes;
+      if (op->hasAttr(kGradientOfAttrName)) {
+        gradients.insert(result);
+        gradientResultBytes += *bytes;
+      }
+      if (stateUpdates.contains(result))
+        updateResultBytes += *bytes;
     }
   }
   cost.work = opWork(op, operandShapes, resultShapes, options);
@@ -417,14 +426,23 @@ LogicalResult Estimator::estimateOp(Operation *op) {
   // Memory while the op runs: what is live, its resharded copies and results.
   double during = live + transient + resultBytes;
   cost.liveBytes = during;
-  if (during > estimate.memory.peakActivationBytes) {
-    estimate.memory.peakActivationBytes = during;
-    estimate.memory.peakOp = op;
+  MemoryBreakdown &memory = estimate.memory;
+  if (during > peakTransientBytes) {
+    peakTransientBytes = during;
+    memory.gradientBytes = liveGradients + gradientResultBytes;
+    memory.stateUpdateBytes = liveUpdates + updateResultBytes;
+    memory.peakActivationBytes = during - memory.gradientBytes - memory.stateUpdateBytes;
+    memory.peakOp = op;
   }
   live += resultBytes;
+  liveGradients += gradientResultBytes;
+  liveUpdates += updateResultBytes;
   for (Value operand : op->getOperands())
     if (lastUse.lookup(operand) == op) {
-      live -= liveBytes.lookup(operand);
+      double bytes = liveBytes.lookup(operand);
+      live -= bytes;
+      if (gradients.contains(operand))
+        liveGradients -= bytes;
       liveBytes.erase(operand);
     }
   estimate.computeS += cost.computeS;
@@ -465,8 +483,8 @@ FailureOr<CostEstimate> Estimator::run() {
   }
   for (auto [i, returned] : llvm::enumerate(body.getTerminator()->getOperands()))
     if (func.getResultAttr(i, kStateUpdateAttrName))
-      inPlace.insert(returned);
-  estimate.memory.peakActivationBytes = live;
+      stateUpdates.insert(returned);
+  estimate.memory.peakActivationBytes = peakTransientBytes = live;
   for (Operation &op : body) {
     if (op.getNumRegions() != 0)
       return op.emitOpError("has regions, which the cost model does not handle");

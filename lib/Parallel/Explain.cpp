@@ -115,6 +115,7 @@ std::string mlir::pmc::planToJSON(const Plan &plan) {
     j["zero"] = c.zero;
     j["predicted"]["gradient_bytes"] = c.gradientBytes;
     j["predicted"]["optimizer_state_bytes"] = c.optimizerStateBytes;
+    j["predicted"]["state_update_bytes"] = c.stateUpdateBytes;
   }
   ordered_json weights = ordered_json::object();
   for (auto [i, w] : llvm::enumerate(plan.weights))
@@ -145,6 +146,7 @@ std::string mlir::pmc::planToJSON(const Plan &plan) {
                             {"weight_bytes", a.weightBytes},
                             {"gradient_bytes", a.gradientBytes},
                             {"optimizer_state_bytes", a.optimizerStateBytes},
+                            {"state_update_bytes", a.stateUpdateBytes},
                             {"activation_bytes", a.activationBytes},
                             {"zero", a.zero},
                             {"fits", a.fits},
@@ -167,12 +169,12 @@ std::string mlir::pmc::explainPlan(const Plan &plan) {
                       c.stepTimeS * 1e3, c.computeS * 1e3, c.commS * 1e3, c.collectives);
   if (plan.training)
     os << llvm::formatv("  memory per device {0:F3} GiB of {1:F3} GiB (weights {2:F3} GiB, "
-                        "gradients {3:F3} GiB, optimizer state {4:F3} GiB, activations "
-                        "{5:F3} GiB); ZeRO stage {6}\n",
+                        "optimizer state {3:F3} GiB; at the peak: gradients {4:F3} GiB, "
+                        "state updates {5:F3} GiB, activations {6:F3} GiB); ZeRO stage {7}\n",
                         memory / (1ull << 30), plan.memoryBytes / (1ull << 30),
-                        c.weightBytes / (1ull << 30), c.gradientBytes / (1ull << 30),
-                        c.optimizerStateBytes / (1ull << 30), c.activationBytes / (1ull << 30),
-                        c.zero);
+                        c.weightBytes / (1ull << 30), c.optimizerStateBytes / (1ull << 30),
+                        c.gradientBytes / (1ull << 30), c.stateUpdateBytes / (1ull << 30),
+                        c.activationBytes / (1ull << 30), c.zero);
   else
     os << llvm::formatv("  memory per device {0:F3} GiB of {1:F3} GiB (weights {2:F3} GiB, "
                         "activations {3:F3} GiB)\n",

@@ -261,6 +261,7 @@ FailureOr<const OpProfile *> Scorer::profile(int64_t microbatches, int64_t dp, i
   result.weightBytes = estimate->memory.weightBytes;
   result.gradientBytes = estimate->memory.gradientBytes;
   result.optimizerStateBytes = estimate->memory.optimizerStateBytes;
+  result.stateUpdateBytes = estimate->memory.stateUpdateBytes;
   result.peakActivationBytes = estimate->memory.peakActivationBytes;
   for (const OpCost &op : estimate->ops) {
     result.commBytes += op.comm.bytesSent;
@@ -294,9 +295,11 @@ FailureOr<PlanCandidate> Scorer::score(int64_t dp, int64_t tp, ArrayRef<int> cho
   candidate.weightBytes = p.weightBytes;
   candidate.gradientBytes = p.gradientBytes;
   candidate.optimizerStateBytes = p.optimizerStateBytes;
+  candidate.stateUpdateBytes = p.stateUpdateBytes;
   candidate.activationBytes = p.peakActivationBytes * options.cost.activationMultiplier;
   double need = candidate.weightBytes + candidate.gradientBytes +
-                candidate.optimizerStateBytes + candidate.activationBytes;
+                candidate.optimizerStateBytes + candidate.stateUpdateBytes +
+                candidate.activationBytes;
   candidate.memoryPerDeviceBytes.assign(dp * tp, need);
   candidate.commBytes = p.commBytes;
   candidate.collectives = p.collectives;
@@ -661,6 +664,12 @@ FailureOr<Plan> mlir::pmc::searchPlan(ModuleOp module, const PlannerOptions &opt
     if (options.devices % dp != 0)
       continue;
     int64_t tp = options.devices / dp;
+    // ZeRO asked for splits state over dp: a mesh without dp cannot give it.
+    if (plan.training && options.zero > 0 && dp == 1 && options.devices > 1) {
+      methods.push_back(meshName(1, dp, tp) + ": not scored (ZeRO-" +
+                        std::to_string(options.zero) + " needs a dp axis)");
+      continue;
+    }
     // A train step's weights are searched at the requested ZeRO stage (the
     // choices barely depend on it); with none requested every stage is then
     // scored with those choices and each is an alternative.

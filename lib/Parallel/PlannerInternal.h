@@ -61,7 +61,7 @@ struct OpProfile {
   double computeS = 0, commS = 0, commBytes = 0;
   unsigned collectives = 0;
   double weightBytes = 0, peakActivationBytes = 0;
-  double gradientBytes = 0, optimizerStateBytes = 0;
+  double gradientBytes = 0, optimizerStateBytes = 0, stateUpdateBytes = 0;
   int64_t devices = 1;
   std::vector<double> opSeconds;    // compute + collectives
   std::vector<double> opComputeS;

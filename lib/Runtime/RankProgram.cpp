@@ -42,7 +42,6 @@ std::string withoutPath(const bundle::BundleError &e, const std::string &path) {
 RankProgram::~RankProgram() {
   std::free(arena);
   std::free(scratch);
-  std::free(staging);
 }
 
 std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
@@ -122,26 +121,55 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
 void RankProgram::allocate() {
   arena = alignedAlloc(arenaPlan.arenaBytes);
   scratch = alignedAlloc(scratchSize);
-  // Room to realign every feed the program reads.
   size_t inputs = 0;
   for (const BufferDesc &b : bufferTable)
     if (b.kind == BufferKind::Input)
       inputs = std::max<size_t>(inputs, b.input + 1);
-  stagingOffsets.assign(inputs, 0);
-  std::vector<size_t> sizes(inputs, 0);
+  staged.assign(inputs, AlignedBytes());
+}
+
+void RankProgram::copyOutput(size_t o, void *to, size_t bytes) const {
+  if (lastRun.empty() || o >= outputIds.size() || outputIds[o] < 0)
+    throw RuntimeError(sectionName + ": output " + std::to_string(o) +
+                       " was not computed by the last run");
+  const BufferDesc &b = bufferTable[outputIds[o]];
+  if (bytes != b.bytes)
+    throw RuntimeError(sectionName + ": output " + std::to_string(o) + " has " +
+                       std::to_string(b.bytes) + " bytes, not " + std::to_string(bytes));
+  if (bytes && to != lastRun[b.id])
+    std::memmove(to, lastRun[b.id], bytes);
+}
+
+size_t RankProgram::stagedBytes() const {
+  size_t bytes = 0;
+  for (const AlignedBytes &s : staged)
+    bytes += s.capacity();
+  return bytes;
+}
+
+size_t RankProgram::inputBytes(const std::vector<bool> &skip) const {
+  std::vector<bool> seen(staged.size(), false);
+  size_t bytes = 0;
   for (const BufferDesc &b : bufferTable)
-    if (b.kind == BufferKind::Input)
-      sizes[b.input] = b.bytes;
-  for (size_t i = 0; i < inputs; ++i) {
-    stagingOffsets[i] = stagingSize;
-    stagingSize += alignUp(sizes[i]);
-  }
-  staging = alignedAlloc(stagingSize);
+    if (b.kind == BufferKind::Input && !seen[b.input] &&
+        !(static_cast<size_t>(b.input) < skip.size() && skip[b.input])) {
+      seen[b.input] = true;
+      bytes += b.bytes;
+    }
+  return bytes;
+}
+
+size_t RankProgram::weightBytes() const {
+  size_t bytes = 0;
+  for (const BufferDesc &b : bufferTable)
+    if (b.kind == BufferKind::Weight)
+      bytes += b.bytes;
+  return bytes;
 }
 
 std::vector<void *> RankProgram::bind(const std::vector<const void *> &inputs) {
   std::vector<void *> ptrs(bufferTable.size(), nullptr);
-  std::vector<void *> fed(stagingOffsets.size(), nullptr);
+  std::vector<void *> fed(staged.size(), nullptr);
   for (const BufferDesc &b : bufferTable) {
     switch (b.kind) {
     case BufferKind::Input: {
@@ -151,7 +179,10 @@ std::vector<void *> RankProgram::bind(const std::vector<const void *> &inputs) {
         if (reinterpret_cast<uintptr_t>(src) % kArenaAlignment == 0) {
           p = const_cast<void *>(src);
         } else {
-          p = static_cast<char *>(staging) + stagingOffsets[b.input];
+          // An unaligned feed is copied; the copy is kept for the next run.
+          AlignedBytes &copy = staged[b.input];
+          copy.resize(b.bytes);
+          p = copy.data();
           if (b.bytes)
             std::memcpy(p, src, b.bytes);
         }
@@ -194,14 +225,19 @@ void RankProgram::execute(const std::vector<void *> &ptrs, Communicator &comm,
 }
 
 std::vector<HostTensor> RankProgram::run(const std::vector<const void *> &inputs,
-                                         Communicator &comm, int64_t microbatch) {
+                                         Communicator &comm, int64_t microbatch,
+                                         const std::vector<bool> &keep) {
+  lastRun.clear();
   std::vector<void *> ptrs = bind(inputs);
   execute(ptrs, comm, microbatch);
+  lastRun = ptrs;
   std::vector<HostTensor> results(outputIds.size());
   for (size_t o = 0; o < outputIds.size(); ++o) {
     if (outputIds[o] < 0)
       continue;
     const BufferDesc &b = bufferTable[outputIds[o]];
+    if (o < keep.size() && keep[o])
+      continue; // stays in the arena (or its input) for copyOutput
     HostTensor &t = results[o];
     t.dtype = b.dtype;
     t.shape = b.shape;

@@ -224,7 +224,11 @@ std::vector<HostTensor> Session::runRank(const std::vector<const void *> &feeds,
   std::vector<HostTensor> storage;
   storage.reserve(feeds.size());
   std::vector<const void *> local = shardFeeds(feeds, rank, storage);
-  return executors[rank]->run(local, 0);
+  // The state updates stay on the rank until every rank has finished.
+  std::vector<bool> keep(info.outputs.size());
+  for (size_t o = 0; o < keep.size(); ++o)
+    keep[o] = staysResident(o);
+  return executors[rank]->run(local, 0, keep);
 }
 
 std::vector<HostTensor> Session::runPipelineRank(const std::vector<const void *> &feeds,
@@ -286,7 +290,7 @@ NamedOutputs Session::assemble(std::vector<std::vector<HostTensor>> &locals) con
   NamedOutputs named;
   for (size_t o = 0; o < info.outputs.size(); ++o) {
     if (staysResident(o))
-      continue; // moved into the ranks' state (keepState)
+      continue; // copied into the ranks' state (keepState)
     const TensorSpec &spec = info.outputs[o];
     HostTensor full;
     if (rankOutputShape(info, o) == spec.shape) {
@@ -337,7 +341,7 @@ NamedOutputs Session::runThreads(const std::vector<const void *> &feeds) {
   }
   // Only a run every rank finished updates the state.
   for (int r = 0; r < n; ++r)
-    keepState(r, locals[r]);
+    keepState(r);
   return assemble(locals);
 }
 
@@ -386,7 +390,7 @@ NamedOutputs Session::runDistributed(const std::vector<const void *> &feeds) {
     comm.abort(e.what());
     throw RuntimeError(filePath + ": rank " + std::to_string(me) + ": " + e.what());
   }
-  keepState(me, locals[me]);
+  keepState(me);
   if (me != 0)
     return {};
   return assemble(locals);

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "pmc/Runtime/Session.h"
+#include "pmc/Runtime/RankExecutor.h"
 #include "pmc/Bundle/Bundle.h"
 #include "pmc/Runtime/Comm/Mesh.h"
 
@@ -135,10 +136,27 @@ bool Session::staysResident(size_t o) const {
   return in >= 0 && static_cast<size_t>(in) < residentThisRun.size() && residentThisRun[in];
 }
 
-void Session::keepState(int rank, std::vector<HostTensor> &outputs) {
-  for (size_t o = 0; o < outputs.size() && o < info.outputs.size(); ++o)
-    if (staysResident(o))
-      stateShards[rank][info.outputs[o].updates] = std::move(outputs[o]);
+void Session::keepState(int rank) {
+  for (size_t o = 0; o < info.outputs.size(); ++o)
+    if (staysResident(o)) {
+      HostTensor &shard = stateShards[rank][info.outputs[o].updates];
+      executor(rank).copyOutput(o, shard.data.data(), shard.data.size());
+    }
+}
+
+MemoryUse Session::memoryUse(int rank) const {
+  std::lock_guard<std::mutex> lock(runMutex);
+  const RankExecutor &e = executor(rank);
+  MemoryUse use;
+  use.arena = e.arenaBytes();
+  use.other = e.otherBytes();
+  std::vector<bool> isState(info.inputs.size());
+  for (size_t i = 0; i < info.inputs.size(); ++i)
+    isState[i] = !info.inputs[i].state.empty();
+  use.inputs = e.inputBytes(isState);
+  for (const HostTensor &shard : stateShards[rank])
+    use.state += shard.data.capacity();
+  return use;
 }
 
 } // namespace pmc::runtime

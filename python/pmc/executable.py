@@ -103,6 +103,16 @@ class Executable:
         """Bytes of the runtime's temporary arena for this rank."""
         return int(self._session.arena_bytes)
 
+    def memory_use(self, rank=None):
+        """Host bytes each rank holds while it runs (all at once): {"arena",
+        "state" (its shards of a train step's state), "inputs" (its shards of
+        the other inputs), "other" (weights, scratch), "total"} for `rank`, or
+        a list over all ranks run here. The number pmc's planner predicts as
+        memory per device (plan_dict["predicted"]["memory_per_device_bytes"])."""
+        if rank is not None:
+            return dict(self._session.memory_use(int(rank)))
+        return [dict(self._session.memory_use(r)) for r in range(int(self._session.devices))]
+
     @property
     def plan_dict(self):
         """The plan as a dict: devices, target, mesh, partitioning, plan_source

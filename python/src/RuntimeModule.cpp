@@ -224,6 +224,20 @@ NB_MODULE(_runtime, m) {
                    "Bytes of the temp arena after liveness-based reuse.")
       .def_prop_ro("temp_bytes", [](const PySession &s) { return s.session->tempBytes(); },
                    "Bytes all temps would take without reuse.")
+      .def(
+          "memory_use",
+          [](const PySession &s, int rank) {
+            pmc::runtime::MemoryUse use = s.session->memoryUse(rank);
+            nb::dict d;
+            d["arena"] = use.arena;
+            d["state"] = use.state;
+            d["inputs"] = use.inputs;
+            d["other"] = use.other;
+            d["total"] = use.total();
+            return d;
+          },
+          nb::arg("rank"),
+          "Host bytes rank `rank` holds while it runs: {arena, state, inputs, other, total}.")
       .def_prop_ro("rank", [](const PySession &s) { return s.session->rank(); })
       .def_prop_ro("producer",
                    [](const PySession &s) { return s.session->manifest().producer; })

@@ -157,20 +157,21 @@ struct MemoryBreakdown {
   /// Local shards of the constants (weights) and of a train step's
   /// parameters, per device.
   double weightBytes = 0;
-  /// Activations (arguments, op results, resharded copies) live at the peak
-  /// of a program-order liveness walk, per device, for one microbatch.
-  double peakActivationBytes = 0;
+  /// A train step's optimizer state (kOptimizerStateAttrName arguments).
+  double optimizerStateBytes = 0;
+  /// The values live at the peak of a program-order liveness walk, per
+  /// device, for one microbatch: the gradients among them (results of
+  /// kGradientOfAttrName ops), a train step's state updates among them (its
+  /// new parameter and optimizer state values, which the runtime writes
+  /// beside the old ones and copies over them when the step ends), and the
+  /// rest (arguments, op results, resharded copies).
+  double gradientBytes = 0, stateUpdateBytes = 0, peakActivationBytes = 0;
   /// The op at whose execution the peak occurs (null: the arguments alone).
   mlir::Operation *peakOp = nullptr;
   double activationMultiplier = 1;
-  /// A train step's (kGradientOfAttrName results, kOptimizerStateAttrName
-  /// arguments), per device, all counted live at once; its parameters are
-  /// in weightBytes and its state updates replace their arguments in place,
-  /// so neither is an activation.
-  double gradientBytes = 0, optimizerStateBytes = 0;
 
   double totalBytes() const {
-    return weightBytes + gradientBytes + optimizerStateBytes +
+    return weightBytes + optimizerStateBytes + gradientBytes + stateUpdateBytes +
            peakActivationBytes * activationMultiplier;
   }
 };

@@ -90,10 +90,11 @@ struct PlanCandidate {
   /// Per weight: -1 replicated, else the index into PlannedWeight::dims.
   std::vector<int> choices;
   double stepTimeS = 0, computeS = 0, commS = 0;
-  /// Per device. A train step's weights are its parameters' shards; its
-  /// gradients and optimizer state are counted apart from the activations.
+  /// Per device. A train step's weights are its parameters' shards, its
+  /// optimizer state apart; the gradients and state updates live at the
+  /// memory peak apart from the activations (MemoryBreakdown).
   double weightBytes = 0, activationBytes = 0;
-  double gradientBytes = 0, optimizerStateBytes = 0;
+  double gradientBytes = 0, optimizerStateBytes = 0, stateUpdateBytes = 0;
   /// A train step's ZeRO stage (what of it is split over dp as well):
   /// 1 optimizer state, 2 + gradients, 3 + parameters.
   int zero = 0;

@@ -73,9 +73,16 @@ public:
   /// `comm`. In a pipeline bundle this is one step, of `microbatch` (the
   /// blocks of that microbatch; send/recv derive their wire tags from it).
   /// Returns this rank's local shard of every manifest output, in order (an
-  /// empty tensor for outputs another pipeline stage computes).
+  /// empty tensor for outputs another pipeline stage computes). An output
+  /// `o` with `keep[o]` is returned empty: it stays where the program wrote
+  /// it, for copyOutput (a train step's state update, copied over the state
+  /// once every rank has finished).
   std::vector<HostTensor> run(const std::vector<const void *> &inputs, Communicator &comm,
-                              int64_t microbatch = 0);
+                              int64_t microbatch = 0, const std::vector<bool> &keep = {});
+  /// Copies output `o` of the last run (`bytes`, its local size) to `to`,
+  /// which may be the memory of the input it was computed from. Valid until
+  /// the next run.
+  void copyOutput(size_t o, void *to, size_t bytes) const;
   /// Whether the program has a buffer for manifest input `input`.
   bool readsInput(size_t input) const {
     return input < readsInputs.size() && readsInputs[input];
@@ -92,6 +99,13 @@ public:
   size_t arenaBytes() const { return arenaPlan.arenaBytes; }
   /// Bytes of scratch memory (the largest any command needs).
   size_t scratchBytes() const { return scratchSize; }
+  /// Bytes of the copies of unaligned feeds made so far (kept for reuse).
+  size_t stagedBytes() const;
+  /// Bytes of the local shards of the manifest inputs the program reads,
+  /// but those marked in `skip`.
+  size_t inputBytes(const std::vector<bool> &skip) const;
+  /// Bytes of the weights the program reads (mapped from the bundle).
+  size_t weightBytes() const;
 
 private:
   RankProgram() = default;
@@ -114,12 +128,12 @@ private:
   size_t scratchSize = 0;
   /// Data pointers of weights (into the mapped bundle), by buffer id.
   std::vector<const void *> weightData;
-  /// Offsets in `staging` of inputs, used when a feed is not 64-byte aligned.
-  std::vector<size_t> stagingOffsets;
-  size_t stagingSize = 0;
+  /// Per manifest input: its copy when a feed was not 64-byte aligned.
+  std::vector<AlignedBytes> staged;
   void *arena = nullptr;
   void *scratch = nullptr;
-  void *staging = nullptr;
+  /// The buffers' data pointers in the last run that finished (copyOutput).
+  std::vector<void *> lastRun;
 };
 
 } // namespace pmc::runtime

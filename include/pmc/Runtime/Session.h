@@ -86,6 +86,20 @@ struct SessionOptions {
 
 /// An opened, fully validated bundle, ready to run all its ranks.
 /// run() may be called from several threads; calls are serialized.
+/// Host memory one rank holds while it runs, by what it holds.
+struct MemoryUse {
+  /// The temp arena (activations, gradients, state updates).
+  size_t arena = 0;
+  /// Its shards of the train step's state (parameters, optimizer state).
+  size_t state = 0;
+  /// The local shards of its other inputs (read where they are fed, or from
+  /// a copy when a feed is not 64-byte aligned).
+  size_t inputs = 0;
+  /// Weights and scratch.
+  size_t other = 0;
+  size_t total() const { return arena + state + inputs + other; }
+};
+
 class Session {
 public:
   /// Opens `path`: validates the container, the manifest (mesh, shardings),
@@ -112,6 +126,9 @@ public:
   size_t arenaBytes() const;
   /// Bytes of all temps of rank() if none shared memory.
   size_t tempBytes() const;
+  /// The host memory rank `rank` (run here) holds: all of it is held at once
+  /// while it runs (a CUDA rank's device memory is not counted).
+  MemoryUse memoryUse(int rank) const;
   /// The program of rank() (or of `rank`, which must be run here).
   const RankProgram &program() const { return program(rankIndex); }
   const RankProgram &program(int rank) const;
@@ -191,9 +208,9 @@ private:
   /// Before a run: the state inputs not fed are read from the shards (zeros
   /// for optimizer state never set); fails for a parameter without a value.
   void prepareState(const std::map<std::string, TensorRef> &feeds);
-  /// After rank `rank` ran: its outputs that update resident state replace
-  /// the shards (moved out of `outputs`).
-  void keepState(int rank, std::vector<HostTensor> &outputs);
+  /// After every rank ran: rank `rank`'s outputs that update resident state
+  /// are copied over its shards.
+  void keepState(int rank);
   /// Whether output `o` stays on the ranks this run (not returned).
   bool staysResident(size_t o) const;
 };

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,11 +45,36 @@ void toFloat32(DType dtype, const void *in, float *out, size_t count);
 /// Narrows `count` floats into a Float16, BFloat16 or Float32 buffer.
 void fromFloat32(DType dtype, const float *in, void *out, size_t count);
 
+/// Every HostTensor's bytes start at a multiple of this: the runtime reads
+/// and writes buffers this aligned in place (kArenaAlignment), so a tensor
+/// it keeps across runs (a train step's state) is never staged.
+inline constexpr size_t kHostTensorAlignment = 64;
+
+/// std::allocator with kHostTensorAlignment.
+template <typename T>
+struct AlignedAllocator {
+  using value_type = T;
+  AlignedAllocator() = default;
+  template <typename U>
+  AlignedAllocator(const AlignedAllocator<U> &) {}
+  T *allocate(size_t n) {
+    return static_cast<T *>(::operator new(n * sizeof(T), std::align_val_t(kHostTensorAlignment)));
+  }
+  void deallocate(T *p, size_t) { ::operator delete(p, std::align_val_t(kHostTensorAlignment)); }
+  template <typename U>
+  bool operator==(const AlignedAllocator<U> &) const { return true; }
+  template <typename U>
+  bool operator!=(const AlignedAllocator<U> &) const { return false; }
+};
+
+/// Bytes aligned to kHostTensorAlignment.
+using AlignedBytes = std::vector<uint8_t, AlignedAllocator<uint8_t>>;
+
 /// A dense row-major tensor owning its bytes.
 struct HostTensor {
   DType dtype = DType::Float32;
   std::vector<int64_t> shape;
-  std::vector<uint8_t> data;
+  AlignedBytes data;
 
   int64_t numElements() const;
   size_t numBytes() const { return numElements() * dtypeSize(dtype); }
