@@ -187,7 +187,8 @@ void planner::annotate(ModuleOp module, int64_t pp, int64_t mb, int64_t dp, int6
   func::FuncOp func = plannedFunction(module);
   int64_t batch = batchSize(func);
   auto isState = [&](unsigned i) {
-    return func.getArgAttr(i, kParameterAttrName) || func.getArgAttr(i, kOptimizerStateAttrName);
+    return func.getArgAttr(i, kParameterAttrName) || func.getArgAttr(i, kBufferAttrName) ||
+           func.getArgAttr(i, kOptimizerStateAttrName);
   };
   for (unsigned i = 0; i < func.getNumArguments(); ++i)
     if (auto type = dyn_cast<RankedTensorType>(func.getArgument(i).getType()); type && !isState(i))
@@ -207,7 +208,8 @@ void planner::annotate(ModuleOp module, int64_t pp, int64_t mb, int64_t dp, int6
   }
   for (unsigned i = 0; i < func.getNumArguments(); ++i)
     if (auto type = dyn_cast<RankedTensorType>(func.getArgument(i).getType());
-        type && func.getArgAttr(i, kParameterAttrName) && !func.getArgAttr(i, kShardingAttrName))
+        type && (func.getArgAttr(i, kParameterAttrName) || func.getArgAttr(i, kBufferAttrName)) &&
+        !func.getArgAttr(i, kShardingAttrName))
       func.setArgAttr(i, kShardingAttrName, ShardingAttr::getReplicated(context, type.getRank()));
   shardTrainingState(func, module->getAttrOfType<MeshAttr>(kMeshAttrName), zero);
 }

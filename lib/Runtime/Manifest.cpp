@@ -69,14 +69,16 @@ std::vector<TensorSpec> parseSpecs(const json::json &root, const char *key) {
                          spec.name + "'");
     if (list[i].contains("state")) {
       spec.state = json::getString(list[i], "state", where);
-      if (spec.state != "parameter" && spec.state != "optimizer_state")
-        throw RuntimeError(where + ": field 'state' must be \"parameter\" or "
+      if (spec.state != "parameter" && spec.state != "buffer" &&
+          spec.state != "optimizer_state")
+        throw RuntimeError(where + ": field 'state' must be \"parameter\", \"buffer\" or "
                                    "\"optimizer_state\", got \"" + spec.state + "\"");
     }
     if (list[i].contains("initial")) {
       spec.initial = json::getString(list[i], "initial", where);
-      if (spec.state != "parameter")
-        throw RuntimeError(where + ": field 'initial' needs \"state\": \"parameter\"");
+      if (spec.state != "parameter" && spec.state != "buffer")
+        throw RuntimeError(where + ": field 'initial' needs \"state\": \"parameter\" or "
+                                   "\"buffer\"");
     }
     specs.push_back(std::move(spec));
   }

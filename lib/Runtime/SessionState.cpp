@@ -119,8 +119,8 @@ void Session::prepareState(const std::map<std::string, TensorRef> &feeds) {
       HostTensor &shard = stateShards[r][i];
       if (shard.shape == local && !shard.data.empty())
         continue;
-      if (spec.state == "parameter")
-        throw FeedError("parameter '" + spec.name + "' (" + spec.toString() +
+      if (spec.state != "optimizer_state")
+        throw FeedError(spec.state + " '" + spec.name + "' (" + spec.toString() +
                         ") has no value: set it (Session::setState, "
                         "Executable.set_state) or feed it");
       shard.dtype = spec.dtype;

@@ -143,10 +143,10 @@ void put(std::string &out, uint64_t v, int n) {
 
 } // namespace
 
-NamedTensors readNpz(const std::string &path) {
+std::vector<std::pair<std::string, std::string>> readZip(const std::string &path) {
   std::string bytes = readFile<NpyError>(path);
   Cursor c(bytes, path);
-  NamedTensors result;
+  std::vector<std::pair<std::string, std::string>> result;
   for (const Member &m : readCentralDirectory(c)) {
     std::string what = path + "[" + m.name + "]";
     if (m.flags & 1)
@@ -181,16 +181,24 @@ NamedTensors readNpz(const std::string &path) {
     }
     if (crc != m.crc)
       throw NpyError(what + ": CRC-32 mismatch (the archive is corrupt)");
-    std::string name = m.name;
+    result.emplace_back(m.name, std::string(data));
+  }
+  return result;
+}
+
+NamedTensors readNpz(const std::string &path) {
+  NamedTensors result;
+  for (auto &[member, data] : readZip(path)) {
+    std::string name = member;
     if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0)
       name.resize(name.size() - 4);
-    result.emplace_back(name, parseNpy(data, what));
+    result.emplace_back(name, parseNpy(data, path + "[" + member + "]"));
   }
   return result;
 }
 
 void writeNpz(const std::string &path, const NamedTensors &tensors) {
-  std::string out, central;
+  std::vector<std::pair<std::string, std::string>> members;
   std::set<std::string> seen;
   for (const auto &[name, tensor] : tensors) {
     if (name.empty())
@@ -198,12 +206,24 @@ void writeNpz(const std::string &path, const NamedTensors &tensors) {
     if (!seen.insert(name).second)
       throw NpyError(path + ": duplicate member name '" + name + "'");
     std::string member = name + ".npy";
-    std::string data;
     try {
-      data = serializeNpy(tensor);
+      members.emplace_back(member, serializeNpy(tensor));
     } catch (const NpyError &e) {
       throw NpyError(path + "[" + member + "]: " + e.what());
     }
+  }
+  writeZip(path, members);
+}
+
+void writeZip(const std::string &path,
+              const std::vector<std::pair<std::string, std::string>> &members) {
+  std::string out, central;
+  std::set<std::string> seen;
+  for (const auto &[member, data] : members) {
+    if (member.empty())
+      throw NpyError(path + ": cannot write a member with an empty name");
+    if (!seen.insert(member).second)
+      throw NpyError(path + ": duplicate member name '" + member + "'");
     if (data.size() >= 0xffffffffu || out.size() >= 0xffffffffu)
       throw NpyError(path + ": member '" + member +
                      "' is too large for a non-zip64 archive (4 GiB limit)");
@@ -243,15 +263,15 @@ void writeNpz(const std::string &path, const NamedTensors &tensors) {
     put(central, localOffset, 4);
     central += member;
   }
-  if (tensors.size() >= 0xffff || out.size() >= 0xffffffffu)
+  if (members.size() >= 0xffff || out.size() >= 0xffffffffu)
     throw NpyError(path + ": too many or too large members for a non-zip64 archive");
   uint64_t cdOffset = out.size();
   out += central;
   put(out, kEndSig, 4);
   put(out, 0, 2);
   put(out, 0, 2);
-  put(out, tensors.size(), 2);
-  put(out, tensors.size(), 2);
+  put(out, members.size(), 2);
+  put(out, members.size(), 2);
   put(out, central.size(), 4);
   put(out, cdOffset, 4);
   put(out, 0, 2);

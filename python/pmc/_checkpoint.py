@@ -1,10 +1,12 @@
-"""Training checkpoints (Trainer.save, pmc.load_training): one zip file.
+"""Training checkpoints (Trainer.save, pmc.load_training): one zip file, the
+format pmc-run --save / --resume share (tools/pmc-run/TrainCheckpoint.h).
 
     manifest.json   format "pmc-training-checkpoint", version, step, the loss
                     and optimizer (type and fields), compile settings, and per
                     array its file, dtype, shape and sha256
     model.onnx      the forward model (its weights: the trained ones)
-    arrays/N.npy    parameters, then optimizer states
+    arrays/N.npy    parameters, buffers (BatchNormalization's running
+                    statistics), then optimizer states
 
 Everything read is validated (format, version, checksums, shapes) before it is
 used; a damaged or foreign file is a ValueError naming what is wrong.
@@ -74,11 +76,13 @@ def save(trainer, path):
     model.CopyFrom(trainer._model)
     from onnx import numpy_helper  # noqa: PLC0415
     params, states = trainer.parameters(), trainer.optimizer_state()
+    buffers = trainer.buffers()
     for t in model.graph.initializer:
-        if t.name in params:
-            t.CopyFrom(numpy_helper.from_array(params[t.name], t.name))
+        trained = params.get(t.name, buffers.get(t.name))
+        if trained is not None:
+            t.CopyFrom(numpy_helper.from_array(trained, t.name))
     model_bytes = model.SerializeToString()
-    arrays = {**params, **states}
+    arrays = {**params, **buffers, **states}
     entries = {}
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
         for i, (name, value) in enumerate(arrays.items()):
@@ -96,13 +100,13 @@ def save(trainer, path):
             "loss": _describe(loss) if dataclasses.is_dataclass(loss) else loss,
             "optimizer": _describe(trainer._optimizer),
             "settings": trainer._settings,
-            "parameters": list(params), "states": list(states),
+            "parameters": list(params), "buffers": list(buffers), "states": list(states),
             "arrays": entries, "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
         }
         z.writestr("manifest.json", json.dumps(manifest, indent=1))
 
 
-def load(path, devices, lr, options):
+def load(path, devices, lr, options, model=None, loss=None, optimizer=None):
     import onnx  # noqa: PLC0415
 
     from . import training  # noqa: PLC0415
@@ -124,34 +128,55 @@ def load(path, devices, lr, options):
                              f"pmc reads version {VERSION}")
 
         def read(member, sha256, what):
+            # Every member's CRC-32 is checked by zipfile; Trainer.save adds a
+            # sha256 (pmc-run's checkpoints have the CRC alone).
             try:
                 data = z.read(member)
             except (KeyError, zipfile.BadZipFile) as e:
                 raise ValueError(f"{path}: {what} ({member}) is missing or damaged: {e}") from None
-            if hashlib.sha256(data).hexdigest() != sha256:
+            if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
                 raise ValueError(f"{path}: {what} ({member}) fails its checksum: the file is "
                                  "damaged")
             return data
 
-        model = onnx.load_from_string(read("model.onnx", manifest["model_sha256"], "the model"))
+        if model is not None:
+            model = training._load_forward(model)
+        elif "model.onnx" in z.namelist():
+            model = onnx.load_from_string(read("model.onnx", manifest.get("model_sha256"),
+                                               "the model"))
+        else:
+            raise ValueError(f"{path}: the checkpoint holds no model (pmc-run writes none); "
+                             "pass model=, loss= and optimizer= to load_training")
+        if loss is None and "loss" not in manifest:
+            raise ValueError(f"{path}: the checkpoint names no loss; pass loss=")
+        if optimizer is None and manifest.get("optimizer", {}).get("type") is None:
+            raise ValueError(f"{path}: the checkpoint names no optimizer of pmc's Python API; "
+                             "pass optimizer=")
         arrays = {}
         for name, entry in manifest["arrays"].items():
-            value = np.load(io.BytesIO(read(entry["file"], entry["sha256"], f"array '{name}'")),
+            value = np.load(io.BytesIO(read(entry["file"], entry.get("sha256"),
+                                            f"array '{name}'")),
                             allow_pickle=False)
             if list(value.shape) != entry["shape"] or str(value.dtype) != entry["dtype"]:
                 raise ValueError(f"{path}: array '{name}' is {value.dtype}{list(value.shape)}, "
                                  f"the manifest says {entry['dtype']}{entry['shape']}")
             arrays[name] = value
-    settings = dict(manifest["settings"])
+    settings = dict(manifest.get("settings", {}))
     settings.update(options)
     if devices is not None:
         settings["devices"] = devices
-    trainer = training.compile_training(model, loss=_rebuild(manifest["loss"]),
-                                        optimizer=_rebuild(manifest["optimizer"], lr),
-                                        **settings)
+    if optimizer is not None and lr is not None:
+        optimizer = dataclasses.replace(optimizer, lr=lr)
+    trainer = training.compile_training(
+        model, loss=loss if loss is not None else _rebuild(manifest["loss"]),
+        optimizer=optimizer if optimizer is not None else _rebuild(manifest["optimizer"], lr),
+        **settings)
+    buffers = manifest.get("buffers", [])
     if sorted(trainer._param_names) != sorted(manifest["parameters"]) or \
+            sorted(trainer._buffer_names) != sorted(buffers) or \
             sorted(trainer._state_names) != sorted(manifest["states"]):
-        raise ValueError(f"{path}: its parameters and states do not match the model's")
+        raise ValueError(f"{path}: its parameters, buffers and states do not match the model's")
     trainer._restore({n: arrays[n] for n in manifest["parameters"]},
-                     {n: arrays[n] for n in manifest["states"]}, int(manifest["step"]))
+                     {n: arrays[n] for n in manifest["states"]}, int(manifest["step"]),
+                     {n: arrays[n] for n in buffers})
     return trainer

@@ -196,12 +196,14 @@ def _check_frozen(model, frozen):
         raise ValueError(f"frozen names {unknown} are not initializers of the model")
 
 
-def _parameter_names(bundle_path):
-    """The parameters the compiler chose, in the bundle's input order."""
+def _state_inputs(bundle_path, kind):
+    """The state inputs of `kind` ("parameter": those the compiler chose to
+    train; "buffer": BatchNormalization's running statistics), in the
+    bundle's input order."""
     from .bundle import BundleInfo  # noqa: PLC0415
 
     manifest = BundleInfo.read(bundle_path).manifest
-    return [e["name"] for e in manifest["inputs"] if e.get("state") == "parameter"]
+    return [e["name"] for e in manifest["inputs"] if e.get("state") == kind]
 
 
 # --- The trainer ---------------------------------------------------------------------
@@ -221,7 +223,9 @@ class Trainer:
         # Parameters and optimizer state live on the ranks (Executable.set_state):
         # each keeps its shard across steps; none goes through the host per step.
         self._param_names = list(parameters)
-        self._state_names = [n for n in exe.state_names if n not in parameters]
+        self._buffer_names = _state_inputs(exe.path, "buffer")
+        self._state_names = [n for n in exe.state_names
+                             if n not in parameters and n not in self._buffer_names]
         for name, value in parameters.items():
             exe.set_state(name, value)
         self._step = 0
@@ -253,7 +257,8 @@ class Trainer:
                     f"labels '{self._loss.labels}' hold {labels[where]} at {list(where)}: "
                     f"outside [0, {self._classes}) and not ignore_index "
                     f"({self._loss.ignore_index})")
-        for name in self._param_names + self._state_names + ["pmc.lr", "pmc.step"]:
+        provided = self._param_names + self._buffer_names + self._state_names
+        for name in provided + ["pmc.lr", "pmc.step"]:
             if name in inputs:
                 raise ValueError(f"feeds name '{name}', which the trainer provides")
         inputs["pmc.lr"] = np.array(self.learning_rate(t), np.float32)
@@ -268,13 +273,18 @@ class Trainer:
         gathered from the ranks."""
         return {k: self._exe.get_state(k) for k in self._param_names}
 
+    def buffers(self) -> dict:
+        """{name: array}: the state the step updates without training it
+        (BatchNormalization's running mean and variance)."""
+        return {k: self._exe.get_state(k) for k in self._buffer_names}
+
     def optimizer_state(self) -> dict:
         """{"<parameter>.<state>": array}: the optimizer's full state."""
         return {k: self._exe.get_state(k) for k in self._state_names}
 
     def _restore(self, parameters: Mapping[str, np.ndarray], states: Mapping[str, np.ndarray],
-                 step: int) -> None:
-        for name, value in {**parameters, **states}.items():
+                 step: int, buffers: Optional[Mapping[str, np.ndarray]] = None) -> None:
+        for name, value in {**parameters, **(buffers or {}), **states}.items():
             self._exe.set_state(name, value)
         self._step = step
 
@@ -291,7 +301,7 @@ class Trainer:
 
         model = onnx.ModelProto()
         model.CopyFrom(self._model)
-        params = self.parameters()
+        params = {**self.parameters(), **self.buffers()}
         for t in model.graph.initializer:
             if t.name in params:
                 t.CopyFrom(numpy_helper.from_array(
@@ -375,7 +385,7 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
     bundle = os.path.join(temp_dir, "train.pmc")
     compile_bundle(path, bundle, options)
     exe = Executable(bundle, _temp_dir=temp_dir)
-    names = set(_parameter_names(bundle))
+    names = set(_state_inputs(bundle, "parameter"))
     parameters = {t.name: np.array(numpy_helper.to_array(t))
                   for t in forward.graph.initializer if t.name in names}
     classes = 0
@@ -414,12 +424,17 @@ def plan_training(model, loss: LossLike, optimizer, devices: int, *, target: str
 
 
 def load_training(path: Union[str, os.PathLike], devices: Optional[int] = None, *,
-                  lr: Optional[LearningRate] = None, **options) -> Trainer:
-    """Reads a checkpoint written by Trainer.save and compiles its train step
-    again, for `devices` (default: the count it was saved at) and `options`
-    (as compile_training's); training continues from the saved step. `lr`
-    replaces the learning rate (needed when it was a custom callable)."""
-    return _checkpoint.load(os.fspath(path), devices, lr, options)
+                  lr: Optional[LearningRate] = None, model=None, loss: Optional[LossLike] = None,
+                  optimizer=None, **options) -> Trainer:
+    """Reads a checkpoint written by Trainer.save or `pmc-run --save` and
+    compiles its train step again, for `devices` (default: the count it was
+    saved at) and `options` (as compile_training's); training continues from
+    the saved step. `lr` replaces the learning rate (needed when it was a
+    custom callable). `model`, `loss` and `optimizer` replace the
+    checkpoint's; a pmc-run checkpoint holds none of them (the bundle it came
+    from is not a model), so they are needed for it."""
+    return _checkpoint.load(os.fspath(path), devices, lr, options, model=model, loss=loss,
+                            optimizer=optimizer)
 
 
 from . import _checkpoint  # noqa: E402 - it uses the classes above

@@ -371,9 +371,15 @@ def test_bf16_training(pmc_module, name):
         params = trainer.parameters()
         assert all(v.dtype == np.float32 for v in params.values())
         moved[dtype] = {k: float(np.abs(v - before[k]).sum()) for k, v in params.items()}
+    compared = 0
     for key, fp32 in moved["fp32"].items():
-        if fp32 > 1e-7:
+        # Compared where the move spans many float32 steps of the weight (a
+        # BatchNorm scale near 1 moves by a few: the count is the noise).
+        resolution = float(np.spacing(np.abs(before[key]).astype(np.float32)).sum())
+        if fp32 > 30 * resolution:
             assert moved["bf16"][key] == pytest.approx(fp32, rel=0.1), key
+            compared += 1
+    assert compared >= 2, moved
 
 
 def _collectives(plan_text):
@@ -522,10 +528,11 @@ def test_predicted_memory_matches_the_measured_peak(pmc_module, name, tolerance,
 def test_seven_billion_parameters_need_zero_or_tensor_parallelism(pmc_module):
     """A 6.7e9-parameter GPT (make_gpt_shapes: weights never materialized)
     planned for 8 x H100 80 GB with AdamW in bf16: plain data parallelism
-    needs 16 bytes per parameter (fp32 master weights 4, bf16 gradients 2,
-    fp32 moments 8, the bf16 weight copies 2 among the activations) and does
-    not fit; the plan chosen fits by ZeRO or tensor parallelism and shows the
-    breakdown."""
+    needs more than 16 bytes per parameter (fp32 master weights 4 and moments
+    8 held; at the peak the new fp32 weights and moments, 12, written beside
+    them until the step ends, and the bf16 weight copies 2 among the
+    activations) and does not fit; the plan chosen fits by ZeRO or tensor
+    parallelism and shows the breakdown."""
     pmc = pmc_module
     model = make_zoo.make_gpt_shapes()
     psi = sum(int(np.prod(t.dims)) for t in model.graph.initializer
@@ -537,16 +544,19 @@ def test_seven_billion_parameters_need_zero_or_tensor_parallelism(pmc_module):
     plain = next(a for a in plan["alternatives"] if a["mesh"] == {"dp": 8} and a["zero"] == 0)
     assert not plain["fits"] and "needs" in plain["reason"], plain["reason"]
     assert plain["weight_bytes"] == pytest.approx(4 * psi, rel=1e-3)
-    assert plain["gradient_bytes"] == pytest.approx(2 * psi, rel=1e-3)
     assert plain["optimizer_state_bytes"] == pytest.approx(8 * psi, rel=1e-3)
-    assert max(plain["memory_per_device_bytes"]) > 16 * psi
+    # The peak is at the end of the update: every new value, no gradient left.
+    assert plain["state_update_bytes"] == pytest.approx(12 * psi, rel=1e-2)
+    assert plain["gradient_bytes"] < 0.01 * psi
+    assert max(plain["memory_per_device_bytes"]) > 24 * psi
     assert max(plain["memory_per_device_bytes"]) > 80e9
     predicted = plan["predicted"]
     assert plan["zero"] > 0 or plan["mesh"].get("tp", 1) > 1, plan["mesh"]
     assert max(predicted["memory_per_device_bytes"]) <= 80e9
-    assert max(predicted["memory_per_device_bytes"]) >= (
-        predicted["weight_bytes"] + predicted["gradient_bytes"] +
-        predicted["optimizer_state_bytes"])
+    assert max(predicted["memory_per_device_bytes"]) == pytest.approx(
+        predicted["weight_bytes"] + predicted["optimizer_state_bytes"] +
+        predicted["gradient_bytes"] + predicted["state_update_bytes"] +
+        predicted["activation_bytes"])
 
 
 def test_state_stays_on_the_ranks(pmc_module):

@@ -136,20 +136,54 @@ def test_pmc_run_resume_equals_an_uninterrupted_run(cli_training, pmc_run):
     full = run_tool([pmc_run, bundles[2], "--train", "--inputs", npz, "--steps", "6"])
     assert full.returncode == 0, full.stderr
     first = run_tool([pmc_run, bundles[2], "--train", "--inputs", npz, "--steps", "4",
-                      "--save", out / "ckpt.npz"])
+                      "--save", out / "ckpt.pmct"])
     assert first.returncode == 0, first.stderr
     for devices in (2, 1):
         rest = run_tool([pmc_run, bundles[devices], "--train", "--inputs", npz, "--steps", "2",
-                         "--resume", out / "ckpt.npz"])
+                         "--resume", out / "ckpt.pmct"])
         assert rest.returncode == 0, rest.stderr
         assert [x.split()[1] for x in rest.stdout.splitlines()] == ["5", "6"]
         np.testing.assert_allclose(_losses(rest.stdout), _losses(full.stdout)[4:], rtol=1e-5,
                                    err_msg=f"resumed at {devices} devices")
-    data = bytearray((out / "ckpt.npz").read_bytes())
+    data = bytearray((out / "ckpt.pmct").read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (out / "bad.npz").write_bytes(bytes(data))
-    proc = run_tool([pmc_run, bundles[2], "--train", "--inputs", npz, "--resume", out / "bad.npz"])
-    assert_clean_failure(proc, "bad.npz")
+    (out / "bad.pmct").write_bytes(bytes(data))
+    proc = run_tool([pmc_run, bundles[2], "--train", "--inputs", npz, "--resume", out / "bad.pmct"])
+    assert_clean_failure(proc, "bad.pmct")
+
+
+def test_one_checkpoint_format_for_python_and_pmc_run(cli_training, pmc_run, pmc_module,
+                                                     tmp_path):
+    """Trainer.save -> pmc-run --resume, and pmc-run --save ->
+    pmc.load_training(model=, loss=, optimizer=): either continues the other's
+    run as an uninterrupted one would."""
+    pmc = pmc_module
+    bundles, npz, batches, model, _ = cli_training
+    loss = pmc.CrossEntropyLoss(logits="logits")
+    optimizer = pmc.AdamW(lr=3e-3, weight_decay=0.01)
+    feeds = [{k: v[t % 3] for k, v in batches.items()} for t in range(6)]
+    trainer = pmc.compile_training(model, loss=loss, optimizer=optimizer)
+    full = [trainer.step(f)["loss"] for f in feeds]
+
+    trainer = pmc.compile_training(model, loss=loss, optimizer=optimizer, devices=2)
+    for f in feeds[:4]:
+        trainer.step(f)
+    trainer.save(tmp_path / "python.pmct")
+    rest = run_tool([pmc_run, bundles[2], "--train", "--inputs", npz, "--steps", "2",
+                     "--resume", tmp_path / "python.pmct"])
+    assert rest.returncode == 0, rest.stderr
+    np.testing.assert_allclose(_losses(rest.stdout), full[4:], rtol=1e-5)
+
+    first = run_tool([pmc_run, bundles[2], "--train", "--inputs", npz, "--steps", "4",
+                      "--save", tmp_path / "cli.pmct"])
+    assert first.returncode == 0, first.stderr
+    with pytest.raises(ValueError, match="holds no model"):
+        pmc.load_training(tmp_path / "cli.pmct")
+    resumed = pmc.load_training(tmp_path / "cli.pmct", model=model, loss=loss,
+                                optimizer=optimizer)
+    assert resumed.step_count == 4
+    np.testing.assert_allclose([resumed.step(f)["loss"] for f in feeds[4:]], full[4:],
+                               rtol=1e-5)
 
 
 def test_pmc_run_train_errors(cli_training, pmc_run, zoo, pmc_opt, tmp_path):

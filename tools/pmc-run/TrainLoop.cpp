@@ -1,7 +1,7 @@
 //===- TrainLoop.cpp - pmc-run --train: steps of a train-step bundle ------===//
 #include "TrainLoop.h"
+#include "TrainCheckpoint.h"
 
-#include "pmc/Support/Npy.h"
 
 #include <chrono>
 #include <cstdio>
@@ -12,8 +12,6 @@ using namespace pmc;
 using namespace pmc::runtime;
 
 namespace {
-
-constexpr int64_t kCheckpointVersion = 1;
 
 HostTensor scalar(DType dtype, double value) {
   HostTensor t;
@@ -62,40 +60,7 @@ NamedOutputs pmc::run::runTrainSteps(Session &session,
   double lr = o.lr > 0 ? o.lr : session.manifest().train ? session.manifest().train->lr : 0;
   if (!(lr > 0))
     throw std::runtime_error("--train: the bundle records no learning rate; pass --lr");
-  int64_t step = 0;
-  if (!o.resume.empty()) {
-    npy::NamedTensors saved = npy::readNpz(o.resume);
-    std::map<std::string, const HostTensor *> byName;
-    for (const auto &[name, t] : saved)
-      byName[name] = &t;
-    auto version = byName.find("pmc.checkpoint_version");
-    auto savedStep = byName.find("pmc.step");
-    if (version == byName.end() || savedStep == byName.end() ||
-        version->second->dtype != DType::Int64 || savedStep->second->dtype != DType::Int64 ||
-        version->second->data.size() != 8 || savedStep->second->data.size() != 8)
-      throw std::runtime_error("--resume " + o.resume +
-                               ": not a pmc-run checkpoint (no int64 pmc.checkpoint_version "
-                               "and pmc.step)");
-    int64_t v;
-    std::memcpy(&v, version->second->data.data(), 8);
-    if (v != kCheckpointVersion)
-      throw std::runtime_error("--resume " + o.resume + ": checkpoint version " +
-                               std::to_string(v) + ", this pmc-run reads version " +
-                               std::to_string(kCheckpointVersion));
-    std::memcpy(&step, savedStep->second->data.data(), 8);
-    for (const std::string &name : state) {
-      auto it = byName.find(name);
-      if (it == byName.end())
-        throw std::runtime_error("--resume " + o.resume + ": it has no '" + name +
-                                 "', which the bundle's train step keeps");
-      const HostTensor &t = *it->second;
-      try {
-        session.setState(name, TensorRef{t.dtype, t.shape, t.data.data(), t.data.size()});
-      } catch (const std::exception &e) {
-        throw std::runtime_error("--resume " + o.resume + ": " + e.what());
-      }
-    }
-  }
+  int64_t step = o.resume.empty() ? 0 : readTrainCheckpoint(o.resume, session);
 
   // The batch inputs: every input but the state and the step's scalars.
   std::map<std::string, BatchFeed> batches;
@@ -159,13 +124,7 @@ NamedOutputs pmc::run::runTrainSteps(Session &session,
       std::fflush(stdout);
     }
   }
-  if (!o.save.empty() && leader) {
-    npy::NamedTensors saved;
-    for (const std::string &name : state)
-      saved.emplace_back(name, session.getState(name));
-    saved.emplace_back("pmc.step", scalar(DType::Int64, static_cast<double>(step)));
-    saved.emplace_back("pmc.checkpoint_version", scalar(DType::Int64, kCheckpointVersion));
-    npy::writeNpz(o.save, saved);
-  }
+  if (!o.save.empty() && leader)
+    writeTrainCheckpoint(o.save, session, step);
   return outputs;
 }

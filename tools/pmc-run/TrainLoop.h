@@ -1,7 +1,7 @@
 //===- TrainLoop.h - pmc-run --train: steps of a train-step bundle -*- C++ -*-===//
 //
-//   pmc-run train.pmc --train --inputs batches.npz --steps 100 --save ckpt.npz
-//   pmc-run train.pmc --train --inputs batches.npz --steps 100 --resume ckpt.npz
+//   pmc-run train.pmc --train --inputs batches.npz --steps 100 --save ckpt.pmct
+//   pmc-run train.pmc --train --inputs batches.npz --steps 100 --resume ckpt.pmct
 //
 // The bundle's parameters start at their initial values (or a checkpoint's)
 // and stay on the ranks (Session state); each step feeds one batch, pmc.lr
@@ -21,8 +21,7 @@ struct TrainLoopOptions {
   int64_t steps = 1;
   /// pmc.lr; <= 0: the manifest's (`pmc-opt compile --optimizer ...:lr=`).
   double lr = 0;
-  /// Checkpoints (.npz: every state array, "pmc.step" and
-  /// "pmc.checkpoint_version"; each member CRC-checked on reading).
+  /// Training checkpoints (TrainCheckpoint.h: the format of Trainer.save).
   std::string save, resume;
 };
 

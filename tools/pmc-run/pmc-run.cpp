@@ -3,7 +3,7 @@
 //   pmc-run model.pmc --input x=x.npy --output out.npz --print
 //   pmc-run model.pmc --inputs all.npz --output out.npz   # N ranks as threads
 //   mpirun -np 4 pmc-run model.pmc --inputs all.npz --output out.npz
-//   pmc-run train.pmc --train --inputs batches.npz --steps 100 --save ckpt.npz
+//   pmc-run train.pmc --train --inputs batches.npz --steps 100 --save ckpt.pmct
 //   pmc-run model.pmc --info
 //   mpirun -np 2 pmc-run --calibrate-collectives -o links.json
 //   pmc-run --calibrate-device -o gpu.json
@@ -77,10 +77,10 @@ const char *kUsage =
     "                         dimension K it holds K batches, used in turn\n"
     "  --steps N              --train: steps to run (default 1)\n"
     "  --lr X                 --train: the learning rate (default: the bundle's)\n"
-    "  --save FILE.npz        --train: write the state (parameters, optimizer state,\n"
-    "                         step) after the last step\n"
-    "  --resume FILE.npz      --train: start from a --save checkpoint (at any device\n"
-    "                         count: it holds the full tensors)\n"
+    "  --save FILE.pmct       --train: write a training checkpoint (parameters,\n"
+    "                         buffers, optimizer state, step) after the last step\n"
+    "  --resume FILE.pmct     --train: start from a checkpoint of --save or\n"
+    "                         Trainer.save (at any device count: full tensors)\n"
     "  --info                 print the bundle's manifest summary and exit\n"
     "  -h, --help             show this help\n"
     "\n"

@@ -26,7 +26,7 @@ struct TensorSpec {
   bool microbatched = false;
   /// Pipeline bundles, outputs only: the stage that computes it (-1 otherwise).
   int64_t stage = -1;
-  /// Inputs of a train step: "parameter" or "optimizer_state" for the state
+  /// Inputs of a train step: "parameter", "buffer" or "optimizer_state" for the state
   /// a Session keeps across runs (Session::setState), else empty.
   std::string state;
   /// A parameter's value before the first step: the bundle section holding

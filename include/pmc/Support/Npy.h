@@ -53,6 +53,14 @@ NamedTensors readNpz(const std::string &path);
 /// Throws NpyError (also on duplicate names).
 void writeNpz(const std::string &path, const NamedTensors &tensors);
 
+/// Every member of a zip archive as (name, bytes), each CRC-32 checked; the
+/// archive readNpz reads. Throws NpyError.
+std::vector<std::pair<std::string, std::string>> readZip(const std::string &path);
+/// Writes a zip archive of stored members (name, bytes) in order. Throws
+/// NpyError (also on duplicate or empty names).
+void writeZip(const std::string &path,
+              const std::vector<std::pair<std::string, std::string>> &members);
+
 } // namespace pmc::npy
 
 #endif // PMC_SUPPORT_NPY_H

@@ -175,6 +175,20 @@ LogicalResult NodeImporter::importBatchNorm() {
   }
   Type elementType = tensorType(x).getElementType();
   float epsilon = getFloat("epsilon", 1e-5f);
+  // Batch statistics are computed in f32 under --dtype bf16 (as autocast
+  // runs batch_norm): every op built from here is marked pmc.keep_f32.
+  Block *block = b.getInsertionBlock();
+  Block::iterator first = b.getInsertionPoint();
+  bool atStart = first == block->begin();
+  Operation *before = atStart ? nullptr : &*std::prev(first);
+  auto keepF32 = [&]() {
+    if (!training)
+      return;
+    Block::iterator end = b.getInsertionPoint();
+    for (Block::iterator it = before ? std::next(before->getIterator()) : block->begin();
+         it != end; ++it)
+      it->setAttr("pmc.keep_f32", b.getUnitAttr());
+  };
   if (training) {
     // Batch statistics over every dim but 1 (the biased variance, two-pass as
     // the reference); the running statistics become
@@ -220,7 +234,9 @@ LogicalResult NodeImporter::importBatchNorm() {
   if (failed(centered)) return failure();
   auto scaled = inferred<MulOp>({*centered, *factor});
   if (failed(scaled)) return failure();
-  return setOutput(0, inferred<AddOp>({*scaled, params[1]}));
+  LogicalResult done = setOutput(0, inferred<AddOp>({*scaled, params[1]}));
+  keepF32();
+  return done;
 }
 
 LogicalResult NodeImporter::importInstanceNorm() {

@@ -2,6 +2,7 @@
 #include "pmc/Import/ONNX/ONNXImporter.h"
 
 #include "ImporterImpl.h"
+#include "TrainingBatchNorm.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
@@ -407,18 +408,18 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
         return nullptr;
       }
     // BatchNormalization's running mean and variance are buffers, not weights.
-    std::set<std::string> buffers;
+    std::set<std::string> runningStats;
     for (const onnx::NodeProto &n : graph.node())
       if (n.op_type() == "BatchNormalization")
         for (int i : {3, 4})
           if (n.input_size() > i)
-            buffers.insert(n.input(i));
+            runningStats.insert(n.input(i));
     for (const onnx::TensorProto &t : graph.initializer()) {
       int64_t elements = 1;
       for (int64_t d : t.dims())
         elements *= d;
       Type element = convertElementType(context, t.data_type());
-      if (element && isa<FloatType>(element) && elements > 1 && !buffers.count(t.name()) &&
+      if (element && isa<FloatType>(element) && elements > 1 && !runningStats.count(t.name()) &&
           !options.frozen.count(t.name()))
         parameters.insert(t.name());
     }
@@ -436,6 +437,19 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
       emitError(fileLoc) << error;
       return nullptr;
     }
+  }
+  // Trained, BatchNormalization uses batch statistics and updates its
+  // running ones: those become state (buffers), their new values results.
+  std::map<std::string, std::string> bufferUpdates; // output -> initializer
+  std::set<std::string> buffers;
+  if (options.trainInitializers) {
+    std::string error;
+    if (!::pmc::prepareBatchNormTraining(model, bufferUpdates, error)) {
+      emitError(fileLoc) << error;
+      return nullptr;
+    }
+    for (const auto &[output, stat] : bufferUpdates)
+      buffers.insert(stat);
   }
   scopes.emplace_back();
   llvm::StringMap<const onnx::TensorProto *> &initializers = scopes.back().initializers;
@@ -561,11 +575,14 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
       argNames.push_back(elementName);
     }
   }
-  // Parameters: float initializers that become arguments (training).
+  // Parameters: float initializers that become arguments (training); then
+  // the buffers, likewise with their initial values.
   unsigned firstParameter = argTypes.size();
   SmallVector<std::string> parameterNames;
   SmallVector<Attribute> parameterValues;
-  for (const std::string &n : parameters) {
+  SmallVector<std::string> stateNames(parameters.begin(), parameters.end());
+  stateNames.append(buffers.begin(), buffers.end());
+  for (const std::string &n : stateNames) {
     auto init = initializers.find(n);
     Type element = init == initializers.end()
                        ? Type()
@@ -594,7 +611,10 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   for (auto [i, n] : llvm::enumerate(argNames))
     func.setArgAttr(i, "pmc.name", builder.getStringAttr(n));
   for (auto [k, n] : llvm::enumerate(parameterNames)) {
-    func.setArgAttr(firstParameter + k, mlir::pmc::kParameterAttrName, builder.getUnitAttr());
+    func.setArgAttr(firstParameter + k,
+                    buffers.count(n) ? mlir::pmc::kBufferAttrName
+                                     : mlir::pmc::kParameterAttrName,
+                    builder.getUnitAttr());
     if (parameterValues[k])
       func.setArgAttr(firstParameter + k, mlir::pmc::kInitialValueAttrName, parameterValues[k]);
     define(n, entry->getArgument(firstParameter + k));
@@ -669,8 +689,15 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   if (leftover.wasInterrupted())
     return nullptr;
   func.setFunctionType(builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
-  for (auto [i, n] : llvm::enumerate(resultNames))
-    func.setResultAttr(i, "pmc.name", builder.getStringAttr(n));
+  for (auto [i, n] : llvm::enumerate(resultNames)) {
+    auto update = bufferUpdates.find(n);
+    if (update == bufferUpdates.end()) {
+      func.setResultAttr(i, "pmc.name", builder.getStringAttr(n));
+      continue;
+    }
+    func.setResultAttr(i, "pmc.name", builder.getStringAttr(update->second));
+    func.setResultAttr(i, mlir::pmc::kStateUpdateAttrName, builder.getUnitAttr());
+  }
   return module;
 }
 

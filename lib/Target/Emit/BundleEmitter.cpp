@@ -413,8 +413,9 @@ ProgramSerializer::interfaceEntries(bool results, const std::vector<int64_t> &ou
     // A train step's state (docs/design/bundle.md, "State"): the runtime
     // keeps each rank's shard of these inputs across runs, and writes the
     // outputs that update them over them.
-    if (!results && main.getArgAttr(i, mlir::pmc::kParameterAttrName)) {
-      (*entry)["state"] = "parameter";
+    bool buffer = !results && main.getArgAttr(i, mlir::pmc::kBufferAttrName);
+    if (!results && (buffer || main.getArgAttr(i, mlir::pmc::kParameterAttrName))) {
+      (*entry)["state"] = buffer ? "buffer" : "parameter";
       // Its value before the first step: a section the runtime loads.
       if (auto initial =
               main.getArgAttrOfType<ElementsAttr>(i, mlir::pmc::kInitialValueAttrName)) {

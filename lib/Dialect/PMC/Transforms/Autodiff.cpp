@@ -153,8 +153,18 @@ FailureOr<SmallVector<Value>> mlir::pmc::buildGradients(Block &body, Value loss,
                              << " has no gradient rule; the loss depends on it through "
                                 "a differentiated argument";
     SmallVector<Value> operandGradients;
+    Block *block = b.getInsertionBlock();
+    Operation *before = b.getInsertionPoint() == block->begin()
+                            ? nullptr
+                            : &*std::prev(b.getInsertionPoint());
     if (failed(rule.buildGradients(b, resultGradients, operandGradients)))
       return failure();
+    // The backward of an op kept in f32 (BatchNormalization's statistics
+    // under --dtype bf16) is kept in f32 too.
+    if (op->hasAttr("pmc.keep_f32"))
+      for (Block::iterator it = before ? std::next(before->getIterator()) : block->begin();
+           it != b.getInsertionPoint(); ++it)
+        it->setAttr("pmc.keep_f32", b.getUnitAttr());
     for (auto [operand, g] : llvm::zip(op->getOperands(), operandGradients)) {
       if (!g || !active(operand))
         continue;

@@ -227,6 +227,13 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
       results.push_back(value);
       resultAttrs.push_back(stateResult(name));
     }
+    // The forward's own state updates (BatchNormalization's running
+    // statistics) stay results.
+    for (auto [i, value] : llvm::enumerate(ret.getOperands()))
+      if (func.getResultAttr(i, kStateUpdateAttrName)) {
+        results.push_back(value);
+        resultAttrs.push_back(func.getResultAttrDict(i));
+      }
     for (Operation *op = lastBackward ? lastBackward->getNextNode() : &body.front(); op != ret;
          op = op->getNextNode())
       op->setAttr("pmc.keep_f32", b.getUnitAttr());

@@ -20,13 +20,17 @@ inline constexpr llvm::StringLiteral kParameterAttrName = "pmc.parameter";
 /// Argument of a parameter: its value before the first step (an elements
 /// attribute: the ONNX initializer), which the bundle carries.
 inline constexpr llvm::StringLiteral kInitialValueAttrName = "pmc.initial_value";
+/// Argument: state that is not trained but updated by the step (unit):
+/// BatchNormalization's running statistics (lib/Import/ONNX/TrainingBatchNorm.h).
+/// Carries its kInitialValueAttrName as a parameter does.
+inline constexpr llvm::StringLiteral kBufferAttrName = "pmc.buffer";
 /// Argument: optimizer state of the parameter it names (exp_avg, ...).
 inline constexpr llvm::StringLiteral kOptimizerStateAttrName = "pmc.optimizer_state";
 /// Op: its result is the gradient of the parameter it names, as the update
 /// reads it (before clipping and weight decay).
 inline constexpr llvm::StringLiteral kGradientOfAttrName = "pmc.gradient_of";
-/// Result: the next value of the argument of the same pmc.name (a parameter
-/// or optimizer state), which it replaces in place across steps (unit).
+/// Result: the next value of the argument of the same pmc.name (a parameter,
+/// buffer or optimizer state), which replaces it across steps (unit).
 inline constexpr llvm::StringLiteral kStateUpdateAttrName = "pmc.state_update";
 } // namespace mlir::pmc
 
