@@ -353,6 +353,12 @@ void RandomPlan::runOnOperation() {
   // The mesh: pp first when a pipeline is drawn.
   std::mt19937_64 meshRng = draws.forKey("mesh");
   int64_t numStages = stages;
+  // A train step runs its state on the ranks, which a pipeline bundle does
+  // not keep (pipelines with backward passes: not yet); none is drawn.
+  bool trainStep = llvm::any_of(llvm::seq<unsigned>(0, main.getNumArguments()),
+                                [&](unsigned i) { return main.getArgAttr(i, kParameterAttrName); });
+  if (numStages < 0 && trainStep)
+    numStages = 1;
   if (numStages < 0) {
     SmallVector<int64_t> choices;
     for (int64_t k = 2; k <= std::min<int64_t>(4, devices); ++k)
