@@ -159,6 +159,16 @@ struct CompileFlags {
                            cl::desc("With --train: clip the gradients to this global L2 "
                                     "norm (0: no clipping)"),
                            cl::init(0.0)};
+  cl::opt<double> lossScale{
+      "loss-scale",
+      cl::desc("With --train: dynamic loss scaling from this initial scale, as "
+               "torch.amp.GradScaler (a step with inf/NaN gradients is skipped and halves "
+               "it; 0: none; default 65536 with --dtype fp16, none otherwise)"),
+      cl::init(-1.0)};
+  cl::opt<int64_t> lossScaleGrowthInterval{
+      "loss-scale-growth-interval",
+      cl::desc("With --train and loss scaling: finite steps before the scale doubles"),
+      cl::init(2000)};
   cl::list<std::string> frozen{"frozen",
                                cl::desc("With --train: initializers that are not trained"),
                                cl::value_desc("NAME"), cl::CommaSeparated};
@@ -188,8 +198,10 @@ bool CompileFlags::toOptions(CompileOptions &options, std::string &error) {
       !parseShardings(shards, options, error))
     return false;
   if (!train && (!loss.empty() || optimizer.getNumOccurrences() || zero >= 0 ||
-                 gradClip != 0.0 || !frozen.empty())) {
-    error = "--loss, --optimizer, --zero, --grad-clip and --frozen need --train";
+                 gradClip != 0.0 || !frozen.empty() || lossScale.getNumOccurrences() ||
+                 lossScaleGrowthInterval.getNumOccurrences())) {
+    error = "--loss, --optimizer, --zero, --grad-clip, --loss-scale* and --frozen need "
+            "--train";
     return false;
   }
   if (train) {
@@ -209,8 +221,19 @@ bool CompileFlags::toOptions(CompileOptions &options, std::string &error) {
       error = "--grad-clip must be positive (0: no clipping)";
       return false;
     }
+    if (lossScale.getNumOccurrences() && !(lossScale >= 0)) {
+      error = "--loss-scale must be positive (0: no loss scaling)";
+      return false;
+    }
+    if (lossScaleGrowthInterval < 1) {
+      error = "--loss-scale-growth-interval must be at least 1";
+      return false;
+    }
     options.train.zero = zero;
     options.train.gradClip = gradClip;
+    if (lossScale.getNumOccurrences())
+      options.train.lossScale = lossScale;
+    options.train.lossScaleGrowthInterval = lossScaleGrowthInterval;
     options.import.loss = spec;
     options.import.trainInitializers = true;
     options.import.frozen.insert(frozen.begin(), frozen.end());

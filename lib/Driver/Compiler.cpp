@@ -72,6 +72,14 @@ OwningOpRef<ModuleOp> (::pmc::loadModel)(MLIRContext &context, const std::string
   return importONNXFile(context, path, options);
 }
 
+double (::pmc::effectiveLossScale)(const TrainOptions &train, const std::string &dtype) {
+  if (train.lossScale >= 0)
+    return train.lossScale;
+  // fp16's largest value is 65504: gradients below 2^-24 would flush to zero
+  // unscaled (torch.amp.GradScaler's initial scale).
+  return dtype == "fp16" ? 65536.0 : 0.0;
+}
+
 LogicalResult (::pmc::buildTrainStep)(ModuleOp module, const CompileOptions &options,
                                       PassManagerConfigurator configure) {
   constexpr llvm::StringLiteral kBuilt = "pmc.train_step";
@@ -91,6 +99,8 @@ LogicalResult (::pmc::buildTrainStep)(ModuleOp module, const CompileOptions &opt
   step.eps = t.eps;
   step.weightDecay = t.weightDecay;
   step.gradClip = t.gradClip;
+  step.lossScale = effectiveLossScale(t, options.dtype);
+  step.lossScaleGrowthInterval = t.lossScaleGrowthInterval;
   pm.addPass(mlir::pmc::createPMCTrainStep(step));
   if (failed(pm.run(module)))
     return failure();

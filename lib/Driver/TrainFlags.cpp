@@ -12,6 +12,8 @@ bool (::pmc::parseOptimizerSpec)(const std::string &text, TrainOptions &train,
   result.enabled = true;
   result.zero = train.zero;
   result.gradClip = train.gradClip;
+  result.lossScale = train.lossScale;
+  result.lossScaleGrowthInterval = train.lossScaleGrowthInterval;
   result.optimizer = kind.trim().str();
   bool sgd = result.optimizer == "sgd";
   if (!sgd && result.optimizer != "adam" && result.optimizer != "adamw") {

@@ -87,7 +87,8 @@ def save(trainer, path):
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
         for i, (name, value) in enumerate(arrays.items()):
             buffer = io.BytesIO()
-            np.save(buffer, np.ascontiguousarray(value), allow_pickle=False)
+            # (np.ascontiguousarray would make a 0-d state 1-d.)
+            np.save(buffer, np.require(value, requirements="C"), allow_pickle=False)
             data = buffer.getvalue()
             file = f"arrays/{i}.npy"
             z.writestr(file, data)

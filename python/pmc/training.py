@@ -223,7 +223,10 @@ class Trainer:
         # Parameters and optimizer state live on the ranks (Executable.set_state):
         # each keeps its shard across steps; none goes through the host per step.
         self._param_names = list(parameters)
-        self._buffer_names = _state_inputs(exe.path, "buffer")
+        # The loss scaler's state (pmc.loss_scale, ...) is no model buffer:
+        # it counts with the optimizer's state (in checkpoints too).
+        self._buffer_names = [n for n in _state_inputs(exe.path, "buffer")
+                              if not n.startswith("pmc.")]
         self._state_names = [n for n in exe.state_names
                              if n not in parameters and n not in self._buffer_names]
         for name, value in parameters.items():
@@ -239,13 +242,24 @@ class Trainer:
     def step_count(self) -> int:
         return self._step
 
+    @property
+    def loss_scale(self) -> Optional[float]:
+        """The current dynamic loss scale (fp16 training), or None without
+        loss scaling."""
+        if "pmc.loss_scale" not in self._state_names:
+            return None
+        return float(self._exe.get_state("pmc.loss_scale"))
+
     def learning_rate(self, step: int) -> float:
         lr = self._optimizer.lr
         return float(lr(step) if callable(lr) else lr)
 
     def step(self, feeds: Mapping[str, object]) -> dict:
         """One optimizer step on the batch `feeds` (the model's inputs and the
-        loss's labels/targets); returns {"loss": float}."""
+        loss's labels/targets); returns {"loss": float}. With loss scaling
+        also "skipped": True when the gradients held inf or NaN, so that
+        nothing changed but the scale (torch.amp.GradScaler); the step count
+        then stays, as torch.optim's does when GradScaler skips step()."""
         t = self._step + 1
         inputs = dict(feeds)
         if isinstance(self._loss, CrossEntropyLoss) and self._loss.labels in inputs:
@@ -265,8 +279,13 @@ class Trainer:
         inputs["pmc.step"] = np.array(t, np.float32)
         out = self._exe.run_dict(inputs)
         loss = float(np.asarray(out.pop(next(iter(out)))))
-        self._step = t
-        return {"loss": loss}
+        if "pmc.found_inf" not in out:
+            self._step = t
+            return {"loss": loss}
+        skipped = bool(np.asarray(out["pmc.found_inf"]) != 0)
+        if not skipped:
+            self._step = t
+        return {"loss": loss, "skipped": skipped}
 
     def parameters(self) -> dict:
         """{name: array}: the full (unsharded) values of the parameters,
@@ -279,7 +298,8 @@ class Trainer:
         return {k: self._exe.get_state(k) for k in self._buffer_names}
 
     def optimizer_state(self) -> dict:
-        """{"<parameter>.<state>": array}: the optimizer's full state."""
+        """{"<parameter>.<state>": array}: the optimizer's full state (and,
+        with loss scaling, pmc.loss_scale and pmc.loss_scale_growth_tracker)."""
         return {k: self._exe.get_state(k) for k in self._state_names}
 
     def _restore(self, parameters: Mapping[str, np.ndarray], states: Mapping[str, np.ndarray],
@@ -322,7 +342,8 @@ def _load_forward(model, external_data=True):
 
 
 def _training_options(forward, loss, optimizer, temp_dir, *, devices, target, input_shapes,
-                      mesh, shardings, plan, device_spec, frozen, grad_clip, dtype, zero, cpu):
+                      mesh, shardings, plan, device_spec, frozen, grad_clip, dtype, zero, cpu,
+                      loss_scale=None, loss_scale_growth_interval=2000):
     """(path of the forward model, the inputs the loss adds, the compile
     options of its train step)."""
     import onnx  # noqa: PLC0415
@@ -333,9 +354,13 @@ def _training_options(forward, loss, optimizer, temp_dir, *, devices, target, in
     if not isinstance(optimizer, (SGD, AdamW)):
         raise TypeError("optimizer must be pmc.SGD, pmc.Adam or pmc.AdamW, got "
                         f"{type(optimizer).__name__}")
-    if dtype not in ("fp32", "bf16"):
-        raise ValueError(f"dtype must be 'fp32' or 'bf16', got {dtype!r} (fp16 training "
-                         "needs loss scaling, which pmc does not implement yet)")
+    if dtype not in ("fp32", "bf16", "fp16"):
+        raise ValueError(f"dtype must be 'fp32', 'bf16' or 'fp16', got {dtype!r}")
+    if loss_scale is not None and not (isinstance(loss_scale, (int, float)) and
+                                       np.isfinite(loss_scale) and loss_scale >= 0):
+        raise ValueError(f"loss_scale must be a number >= 0 (0: no loss scaling), got "
+                         f"{loss_scale!r}")
+    _check_int("loss_scale_growth_interval", loss_scale_growth_interval, 1)
     if grad_clip is not None and not grad_clip > 0:
         raise ValueError(f"grad_clip must be positive, got {grad_clip!r}")
     if zero is not None and zero not in (0, 1, 2, 3):
@@ -352,7 +377,9 @@ def _training_options(forward, loss, optimizer, temp_dir, *, devices, target, in
     options.train_initializers = True
     options.frozen = set(frozen)
     options.set_train(**optimizer._settings(), grad_clip=float(grad_clip or 0.0),
-                      zero=-1 if zero is None else int(zero))
+                      zero=-1 if zero is None else int(zero),
+                      loss_scale=-1.0 if loss_scale is None else float(loss_scale),
+                      loss_scale_growth_interval=int(loss_scale_growth_interval))
     return path, extra, options
 
 
@@ -360,7 +387,9 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
                      target: str = "cpu", input_shapes=None, mesh=None, shardings=None,
                      plan: str = "auto", device_spec=None, frozen: Sequence[str] = (),
                      grad_clip: Optional[float] = None, dtype: str = "fp32",
-                     zero: Optional[int] = None, cpu: str = "host") -> Trainer:
+                     zero: Optional[int] = None, cpu: str = "host",
+                     loss_scale: Optional[float] = None,
+                     loss_scale_growth_interval: int = 2000) -> Trainer:
     """Compiles the train step of `model` (a path or an onnx.ModelProto) with
     `loss` and `optimizer` for `devices` devices; returns a Trainer. The
     parameters are the float initializers of more than one element, less
@@ -372,7 +401,11 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
     in float32. `zero=0|1|2|3`: the ZeRO stage of a plan with data parallelism
     (1: optimizer state split over dp, 2: and gradients, reduce-scattered, 3:
     and parameters, gathered before use); None lets the planner pick it (with
-    `mesh=`: stage 0)."""
+    `mesh=`: stage 0). `dtype="fp16"`: as bf16 in float16, with dynamic loss
+    scaling (torch.amp.GradScaler: from `loss_scale`, default 2**16; a step
+    with inf/NaN gradients changes nothing but halves the scale, and
+    `loss_scale_growth_interval` finite steps double it); `loss_scale=0`
+    turns it off, a number turns it on in any dtype."""
     from onnx import numpy_helper  # noqa: PLC0415
 
     forward = _load_forward(model)
@@ -381,7 +414,7 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
         forward, loss, optimizer, temp_dir, devices=devices, target=target,
         input_shapes=input_shapes, mesh=mesh, shardings=shardings, plan=plan,
         device_spec=device_spec, frozen=frozen, grad_clip=grad_clip, dtype=dtype, zero=zero,
-        cpu=cpu)
+        cpu=cpu, loss_scale=loss_scale, loss_scale_growth_interval=loss_scale_growth_interval)
     bundle = os.path.join(temp_dir, "train.pmc")
     compile_bundle(path, bundle, options)
     exe = Executable(bundle, _temp_dir=temp_dir)
@@ -393,7 +426,8 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
         classes = _value_info(forward.graph, loss.logits).type.tensor_type.shape.dim[-1].dim_value
     settings = dict(devices=devices, target=target, input_shapes=input_shapes, mesh=mesh,
                     plan=plan, frozen=list(frozen), grad_clip=grad_clip, dtype=dtype,
-                    zero=zero, cpu=cpu)
+                    zero=zero, cpu=cpu, loss_scale=loss_scale,
+                    loss_scale_growth_interval=loss_scale_growth_interval)
     return Trainer(exe, forward, parameters, optimizer, extra, loss, classes, settings)
 
 

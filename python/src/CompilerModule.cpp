@@ -182,13 +182,17 @@ NB_MODULE(_compiler, m) {
           "set_train",
           [](CompileOptions &o, const std::string &optimizer, double momentum,
              double dampening, bool nesterov, double beta1, double beta2, double eps,
-             double weightDecay, double gradClip, int zero) {
+             double weightDecay, double gradClip, int zero, double lossScale,
+             int64_t growthInterval) {
             o.train = {true, optimizer, momentum, dampening, nesterov, beta1,
                        beta2, eps, weightDecay, gradClip, zero};
+            o.train.lossScale = lossScale;
+            o.train.lossScaleGrowthInterval = growthInterval;
           },
           "optimizer"_a, "momentum"_a = 0.0, "dampening"_a = 0.0, "nesterov"_a = false,
           "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8, "weight_decay"_a = 0.0,
-          "grad_clip"_a = 0.0, "zero"_a = -1,
+          "grad_clip"_a = 0.0, "zero"_a = -1, "loss_scale"_a = -1.0,
+          "loss_scale_growth_interval"_a = 2000,
           "Compiles a train step (pmc-train-step) with this optimizer.")
       .def("bind", &bindInput, "name"_a, "value"_a,
            "Specializes input `name` to the constant `value` (an array, copied).");

@@ -98,7 +98,11 @@ NamedOutputs pmc::run::runTrainSteps(Session &session,
                                "the ranks)");
 
   NamedOutputs outputs;
-  for (int64_t n = 0; n < o.steps; ++n) {
+  // The batches go round from where the resumed run stopped; a step that
+  // loss scaling skipped (inf or NaN gradients) consumes its batch but not
+  // its step number (the optimizer's t), as under torch.amp.GradScaler.
+  int64_t batch = step;
+  for (int64_t n = 0; n < o.steps; ++n, ++batch) {
     ++step;
     std::map<std::string, TensorRef> stepFeeds;
     for (const auto &[name, feed] : batches) {
@@ -106,7 +110,7 @@ NamedOutputs pmc::run::runTrainSteps(Session &session,
       const uint8_t *data = t.data.data();
       std::vector<int64_t> shape = t.shape;
       if (feed.batches) {
-        data += static_cast<size_t>((step - 1) % feed.batches) * feed.batchBytes;
+        data += static_cast<size_t>(batch % feed.batches) * feed.batchBytes;
         shape.erase(shape.begin());
       }
       stepFeeds[name] = TensorRef{t.dtype, shape, data, feed.batchBytes};
@@ -118,11 +122,18 @@ NamedOutputs pmc::run::runTrainSteps(Session &session,
     outputs = session.run(stepFeeds);
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    bool skipped = false;
+    for (const auto &[name, value] : outputs)
+      if (name == "pmc.found_inf")
+        skipped = firstValue(value) != 0;
     if (leader && !outputs.empty()) {
-      std::printf("step %lld  loss %.6f  %.1f samples/s\n", static_cast<long long>(step),
-                  firstValue(outputs.front().second), samples / std::max(seconds, 1e-9));
+      std::printf("step %lld  loss %.6f  %.1f samples/s%s\n", static_cast<long long>(step),
+                  firstValue(outputs.front().second), samples / std::max(seconds, 1e-9),
+                  skipped ? "  skipped: inf or NaN gradients, loss scale backed off" : "");
       std::fflush(stdout);
     }
+    if (skipped)
+      --step;
   }
   if (!o.save.empty() && leader)
     writeTrainCheckpoint(o.save, session, step);

@@ -32,7 +32,14 @@ struct TrainOptions {
   /// The learning rate a runner feeds as pmc.lr (`--optimizer adamw:lr=...`);
   /// the step itself takes it as an input.
   double lr = 1e-3;
+  /// Dynamic loss scaling (torch.amp.GradScaler): the initial scale, 0 for
+  /// none, -1 for the dtype's default (2^16 for fp16, none otherwise).
+  double lossScale = -1.0;
+  int64_t lossScaleGrowthInterval = 2000;
 };
+
+/// The initial loss scale of a train step in `dtype` (0: no loss scaling).
+double effectiveLossScale(const TrainOptions &train, const std::string &dtype);
 
 /// Parses `--optimizer KIND[:key=value,...]` (sgd: lr, momentum, dampening,
 /// nesterov, weight_decay; adam and adamw: lr, betas=B1/B2, eps,

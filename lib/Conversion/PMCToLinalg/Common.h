@@ -89,6 +89,7 @@ void populateWindowPatterns(KernelTypeConverter &converter,
                             RewritePatternSet &patterns);
 void populateIndexingPatterns(KernelTypeConverter &converter,
                               RewritePatternSet &patterns);
+void populateRandomPatterns(KernelTypeConverter &converter, RewritePatternSet &patterns);
 
 } // namespace mlir::pmc
 

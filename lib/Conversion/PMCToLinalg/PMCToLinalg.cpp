@@ -62,6 +62,7 @@ struct ConvertPMCToLinalg
     populateDataMovementPatterns(converter, patterns);
     populateWindowPatterns(converter, patterns);
     populateIndexingPatterns(converter, patterns);
+    populateRandomPatterns(converter, patterns);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);
     populateReturnOpTypeConversionPattern(patterns, converter);

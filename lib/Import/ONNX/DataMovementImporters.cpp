@@ -1,8 +1,8 @@
 //===- DataMovementImporters.cpp - Data movement: reshapes, slices, gathers, pads ---===//
 //
 // Operators that move or select elements: Reshape, Transpose, Squeeze, Concat,
-// Split, Slice, Gather(Elements/ND), Expand, Tile, Pad, Trilu, DepthToSpace,
-// Dropout (inference: the identity).
+// Split, Slice, Gather(Elements/ND), Expand, Tile, Pad, Trilu, DepthToSpace
+// (Dropout's importer: DropoutImporter.cpp).
 //
 #include "ImporterImpl.h"
 #include "OpRegistry.h"
@@ -632,41 +632,3 @@ LogicalResult NodeImporter::importGatherND() {
                                          {b.getNamedAttr("axis", b.getI64IntegerAttr(0))}));
 }
 
-LogicalResult NodeImporter::importDropout() {
-  if (failed(requireInputs(1)))
-    return failure();
-  if (getInt("is_test", 1) == 0 && opset < 7)
-    return error() << "training mode (is_test = 0) is unsupported";
-  // The mask's seed and (before opset 12) its ratio only matter in training
-  // mode, which is refused here: inference Dropout is the identity.
-  acceptAttribute("seed");
-  acceptAttribute("ratio");
-  if (Value training = input(2)) {
-    DenseElementsAttr mode;
-    if (!matchPattern(training, m_Constant(&mode)))
-      return error() << "operand 2 ('training_mode') must be a compile-time "
-                        "constant (only inference is supported)";
-    if (!mode.getElementType().isInteger(1) || mode.getNumElements() != 1)
-      return error() << "operand 2 ('training_mode') must be a bool scalar, got "
-                     << mode.getType();
-    if (mode.getSplatValue<bool>()) {
-      // Training with a ratio of exactly 0 drops nothing: the identity with an
-      // all-true mask, as in inference. Any other ratio draws random masks.
-      DenseElementsAttr ratio;
-      bool zeroRatio = input(1) && matchPattern(input(1), m_Constant(&ratio)) &&
-                       ratio.getNumElements() == 1 &&
-                       isa<FloatType>(ratio.getElementType()) &&
-                       (*ratio.getValues<APFloat>().begin()).isZero();
-      if (!zeroRatio)
-        return error() << "training_mode = true is unsupported unless the ratio is a "
-                          "constant 0 (random masks are not implemented)";
-    }
-  }
-  if (failed(setOutput(0, input(0))))
-    return failure();
-  if (node.output_size() > 1 && !node.output(1).empty()) {
-    auto maskType = RankedTensorType::get(shapeOf(input(0)), b.getI1Type());
-    return setOutput(1, constant(DenseElementsAttr::get(maskType, true)));
-  }
-  return success();
-}

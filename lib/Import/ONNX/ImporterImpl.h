@@ -83,6 +83,10 @@ public:
   virtual mlir::FailureOr<llvm::SmallVector<mlir::Value>>
   importInline(const onnx::GraphProto &graph, mlir::ValueRange graphInputs,
                llvm::StringRef prefix) = 0;
+  /// Training (ImportOptions::trainInitializers): the train step's counter,
+  /// the f32 scalar argument `pmc.step` that seeds Dropout's masks; null
+  /// when the model is imported for inference.
+  virtual mlir::Value trainingStep() const { return {}; }
 };
 
 inline mlir::RankedTensorType tensorType(mlir::Value v) {

@@ -196,6 +196,7 @@ public:
   FailureOr<SmallVector<Value>> importInline(const onnx::GraphProto &graph,
                                              ValueRange graphInputs,
                                              StringRef prefix) override;
+  Value trainingStep() const override { return stepArgument; }
 
 private:
   /// The names one graph defines: the main graph's, or a subgraph's while it
@@ -227,7 +228,25 @@ private:
   OpBuilder *builder = nullptr;
   SmallVector<std::string> argNames;
   int64_t opset = 0;
+  /// The `pmc.step` argument of a training import that has Dropout nodes.
+  Value stepArgument;
 };
+
+/// Whether `graph` or one of its subgraphs has a Dropout node.
+bool hasDropout(const onnx::GraphProto &graph) {
+  for (const onnx::NodeProto &node : graph.node()) {
+    if (node.op_type() == "Dropout" && (node.domain().empty() || node.domain() == "ai.onnx"))
+      return true;
+    for (const onnx::AttributeProto &a : node.attribute()) {
+      if (a.has_g() && hasDropout(a.g()))
+        return true;
+      for (const onnx::GraphProto &g : a.graphs())
+        if (hasDropout(g))
+          return true;
+    }
+  }
+  return false;
+}
 
 /// A graph output whose declared element type or static dims disagree with
 /// what the import computed is an error in the model (or in pmc): report it.
@@ -605,6 +624,19 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     }
     parameterValues.push_back(initial);
   }
+  // Trained, Dropout draws a new mask every step from the step counter
+  // (the argument pmc-train-step feeds its optimizer from, too).
+  std::optional<unsigned> stepIndex;
+  if (options.trainInitializers && hasDropout(graph)) {
+    if (inputInfos.count(mlir::pmc::kStepName)) {
+      emitError(fileLoc) << "graph input '" << mlir::pmc::kStepName
+                         << "' has the name of the train step's counter";
+      return nullptr;
+    }
+    stepIndex = argTypes.size();
+    argTypes.push_back(RankedTensorType::get({}, builder.getF32Type()));
+    argNames.push_back(mlir::pmc::kStepName.str());
+  }
   auto func = func::FuncOp::create(builder, fileLoc, mlir::pmc::kEntryFunctionName,
                                    builder.getFunctionType(argTypes, {}));
   Block *entry = func.addEntryBlock();
@@ -619,6 +651,8 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
       func.setArgAttr(firstParameter + k, mlir::pmc::kInitialValueAttrName, parameterValues[k]);
     define(n, entry->getArgument(firstParameter + k));
   }
+  if (stepIndex)
+    stepArgument = entry->getArgument(*stepIndex);
   builder.setInsertionPointToEnd(entry);
   for (const SignatureInput &in : signatureInputs) {
     Location loc = NameLoc::get(builder.getStringAttr(in.name), fileLoc);

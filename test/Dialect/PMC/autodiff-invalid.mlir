@@ -1,9 +1,10 @@
 // RUN: not pmc-opt %s --pmc-autodiff --split-input-file 2>&1 | FileCheck %s
 
 // An op on the loss's path without a gradient rule is an error naming it.
-// CHECK: error: pmc.cumprod has no gradient rule; the loss depends on it through a differentiated argument
-func.func @main(%x: tensor<3x4xf32>) -> tensor<3x4xf32> {
-  %m = pmc.cumprod %x {axis = 1 : i64} : tensor<3x4xf32>
+// (A draw's offset is a counter, not a value to differentiate.)
+// CHECK: error: pmc.random_uniform has no gradient rule; the loss depends on it through a differentiated argument
+func.func @main(%x: tensor<f32>) -> tensor<3x4xf32> {
+  %m = pmc.random_uniform %x {key = 3 : i64} : (tensor<f32>) -> tensor<3x4xf32>
   return %m : tensor<3x4xf32>
 }
 

@@ -272,3 +272,11 @@ func.func @gather_axis(%x: tensor<4x4xf32>, %i: tensor<2xi64>) -> tensor<2x4xf32
   %0 = pmc.gather %x, %i {axis = 2 : i64} : (tensor<4x4xf32>, tensor<2xi64>) -> tensor<2x4xf32>
   return %0 : tensor<2x4xf32>
 }
+
+// -----
+
+func.func @random_uniform_offset_not_scalar(%t: tensor<2xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{offset must be a scalar (rank 0)}}
+  %0 = pmc.random_uniform %t {key = 1 : i64} : (tensor<2xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}

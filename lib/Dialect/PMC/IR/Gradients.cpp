@@ -390,20 +390,61 @@ LogicalResult concatRule(ConcatOp op, OpBuilder &b, ArrayRef<Value> g,
   return success();
 }
 
+/// `x` along `axis` read backwards (a slice of step -1).
+Value reverseAlong(OpBuilder &b, Location loc, Value x, int64_t axis) {
+  RankedTensorType type = tensorOf(x);
+  SmallVector<int64_t> starts(type.getRank(), 0), steps(type.getRank(), 1);
+  starts[axis] = type.getDimSize(axis) - 1;
+  steps[axis] = -1;
+  return SliceOp::create(b, loc, type, x, b.getDenseI64ArrayAttr(starts),
+                         b.getDenseI64ArrayAttr(steps))
+      .getResult();
+}
+
 LogicalResult sliceRule(SliceOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
   if (!isFloatTensor(op.getInput()))
     return success();
-  if (llvm::any_of(op.getSteps(), [](int64_t s) { return s != 1; }))
-    return op.emitOpError("has no gradient rule for steps other than 1 yet");
-  // The slice's gradient is g padded with zeros back to the input's shape.
+  Location loc = op.getLoc();
+  // g goes back to the positions it was read from, zeros elsewhere. Per dim:
+  // a negative step reads backwards (g reversed reads forwards from the last
+  // position read), a step s > 1 puts s - 1 zeros after each element, and
+  // pads (or crops, past the end) place the block at its start.
   ArrayRef<int64_t> in = tensorOf(op.getInput()).getShape();
   ArrayRef<int64_t> out = tensorOf(op.getOutput()).getShape();
-  SmallVector<int64_t> pads(2 * in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    pads[i] = op.getStarts()[i];
-    pads[in.size() + i] = in[i] - op.getStarts()[i] - out[i];
+  int64_t rank = in.size();
+  if (tensorOf(g[0]).getNumElements() == 0) {
+    d[0] = ConstantOp::create(b, loc, DenseElementsAttr::get(tensorOf(op.getInput()),
+                                                             b.getFloatAttr(
+                                                                 tensorOf(g[0]).getElementType(),
+                                                                 0.0)));
+    return success();
   }
-  d[0] = PadOp::create(b, op.getLoc(), ValueRange{g[0]},
+  Value grad = g[0];
+  SmallVector<int64_t> pads(2 * rank);
+  for (int64_t i = 0; i < rank; ++i) {
+    int64_t start = op.getStarts()[i], step = op.getSteps()[i], n = out[i];
+    if (step < 0) {
+      grad = reverseAlong(b, loc, grad, i);
+      start += (n - 1) * step;
+      step = -step;
+    }
+    if (step > 1) {
+      SmallVector<int64_t> shape(tensorOf(grad).getShape());
+      SmallVector<int64_t> split(shape);
+      split.insert(split.begin() + i + 1, 1);
+      SmallVector<int64_t> spread(2 * (rank + 1), 0);
+      spread[rank + 1 + i + 1] = step - 1;
+      grad = PadOp::create(b, loc, ValueRange{reshape(b, loc, grad, split)},
+                           {b.getNamedAttr("pads", b.getDenseI64ArrayAttr(spread)),
+                            b.getNamedAttr("mode", b.getStringAttr("constant"))})
+                 .getResult();
+      shape[i] *= step;
+      grad = reshape(b, loc, grad, shape);
+    }
+    pads[i] = start;
+    pads[rank + i] = in[i] - start - tensorOf(grad).getDimSize(i);
+  }
+  d[0] = PadOp::create(b, loc, ValueRange{grad},
                        {b.getNamedAttr("pads", b.getDenseI64ArrayAttr(pads)),
                         b.getNamedAttr("mode", b.getStringAttr("constant"))})
              .getResult();
@@ -699,11 +740,55 @@ LogicalResult reduceProdRule(ReduceProdOp op, OpBuilder &b, ArrayRef<Value> g,
 
 // --- Pad and cumulative sums ---------------------------------------------------------
 
+/// Of reflect, edge and wrap padding: each output position reads one input
+/// position per dim (PadOp::sourceIndex), so along each padded dim the
+/// gradient is g times the one-hot [out, in] matrix of that map.
+LogicalResult foldedPadRule(PadOp op, OpBuilder &b, ArrayRef<Value> g,
+                            SmallVectorImpl<Value> &d) {
+  Location loc = op.getLoc();
+  ArrayRef<int64_t> in = tensorOf(op.getInput()).getShape();
+  ArrayRef<int64_t> pads = op.getPads();
+  int64_t rank = in.size();
+  Type element = tensorOf(g[0]).getElementType();
+  Value grad = g[0];
+  for (int64_t axis = 0; axis < rank; ++axis) {
+    int64_t before = pads[axis], size = in[axis];
+    int64_t outSize = tensorOf(grad).getDimSize(axis);
+    if (before == 0 && outSize == size)
+      continue;
+    SmallVector<Attribute> oneHot(outSize * size, b.getFloatAttr(element, 0.0));
+    for (int64_t o = 0; o < outSize; ++o)
+      oneHot[o * size + PadOp::sourceIndex(op.getMode(), o - before, size)] =
+          b.getFloatAttr(element, 1.0);
+    Value matrix = ConstantOp::create(
+        b, loc, DenseElementsAttr::get(RankedTensorType::get({outSize, size}, element),
+                                       oneHot));
+    // The dim last, every other flattened: [rest, out] x [out, in].
+    SmallVector<int64_t> perm, shape;
+    for (int64_t i = 0; i < rank; ++i)
+      if (i != axis)
+        perm.push_back(i);
+    perm.push_back(axis);
+    Value moved = transpose(b, loc, grad, perm);
+    SmallVector<int64_t> movedShape(tensorOf(moved).getShape());
+    int64_t rest = tensorOf(moved).getNumElements() / outSize;
+    Value summed =
+        matmul(b, loc, reshape(b, loc, moved, {rest, outSize}), matrix, false, false);
+    movedShape.back() = size;
+    SmallVector<int64_t> inverse(rank);
+    for (auto [i, p] : llvm::enumerate(perm))
+      inverse[p] = i;
+    grad = transpose(b, loc, reshape(b, loc, summed, movedShape), inverse);
+  }
+  d[0] = grad;
+  return success();
+}
+
 LogicalResult padRule(PadOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
   if (!isFloatTensor(op.getInput()))
     return success();
   if (op.getMode() != "constant")
-    return op.emitOpError("has no gradient rule for mode '") << op.getMode() << "' yet";
+    return foldedPadRule(op, b, g, d);
   Location loc = op.getLoc();
   // Padding by -pads crops back (and pads with zeros what was cropped).
   SmallVector<int64_t> negated;
@@ -736,6 +821,102 @@ LogicalResult cumSumRule(CumSumOp op, OpBuilder &b, ArrayRef<Value> g, SmallVect
     attrs.push_back(b.getNamedAttr("reverse", b.getUnitAttr()));
   d[0] = CumSumOp::create(b, op.getLoc(), TypeRange{g[0].getType()}, ValueRange{g[0]}, attrs)
              .getResult();
+  return success();
+}
+
+/// Of an inclusive forward cumprod along the last dim, without dividing by x
+/// (exact with zeros): y_i = prod_{k <= i} x_k gives
+///   dx_j = prod_{k < j} x_k * sum_{i >= j} g_i prod_{j < k <= i} x_k,
+/// the inner products a cumprod of x with the elements up to j set to 1, on
+/// an [.., n, n] tensor (j, i).
+Value cumProdLastGradient(OpBuilder &b, Location loc, Value x, Value g) {
+  RankedTensorType type = tensorOf(x);
+  int64_t rank = type.getRank(), n = type.getDimSize(rank - 1);
+  auto cumprod = [&](Value v, bool exclusive) {
+    SmallVector<NamedAttribute> attrs{
+        b.getNamedAttr("axis", b.getI64IntegerAttr(tensorOf(v).getRank() - 1))};
+    if (exclusive)
+      attrs.push_back(b.getNamedAttr("exclusive", b.getUnitAttr()));
+    return CumProdOp::create(b, loc, TypeRange{v.getType()}, ValueRange{v}, attrs).getResult();
+  };
+  Value before = cumprod(x, /*exclusive=*/true);
+  auto mask = [&](bool strictlyAfter) {
+    SmallVector<bool> values(n * n);
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t i = 0; i < n; ++i)
+        values[j * n + i] = strictlyAfter ? i > j : i >= j;
+    return ConstantOp::create(
+        b, loc, DenseElementsAttr::get(RankedTensorType::get({n, n}, b.getI1Type()),
+                                       ArrayRef<bool>(values)));
+  };
+  SmallVector<int64_t> rowShape(type.getShape());
+  rowShape.insert(rowShape.end() - 1, 1);
+  Value one = scalar(b, loc, x, 1.0);
+  Value masked = WhereOp::create(b, loc, mask(true), reshape(b, loc, x, rowShape), one)
+                     .getResult();
+  Value partial = cumprod(masked, /*exclusive=*/false);
+  Value weighted = mul(b, loc, reshape(b, loc, g, rowShape), partial);
+  Value kept = WhereOp::create(b, loc, mask(false), weighted, scalar(b, loc, weighted, 0.0))
+                   .getResult();
+  return mul(b, loc, before, reduceSum(b, loc, kept, {rank}, /*keepDims=*/false));
+}
+
+LogicalResult cumProdRule(CumProdOp op, OpBuilder &b, ArrayRef<Value> g,
+                          SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getInput()))
+    return success();
+  Location loc = op.getLoc();
+  Value x = op.getInput(), grad = g[0];
+  int64_t axis = op.getAxis(), rank = tensorOf(x).getRank();
+  if (tensorOf(x).getDimSize(axis) == 0) {
+    d[0] = grad;
+    return success();
+  }
+  // Reverse runs forwards on reversed data; exclusive is the inclusive
+  // product shifted by one, so its gradient is g shifted back.
+  if (op.getReverse()) {
+    x = reverseAlong(b, loc, x, axis);
+    grad = reverseAlong(b, loc, grad, axis);
+  }
+  if (op.getExclusive()) {
+    SmallVector<int64_t> shift(2 * rank, 0);
+    shift[axis] = -1;
+    shift[rank + axis] = 1;
+    grad = PadOp::create(b, loc, ValueRange{grad},
+                         {b.getNamedAttr("pads", b.getDenseI64ArrayAttr(shift)),
+                          b.getNamedAttr("mode", b.getStringAttr("constant"))})
+               .getResult();
+  }
+  SmallVector<int64_t> perm;
+  for (int64_t i = 0; i < rank; ++i)
+    if (i != axis)
+      perm.push_back(i);
+  perm.push_back(axis);
+  SmallVector<int64_t> inverse(rank);
+  for (auto [i, p] : llvm::enumerate(perm))
+    inverse[p] = i;
+  Value dx = transpose(b, loc,
+                       cumProdLastGradient(b, loc, transpose(b, loc, x, perm),
+                                           transpose(b, loc, grad, perm)),
+                       inverse);
+  d[0] = op.getReverse() ? reverseAlong(b, loc, dx, axis) : dx;
+  return success();
+}
+
+/// r = x - q y with q = floor(x / y) (Python's %) or trunc(x / y) (fmod):
+/// dx = g, dy = -g q (q is piecewise constant), as torch.remainder / fmod.
+LogicalResult modRule(ModOp op, OpBuilder &b, ArrayRef<Value> g, SmallVectorImpl<Value> &d) {
+  if (!isFloatTensor(op.getOutput()))
+    return success();
+  Location loc = op.getLoc();
+  Value ratio = div(b, loc, op.getLhs(), op.getRhs());
+  Value q = op.getFmod()
+                ? mul(b, loc, SignOp::create(b, loc, ratio).getResult(),
+                      FloorOp::create(b, loc, AbsOp::create(b, loc, ratio).getResult())
+                          .getResult())
+                : FloorOp::create(b, loc, ratio).getResult();
+  setBroadcastGradient(op, b, 0, g[0], d);
+  setBroadcastGradient(op, b, 1, neg(b, loc, mul(b, loc, g[0], q)), d);
   return success();
 }
 
@@ -1076,6 +1257,8 @@ void mlir::pmc::registerGradientModels(MLIRContext *context) {
   attach<GatherElementsOp, gatherElementsRule>(context);
   attach<PadOp, padRule>(context);
   attach<CumSumOp, cumSumRule>(context);
+  attach<CumProdOp, cumProdRule>(context);
+  attach<ModOp, modRule>(context);
   attach<ConvOp, convRule>(context);
   attach<AvgPoolOp, avgPoolRule>(context);
   attach<MaxPoolOp, maxPoolRule>(context);

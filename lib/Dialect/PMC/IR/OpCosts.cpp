@@ -130,6 +130,8 @@ void mlir::pmc::registerCostModels(MLIRContext *context) {
                         ReduceProdOp, ArgMaxOp, ArgMinOp, CumSumOp,
                         CumProdOp>(context);
   attachPerResultElement<8, GeluOp>(context);
+  // Philox-4x32-10: ten rounds of two 32x32 multiplies, xors and key bumps.
+  attachPerResultElement<60, RandomUniformOp>(context);
   attachPerResultElement<4, ExpOp, LogOp, TanhOp, ErfOp, SigmoidOp, SinOp, CosOp, TanOp,
                          AsinOp, AcosOp, AtanOp, SinhOp, CoshOp, AsinhOp, AcoshOp,
                          AtanhOp, SoftplusOp, PowOp, SqrtOp>(context);

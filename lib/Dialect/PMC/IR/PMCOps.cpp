@@ -539,5 +539,36 @@ LogicalResult TransferOp::verify() {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// PadOp
+//===----------------------------------------------------------------------===//
+
+int64_t PadOp::sourceIndex(StringRef mode, int64_t j, int64_t size) {
+  auto clamp = [&](int64_t v) { return std::max<int64_t>(0, std::min(v, size - 1)); };
+  if (mode == "reflect" && size > 1) {
+    // -j before the start, 2 (n - 1) - j after the end.
+    if (j < 0)
+      j = -j;
+    if (j > size - 1)
+      j = 2 * (size - 1) - j;
+    return clamp(j);
+  }
+  if (mode == "wrap") {
+    int64_t r = j % size;
+    return r < 0 ? r + size : r;
+  }
+  return clamp(j); // edge, and reflect of a size-1 dim
+}
+
+//===----------------------------------------------------------------------===//
+// RandomUniformOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RandomUniformOp::verify() {
+  if (rankedType(getOffset()).getRank() != 0)
+    return emitOpError() << "offset must be a scalar (rank 0), got " << getOffset().getType();
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "pmc/Dialect/PMC/IR/PMCOps.cpp.inc"

@@ -125,6 +125,16 @@ ShardingRule constantRule(ConstantOp op) {
   return b.finish();
 }
 
+/// A draw depends on its element's global linear index (RandomUniformOp),
+/// which a rank's block does not know: the result is computed whole.
+ShardingRule randomUniformRule(RandomUniformOp op) {
+  RuleBuilder b(op);
+  ArrayRef<int64_t> shape = shapeOf(op.getOutput());
+  for (int64_t d = 0, e = shape.size(); d < e; ++d)
+    b.result(0, d, b.factor(shape[d], FactorKind::Whole));
+  return b.finish();
+}
+
 /// ([batch.., m, k], [batch.., k, n]) -> ([batch.., m, n]), k a sum
 /// reduction; batch dimensions broadcast as elementwise ops do.
 ShardingRule matmulRule(MatMulOp op) {
@@ -539,6 +549,7 @@ template <typename... OpTys> void attachBroadcasting(MLIRContext *context) {
 
 void mlir::pmc::registerShardingRuleModels(MLIRContext *context) {
   attach<ConstantOp, constantRule>(context);
+  attach<RandomUniformOp, randomUniformRule>(context);
   attachElementwise<AbsOp, NegOp, ReluOp, SqrtOp, ExpOp, LogOp, TanhOp, ErfOp,
                     SigmoidOp, ReciprocalOp, FloorOp, CeilOp, SinOp, CosOp, NotOp,
                     GeluOp, CastOp, TanOp, AsinOp, AcosOp, AtanOp, SinhOp, CoshOp,

@@ -18,6 +18,9 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 
+#include "llvm/ADT/APFloat.h"
+
+#include <cmath>
 #include <numeric>
 
 namespace mlir::pmc {
@@ -103,6 +106,74 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
     }
   }
 
+  bool scalesLoss() const { return lossScale > 0.0; }
+
+  LogicalResult checkLossScaling(func::FuncOp func) {
+    if (lossScale < 0.0 || !std::isfinite(lossScale.getValue()))
+      return func.emitError() << "pmc-train-step: loss-scale " << lossScale.getValue()
+                              << " must be positive (0: no loss scaling)";
+    if (!scalesLoss())
+      return success();
+    if (lossScaleGrowthInterval < 1)
+      return func.emitError() << "pmc-train-step: loss-scale-growth-interval "
+                              << lossScaleGrowthInterval.getValue() << " must be at least 1";
+    if (!(lossScaleBackoff > 0.0 && lossScaleBackoff < 1.0))
+      return func.emitError() << "pmc-train-step: loss-scale-backoff "
+                              << lossScaleBackoff.getValue() << " must be in (0, 1)";
+    if (!(lossScaleGrowth >= 1.0))
+      return func.emitError() << "pmc-train-step: loss-scale-growth "
+                              << lossScaleGrowth.getValue() << " must be at least 1";
+    for (BlockArgument arg : func.getArguments())
+      if (auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "pmc.name"))
+        if (name.getValue() == kLossScaleName || name.getValue() == kGrowthTrackerName)
+          return func.emitError() << "pmc-train-step: argument '" << name.getValue()
+                                  << "' has the name of the loss scaling's state";
+    return success();
+  }
+
+  /// torch.amp.GradScaler.unscale_: every gradient divided by the scale (in
+  /// its type), and whether any element of any gradient is inf or NaN (an i1
+  /// scalar; its maximum spans the shards of a sharded gradient).
+  Value unscaleGradients(OpBuilder &b, SmallVectorImpl<Value> &gradients, Value lossScale) {
+    UpdateBuilder s{b, lossScale.getLoc(), b.getF32Type()};
+    Value inverse = s.div(s.c(1.0), lossScale);
+    Value anyBad;
+    for (Value &g : gradients) {
+      if (!g)
+        continue;
+      auto type = cast<RankedTensorType>(g.getType());
+      UpdateBuilder u{b, g.getLoc(), type.getElementType()};
+      g = u.mul(g, u.scalar(inverse));
+      // NaN compares false, so `|g| <= max` holds exactly for finite g.
+      double largest = APFloat::getLargest(
+                           cast<FloatType>(type.getElementType()).getFloatSemantics())
+                           .convertToDouble();
+      Value finite = LessEqualOp::create(b, g.getLoc(), AbsOp::create(b, g.getLoc(), g),
+                                         u.c(largest)).getResult();
+      Value bad = u.where(finite, u.c(0.0), u.c(1.0));
+      SmallVector<int64_t> all(type.getRank());
+      std::iota(all.begin(), all.end(), 0);
+      Value worst = ReduceMaxOp::create(b, g.getLoc(), ValueRange{bad},
+                                        {b.getNamedAttr("axes", b.getDenseI64ArrayAttr(all))})
+                        .getResult();
+      worst = s.scalar(worst);
+      anyBad = anyBad ? MaxOp::create(b, g.getLoc(), anyBad, worst).getResult() : worst;
+    }
+    return GreaterOp::create(b, lossScale.getLoc(), anyBad, s.c(0.5)).getResult();
+  }
+
+  /// torch.amp.GradScaler.update: the next (scale, growth tracker).
+  std::pair<Value, Value> updateLossScale(OpBuilder &b, Value foundInf, Value scale,
+                                          Value tracker) {
+    UpdateBuilder u{b, scale.getLoc(), b.getF32Type()};
+    Value successful = u.add(tracker, u.c(1.0));
+    Value grow = u.equal(successful, u.c((double)lossScaleGrowthInterval));
+    Value finiteScale = u.where(grow, u.mul(scale, u.c(lossScaleGrowth)), scale);
+    Value finiteTracker = u.where(grow, u.c(0.0), successful);
+    return {u.where(foundInf, u.mul(scale, u.c(lossScaleBackoff)), finiteScale),
+            u.where(foundInf, u.c(0.0), finiteTracker)};
+  }
+
   LogicalResult build(func::FuncOp func) {
     const std::string kind = optimizer;
     if (kind != "sgd" && kind != "adam" && kind != "adamw")
@@ -127,30 +198,11 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
       }
     if (params.empty())
       return func.emitError("pmc-train-step: @main has no pmc.parameter argument to train");
-    auto gradients = buildGradients(body, loss, params);
-    if (failed(gradients))
+    if (failed(checkLossScaling(func)))
       return failure();
-    if (llvm::none_of(*gradients, [](Value g) { return static_cast<bool>(g); }))
-      return func.emitError("pmc-train-step: the loss depends on no parameter");
 
     MLIRContext *context = func.getContext();
     OpBuilder b(ret);
-    if (gradClip < 0.0)
-      return func.emitError() << "pmc-train-step: grad-clip " << gradClip.getValue()
-                              << " must be positive (0: no clipping)";
-    // The planner shards and prices each gradient as the update reads it
-    // (ZeRO's reduce-scatter); a gradient that is also an intermediate of
-    // the backward (read before the update exists) stays an activation.
-    for (auto [p, g] : llvm::zip(params, *gradients))
-      if (g && g.getDefiningOp() && g.use_empty() &&
-          !g.getDefiningOp()->hasAttr(kGradientOfAttrName))
-        if (auto name = func.getArgAttrOfType<StringAttr>(p.getArgNumber(), "pmc.name"))
-          g.getDefiningOp()->setAttr(kGradientOfAttrName, name);
-    // Everything built from here on (clipping, the update) runs in f32 under
-    // --dtype bf16: pmc.keep_f32 (ConvertPrecision.cpp), fp32 master weights.
-    Operation *lastBackward = ret->getPrevNode();
-    if (gradClip > 0.0)
-      clipGradients(b, *gradients);
     auto named = [&](StringRef name) {
       return DictionaryAttr::get(context, {b.getNamedAttr("pmc.name", b.getStringAttr(name))});
     };
@@ -170,14 +222,76 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
                                   b.getNamedAttr(kStateUpdateAttrName, b.getUnitAttr())});
     };
     auto f32Scalar = RankedTensorType::get({}, b.getF32Type());
+    // Dynamic loss scaling's state: buffers, like BatchNormalization's
+    // running statistics (updated by the step, never trained).
+    auto addScalarBuffer = [&](StringRef name, double initial) {
+      unsigned index = func.getNumArguments();
+      auto value = DenseElementsAttr::get(f32Scalar, b.getF32FloatAttr((float)initial));
+      DictionaryAttr attrs = DictionaryAttr::get(
+          context, {b.getNamedAttr("pmc.name", b.getStringAttr(name)),
+                    b.getNamedAttr(kBufferAttrName, b.getUnitAttr()),
+                    b.getNamedAttr(kInitialValueAttrName, value)});
+      (void)func.insertArgument(index, f32Scalar, attrs, func.getLoc());
+      return func.getArgument(index);
+    };
+    Value lossScale, growthTracker, gradientRoot = loss;
+    if (scalesLoss()) {
+      lossScale = addScalarBuffer(kLossScaleName, this->lossScale);
+      growthTracker = addScalarBuffer(kGrowthTrackerName, 0.0);
+      UpdateBuilder u{b, loss.getLoc(), cast<RankedTensorType>(loss.getType()).getElementType()};
+      gradientRoot = u.mul(loss, u.scalar(lossScale));
+    }
+    auto gradients = buildGradients(body, gradientRoot, params);
+    if (failed(gradients))
+      return failure();
+    if (llvm::none_of(*gradients, [](Value g) { return static_cast<bool>(g); }))
+      return func.emitError("pmc-train-step: the loss depends on no parameter");
+
+    if (gradClip < 0.0)
+      return func.emitError() << "pmc-train-step: grad-clip " << gradClip.getValue()
+                              << " must be positive (0: no clipping)";
+    // The planner shards and prices each gradient as the update reads it
+    // (ZeRO's reduce-scatter); a gradient that is also an intermediate of
+    // the backward (read before the update exists) stays an activation.
+    for (auto [p, g] : llvm::zip(params, *gradients))
+      if (g && g.getDefiningOp() && g.use_empty() &&
+          !g.getDefiningOp()->hasAttr(kGradientOfAttrName))
+        if (auto name = func.getArgAttrOfType<StringAttr>(p.getArgNumber(), "pmc.name"))
+          g.getDefiningOp()->setAttr(kGradientOfAttrName, name);
+    // Everything built from here on (clipping, the update) runs in f32 under
+    // --dtype bf16: pmc.keep_f32 (ConvertPrecision.cpp), fp32 master weights.
+    Operation *lastBackward = ret->getPrevNode();
+    Value foundInf;
+    if (scalesLoss())
+      foundInf = unscaleGradients(b, *gradients, lossScale);
+    if (gradClip > 0.0)
+      clipGradients(b, *gradients);
     Value lr = addArgument(f32Scalar, "pmc.lr");
-    Value step = addArgument(f32Scalar, "pmc.step");
+    // A model with Dropout has its step argument from the import already.
+    Value step;
+    for (BlockArgument arg : func.getArguments())
+      if (auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "pmc.name"))
+        if (name.getValue() == kStepName)
+          step = arg;
+    if (step && step.getType() != f32Scalar)
+      return func.emitError() << "pmc-train-step: argument '" << kStepName
+                              << "' must be a f32 scalar, got " << step.getType();
+    if (!step)
+      step = addArgument(f32Scalar, kStepName);
 
     SmallVector<Value> results{loss};
     SmallVector<DictionaryAttr> resultAttrs;
     DictionaryAttr lossAttrs = func.getResultAttrDict(0);
     resultAttrs.push_back(lossAttrs ? lossAttrs : DictionaryAttr::get(context));
-    SmallVector<std::pair<Value, std::string>> states; // (new value, name)
+    if (foundInf) {
+      results.push_back(CastOp::create(b, loss.getLoc(), f32Scalar, foundInf).getResult());
+      resultAttrs.push_back(named(kFoundInfName));
+    }
+    struct State {
+      Value next, current;
+      std::string name;
+    };
+    SmallVector<State> states;
     for (auto [p, g] : llvm::zip(params, *gradients)) {
       std::string name = func.getArgAttrOfType<StringAttr>(p.getArgNumber(), "pmc.name")
                              ? func.getArgAttrOfType<StringAttr>(p.getArgNumber(), "pmc.name")
@@ -197,7 +311,7 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
             // The first step's buffer is the gradient itself (torch.optim.SGD).
             Value later = u.add(u.mul(u.c(momentum), buf), u.mul(u.c(1.0 - dampening), g));
             Value nextBuf = u.where(u.equal(t, u.c(1.0)), g, later);
-            states.push_back({nextBuf, name + ".momentum_buffer"});
+            states.push_back({nextBuf, buf, name + ".momentum_buffer"});
             g = nesterov ? u.add(g, u.mul(u.c(momentum), nextBuf)) : nextBuf;
           }
           next = u.sub(p, u.mul(lrT, g));
@@ -216,16 +330,31 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
           Value denom = u.add(u.div(u.sqrt(nextV), u.sqrt(correction2)), u.c(eps));
           Value stepSize = u.div(lrT, correction1);
           next = u.sub(base, u.mul(stepSize, u.div(nextM, denom)));
-          states.push_back({nextM, name + ".exp_avg"});
-          states.push_back({nextV, name + ".exp_avg_sq"});
+          states.push_back({nextM, m, name + ".exp_avg"});
+          states.push_back({nextV, v, name + ".exp_avg_sq"});
         }
       }
+      // A step with inf or NaN gradients changes no parameter or state.
+      if (foundInf && next != p)
+        next = UpdateBuilder{b, p.getLoc(), type.getElementType()}.where(foundInf, p, next);
       results.push_back(next);
       resultAttrs.push_back(stateResult(name));
     }
-    for (auto &[value, name] : states) {
-      results.push_back(value);
-      resultAttrs.push_back(stateResult(name));
+    for (State &state : states) {
+      Value next = state.next;
+      if (foundInf)
+        next = UpdateBuilder{b, next.getLoc(), cast<RankedTensorType>(next.getType())
+                                                   .getElementType()}
+                   .where(foundInf, state.current, next);
+      results.push_back(next);
+      resultAttrs.push_back(stateResult(state.name));
+    }
+    if (foundInf) {
+      auto [nextScale, nextTracker] = updateLossScale(b, foundInf, lossScale, growthTracker);
+      results.push_back(nextScale);
+      resultAttrs.push_back(stateResult(kLossScaleName));
+      results.push_back(nextTracker);
+      resultAttrs.push_back(stateResult(kGrowthTrackerName));
     }
     // The forward's own state updates (BatchNormalization's running
     // statistics) stay results.

@@ -24,6 +24,15 @@ inline constexpr llvm::StringLiteral kInitialValueAttrName = "pmc.initial_value"
 /// BatchNormalization's running statistics (lib/Import/ONNX/TrainingBatchNorm.h).
 /// Carries its kInitialValueAttrName as a parameter does.
 inline constexpr llvm::StringLiteral kBufferAttrName = "pmc.buffer";
+/// The pmc.name of a train step's counter argument (f32 scalar, 1 at the
+/// first step): the optimizer's bias correction and Dropout's masks read it.
+inline constexpr llvm::StringLiteral kStepName = "pmc.step";
+/// Dynamic loss scaling (pmc-train-step loss-scale): the scale and the count
+/// of finite steps since it last changed (buffers), and the result that says
+/// the step found inf or NaN gradients and changed nothing.
+inline constexpr llvm::StringLiteral kLossScaleName = "pmc.loss_scale";
+inline constexpr llvm::StringLiteral kGrowthTrackerName = "pmc.loss_scale_growth_tracker";
+inline constexpr llvm::StringLiteral kFoundInfName = "pmc.found_inf";
 /// Argument: optimizer state of the parameter it names (exp_avg, ...).
 inline constexpr llvm::StringLiteral kOptimizerStateAttrName = "pmc.optimizer_state";
 /// Op: its result is the gradient of the parameter it names, as the update

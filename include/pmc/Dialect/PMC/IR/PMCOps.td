@@ -504,6 +504,13 @@ def PMC_PadOp : PMC_Op<"pad", [Pure, InferTypeOpAdaptor]> {
   let assemblyFormat = [{
     $input (`,` $value^)? attr-dict `:` functional-type(operands, results)
   }];
+  let extraClassDeclaration = [{
+    /// The input position that position `j` (the output position less the
+    /// begin pad) of a dim of `size` reads in `mode` reflect, edge or wrap:
+    /// the map the kernels compute (PMCToLinalg/Indexing.cpp) and the
+    /// gradient sums back through.
+    static int64_t sourceIndex(::llvm::StringRef mode, int64_t j, int64_t size);
+  }];
 }
 
 class PMC_CumulativeOp<string mnemonic, string text, string identity>
@@ -567,6 +574,26 @@ def PMC_TransferOp : PMC_Op<"transfer", [SameOperandsAndResultType]> {
   let arguments = (ins PMC_AnyTensor:$input, I64Attr:$from_stage, I64Attr:$to_stage);
   let results = (outs PMC_AnyTensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($output)";
+  let hasVerifier = 1;
+}
+
+def PMC_RandomUniformOp : PMC_Op<"random_uniform", [Pure, PMC_KeepsF32]> {
+  let summary = "counter-based uniform random numbers in [0, 1)";
+  let description = [{
+    Element `i` (row-major linear index over the whole result) is drawn by
+    Philox-4x32-10 (Salmon et al., SC'11) keyed by `key`, at the counter
+    (i, `offset`): the first 32-bit word `w` of the draw gives
+    (w >> 8) * 2^-24. The value is a function of (key, offset, i) alone, so
+    a recomputation replays it, every plan draws what one device draws, and a
+    new `offset` (the train step: Dropout in training) draws new numbers.
+    `offset` is a scalar (a float is truncated to an unsigned integer).
+    ```mlir
+    %u = pmc.random_uniform %step {key = 42 : i64} : (tensor<f32>) -> tensor<4x8xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[AnyFloat, AnySignlessInteger]>:$offset, I64Attr:$key);
+  let results = (outs RankedTensorOf<[F32]>:$output);
+  let assemblyFormat = "$offset attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
 

@@ -186,6 +186,15 @@ def PMCTrainStep : Pass<"pmc-train-step", "ModuleOp"> {
     - `adamw`: p *= 1 - lr wd, then Adam's update without the L2 term
     - with `grad-clip` c first: g *= min(1, c / (||g||_2 + 1e-6)), the norm over
       every parameter's gradient
+    - with `loss-scale` S0 > 0 (fp16 training), dynamic loss scaling as
+      torch.amp.GradScaler: the backward starts from loss * S, the gradients
+      are divided by S (before clipping); if any is inf or NaN, no parameter
+      or optimizer state changes, S *= backoff and the growth tracker resets;
+      else after `loss-scale-growth-interval` such steps in a row S *= growth.
+      S and the tracker are state (`pmc.loss_scale`, from S0, and
+      `pmc.loss_scale_growth_tracker`, pmc.buffer arguments), and the result
+      `pmc.found_inf` (1 or 0, after the loss) tells the runner the step was
+      skipped (its next step reuses t).
 
     New arguments, after the others: `pmc.lr` and `pmc.step` (t, from 1),
     f32 scalars given per step (so that a schedule needs no recompile), then
@@ -216,6 +225,14 @@ def PMCTrainStep : Pass<"pmc-train-step", "ModuleOp"> {
     Option<"gradClip", "grad-clip", "double", /*default=*/"0.0",
            "Clip the gradients to this global L2 norm first, as "
            "torch.nn.utils.clip_grad_norm_ (0: no clipping)">,
+    Option<"lossScale", "loss-scale", "double", /*default=*/"0.0",
+           "Dynamic loss scaling from this initial scale (0: none)">,
+    Option<"lossScaleGrowthInterval", "loss-scale-growth-interval", "int64_t",
+           /*default=*/"2000", "Finite steps in a row before the scale grows">,
+    Option<"lossScaleBackoff", "loss-scale-backoff", "double", /*default=*/"0.5",
+           "Factor of the scale after a step with inf or NaN gradients">,
+    Option<"lossScaleGrowth", "loss-scale-growth", "double", /*default=*/"2.0",
+           "Factor of the scale after the growth interval">,
   ];
   let dependentDialects = ["::mlir::pmc::PMCDialect"];
 }
