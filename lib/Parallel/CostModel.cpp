@@ -216,6 +216,34 @@ double pp::rooflineSeconds(const OpWork &work, const DeviceSpec &spec) {
 }
 
 namespace {
+/// A buffer of the memory walk (Estimator::measureMemory): a value in one
+/// sharding and, for a copy made at each use (reshardsAtEachUse), the index
+/// of its use (0 otherwise).
+struct BufferKey {
+  Value value;
+  Attribute sharding;
+  unsigned use = 0;
+  bool operator==(const BufferKey &other) const {
+    return value == other.value && sharding == other.sharding && use == other.use;
+  }
+};
+} // namespace
+
+namespace llvm {
+template <> struct DenseMapInfo<BufferKey> {
+  static BufferKey getEmptyKey() { return {DenseMapInfo<Value>::getEmptyKey(), {}, 0}; }
+  static BufferKey getTombstoneKey() {
+    return {DenseMapInfo<Value>::getTombstoneKey(), {}, 0};
+  }
+  static unsigned getHashValue(const BufferKey &key) {
+    return hash_combine(key.value.getAsOpaquePointer(), key.sharding.getAsOpaquePointer(),
+                        key.use);
+  }
+  static bool isEqual(const BufferKey &a, const BufferKey &b) { return a == b; }
+};
+} // namespace llvm
+
+namespace {
 /// Walks a function in program order, pricing each op and tracking liveness.
 class Estimator {
 public:
@@ -234,6 +262,8 @@ private:
   FailureOr<double> reshardOperand(Operation *op, unsigned i, ShardingAttr target,
                                    CommCost &comm);
   LogicalResult estimateOp(Operation *op);
+  /// The memory walk over the recorded ops (see OpRecord).
+  void measureMemory();
 
   func::FuncOp func;
   MeshAttr mesh;
@@ -243,20 +273,41 @@ private:
   MeshTopology topology;
   /// What each value holds on a device now.
   DenseMap<Value, ShardingAttr> held;
-  /// Live activation bytes per value, and the op of its last use.
-  DenseMap<Value, double> liveBytes;
-  DenseMap<Value, Operation *> lastUse;
   /// A train step's state updates (kStateUpdateAttrName results): the
   /// runtime writes them beside their arguments (in the arena) and copies
   /// them over the state when the step ends, so they are live from their op
   /// to the end.
   llvm::DenseSet<Value> stateUpdates;
-  /// Gradients (results of kGradientOfAttrName ops), live as any value.
-  llvm::DenseSet<Value> gradients;
-  /// Live bytes: all values; of them gradients and state updates.
-  double live = 0, liveGradients = 0, liveUpdates = 0;
-  /// The most bytes live at once (what the breakdown describes).
-  double peakTransientBytes = 0;
+
+  /// Memory is measured on the program the runtime will run, not on this
+  /// one: the partitioner's resharded copies are values of their own, cached
+  /// per (value, sharding) and live to their last reader; the ops between
+  /// two runtime commands (library calls, collectives, constants, reshapes
+  /// of their inputs) become one kernel (pmc-outline-kernels), whose
+  /// intermediates never reach the arena and whose outputs all appear when
+  /// it runs; and a reshape outside a kernel is a view of its input.
+  struct OpRecord {
+    Operation *op = nullptr;
+    /// The buffers it reads (its operands, directly or as copies).
+    SmallVector<BufferKey> reads;
+    /// The buffers the collectives before it read (the sources of its copies).
+    SmallVector<BufferKey> copySources;
+    /// Copies made for it, the first time the (value, sharding) is needed.
+    SmallVector<std::pair<BufferKey, double>> copies;
+    /// Its used results, as annotated.
+    SmallVector<std::pair<BufferKey, double>> results;
+    /// Results produced in another sharding, resharded right after it.
+    double transient = 0;
+    bool reshardsOperands = false, reshardsResults = false;
+  };
+  std::vector<OpRecord> records;
+  llvm::DenseSet<BufferKey> copied;
+  /// Arguments other than state, live to their last reader (a pipeline
+  /// stage that does not read an input does not hold it).
+  SmallVector<std::pair<BufferKey, double>> argumentBuffers;
+  /// The library calls' scratch (a convolution's unfolded input), which a
+  /// rank allocates once, for the largest: held all step.
+  double scratchBytes = 0;
   CostEstimate estimate;
 };
 } // namespace
@@ -310,7 +361,6 @@ FailureOr<double> Estimator::reshardOperand(Operation *op, unsigned i, ShardingA
 LogicalResult Estimator::estimateOp(Operation *op) {
   OpCost cost;
   cost.op = op;
-  double transient = 0;
   auto ret = dyn_cast<func::ReturnOp>(op);
   SmallVector<ShardingAttr> needed, produced, annotated;
   for (OpResult result : op->getResults()) {
@@ -359,27 +409,43 @@ LogicalResult Estimator::estimateOp(Operation *op) {
   }
 
   SmallVector<SmallVector<int64_t>> operandShapes, resultShapes;
+  OpRecord record;
+  record.op = op;
   for (auto [i, target] : llvm::enumerate(needed)) {
     Value value = op->getOperand(i);
     if (!held.count(value))
       return op->emitOpError() << "operand " << i << " is not a ranked tensor defined "
                                << "in the function";
+    BufferKey source{value, held.lookup(value), 0};
+    bool copies = !sameSharding(held.lookup(value), target);
     FailureOr<double> copy = reshardOperand(op, i, target, cost.comm);
     if (failed(copy))
       return failure();
-    transient += *copy;
+    if (copies) {
+      BufferKey key{value, target,
+                    reshardsAtEachUse(value) ? unsigned(records.size() + 1) : 0u};
+      record.reshardsOperands = true;
+      record.copySources.push_back(source);
+      record.reads.push_back(key);
+      // As the partitioner: one copy per (value, sharding), except for a
+      // parameter, copied at each use and freed after it.
+      if (reshardsAtEachUse(value) || copied.insert(key).second)
+        record.copies.push_back({key, *copy});
+    } else {
+      record.reads.push_back(source);
+    }
     auto type = cast<RankedTensorType>(value.getType());
     operandShapes.push_back(*target.getLocalShape(mesh, type.getShape()));
   }
   if (ret) {
     cost.work.free = true;
     estimate.ops.push_back(cost);
+    records.push_back(std::move(record));
     estimate.commS += cost.comm.seconds;
     return success();
   }
 
   // Results: produced, then resharded to their annotation.
-  double resultBytes = 0, gradientResultBytes = 0, updateResultBytes = 0;
   for (OpResult result : op->getResults()) {
     unsigned i = result.getResultNumber();
     auto type = cast<RankedTensorType>(result.getType());
@@ -400,65 +466,185 @@ LogicalResult Estimator::estimateOp(Operation *op) {
       if (failed(c))
         return failure();
       cost.comm += *c;
-      transient += product(*local) * elementBytes(type);
+      record.transient += product(*local) * elementBytes(type);
+      record.reshardsResults = true;
     }
     held[result] = annotated[i];
     FailureOr<double> bytes = localBytes(result, annotated[i], op);
     if (failed(bytes))
       return failure();
     cost.resultBytes += *bytes;
-    if (isa<ConstantOp>(op)) {
+    if (isa<ConstantOp>(op))
       estimate.memory.weightBytes += *bytes;
-    } else if (lastUse.count(result)) {
-      liveBytes[result] = *bytes;
-      resultBytes += *bytes;
-      if (op->hasAttr(kGradientOfAttrName)) {
-        gradients.insert(result);
-        gradientResultBytes += *bytes;
-      }
-      if (stateUpdates.contains(result))
-        updateResultBytes += *bytes;
-    }
+    else if (!result.use_empty())
+      record.results.push_back({{result, annotated[i], 0}, *bytes});
   }
   cost.work = opWork(op, operandShapes, resultShapes, options);
   cost.computeS = rooflineSeconds(cost.work, spec);
-
-  // Memory while the op runs: what is live, its resharded copies and results.
-  double during = live + transient + resultBytes;
-  cost.liveBytes = during;
-  MemoryBreakdown &memory = estimate.memory;
-  if (during > peakTransientBytes) {
-    peakTransientBytes = during;
-    memory.gradientBytes = liveGradients + gradientResultBytes;
-    memory.stateUpdateBytes = liveUpdates + updateResultBytes;
-    memory.peakActivationBytes = during - memory.gradientBytes - memory.stateUpdateBytes;
-    memory.peakOp = op;
+  if (auto conv = dyn_cast<ConvOp>(op); conv && conv.isLibraryCall()) {
+    // im2col: (C/g * kernel) x output positions, unless 1x1, unit strides,
+    // no padding (the ConvCommand's GEMM then reads the input directly).
+    ArrayRef<int64_t> w = operandShapes[1], y = resultShapes[0];
+    bool direct = llvm::all_of(w.drop_front(2), [](int64_t k) { return k == 1; }) &&
+                  llvm::all_of(conv.getStrides(), [](int64_t v) { return v == 1; }) &&
+                  llvm::all_of(conv.getPads(), [](int64_t v) { return v == 0; });
+    if (!direct)
+      scratchBytes = std::max(scratchBytes, product(w.drop_front(1)) *
+                                                product(y.drop_front(2)) *
+                                                elementBytes(conv.getType()));
   }
-  live += resultBytes;
-  liveGradients += gradientResultBytes;
-  liveUpdates += updateResultBytes;
-  for (Value operand : op->getOperands())
-    if (lastUse.lookup(operand) == op) {
-      double bytes = liveBytes.lookup(operand);
-      live -= bytes;
-      if (gradients.contains(operand))
-        liveGradients -= bytes;
-      liveBytes.erase(operand);
-    }
   estimate.computeS += cost.computeS;
   estimate.commS += cost.comm.seconds;
   estimate.ops.push_back(cost);
+  records.push_back(std::move(record));
   return success();
+}
+
+void Estimator::measureMemory() {
+  // Events in the order the runtime runs them: each runtime command, and
+  // each kernel (a run of the other ops, cut where a reshard puts a
+  // collective between two ops).
+  DenseMap<Operation *, int> eventOf;
+  SmallVector<int> recordEvent(records.size()), reshardEvent(records.size(), -1);
+  SmallVector<bool> inKernel(records.size());
+  int events = 0, run = -1;
+  for (auto [i, r] : llvm::enumerate(records)) {
+    Operation *op = r.op;
+    bool command = isa<ConstantOp, func::ReturnOp>(op);
+    if (auto call = dyn_cast<LibraryCallOpInterface>(op))
+      command |= call.isLibraryCall();
+    if (auto reshape = dyn_cast<ReshapeOp>(op)) {
+      Operation *producer = reshape.getInput().getDefiningOp();
+      command |= run < 0 || !producer || eventOf.lookup(producer) != run ||
+                 !eventOf.count(producer) || r.reshardsOperands;
+    }
+    if (command || r.reshardsOperands)
+      run = -1;
+    // The collectives that make its copies run before it.
+    if (r.reshardsOperands)
+      reshardEvent[i] = events++;
+    if (command) {
+      recordEvent[i] = events++;
+    } else {
+      if (run < 0)
+        run = events++;
+      recordEvent[i] = run;
+      inKernel[i] = true;
+    }
+    eventOf[op] = recordEvent[i];
+    if (r.reshardsResults)
+      run = -1;
+  }
+
+  struct Buffer {
+    double bytes = 0;
+    int birth = 0, death = 0;
+    bool gradient = false, update = false;
+  };
+  llvm::DenseMap<BufferKey, Buffer> buffers;
+  llvm::DenseMap<BufferKey, BufferKey> aliasOf;
+  auto resolve = [&](BufferKey key) {
+    for (auto it = aliasOf.find(key); it != aliasOf.end(); it = aliasOf.find(key))
+      key = it->second;
+    return key;
+  };
+  for (const auto &[key, bytes] : argumentBuffers)
+    buffers[key] = {bytes, -1, -1, false, false};
+  // Which events read each value (a result only kernel-internal readers
+  // read never becomes a buffer).
+  DenseMap<Value, SmallVector<int, 4>> readers;
+  for (auto [i, r] : llvm::enumerate(records)) {
+    for (const BufferKey &key : r.reads)
+      readers[key.value].push_back(recordEvent[i]);
+    for (const BufferKey &key : r.copySources)
+      readers[key.value].push_back(reshardEvent[i]);
+  }
+  SmallVector<double> transient(events, 0.0);
+  SmallVector<Operation *> firstOp(events, nullptr);
+  for (auto [i, r] : llvm::enumerate(records)) {
+    int e = recordEvent[i];
+    transient[e] += r.transient;
+    if (!firstOp[e])
+      firstOp[e] = r.op;
+    if (reshardEvent[i] >= 0 && !firstOp[reshardEvent[i]])
+      firstOp[reshardEvent[i]] = r.op;
+    for (const auto &[key, bytes] : r.copies)
+      buffers[key] = {bytes, reshardEvent[i], reshardEvent[i],
+                      key.value.getDefiningOp() &&
+                          key.value.getDefiningOp()->hasAttr(kGradientOfAttrName),
+                      false};
+    if (auto reshape = dyn_cast<ReshapeOp>(r.op);
+        reshape && !inKernel[i] && !r.reshardsOperands && !r.reshardsResults &&
+        !r.results.empty() && !r.reads.empty()) {
+      // A view of its input: the input's buffer lives as long as it does.
+      aliasOf[r.results.front().first] = r.reads.front();
+      continue;
+    }
+    for (const auto &[key, bytes] : r.results) {
+      Value value = key.value;
+      bool internal = inKernel[i] && !stateUpdates.contains(value) &&
+                      llvm::all_of(readers.lookup(value), [&](int at) { return at == e; });
+      if (internal)
+        continue;
+      buffers[key] = {bytes, e, e, r.op->hasAttr(kGradientOfAttrName),
+                      stateUpdates.contains(value)};
+    }
+  }
+  for (auto [i, r] : llvm::enumerate(records)) {
+    int at = isa<func::ReturnOp>(r.op) ? events : recordEvent[i];
+    auto read = [&](const BufferKey &key, int when) {
+      auto it = buffers.find(resolve(key));
+      if (it != buffers.end())
+        it->second.death = std::max(it->second.death, when);
+    };
+    for (const BufferKey &key : r.reads)
+      read(key, at);
+    for (const BufferKey &key : r.copySources)
+      read(key, reshardEvent[i]);
+  }
+  // The sweep: live bytes per event (born at or before it, dead at or after).
+  SmallVector<double> delta(events + 3, 0.0), gradDelta(events + 3, 0.0),
+      updateDelta(events + 3, 0.0);
+  for (const auto &[key, b] : buffers) {
+    int from = b.birth + 1, to = std::min(b.death, events) + 2; // shifted by one
+    delta[from] += b.bytes;
+    delta[to] -= b.bytes;
+    if (b.gradient) {
+      gradDelta[from] += b.bytes;
+      gradDelta[to] -= b.bytes;
+    }
+    if (b.update) {
+      updateDelta[from] += b.bytes;
+      updateDelta[to] -= b.bytes;
+    }
+  }
+  MemoryBreakdown &memory = estimate.memory;
+  double live = delta[0], grads = gradDelta[0], updates = updateDelta[0];
+  memory.peakActivationBytes = live + scratchBytes;
+  memory.gradientBytes = memory.stateUpdateBytes = 0;
+  double peak = live + scratchBytes;
+  SmallVector<double> during(events, 0.0);
+  for (int e = 0; e < events; ++e) {
+    live += delta[e + 1];
+    grads += gradDelta[e + 1];
+    updates += updateDelta[e + 1];
+    during[e] = live + transient[e] + scratchBytes;
+    if (during[e] > peak) {
+      peak = during[e];
+      memory.gradientBytes = grads;
+      memory.stateUpdateBytes = updates;
+      memory.peakActivationBytes = during[e] - grads - updates;
+      memory.peakOp = firstOp[e];
+    }
+  }
+  for (auto [i, cost] : llvm::enumerate(estimate.ops))
+    cost.liveBytes = during[recordEvent[i]];
 }
 
 FailureOr<CostEstimate> Estimator::run() {
   if (func.isExternal() || !func.getBody().hasOneBlock())
     return func.emitOpError("must have a body of a single block to be estimated");
   Block &body = func.getBody().front();
-  // Last uses (the return keeps the function results alive to the end).
-  for (Operation &op : body)
-    for (Value operand : op.getOperands())
-      lastUse[operand] = &op;
   for (BlockArgument arg : body.getArguments()) {
     if (!isa<RankedTensorType>(arg.getType()))
       return func.emitOpError() << "argument " << arg.getArgNumber()
@@ -476,21 +662,20 @@ FailureOr<CostEstimate> Estimator::run() {
       estimate.memory.weightBytes += bytes;
     } else if (func.getArgAttr(arg.getArgNumber(), kOptimizerStateAttrName)) {
       estimate.memory.optimizerStateBytes += bytes;
-    } else {
-      liveBytes[arg] = bytes;
-      live += bytes;
+    } else if (!arg.use_empty()) {
+      argumentBuffers.push_back({{arg, sharding, 0}, bytes});
     }
   }
   for (auto [i, returned] : llvm::enumerate(body.getTerminator()->getOperands()))
     if (func.getResultAttr(i, kStateUpdateAttrName))
       stateUpdates.insert(returned);
-  estimate.memory.peakActivationBytes = peakTransientBytes = live;
   for (Operation &op : body) {
     if (op.getNumRegions() != 0)
       return op.emitOpError("has regions, which the cost model does not handle");
     if (failed(estimateOp(&op)))
       return failure();
   }
+  measureMemory();
   estimate.stepTimeS = estimate.computeS + estimate.commS;
   estimate.memory.activationMultiplier = options.activationMultiplier;
   estimate.memoryPerDeviceBytes.assign(mesh.getNumDevices(), estimate.memory.totalBytes());

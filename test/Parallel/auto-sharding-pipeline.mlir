@@ -1,9 +1,9 @@
 // Pipeline plans: a deep chain (6 matmul layers of 4 MiB weights, batch 4096)
-// on 8 devices whose links are slow (10 GB/s) and whose memory (20 MB) holds
-// neither the replicated weights (data parallel) nor, with its activations,
-// half of them (dp=4 x tp=2). Tensor parallelism all-reduces 16 MB per layer
-// pair over the slow links; a 2-stage pipeline only sends one activation per
-// microbatch between the stages, so the planner cuts the layers in two.
+// on 8 devices whose links are slow (10 GB/s) and whose memory (20 MB) does
+// not hold the replicated weights (data parallel) nor tp=8's replicated
+// activations. Tensor parallelism all-reduces 16 MB per layer pair over the
+// slow links; a 2-stage pipeline only sends one activation per microbatch
+// between the stages, so the planner cuts the layers in two.
 // RUN: pmc-opt %s --pmc-auto-sharding="devices=8 spec=%S/Inputs/slow-links-20mb.json" | FileCheck %s
 // RUN: pmc-opt %s --pmc-auto-sharding="devices=8 spec=%S/Inputs/slow-links-20mb.json" -o %t.1.mlir
 // RUN: pmc-opt %s --pmc-auto-sharding="devices=8 spec=%S/Inputs/slow-links-20mb.json" -o %t.2.mlir
@@ -18,6 +18,7 @@
 // CHECK-SAME: stage 1: layers 2-5, ranks 4-7
 // CHECK-SAME: layers 3-5: same as layer 2
 // CHECK-SAME: data parallel (dp=8){{ +}}{{[0-9.]+}} ms  needs 0.03 GiB per device, 0.02 GiB available
+// CHECK-SAME: dp=4 x tp=2{{ +}}{{[0-9.]+}} ms  {{[0-9.]+}}x slower: communication
 // CHECK-SAME: dp=2 x tp=4{{ +}}{{[0-9.]+}} ms  {{[0-9.]+}}x slower: communication
 // CHECK-SAME: pp=4 x dp=2 (16 microbatches, 1f1b){{ +}}{{[0-9.]+}} ms  {{[0-9.]+}}x slower: pipeline bubble 16%
 // CHECK-SAME: pipelines: 6 layers, stages 2,4
@@ -38,10 +39,10 @@
 // RUN: pmc-opt %s --pmc-auto-sharding="devices=8 spec=%S/Inputs/slow-links-20mb.json" | grep -o 'pmc.mesh = #pmc.mesh<[^>]*>\|pmc.pipeline = {[^}]*}\|predicted step [0-9.]* ms' > %t.auto
 // RUN: pmc-opt %s --pmc-auto-sharding="devices=8 spec=%S/Inputs/slow-links-20mb.json search=exhaustive" | grep -o 'pmc.mesh = #pmc.mesh<[^>]*>\|pmc.pipeline = {[^}]*}\|predicted step [0-9.]* ms' | diff %t.auto -
 
-// Without pipelines the best that fits is dp=2 x tp=4; a fast interconnect
+// Without pipelines the best that fits is dp=4 x tp=2; a fast interconnect
 // (h100-sxm, 80 GB) keeps plain data parallelism.
 // RUN: pmc-opt %s --pmc-auto-sharding="devices=8 spec=%S/Inputs/slow-links-20mb.json pipeline=false" | FileCheck %s --check-prefix=NOPP
-// NOPP: pmc.mesh = #pmc.mesh<["dp"=2, "tp"=4]>
+// NOPP: pmc.mesh = #pmc.mesh<["dp"=4, "tp"=2]>
 // NOPP-NOT: pmc.pipeline
 // NOPP-NOT: pmc.stage
 // RUN: pmc-opt %s --pmc-auto-sharding="devices=8 spec=h100-sxm" | FileCheck %s --check-prefix=FAST

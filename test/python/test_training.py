@@ -489,17 +489,17 @@ def _mlp_model(batch, d, h, o):
 # Predicted / measured memory per rank: within 15 % (the issue asks 10 %).
 # Seen: the transformer's arena (fused kernels, views, placement) 13 % above
 # the liveness walk; the wide MLP under ZeRO-2 15 % below it.
-MEMORY_CASES = [("mlp_wide", 0.15), ("mlp", 0.15), ("transformer_encoder", 0.15)]
+MEMORY_CASES = ["mlp_wide", "transformer_encoder", "gpt_decoder", "resnet_cnn"]
 
 
-@pytest.mark.parametrize("name,tolerance", MEMORY_CASES)
+@pytest.mark.parametrize("name", MEMORY_CASES)
 @pytest.mark.parametrize("devices,zero", [(2, 0), (2, 2), (4, 1), (4, 3)])
-def test_predicted_memory_matches_the_measured_peak(pmc_module, name, tolerance, devices,
-                                                    zero):
+def test_predicted_memory_matches_the_measured_peak(pmc_module, name, devices, zero):
     """The planner's memory per device of the plan it chose (weights,
-    optimizer state, and at the peak gradients, state updates, activations)
-    against what each rank holds while it runs (Executable.memory_use: its
-    arena, state shards, input shards, weights and scratch)."""
+    optimizer state, and at the peak gradients, state updates, activations
+    and the convolutions' scratch) against what each rank holds while it
+    runs (Executable.memory_use: its arena, state shards, input shards,
+    weights and scratch), within 10 %."""
     pmc = pmc_module
     if name == "mlp_wide":
         model, output = _mlp_model(64, 256, 512, 32), "y"
@@ -509,7 +509,8 @@ def test_predicted_memory_matches_the_measured_peak(pmc_module, name, tolerance,
     trainer = pmc.compile_training(model, loss=pmc.MSELoss(output=output),
                                    optimizer=pmc.AdamW(lr=1e-3), devices=devices, zero=zero)
     exe = trainer._exe
-    feeds = {s.name: RNG.standard_normal(s.shape).astype(np.float32) for s in exe.inputs
+    feeds = {s.name: RNG.standard_normal(s.shape).astype(np.float32) if s.dtype == "float32"
+             else RNG.integers(0, 10, s.shape).astype(s.dtype) for s in exe.inputs
              if not s.name.startswith("pmc.") and s.name not in exe.state_names}
     trainer.step(feeds)
     plan = exe.plan_dict
@@ -522,7 +523,7 @@ def test_predicted_memory_matches_the_measured_peak(pmc_module, name, tolerance,
     for rank, (p, u) in enumerate(zip(predicted, use)):
         assert u["total"] == u["arena"] + u["state"] + u["inputs"] + u["other"]
         assert u["state"] > 0
-        assert abs(p / u["total"] - 1) <= tolerance, (rank, p, u)
+        assert abs(p / u["total"] - 1) <= 0.10, (rank, p, u)
 
 
 def test_seven_billion_parameters_need_zero_or_tensor_parallelism(pmc_module):
@@ -530,9 +531,8 @@ def test_seven_billion_parameters_need_zero_or_tensor_parallelism(pmc_module):
     planned for 8 x H100 80 GB with AdamW in bf16: plain data parallelism
     needs more than 16 bytes per parameter (fp32 master weights 4 and moments
     8 held; at the peak the new fp32 weights and moments, 12, written beside
-    them until the step ends, and the bf16 weight copies 2 among the
-    activations) and does not fit; the plan chosen fits by ZeRO or tensor
-    parallelism and shows the breakdown."""
+    them until the step ends) and does not fit; the plan chosen fits by ZeRO
+    or tensor parallelism and shows the breakdown."""
     pmc = pmc_module
     model = make_zoo.make_gpt_shapes()
     psi = sum(int(np.prod(t.dims)) for t in model.graph.initializer
@@ -545,10 +545,11 @@ def test_seven_billion_parameters_need_zero_or_tensor_parallelism(pmc_module):
     assert not plain["fits"] and "needs" in plain["reason"], plain["reason"]
     assert plain["weight_bytes"] == pytest.approx(4 * psi, rel=1e-3)
     assert plain["optimizer_state_bytes"] == pytest.approx(8 * psi, rel=1e-3)
-    # The peak is at the end of the update: every new value, no gradient left.
-    assert plain["state_update_bytes"] == pytest.approx(12 * psi, rel=1e-2)
-    assert plain["gradient_bytes"] < 0.01 * psi
-    assert max(plain["memory_per_device_bytes"]) > 24 * psi
+    # The peak is at the end of the update: every new value (but the last
+    # few being computed), no gradient left, the bf16 copies dead.
+    assert plain["state_update_bytes"] == pytest.approx(12 * psi, rel=3e-2)
+    assert plain["gradient_bytes"] < 0.05 * psi  # the last (embedding) gradient
+    assert max(plain["memory_per_device_bytes"]) > 23 * psi
     assert max(plain["memory_per_device_bytes"]) > 80e9
     predicted = plan["predicted"]
     assert plan["zero"] > 0 or plan["mesh"].get("tp", 1) > 1, plan["mesh"]

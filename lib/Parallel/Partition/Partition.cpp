@@ -157,7 +157,11 @@ LogicalResult Partitioner::reshardOperand(Operation *user, unsigned index,
     return user->emitOpError() << "operand " << index
                                << " is not defined in the partitioned function";
   auto key = std::make_pair(value, Attribute(target));
-  if (Value cached = reshardCache.lookup(key)) {
+  // A trained parameter is resharded again at each use (ZeRO-3: gathered
+  // before its use, freed after it), so that no full copy lives from the
+  // forward to the backward; other values keep one copy per sharding.
+  bool parameter = reshardsAtEachUse(value);
+  if (Value cached = parameter ? Value() : reshardCache.lookup(key)) {
     user->setOperand(index, cached);
     return success();
   }
@@ -169,7 +173,8 @@ LogicalResult Partitioner::reshardOperand(Operation *user, unsigned index,
                   });
   if (failed(local))
     return failure();
-  reshardCache[key] = *local;
+  if (!parameter)
+    reshardCache[key] = *local;
   info[*local] = {target, it->second.globalType};
   user->setOperand(index, *local);
   return success();

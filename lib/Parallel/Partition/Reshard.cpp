@@ -297,3 +297,13 @@ void mlir::pmc::printReshardPlan(ArrayRef<ReshardStep> plan, llvm::raw_ostream &
       },
       "; ");
 }
+
+bool mlir::pmc::reshardsAtEachUse(Value value) {
+  if (auto cast = value.getDefiningOp<CastOp>())
+    value = cast.getInput();
+  auto arg = dyn_cast<BlockArgument>(value);
+  if (!arg)
+    return false;
+  auto func = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
+  return func && func.getArgAttr(arg.getArgNumber(), kParameterAttrName);
+}

@@ -89,6 +89,13 @@ FailureOr<Value> emitReshard(OpBuilder &builder, Location loc, Value value,
 /// debugging.
 void printReshardPlan(llvm::ArrayRef<ReshardStep> plan, llvm::raw_ostream &os);
 
+/// Whether a reshard of `value` is made again at each use rather than once
+/// per target sharding: a train step's parameter (a kParameterAttrName
+/// argument, or its cast to the compute type), so that under ZeRO-3 it is
+/// gathered before each use and freed after it, and no full copy lives from
+/// the forward to the backward. The partitioner and the cost model agree.
+bool reshardsAtEachUse(Value value);
+
 } // namespace mlir::pmc
 
 #endif // PMC_DIALECT_PMC_TRANSFORMS_RESHARD_H
