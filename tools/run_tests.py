@@ -144,7 +144,10 @@ def run_pytest(args):
     dirs = [d for d in ("test/python",) if os.path.isdir(os.path.join(REPO_ROOT, d))]
     if not dirs:
         return "failed", "no Python test folder found"
-    code, lines = stream([sys.executable, "-m", "pytest", "-q", *dirs],
+    # One worker per core (pytest-xdist, requirements.txt): most tests compile
+    # on one thread, and the stage is the longest of a run.
+    workers = ["-n", str(args.pytest_workers)] if args.pytest_workers > 1 else []
+    code, lines = stream([sys.executable, "-m", "pytest", "-q", *workers, *dirs],
                          env=test_env(args.build_dir))
     status, detail = _status(code, "pytest")
     if code == 5:
@@ -295,6 +298,8 @@ def main(argv=None):
     p.add_argument("--only", help=f"comma-separated stages to run ({','.join(STAGES)})")
     p.add_argument("--skip", default="", help="comma-separated stages to skip")
     p.add_argument("--jobs", type=int, default=2, help="conformance cases in parallel")
+    p.add_argument("--pytest-workers", type=int, default=min(os.cpu_count() or 1, 2),
+                   help="pytest-xdist workers of the pytest stage (1: none)")
     p.add_argument("--min-pass", type=int, default=CONFORMANCE_MIN_PASS,
                    help=f"conformance passes required (default {CONFORMANCE_MIN_PASS})")
     p.add_argument("--onnx-min-pass", type=int, default=ONNX_SUITE_MIN_PASS,

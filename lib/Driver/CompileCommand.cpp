@@ -63,6 +63,14 @@ struct CompileFlags {
   cl::opt<std::string> schedule{
       "schedule", cl::desc("Pipeline schedule: gpipe or 1f1b (default)"),
       cl::init("1f1b")};
+  cl::opt<double> bucketMB{
+      "bucket-mb",
+      cl::desc("Independent all-reduces (a train step's data-parallel gradient "
+               "sync) are combined into buckets of at most this many MiB, each "
+               "started as soon as its last gradient is ready (PyTorch DDP's "
+               "bucket_cap_mb); 0 (default): one all-reduce per gradient, each "
+               "started as soon as it is ready"),
+      cl::value_desc("MB"), cl::init(0)};
   cl::opt<bool> verify{
       "verify", cl::desc("Also compile for one device, run both bundles on "
                          "random inputs and fail when they differ"),
@@ -191,6 +199,11 @@ bool CompileFlags::toOptions(CompileOptions &options, std::string &error) {
   options.stages = stages;
   options.microbatches = microbatches;
   options.schedule = schedule;
+  if (bucketMB < 0) {
+    error = "--bucket-mb is " + std::to_string(bucketMB.getValue()) + ", expected 0 or more";
+    return false;
+  }
+  options.bucketBytes = static_cast<int64_t>(bucketMB * (1 << 20));
   if (!parseInputShapes(inputShapes, options.import, error) ||
       !parseSequenceInputs(sequenceLengths, absentInputs, options.import, error) ||
       !parseBindings(bindings, options.import, error) ||
@@ -342,7 +355,7 @@ static int emitMLIR(mlir::ModuleOp module, const CompileOptions &options,
       failed(convertPrecision(module, options, configurePassManager)) ||
       failed(partitionModule(module, options, configurePassManager)) ||
       failed(outlineAndLower(module, /*lowerKernels=*/true, configurePassManager,
-                             options.target)))
+                             options.target, options.bucketBytes)))
     return 1;
   std::string path = flags.outputPath.empty() ? "-" : flags.outputPath.getValue();
   bool written = writeOutput(path, [&](llvm::raw_ostream &os) {

@@ -4,6 +4,7 @@
 #include "Commands.h"
 #include "pmc/Conversion/Passes.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Parallel/Partition/Passes.h"
 #include "pmc/Target/BundleEmitter.h"
 #include "pmc/Target/CUDA.h"
 #include "pmc/Target/Passes.h"
@@ -130,13 +131,17 @@ LogicalResult (::pmc::convertPrecision)(ModuleOp module, const CompileOptions &o
 
 LogicalResult (::pmc::outlineAndLower)(ModuleOp module, bool lowerKernels,
                                    PassManagerConfigurator configure,
-                                   llvm::StringRef target) {
+                                   llvm::StringRef target, int64_t bucketBytes) {
   PassManager pm(module.getContext(), ModuleOp::getOperationName());
   if (configure && failed(configure(pm)))
     return failure();
+  mlir::pmc::PMCCombineAllReducesOptions buckets;
+  buckets.bucketBytes = bucketBytes;
+  pm.addPass(mlir::pmc::createPMCCombineAllReduces(buckets));
   mlir::pmc::PMCOutlineKernelsOptions outline;
   outline.target = target.str();
   pm.addPass(mlir::pmc::createPMCOutlineKernels(outline));
+  pm.addPass(mlir::pmc::createPMCHoistCollectives());
   if (lowerKernels)
     pm.addPass(mlir::pmc::createConvertPMCToLinalg());
   return pm.run(module);
@@ -152,7 +157,7 @@ LogicalResult (::pmc::compileModuleToBundle)(ModuleOp module, const CompileOptio
       failed(::pmc::partitionModule(module, options, configure)))
     return failure();
   if (failed(::pmc::outlineAndLower(module, /*lowerKernels=*/false, configure,
-                                      options.target)))
+                                      options.target, options.bucketBytes)))
     return failure();
   BundleOptions bundleOptions;
   bundleOptions.target = options.target;

@@ -156,6 +156,7 @@ static LogicalResult addPlanningPasses(ModuleOp module, const ::pmc::CompileOpti
   mlir::pmc::PMCAutoShardingOptions autoOptions;
   autoOptions.devices = options.devices;
   autoOptions.zero = options.train.zero;
+  autoOptions.bucketBytes = options.bucketBytes;
   autoOptions.spec = !options.deviceSpec.empty() ? options.deviceSpec
                      : options.target == "cuda"  ? "h100-sxm"
                                                  : "cpu";

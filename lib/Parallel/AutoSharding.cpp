@@ -52,6 +52,7 @@ struct AutoSharding : public mlir::pmc::impl::PMCAutoShardingBase<AutoSharding> 
     options.devices = devices;
     options.spec = std::move(*loaded);
     options.cost.allowTF32 = allowTF32;
+    options.cost.bucketBytes = bucketBytes;
     options.exhaustive = search == "exhaustive";
     options.pipeline = pipeline;
     if (maxMicrobatches < 1) {

@@ -12,6 +12,9 @@
 #include "llvm/Support/Format.h"
 
 #include <cmath>
+#include <functional>
+#include <limits>
+#include <optional>
 
 using namespace mlir;
 using namespace mlir::pmc;
@@ -264,6 +267,25 @@ private:
   LogicalResult estimateOp(Operation *op);
   /// The memory walk over the recorded ops (see OpRecord).
   void measureMemory();
+  /// Where the runtime holds the reductions of partial values
+  /// (OpRecord::reductions): each starts where its value is made, alone or
+  /// in a bucket, and is waited for before its first reader.
+  struct HoistedReductions {
+    /// Event from which each reduced copy lives.
+    llvm::DenseMap<BufferKey, int> copyBirth;
+    /// Event to which each reduced source lives (at least).
+    llvm::DenseMap<BufferKey, int> sourceDeath;
+    /// Bytes held from `birth` to `death` beside the buffers: a bucket's
+    /// concatenation and its reduction, a result's partial value.
+    struct Span {
+      double bytes = 0;
+      int birth = 0, death = 0;
+    };
+    SmallVector<Span> spans;
+  };
+  HoistedReductions placeReductions(ArrayRef<int> recordEvent,
+                                    const DenseMap<Operation *, int> &eventOf,
+                                    ArrayRef<bool> isView);
 
   func::FuncOp func;
   MeshAttr mesh;
@@ -294,6 +316,24 @@ private:
     SmallVector<BufferKey> copySources;
     /// Copies made for it, the first time the (value, sharding) is needed.
     SmallVector<std::pair<BufferKey, double>> copies;
+    /// Those copies that reduce a partial value (all-reduce or
+    /// reduce-scatter): the program starts them where the value is made
+    /// (pmc-hoist-collectives) and all-reduces share buckets
+    /// (pmc-combine-all-reduces); see measureMemory.
+    struct Reduction {
+      /// The reduced buffer: a copy, or a result resharded right after
+      /// the op (whose partial value is then no buffer of its own).
+      BufferKey reduced;
+      /// The partial buffer a copy reduces; none for a result.
+      std::optional<BufferKey> source;
+      /// Bytes of the reduced and of the partial value.
+      double bytes = 0, partialBytes = 0;
+      bool allReduce = false;
+      /// What must agree to share a bucket: the partial sharding, the dtype.
+      Attribute partial;
+      Type element;
+    };
+    SmallVector<Reduction> reductions;
     /// Its used results, as annotated.
     SmallVector<std::pair<BufferKey, double>> results;
     /// Results produced in another sharding, resharded right after it.
@@ -429,8 +469,14 @@ LogicalResult Estimator::estimateOp(Operation *op) {
       record.reads.push_back(key);
       // As the partitioner: one copy per (value, sharding), except for a
       // parameter, copied at each use and freed after it.
-      if (reshardsAtEachUse(value) || copied.insert(key).second)
+      if (reshardsAtEachUse(value) || copied.insert(key).second) {
         record.copies.push_back({key, *copy});
+        ShardingAttr from = held.lookup(value);
+        if (!from.getPartialAxes().empty() && target.getPartialAxes().empty())
+          record.reductions.push_back({key, source, *copy, 0,
+                                       /*allReduce=*/from.getDims() == target.getDims(),
+                                       from, cast<RankedTensorType>(value.getType()).getElementType()});
+      }
     } else {
       record.reads.push_back(source);
     }
@@ -473,6 +519,12 @@ LogicalResult Estimator::estimateOp(Operation *op) {
     FailureOr<double> bytes = localBytes(result, annotated[i], op);
     if (failed(bytes))
       return failure();
+    if (!result.use_empty() && !produced[i].getPartialAxes().empty() &&
+        annotated[i].getPartialAxes().empty())
+      record.reductions.push_back({{result, annotated[i], 0}, std::nullopt, *bytes,
+                                   product(*local) * elementBytes(type),
+                                   produced[i].getDims() == annotated[i].getDims(),
+                                   produced[i], type.getElementType()});
     cost.resultBytes += *bytes;
     if (isa<ConstantOp>(op))
       estimate.memory.weightBytes += *bytes;
@@ -498,6 +550,126 @@ LogicalResult Estimator::estimateOp(Operation *op) {
   estimate.ops.push_back(cost);
   records.push_back(std::move(record));
   return success();
+}
+
+Estimator::HoistedReductions
+Estimator::placeReductions(ArrayRef<int> recordEvent,
+                           const DenseMap<Operation *, int> &eventOf,
+                           ArrayRef<bool> isView) {
+  // Who reads each value; the first real reader looks through views.
+  DenseMap<Value, SmallVector<unsigned, 2>> readBy;
+  for (auto [j, r] : llvm::enumerate(records))
+    for (const BufferKey &key : r.reads)
+      readBy[key.value].push_back(j);
+  std::function<int(Value)> firstReader = [&](Value value) {
+    int first = std::numeric_limits<int>::max();
+    for (unsigned j : readBy.lookup(value))
+      first = std::min(first, isView[j] ? firstReader(records[j].op->getResult(0))
+                                        : recordEvent[j]);
+    return first;
+  };
+  // One reduction the program starts early, alone or in a bucket.
+  struct Member {
+    const OpRecord::Reduction *reduction;
+    int ready, firstReader;
+  };
+  SmallVector<Member> members;
+  for (auto [i, r] : llvm::enumerate(records))
+    for (const OpRecord::Reduction &red : r.reductions) {
+      if (!red.source) {
+        members.push_back({&red, recordEvent[i], firstReader(red.reduced.value)});
+        continue;
+      }
+      Operation *def = red.source->value.getDefiningOp();
+      auto it = def ? eventOf.find(def) : eventOf.end();
+      if (it != eventOf.end())
+        members.push_back({&red, it->second, recordEvent[i]});
+    }
+  std::stable_sort(members.begin(), members.end(),
+                   [](const Member &a, const Member &b) { return a.ready < b.ready; });
+  // Buckets as pmc-combine-all-reduces forms them: all-reduces of one kind
+  // in the order they are ready, up to bucketBytes, closed when the next is
+  // ready only after a member's result is needed.
+  struct Start {
+    SmallVector<Member> members;
+    int ready = -1, wait = 0;
+  };
+  SmallVector<Start> starts, open;
+  for (const Member &m : members) {
+    const OpRecord::Reduction &red = *m.reduction;
+    if (!red.allReduce || red.bytes > options.bucketBytes || options.bucketBytes <= 0) {
+      starts.push_back({{m}});
+      continue;
+    }
+    Start *bucket = nullptr;
+    for (Start &o : open)
+      if (o.members.front().reduction->partial == red.partial &&
+          o.members.front().reduction->element == red.element)
+        bucket = &o;
+    if (!bucket) {
+      open.push_back({{m}});
+      continue;
+    }
+    double total = red.bytes;
+    int needed = m.firstReader;
+    for (const Member &b : bucket->members) {
+      total += b.reduction->bytes;
+      needed = std::min(needed, b.firstReader);
+    }
+    if (total > options.bucketBytes || needed <= m.ready) {
+      starts.push_back(std::move(*bucket));
+      bucket->members.clear();
+    }
+    bucket->members.push_back(m);
+  }
+  starts.append(open.begin(), open.end());
+  for (Start &start : starts) {
+    start.wait = std::numeric_limits<int>::max();
+    for (const Member &m : start.members) {
+      start.ready = std::max(start.ready, m.ready);
+      start.wait = std::min(start.wait, m.firstReader);
+    }
+  }
+  std::stable_sort(starts.begin(), starts.end(),
+                   [](const Start &a, const Start &b) { return a.ready < b.ready; });
+  // The runtime keeps at most two in flight (CollectiveOverlap.h).
+  constexpr size_t kInFlight = 2;
+  for (size_t k = 0; k + kInFlight < starts.size(); ++k)
+    starts[k].wait =
+        std::min(starts[k].wait, std::max(starts[k].ready, starts[k + kInFlight].ready));
+  HoistedReductions placed;
+  // The partial value of a member until `until`: a buffer (a copy's
+  // source), or, for a result, a span after the op that made it.
+  auto holdPartial = [&](const Member &m, int until) {
+    if (m.reduction->source)
+      placed.sourceDeath[*m.reduction->source] = until;
+    else if (until > m.ready)
+      placed.spans.push_back({m.reduction->partialBytes, m.ready + 1, until});
+  };
+  for (const Start &start : starts) {
+    if (start.members.size() == 1) {
+      const Member &m = start.members.front();
+      if (m.reduction->source)
+        placed.copyBirth[m.reduction->reduced] = start.ready;
+      holdPartial(m, std::min(start.wait, std::numeric_limits<int>::max() - 1));
+      continue;
+    }
+    // Concatenated at `ready` (the partial values die there), reduced into a
+    // second buffer, from which every result is sliced out before the first
+    // reader of any (`needed`).
+    double bytes = 0;
+    int needed = std::numeric_limits<int>::max();
+    for (const Member &m : start.members)
+      needed = std::min(needed, m.firstReader);
+    for (const Member &m : start.members) {
+      bytes += m.reduction->bytes;
+      placed.copyBirth[m.reduction->reduced] = needed;
+      holdPartial(m, start.ready);
+    }
+    placed.spans.push_back({bytes, start.ready, start.wait});
+    placed.spans.push_back({bytes, start.ready, needed});
+  }
+  return placed;
 }
 
 void Estimator::measureMemory() {
@@ -561,6 +733,7 @@ void Estimator::measureMemory() {
   }
   SmallVector<double> transient(events, 0.0);
   SmallVector<Operation *> firstOp(events, nullptr);
+  SmallVector<bool> isView(records.size(), false);
   for (auto [i, r] : llvm::enumerate(records)) {
     int e = recordEvent[i];
     transient[e] += r.transient;
@@ -578,6 +751,7 @@ void Estimator::measureMemory() {
         !r.results.empty() && !r.reads.empty()) {
       // A view of its input: the input's buffer lives as long as it does.
       aliasOf[r.results.front().first] = r.reads.front();
+      isView[i] = true;
       continue;
     }
     for (const auto &[key, bytes] : r.results) {
@@ -590,6 +764,7 @@ void Estimator::measureMemory() {
                       stateUpdates.contains(value)};
     }
   }
+  HoistedReductions hoisted = placeReductions(recordEvent, eventOf, isView);
   for (auto [i, r] : llvm::enumerate(records)) {
     int at = isa<func::ReturnOp>(r.op) ? events : recordEvent[i];
     auto read = [&](const BufferKey &key, int when) {
@@ -600,12 +775,27 @@ void Estimator::measureMemory() {
     for (const BufferKey &key : r.reads)
       read(key, at);
     for (const BufferKey &key : r.copySources)
-      read(key, reshardEvent[i]);
+      if (!hoisted.sourceDeath.count(key))
+        read(key, reshardEvent[i]);
   }
+  // Started where the value is made: the copy lives from there (from its
+  // slice out of the bucket when in one), the source until the collective
+  // has it (or the bucket's concatenation).
+  for (const auto &[key, birth] : hoisted.copyBirth)
+    if (auto it = buffers.find(key); it != buffers.end())
+      it->second.birth = birth;
+  for (const auto &[key, death] : hoisted.sourceDeath)
+    if (auto it = buffers.find(resolve(key)); it != buffers.end())
+      it->second.death = std::max(it->second.death, death);
   // The sweep: live bytes per event (born at or before it, dead at or after).
   SmallVector<double> delta(events + 3, 0.0), gradDelta(events + 3, 0.0),
       updateDelta(events + 3, 0.0);
-  for (const auto &[key, b] : buffers) {
+  SmallVector<Buffer> all;
+  for (const auto &[key, b] : buffers)
+    all.push_back(b);
+  for (const HoistedReductions::Span &span : hoisted.spans)
+    all.push_back({span.bytes, span.birth, span.death, /*gradient=*/true, false});
+  for (const Buffer &b : all) {
     int from = b.birth + 1, to = std::min(b.death, events) + 2; // shifted by one
     delta[from] += b.bytes;
     delta[to] -= b.bytes;

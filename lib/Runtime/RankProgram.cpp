@@ -3,11 +3,14 @@
 #include "pmc/Runtime/RankProgram.h"
 #include "Json.h"
 #include "ProgramTable.h"
+#include "Commands/CommandOperands.h"
 #include "pmc/Bundle/Bundle.h"
+#include "pmc/Runtime/CollectiveOverlap.h"
 #include "pmc/Runtime/Comm/Communicator.h"
 #include "pmc/Runtime/Error.h"
 #include "pmc/Runtime/TransferCommands.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -106,9 +109,21 @@ std::unique_ptr<RankProgram> RankProgram::load(const Manifest &manifest,
       if (b.kind == BufferKind::Input)
         p->readsInputs[b.input] = true;
 
-    p->arenaPlan =
-        assignOffsets(computeLifetimes(buffers, accessesOf(p->commandList), computed),
-                      buffers.size());
+    std::vector<BufferAccess> accesses = accessesOf(p->commandList);
+    if (backgroundCollectivesEnabled()) {
+      std::vector<bool> isCollective, isTransfer;
+      for (const std::unique_ptr<Command> &cmd : p->commandList) {
+        isCollective.push_back(collectiveCall(*cmd).has_value());
+        isTransfer.push_back(dynamic_cast<const TransferCommand *>(cmd.get()) != nullptr);
+      }
+      OverlapPlan overlap = planCollectiveOverlap(buffers, accesses, isCollective, isTransfer);
+      if (overlap.any()) {
+        extendLifetimesForOverlap(overlap, accesses, computed);
+        p->overlap = std::make_unique<OverlapPlan>(std::move(overlap));
+        p->worker = std::make_unique<CollectiveWorker>();
+      }
+    }
+    p->arenaPlan = assignOffsets(computeLifetimes(buffers, accesses, computed), buffers.size());
   } catch (const bundle::BundleError &e) {
     throw RuntimeError(section + ": " + withoutPath(e, reader.path()));
   } catch (const RuntimeError &e) {
@@ -210,17 +225,67 @@ std::vector<void *> RankProgram::bind(const std::vector<const void *> &inputs) {
 void RankProgram::execute(const std::vector<void *> &ptrs, Communicator &comm,
                           int64_t microbatch) {
   ExecContext ctx{ptrs.data(), scratch, comm, microbatch};
-  for (const std::unique_ptr<Command> &cmd : commandList) {
-    if (faults.any() && faults.atMicrobatch == microbatch) {
-      if (faults.failRank == rankIndex && faults.failAtCommand == cmd->index)
-        throw RuntimeError(sectionName + ": " + cmd->where() +
-                           ": test hook: rank " + std::to_string(rankIndex) + " fails here" +
-                           (microbatch ? " in microbatch " + std::to_string(microbatch) : "") +
-                           " (PMC_TEST_FAIL_RANK)");
-      if (faults.stallRank == rankIndex && faults.stallAtCommand == cmd->index)
-        comm.stall("test hook PMC_TEST_STALL_RANK, before " + cmd->where());
+  // Collectives started in the background (CollectiveOverlap.h): the command
+  // each must finish before, and its ticket.
+  struct Pending {
+    int waitBefore;
+    uint64_t ticket;
+  };
+  std::vector<Pending> pending;
+  const bool background = overlap && comm.allowsBackgroundCollectives();
+  auto finishBefore = [&](int index, bool all) {
+    uint64_t ticket = 0;
+    for (const Pending &p : pending)
+      if (all || p.waitBefore <= index)
+        ticket = std::max(ticket, p.ticket);
+    if (!ticket)
+      return;
+    worker->wait(ticket); // in order: every earlier collective is done too
+    pending.erase(std::remove_if(pending.begin(), pending.end(),
+                                 [&](const Pending &p) { return p.ticket <= ticket; }),
+                  pending.end());
+  };
+  try {
+    for (const std::unique_ptr<Command> &cmd : commandList) {
+      const int i = cmd->index;
+      if (background)
+        finishBefore(i, overlap->drainsBefore[i]);
+      if (faults.any() && faults.atMicrobatch == microbatch) {
+        if (faults.failRank == rankIndex && faults.failAtCommand == i)
+          throw RuntimeError(sectionName + ": " + cmd->where() +
+                             ": test hook: rank " + std::to_string(rankIndex) + " fails here" +
+                             (microbatch ? " in microbatch " + std::to_string(microbatch) : "") +
+                             " (PMC_TEST_FAIL_RANK)");
+        if (faults.stallRank == rankIndex && faults.stallAtCommand == i) {
+          finishBefore(i, /*all=*/true);
+          comm.stall("test hook PMC_TEST_STALL_RANK, before " + cmd->where());
+        }
+      }
+      if (background && overlap->waitBefore[i] >= 0) {
+        const Command *command = cmd.get();
+        uint64_t ticket = worker->submit([command, ctx] { command->execute(ctx); });
+        pending.push_back({overlap->waitBefore[i], ticket});
+      } else if (background && !pending.empty() && overlap->collective[i]) {
+        // In order behind the pending ones: every rank enters its
+        // collectives in program order.
+        const Command *command = cmd.get();
+        worker->wait(worker->submit([command, ctx] { command->execute(ctx); }));
+      } else {
+        cmd->execute(ctx);
+      }
     }
-    cmd->execute(ctx);
+    finishBefore(static_cast<int>(commandList.size()), /*all=*/true);
+  } catch (const std::exception &e) {
+    if (background && worker->pending()) {
+      // The pending collectives end once the failure is known (they may be
+      // waiting for ranks that now wait for this one); then the buffers go.
+      comm.abort(e.what());
+      try {
+        worker->drain();
+      } catch (...) {
+      }
+    }
+    throw;
   }
 }
 

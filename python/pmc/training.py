@@ -343,7 +343,7 @@ def _load_forward(model, external_data=True):
 
 def _training_options(forward, loss, optimizer, temp_dir, *, devices, target, input_shapes,
                       mesh, shardings, plan, device_spec, frozen, grad_clip, dtype, zero, cpu,
-                      loss_scale=None, loss_scale_growth_interval=2000):
+                      loss_scale=None, loss_scale_growth_interval=2000, bucket_mb=0):
     """(path of the forward model, the inputs the loss adds, the compile
     options of its train step)."""
     import onnx  # noqa: PLC0415
@@ -363,6 +363,9 @@ def _training_options(forward, loss, optimizer, temp_dir, *, devices, target, in
     _check_int("loss_scale_growth_interval", loss_scale_growth_interval, 1)
     if grad_clip is not None and not grad_clip > 0:
         raise ValueError(f"grad_clip must be positive, got {grad_clip!r}")
+    if isinstance(bucket_mb, bool) or not (isinstance(bucket_mb, (int, float)) and
+                                           np.isfinite(bucket_mb) and bucket_mb >= 0):
+        raise ValueError(f"bucket_mb must be a number >= 0 (0: no buckets), got {bucket_mb!r}")
     if zero is not None and zero not in (0, 1, 2, 3):
         raise ValueError(f"zero must be 0, 1, 2 or 3 (or None: the planner picks), got {zero!r}")
     _check_frozen(forward, frozen)
@@ -373,6 +376,7 @@ def _training_options(forward, loss, optimizer, temp_dir, *, devices, target, in
                            input_shapes=_normalize_shapes(input_shapes), mesh=mesh,
                            shardings=shardings, plan=plan, device_spec=device_spec, cpu=cpu,
                            dtype=dtype)
+    options.bucket_bytes = int(bucket_mb * (1 << 20))
     options.loss = spec
     options.train_initializers = True
     options.frozen = set(frozen)
@@ -389,7 +393,8 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
                      grad_clip: Optional[float] = None, dtype: str = "fp32",
                      zero: Optional[int] = None, cpu: str = "host",
                      loss_scale: Optional[float] = None,
-                     loss_scale_growth_interval: int = 2000) -> Trainer:
+                     loss_scale_growth_interval: int = 2000,
+                     bucket_mb: float = 0) -> Trainer:
     """Compiles the train step of `model` (a path or an onnx.ModelProto) with
     `loss` and `optimizer` for `devices` devices; returns a Trainer. The
     parameters are the float initializers of more than one element, less
@@ -405,7 +410,12 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
     scaling (torch.amp.GradScaler: from `loss_scale`, default 2**16; a step
     with inf/NaN gradients changes nothing but halves the scale, and
     `loss_scale_growth_interval` finite steps double it); `loss_scale=0`
-    turns it off, a number turns it on in any dtype."""
+    turns it off, a number turns it on in any dtype. Every gradient
+    all-reduce starts as soon as its gradient is ready and runs beside the rest
+    of the backward pass; `bucket_mb` > 0 also combines them into buckets of
+    at most that many MiB (PyTorch DDP's bucket_cap_mb: fewer, larger
+    collectives, for a bucket's two copies in memory); 0 (the default) keeps
+    one all-reduce per gradient."""
     from onnx import numpy_helper  # noqa: PLC0415
 
     forward = _load_forward(model)
@@ -414,7 +424,8 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
         forward, loss, optimizer, temp_dir, devices=devices, target=target,
         input_shapes=input_shapes, mesh=mesh, shardings=shardings, plan=plan,
         device_spec=device_spec, frozen=frozen, grad_clip=grad_clip, dtype=dtype, zero=zero,
-        cpu=cpu, loss_scale=loss_scale, loss_scale_growth_interval=loss_scale_growth_interval)
+        cpu=cpu, loss_scale=loss_scale, loss_scale_growth_interval=loss_scale_growth_interval,
+        bucket_mb=bucket_mb)
     bundle = os.path.join(temp_dir, "train.pmc")
     compile_bundle(path, bundle, options)
     exe = Executable(bundle, _temp_dir=temp_dir)
@@ -427,7 +438,7 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
     settings = dict(devices=devices, target=target, input_shapes=input_shapes, mesh=mesh,
                     plan=plan, frozen=list(frozen), grad_clip=grad_clip, dtype=dtype,
                     zero=zero, cpu=cpu, loss_scale=loss_scale,
-                    loss_scale_growth_interval=loss_scale_growth_interval)
+                    loss_scale_growth_interval=loss_scale_growth_interval, bucket_mb=bucket_mb)
     return Trainer(exe, forward, parameters, optimizer, extra, loss, classes, settings)
 
 

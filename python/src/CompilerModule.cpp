@@ -132,6 +132,7 @@ NB_MODULE(_compiler, m) {
       .def_rw("dtype", &CompileOptions::dtype)
       .def_rw("stages", &CompileOptions::stages)
       .def_rw("microbatches", &CompileOptions::microbatches)
+      .def_rw("bucket_bytes", &CompileOptions::bucketBytes)
       .def_rw("schedule", &CompileOptions::schedule)
       .def_prop_rw(
           "input_shapes", [](const CompileOptions &o) { return o.import.inputShapes; },

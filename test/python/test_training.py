@@ -465,9 +465,11 @@ def test_plan_memory_per_zero_stage(pmc_module):
         # (weights: the parameters' shards and the step's few scalar constants)
         assert dp4["weight_bytes"] == pytest.approx(weights / wd, abs=512), zero
         assert dp4["optimizer_state_bytes"] == pytest.approx(2 * weights / sd), zero
-        # At the peak: some of the gradients, and of the new parameter and
-        # moment values the step writes beside the old ones.
-        assert 0 < dp4["gradient_bytes"] <= weights / gd, zero
+        # At the peak: some of the gradients (and the partial values of at
+        # most two reductions still running beside the backward pass), and of
+        # the new parameter and moment values the step writes beside the old ones.
+        in_flight = 2 * 4.0 * max(w1.size, w2.size)
+        assert 0 < dp4["gradient_bytes"] <= weights / gd + in_flight, zero
         assert 0 < dp4["state_update_bytes"] <= weights / wd + 2 * weights / sd, zero
         assert max(dp4["memory_per_device_bytes"]) == pytest.approx(
             dp4["weight_bytes"] + dp4["optimizer_state_bytes"] + dp4["gradient_bytes"] +

@@ -77,6 +77,10 @@ struct CompileOptions {
   int microbatches = 1;
   /// `--schedule gpipe|1f1b`: the pipeline schedule the runtime follows.
   std::string schedule = "1f1b";
+  /// `--bucket-mb`: independent all-reduces (a train step's gradient sync)
+  /// are combined into buckets of at most this many bytes
+  /// (pmc-combine-all-reduces, PyTorch DDP's bucket_cap_mb); 0: none.
+  int64_t bucketBytes = 0;
   /// Stop after planning (no propagation/partitioning): `--emit plan`.
   bool planOnly = false;
   /// Input shapes and bound inputs for the ONNX importer.
@@ -167,13 +171,17 @@ mlir::LogicalResult buildTrainStep(mlir::ModuleOp module, const CompileOptions &
 mlir::LogicalResult convertPrecision(mlir::ModuleOp module, const CompileOptions &options,
                                      PassManagerConfigurator configure = nullptr);
 
-/// Splits @main into kernels (pmc-outline-kernels) and, when
-/// `lowerKernels`, lowers the kernels to linalg (pmc-convert-to-linalg): the
-/// module `pmc-opt compile --emit mlir` prints. `target` ("cpu", "cuda")
-/// decides which matmul epilogues are folded (erf GELU on cpu only).
+/// Combines independent all-reduces into buckets of `bucketBytes`
+/// (pmc-combine-all-reduces), splits @main into kernels (pmc-outline-kernels),
+/// starts every reduction where its input is ready (pmc-hoist-collectives)
+/// and, when `lowerKernels`, lowers the kernels to linalg
+/// (pmc-convert-to-linalg): the module `pmc-opt compile --emit mlir` prints.
+/// `target` ("cpu", "cuda") decides which matmul epilogues are folded (erf
+/// GELU on cpu only).
 mlir::LogicalResult outlineAndLower(mlir::ModuleOp module, bool lowerKernels,
                                     PassManagerConfigurator configure = nullptr,
-                                    llvm::StringRef target = "cpu");
+                                    llvm::StringRef target = "cpu",
+                                    int64_t bucketBytes = 0);
 
 /// Compiles a pmc-dialect module (@main) into the bundle at `bundlePath`:
 /// outlining, kernel code generation, manifest and program. Diagnostics go to

@@ -116,6 +116,9 @@ struct CostOptions {
   /// Activations held at once per device: the pipeline schedule's in-flight
   /// microbatches (1 without pipelining).
   double activationMultiplier = 1;
+  /// The gradient buckets of pmc-combine-all-reduces (CompileOptions::
+  /// bucketBytes): all-reduces of partial values combined up to this size.
+  int64_t bucketBytes = 0;
 };
 
 /// The work of `op` with the given local (per-device) operand and result

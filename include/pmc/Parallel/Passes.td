@@ -43,6 +43,9 @@ def PMCAutoSharding : Pass<"pmc-auto-sharding", "ModuleOp"> {
            "and schedules (docs/design/planner.md)">,
     Option<"maxMicrobatches", "max-microbatches", "int64_t", /*default=*/"16",
            "The largest number of microbatches a pipeline plan may use">,
+    Option<"bucketBytes", "bucket-bytes", "int64_t", /*default=*/"0",
+           "The gradient buckets the program will have (pmc-combine-all-reduces), "
+           "for the memory estimate">,
     Option<"allowTF32", "allow-tf32", "bool", /*default=*/"false",
            "Score f32 matmuls at the TF32 peak">,
     Option<"zero", "zero", "int64_t", /*default=*/"-1",

@@ -20,6 +20,9 @@ class BundleReader;
 
 namespace pmc::runtime {
 
+class CollectiveWorker;
+struct OverlapPlan;
+
 /// The outputs of a pipeline stage over its schedule (the microbatch loop of
 /// Session.cpp, one RankExecutor::run per step): a microbatched
 /// output stacks step m at rows [m*b, (m+1)*b) of dimension 0 (b the step's
@@ -134,6 +137,10 @@ private:
   void *scratch = nullptr;
   /// The buffers' data pointers in the last run that finished (copyOutput).
   std::vector<void *> lastRun;
+  /// Collectives run beside the commands (CollectiveOverlap.h); null when
+  /// none overlaps anything or $PMC_SYNC_COLLECTIVES is set.
+  std::unique_ptr<OverlapPlan> overlap;
+  std::unique_ptr<CollectiveWorker> worker;
 };
 
 } // namespace pmc::runtime

@@ -140,10 +140,16 @@ std::shared_ptr<MPICommunicator> MPICommunicator::create(int *argc, char ***argv
   Impl &m = *c->impl;
   int initialized = 0;
   MPI_Initialized(&initialized);
+  int provided = MPI_THREAD_SINGLE;
   if (!initialized) {
-    check(MPI_Init(argc, argv), "MPI_Init");
+    // MULTIPLE lets a rank run its collectives beside its kernels
+    // (CollectiveOverlap.h); with less, they run in order.
+    check(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided), "MPI_Init_thread");
     m.ownsMpi = true;
+  } else {
+    MPI_Query_thread(&provided);
   }
+  c->threadMultiple = provided >= MPI_THREAD_MULTIPLE;
   // Errors come back as codes (check()) instead of aborting inside MPI.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &c->worldRank);

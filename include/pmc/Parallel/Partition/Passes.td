@@ -286,4 +286,73 @@ def PMCSplitStages : Pass<"pmc-split-stages", "ModuleOp"> {
   }];
 }
 
+def PMCCombineAllReduces : Pass<"pmc-combine-all-reduces", "ModuleOp"> {
+  let summary = "Buckets independent all-reduces into one collective per bucket";
+  let description = [{
+    After partitioning: all-reduces of one block over the same axes, with the
+    same reduction and element type, none of whose results is needed before
+    the last of their inputs is ready, are packed into buckets of at most
+    `bucket-bytes` (PyTorch DDP's `bucket_cap_mb`, 25 MiB): the inputs are
+    flattened and concatenated, reduced by one all-reduce placed where the last
+    input is ready, and the results are sliced out right before the first use
+    of any of them (the runtime waits for a collective only before the first
+    reader of its result, so the bucket overlaps the commands in between; the
+    bucket's reduction is freed at the slices).
+    The data-parallel gradient sync of a train step becomes a few large
+    collectives started during the backward pass. `bucket-bytes=0` combines
+    nothing.
+    Before:
+    ```mlir
+    %g1 = pmc.matmul %a, %b {transpose_a} : ... -> tensor<4x8xf32>
+    %r1 = pmc.all_reduce %g1 {axes = ["dp"]} : tensor<4x8xf32>
+    %g2 = pmc.reduce_sum %c ... -> tensor<8xf32>
+    %r2 = pmc.all_reduce %g2 {axes = ["dp"]} : tensor<8xf32>
+    ... uses of %r1 and %r2
+    ```
+    After:
+    ```mlir
+    %f1 = pmc.reshape %g1 : tensor<4x8xf32> to tensor<32xf32>
+    %cat = pmc.concat %f1, %g2 {axis = 0 : i64} : (tensor<32xf32>, tensor<8xf32>) -> tensor<40xf32>
+    %red = pmc.all_reduce %cat {axes = ["dp"]} : tensor<40xf32>
+    ...
+    %s1 = pmc.slice %red {starts = array<i64: 0>, steps = array<i64: 1>} : tensor<40xf32> to tensor<32xf32>
+    %r1 = pmc.reshape %s1 : tensor<32xf32> to tensor<4x8xf32>
+    ... uses of %r1
+    %r2 = pmc.slice %red {starts = array<i64: 32>, steps = array<i64: 1>} : tensor<40xf32> to tensor<8xf32>
+    ... uses of %r2
+    ```
+  }];
+  let options = [
+    Option<"bucketBytes", "bucket-bytes", "int64_t", /*default=*/"26214400",
+           "Largest bucket in bytes (a larger all-reduce stays alone); 0: none">,
+  ];
+  let dependentDialects = ["::mlir::pmc::PMCDialect"];
+}
+
+def PMCHoistCollectives : Pass<"pmc-hoist-collectives", "ModuleOp"> {
+  let summary = "Starts each all-reduce and reduce-scatter as soon as its input is ready";
+  let description = [{
+    Moves every `pmc.all_reduce` and `pmc.reduce_scatter` up to right after
+    the op that defines its input (the start of the block for an argument).
+    The runtime waits for a collective only before the first command that
+    reads its result, so a gradient reduced where it is computed overlaps the
+    rest of the backward pass instead of waiting at the optimizer. All-gathers
+    and all-to-alls stay where they are: hoisting them would hold their
+    larger results longer (ZeRO-3 gathers a parameter right before its use).
+    Every rank runs the same program, so every rank still enters the
+    collectives in the same order.
+    ```mlir
+    %g = pmc.matmul %a, %b {transpose_a} : ... -> tensor<4x8xf32>
+    %y = call @kernel_3(%x) : ...            // unrelated work
+    %r = pmc.all_reduce %g {axes = ["dp"]} : tensor<4x8xf32>
+    ```
+    becomes
+    ```mlir
+    %g = pmc.matmul %a, %b {transpose_a} : ... -> tensor<4x8xf32>
+    %r = pmc.all_reduce %g {axes = ["dp"]} : tensor<4x8xf32>
+    %y = call @kernel_3(%x) : ...
+    ```
+  }];
+}
+
 #endif // PMC_PARALLEL_PARTITION_PASSES_TD

@@ -79,6 +79,11 @@ public:
   /// Called by Session::open on every rank once the mesh is known, before any
   /// collective (MPICommunicator builds its group communicators here).
   virtual void prepare(const Mesh &mesh) {}
+  /// Whether a rank may run its collectives on a background thread while its
+  /// main thread computes (CollectiveOverlap.h): the calls stay one at a
+  /// time and in order, but abort() and failure() may come from the other
+  /// thread meanwhile.
+  virtual bool allowsBackgroundCollectives() const { return false; }
 
   /// Seconds each collective or message may wait for the other ranks.
   double timeout() const { return timeoutSeconds; }

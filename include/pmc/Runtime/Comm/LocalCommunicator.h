@@ -54,6 +54,7 @@ public:
   void recv(void *data, size_t bytes, int src, int tag, const std::string &label) override;
   void abort(const std::string &reason) override;
   std::optional<std::string> failure() const override { return world->failure(); }
+  bool allowsBackgroundCollectives() const override { return true; }
   void stall(const std::string &why) override;
 
 protected:

@@ -58,6 +58,8 @@ public:
   void abort(const std::string &reason) override;
   std::optional<std::string> failure() const override;
   void stall(const std::string &why) override;
+  /// When MPI gives MPI_THREAD_MULTIPLE (create() asks for it).
+  bool allowsBackgroundCollectives() const override { return threadMultiple; }
 
   /// Ends the whole job after a failure: gives the other ranks a moment to
   /// see the failure flag and report it, then MPI_Abort(MPI_COMM_WORLD, code).
@@ -71,6 +73,7 @@ private:
   struct Impl;
   std::unique_ptr<Impl> impl;
   int worldRank = 0, worldSize = 1;
+  bool threadMultiple = false;
 };
 
 } // namespace pmc::runtime
