@@ -20,6 +20,8 @@ int runImportCommand(int argc, char **argv);
 int runCompileCommand(int argc, char **argv);
 /// `pmc-opt calibrate --target cpu [-o spec.json] [--quick]`.
 int runCalibrateCommand(int argc, char **argv);
+/// `pmc-opt schedule --schedule zb-h1 --stages 4 [--microbatches 8] [--svg t.svg]`.
+int runScheduleCommand(int argc, char **argv);
 
 /// Fails with a diagnostic at `loc` for bad --stages/--microbatches/--schedule
 /// values (docs/design/pipeline.md).

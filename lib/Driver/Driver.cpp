@@ -60,5 +60,7 @@ int pmc::runDriverSubcommand(int argc, char **argv) {
     return runCompileCommand(argc - 1, argv + 1);
   if (subcommand == "calibrate")
     return runCalibrateCommand(argc - 1, argv + 1);
+  if (subcommand == "schedule")
+    return runScheduleCommand(argc - 1, argv + 1);
   return -1;
 }

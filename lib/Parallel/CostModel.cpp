@@ -879,17 +879,6 @@ FailureOr<CostEstimate> pp::estimateCost(func::FuncOp func, MeshAttr mesh,
   return Estimator(func, mesh, spec, options, shardings).run();
 }
 
-StringRef pp::stringifySchedule(PipelineSchedule schedule) {
-  return schedule == PipelineSchedule::GPipe ? "gpipe" : "1f1b";
-}
-
-double pp::inFlightMicrobatches(PipelineSchedule schedule, int64_t stages,
-                                int64_t microbatches) {
-  if (schedule == PipelineSchedule::GPipe)
-    return static_cast<double>(microbatches);
-  return static_cast<double>(std::min(stages, microbatches));
-}
-
 double pp::sendRecvSeconds(double bytes, const LinkLevel &level) {
   if (bytes <= 0)
     return 0;

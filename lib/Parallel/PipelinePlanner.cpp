@@ -219,18 +219,18 @@ struct LayerCosts {
 PlanCandidate buildCandidate(const LayerCosts &costs, const Plan &plan,
                              const PlannerOptions &options, const LinkLevel &ppLevel,
                              int64_t pp, int64_t dp, int64_t tp, int64_t microbatches,
-                             PipelineSchedule schedule, ArrayRef<int> choices,
+                             ::pmc::schedule::ScheduleKind schedule, ArrayRef<int> choices,
                              ArrayRef<unsigned> cuts, const OpProfile &profile) {
   size_t numLayers = costs.seconds.size();
-  double inFlight = inFlightMicrobatches(schedule, pp, microbatches);
+  double inFlight = ::pmc::schedule::inFlightMicrobatches(schedule, pp, microbatches);
   PlanCandidate candidate;
   candidate.name = llvm::formatv("{0} ({1} microbatches, {2})", meshName(pp, dp, tp),
-                                 microbatches, stringifySchedule(schedule));
+                                 microbatches, ::pmc::schedule::scheduleKindName(schedule));
   candidate.pp = pp;
   candidate.dp = dp;
   candidate.tp = tp;
   candidate.microbatches = microbatches;
-  candidate.schedule = stringifySchedule(schedule).str();
+  candidate.schedule = std::string(::pmc::schedule::scheduleKindName(schedule));
   candidate.choices.assign(choices.begin(), choices.end());
   std::vector<double> stageSeconds, sendSeconds;
   unsigned first = 0;
@@ -329,10 +329,10 @@ std::vector<unsigned> cutLayers(size_t numLayers, int64_t stages, Value value,
 PlanCandidate searchCuts(const LayerCosts &costs, const Plan &plan,
                          const PlannerOptions &options, const LinkLevel &ppLevel,
                          int64_t pp, int64_t dp, int64_t tp, int64_t microbatches,
-                         PipelineSchedule schedule, ArrayRef<int> choices,
+                         ::pmc::schedule::ScheduleKind schedule, ArrayRef<int> choices,
                          const OpProfile &profile) {
   size_t n = costs.seconds.size();
-  double inFlight = inFlightMicrobatches(schedule, pp, microbatches) *
+  double inFlight = ::pmc::schedule::inFlightMicrobatches(schedule, pp, microbatches) *
                     options.cost.activationMultiplier;
   std::vector<double> prefixSeconds(n + 1, 0), prefixWeights(n + 1, 0);
   for (size_t l = 0; l < n; ++l) {
@@ -441,7 +441,8 @@ LogicalResult planner::searchPipelines(ModuleOp module, const PlannerOptions &op
         if (failed(profile))
           return failure();
         LayerCosts costs(**profile, func, layerOf, numLayers);
-        for (PipelineSchedule schedule : {PipelineSchedule::OneFOneB, PipelineSchedule::GPipe}) {
+        for (::pmc::schedule::ScheduleKind schedule :
+             {::pmc::schedule::ScheduleKind::OneFOneB, ::pmc::schedule::ScheduleKind::GPipe}) {
           ++cutSearches;
           PlanCandidate candidate = searchCuts(costs, plan, options, level, pp, dp, tp, m,
                                                schedule, found->second, **profile);
@@ -467,7 +468,7 @@ LogicalResult planner::searchPipelines(ModuleOp module, const PlannerOptions &op
 FailureOr<PlanCandidate>
 mlir::pmc::scorePipelinePlan(ModuleOp module, const PlannerOptions &options, int64_t pp,
                              int64_t dp, int64_t tp, int64_t microbatches,
-                             PipelineSchedule schedule, ArrayRef<int> choices,
+                             ::pmc::schedule::ScheduleKind schedule, ArrayRef<int> choices,
                              ArrayRef<unsigned> cuts) {
   func::FuncOp func = plannedFunction(module);
   if (!func)

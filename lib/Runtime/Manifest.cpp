@@ -132,8 +132,14 @@ void parsePipeline(const json::json &root, Manifest &m) {
   if (p.microbatches < 1)
     throw RuntimeError(where + ": field 'microbatches' must be at least 1, got " +
                        std::to_string(p.microbatches));
-  p.schedule = parseScheduleKind(json::getString(o, "schedule", where),
-                                 where + ": field 'schedule'");
+  std::string kind = json::getString(o, "schedule", where);
+  std::optional<schedule::ScheduleKind> parsed = schedule::parseScheduleKind(kind);
+  // Interleaved schedules have several stages per rank, which the bundle
+  // format does not describe yet.
+  if (!parsed || *parsed == schedule::ScheduleKind::Interleaved)
+    throw RuntimeError(where + ": field 'schedule': schedule '" + kind +
+                       "' is unknown (expected gpipe, 1f1b or zb-h1)");
+  p.schedule = *parsed;
   int axis = m.mesh.axisIndex(p.axis);
   if (axis < 0 && p.stages > 1)
     throw RuntimeError(where + ": " + std::to_string(p.stages) +

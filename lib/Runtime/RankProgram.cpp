@@ -314,11 +314,12 @@ std::vector<HostTensor> RankProgram::run(const std::vector<const void *> &inputs
 }
 
 StackedOutputs::StackedOutputs(std::vector<bool> microbatchedOutputs,
-                               const std::vector<ScheduleStep> &steps, const std::string &where)
+                               const std::vector<schedule::Action> &steps,
+                               const std::string &where)
     : microbatched(std::move(microbatchedOutputs)), allocated(microbatched.size(), false),
       results(microbatched.size()) {
-  for (const ScheduleStep &step : steps) {
-    if (step.kind != StepKind::Forward)
+  for (const schedule::Action &step : steps) {
+    if (step.kind != schedule::ActionKind::Forward)
       throw RuntimeError(where + ": schedule step " + step.toString() +
                          " is a backward step; this bundle holds forward programs only");
     numMicrobatches = std::max(numMicrobatches, step.microbatch + 1);

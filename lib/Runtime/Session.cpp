@@ -267,8 +267,10 @@ std::vector<HostTensor> Session::runPipelineRank(const std::vector<const void *>
     }
     return local;
   };
-  Schedule schedule(p.stages, p.microbatches, p.schedule);
-  std::vector<ScheduleStep> steps = schedule.steps(info.stageOf(rank));
+  schedule::PipelineSchedule order =
+      schedule::PipelineSchedule::create(p.schedule, p.stages, p.microbatches, 1,
+                                         /*training=*/false);
+  std::vector<schedule::Action> steps = order.computeActions(info.stageOf(rank));
   // One executor run per step. Transfers are ordered per (edge, microbatch):
   // by wire tag on the host and host-staged on CUDA, by program order over
   // NCCL (every stage runs the microbatches in the same order,
@@ -277,7 +279,7 @@ std::vector<HostTensor> Session::runPipelineRank(const std::vector<const void *>
   for (const TensorSpec &spec : info.outputs)
     microbatched.push_back(spec.microbatched);
   StackedOutputs stacked(microbatched, steps, info.rankPrograms[rank]);
-  for (const ScheduleStep &step : steps) {
+  for (const schedule::Action &step : steps) {
     std::vector<HostTensor> outs = executors[rank]->run(stepFeeds(step.microbatch), step.microbatch);
     for (size_t o = 0; o < outs.size(); ++o)
       if (computesOutput(info, o, rank))

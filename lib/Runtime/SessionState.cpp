@@ -12,6 +12,10 @@
 #include "pmc/Runtime/RankExecutor.h"
 #include "pmc/Bundle/Bundle.h"
 #include "pmc/Runtime/Comm/Mesh.h"
+#include "pmc/Runtime/Comm/Communicator.h"
+#include "pmc/Runtime/Pipeline.h"
+
+#include <algorithm>
 
 namespace pmc::runtime {
 
@@ -82,6 +86,59 @@ HostTensor Session::getState(const std::string &name) const {
               full.data.data(), spec.shape,
               shardOffsets(spec.shape, spec.sharding, info.mesh, r), local,
               dtypeSize(spec.dtype));
+  return full;
+}
+
+std::optional<HostTensor> Session::gatherState(const std::string &name) {
+  if (!distributed)
+    return getState(name);
+  size_t i = stateIndex(name);
+  const TensorSpec &spec = info.inputs[i];
+  std::vector<int64_t> local = spec.localShape(info.mesh);
+  if (local == spec.shape) // replicated: rank 0 has it all
+    return rankIndex == 0 ? std::optional<HostTensor>(getState(name)) : std::nullopt;
+  std::lock_guard<std::mutex> lock(runMutex);
+  const HostTensor &mine = stateShards[rankIndex][i];
+  if (mine.shape != local || mine.data.size() != mine.numBytes())
+    throw RuntimeError(filePath + ": state '" + name + "' has no value yet");
+  // The block each rank holds; the first rank holding a block sends it.
+  std::vector<std::vector<int64_t>> offsets(devices());
+  for (int r = 0; r < devices(); ++r)
+    offsets[r] = shardOffsets(spec.shape, spec.sharding, info.mesh, r);
+  auto isSource = [&](int r) {
+    return std::find(offsets.begin(), offsets.begin() + r, offsets[r]) == offsets.begin() + r;
+  };
+  // Below the pipeline tags and above the output tags of runDistributed.
+  constexpr int kStateGatherTag = static_cast<int>(kPipelineTagBase) - 1;
+  Communicator &comm = *comms[rankIndex];
+  std::string label = "state '" + name + "' for the checkpoint";
+  HostTensor full;
+  try {
+    if (rankIndex != 0) {
+      if (isSource(rankIndex) && offsets[rankIndex] != offsets[0])
+        comm.send(mine.data.data(), mine.data.size(), 0, kStateGatherTag, "send of " + label);
+      return std::nullopt;
+    }
+    full.dtype = spec.dtype;
+    full.shape = spec.shape;
+    full.data.resize(full.numBytes());
+    std::vector<uint8_t> shard(mine.data.size());
+    for (int r = 0; r < devices(); ++r) {
+      if (!isSource(r))
+        continue;
+      const uint8_t *block = mine.data.data();
+      if (offsets[r] != offsets[0]) {
+        comm.recv(shard.data(), shard.size(), r, kStateGatherTag,
+                  "recv of " + label + " from rank " + std::to_string(r));
+        block = shard.data();
+      }
+      copyBlock(block, local, std::vector<int64_t>(local.size(), 0), full.data.data(),
+                spec.shape, offsets[r], local, dtypeSize(spec.dtype));
+    }
+  } catch (const std::exception &e) {
+    comm.abort(e.what());
+    throw RuntimeError(filePath + ": rank " + std::to_string(rankIndex) + ": " + e.what());
+  }
   return full;
 }
 

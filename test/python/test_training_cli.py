@@ -3,6 +3,9 @@ step pmc.compile_training builds (the same losses per step from the same
 weights), its flags are checked, and --emit plan plans it."""
 
 import json
+import os
+import shutil
+import subprocess
 
 import numpy as np
 import onnx
@@ -10,7 +13,7 @@ import pytest
 from onnx import numpy_helper
 
 import make_zoo
-from conftest import assert_clean_failure, run_tool
+from conftest import TOOL_TIMEOUT, assert_clean_failure, run_tool
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +153,33 @@ def test_pmc_run_resume_equals_an_uninterrupted_run(cli_training, pmc_run):
     (out / "bad.pmct").write_bytes(bytes(data))
     proc = run_tool([pmc_run, bundles[2], "--train", "--inputs", npz, "--resume", out / "bad.pmct"])
     assert_clean_failure(proc, "bad.pmct")
+
+
+def test_mpirun_trains_and_saves_the_sharded_state(cli_training, pmc_run, tmp_path):
+    """mpirun -np 2 pmc-run --train on the ZeRO-2 bundle (each process holds
+    its half of the optimizer state): the losses of the thread ranks, and
+    --save gathers the shards on rank 0 into a checkpoint that resumes (at
+    1 device) as the uninterrupted run goes on."""
+    mpirun = shutil.which("mpirun")
+    if mpirun is None:
+        pytest.skip("mpirun is not installed")
+    bundles, npz, _, _, _ = cli_training
+    full = run_tool([pmc_run, bundles[2], "--train", "--inputs", npz, "--steps", "6"])
+    assert full.returncode == 0, full.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PMC_TEST_")}
+    env["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
+    ckpt = tmp_path / "mpi.pmct"
+    cmd = [mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "2", "--mca", "btl",
+           "self,vader", pmc_run, bundles[2], "--train", "--inputs", npz, "--steps", "4",
+           "--save", ckpt, "--collective-timeout", "60"]
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env,
+                          timeout=TOOL_TIMEOUT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    np.testing.assert_allclose(_losses(proc.stdout), _losses(full.stdout)[:4], rtol=1e-5)
+    rest = run_tool([pmc_run, bundles[1], "--train", "--inputs", npz, "--steps", "2",
+                     "--resume", ckpt])
+    assert rest.returncode == 0, rest.stderr
+    np.testing.assert_allclose(_losses(rest.stdout), _losses(full.stdout)[4:], rtol=1e-5)
 
 
 def test_one_checkpoint_format_for_python_and_pmc_run(cli_training, pmc_run, pmc_module,

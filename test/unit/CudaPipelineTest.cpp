@@ -9,7 +9,7 @@
 #include "pmc/Bundle/Bundle.h"
 #include "pmc/Runtime/CUDA/CudaProgram.h"
 #include "pmc/Runtime/RankProgram.h"
-#include "pmc/Runtime/Schedule.h"
+#include "pmc/Schedule/PipelineSchedule.h"
 
 #include <gtest/gtest.h>
 
@@ -178,12 +178,13 @@ TEST(CudaPipeline, TransfersMustPairUpInProgramOrder) {
 }
 
 TEST(CudaPipeline, StackedOutputsPlaceEachMicrobatch) {
-  Schedule schedule(2, 3, ScheduleKind::GPipe);
+  auto order = schedule::PipelineSchedule::create(schedule::ScheduleKind::GPipe, 2, 3, 1,
+                                                 /*training=*/false);
   // Output 0 is microbatched (stacked), 1 is not (last step wins), 2 is
   // another stage's (stays empty).
-  StackedOutputs stacked({true, false, true}, schedule.steps(1), "rank1.program");
+  StackedOutputs stacked({true, false, true}, order.computeActions(1), "rank1.program");
   EXPECT_EQ(stacked.microbatches(), 3);
-  for (const ScheduleStep &s : schedule.steps(1)) {
+  for (const schedule::Action &s : order.computeActions(1)) {
     float step[2] = {float(10 * s.microbatch), float(10 * s.microbatch + 1)};
     stacked.place(0, s.microbatch, DType::Float32, {1, 2}, step);
     stacked.place(1, s.microbatch, DType::Float32, {2}, step);
@@ -201,9 +202,9 @@ TEST(CudaPipeline, StackedOutputsPlaceEachMicrobatch) {
   EXPECT_TRUE(out[2].data.empty());
 
   // Backward steps: this runtime runs forward programs only.
-  Schedule training(2, 2, ScheduleKind::OneFOneB, /*training=*/true);
+  auto training = schedule::PipelineSchedule::create(schedule::ScheduleKind::OneFOneB, 2, 2);
   try {
-    StackedOutputs bad({true}, training.steps(0), "rank0.program");
+    StackedOutputs bad({true}, training.computeActions(0), "rank0.program");
     FAIL() << "expected an error";
   } catch (const RuntimeError &e) {
     EXPECT_NE(std::string(e.what()).find("rank0.program: schedule step B0 is a backward step"),

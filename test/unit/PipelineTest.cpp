@@ -9,7 +9,6 @@
 #include "pmc/Runtime/Comm/LocalCommunicator.h"
 #include "pmc/Runtime/Pipeline.h"
 #include "pmc/Runtime/RankProgram.h"
-#include "pmc/Runtime/Schedule.h"
 #include "pmc/Runtime/Session.h"
 
 #include <gtest/gtest.h>
@@ -24,82 +23,6 @@ using namespace pmc::runtime;
 using namespace pmc::test;
 
 namespace {
-
-//===----------------------------------------------------------------------===//
-// Schedule
-//===----------------------------------------------------------------------===//
-
-std::string order(const Schedule &s, int64_t stage) {
-  return Schedule::toString(s.steps(stage));
-}
-
-TEST(Schedule, InferenceRunsForwardsInOrderForBothKinds) {
-  for (ScheduleKind kind : {ScheduleKind::GPipe, ScheduleKind::OneFOneB}) {
-    Schedule s(4, 8, kind);
-    for (int64_t stage = 0; stage < 4; ++stage) {
-      EXPECT_EQ(order(s, stage), "F0 F1 F2 F3 F4 F5 F6 F7") << scheduleKindName(kind);
-      EXPECT_EQ(s.warmup(stage), 8);
-    }
-  }
-}
-
-TEST(Schedule, GPipeTrainingRunsAllForwardsThenAllBackwards) {
-  Schedule s(4, 8, ScheduleKind::GPipe, /*training=*/true);
-  for (int64_t stage = 0; stage < 4; ++stage)
-    EXPECT_EQ(order(s, stage), "F0 F1 F2 F3 F4 F5 F6 F7 B0 B1 B2 B3 B4 B5 B6 B7");
-}
-
-TEST(Schedule, OneFOneBTrainingWarmsUpThenAlternates) {
-  Schedule s(4, 8, ScheduleKind::OneFOneB, /*training=*/true);
-  EXPECT_EQ(s.warmup(0), 3);
-  EXPECT_EQ(s.warmup(1), 2);
-  EXPECT_EQ(s.warmup(2), 1);
-  EXPECT_EQ(s.warmup(3), 0);
-  EXPECT_EQ(order(s, 0), "F0 F1 F2 F3 B0 F4 B1 F5 B2 F6 B3 F7 B4 B5 B6 B7");
-  EXPECT_EQ(order(s, 1), "F0 F1 F2 B0 F3 B1 F4 B2 F5 B3 F6 B4 F7 B5 B6 B7");
-  EXPECT_EQ(order(s, 2), "F0 F1 B0 F2 B1 F3 B2 F4 B3 F5 B4 F6 B5 F7 B6 B7");
-  EXPECT_EQ(order(s, 3), "F0 B0 F1 B1 F2 B2 F3 B3 F4 B4 F5 B5 F6 B6 F7 B7");
-  // Fewer microbatches than the warm-up: all forwards, then all backwards.
-  Schedule few(4, 2, ScheduleKind::OneFOneB, true);
-  EXPECT_EQ(few.warmup(0), 2);
-  EXPECT_EQ(order(few, 0), "F0 F1 B0 B1");
-  EXPECT_EQ(order(few, 2), "F0 F1 B0 B1");
-  EXPECT_EQ(order(few, 3), "F0 B0 F1 B1");
-}
-
-TEST(Schedule, EveryStepAppearsOnceAndBackwardFollowsForward) {
-  for (ScheduleKind kind : {ScheduleKind::GPipe, ScheduleKind::OneFOneB})
-    for (int64_t k : {1, 2, 3, 4, 8})
-      for (int64_t m : {1, 2, 3, 4, 8, 16}) {
-        Schedule s(k, m, kind, true);
-        for (int64_t stage = 0; stage < k; ++stage) {
-          std::vector<ScheduleStep> steps = s.steps(stage);
-          ASSERT_EQ(static_cast<int64_t>(steps.size()), 2 * m);
-          std::vector<int> seenF(m, -1), seenB(m, -1);
-          for (size_t i = 0; i < steps.size(); ++i)
-            (steps[i].kind == StepKind::Forward ? seenF : seenB)[steps[i].microbatch] =
-                static_cast<int>(i);
-          for (int64_t j = 0; j < m; ++j) {
-            EXPECT_GE(seenF[j], 0);
-            EXPECT_GT(seenB[j], seenF[j]) << "stage " << stage << ": " << order(s, stage);
-          }
-        }
-      }
-}
-
-TEST(Schedule, RejectsBadArguments) {
-  EXPECT_THROW(Schedule(0, 4, ScheduleKind::GPipe), RuntimeError);
-  EXPECT_THROW(Schedule(2, 0, ScheduleKind::GPipe), RuntimeError);
-  EXPECT_THROW(Schedule(2, 4, ScheduleKind::GPipe).steps(2), RuntimeError);
-  EXPECT_EQ(parseScheduleKind("1f1b", "x"), ScheduleKind::OneFOneB);
-  try {
-    parseScheduleKind("zigzag", "manifest: pipeline");
-    ADD_FAILURE();
-  } catch (const RuntimeError &e) {
-    EXPECT_STREQ(e.what(), "manifest: pipeline: schedule 'zigzag' is unknown (expected gpipe "
-                           "or 1f1b)");
-  }
-}
 
 TEST(Pipeline, WireTagsAreUniquePerEdgeAndMicrobatch) {
   std::set<int> tags;
@@ -463,7 +386,7 @@ TEST(PipelineValidation, ManifestFields) {
                   "manifest: input 'x' (one microbatch, [1x4]): dimension 0 of size 1");
   expectOpenError(good, [&](PipeBundle &b) { pipe(b)["schedule"] = "zigzag"; },
                   "manifest: pipeline: field 'schedule': schedule 'zigzag' is unknown "
-                  "(expected gpipe or 1f1b)");
+                  "(expected gpipe, 1f1b or zb-h1)");
   expectOpenError(good, [&](PipeBundle &b) { pipe(b).erase("schedule"); },
                   "manifest: pipeline: missing field 'schedule'");
   expectOpenError(good, [&](PipeBundle &b) { pipe(b)["microbatched_inputs"] = {"z"}; },

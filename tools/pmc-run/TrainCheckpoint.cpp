@@ -26,8 +26,7 @@ const char *listOf(const std::string &state) {
 }
 } // namespace
 
-void pmc::run::writeTrainCheckpoint(const std::string &path, const Session &session,
-                                    int64_t step) {
+void pmc::run::writeTrainCheckpoint(const std::string &path, Session &session, int64_t step) {
   json manifest = {{"format", kFormat},        {"version", kVersion},
                    {"step", step},             {"parameters", json::array()},
                    {"buffers", json::array()}, {"states", json::array()},
@@ -36,16 +35,24 @@ void pmc::run::writeTrainCheckpoint(const std::string &path, const Session &sess
     manifest["optimizer"] = {{"name", session.manifest().train->optimizer},
                              {"lr", session.manifest().train->lr}};
   std::vector<std::pair<std::string, std::string>> members;
+  bool writer = true; // rank 0, or every rank in this process
   for (const TensorSpec &spec : session.inputs()) {
     if (spec.state.empty())
       continue;
-    HostTensor value = session.getState(spec.name);
+    std::optional<HostTensor> gathered = session.gatherState(spec.name);
+    if (!gathered) { // a process other than rank 0's: it sent its shards
+      writer = false;
+      continue;
+    }
+    HostTensor &value = *gathered;
     std::string file = "arrays/" + std::to_string(members.size()) + ".npy";
     members.emplace_back(file, npy::serializeNpy(value));
     manifest[listOf(spec.state)].push_back(spec.name);
     manifest["arrays"][spec.name] = {
         {"file", file}, {"dtype", std::string(dtypeName(value.dtype))}, {"shape", value.shape}};
   }
+  if (!writer)
+    return;
   members.insert(members.begin(), {"manifest.json", manifest.dump(1)});
   npy::writeZip(path, members);
 }

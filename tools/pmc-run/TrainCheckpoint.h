@@ -24,8 +24,9 @@
 namespace pmc::run {
 
 /// Writes `session`'s state (every state input, full values) and `step`.
-void writeTrainCheckpoint(const std::string &path, const runtime::Session &session,
-                          int64_t step);
+/// Under mpirun every process calls it: the shards are gathered on rank 0
+/// (Session::gatherState), which writes the file.
+void writeTrainCheckpoint(const std::string &path, runtime::Session &session, int64_t step);
 /// Sets `session`'s state from the checkpoint at `path` and returns its
 /// step. Throws std::runtime_error naming the file and what is wrong (not a
 /// checkpoint, a damaged member, a state the bundle keeps that it lacks).

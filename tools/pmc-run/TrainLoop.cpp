@@ -135,7 +135,7 @@ NamedOutputs pmc::run::runTrainSteps(Session &session,
     if (skipped)
       --step;
   }
-  if (!o.save.empty() && leader)
+  if (!o.save.empty()) // every process: the shards are gathered on the leader
     writeTrainCheckpoint(o.save, session, step);
   return outputs;
 }

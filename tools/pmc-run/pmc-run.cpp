@@ -297,7 +297,7 @@ void printInfo(const runtime::Session &s) {
   if (m.pipeline)
     std::cout << "pipeline: " << m.pipeline->stages << " stage(s) over axis '"
               << m.pipeline->axis << "', " << m.pipeline->microbatches << " microbatch(es), "
-              << runtime::scheduleKindName(m.pipeline->schedule) << "; rank " << s.rank()
+              << schedule::scheduleKindName(m.pipeline->schedule) << "; rank " << s.rank()
               << " is stage " << m.stageOf(s.rank()) << "\n";
   std::cout << "arena:    " << s.arenaBytes() << " bytes (temps without reuse: "
             << s.tempBytes() << " bytes)\n"

@@ -19,6 +19,7 @@
 
 #include "pmc/Dialect/PMC/IR/PMCAttrs.h"
 #include "pmc/Parallel/DeviceSpec.h"
+#include "pmc/Schedule/PipelineSchedule.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseMap.h"
@@ -206,17 +207,6 @@ mlir::FailureOr<CostEstimate> estimateCost(mlir::func::FuncOp func,
 //===----------------------------------------------------------------------===//
 // Pipelines: stages, microbatches, schedules (docs/design/pipeline.md).
 //===----------------------------------------------------------------------===//
-
-enum class PipelineSchedule : uint8_t { GPipe, OneFOneB };
-
-/// "gpipe" or "1f1b".
-llvm::StringRef stringifySchedule(PipelineSchedule schedule);
-
-/// Activations a device holds at once: the in-flight microbatches of the
-/// schedule. GPipe runs every forward before any backward: M. 1F1B holds at
-/// most K (a stage never runs more than K forwards ahead), and never more
-/// than the M that exist: min(K, M).
-double inFlightMicrobatches(PipelineSchedule schedule, int64_t stages, int64_t microbatches);
 
 /// Seconds to send `bytes` from one device to its peer in the next stage:
 /// latency + bytes / bandwidth of `level` (0 bytes: nothing sent, 0 s).

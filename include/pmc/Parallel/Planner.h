@@ -140,7 +140,8 @@ FailureOr<PlanCandidate> scorePlan(ModuleOp module, const PlannerOptions &option
 /// dp x tp sub-mesh with the per-weight `choices`, `microbatches`, `schedule`.
 FailureOr<PlanCandidate> scorePipelinePlan(ModuleOp module, const PlannerOptions &options,
                                            int64_t pp, int64_t dp, int64_t tp,
-                                           int64_t microbatches, PipelineSchedule schedule,
+                                           int64_t microbatches,
+                                           ::pmc::schedule::ScheduleKind schedule,
                                            llvm::ArrayRef<int> choices,
                                            llvm::ArrayRef<unsigned> cuts);
 

@@ -3,7 +3,7 @@
 #define PMC_RUNTIME_MANIFEST_H
 
 #include "pmc/Runtime/Comm/Mesh.h"
-#include "pmc/Runtime/Schedule.h"
+#include "pmc/Schedule/PipelineSchedule.h"
 #include "pmc/Support/HostTensor.h"
 
 #include <optional>
@@ -54,7 +54,7 @@ struct PipelineSpec {
   int64_t stages = 1;
   std::string axis = "pp";
   int64_t microbatches = 1;
-  ScheduleKind schedule = ScheduleKind::OneFOneB;
+  schedule::ScheduleKind schedule = schedule::ScheduleKind::OneFOneB;
 };
 
 /// The `manifest` section (docs/design/bundle.md), validated.

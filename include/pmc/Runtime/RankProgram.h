@@ -7,7 +7,7 @@
 #include "pmc/Runtime/Command.h"
 #include "pmc/Runtime/Comm/FaultInjection.h"
 #include "pmc/Runtime/Manifest.h"
-#include "pmc/Runtime/Schedule.h"
+#include "pmc/Schedule/PipelineSchedule.h"
 
 #include <functional>
 #include <memory>
@@ -29,16 +29,16 @@ struct OverlapPlan;
 /// rows; Pipeline.h's rankOutputShape), any other output keeps the last
 /// step's value, and outputs of other stages stay empty tensors.
 ///
-///   StackedOutputs stacked({true}, schedule.steps(stage), "rank1.program");
-///   for (const ScheduleStep &s : schedule.steps(stage))
-///     stacked.place(0, s.microbatch, DType::Float32, {2, 10}, stepOutput);
+///   StackedOutputs stacked({true}, schedule.computeActions(rank), "rank1.program");
+///   for (const schedule::Action &a : schedule.computeActions(rank))
+///     stacked.place(0, a.microbatch, DType::Float32, {2, 10}, stepOutput);
 ///   std::vector<HostTensor> outputs = stacked.take();   // y: [2 * M, 10]
 class StackedOutputs {
 public:
-  /// `microbatched[o]` per manifest output; `steps` the schedule of this
-  /// stage. Throws RuntimeError("<where>: schedule step B0 is a backward
-  /// step; ...") for a backward step (forward programs only).
-  StackedOutputs(std::vector<bool> microbatched, const std::vector<ScheduleStep> &steps,
+  /// `microbatched[o]` per manifest output; `steps` the compute actions of
+  /// this rank. Throws RuntimeError("<where>: schedule step B0 is a backward
+  /// step; ...") for any but a forward (forward programs only).
+  StackedOutputs(std::vector<bool> microbatched, const std::vector<schedule::Action> &steps,
                  const std::string &where);
   /// The microbatches of the schedule (1 + the largest microbatch).
   int64_t microbatches() const { return numMicrobatches; }

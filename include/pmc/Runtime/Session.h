@@ -28,6 +28,7 @@
 #include "pmc/Support/HostTensor.h"
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -159,6 +160,12 @@ public:
   /// (in distributed mode only a replicated one: each process holds its
   /// rank's shard). Throws RuntimeError when it has no value yet.
   HostTensor getState(const std::string &name) const;
+  /// getState() for every process of a distributed run: a collective (each
+  /// process calls it for the same names in the same order, between runs).
+  /// Rank 0 receives the shards it lacks from the ranks holding them and
+  /// returns the full value; the other processes send theirs and return
+  /// nothing. In thread mode the same as getState().
+  std::optional<HostTensor> gatherState(const std::string &name);
 
 private:
   Session();

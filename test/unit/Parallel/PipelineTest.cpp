@@ -41,11 +41,10 @@ TEST(PipelineTest, StepTimeIsStepsTimesSlowestStage) {
 }
 
 TEST(PipelineTest, InFlightMicrobatches) {
-  EXPECT_EQ(inFlightMicrobatches(PipelineSchedule::GPipe, 4, 8), 8);
-  EXPECT_EQ(inFlightMicrobatches(PipelineSchedule::OneFOneB, 4, 8), 4);
-  EXPECT_EQ(inFlightMicrobatches(PipelineSchedule::OneFOneB, 4, 2), 2);
-  EXPECT_EQ(stringifySchedule(PipelineSchedule::GPipe), "gpipe");
-  EXPECT_EQ(stringifySchedule(PipelineSchedule::OneFOneB), "1f1b");
+  using ::pmc::schedule::ScheduleKind;
+  EXPECT_EQ(::pmc::schedule::inFlightMicrobatches(ScheduleKind::GPipe, 4, 8), 8);
+  EXPECT_EQ(::pmc::schedule::inFlightMicrobatches(ScheduleKind::OneFOneB, 4, 8), 4);
+  EXPECT_EQ(::pmc::schedule::inFlightMicrobatches(ScheduleKind::OneFOneB, 4, 2), 2);
 }
 
 TEST(PipelineTest, SendRecvIsAlphaBeta) {
@@ -75,7 +74,7 @@ TEST(PipelineTest, ScoredPlanMatchesHandValues) {
   options.spec = llvm::cantFail(getBuiltinDeviceSpec("h100-sxm"));
   // pp = 2 stages of one device, M = 2 microbatches of 4 rows, 1F1B.
   FailureOr<PlanCandidate> plan = scorePipelinePlan(
-      *module, options, 2, 1, 1, 2, PipelineSchedule::OneFOneB, {-1, -1}, {0});
+      *module, options, 2, 1, 1, 2, ::pmc::schedule::ScheduleKind::OneFOneB, {-1, -1}, {0});
   ASSERT_TRUE(succeeded(plan));
   // Each matmul per microbatch: 2 * 4 * 256 * 256 = 524288 FLOP (7.8 ns at
   // 66.9 TFLOP/s) < bytes (4*256 + 256*256 + 4*256) * 4 = 270336 / 3.35e12:
@@ -99,9 +98,9 @@ TEST(PipelineTest, ScoredPlanMatchesHandValues) {
   EXPECT_TRUE(plan->fits);
   // GPipe holds all M = 2 as well here; with M = 4 it holds 4, 1F1B 2.
   FailureOr<PlanCandidate> gpipe = scorePipelinePlan(
-      *module, options, 2, 1, 1, 4, PipelineSchedule::GPipe, {-1, -1}, {0});
+      *module, options, 2, 1, 1, 4, ::pmc::schedule::ScheduleKind::GPipe, {-1, -1}, {0});
   FailureOr<PlanCandidate> oneF = scorePipelinePlan(
-      *module, options, 2, 1, 1, 4, PipelineSchedule::OneFOneB, {-1, -1}, {0});
+      *module, options, 2, 1, 1, 4, ::pmc::schedule::ScheduleKind::OneFOneB, {-1, -1}, {0});
   ASSERT_TRUE(succeeded(gpipe) && succeeded(oneF));
   // Microbatches of 2 rows: 2 x 256 x 4 = 2048 bytes per activation.
   EXPECT_CLOSE(gpipe->stages[1].memoryBytes, 262144 + 4 * 4096);
@@ -109,7 +108,7 @@ TEST(PipelineTest, ScoredPlanMatchesHandValues) {
   EXPECT_CLOSE(gpipe->stepTimeS, oneF->stepTimeS);
   // Bad cuts are an error, not a crash.
   FailureOr<PlanCandidate> bad = scorePipelinePlan(
-      *module, options, 2, 1, 1, 1, PipelineSchedule::GPipe, {-1, -1}, {5});
+      *module, options, 2, 1, 1, 1, ::pmc::schedule::ScheduleKind::GPipe, {-1, -1}, {5});
   EXPECT_TRUE(failed(bad));
 }
 } // namespace
