@@ -50,6 +50,13 @@ LogicalResult (::pmc::checkPipelineOptions)(Location loc, const CompileOptions &
     return emitError(loc) << "--stages " << options.stages
                           << ": a pipeline needs at least 2 stages (drop --stages "
                              "for none)";
+  // The train step is one program whose backward flows from the last stage
+  // back to the first; cutting it in program order would give a pipeline of
+  // the forward and backward halves, not a training pipeline.
+  if (options.train.enabled)
+    return emitError(loc) << "--stages " << options.stages
+                          << " with --train: pipeline training is not built yet; a train "
+                             "step is partitioned over dp and tp (with ZeRO)";
   if (options.devices % options.stages != 0)
     return emitError(loc) << "--stages " << options.stages << " does not divide --devices "
                           << options.devices << " (each stage runs on devices/stages "

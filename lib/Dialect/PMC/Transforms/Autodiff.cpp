@@ -17,6 +17,7 @@
 #include "pmc/Dialect/PMC/IR/PMCDialect.h"
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 #include "pmc/Dialect/PMC/Transforms/Autodiff.h"
+#include "pmc/Dialect/PMC/Transforms/Stages.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -160,11 +161,18 @@ FailureOr<SmallVector<Value>> mlir::pmc::buildGradients(Block &body, Value loss,
     if (failed(rule.buildGradients(b, resultGradients, operandGradients)))
       return failure();
     // The backward of an op kept in f32 (BatchNormalization's statistics
-    // under --dtype bf16) is kept in f32 too.
-    if (op->hasAttr("pmc.keep_f32"))
+    // under --dtype bf16) is kept in f32 too; the backward of an op of a
+    // pipeline stage runs in that stage (docs/design/pipeline.md, "Training
+    // pipelines").
+    std::optional<int64_t> stage = getStage(op);
+    if (op->hasAttr("pmc.keep_f32") || stage)
       for (Block::iterator it = before ? std::next(before->getIterator()) : block->begin();
-           it != b.getInsertionPoint(); ++it)
-        it->setAttr("pmc.keep_f32", b.getUnitAttr());
+           it != b.getInsertionPoint(); ++it) {
+        if (op->hasAttr("pmc.keep_f32"))
+          it->setAttr("pmc.keep_f32", b.getUnitAttr());
+        if (stage)
+          setStage(&*it, *stage);
+      }
     for (auto [operand, g] : llvm::zip(op->getOperands(), operandGradients)) {
       if (!g || !active(operand))
         continue;
@@ -177,6 +185,8 @@ FailureOr<SmallVector<Value>> mlir::pmc::buildGradients(Block &body, Value loss,
         // Fan-out sums stay f32 under --dtype bf16/fp16 (ConvertPrecision.cpp).
         auto sum = AddOp::create(b, op->getLoc(), it->second, g);
         sum->setAttr("pmc.keep_f32", b.getUnitAttr());
+        if (stage)
+          setStage(sum, *stage);
         it->second = sum.getResult();
       }
     }

@@ -13,6 +13,7 @@
 #include "pmc/Dialect/PMC/IR/PMCOps.h"
 #include "pmc/Dialect/PMC/Transforms/Autodiff.h"
 #include "pmc/Dialect/PMC/Transforms/Passes.h"
+#include "pmc/Dialect/PMC/Transforms/Stages.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -32,6 +33,15 @@ using namespace mlir;
 using namespace mlir::pmc;
 
 namespace {
+
+/// The smallest pipeline stage of the ops reading `value`, if any has one.
+std::optional<int64_t> firstUseStage(Value value) {
+  std::optional<int64_t> first;
+  for (Operation *user : value.getUsers())
+    if (std::optional<int64_t> stage = getStage(user))
+      first = first ? std::min(*first, *stage) : *stage;
+  return first;
+}
 
 /// Builds the update of one parameter from pmc ops in its element type.
 struct UpdateBuilder {
@@ -299,6 +309,7 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
                              : "param" + std::to_string(p.getArgNumber());
       auto type = cast<RankedTensorType>(p.getType());
       Value next = p;
+      Operation *beforeUpdate = ret->getPrevNode();
       // PyTorch skips a parameter without a gradient (its .grad is None).
       if (g) {
         UpdateBuilder u{b, p.getLoc(), type.getElementType()};
@@ -337,6 +348,12 @@ struct TrainStep : public mlir::pmc::impl::PMCTrainStepBase<TrainStep> {
       // A step with inf or NaN gradients changes no parameter or state.
       if (foundInf && next != p)
         next = UpdateBuilder{b, p.getLoc(), type.getElementType()}.where(foundInf, p, next);
+      // In a pipeline the update runs in the stage of the parameter's first
+      // use, which holds the parameter and its optimizer state.
+      if (std::optional<int64_t> stage = firstUseStage(p))
+        for (Operation *op = beforeUpdate ? beforeUpdate->getNextNode() : &body.front();
+             op != ret; op = op->getNextNode())
+          setStage(op, *stage);
       results.push_back(next);
       resultAttrs.push_back(stateResult(name));
     }
