@@ -102,6 +102,13 @@ LogicalResult (::pmc::buildTrainStep)(ModuleOp module, const CompileOptions &opt
   step.gradClip = t.gradClip;
   step.lossScale = effectiveLossScale(t, options.dtype);
   step.lossScaleGrowthInterval = t.lossScaleGrowthInterval;
+  // A training pipeline: the forward (and loss) is cut into stages first,
+  // so that every backward op takes the stage of the op it differentiates.
+  if (options.stages > 0) {
+    mlir::pmc::PMCEvenStagesOptions cut;
+    cut.stages = options.stages;
+    pm.addPass(mlir::pmc::createPMCEvenStages(cut));
+  }
   pm.addPass(mlir::pmc::createPMCTrainStep(step));
   if (failed(pm.run(module)))
     return failure();

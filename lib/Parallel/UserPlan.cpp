@@ -213,6 +213,10 @@ LogicalResult mlir::pmc::annotatePipeline(ModuleOp module, int64_t stages,
       auto type = dyn_cast<RankedTensorType>(main.getArgument(i).getType());
       if (!type || type.getRank() < 1 || type.getDimSize(0) % size != 0)
         continue;
+      // A train step's state is no batch: replicated over dp.
+      if (main.getArgAttr(i, kParameterAttrName) || main.getArgAttr(i, kBufferAttrName) ||
+          main.getArgAttr(i, kOptimizerStateAttrName))
+        continue;
       SmallVector<SmallVector<StringRef>> dims(type.getRank());
       dims[0].push_back("dp");
       main.setArgAttr(i, kShardingAttrName, ShardingAttr::get(context, dims));
@@ -232,6 +236,11 @@ LogicalResult mlir::pmc::annotatePipeline(ModuleOp module, int64_t stages,
                                             builder.getI64IntegerAttr(microbatches)),
                        builder.getNamedAttr("schedule",
                                             builder.getStringAttr(schedule))}));
+  // A train step comes cut already: its forward was cut before the backward
+  // was built, and each backward op took the stage of what it differentiates.
+  if (isTrainStepModule(module) &&
+      llvm::any_of(main.getOps(), [](Operation &op) { return getStage(&op).has_value(); }))
+    return success();
   return assignEvenStages(main, stages);
 }
 

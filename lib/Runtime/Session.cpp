@@ -241,6 +241,10 @@ std::vector<HostTensor> Session::runPipelineRank(const std::vector<const void *>
     for (size_t i = 0; i < feeds.size(); ++i) {
       if (!executors[rank]->readsInput(i))
         continue; // another stage reads it
+      if (i < residentThisRun.size() && residentThisRun[i]) {
+        local[i] = stateShards[rank][i].data.data(); // the stage's own state
+        continue;
+      }
       const TensorSpec &spec = info.inputs[i];
       std::vector<int64_t> step = info.stepShape(spec);
       std::vector<int64_t> at = inputBlockOffsets(info, i, rank, microbatch);
@@ -279,10 +283,15 @@ std::vector<HostTensor> Session::runPipelineRank(const std::vector<const void *>
   for (const TensorSpec &spec : info.outputs)
     microbatched.push_back(spec.microbatched);
   StackedOutputs stacked(microbatched, steps, info.rankPrograms[rank]);
+  // State updates stay on the rank (one step per run: prepareState).
+  std::vector<bool> keep(info.outputs.size());
+  for (size_t o = 0; o < keep.size(); ++o)
+    keep[o] = staysResident(o) && computesOutput(info, o, rank);
   for (const schedule::Action &step : steps) {
-    std::vector<HostTensor> outs = executors[rank]->run(stepFeeds(step.microbatch), step.microbatch);
+    std::vector<HostTensor> outs =
+        executors[rank]->run(stepFeeds(step.microbatch), step.microbatch, keep);
     for (size_t o = 0; o < outs.size(); ++o)
-      if (computesOutput(info, o, rank))
+      if (computesOutput(info, o, rank) && !keep[o])
         stacked.place(o, step.microbatch, outs[o].dtype, outs[o].shape, outs[o].data.data());
   }
   return stacked.take();

@@ -19,6 +19,24 @@
 
 namespace pmc::runtime {
 
+bool Session::holdsState(int rank, size_t input) const {
+  if (!info.pipeline)
+    return true;
+  // The stage whose ranks keep it: that of the output updating it.
+  for (const TensorSpec &out : info.outputs)
+    if (out.updates == static_cast<int64_t>(input))
+      return info.stageOf(rank) == out.stage;
+  return true;
+}
+
+std::vector<int> Session::holders(size_t input) const {
+  std::vector<int> ranks;
+  for (int r : localRanks())
+    if (holdsState(r, input))
+      ranks.push_back(r);
+  return ranks;
+}
+
 std::vector<std::string> Session::stateNames() const {
   std::vector<std::string> names;
   for (const TensorSpec &spec : info.inputs)
@@ -48,7 +66,7 @@ void Session::setState(const std::string &name, const TensorRef &value) {
                     std::string(dtypeName(value.dtype)) + shapeToString(value.shape));
   std::lock_guard<std::mutex> lock(runMutex);
   std::vector<int64_t> local = spec.localShape(info.mesh);
-  for (int r : localRanks()) {
+  for (int r : holders(i)) {
     HostTensor &shard = stateShards[r][i];
     shard.dtype = spec.dtype;
     shard.shape = local;
@@ -64,7 +82,10 @@ HostTensor Session::getState(const std::string &name) const {
   std::lock_guard<std::mutex> lock(runMutex); // not while a run moves the shards
   const TensorSpec &spec = info.inputs[i];
   std::vector<int64_t> local = spec.localShape(info.mesh);
-  std::vector<int> ranks = localRanks();
+  std::vector<int> ranks = holders(i);
+  if (ranks.empty())
+    throw RuntimeError(filePath + ": state '" + name + "' is held by no rank of this process "
+                       "(another pipeline stage's; in distributed mode use gatherState)");
   size_t localBytes = dtypeSize(spec.dtype);
   for (int64_t d : local)
     localBytes *= static_cast<size_t>(d);
@@ -95,19 +116,26 @@ std::optional<HostTensor> Session::gatherState(const std::string &name) {
   size_t i = stateIndex(name);
   const TensorSpec &spec = info.inputs[i];
   std::vector<int64_t> local = spec.localShape(info.mesh);
-  if (local == spec.shape) // replicated: rank 0 has it all
-    return rankIndex == 0 ? std::optional<HostTensor>(getState(name)) : std::nullopt;
-  std::lock_guard<std::mutex> lock(runMutex);
-  const HostTensor &mine = stateShards[rankIndex][i];
-  if (mine.shape != local || mine.data.size() != mine.numBytes())
-    throw RuntimeError(filePath + ": state '" + name + "' has no value yet");
-  // The block each rank holds; the first rank holding a block sends it.
+  // The block each holder has; the first holding a block sends it (in a
+  // pipeline only the ranks of the stage reading the state hold it).
+  auto holds = [&](int r) { return holdsState(r, i); };
   std::vector<std::vector<int64_t>> offsets(devices());
   for (int r = 0; r < devices(); ++r)
     offsets[r] = shardOffsets(spec.shape, spec.sharding, info.mesh, r);
   auto isSource = [&](int r) {
-    return std::find(offsets.begin(), offsets.begin() + r, offsets[r]) == offsets.begin() + r;
+    if (!holds(r))
+      return false;
+    for (int q = 0; q < r; ++q)
+      if (holds(q) && offsets[q] == offsets[r])
+        return false;
+    return true;
   };
+  if (local == spec.shape && holds(0)) // replicated: rank 0 has it all
+    return rankIndex == 0 ? std::optional<HostTensor>(getState(name)) : std::nullopt;
+  std::lock_guard<std::mutex> lock(runMutex);
+  const HostTensor &mine = stateShards[rankIndex][i];
+  if (holds(rankIndex) && (mine.shape != local || mine.data.size() != mine.numBytes()))
+    throw RuntimeError(filePath + ": state '" + name + "' has no value yet");
   // Below the pipeline tags and above the output tags of runDistributed.
   constexpr int kStateGatherTag = static_cast<int>(kPipelineTagBase) - 1;
   Communicator &comm = *comms[rankIndex];
@@ -115,19 +143,23 @@ std::optional<HostTensor> Session::gatherState(const std::string &name) {
   HostTensor full;
   try {
     if (rankIndex != 0) {
-      if (isSource(rankIndex) && offsets[rankIndex] != offsets[0])
+      if (isSource(rankIndex))
         comm.send(mine.data.data(), mine.data.size(), 0, kStateGatherTag, "send of " + label);
       return std::nullopt;
     }
     full.dtype = spec.dtype;
     full.shape = spec.shape;
     full.data.resize(full.numBytes());
-    std::vector<uint8_t> shard(mine.data.size());
+    // Rank 0 may hold no block of it itself (another pipeline stage's).
+    size_t shardBytes = dtypeSize(spec.dtype);
+    for (int64_t d : local)
+      shardBytes *= static_cast<size_t>(d);
+    std::vector<uint8_t> shard(shardBytes);
     for (int r = 0; r < devices(); ++r) {
       if (!isSource(r))
         continue;
       const uint8_t *block = mine.data.data();
-      if (offsets[r] != offsets[0]) {
+      if (r != 0) {
         comm.recv(shard.data(), shard.size(), r, kStateGatherTag,
                   "recv of " + label + " from rank " + std::to_string(r));
         block = shard.data();
@@ -146,7 +178,7 @@ void Session::loadInitialState() {
   for (size_t i = 0; i < info.inputs.size(); ++i) {
     const TensorSpec &spec = info.inputs[i];
     if (spec.state == "optimizer_state") // starts at zeros
-      for (int r : localRanks()) {
+      for (int r : holders(i)) {
         HostTensor &shard = stateShards[r][i];
         shard.dtype = spec.dtype;
         shard.shape = spec.localShape(info.mesh);
@@ -169,10 +201,14 @@ void Session::prepareState(const std::map<std::string, TensorRef> &feeds) {
     const TensorSpec &spec = info.inputs[i];
     if (spec.state.empty() || feeds.count(spec.name))
       continue;
-    if (info.pipeline)
-      throw FeedError("state input '" + spec.name + "' of a pipeline bundle must be fed");
+    // A training pipeline runs one executor step per run; a state carried
+    // over microbatch steps would need the updates between them.
+    if (info.pipeline && info.pipeline->microbatches != 1)
+      throw FeedError("state input '" + spec.name + "' of a pipeline bundle of " +
+                      std::to_string(info.pipeline->microbatches) +
+                      " microbatches must be fed");
     std::vector<int64_t> local = spec.localShape(info.mesh);
-    for (int r : localRanks()) {
+    for (int r : holders(i)) {
       HostTensor &shard = stateShards[r][i];
       if (shard.shape == local && !shard.data.empty())
         continue;
@@ -195,7 +231,7 @@ bool Session::staysResident(size_t o) const {
 
 void Session::keepState(int rank) {
   for (size_t o = 0; o < info.outputs.size(); ++o)
-    if (staysResident(o)) {
+    if (staysResident(o) && (!info.pipeline || computesOutput(info, o, rank))) {
       HostTensor &shard = stateShards[rank][info.outputs[o].updates];
       executor(rank).copyOutput(o, shard.data.data(), shard.data.size());
     }

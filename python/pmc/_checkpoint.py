@@ -166,6 +166,9 @@ def load(path, devices, lr, options, model=None, loss=None, optimizer=None):
     settings.update(options)
     if devices is not None:
         settings["devices"] = devices
+        # A pipeline whose stages do not divide the new device count: none.
+        if settings.get("stages") and devices % settings["stages"]:
+            settings["stages"] = 0
     if optimizer is not None and lr is not None:
         optimizer = dataclasses.replace(optimizer, lr=lr)
     trainer = training.compile_training(

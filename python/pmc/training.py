@@ -343,7 +343,8 @@ def _load_forward(model, external_data=True):
 
 def _training_options(forward, loss, optimizer, temp_dir, *, devices, target, input_shapes,
                       mesh, shardings, plan, device_spec, frozen, grad_clip, dtype, zero, cpu,
-                      loss_scale=None, loss_scale_growth_interval=2000, bucket_mb=0):
+                      loss_scale=None, loss_scale_growth_interval=2000, bucket_mb=0,
+                      stages=0):
     """(path of the forward model, the inputs the loss adds, the compile
     options of its train step)."""
     import onnx  # noqa: PLC0415
@@ -375,7 +376,7 @@ def _training_options(forward, loss, optimizer, temp_dir, *, devices, target, in
     options = make_options(devices=devices, target=target,
                            input_shapes=_normalize_shapes(input_shapes), mesh=mesh,
                            shardings=shardings, plan=plan, device_spec=device_spec, cpu=cpu,
-                           dtype=dtype)
+                           dtype=dtype, stages=stages)
     options.bucket_bytes = int(bucket_mb * (1 << 20))
     options.loss = spec
     options.train_initializers = True
@@ -394,7 +395,7 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
                      zero: Optional[int] = None, cpu: str = "host",
                      loss_scale: Optional[float] = None,
                      loss_scale_growth_interval: int = 2000,
-                     bucket_mb: float = 0) -> Trainer:
+                     bucket_mb: float = 0, stages: int = 0) -> Trainer:
     """Compiles the train step of `model` (a path or an onnx.ModelProto) with
     `loss` and `optimizer` for `devices` devices; returns a Trainer. The
     parameters are the float initializers of more than one element, less
@@ -415,7 +416,10 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
     of the backward pass; `bucket_mb` > 0 also combines them into buckets of
     at most that many MiB (PyTorch DDP's bucket_cap_mb: fewer, larger
     collectives, for a bucket's two copies in memory); 0 (the default) keeps
-    one all-reduce per gradient."""
+    one all-reduce per gradient. `stages=K` (K >= 2 dividing `devices`): a
+    pipeline of K stages, the forward cut evenly by FLOPs, each stage's
+    backward and update on its ranks, the rest of the devices data parallel
+    over the batch; one microbatch per step for now."""
     from onnx import numpy_helper  # noqa: PLC0415
 
     forward = _load_forward(model)
@@ -425,7 +429,7 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
         input_shapes=input_shapes, mesh=mesh, shardings=shardings, plan=plan,
         device_spec=device_spec, frozen=frozen, grad_clip=grad_clip, dtype=dtype, zero=zero,
         cpu=cpu, loss_scale=loss_scale, loss_scale_growth_interval=loss_scale_growth_interval,
-        bucket_mb=bucket_mb)
+        bucket_mb=bucket_mb, stages=stages)
     bundle = os.path.join(temp_dir, "train.pmc")
     compile_bundle(path, bundle, options)
     exe = Executable(bundle, _temp_dir=temp_dir)
@@ -438,7 +442,8 @@ def compile_training(model, loss: LossLike, optimizer, devices: int = 1, *,
     settings = dict(devices=devices, target=target, input_shapes=input_shapes, mesh=mesh,
                     plan=plan, frozen=list(frozen), grad_clip=grad_clip, dtype=dtype,
                     zero=zero, cpu=cpu, loss_scale=loss_scale,
-                    loss_scale_growth_interval=loss_scale_growth_interval, bucket_mb=bucket_mb)
+                    loss_scale_growth_interval=loss_scale_growth_interval, bucket_mb=bucket_mb,
+                    stages=stages)
     return Trainer(exe, forward, parameters, optimizer, extra, loss, classes, settings)
 
 

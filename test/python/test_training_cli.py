@@ -83,8 +83,6 @@ def test_cli_plans_a_train_step(gpt, pmc_opt, tmp_path):
      ["expected sgd, adam or adamw"]),
     (["--train", "--loss", "cross_entropy:logits", "--zero", "4"], ["expected 0, 1, 2 or 3"]),
     (["--train", "--loss", "cross_entropy:logits", "--frozen", "nope"], ["'nope'"]),
-    (["--train", "--loss", "cross_entropy:logits", "--devices", "2", "--stages", "2"],
-     ["--stages 2 with --train: pipeline training is not built yet"]),
 ])
 def test_cli_train_flags_are_checked(gpt, pmc_opt, tmp_path, flags, needles):
     path, _ = gpt

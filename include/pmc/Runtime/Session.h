@@ -169,6 +169,11 @@ public:
 
 private:
   Session();
+  /// Whether rank `rank` keeps state input `input`: every rank, but in a
+  /// pipeline only the ranks of the stage that updates it.
+  bool holdsState(int rank, size_t input) const;
+  /// The ranks run here that keep state input `input`.
+  std::vector<int> holders(size_t input) const;
   std::vector<const void *> checkFeeds(const std::map<std::string, TensorRef> &feeds) const;
   NamedOutputs runThreads(const std::vector<const void *> &feeds);
   NamedOutputs runDistributed(const std::vector<const void *> &feeds);

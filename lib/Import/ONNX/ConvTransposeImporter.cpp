@@ -68,6 +68,13 @@ FailureOr<Value> NodeImporter::spreadInput(Value x, ArrayRef<int64_t> strides, V
     gaps[2 + 2 * n + 3 + 2 * i] = strides[i] - 1; // end pad of the 1
     spreadShape.push_back(xShape[2 + i] * strides[i]);
   }
+  // The zeros between the elements must not make a tensor beyond the
+  // importer's element bound (kMaxTensorElements).
+  int64_t elements = 1;
+  for (int64_t d : spreadShape)
+    if (d > 0 && (__builtin_mul_overflow(elements, d, &elements) || elements > kMaxTensorElements))
+      return error() << "strides [" << strides << "] spread the input " << xShape
+                     << " to more than 2^40 elements";
   auto split = reshape(x, interleaved);
   if (failed(split))
     return failure();
@@ -117,6 +124,19 @@ LogicalResult NodeImporter::importConvTranspose() {
         (*outputPadding)[i] < 0 || (*outputPadding)[i] >= std::max((*strides)[i], (*dilations)[i]))
       return error() << "spatial dim " << i << ": strides and dilations must be positive, "
                      << "output_padding in [0, max(stride, dilation))";
+  // Bounds that keep the size formulas below inside int64 (a dim is at
+  // most 2^40, kMaxTensorElements): stride x dim and dilation x kernel stay
+  // below 2^60, and the sums of a few of them below 2^63.
+  constexpr int64_t kMaxFactor = int64_t(1) << 20;
+  for (int64_t i = 0; i < n; ++i)
+    if ((*strides)[i] > kMaxFactor || (*dilations)[i] > kMaxFactor)
+      return error() << "spatial dim " << i << ": strides and dilations above 2^20 are not "
+                     << "supported (got " << (*strides)[i] << " and " << (*dilations)[i] << ")";
+  auto outOfRange = [](ArrayRef<int64_t> values) {
+    return llvm::any_of(values, [](int64_t v) {
+      return v < -kMaxTensorElements || v > kMaxTensorElements;
+    });
+  };
 
   // pads: given, or from output_shape / auto_pad (ONNX's formulas).
   std::string autoPad = getString("auto_pad", "NOTSET");
@@ -126,6 +146,9 @@ LogicalResult NodeImporter::importConvTranspose() {
     outputShape = SmallVector<int64_t>(outputShape->begin() + 2, outputShape->end());
   if (outputShape && (int64_t)outputShape->size() != n)
     return error() << "output_shape needs " << n << " spatial entries";
+  if (outputShape && outOfRange(*outputShape))
+    return error() << "output_shape [" << ArrayRef<int64_t>(*outputShape)
+                   << "] has an entry beyond 2^40";
   if (outputShape || autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
     for (int64_t i = 0; i < n; ++i) {
       int64_t in = xShape[2 + i], s = (*strides)[i];
@@ -143,6 +166,8 @@ LogicalResult NodeImporter::importConvTranspose() {
     if (auto given = getInts("pads")) {
       if ((int64_t)given->size() != 2 * n)
         return error() << "pads needs " << 2 * n << " entries";
+      if (outOfRange(*given))
+        return error() << "pads [" << ArrayRef<int64_t>(*given) << "] has an entry beyond 2^40";
       pads = *given;
     }
   } else if (autoPad != "VALID") {

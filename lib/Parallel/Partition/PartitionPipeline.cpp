@@ -206,7 +206,8 @@ static LogicalResult partitionPipeline(ModuleOp module, RunPipeline runPartition
   auto main = module.lookupSymbol<func::FuncOp>(kEntryFunctionName);
   if (!main || main.isExternal() || !main.getBody().hasOneBlock())
     return emitError(module.getLoc(), "a pipeline needs a @main function with one block");
-  if (failed(verifyStages(main, stages)))
+  const bool train = isTrainStepModule(module);
+  if (failed(verifyStages(main, stages, /*allowUnstaged=*/train, /*allowDecreasing=*/train)))
     return failure();
 
   // A planned (or randomly drawn) plan falls back to one microbatch when the

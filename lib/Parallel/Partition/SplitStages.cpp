@@ -108,14 +108,16 @@ struct SplitStages : mlir::pmc::impl::PMCSplitStagesBase<SplitStages> {
       return signalPassFailure();
     }
     // Check the given stages first (new ops have none yet).
-    if (failed(verifyStages(main, numStages, /*allowUnstaged=*/true)))
+    // A train step's backward flows from the last stage back to the first.
+    const bool train = isTrainStepModule(module);
+    if (failed(verifyStages(main, numStages, /*allowUnstaged=*/true, train)))
       return signalPassFailure();
     completeStages(body);
     placeConstants(body);
-    if (failed(verifyStages(main, numStages)))
+    if (failed(verifyStages(main, numStages, /*allowUnstaged=*/false, train)))
       return signalPassFailure();
 
-    // One transfer per (value, later stage), right after the producer.
+    // One transfer per (value, other stage), right after the producer.
     unsigned transfers = 0;
     for (Operation &op : llvm::make_early_inc_range(body)) {
       if (op.hasTrait<OpTrait::IsTerminator>() || isa<TransferOp>(op))
@@ -126,7 +128,7 @@ struct SplitStages : mlir::pmc::impl::PMCSplitStagesBase<SplitStages> {
       for (Value result : op.getResults()) {
         std::map<int64_t, SmallVector<OpOperand *>> later;
         for (OpOperand &use : result.getUses())
-          if (std::optional<int64_t> to = getStage(use.getOwner()); to && *to > from)
+          if (std::optional<int64_t> to = getStage(use.getOwner()); to && *to != from)
             later[*to].push_back(&use);
         for (auto &[to, uses] : later) {
           auto transfer = TransferOp::create(builder, op.getLoc(), result.getType(), result,

@@ -153,12 +153,55 @@ struct CopiesToLinalg : public mlir::pmc::impl::PMCCopiesToLinalgBase<CopiesToLi
   void runOnOperation() override { ::pmc::copiesToLinalg(getOperation()); }
 };
 
-/// bf16 <-> f32 conversions become integer shifts and the round-to-nearest-even
-/// of arith's bf16 expansion: LLVM would otherwise call `__truncsfbf2`, which
+/// bf16 <-> f32 (and, through f32, integer) conversions become integer shifts
+/// and the round-to-nearest-even of arith's bf16 expansion: LLVM would
+/// otherwise call `__truncsfbf2`, which
 /// the C runtime of older compilers (GCC 12) lacks, and the kernel library is
 /// linked with no undefined symbols. (f16 conversions are F16C instructions
 /// or libgcc's `__truncsfhf2`/`__extendhfsf2`.)
+/// `type` (a scalar or vector of bf16) with f32 elements.
+static Type withF32Elements(Type type) {
+  Type f32 = Float32Type::get(type.getContext());
+  if (auto vector = dyn_cast<VectorType>(type))
+    return vector.clone(f32);
+  return f32;
+}
+
+/// Integer <-> bf16 conversions go through f32 (as LLVM itself lowers them,
+/// with a `__truncsfbf2` call for the f32 -> bf16 step), so that the bf16
+/// step is an arith.truncf / extf the expansion below rewrites.
+static void convertIntegerBFloat16ThroughF32(ModuleOp module) {
+  SmallVector<Operation *> ops;
+  module.walk([&](Operation *op) {
+    if ((isa<arith::UIToFPOp, arith::SIToFPOp>(op) &&
+         getElementTypeOrSelf(op->getResult(0).getType()).isBF16()) ||
+        (isa<arith::FPToUIOp, arith::FPToSIOp>(op) &&
+         getElementTypeOrSelf(op->getOperand(0).getType()).isBF16()))
+      ops.push_back(op);
+  });
+  for (Operation *op : ops) {
+    OpBuilder b(op);
+    Location loc = op->getLoc();
+    Value in = op->getOperand(0);
+    Value out;
+    if (isa<arith::UIToFPOp, arith::SIToFPOp>(op)) {
+      Type f32 = withF32Elements(op->getResult(0).getType());
+      Value wide = isa<arith::UIToFPOp>(op) ? arith::UIToFPOp::create(b, loc, f32, in).getResult()
+                                            : arith::SIToFPOp::create(b, loc, f32, in).getResult();
+      out = arith::TruncFOp::create(b, loc, op->getResult(0).getType(), wide);
+    } else {
+      Value wide = arith::ExtFOp::create(b, loc, withF32Elements(in.getType()), in);
+      Type result = op->getResult(0).getType();
+      out = isa<arith::FPToUIOp>(op) ? arith::FPToUIOp::create(b, loc, result, wide).getResult()
+                                     : arith::FPToSIOp::create(b, loc, result, wide).getResult();
+    }
+    op->getResult(0).replaceAllUsesWith(out);
+    op->erase();
+  }
+}
+
 LogicalResult expandBFloat16Conversions(ModuleOp module) {
+  convertIntegerBFloat16ThroughF32(module);
   bool any = false;
   module.walk([&](Operation *op) {
     if (isa<arith::ExtFOp, arith::TruncFOp>(op) &&

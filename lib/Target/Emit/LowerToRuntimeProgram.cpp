@@ -216,7 +216,7 @@ LogicalResult RuntimeProgramLowering::lowerTransfer(mlir::pmc::TransferOp transf
                                                     ProgramState &program) {
   // A send in the program of from_stage, a recv in that of to_stage.
   int64_t from = transfer.getFromStage(), to = transfer.getToStage();
-  if (to != stageOf(transfer) || from < 0 || from >= to)
+  if (to != stageOf(transfer) || from < 0 || from == to || from >= (int64_t)programs.size())
     return transfer.emitOpError() << "moves stage " << from << " to " << to
                                   << " but has pmc.stage " << stageOf(transfer);
   ProgramState &sender = programs[from];

@@ -1,17 +1,10 @@
 // RUN: pmc-opt %s -split-input-file -verify-diagnostics
 
-// pmc.transfer only moves values to a later stage.
-
-func.func @backwards(%x: tensor<4xf32>) -> tensor<4xf32> {
-  // expected-error @+1 {{to_stage 0 must be after from_stage 1}}
-  %0 = pmc.transfer %x {from_stage = 1 : i64, to_stage = 0 : i64} : tensor<4xf32>
-  return %0 : tensor<4xf32>
-}
-
-// -----
+// pmc.transfer moves a value to another stage (a later one, or in a train
+// step an earlier one: verifyStages checks the direction).
 
 func.func @same_stage(%x: tensor<4xf32>) -> tensor<4xf32> {
-  // expected-error @+1 {{to_stage 2 must be after from_stage 2}}
+  // expected-error @+1 {{to_stage 2 equals from_stage 2}}
   %0 = pmc.transfer %x {from_stage = 2 : i64, to_stage = 2 : i64} : tensor<4xf32>
   return %0 : tensor<4xf32>
 }
@@ -21,6 +14,14 @@ func.func @same_stage(%x: tensor<4xf32>) -> tensor<4xf32> {
 func.func @negative(%x: tensor<4xf32>) -> tensor<4xf32> {
   // expected-error @+1 {{from_stage -1 is negative}}
   %0 = pmc.transfer %x {from_stage = -1 : i64, to_stage = 1 : i64} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @negative_destination(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{to_stage -1 is negative}}
+  %0 = pmc.transfer %x {from_stage = 1 : i64, to_stage = -1 : i64} : tensor<4xf32>
   return %0 : tensor<4xf32>
 }
 

@@ -24,6 +24,25 @@ func.func @to_bf16(%x: f32) -> bf16 {
 
 // -----
 
+// Integer <-> bf16 conversions go through f32 (LLVM would call __truncsfbf2
+// for the f32 -> bf16 step of an i1 -> bf16 cast: a one-hot of labels).
+// BF16-LABEL: func.func @integer_bf16
+// BF16-NOT: i1 to bf16
+// BF16: arith.uitofp %{{.*}} : i1 to f32
+// BF16-NOT: to vector<4xbf16>
+// BF16: arith.sitofp %{{.*}} : vector<4xi32> to vector<4xf32>
+// BF16-NOT: bf16 to i64
+// BF16: arith.fptosi %{{.*}} : f32 to i64
+// BF16: return
+func.func @integer_bf16(%b: i1, %v: vector<4xi32>, %h: bf16) -> (bf16, vector<4xbf16>, i64) {
+  %x = arith.uitofp %b : i1 to bf16
+  %y = arith.sitofp %v : vector<4xi32> to vector<4xbf16>
+  %z = arith.fptosi %h : bf16 to i64
+  return %x, %y, %z : bf16, vector<4xbf16>, i64
+}
+
+// -----
+
 // WRAP: llvm.func internal @kernel_0_impl(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr)
 // WRAP: llvm.func @kernel_0(%[[ARGS:.*]]: !llvm.ptr) {
 // WRAP:   %[[S0:.*]] = llvm.getelementptr %[[ARGS]][0]

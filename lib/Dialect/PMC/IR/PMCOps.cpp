@@ -527,11 +527,14 @@ LogicalResult GatherElementsOp::inferReturnTypes(MLIRContext *,
 
 LogicalResult TransferOp::verify() {
   int64_t from = getFromStage(), to = getToStage();
-  if (from < 0)
-    return emitOpError() << "from_stage " << from << " is negative";
-  if (to <= from)
-    return emitOpError() << "to_stage " << to << " must be after from_stage " << from
-                         << " (values only flow to later pipeline stages)";
+  if (from < 0 || to < 0)
+    return emitOpError() << (from < 0 ? "from_stage " : "to_stage ") << (from < 0 ? from : to)
+                         << " is negative";
+  // Which directions a pipeline allows is the pipeline's rule (verifyStages:
+  // later stages only, both ways in a train step); the op moves between two.
+  if (to == from)
+    return emitOpError() << "to_stage " << to << " equals from_stage " << from
+                         << " (a transfer moves a value to another pipeline stage)";
   if (auto stage = (*this)->getAttrOfType<IntegerAttr>("pmc.stage"))
     if (stage.getInt() != to)
       return emitOpError() << "has pmc.stage " << stage.getInt()

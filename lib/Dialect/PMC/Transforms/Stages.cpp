@@ -31,8 +31,12 @@ static bool isStaged(Operation &op) {
   return !isa<ConstantOp>(op) && !op.hasTrait<OpTrait::IsTerminator>();
 }
 
+bool mlir::pmc::isTrainStepModule(ModuleOp module) {
+  return module && module->hasAttr("pmc.train_step");
+}
+
 LogicalResult mlir::pmc::verifyStages(func::FuncOp func, int64_t numStages,
-                                      bool allowUnstaged) {
+                                      bool allowUnstaged, bool allowDecreasing) {
   WalkResult walk = func.walk([&](Operation *op) {
     if (op == func.getOperation() || op->hasTrait<OpTrait::IsTerminator>())
       return WalkResult::advance();
@@ -56,7 +60,7 @@ LogicalResult mlir::pmc::verifyStages(func::FuncOp func, int64_t numStages,
       if (!producer)
         continue;
       std::optional<int64_t> from = getStage(producer);
-      if (from && *from > *stage) {
+      if (from && *from > *stage && !allowDecreasing) {
         op->emitOpError() << "in stage " << *stage << " reads operand "
                           << operand.getOperandNumber() << ", computed by '"
                           << producer->getName() << "' in the later stage " << *from

@@ -558,11 +558,12 @@ def PMC_GatherElementsOp : PMC_Op<"gather_elements", [Pure, InferTypeOpAdaptor]>
 }
 
 def PMC_TransferOp : PMC_Op<"transfer", [SameOperandsAndResultType]> {
-  let summary = "moves a value from one pipeline stage to a later one";
+  let summary = "moves a value from one pipeline stage to another";
   let description = [{
     Inserted by `--pmc-split-stages` for every value computed by stage
     `from_stage` and used by stage `to_stage` (one per value and destination
-    stage; docs/design/pipeline.md). The op carries `pmc.stage = to_stage`. In
+    stage; docs/design/pipeline.md): a later stage, or in a train step also an
+    earlier one (the backward flows back). The op carries `pmc.stage = to_stage`. In
     the bundle it becomes a `send` command in the programs of `from_stage` and a
     `recv` command in those of `to_stage`, with the same tag. The type is the
     microbatch-local (per-rank) type on both sides.

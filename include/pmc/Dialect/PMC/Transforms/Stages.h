@@ -3,6 +3,7 @@
 #define PMC_DIALECT_PMC_TRANSFORMS_STAGES_H
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
 
 #include <cstdint>
 #include <optional>
@@ -26,10 +27,15 @@ double estimateFlops(Operation *op);
 
 /// Checks the stages of `func` against a pipeline of `numStages` stages:
 /// every op but constants, the terminator and ops in `allowUnstaged` mode
-/// has a stage in [0, numStages), and no op reads a value of a later stage.
-/// Errors name the op and the operand.
+/// has a stage in [0, numStages), and no op reads a value of a later stage
+/// unless `allowDecreasing` (a train step, whose backward flows from the last
+/// stage back to the first). Errors name the op and the operand.
 LogicalResult verifyStages(func::FuncOp func, int64_t numStages,
-                           bool allowUnstaged = false);
+                           bool allowUnstaged = false, bool allowDecreasing = false);
+
+/// Whether `module` holds a train step (pmc.train_step, set when the step
+/// is built): its pipeline stages may decrease along use-def edges.
+bool isTrainStepModule(ModuleOp module);
 
 /// Sets `pmc.stage` on the ops of `func` (not constants, not the terminator):
 /// contiguous runs in program order with about equal estimated FLOPs, each
