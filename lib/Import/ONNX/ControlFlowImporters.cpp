@@ -156,8 +156,13 @@ LogicalResult NodeImporter::importIf() {
 
 FailureOr<Value> NodeImporter::stack(ArrayRef<Value> values, int64_t axis) {
   SmallVector<Value> expanded;
-  for (Value v : values) {
+  for (auto [i, v] : llvm::enumerate(values)) {
     SmallVector<int64_t> shape(shapeOf(v));
+    // The axis was checked against the first value's rank; the others must
+    // have it too (a sequence may hold tensors of several ranks).
+    if (axis < 0 || axis > static_cast<int64_t>(shape.size()))
+      return error() << "cannot stack value " << i << " of rank " << shape.size()
+                     << " at axis " << axis << " (the values have different ranks)";
     shape.insert(shape.begin() + axis, 1);
     TRY(e, reshape(v, shape));
     expanded.push_back(e);
