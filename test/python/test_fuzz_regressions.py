@@ -48,6 +48,13 @@ CASES = {
     "crash-layernorm-scale-shape.onnx": ("LayerNormalization", "scale", "[4]"),
     # UBSan signed overflow: Reshape's constant shape [34828261920790017, 9216].
     "crash-reshape-shape-overflow.onnx": ("'n15'", "Reshape", "34828261920790017", "2^40"),
+    # UBSan signed overflow in ConvTranspose's SAME padding: a stride of 2^62 - 1.
+    "regress-convtranspose-stride-overflow.onnx": ("ConvTranspose", "spatial dim 1",
+                                                   "4611686018427387903", "2^20"),
+    # Assertion in SmallVector::insert: ConcatFromSequence new_axis over
+    # elements of ranks 3 and 2, the axis checked against the first only.
+    "regress-concat-from-sequence-ranks.onnx": ("ConcatFromSequence", "value 1 of rank 2",
+                                                "axis 3"),
 }
 # Valid models that used to hang or exhaust memory: they compile, quickly.
 COMPILE_CASES = {
